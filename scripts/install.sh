@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything the engine and its drill stack need, from the package registries only.
+# Idempotent: each step checks first and costs milliseconds when already done.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+APT_PACKAGES=(podman runc busybox-static redis-server postgresql-15 openssl curl ca-certificates prometheus prometheus-alertmanager)
+
+install_debian_packages() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then return; fi
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "apt-get install of ${missing[*]} failed"
+  # The Debian postgresql package starts its own cluster on 5432; the drill runs its own, so stop it.
+  if command -v pg_ctlcluster >/dev/null 2>&1; then $sudo pg_ctlcluster 15 main stop >/dev/null 2>&1 || true; fi
+  # redis-server's package starts a system service on 6379; the drill runs its own on its own port.
+  if command -v service >/dev/null 2>&1; then $sudo service redis-server stop >/dev/null 2>&1 || true; fi
+}
+
+install_temporal_cli() {
+  local bin; bin="$(temporal_bin)"
+  if [ -x "$bin" ]; then return; fi
+  command -v go >/dev/null || die "Go is needed to build the Temporal CLI (go >= 1.25)"
+  log "building the Temporal CLI v1.5.1 with go install (first time only, takes a few minutes)"
+  if ! CGO_ENABLED=0 go install github.com/temporalio/cli/cmd/temporal@v1.5.1; then
+    log "go install failed; retrying without the checksum database (modules still come from the proxy)"
+    CGO_ENABLED=0 GOSUMDB=off go install github.com/temporalio/cli/cmd/temporal@v1.5.1 || die "building the Temporal CLI failed"
+  fi
+  [ -x "$bin" ] || die "Temporal CLI not found at $bin after go install (set TEMPORAL_BIN)"
+}
+
+install_npm_packages() {
+  cd "$REPO_ROOT"
+  local want have=""
+  want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+  [ -f node_modules/.lock-sha256 ] && have="$(cat node_modules/.lock-sha256)"
+  if [ "$want" = "$have" ]; then return; fi
+  log "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed"
+  echo "$want" > node_modules/.lock-sha256
+}
+
+main() {
+  install_debian_packages
+  install_temporal_cli
+  install_npm_packages
+}
+main "$@"

@@ -1,0 +1,45 @@
+# Shared settings for the stack scripts. Sourced, never run.
+# Every path the stack writes lives under STACK_DIR (default: .stack in the repository).
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STACK_DIR="${STACK_DIR:-$REPO_ROOT/.stack}"
+case "$STACK_DIR" in /*) ;; *) STACK_DIR="$REPO_ROOT/$STACK_DIR" ;; esac
+
+TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
+TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
+TEMPORAL_METRICS_PORT="${TEMPORAL_METRICS_PORT:-7239}"
+DRILL_DB_PORT="${DRILL_DB_PORT:-55432}"
+DRILL_REDIS_PORT="${DRILL_REDIS_PORT:-56379}"
+DRILL_API_PORT="${DRILL_API_PORT:-58000}"
+DRILL_TLS_PORT="${DRILL_TLS_PORT:-58443}"
+DRILL_WORKER_PORT="${DRILL_WORKER_PORT:-58001}"
+
+PODMAN_DIR="$STACK_DIR/podman"
+PODMAN_SOCK="$PODMAN_DIR/podman.sock"
+export CONTAINERS_CONF="$PODMAN_DIR/containers.conf"
+export CONTAINERS_STORAGE_CONF="$PODMAN_DIR/storage.conf"
+
+# The custom search attributes the engine upserts on every incident.
+SEARCH_ATTRIBUTES=(IncidentScenario=Keyword IncidentSeverity=Int IncidentTarget=Keyword IncidentPhase=Keyword IncidentRunbook=Keyword)
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+temporal_bin() {
+  if [ -n "${TEMPORAL_BIN:-}" ]; then echo "$TEMPORAL_BIN"; return; fi
+  local gopath
+  gopath="$(go env GOPATH 2>/dev/null || echo "$HOME/go")"
+  echo "$gopath/bin/temporal"
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+  local what="$1" secs="$2"; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then return 1; fi
+    sleep 0.2
+  done
+  log "$what ready"
+}

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# The engine's local stack: Temporal dev server (+ UI), Podman's Docker API, and the drill target
+# (the "alfred" gateway: api, worker, db, redis, tls proxy) as real containers.
+#   scripts/stack.sh up       install what is missing, start what is not running (idempotent, seconds when ready)
+#   scripts/stack.sh status   each component and whether it is healthy (exit 1 if any is not)
+#   scripts/stack.sh down     stop only what this script started
+#   scripts/stack.sh reset    down, then delete the drill's containers and data (keeps Temporal's history)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SECRETS="$STACK_DIR/secrets"
+STARTED="$STACK_DIR/started"
+LOGS="$STACK_DIR/logs"
+BUILD="$STACK_DIR/build"
+HOST_MOUNTS=(-v /usr:/usr:ro -v /lib:/lib:ro -v /lib64:/lib64:ro -v /etc:/etc:ro)
+LABELS_TARGET="remediation.target=alfred"
+API_TAGS=(1.0.0 1.1.0)
+CURRENT_TAG="1.1.0"
+BAD_TAG="1.2.0-bad"
+
+usage() { sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+pm() { podman --url "unix://$PODMAN_SOCK" "$@"; }
+
+secret() { # secret NAME: prints the secret, creating it (random, 0600) the first time
+  local f="$SECRETS/$1"
+  if [ ! -s "$f" ]; then (umask 077; openssl rand -hex 24 > "$f"); fi
+  cat "$f"
+}
+
+# ---------- Temporal ----------
+temporal_healthy() { "$(temporal_bin)" operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" 2>/dev/null | grep -q SERVING; }
+ui_healthy() { curl -fsS -o /dev/null "http://127.0.0.1:$TEMPORAL_UI_PORT/"; }
+
+temporal_up() {
+  if temporal_healthy; then return; fi
+  mkdir -p "$STACK_DIR/temporal"
+  local args=(server start-dev --db-filename "$STACK_DIR/temporal/temporal.db" --ip 127.0.0.1
+    --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" --metrics-port "$TEMPORAL_METRICS_PORT" --log-level warn)
+  for sa in "${SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$sa"); done
+  log "starting Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (UI :$TEMPORAL_UI_PORT)"
+  setsid nohup "$(temporal_bin)" "${args[@]}" >>"$LOGS/temporal.log" 2>&1 < /dev/null &
+  echo $! > "$STARTED/temporal.pid"
+  wait_for "Temporal" 60 temporal_healthy || die "temporal: did not become healthy in 60 s (see $LOGS/temporal.log)"
+  # Search attributes are also registered idempotently here, for a server started by other means.
+  local sa
+  for sa in "${SEARCH_ATTRIBUTES[@]}"; do
+    "$(temporal_bin)" operator search-attribute create --address "127.0.0.1:$TEMPORAL_PORT" \
+      --name "${sa%%=*}" --type "${sa#*=}" >/dev/null 2>&1 || true
+  done
+}
+
+# ---------- Podman (Docker Engine API) ----------
+podman_healthy() { curl -fsS --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null; }
+
+podman_up() {
+  mkdir -p "$PODMAN_DIR"
+  cat > "$CONTAINERS_CONF" <<CONF
+[containers]
+default_ulimits = []
+[engine]
+cgroup_manager = "cgroupfs"
+runtime = "runc"
+CONF
+  cat > "$CONTAINERS_STORAGE_CONF" <<CONF
+[storage]
+driver = "vfs"
+graphroot = "$PODMAN_DIR/storage"
+runroot = "$PODMAN_DIR/run"
+CONF
+  if podman_healthy; then return; fi
+  rm -f "$PODMAN_SOCK"
+  log "starting Podman's Docker API at $PODMAN_SOCK"
+  setsid nohup podman system service --time=0 "unix://$PODMAN_SOCK" >>"$LOGS/podman.log" 2>&1 < /dev/null &
+  echo $! > "$STARTED/podman.pid"
+  wait_for "Podman API" 30 podman_healthy || die "podman: API socket did not answer in 30 s (see $LOGS/podman.log)"
+}
+
+# ---------- images ----------
+image_label() { pm image inspect --format "{{ index .Labels \"$2\" }}" "$1" 2>/dev/null || true; }
+
+make_base_rootfs() { # a static busybox rootfs; host programs (node, postgres, redis) come in as read-only mounts
+  local root="$1"
+  rm -rf "$root"; mkdir -p "$root/bin" "$root/tmp" "$root/proc" "$root/sys" "$root/dev" "$root/app" "$root/var/run" "$root/run"
+  chmod 1777 "$root/tmp"
+  cp /bin/busybox "$root/bin/busybox"
+  for c in sh ls cat echo sleep df du env ps kill; do ln -sf busybox "$root/bin/$c"; done
+}
+
+build_images() {
+  make_base_rootfs "$BUILD/rootfs"
+  if ! pm image exists localhost/remediation-base:1; then
+    tar -C "$BUILD/rootfs" -cf "$BUILD/base.tar" .
+    pm import "$BUILD/base.tar" localhost/remediation-base:1 >/dev/null || die "images: podman import of the base image failed"
+    log "built localhost/remediation-base:1"
+  fi
+  # The drill application, bundled into one file and baked into tagged images.
+  (cd "$REPO_ROOT" && node_modules/.bin/esbuild drill/src/main.ts --bundle --platform=node --target=node20 \
+     --log-level=warning --outfile="$BUILD/rootfs/app/server.js") || die "images: bundling the drill target failed"
+  local sha; sha="$(sha256sum "$BUILD/rootfs/app/server.js" | cut -c1-16)"
+  local tag role built=0
+  for role in api worker; do
+    for tag in "${API_TAGS[@]}" "$BAD_TAG"; do
+      local img="localhost/alfred-$role:$tag"
+      if [ "$(image_label "$img" app.sha)" = "$sha" ]; then continue; fi
+      [ "$built" = 1 ] || { tar -C "$BUILD/rootfs" -cf "$BUILD/app.tar" .; built=1; }
+      local bad=0; [ "$tag" = "$BAD_TAG" ] && bad=1
+      pm import \
+        --change "ENV APP_VERSION=$tag" --change "ENV APP_ROLE=$role" --change "ENV DRILL_BAD_RELEASE=$bad" \
+        --change "LABEL app.sha=$sha" --change "LABEL org.opencontainers.image.version=$tag" \
+        --change "CMD [\"/usr/bin/node\", \"/app/server.js\", \"$role\"]" \
+        "$BUILD/app.tar" "$img" >/dev/null || die "images: podman import of $img failed"
+      log "built $img"
+    done
+  done
+}
+
+# ---------- drill containers ----------
+container_running() { [ "$(pm container inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = "true" ]; }
+
+ensure_container() { # ensure_container NAME COMPONENT ARGS... IMAGE CMD...: create if missing, start if stopped
+  local name="$1" component="$2"; shift 2
+  if ! pm container exists "$name"; then
+    pm create --name "$name" --network host --label "$LABELS_TARGET" --label "remediation.component=$component" \
+      --label "remediation.managed-by=stack" "${HOST_MOUNTS[@]}" "$@" >/dev/null || die "$name: create failed"
+  fi
+  if ! container_running "$name"; then
+    pm start "$name" >/dev/null || die "$name: start failed (podman logs $name)"
+    log "started container $name"
+  fi
+}
+
+db_up() {
+  local data="$STACK_DIR/drill/pgdata"
+  if [ ! -s "$data/PG_VERSION" ]; then
+    mkdir -p "$data"; chown postgres:postgres "$data"; chmod 700 "$data"
+    secret postgres-password > /dev/null
+    local pw="$STACK_DIR/drill/pwfile"; (umask 077; cat "$SECRETS/postgres-password" > "$pw"); chown postgres "$pw"
+    su postgres -s /bin/sh -c "/usr/lib/postgresql/15/bin/initdb -D '$data' -U postgres --auth-local=trust --auth-host=scram-sha-256 --pwfile='$pw'" \
+      >"$LOGS/initdb.log" 2>&1 || die "db: initdb failed (see $LOGS/initdb.log)"
+    rm -f "$pw"
+  fi
+  ensure_container alfred-db db --user postgres -v "$data:/var/lib/postgresql/data" \
+    -v "$STACK_DIR/drill/backups:/backups" localhost/remediation-base:1 \
+    /usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/data -p "$DRILL_DB_PORT" -k /tmp \
+    -c listen_addresses=127.0.0.1 -c max_connections=60
+  wait_for "drill db" 30 pg_isready -q -h 127.0.0.1 -p "$DRILL_DB_PORT" || die "db: not accepting connections on $DRILL_DB_PORT"
+  # Roles and database for the app (idempotent). SQL goes through stdin so no password shows in ps.
+  local app_pw; app_pw="$(secret alfred-db-password)"
+  export PGPASSWORD; PGPASSWORD="$(secret postgres-password)"
+  local q=(psql -q -tA -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$DRILL_DB_PORT" -U postgres -d postgres)
+  if [ "$("${q[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname='alfred'")" != "1" ]; then
+    "${q[@]}" -c "CREATE ROLE alfred LOGIN" >/dev/null || die "db: creating role alfred failed"
+  fi
+  printf "ALTER ROLE alfred WITH LOGIN PASSWORD '%s';\n" "$app_pw" | "${q[@]}" >/dev/null || die "db: setting alfred's password failed"
+  if [ "$("${q[@]}" -c "SELECT 1 FROM pg_database WHERE datname='alfred'")" != "1" ]; then
+    "${q[@]}" -c "CREATE DATABASE alfred OWNER alfred" >/dev/null || die "db: creating database alfred failed"
+  fi
+  unset PGPASSWORD
+}
+
+app_up() {
+  local db_url="postgres://alfred:$(secret alfred-db-password)@127.0.0.1:$DRILL_DB_PORT/alfred"
+  local common=(-e "DATABASE_URL=$db_url" -e "REDIS_URL=redis://127.0.0.1:$DRILL_REDIS_PORT"
+    -e "ADMIN_KEY=$(secret alfred-admin-key)" -e "JWT_SECRET=$(secret alfred-jwt-secret)"
+    -e "PORT=$DRILL_API_PORT" -e "WORKER_PORT=$DRILL_WORKER_PORT" -e "TLS_PORT=$DRILL_TLS_PORT"
+    -e "RATE_LIMIT_PER_MINUTE=60" -e "SSO_REQUIRED=false" -e "TLS_DIR=/tls" -v "$STACK_DIR/drill/tls:/tls")
+  ensure_container alfred-api api "${common[@]}" "localhost/alfred-api:$CURRENT_TAG"
+  wait_for "drill api" 30 curl -fsS -o /dev/null "http://127.0.0.1:$DRILL_API_PORT/health" \
+    || die "api: /health did not answer on $DRILL_API_PORT (podman logs alfred-api)"
+  ensure_container alfred-worker worker "${common[@]}" "localhost/alfred-worker:$CURRENT_TAG"
+  ensure_container alfred-proxy proxy "${common[@]}" "localhost/alfred-api:$CURRENT_TAG" /usr/bin/node /app/server.js proxy
+}
+
+redis_up() {
+  ensure_container alfred-redis redis localhost/remediation-base:1 \
+    /usr/bin/redis-server --port "$DRILL_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --maxmemory 64mb \
+    --maxmemory-policy noeviction --slowlog-log-slower-than 10000
+  wait_for "drill redis" 20 redis-cli -p "$DRILL_REDIS_PORT" ping || die "redis: no PONG on $DRILL_REDIS_PORT"
+}
+
+drill_up() {
+  mkdir -p "$STACK_DIR/drill/backups" "$STACK_DIR/drill/tls" "$STACK_DIR/drill/evidence"
+  build_images
+  db_up
+  redis_up
+  app_up
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  mkdir -p "$STACK_DIR" "$SECRETS" "$STARTED" "$LOGS" "$BUILD"
+  chmod 700 "$SECRETS"
+  bash "$REPO_ROOT/scripts/install.sh"
+  temporal_up
+  podman_up
+  drill_up
+  write_env
+  log "stack up in $((SECONDS - t0)) s — Temporal UI: http://127.0.0.1:$TEMPORAL_UI_PORT"
+}
+
+# The engine reads its coordinates from this file (no secrets in it: those stay in $SECRETS).
+write_env() {
+  cat > "$STACK_DIR/engine.env" <<ENV
+TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT
+DOCKER_SOCKET=$PODMAN_SOCK
+STACK_DIR=$STACK_DIR
+ENV
+}
+
+status_line() { # status_line NAME CHECK...
+  local name="$1"; shift
+  if "$@" >/dev/null 2>&1; then printf '%-16s healthy\n' "$name"; else printf '%-16s DOWN\n' "$name"; return 1; fi
+}
+
+cmd_status() {
+  local rc=0
+  status_line temporal temporal_healthy || rc=1
+  status_line temporal-ui ui_healthy || rc=1
+  status_line podman-api podman_healthy || rc=1
+  status_line alfred-db pg_isready -q -h 127.0.0.1 -p "$DRILL_DB_PORT" || rc=1
+  status_line alfred-redis redis-cli -p "$DRILL_REDIS_PORT" ping || rc=1
+  status_line alfred-api curl -fsS "http://127.0.0.1:$DRILL_API_PORT/health" || rc=1
+  status_line alfred-worker curl -fsS "http://127.0.0.1:$DRILL_WORKER_PORT/health" || rc=1
+  status_line alfred-proxy curl -kfsS "https://127.0.0.1:$DRILL_TLS_PORT/health" || rc=1
+  return $rc
+}
+
+stop_pidfile() {
+  local f="$STARTED/$1.pid"
+  [ -f "$f" ] || return 0
+  local pid; pid="$(cat "$f")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+    log "stopped $1"
+  fi
+  rm -f "$f"
+}
+
+cmd_down() {
+  if podman_healthy; then
+    local ids; ids="$(pm ps -q --filter label=remediation.managed-by=stack)"
+    [ -z "$ids" ] || { pm stop -t 3 $ids >/dev/null 2>&1 || true; log "stopped drill containers"; }
+  fi
+  stop_pidfile podman
+  stop_pidfile temporal
+}
+
+cmd_reset() {
+  if podman_healthy; then
+    local ids; ids="$(pm ps -aq --filter label=remediation.target=alfred)"
+    [ -z "$ids" ] || pm rm -f $ids >/dev/null 2>&1 || true
+  fi
+  cmd_down
+  rm -rf "$STACK_DIR/drill"
+  log "drill containers and data removed"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  status) cmd_status ;;
+  down) cmd_down ;;
+  reset) cmd_reset ;;
+  -h|--help|help) usage ;;
+  *) usage; exit 2 ;;
+esac

@@ -1,0 +1,32 @@
+/** What activities are built from: configuration and injected clients (real ones in the worker and tests). */
+import type Docker from 'dockerode';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { readSecret, type EngineConfig, type TargetConfig } from '../config';
+import { ErrorType, permanent } from './errors';
+
+export interface ActivityDeps {
+  config: EngineConfig;
+  docker: Docker;
+  /** For activities that start or signal other workflows (the per-target guard). */
+  client?: Client;
+  logger: Logger;
+  fetch?: typeof fetch;
+  /** Resolves secrets; defaults to reading the refs in the config. */
+  secrets?: { adminKey(target: string): string | undefined; pgPassword(target: string): string | undefined };
+}
+
+export function targetConfig(deps: ActivityDeps, target: string): TargetConfig {
+  const t = Object.prototype.hasOwnProperty.call(deps.config.targets, target) ? deps.config.targets[target] : undefined;
+  if (!t) throw permanent(ErrorType.UnknownTarget, `unknown target "${target}"`);
+  return t;
+}
+
+export function adminKey(deps: ActivityDeps, target: string): string | undefined {
+  return deps.secrets ? deps.secrets.adminKey(target) : readSecret(targetConfig(deps, target).adminKey);
+}
+
+export function pgPassword(deps: ActivityDeps, target: string): string | undefined {
+  if (deps.secrets) return deps.secrets.pgPassword(target);
+  return readSecret(targetConfig(deps, target).postgres?.password);
+}

@@ -1,0 +1,108 @@
+/**
+ * HTTP activities against a target's API: health, Prometheus metrics, and admin calls with the
+ * admin key (read from configuration here, never passed through workflow history).
+ */
+import type { ActivityDeps } from './deps';
+import { adminKey, targetConfig } from './deps';
+import { ErrorType, describeError, permanent } from './errors';
+
+export interface HealthResult {
+  ok: boolean;
+  status: number;
+  body: Record<string, unknown> | null;
+  error?: string;
+  latencyMs: number;
+}
+
+/** Parses Prometheus text format into `name{labels}` → value. */
+export function parsePrometheusText(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (m) out.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
+  }
+  return out;
+}
+
+const ALLOWED_ADMIN_PATH = /^\/v1\/[\w\-/.:]+$/;
+
+export function createHttpActivities(deps: ActivityDeps) {
+  const doFetch = deps.fetch ?? fetch;
+
+  async function get(url: string, headers: Record<string, string>, timeoutMs: number) {
+    return doFetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
+  }
+
+  /** GET /health; a refused connection or a 5xx is a finding, not a failure. */
+  async function httpHealth(input: { target: string; path?: string; timeoutMs?: number }): Promise<HealthResult> {
+    const t = targetConfig(deps, input.target);
+    const t0 = Date.now();
+    try {
+      const res = await get(new URL(input.path ?? '/health', t.baseUrl).toString(), {}, input.timeoutMs ?? 3000);
+      const text = await res.text();
+      let body: Record<string, unknown> | null = null;
+      try {
+        body = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        body = null;
+      }
+      return { ok: res.ok, status: res.status, body, latencyMs: Date.now() - t0 };
+    } catch (err) {
+      return { ok: false, status: 0, body: null, error: describeError(err), latencyMs: Date.now() - t0 };
+    }
+  }
+
+  /** Selected series from /metrics (name prefixes), or `available: false` if unreachable. */
+  async function httpMetrics(input: { target: string; prefixes: string[] }): Promise<{ available: boolean; values: Record<string, number>; error?: string }> {
+    const t = targetConfig(deps, input.target);
+    try {
+      const res = await get(new URL('/metrics', t.baseUrl).toString(), {}, 3000);
+      if (!res.ok) return { available: false, values: {}, error: `HTTP ${res.status}` };
+      const values: Record<string, number> = {};
+      for (const [k, v] of parsePrometheusText(await res.text())) {
+        if (input.prefixes.some((p) => k.startsWith(p))) values[k] = v;
+      }
+      return { available: true, values };
+    } catch (err) {
+      return { available: false, values: {}, error: describeError(err) };
+    }
+  }
+
+  /**
+   * An admin API call. 4xx answers are permanent (bad request, refused); 5xx and network errors are
+   * retried. The key is attached here and never returned.
+   */
+  async function adminRequest(input: {
+    target: string;
+    method: 'GET' | 'POST' | 'DELETE';
+    path: string;
+    body?: Record<string, unknown>;
+    timeoutMs?: number;
+  }): Promise<{ status: number; body: unknown }> {
+    if (!ALLOWED_ADMIN_PATH.test(input.path)) throw permanent(ErrorType.BadInput, `not an API path: ${input.path}`);
+    const t = targetConfig(deps, input.target);
+    const key = adminKey(deps, input.target);
+    if (!key) throw permanent(ErrorType.NotConfigured, `target "${input.target}" has no admin key configured`);
+    const res = await doFetch(new URL(input.path, t.baseUrl).toString(), {
+      method: input.method,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      ...(input.body ? { body: JSON.stringify(input.body) } : {}),
+      signal: AbortSignal.timeout(input.timeoutMs ?? 10_000),
+    });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* not JSON: keep the text */
+    }
+    if (res.status >= 400 && res.status < 500) {
+      throw permanent(ErrorType.HttpClientError, `${input.method} ${input.path} answered ${res.status}: ${text.slice(0, 200)}`);
+    }
+    if (res.status >= 500) throw new Error(`${input.method} ${input.path} answered ${res.status}`);
+    return { status: res.status, body };
+  }
+
+  return { httpHealth, httpMetrics, adminRequest };
+}

@@ -1,0 +1,48 @@
+/**
+ * Builds a runbook's input from configuration. Shared by the alert receiver and the client script
+ * so that an alert and an engineer open exactly the same kind of incident.
+ */
+import type { EngineConfig } from '../config';
+import type { AlertEvent, IncidentInput, Severity } from '../workflows/contracts';
+import { RUNBOOKS, type RunbookName } from '../workflows/catalog';
+
+export class InputError extends Error {}
+
+export interface IncidentRequest {
+  runbook: string;
+  target: string;
+  requestedBy: string;
+  severity?: Severity;
+  dryRun?: boolean;
+  alert?: AlertEvent;
+  params?: Record<string, unknown>;
+  summary?: string;
+  /** Overrides of policy timings (tests and drills use short ones). */
+  policy?: Partial<IncidentInput['policy']>;
+}
+
+export function isRunbookName(name: string): name is RunbookName {
+  return Object.prototype.hasOwnProperty.call(RUNBOOKS, name);
+}
+
+/** Refuses unknown runbooks and unknown targets: targets are never guessed. */
+export function buildIncidentInput(cfg: EngineConfig, req: IncidentRequest): { runbook: RunbookName; input: IncidentInput } {
+  if (!isRunbookName(req.runbook)) {
+    throw new InputError(`unknown runbook "${req.runbook}"; known: ${Object.keys(RUNBOOKS).join(', ')}`);
+  }
+  if (!Object.prototype.hasOwnProperty.call(cfg.targets, req.target)) {
+    throw new InputError(`unknown target "${req.target}"; configured: ${Object.keys(cfg.targets).join(', ')}`);
+  }
+  if (!req.requestedBy.trim()) throw new InputError('requestedBy must not be empty');
+  const input: IncidentInput = {
+    target: req.target,
+    requestedBy: req.requestedBy,
+    severity: req.severity ?? RUNBOOKS[req.runbook].severity,
+    dryRun: req.dryRun ?? false,
+    policy: { ...cfg.policy, ...req.policy },
+    ...(req.alert ? { alert: req.alert } : {}),
+    ...(req.params ? { params: req.params } : {}),
+    ...(req.summary ? { summary: req.summary } : {}),
+  };
+  return { runbook: req.runbook, input };
+}

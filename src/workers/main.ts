@@ -1,0 +1,58 @@
+/**
+ * The engine's worker: runs every runbook and its activities.
+ *   npm run worker            (bundles workflows from source)
+ *   node dist/src/workers/main.js   (uses dist/workflow-bundle.js when present)
+ * Stops gracefully on SIGINT/SIGTERM: in-flight activities finish, workflows resume elsewhere.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../config';
+import { createLogger } from '../lib/logger';
+import { connectClient, connectWorker } from '../lib/temporal';
+import { createEngineWorker, installRuntime } from './worker';
+
+const HELP = `remediation-engine worker
+
+Usage: npm run worker [-- --help]
+
+Environment:
+  ENGINE_CONFIG      config file (default config/engine.yaml)
+  WORKFLOW_BUNDLE    pre-built workflow bundle (default dist/workflow-bundle.js if present)
+  LOG_LEVEL          pino level (default info)
+Metrics: Prometheus text at http://<worker.metricsAddress>/metrics (default 127.0.0.1:9464).`;
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(HELP);
+    return;
+  }
+  const config = loadConfig();
+  const logger = createLogger('worker');
+  installRuntime(config.worker.metricsAddress);
+  const bundlePath = process.env.WORKFLOW_BUNDLE ?? path.resolve('dist/workflow-bundle.js');
+  const connection = await connectWorker(config);
+  const client = await connectClient(config);
+  try {
+    const worker = await createEngineWorker({
+      config,
+      connection,
+      client,
+      logger,
+      ...(existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : {}),
+    });
+    logger.info(
+      { taskQueue: config.temporal.taskQueue, address: config.temporal.address, metrics: config.worker.metricsAddress },
+      'worker started',
+    );
+    await worker.run();
+    logger.info('worker stopped');
+  } finally {
+    await connection.close();
+    await client.connection.close();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

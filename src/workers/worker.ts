@@ -1,0 +1,56 @@
+/**
+ * Builds the engine's worker from configuration and injected clients. The entrypoint (main.ts) and
+ * the tests both use it, so tests run exactly the worker users run.
+ */
+import Docker from 'dockerode';
+import { type Client } from '@temporalio/client';
+import { DefaultLogger, Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities, type ActivityDeps } from '../activities';
+import type { EngineConfig } from '../config';
+
+export interface EngineWorkerOptions {
+  config: EngineConfig;
+  connection: NativeConnection;
+  client: Client;
+  logger: Logger;
+  taskQueue?: string;
+  /** Pre-bundled workflow code (production); otherwise workflows are bundled from source. */
+  workflowBundle?: { codePath: string } | { code: string };
+  docker?: Docker;
+  overrides?: Partial<WorkerOptions>;
+}
+
+export function dockerFromConfig(config: EngineConfig): Docker {
+  return new Docker({ socketPath: config.docker.socketPath });
+}
+
+export async function createEngineWorker(opts: EngineWorkerOptions): Promise<Worker> {
+  const deps: ActivityDeps = {
+    config: opts.config,
+    docker: opts.docker ?? dockerFromConfig(opts.config),
+    client: opts.client,
+    logger: opts.logger,
+  };
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.config.temporal.namespace,
+    taskQueue: opts.taskQueue ?? opts.config.temporal.taskQueue,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    activities: createActivities(deps),
+    maxConcurrentActivityTaskExecutions: opts.config.worker.maxConcurrentActivityTaskExecutions,
+    ...opts.overrides,
+  });
+}
+
+let runtimeInstalled = false;
+
+/** Worker runtime: Prometheus metrics endpoint and log forwarding; installed once per process. */
+export function installRuntime(metricsAddress?: string): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({
+    logger: new DefaultLogger('WARN'),
+    ...(metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } } } : {}),
+  });
+}

@@ -1,0 +1,180 @@
+/**
+ * INC-05 Redis / cache failure (seed 002). Crashed → restart the redis container (auto); at
+ * maxmemory → evict cache keys by pattern, then raise maxmemory if still needed (each approved);
+ * reachable container but no answer → network partition, escalated to humans.
+ */
+import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import type { IncidentInput, IncidentRecord } from './contracts';
+import type { RedisMemory } from '../activities/redis';
+
+export interface CacheFacts {
+  pingOk: boolean;
+  pingError?: string;
+  containerRunning: boolean;
+  containerStatus: string;
+  oomKilled: boolean;
+  memory?: RedisMemory;
+  writeOk: boolean;
+  writeError?: string;
+  slowlogEntries: number;
+  apiSeesRedis?: boolean;
+  memoryThresholdPct: number;
+  keyPattern: string;
+}
+
+const MB = 1024 * 1024;
+
+async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
+  const ref = { target: ctx.target, component: 'redis' };
+  const [info, ping, container, health] = await Promise.all([
+    acts.describeTarget({ target: ctx.target }),
+    acts.redisPing({ target: ctx.target }),
+    acts.containerState(ref),
+    acts.httpHealth({ target: ctx.target }),
+  ]);
+  ctx.finding('PING', ping.ok, ping.ok ? `${ping.reply} in ${ping.latencyMs} ms` : `no answer: ${ping.error ?? 'unknown'}`);
+  ctx.finding(
+    'redis container',
+    container.running,
+    `${container.name} ${container.status}${container.oomKilled ? ' (OOM-killed)' : ''}, exit code ${container.exitCode}`,
+  );
+  const apiSeesRedis = health.body ? health.body.redis === 'healthy' : undefined;
+  if (apiSeesRedis !== undefined) ctx.finding('api /health redis', apiSeesRedis, String(health.body?.redis));
+
+  const facts: CacheFacts = {
+    pingOk: ping.ok,
+    ...(ping.error ? { pingError: ping.error } : {}),
+    containerRunning: container.running,
+    containerStatus: container.status,
+    oomKilled: container.oomKilled,
+    writeOk: false,
+    slowlogEntries: 0,
+    ...(apiSeesRedis !== undefined ? { apiSeesRedis } : {}),
+    memoryThresholdPct: info.thresholds.redisMemoryPct,
+    keyPattern: info.cacheKeyPattern,
+  };
+  if (!ping.ok) return facts;
+
+  const [memory, write, slowlog] = await Promise.all([
+    acts.redisMemory({ target: ctx.target }),
+    acts.redisWriteProbe({ target: ctx.target }),
+    acts.redisSlowlog({ target: ctx.target, count: 10 }),
+  ]);
+  facts.memory = memory;
+  facts.writeOk = write.ok;
+  if (write.error) facts.writeError = write.error;
+  facts.slowlogEntries = slowlog.entries.length;
+  const memOk = memory.maxmemoryBytes === 0 || memory.usedPct < facts.memoryThresholdPct;
+  ctx.finding(
+    'INFO memory / maxmemory',
+    memOk,
+    `used ${(memory.usedBytes / MB).toFixed(1)} MB, peak ${(memory.peakBytes / MB).toFixed(1)} MB, ` +
+      `maxmemory ${(memory.maxmemoryBytes / MB).toFixed(1)} MB (${memory.usedPct}%), policy ${memory.policy}`,
+  );
+  ctx.finding('write probe', write.ok, write.ok ? 'SET accepted' : `SET refused: ${write.error ?? ''}`);
+  ctx.finding('SLOWLOG GET 10', true, `${slowlog.entries.length} entries${slowlog.entries[0] ? `, e.g. ${slowlog.entries[0].command} ${slowlog.entries[0].micros} µs` : ''}`);
+  return facts;
+}
+
+/** Pure decision over the findings. */
+export function planCacheFailure(f: CacheFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
+  if (!f.containerRunning) {
+    return {
+      diagnosis: `redis container is ${f.containerStatus}${f.oomKilled ? ' (OOM-killed)' : ''}: crashed`,
+      rootCause: f.oomKilled ? 'Redis was killed for memory' : 'Redis process exited',
+      steps: ['restart-redis'],
+    };
+  }
+  if (!f.pingOk) {
+    return {
+      diagnosis: `redis container is running but does not answer PING (${f.pingError ?? 'no reply'}): network partition or hung process`,
+      rootCause: 'Redis unreachable while its container runs',
+      escalate: `Redis on ${target} is running but unreachable: check the container network (no automatic remedy)`,
+      steps: [],
+    };
+  }
+  const atLimit = !f.writeOk || (f.memory !== undefined && f.memory.maxmemoryBytes > 0 && f.memory.usedPct >= f.memoryThresholdPct);
+  if (atLimit) {
+    return {
+      diagnosis: `redis at maxmemory (${f.memory?.usedPct ?? '?'}% used${f.writeOk ? '' : ', writes refused'})`,
+      rootCause: 'Redis memory exhausted (OOM): cache keys filled maxmemory',
+      steps: ['evict-cache', 'raise-maxmemory'],
+    };
+  }
+  if (f.apiSeesRedis === false) {
+    return {
+      diagnosis: 'Redis answers, but the api still reports it unhealthy: restarting the api reconnects it',
+      steps: [],
+      escalate: 'Redis is healthy but the api reports it unhealthy; the api needs attention',
+    };
+  }
+  return { diagnosis: `Redis healthy: PONG, writes accepted, memory within limits`, falseAlarm: true, steps: [] };
+}
+
+const runbook: Runbook<CacheFacts> = {
+  name: 'cacheFailure',
+  diagnose,
+  plan(f, ctx): Plan {
+    const keyPattern = f.keyPattern;
+    const p = planCacheFailure(f, ctx.target);
+    const ref = { target: ctx.target, component: 'redis' };
+    const atLimit = async (): Promise<Check> => {
+      const [m, w] = await Promise.all([acts.redisMemory({ target: ctx.target }), acts.redisWriteProbe({ target: ctx.target })]);
+      const still = !w.ok || (m.maxmemoryBytes > 0 && m.usedPct >= f.memoryThresholdPct);
+      return { ok: still, detail: `${m.usedPct}% of maxmemory used, writes ${w.ok ? 'accepted' : 'refused'}` };
+    };
+    const all: Record<string, Step> = {
+      'restart-redis': {
+        id: 'restart-redis',
+        title: 'Restart the redis container',
+        risk: 'auto',
+        resource: 'redis',
+        describe: `restart the redis container of ${ctx.target}`,
+        precondition: async () => {
+          const [c, ping] = await Promise.all([acts.containerState(ref), acts.redisPing({ target: ctx.target })]);
+          return { ok: !c.running || !ping.ok, detail: `container ${c.status}, PING ${ping.ok ? 'ok' : 'failing'}` };
+        },
+        run: async (notBefore) => (await acts.restartContainer({ ...ref, notBefore })).detail,
+      },
+      'evict-cache': {
+        id: 'evict-cache',
+        title: `Evict cache keys matching ${keyPattern}`,
+        risk: 'approve',
+        resource: 'redis',
+        describe: `delete keys matching ${keyPattern} with SCAN + UNLINK in bounded batches`,
+        precondition: atLimit,
+        run: async () => {
+          const r = await longActs.unlinkByPattern({ target: ctx.target, pattern: keyPattern });
+          return `unlinked ${r.deleted} keys matching ${keyPattern}${r.done ? '' : ' (stopped at the cap)'}`;
+        },
+      },
+      'raise-maxmemory': {
+        id: 'raise-maxmemory',
+        title: 'Raise maxmemory by half',
+        risk: 'approve',
+        resource: 'redis',
+        describe: `raise maxmemory from ${((f.memory?.maxmemoryBytes ?? 0) / MB).toFixed(0)} MB to ${(((f.memory?.maxmemoryBytes ?? 0) * 1.5) / MB).toFixed(0)} MB`,
+        precondition: atLimit,
+        run: async () => (await acts.raiseMaxmemory({ target: ctx.target, bytes: Math.round((f.memory?.maxmemoryBytes ?? 0) * 1.5) })).detail,
+      },
+    };
+    return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+  },
+  async verify(ctx): Promise<Check> {
+    const [ping, write, health] = await Promise.all([
+      acts.redisPing({ target: ctx.target }),
+      acts.redisWriteProbe({ target: ctx.target }),
+      acts.httpHealth({ target: ctx.target }),
+    ]);
+    const apiOk = health.body ? health.body.redis === 'healthy' : true;
+    return {
+      ok: ping.ok && write.ok && apiOk,
+      detail: `PING ${ping.ok ? ping.reply : 'failed'}, write ${write.ok ? 'ok' : 'refused'}, api sees redis ${String(health.body?.redis ?? 'n/a')}`,
+    };
+  },
+};
+
+/** INC-05: Redis / cache failure. */
+export async function cacheFailure(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

@@ -1,0 +1,273 @@
+/**
+ * The one place that names every signal, query and update an incident workflow answers, and the
+ * shapes that cross the workflow boundary. Scripts, tests and the alert receiver import these
+ * constants; nobody types a handler name as a raw string.
+ *
+ * Every handler takes exactly one object argument: the Temporal Web UI sends its JSON textarea as a
+ * single payload, so `{"stepId": "...", "approver": "..."}` pasted there is the whole call.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/** Lifecycle phases, in order (seed 002): DETECT → TRIAGE → MITIGATE → RESOLVE → POST-MORTEM. */
+export type Phase = 'DETECT' | 'TRIAGE' | 'MITIGATE' | 'RESOLVE' | 'POST-MORTEM' | 'ESCALATED' | 'CLOSED';
+
+/** SEV-1 (complete outage) … SEV-4 (cosmetic), as in the seed's severity matrix. */
+export type Severity = 1 | 2 | 3 | 4;
+
+/** How much a human must be involved before a mitigation runs. */
+export type Risk = 'auto' | 'approve' | 'two-person';
+
+export type IncidentOutcome =
+  | 'resolved' // mitigated and verified
+  | 'false-alarm' // diagnostics found nothing wrong; nothing was done
+  | 'dry-run' // diagnostics ran, mitigations were only described
+  | 'escalated' // a step failed, was rejected or expired, or verification missed its deadline; a human closed it
+  | 'closed'; // closed by an operator before the runbook finished
+
+/** The alert that opened (or re-fired into) an incident, as normalised by the receiver. */
+export interface AlertEvent {
+  source: 'alertmanager' | 'pagerduty' | 'grafana' | 'generic' | 'client';
+  name: string;
+  status: 'firing' | 'resolved';
+  fingerprint?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  startsAt?: string;
+  receivedAt: string;
+}
+
+/** Escalation tiers for approvals that nobody answers (seed 001: tier 1 → 2 → 3). */
+export interface EscalationTier {
+  name: string;
+  contacts: string[];
+  /** How long an approval waits at this tier before moving to the next. */
+  waitMs: number;
+}
+
+/** Who may decide, and how long things may take. Comes from configuration, passed in as input. */
+export interface IncidentPolicy {
+  approvers: string[];
+  tiers: EscalationTier[];
+  /** How long verification may poll before the incident escalates. */
+  verifyDeadlineMs: number;
+  /** A mitigation on the same target and action is not repeated within this window. */
+  cooldownMs: number;
+  /** How long a mitigation may wait for the per-target lock before escalating. */
+  lockWaitMs: number;
+  /** How long an escalated incident stays open waiting for a human to close it. */
+  escalatedHoldMs: number;
+}
+
+/** Input of every runbook workflow. Carries no secrets: activities resolve the target by name. */
+export interface IncidentInput {
+  /** Configured target name (e.g. `alfred`). Unknown names are refused before a workflow starts. */
+  target: string;
+  /** Who asked: a person for the client script, `alertmanager` etc. for alerts. Never an approver. */
+  requestedBy: string;
+  severity?: Severity;
+  dryRun?: boolean;
+  alert?: AlertEvent;
+  policy: IncidentPolicy;
+  /** Runbook-specific parameters (e.g. `{ "tag": "1.0.0" }` for a rollback). */
+  params?: Record<string, unknown>;
+  /** Short human summary, shown in the UI. */
+  summary?: string;
+}
+
+/** One JSON object from the UI or the client script: approve or reject a pending step. */
+export interface ApprovalDecision {
+  stepId: string;
+  approver: string;
+  comment?: string;
+}
+
+export interface DecisionRequest extends ApprovalDecision {
+  decision: 'approve' | 'reject';
+}
+
+export interface DecisionResult {
+  stepId: string;
+  /** Step state after this decision: still `pending` when a second approver is needed. */
+  state: StepState;
+  approvals: string[];
+}
+
+export interface CloseRequest {
+  by: string;
+  note?: string;
+}
+
+export type StepState =
+  | 'planned'
+  | 'pending' // waiting for approval
+  | 'approved'
+  | 'running'
+  | 'done'
+  | 'skipped' // precondition no longer holds: nothing to do
+  | 'would-do' // dry-run
+  | 'rejected'
+  | 'expired'
+  | 'cooldown'
+  | 'failed';
+
+export interface Finding {
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface ActionRecord {
+  stepId: string;
+  title: string;
+  risk: Risk;
+  resource: string;
+  state: StepState;
+  detail?: string;
+  approvals: string[];
+  rejectedBy?: string;
+  startedAt?: string;
+  endedAt?: string;
+}
+
+export interface TimelineEntry {
+  at: string;
+  phase: Phase;
+  event: string;
+}
+
+export interface PendingApproval {
+  stepId: string;
+  title: string;
+  risk: Risk;
+  needed: number;
+  approvals: string[];
+  tier: string;
+  since: string;
+}
+
+/** What the `status` query returns and what the workflow finally returns (its incident record). */
+export interface IncidentRecord {
+  incidentId: string;
+  runbook: string;
+  scenario: string;
+  title: string;
+  severity: Severity;
+  target: string;
+  requestedBy: string;
+  dryRun: boolean;
+  phase: Phase;
+  outcome?: IncidentOutcome;
+  openedAt: string;
+  closedAt?: string;
+  diagnosis?: string;
+  rootCause?: string;
+  findings: Finding[];
+  actions: ActionRecord[];
+  pending: PendingApproval[];
+  timeline: TimelineEntry[];
+  /** Alert signals received: every repeat counts; `flaps` counts firing ↔ resolved changes. */
+  alerts: {
+    count: number;
+    resolved: number;
+    flaps: number;
+    lastStatus?: 'firing' | 'resolved';
+    lastAnnotations?: Record<string, string>;
+  };
+  escalations: string[];
+  /** Incidents started on this incident's behalf (child runbooks), by workflow id. */
+  children: string[];
+}
+
+// ---- handlers (names are part of the public API: scripts, the UI and the receiver use them) ----
+
+/** Approve a pending step. From the Temporal UI: `{"stepId":"restart-redis","approver":"alice"}`. */
+export const approveSignal = defineSignal<[ApprovalDecision]>('approve');
+/** Reject a pending step; the incident escalates. */
+export const rejectSignal = defineSignal<[ApprovalDecision]>('reject');
+/** Approve or reject with an answer: refuses unknown steps, strangers and the requester. */
+export const decideUpdate = defineUpdate<DecisionResult, [DecisionRequest]>('decide');
+/** A repeat of the alert (firing or resolved), added by the receiver through signalWithStart. */
+export const alertSignal = defineSignal<[AlertEvent]>('alert');
+/** An operator closes an escalated incident after handling it by hand. */
+export const closeSignal = defineSignal<[CloseRequest]>('close');
+/** The incident record so far. */
+export const statusQuery = defineQuery<IncidentRecord>('status');
+
+/** Handler descriptions, shown in the UI's signal/update dropdown. */
+export const HANDLER_DESCRIPTIONS = {
+  approve: 'Approve a pending step: {"stepId": "<step>", "approver": "<your name>", "comment": "optional"}',
+  reject: 'Reject a pending step (the incident escalates): {"stepId": "<step>", "approver": "<your name>", "comment": "why"}',
+  decide: 'Approve or reject with a reply: {"stepId": "<step>", "approver": "<name>", "decision": "approve" | "reject"}',
+  alert: 'A repeat or resolution of the alert that opened this incident (sent by the receiver)',
+  close: 'Close an escalated incident after handling it by hand: {"by": "<your name>", "note": "what you did"}',
+  status: 'The incident record: phase, findings, pending approvals, actions, timeline',
+} as const;
+
+// ---- search attributes (registered by scripts/stack.sh) ----
+export const SA_SCENARIO = defineSearchAttributeKey('IncidentScenario', SearchAttributeType.KEYWORD);
+export const SA_SEVERITY = defineSearchAttributeKey('IncidentSeverity', SearchAttributeType.INT);
+export const SA_TARGET = defineSearchAttributeKey('IncidentTarget', SearchAttributeType.KEYWORD);
+export const SA_PHASE = defineSearchAttributeKey('IncidentPhase', SearchAttributeType.KEYWORD);
+export const SA_RUNBOOK = defineSearchAttributeKey('IncidentRunbook', SearchAttributeType.KEYWORD);
+
+// ---- the per-target guard (lock + cooldown), one workflow per target resource ----
+
+export interface LockRequest {
+  /** Workflow id of the incident asking; the grant is signalled back to it. */
+  requester: string;
+  requestId: string;
+  /** What will be done (the step id); cooldowns are kept per action. */
+  actionKey: string;
+}
+
+export interface LockGrant {
+  requestId: string;
+  resource: string;
+  /** When this action last had an effect on this resource, for the requester's cooldown check. */
+  lastPerformedAt?: string;
+}
+
+export interface LockRelease {
+  requestId: string;
+  actionKey: string;
+  performed: boolean;
+}
+
+export interface GuardInput {
+  target: string;
+  resource: string;
+  /** A holder that does not release within this time loses the lock (its worker may be gone). */
+  leaseMs: number;
+  /** The guard ends after this long without requests (longer than any cooldown it must remember). */
+  idleMs: number;
+  lastPerformed?: Record<string, string>;
+  queue?: LockRequest[];
+}
+
+export interface GuardState {
+  holder?: LockRequest;
+  queue: LockRequest[];
+  lastPerformed: Record<string, string>;
+  grants: number;
+}
+
+export const acquireLockSignal = defineSignal<[LockRequest]>('acquireLock');
+export const releaseLockSignal = defineSignal<[LockRelease]>('releaseLock');
+export const lockGrantedSignal = defineSignal<[LockGrant]>('lockGranted');
+export const guardStateQuery = defineQuery<GuardState>('guardState');
+
+export function guardWorkflowId(target: string, resource: string): string {
+  return `guard-${target}-${resource}`;
+}
+
+/** The task queue the engine's worker polls. */
+export const DEFAULT_TASK_QUEUE = 'remediation';
+
+/**
+ * Workflow ids make repeats of the same alert join the running incident (signalWithStart): one
+ * incident per runbook and target at a time, unless the alert source gives a stable group key.
+ */
+export function incidentWorkflowId(runbook: string, target: string, groupKey?: string): string {
+  return groupKey ? `incident-${runbook}-${target}-${groupKey}` : `incident-${runbook}-${target}`;
+}

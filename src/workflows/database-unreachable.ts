@@ -1,0 +1,170 @@
+/**
+ * INC-01 Database unreachable (seed 002). Pool exhausted → restart the api (auto); db down →
+ * restart the db container (auto); disk full → VACUUM FULL (approve); corruption → restore the
+ * latest dump (two-person).
+ */
+import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import type { IncidentInput, IncidentRecord } from './contracts';
+import { restoreBackupStep } from './steps';
+
+export interface DbFacts {
+  selectOk: boolean;
+  selectError?: string;
+  corruption: boolean;
+  reachable: boolean;
+  dbRunning: boolean;
+  dbStatus: string;
+  apiDbHealthy?: boolean;
+  pool?: { total: number; idle: number; waiting: number; max: number; usedPct: number };
+  diskUsedPct?: number;
+  thresholds: { diskUsagePct: number; poolUsagePct: number };
+  dataDir: string;
+  backupPath: string;
+}
+
+async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
+  const t = ctx.target;
+  const [info, ping, reach, db, health, metrics] = await Promise.all([
+    acts.describeTarget({ target: t }),
+    acts.pgPing({ target: t }),
+    acts.pgReachable({ target: t }),
+    acts.containerState({ target: t, component: 'db' }),
+    acts.httpHealth({ target: t }),
+    acts.httpMetrics({ target: t, prefixes: ['alfred_db_pool_'] }),
+  ]);
+  ctx.finding('SELECT 1', ping.ok, ping.ok ? `ok in ${ping.latencyMs} ms` : `failed: ${ping.error ?? ''}`);
+  ctx.finding('server reachable (pg_isready)', reach.reachable, reach.reachable ? 'accepting TCP connections' : `not reachable: ${reach.error ?? ''}`);
+  ctx.finding('db container', db.running, `${db.name} ${db.status}, exit code ${db.exitCode}${db.oomKilled ? ', OOM-killed' : ''}`);
+  const facts: DbFacts = {
+    selectOk: ping.ok,
+    ...(ping.error ? { selectError: ping.error } : {}),
+    corruption: ping.corruption,
+    reachable: reach.reachable,
+    dbRunning: db.running,
+    dbStatus: db.status,
+    thresholds: info.thresholds,
+    dataDir: info.postgresDataDir ?? '/var/lib/postgresql/data',
+    backupPath: info.postgresBackupPath ?? '/backups/latest.dump',
+  };
+  if (health.body && typeof health.body.database === 'string') {
+    facts.apiDbHealthy = health.body.database === 'healthy';
+    ctx.finding('api /health database', facts.apiDbHealthy, String(health.body.database));
+  } else {
+    ctx.finding('api /health', false, health.error ?? `HTTP ${health.status}`);
+  }
+  if (metrics.available) {
+    const v = (k: string) => metrics.values[`alfred_db_pool_${k}`] ?? 0;
+    const max = v('max') || 1;
+    const used = v('total') - v('idle');
+    const pool = { total: v('total'), idle: v('idle'), waiting: v('waiting'), max, usedPct: Math.round((used / max) * 100) };
+    facts.pool = pool;
+    const poolOk = pool.usedPct < info.thresholds.poolUsagePct && pool.waiting === 0;
+    ctx.finding('api DB pool', poolOk, `${used}/${max} in use (${pool.usedPct}%), ${pool.waiting} waiting`);
+  }
+  if (db.running) {
+    try {
+      const disk = await acts.diskUsage({ target: t, component: 'db', path: facts.dataDir });
+      facts.diskUsedPct = disk.usedPct;
+      ctx.finding('data-dir disk', disk.usedPct < info.thresholds.diskUsagePct, `${disk.usedPct}% used, ${Math.round(disk.availableKb / 1024)} MB free`);
+    } catch (err) {
+      ctx.finding('data-dir disk', false, `df failed: ${(err as Error).message}`);
+    }
+  }
+  return facts;
+}
+
+/** Pure decision over the findings: which branch of the playbook applies. */
+export function planDatabase(f: DbFacts): { diagnosis: string; rootCause?: string; falseAlarm?: boolean; steps: string[] } {
+  if (!f.dbRunning) {
+    return { diagnosis: `db container is ${f.dbStatus}: PostgreSQL crashed or was stopped`, rootCause: 'PostgreSQL not running', steps: ['restart-db'] };
+  }
+  if (!f.reachable) {
+    return { diagnosis: 'db container runs but PostgreSQL does not accept connections: hung server', rootCause: 'PostgreSQL not accepting connections', steps: ['restart-db'] };
+  }
+  if (f.diskUsedPct !== undefined && f.diskUsedPct >= f.thresholds.diskUsagePct) {
+    return { diagnosis: `data directory ${f.diskUsedPct}% full`, rootCause: 'disk full on the database host', steps: ['vacuum-full'] };
+  }
+  if (f.corruption) {
+    return { diagnosis: `SELECT 1 fails with a corruption error: ${f.selectError ?? ''}`, rootCause: 'data corruption', steps: ['restore-backup'] };
+  }
+  const poolBad = f.pool !== undefined && (f.pool.usedPct >= f.thresholds.poolUsagePct || f.pool.waiting > 0);
+  if (f.selectOk && (poolBad || f.apiDbHealthy === false)) {
+    return {
+      diagnosis: `database answers, but the api cannot get connections (pool ${f.pool ? `${f.pool.usedPct}% used, ${f.pool.waiting} waiting` : 'unknown'}): pool exhaustion`,
+      rootCause: 'api connection pool exhausted',
+      steps: ['restart-api'],
+    };
+  }
+  if (!f.selectOk) {
+    return { diagnosis: `database reachable but SELECT 1 fails: ${f.selectError ?? ''}`, steps: ['restart-db'] };
+  }
+  return { diagnosis: 'database healthy: SELECT 1 ok, reachable, pool and disk within limits', falseAlarm: true, steps: [] };
+}
+
+const runbook: Runbook<DbFacts> = {
+  name: 'databaseUnreachable',
+  diagnose,
+  plan(f, ctx): Plan {
+    const p = planDatabase(f);
+    const t = ctx.target;
+    const dbDown = async (): Promise<Check> => {
+      const [c, ping] = await Promise.all([acts.containerState({ target: t, component: 'db' }), acts.pgPing({ target: t })]);
+      return { ok: !c.running || !ping.ok, detail: `db container ${c.status}, SELECT 1 ${ping.ok ? 'ok' : 'failing'}` };
+    };
+    const all: Record<string, Step> = {
+      'restart-db': {
+        id: 'restart-db',
+        title: 'Restart the db container',
+        risk: 'auto',
+        resource: 'db',
+        describe: `restart the db container of ${t}`,
+        precondition: dbDown,
+        run: async (notBefore) => (await acts.restartContainer({ target: t, component: 'db', notBefore })).detail,
+        gate: async () => {
+          const ping = await acts.pgPing({ target: t });
+          return { ok: ping.ok, detail: ping.ok ? 'SELECT 1 ok' : `SELECT 1 failing: ${ping.error ?? ''}` };
+        },
+        gateDeadlineMs: 60_000,
+      },
+      'restart-api': {
+        id: 'restart-api',
+        title: 'Restart the api container to release pooled connections',
+        risk: 'auto',
+        resource: 'api',
+        describe: `restart the api container of ${t}`,
+        precondition: async () => {
+          const h = await acts.httpHealth({ target: t });
+          const ok = h.body?.database !== 'healthy';
+          return { ok, detail: `api reports database ${String(h.body?.database ?? h.error ?? h.status)}` };
+        },
+        run: async (notBefore) => (await acts.restartContainer({ target: t, component: 'api', notBefore })).detail,
+      },
+      'vacuum-full': {
+        id: 'vacuum-full',
+        title: 'VACUUM FULL to reclaim disk',
+        risk: 'approve',
+        resource: 'db',
+        describe: 'run VACUUM FULL on the database (locks tables while it runs)',
+        precondition: async () => {
+          const d = await acts.diskUsage({ target: t, component: 'db', path: f.dataDir });
+          return { ok: d.usedPct >= f.thresholds.diskUsagePct, detail: `data dir ${d.usedPct}% used` };
+        },
+        run: async () => (await longActs.vacuumFull({ target: t })).detail,
+      },
+      'restore-backup': restoreBackupStep(t, f.backupPath, async () => {
+        const ping = await acts.pgPing({ target: t });
+        return { ok: !ping.ok, detail: ping.ok ? 'SELECT 1 works again' : `still failing: ${ping.error ?? ''}` };
+      }),
+    };
+    return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+  },
+  async verify(ctx): Promise<Check> {
+    const h = await acts.httpHealth({ target: ctx.target });
+    return { ok: h.body?.database === 'healthy', detail: `/health database: ${String(h.body?.database ?? h.error ?? h.status)}` };
+  },
+};
+
+/** INC-01: database unreachable. */
+export async function databaseUnreachable(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

@@ -1,0 +1,628 @@
+/**
+ * The step kernel every runbook runs on: DETECT → TRIAGE → MITIGATE → RESOLVE → POST-MORTEM.
+ *
+ * A runbook declares its diagnostics, a pure decision over their findings (a plan of steps, each with
+ * a risk level), and a verification. The kernel owns everything that must be the same for all of
+ * them: approvals with escalation tiers, dry-run, the per-target lock and cooldown, precondition
+ * re-checks, verification with a deadline, escalation that keeps the incident open, the UI's current
+ * details, search attributes and the final incident record.
+ *
+ * Workflow code: deterministic. Time comes from the workflow clock, waits are durable timers.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { Notification } from '../activities/notify';
+import { RUNBOOKS, type RunbookName } from './catalog';
+import {
+  HANDLER_DESCRIPTIONS,
+  SA_PHASE,
+  SA_RUNBOOK,
+  SA_SCENARIO,
+  SA_SEVERITY,
+  SA_TARGET,
+  alertSignal,
+  approveSignal,
+  closeSignal,
+  decideUpdate,
+  guardWorkflowId,
+  lockGrantedSignal,
+  rejectSignal,
+  releaseLockSignal,
+  statusQuery,
+  type ActionRecord,
+  type ApprovalDecision,
+  type DecisionRequest,
+  type DecisionResult,
+  type StepState,
+  type IncidentInput,
+  type IncidentOutcome,
+  type IncidentRecord,
+  type LockGrant,
+  type PendingApproval,
+  type Phase,
+  type Risk,
+  type Severity,
+} from './contracts';
+
+/** Diagnostics and checks: short, retried with backoff, then a clear failure. */
+export const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
+});
+
+/** Mitigations that take long (recreate, vacuum, restore): heartbeat, fewer attempts. */
+export const longActs = proxyActivities<Activities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 3 },
+});
+
+/** Notifications are retried on their own and never awaited by a mitigation. */
+const notifyActs = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
+});
+
+export interface Check {
+  ok: boolean;
+  detail: string;
+}
+
+export interface Step {
+  /** Stable id, used in approvals: `{"stepId": "<id>", ...}`. */
+  id: string;
+  title: string;
+  risk: Risk;
+  /** The part of the target this step acts on; one incident at a time holds its lock. */
+  resource: string;
+  /** What the step would do, for dry-run and the approval request. */
+  describe: string;
+  /**
+   * Re-checked right before acting (after approval and the lock): `ok: true` means the problem this
+   * step fixes is still there. A step whose precondition no longer holds is skipped.
+   */
+  precondition?: () => Promise<Check>;
+  /** Does the work; must be idempotent. `notBefore` is when this step began, for idempotency checks. */
+  run: (notBefore: string) => Promise<string>;
+  /** After `run`, must become ok within `gateDeadlineMs` or the rollout stops and escalates. */
+  gate?: () => Promise<Check>;
+  gateDeadlineMs?: number;
+}
+
+export interface Plan {
+  diagnosis: string;
+  rootCause?: string;
+  /** Diagnostics found nothing wrong: no mitigation, the incident closes as a false alarm. */
+  falseAlarm?: boolean;
+  /** No safe automatic remedy: escalate to humans with this reason. */
+  escalate?: string;
+  severity?: Severity;
+  steps: Step[];
+}
+
+export interface RunbookContext {
+  readonly input: IncidentInput;
+  readonly target: string;
+  readonly incidentId: string;
+  /** Records a diagnostic finding (shown in the UI and kept in the incident record). */
+  finding(check: string, ok: boolean, detail: string): void;
+  /** Adds a line to the timeline. */
+  note(event: string): void;
+}
+
+export interface Runbook<F> {
+  name: RunbookName;
+  diagnose(ctx: RunbookContext): Promise<F>;
+  plan(facts: F, ctx: RunbookContext): Plan;
+  verify(ctx: RunbookContext, facts: F): Promise<Check>;
+}
+
+const nowIso = (): string => new Date().toISOString();
+
+/** Runs a runbook as one incident and returns its record. */
+export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Promise<IncidentRecord> {
+  const meta = RUNBOOKS[rb.name];
+  const info = workflowInfo();
+  const policy = input.policy;
+  const rec: IncidentRecord = {
+    incidentId: info.workflowId,
+    runbook: rb.name,
+    scenario: meta.scenario,
+    title: meta.title,
+    severity: input.severity ?? meta.severity,
+    target: input.target,
+    requestedBy: input.requestedBy,
+    dryRun: input.dryRun ?? false,
+    phase: 'DETECT',
+    openedAt: nowIso(),
+    findings: [],
+    actions: [],
+    pending: [],
+    timeline: [],
+    alerts: { count: 0, resolved: 0, flaps: 0 },
+    escalations: [],
+    children: [],
+  };
+  const approvals = new Map<string, string[]>();
+  const rejections = new Map<string, ApprovalDecision>();
+  const grants = new Map<string, LockGrant>();
+  const notifications: Promise<void>[] = [];
+  let closedBy: { by: string; note?: string } | undefined;
+  let lastResolvedAt = 0;
+
+  const note = (event: string): void => {
+    rec.timeline.push({ at: nowIso(), phase: rec.phase, event });
+    render();
+  };
+  const setPhase = (phase: Phase): void => {
+    rec.phase = phase;
+    upsertSearchAttributes([{ key: SA_PHASE, value: phase }]);
+    note(`phase ${phase}`);
+  };
+  const send = (n: Omit<Notification, 'incidentId' | 'severity'>): void => {
+    notifications.push(
+      notifyActs.notify({ ...n, incidentId: rec.incidentId, severity: rec.severity }).catch((err: unknown) => {
+        note(`notification "${n.title}" failed: ${(err as Error).message}`);
+      }),
+    );
+  };
+
+  function render(): void {
+    setCurrentDetails(renderDetails(rec));
+  }
+
+  /** Why an approval or rejection is refused, or undefined if it is acceptable. */
+  function refusal(d: ApprovalDecision, decision: 'approve' | 'reject'): string | undefined {
+    if (!d || typeof d !== 'object') return 'expected one JSON object: {"stepId": "...", "approver": "..."}';
+    if (typeof d.stepId !== 'string' || typeof d.approver !== 'string' || !d.approver.trim()) {
+      return 'stepId and approver are required strings';
+    }
+    const pending = rec.pending.find((p) => p.stepId === d.stepId);
+    if (!pending) {
+      const waiting = rec.pending.map((p) => p.stepId).join(', ') || 'none';
+      return `step "${d.stepId}" is not waiting for approval (waiting: ${waiting})`;
+    }
+    const isRequester = d.approver === rec.requestedBy;
+    if (decision === 'approve' && isRequester) {
+      return `${d.approver} opened this incident and cannot approve its steps`;
+    }
+    if (!policy.approvers.includes(d.approver) && !(decision === 'reject' && isRequester)) {
+      return `${d.approver} is not an allowed approver (allowed: ${policy.approvers.join(', ')})`;
+    }
+    if (decision === 'approve' && (approvals.get(d.stepId) ?? []).includes(d.approver)) {
+      return `${d.approver} already approved "${d.stepId}"; a second approval must come from someone else`;
+    }
+    return undefined;
+  }
+
+  function applyDecision(d: ApprovalDecision, decision: 'approve' | 'reject'): void {
+    const comment = d.comment ? ` (${d.comment})` : '';
+    if (decision === 'reject') {
+      rejections.set(d.stepId, d);
+      note(`${d.approver} rejected ${d.stepId}${comment}`);
+      return;
+    }
+    const list = approvals.get(d.stepId) ?? [];
+    list.push(d.approver);
+    approvals.set(d.stepId, list);
+    const pending = rec.pending.find((p) => p.stepId === d.stepId);
+    if (pending) pending.approvals = [...list];
+    note(`${d.approver} approved ${d.stepId}${comment}`);
+  }
+
+  // Handlers are registered before the first await, so nothing sent early is lost.
+  setHandler(statusQuery, () => rec, { description: HANDLER_DESCRIPTIONS.status });
+  setHandler(
+    approveSignal,
+    (d) => {
+      const why = refusal(d, 'approve');
+      if (why) note(`refused approval of ${String(d?.stepId)} from ${String(d?.approver)}: ${why}`);
+      else applyDecision(d, 'approve');
+    },
+    { description: HANDLER_DESCRIPTIONS.approve },
+  );
+  setHandler(
+    rejectSignal,
+    (d) => {
+      const why = refusal(d, 'reject');
+      if (why) note(`refused rejection of ${String(d?.stepId)} from ${String(d?.approver)}: ${why}`);
+      else applyDecision(d, 'reject');
+    },
+    { description: HANDLER_DESCRIPTIONS.reject },
+  );
+  setHandler(
+    decideUpdate,
+    (r: DecisionRequest): DecisionResult => {
+      applyDecision(r, r.decision);
+      const list = approvals.get(r.stepId) ?? [];
+      const pending = rec.pending.find((p) => p.stepId === r.stepId);
+      const state: StepState = r.decision === 'reject' ? 'rejected' : pending && list.length >= pending.needed ? 'approved' : 'pending';
+      return { stepId: r.stepId, state, approvals: list };
+    },
+    {
+      description: HANDLER_DESCRIPTIONS.decide,
+      validator: (r: DecisionRequest) => {
+        if (r?.decision !== 'approve' && r?.decision !== 'reject') throw new Error('decision must be "approve" or "reject"');
+        const why = refusal(r, r.decision);
+        if (why) throw new Error(why);
+      },
+    },
+  );
+  setHandler(
+    alertSignal,
+    (a) => {
+      const prev = rec.alerts.lastStatus;
+      rec.alerts.count += 1;
+      if (a.status === 'resolved') {
+        rec.alerts.resolved += 1;
+        lastResolvedAt = Date.now();
+      }
+      if (prev && prev !== a.status) rec.alerts.flaps += 1;
+      rec.alerts.lastStatus = a.status;
+      if (a.annotations) rec.alerts.lastAnnotations = a.annotations;
+      note(`alert ${a.name} ${a.status} from ${a.source} (#${rec.alerts.count})`);
+    },
+    { description: HANDLER_DESCRIPTIONS.alert },
+  );
+  setHandler(
+    closeSignal,
+    (c) => {
+      if (!c || typeof c.by !== 'string' || !c.by.trim()) {
+        note('refused close: "by" is required');
+        return;
+      }
+      closedBy = { by: c.by, ...(c.note ? { note: c.note } : {}) };
+      note(`closed by ${c.by}${c.note ? `: ${c.note}` : ''}`);
+    },
+    { description: HANDLER_DESCRIPTIONS.close },
+  );
+  setHandler(lockGrantedSignal, (g) => {
+    grants.set(g.requestId, g);
+  });
+
+  upsertSearchAttributes([
+    { key: SA_SCENARIO, value: meta.scenario },
+    { key: SA_SEVERITY, value: rec.severity },
+    { key: SA_TARGET, value: input.target },
+    { key: SA_RUNBOOK, value: rb.name },
+    { key: SA_PHASE, value: 'DETECT' },
+  ]);
+  note(
+    `opened by ${input.requestedBy}${input.alert ? ` on alert ${input.alert.name}` : ''}${rec.dryRun ? ' (dry-run)' : ''}`,
+  );
+
+  const ctx: RunbookContext = {
+    input,
+    target: input.target,
+    incidentId: rec.incidentId,
+    finding(check, ok, detail) {
+      rec.findings.push({ check, ok, detail });
+      render();
+    },
+    note,
+  };
+
+  // ---------------- TRIAGE ----------------
+  setPhase('TRIAGE');
+  let facts: F;
+  try {
+    facts = await rb.diagnose(ctx);
+  } catch (err) {
+    return escalate(`diagnostics failed: ${failureMessage(err)}`);
+  }
+  const plan = rb.plan(facts, ctx);
+  rec.diagnosis = plan.diagnosis;
+  if (plan.rootCause) rec.rootCause = plan.rootCause;
+  if (plan.severity && plan.severity < rec.severity) {
+    note(`severity raised from SEV-${rec.severity} to SEV-${plan.severity}`);
+    rec.severity = plan.severity;
+    upsertSearchAttributes([{ key: SA_SEVERITY, value: rec.severity }]);
+  }
+  note(`diagnosis: ${plan.diagnosis}`);
+  for (const s of plan.steps) {
+    rec.actions.push({ stepId: s.id, title: s.title, risk: s.risk, resource: s.resource, state: 'planned', approvals: [] });
+  }
+  render();
+
+  if (plan.falseAlarm) return finish('false-alarm');
+  if (plan.escalate) return escalate(plan.escalate);
+
+  // ---------------- MITIGATE ----------------
+  setPhase('MITIGATE');
+  for (const step of plan.steps) {
+    const action = rec.actions.find((a) => a.stepId === step.id) as ActionRecord;
+    if (rec.dryRun) {
+      action.state = 'would-do';
+      action.detail = `${step.describe}${step.risk === 'auto' ? '' : ` (after ${step.risk} approval)`}`;
+      note(`dry-run: would ${step.describe}`);
+      continue;
+    }
+    const failure = await runStep(step, action);
+    if (failure) return escalate(failure);
+  }
+  if (rec.dryRun) return finish('dry-run');
+
+  // ---------------- RESOLVE ----------------
+  setPhase('RESOLVE');
+  const verdict = await pollUntil(() => rb.verify(ctx, facts), policy.verifyDeadlineMs);
+  note(`verification ${verdict.ok ? 'passed' : 'failed'}: ${verdict.detail}`);
+  if (!verdict.ok) return escalate(`verification did not pass within ${policy.verifyDeadlineMs} ms: ${verdict.detail}`);
+  return finish('resolved');
+
+  // ---------------- helpers (hoisted; they close over the incident's state) ----------------
+
+  /** Runs one step through approval, lock, cooldown and precondition. Returns a reason to escalate, if any. */
+  async function runStep(step: Step, action: ActionRecord): Promise<string | undefined> {
+    if (step.risk !== 'auto') {
+      // Nobody is asked to approve a step whose problem is already gone (e.g. fixed by the step before).
+      if (step.precondition && !(await checkPrecondition(step, action))) return undefined;
+      const decision = await awaitApproval(step, action);
+      if (decision === 'rejected') {
+        action.state = 'rejected';
+        action.rejectedBy = rejections.get(step.id)?.approver;
+        return `step ${step.id} rejected by ${action.rejectedBy ?? 'an approver'}`;
+      }
+      if (decision === 'expired') {
+        action.state = 'expired';
+        send({ kind: 'expired', title: `Approval for ${step.id} expired`, text: `No decision on ${step.title}` });
+        return `approval for step ${step.id} expired after all escalation tiers`;
+      }
+      if (decision === 'cleared') {
+        action.state = 'skipped';
+        action.detail = 'condition cleared while waiting for approval';
+        note(`${step.id} skipped: the condition cleared while waiting for approval`);
+        return undefined;
+      }
+      action.state = 'approved';
+    }
+
+    const requestId = `${info.workflowId}/${info.runId}/${step.id}`;
+    const guardId = guardWorkflowId(input.target, step.resource);
+    await acts.requestTargetLock({
+      target: input.target,
+      resource: step.resource,
+      requester: info.workflowId,
+      requestId,
+      actionKey: step.id,
+      cooldownMs: policy.cooldownMs,
+    });
+    if (!(await condition(() => grants.has(requestId), policy.lockWaitMs))) {
+      await release(guardId, requestId, step.id, false);
+      action.state = 'failed';
+      action.detail = `lock on ${input.target}/${step.resource} not granted within ${policy.lockWaitMs} ms`;
+      return action.detail;
+    }
+    let performed = false;
+    try {
+      // First: is the problem still there? (Another incident may have fixed it while we waited.)
+      if (step.precondition && !(await checkPrecondition(step, action))) return undefined;
+      // Then: if it is, and this very action had an effect here recently, repeating it would loop.
+      const grant = grants.get(requestId) as LockGrant;
+      if (grant.lastPerformedAt && Date.now() - Date.parse(grant.lastPerformedAt) < policy.cooldownMs) {
+        action.state = 'cooldown';
+        action.detail = `${step.id} already ran on ${input.target}/${step.resource} at ${grant.lastPerformedAt}; cooldown ${policy.cooldownMs} ms`;
+        note(action.detail);
+        return `${step.id} is in cooldown: the target stays broken after a recent mitigation`;
+      }
+      action.state = 'running';
+      action.startedAt = nowIso();
+      render();
+      try {
+        action.detail = await step.run(action.startedAt);
+        performed = true;
+      } catch (err) {
+        action.state = 'failed';
+        action.detail = failureMessage(err);
+        action.endedAt = nowIso();
+        note(`${step.id} failed: ${action.detail}`);
+        return `step ${step.id} failed: ${action.detail}`;
+      }
+      note(`${step.id}: ${action.detail}`);
+      if (step.gate) {
+        const g = await pollUntil(step.gate, step.gateDeadlineMs ?? policy.verifyDeadlineMs);
+        if (!g.ok) {
+          action.state = 'failed';
+          action.detail = `${action.detail}; health gate failed: ${g.detail}`;
+          action.endedAt = nowIso();
+          return `health gate after ${step.id} failed: ${g.detail}`;
+        }
+        note(`${step.id} health gate passed: ${g.detail}`);
+      }
+      action.state = 'done';
+      action.endedAt = nowIso();
+      render();
+      return undefined;
+    } finally {
+      await release(guardId, requestId, step.id, performed);
+    }
+  }
+
+  /** True if the step's problem is still there; otherwise marks the step skipped. */
+  async function checkPrecondition(step: Step, action: ActionRecord): Promise<boolean> {
+    const pre = await (step.precondition as () => Promise<Check>)();
+    if (pre.ok) return true;
+    action.state = 'skipped';
+    action.detail = `precondition no longer holds: ${pre.detail}`;
+    note(`${step.id} skipped: ${pre.detail}`);
+    return false;
+  }
+
+  async function release(guardId: string, requestId: string, actionKey: string, performed: boolean): Promise<void> {
+    // Must reach the guard even if this incident is being cancelled.
+    await CancellationScope.nonCancellable(async () => {
+      try {
+        await getExternalWorkflowHandle(guardId).signal(releaseLockSignal, { requestId, actionKey, performed });
+      } catch (err) {
+        note(`could not release lock ${guardId}: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  /** Waits for approval, escalating through the tiers; a resolved alert triggers a precondition re-check. */
+  async function awaitApproval(step: Step, action: ActionRecord): Promise<'approved' | 'rejected' | 'expired' | 'cleared'> {
+    const needed = step.risk === 'two-person' ? 2 : 1;
+    const tiers = policy.tiers;
+    const p: PendingApproval = {
+      stepId: step.id,
+      title: step.title,
+      risk: step.risk,
+      needed,
+      approvals: [],
+      tier: tiers[0]?.name ?? 'tier-1',
+      since: nowIso(),
+    };
+    rec.pending.push(p);
+    action.state = 'pending';
+    const decided = (): boolean => rejections.has(step.id) || (approvals.get(step.id) ?? []).length >= needed;
+    let result: 'approved' | 'rejected' | 'expired' | 'cleared' = 'expired';
+    try {
+      for (let i = 0; i < tiers.length; i++) {
+        const tier = tiers[i] as (typeof tiers)[number];
+        p.tier = tier.name;
+        note(`${step.id} waits for ${needed === 2 ? 'two approvals' : 'approval'} (${tier.name})`);
+        send({
+          kind: i === 0 ? 'approval-needed' : 'escalation',
+          tier: tier.name,
+          contacts: tier.contacts,
+          title: `${rec.scenario} ${rec.title} on ${rec.target}: approve ${step.id}?`,
+          text: `${step.describe}. Signal "approve" with {"stepId":"${step.id}","approver":"<name>"}`,
+        });
+        const tierEnds = Date.now() + tier.waitMs;
+        for (;;) {
+          const seenResolved = lastResolvedAt;
+          const remaining = tierEnds - Date.now();
+          if (remaining <= 0) break;
+          await condition(() => decided() || lastResolvedAt !== seenResolved, remaining);
+          if (decided()) break;
+          if (lastResolvedAt !== seenResolved && step.precondition) {
+            const pre = await step.precondition();
+            note(`alert resolved while ${step.id} waited; re-check: ${pre.detail}`);
+            if (!pre.ok) {
+              result = 'cleared';
+              return result;
+            }
+          }
+        }
+        if (decided()) break;
+        if (i < tiers.length - 1) rec.escalations.push(`${step.id}: no decision in ${tier.name}, escalated`);
+      }
+      if (rejections.has(step.id)) result = 'rejected';
+      else if ((approvals.get(step.id) ?? []).length >= needed) result = 'approved';
+      action.approvals = [...(approvals.get(step.id) ?? [])];
+      return result;
+    } finally {
+      rec.pending = rec.pending.filter((x) => x !== p);
+      render();
+    }
+  }
+
+  async function pollUntil(check: () => Promise<Check>, deadlineMs: number): Promise<Check> {
+    const deadline = Date.now() + deadlineMs;
+    let delay = 1000;
+    for (;;) {
+      let c: Check;
+      try {
+        c = await check();
+      } catch (err) {
+        c = { ok: false, detail: `check failed: ${failureMessage(err)}` };
+      }
+      if (c.ok || Date.now() + delay > deadline) return c;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 10_000);
+    }
+  }
+
+  /** The incident stays open and escalated until a human closes it; it never closes by itself. */
+  async function escalate(reason: string): Promise<IncidentRecord> {
+    rec.escalations.push(reason);
+    setPhase('ESCALATED');
+    note(`escalated: ${reason}`);
+    const tier = policy.tiers[Math.min(1, policy.tiers.length - 1)];
+    const notice = {
+      kind: 'escalation' as const,
+      ...(tier ? { tier: tier.name, contacts: tier.contacts } : {}),
+      title: `${rec.scenario} ${rec.title} on ${rec.target} needs a human`,
+      text: `${reason}. Close with signal "close" {"by":"<name>","note":"..."} once handled.`,
+    };
+    send(notice);
+    while (!(await condition(() => closedBy !== undefined, policy.escalatedHoldMs))) {
+      send({ ...notice, title: `Reminder: ${notice.title}` });
+      note('still escalated: reminder sent');
+    }
+    return finish('escalated');
+  }
+
+  async function finish(outcome: IncidentOutcome): Promise<IncidentRecord> {
+    rec.outcome = outcome;
+    setPhase('POST-MORTEM');
+    rec.closedAt = nowIso();
+    if (outcome === 'resolved' || outcome === 'false-alarm') {
+      send({ kind: 'resolved', title: `${rec.scenario} ${rec.title} on ${rec.target}: ${outcome}`, text: rec.diagnosis ?? '' });
+    }
+    await Promise.allSettled(notifications);
+    setPhase('CLOSED');
+    note(`closed: ${outcome}`);
+    return rec;
+  }
+}
+
+function failureMessage(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  if (err instanceof ApplicationFailure) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+const ICON: Record<string, string> = { true: '✅', false: '❌' };
+
+/** Markdown for the Temporal UI's "current details". */
+export function renderDetails(rec: IncidentRecord): string {
+  const lines: string[] = [];
+  lines.push(`## ${rec.scenario} · ${rec.title}`);
+  lines.push(
+    `**Target** \`${rec.target}\` · **SEV-${rec.severity}** · **Phase** ${rec.phase}${rec.outcome ? ` · **Outcome** ${rec.outcome}` : ''}` +
+      ` · opened by ${rec.requestedBy}${rec.dryRun ? ' · **DRY-RUN**' : ''}`,
+  );
+  if (rec.diagnosis) lines.push('', `**Diagnosis:** ${rec.diagnosis}`);
+  if (rec.pending.length > 0) {
+    lines.push('', '### Waiting for approval');
+    for (const p of rec.pending) {
+      lines.push(
+        `- **${p.stepId}** — ${p.title} (${p.risk}, ${p.approvals.length}/${p.needed} approvals, ${p.tier}, since ${p.since})`,
+      );
+      lines.push('', 'Send signal **approve** with:', '```json', JSON.stringify({ stepId: p.stepId, approver: '<your name>', comment: '' }), '```');
+      lines.push('or signal **reject** with the same shape.');
+    }
+  }
+  if (rec.phase === 'ESCALATED') {
+    lines.push('', '### Escalated — needs a human', ...rec.escalations.map((e) => `- ${e}`));
+    lines.push('', 'When handled, send signal **close** with:', '```json', JSON.stringify({ by: '<your name>', note: '' }), '```');
+  }
+  if (rec.findings.length > 0) {
+    lines.push('', '### Findings');
+    for (const f of rec.findings) lines.push(`- ${ICON[String(f.ok)]} **${f.check}**: ${f.detail}`);
+  }
+  if (rec.actions.length > 0) {
+    lines.push('', '### Actions', '| step | risk | state | detail |', '|---|---|---|---|');
+    for (const a of rec.actions) {
+      lines.push(`| ${a.stepId} | ${a.risk} | ${a.state} | ${(a.detail ?? '').replace(/\|/g, '/')} |`);
+    }
+  }
+  if (rec.alerts.count > 0) {
+    lines.push('', `Alerts received: ${rec.alerts.count} (resolved ${rec.alerts.resolved}, flaps ${rec.alerts.flaps})`);
+  }
+  lines.push('', '### Timeline (latest)');
+  for (const t of rec.timeline.slice(-8)) lines.push(`- ${t.at} [${t.phase}] ${t.event}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,18 @@
+/**
+ * Runs once before all tests: checks that the real stack is up (scripts/test.sh starts it) and
+ * bundles the workflow code once, so each test file's worker starts in a second.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+
+export const BUNDLE_PATH = path.resolve(__dirname, '../.stack/build/test-workflow-bundle.js');
+
+export default async function globalSetup(): Promise<void> {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../src/workflows'),
+    logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error },
+  });
+  await mkdir(path.dirname(BUNDLE_PATH), { recursive: true });
+  await writeFile(BUNDLE_PATH, code);
+}

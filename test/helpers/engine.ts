@@ -1,0 +1,149 @@
+/**
+ * Test harness: the real engine worker on a unique task queue against the real Temporal dev server,
+ * real containers (Podman's Docker API), real PostgreSQL and Redis of the drill target.
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import pino from 'pino';
+import { loadConfig, type EngineConfig } from '../../src/config';
+import { buildIncidentInput, type IncidentRequest } from '../../src/lib/incident-input';
+import { createEngineWorker, installRuntime } from '../../src/workers/worker';
+import { guardWorkflowId, statusQuery, type IncidentInput, type IncidentPolicy, type IncidentRecord } from '../../src/workflows/contracts';
+
+export type IncidentWorkflow = (input: IncidentInput) => Promise<IncidentRecord>;
+export type IncidentHandle = WorkflowHandle<IncidentWorkflow>;
+
+export const REPO = path.resolve(__dirname, '../..');
+export const STACK_DIR = process.env.STACK_DIR ?? path.join(REPO, '.stack');
+const BUNDLE = path.join(REPO, '.stack/build/test-workflow-bundle.js');
+
+/** Short timings so escalation and verification finish within a test. */
+export const TEST_POLICY: Partial<IncidentPolicy> = {
+  tiers: [
+    { name: 'tier-1 on-call', contacts: ['@on-call'], waitMs: 60_000 },
+    { name: 'tier-2 senior', contacts: ['@platform-lead'], waitMs: 60_000 },
+  ],
+  verifyDeadlineMs: 60_000,
+  cooldownMs: 0,
+  lockWaitMs: 30_000,
+  escalatedHoldMs: 3600_000,
+};
+
+export function testConfig(): EngineConfig {
+  const cfg = loadConfig(path.join(REPO, 'config/engine.yaml'), { ...process.env, STACK_DIR });
+  cfg.docker.socketPath = path.resolve(REPO, cfg.docker.socketPath);
+  cfg.notify.file = path.join(STACK_DIR, 'test-notifications.jsonl');
+  return cfg;
+}
+
+export interface Engine {
+  config: EngineConfig;
+  client: Client;
+  docker: Docker;
+  taskQueue: string;
+  worker: Worker;
+  start(req: Omit<IncidentRequest, 'requestedBy'> & { requestedBy?: string; workflowId?: string }): Promise<IncidentHandle>;
+  waitFor(h: IncidentHandle, pred: (r: IncidentRecord) => boolean, timeoutMs?: number): Promise<IncidentRecord>;
+  stop(): Promise<void>;
+}
+
+/** Starts a worker on its own task queue; call stop() in afterAll. */
+export async function startEngine(): Promise<Engine> {
+  installRuntime();
+  const config = testConfig();
+  const taskQueue = `test-${randomUUID().slice(0, 8)}`;
+  config.temporal.taskQueue = taskQueue;
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const clientConn = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection: clientConn, namespace: config.temporal.namespace });
+  const docker = new Docker({ socketPath: config.docker.socketPath });
+  const logger = pino({ level: 'silent' });
+  const worker = await createEngineWorker({ config, connection, client, logger, taskQueue, docker, workflowBundle: { codePath: BUNDLE } });
+  const running = worker.run();
+  const started: IncidentHandle[] = [];
+
+  return {
+    config,
+    client,
+    docker,
+    taskQueue,
+    worker,
+    async start(req) {
+      const { runbook, input } = buildIncidentInput(config, {
+        requestedBy: 'test-requester',
+        ...req,
+        policy: { ...TEST_POLICY, ...req.policy },
+      });
+      const h = await client.workflow.start<IncidentWorkflow>(runbook, {
+        taskQueue,
+        workflowId: req.workflowId ?? `test-${runbook}-${randomUUID().slice(0, 8)}`,
+        args: [input],
+      });
+      started.push(h);
+      return h;
+    },
+    async waitFor(h, pred, timeoutMs = 90_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: IncidentRecord | undefined;
+      while (Date.now() < deadline) {
+        try {
+          last = await h.query(statusQuery);
+          if (pred(last)) return last;
+        } catch {
+          /* not started yet */
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error(`condition not reached in ${timeoutMs} ms; last state: ${JSON.stringify(last, null, 1)?.slice(0, 3000)}`);
+    },
+    async stop() {
+      for (const h of started) {
+        try {
+          const d = await h.describe();
+          if (d.status.name === 'RUNNING') await h.terminate('test finished');
+        } catch {
+          /* already gone */
+        }
+      }
+      // Guards started on this test's task queue would outlive its worker: end them.
+      for (const resource of config.targets.alfred?.components ?? []) {
+        const g = client.workflow.getHandle(guardWorkflowId('alfred', resource));
+        try {
+          const d = await g.describe();
+          if (d.status.name === 'RUNNING' && d.taskQueue === taskQueue) await g.terminate('test finished');
+        } catch {
+          /* no guard */
+        }
+      }
+      worker.shutdown();
+      await running;
+      await connection.close();
+      await clientConn.close();
+    },
+  };
+}
+
+/** Finds a drill container by component label. */
+export async function drillContainer(docker: Docker, component: string): Promise<Docker.Container> {
+  const list = await docker.listContainers({ all: true, filters: { label: ['remediation.target=alfred', `remediation.component=${component}`] } });
+  const live = list.filter((c) => !c.Names.some((n) => /-replaced-/.test(n)));
+  const c = live[0] ?? list[0];
+  if (!c) throw new Error(`no drill container for ${component}`);
+  return docker.getContainer(c.Id);
+}
+
+export async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (await fn()) return;
+    } catch {
+      /* keep polling */
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
