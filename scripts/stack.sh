@@ -169,6 +169,10 @@ app_up() {
     || die "api: /health did not answer on $DRILL_API_PORT (podman logs alfred-api)"
   ensure_container alfred-worker worker "${common[@]}" "localhost/alfred-worker:$CURRENT_TAG"
   ensure_container alfred-proxy proxy "${common[@]}" "localhost/alfred-api:$CURRENT_TAG" /usr/bin/node /app/server.js proxy
+  wait_for "drill worker" 30 curl -fsS -o /dev/null "http://127.0.0.1:$DRILL_WORKER_PORT/health" \
+    || die "worker: /health did not answer on $DRILL_WORKER_PORT (podman logs alfred-worker)"
+  wait_for "drill tls proxy" 30 curl -kfsS -o /dev/null "https://127.0.0.1:$DRILL_TLS_PORT/health" \
+    || die "proxy: https /health did not answer on $DRILL_TLS_PORT (podman logs alfred-proxy)"
 }
 
 redis_up() {
@@ -178,12 +182,23 @@ redis_up() {
   wait_for "drill redis" 20 redis-cli -p "$DRILL_REDIS_PORT" ping || die "redis: no PONG on $DRILL_REDIS_PORT"
 }
 
+# A dump the restore runbooks can use: taken once, after the api has migrated and seeded the database.
+backup_up() {
+  if [ -s "$STACK_DIR/drill/backups/latest.dump" ]; then return; fi
+  pm exec alfred-db pg_dump -Fc -h /tmp -p "$DRILL_DB_PORT" -U postgres -d alfred -f /backups/latest.dump \
+    || die "db: pg_dump into /backups/latest.dump failed"
+  log "drill backup written to $STACK_DIR/drill/backups/latest.dump"
+}
+
 drill_up() {
   mkdir -p "$STACK_DIR/drill/backups" "$STACK_DIR/drill/tls" "$STACK_DIR/drill/evidence"
+  chown postgres "$STACK_DIR/drill/backups"
+  bash "$REPO_ROOT/scripts/drill-tls.sh" "$STACK_DIR/drill/tls" || die "tls: creating the drill certificate failed"
   build_images
   db_up
   redis_up
   app_up
+  backup_up
 }
 
 cmd_up() {

@@ -10,8 +10,8 @@ export interface TargetInfo {
   thresholds: { diskUsagePct: number; poolUsagePct: number; redisMemoryPct: number };
   hasPostgres: boolean;
   hasRedis: boolean;
-  postgresDataDir?: string;
-  postgresBackupPath?: string;
+  /** Where and as whom to reach PostgreSQL from inside its own container (restore, dump). */
+  postgres?: { port: number; user: string; database: string; dataDir: string; backupPath: string };
 }
 
 export function createTargetActivities(deps: ActivityDeps) {
@@ -25,7 +25,17 @@ export function createTargetActivities(deps: ActivityDeps) {
       thresholds: t.thresholds,
       hasPostgres: Boolean(t.postgres),
       hasRedis: Boolean(t.redis),
-      ...(t.postgres ? { postgresDataDir: t.postgres.dataDir, postgresBackupPath: t.postgres.backupPath } : {}),
+      ...(t.postgres
+        ? {
+            postgres: {
+              port: t.postgres.port,
+              user: t.postgres.user,
+              database: t.postgres.database,
+              dataDir: t.postgres.dataDir,
+              backupPath: t.postgres.backupPath,
+            },
+          }
+        : {}),
     };
   }
   return { describeTarget };

@@ -5,7 +5,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import { restoreBackupStep } from './steps';
+import { DEFAULT_PG, restoreBackupStep, type PostgresInfo } from './steps';
 
 export interface DbFacts {
   selectOk: boolean;
@@ -18,8 +18,7 @@ export interface DbFacts {
   pool?: { total: number; idle: number; waiting: number; max: number; usedPct: number };
   diskUsedPct?: number;
   thresholds: { diskUsagePct: number; poolUsagePct: number };
-  dataDir: string;
-  backupPath: string;
+  pg: PostgresInfo;
 }
 
 async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
@@ -43,8 +42,7 @@ async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
     dbRunning: db.running,
     dbStatus: db.status,
     thresholds: info.thresholds,
-    dataDir: info.postgresDataDir ?? '/var/lib/postgresql/data',
-    backupPath: info.postgresBackupPath ?? '/backups/latest.dump',
+    pg: info.postgres ?? DEFAULT_PG,
   };
   if (health.body && typeof health.body.database === 'string') {
     facts.apiDbHealthy = health.body.database === 'healthy';
@@ -63,7 +61,7 @@ async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
   }
   if (db.running) {
     try {
-      const disk = await acts.diskUsage({ target: t, component: 'db', path: facts.dataDir });
+      const disk = await acts.diskUsage({ target: t, component: 'db', path: facts.pg.dataDir });
       facts.diskUsedPct = disk.usedPct;
       ctx.finding('data-dir disk', disk.usedPct < info.thresholds.diskUsagePct, `${disk.usedPct}% used, ${Math.round(disk.availableKb / 1024)} MB free`);
     } catch (err) {
@@ -146,12 +144,12 @@ const runbook: Runbook<DbFacts> = {
         resource: 'db',
         describe: 'run VACUUM FULL on the database (locks tables while it runs)',
         precondition: async () => {
-          const d = await acts.diskUsage({ target: t, component: 'db', path: f.dataDir });
+          const d = await acts.diskUsage({ target: t, component: 'db', path: f.pg.dataDir });
           return { ok: d.usedPct >= f.thresholds.diskUsagePct, detail: `data dir ${d.usedPct}% used` };
         },
         run: async () => (await longActs.vacuumFull({ target: t })).detail,
       },
-      'restore-backup': restoreBackupStep(t, f.backupPath, async () => {
+      'restore-backup': restoreBackupStep(t, f.pg, async () => {
         const ping = await acts.pgPing({ target: t });
         return { ok: !ping.ok, detail: ping.ok ? 'SELECT 1 works again' : `still failing: ${ping.error ?? ''}` };
       }),

@@ -8,7 +8,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import { restoreBackupStep } from './steps';
+import { DEFAULT_PG, restoreBackupStep, type PostgresInfo } from './steps';
 
 interface ServiceFacts {
   service: string;
@@ -22,7 +22,7 @@ export interface RollbackFacts {
   healthOk: boolean;
   migrationDowngrade: boolean;
   restoreBackup: boolean;
-  backupPath: string;
+  pg: PostgresInfo;
 }
 
 function stringList(v: unknown): string[] | undefined {
@@ -55,7 +55,7 @@ async function diagnose(ctx: RunbookContext): Promise<RollbackFacts> {
     healthOk: health.ok,
     migrationDowngrade: params.migrationDowngrade === true,
     restoreBackup: params.restoreBackup === true,
-    backupPath: info.postgresBackupPath ?? '/backups/latest.dump',
+    pg: info.postgres ?? DEFAULT_PG,
   };
 }
 
@@ -117,7 +117,7 @@ const runbook: Runbook<RollbackFacts> = {
         },
       });
     }
-    if (f.restoreBackup) steps.push(restoreBackupStep(t, f.backupPath));
+    if (f.restoreBackup) steps.push(restoreBackupStep(t, f.pg));
     return { diagnosis: p.diagnosis, ...(p.escalate ? { escalate: p.escalate } : {}), ...(p.falseAlarm ? { falseAlarm: true } : {}), steps };
   },
   async verify(ctx): Promise<Check> {

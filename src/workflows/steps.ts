@@ -1,8 +1,20 @@
 /** Steps more than one runbook uses. */
+import type { TargetInfo } from '../activities/target';
 import { longActs, type Check, type Step } from './kernel';
 
+export type PostgresInfo = NonNullable<TargetInfo['postgres']>;
+
+export const DEFAULT_PG: PostgresInfo = {
+  port: 5432,
+  user: 'postgres',
+  database: 'postgres',
+  dataDir: '/var/lib/postgresql/data',
+  backupPath: '/backups/latest.dump',
+};
+
 /** pg_restore of the latest dump inside the db container: always two-person. */
-export function restoreBackupStep(target: string, backupPath: string, precondition?: () => Promise<Check>): Step {
+export function restoreBackupStep(target: string, pg: PostgresInfo, precondition?: () => Promise<Check>): Step {
+  const backupPath = pg.backupPath;
   return {
     id: 'restore-backup',
     title: 'Restore the latest dump (pg_restore)',
@@ -14,7 +26,7 @@ export function restoreBackupStep(target: string, backupPath: string, preconditi
       const r = await longActs.execInContainer({
         target,
         component: 'db',
-        cmd: ['pg_restore', '--clean', '--if-exists', '-h', '/tmp', '-U', 'postgres', '-d', 'alfred', backupPath],
+        cmd: ['pg_restore', '--clean', '--if-exists', '-h', '/tmp', '-p', String(pg.port), '-U', pg.user, '-d', pg.database, backupPath],
       });
       if (r.exitCode !== 0) throw new Error(`pg_restore exited ${r.exitCode}: ${r.output.slice(-300)}`);
       return `restored ${backupPath}`;

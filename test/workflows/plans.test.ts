@@ -48,8 +48,7 @@ const healthyDb: DbFacts = {
   pool: { total: 2, idle: 2, waiting: 0, max: 10, usedPct: 0 },
   diskUsedPct: 20,
   thresholds: { diskUsagePct: 90, poolUsagePct: 90 },
-  dataDir: '/var/lib/postgresql/data',
-  backupPath: '/backups/latest.dump',
+  pg: { port: 5432, user: 'postgres', database: 'alfred', dataDir: '/var/lib/postgresql/data', backupPath: '/backups/latest.dump' },
 };
 
 describe('databaseUnreachable plan', () => {
@@ -75,7 +74,7 @@ describe('databaseUnreachable plan', () => {
 });
 
 describe('rollback plan', () => {
-  const base = { healthOk: false, migrationDowngrade: false, restoreBackup: false, backupPath: '/b' };
+  const base = { healthOk: false, migrationDowngrade: false, restoreBackup: false, pg: healthyDb.pg };
   it('moves only services not already on their target release', () => {
     const p = planRollback({
       ...base,

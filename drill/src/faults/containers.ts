@@ -1,0 +1,196 @@
+/** The drill's containers through the Docker Engine API (Podman's here), found by their labels. */
+import Docker from 'dockerode';
+
+export const TARGET_LABEL = 'remediation.target=alfred';
+export type Component = 'api' | 'worker' | 'db' | 'redis' | 'proxy';
+
+export interface Found {
+  id: string;
+  name: string;
+  running: boolean;
+  image: string;
+  info: Docker.ContainerInspectInfo;
+}
+
+export class ContainerNotFound extends Error {}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class DrillContainers {
+  readonly docker: Docker;
+
+  constructor(socketPath: string) {
+    this.docker = new Docker({ socketPath });
+  }
+
+  async find(component: Component): Promise<Found> {
+    const list = await this.docker.listContainers({
+      all: true,
+      filters: { label: [TARGET_LABEL, `remediation.component=${component}`] },
+    });
+    const first = list[0];
+    if (!first) throw new ContainerNotFound(`no container labelled ${TARGET_LABEL},remediation.component=${component}`);
+    const info = await this.docker.getContainer(first.Id).inspect();
+    return {
+      id: first.Id,
+      name: info.Name.replace(/^\//, ''),
+      running: info.State.Running,
+      image: info.Config.Image,
+      info,
+    };
+  }
+
+  /**
+   * Stops a container. With `signal`, that signal is sent first (SIGINT is PostgreSQL's fast
+   * shutdown, which does not wait for clients to leave) and a plain stop follows only if needed.
+   */
+  async stop(component: Component, timeoutSec = 10, signal?: string): Promise<string> {
+    const c = await this.find(component);
+    if (!c.running) return `${c.name} already stopped`;
+    const container = this.docker.getContainer(c.id);
+    if (signal) {
+      await container.kill({ signal });
+      const deadline = Date.now() + timeoutSec * 1000;
+      while (Date.now() < deadline) {
+        if (!(await container.inspect()).State.Running) return `stopped ${c.name} (${signal})`;
+        await sleep(200);
+      }
+    }
+    await container.stop({ t: timeoutSec });
+    return `stopped ${c.name}`;
+  }
+
+  async kill(component: Component): Promise<string> {
+    const c = await this.find(component);
+    if (!c.running) return `${c.name} already not running`;
+    await this.docker.getContainer(c.id).kill({ signal: 'SIGKILL' });
+    return `killed ${c.name} (SIGKILL)`;
+  }
+
+  async start(component: Component): Promise<string> {
+    const c = await this.find(component);
+    if (c.running) return `${c.name} already running`;
+    await this.docker.getContainer(c.id).start();
+    return `started ${c.name}`;
+  }
+
+  async restart(component: Component): Promise<string> {
+    const c = await this.find(component);
+    await this.docker.getContainer(c.id).restart({ t: 5 });
+    return `restarted ${c.name}`;
+  }
+
+  /**
+   * Replaces a container with one on another image, keeping its name, labels, environment, mounts,
+   * command and network mode. Environment and labels that came from the old image are dropped so the
+   * new image's own (APP_VERSION, version label) apply; `env` overrides single variables. The old
+   * container is renamed aside until the new one has started, and put back if it does not.
+   */
+  async recreate(component: Component, opts: { image?: string; env?: Record<string, string> }): Promise<string> {
+    const c = await this.find(component);
+    const image = opts.image ?? c.image;
+    const oldImage = await this.docker
+      .getImage(c.info.Image)
+      .inspect()
+      .catch(() => undefined);
+    const imageEnv = new Set(oldImage?.Config.Env ?? []);
+    const imageLabels = oldImage?.Config.Labels ?? {};
+    const env = new Map<string, string>();
+    for (const entry of c.info.Config.Env ?? []) {
+      if (imageEnv.has(entry)) continue;
+      const i = entry.indexOf('=');
+      const key = entry.slice(0, i);
+      if (key === 'HOSTNAME') continue;
+      env.set(key, entry.slice(i + 1));
+    }
+    for (const [k, v] of Object.entries(opts.env ?? {})) env.set(k, v);
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(c.info.Config.Labels ?? {})) {
+      if (imageLabels[k] === v && !k.startsWith('remediation.')) continue;
+      labels[k] = v;
+    }
+    const binds = (c.info.HostConfig.Binds ?? []).map((b) => {
+      const [src, dst, mode = ''] = b.split(':');
+      return mode.split(',').includes('ro') ? `${src}:${dst}:ro` : `${src}:${dst}`;
+    });
+    const sameImage = image === c.image && !opts.env;
+    if (sameImage && c.running) return `${c.name} already on ${image}`;
+
+    const aside = `${c.name}-replaced-${Date.now()}`;
+    const old = this.docker.getContainer(c.id);
+    if (c.running) await old.stop({ t: 5 });
+    await old.rename({ name: aside });
+    try {
+      const created = await this.docker.createContainer({
+        name: c.name,
+        Image: image,
+        Env: [...env].map(([k, v]) => `${k}=${v}`),
+        Cmd: c.info.Config.Cmd ?? undefined,
+        Entrypoint:
+          c.info.Config.Entrypoint && (c.info.Config.Entrypoint as string[]).length
+            ? c.info.Config.Entrypoint
+            : undefined,
+        Labels: labels,
+        User: c.info.Config.User || undefined,
+        WorkingDir: c.info.Config.WorkingDir || undefined,
+        HostConfig: {
+          Binds: binds,
+          NetworkMode: c.info.HostConfig.NetworkMode,
+          RestartPolicy: c.info.HostConfig.RestartPolicy,
+        },
+      });
+      await created.start();
+      await old.remove({ force: true });
+      return `recreated ${c.name} on ${image}${opts.env ? ` with ${Object.keys(opts.env).join(', ')} set` : ''}`;
+    } catch (err) {
+      const partial = await this.docker
+        .listContainers({ all: true, filters: { name: [`^${c.name}$`] } })
+        .catch(() => [] as Docker.ContainerInfo[]);
+      for (const p of partial) {
+        if (p.Id !== c.id)
+          await this.docker
+            .getContainer(p.Id)
+            .remove({ force: true })
+            .catch(() => undefined);
+      }
+      await old.rename({ name: c.name });
+      if (c.running) await old.start().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** stdout+stderr of a container since `sinceSec` seconds ago, demultiplexed to text. */
+  async logs(component: Component, sinceSec = 300): Promise<string> {
+    const c = await this.find(component);
+    const raw = (await this.docker.getContainer(c.id).logs({
+      stdout: true,
+      stderr: true,
+      follow: false,
+      since: Math.floor(Date.now() / 1000) - sinceSec,
+    })) as unknown as Buffer | string;
+    return demux(typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw);
+  }
+
+  async waitRunning(component: Component, timeoutMs = 20000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if ((await this.find(component)).running) return true;
+      await sleep(300);
+    }
+    return false;
+  }
+}
+
+/** Docker's log stream frames each chunk with an 8-byte header when the container has no TTY. */
+export function demux(buf: Buffer): string {
+  const parts: Buffer[] = [];
+  let i = 0;
+  const framed = buf.length >= 8 && (buf[0] === 1 || buf[0] === 2) && buf[1] === 0 && buf[2] === 0 && buf[3] === 0;
+  if (!framed) return buf.toString('utf8');
+  while (i + 8 <= buf.length) {
+    const size = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return Buffer.concat(parts).toString('utf8');
+}

@@ -1,0 +1,30 @@
+/** Small helpers to break and inspect the real drill target in tests. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { STACK_DIR } from './engine';
+
+export const API = 'http://127.0.0.1:58000';
+
+export function adminKey(): string {
+  return readFileSync(path.join(STACK_DIR, 'secrets/alfred-admin-key'), 'utf8').trim();
+}
+
+/** Turns an in-process drill fault on or off (POST /v1/drill/faults). */
+export async function processFault(fault: string, on: boolean, params: Record<string, unknown> = {}): Promise<unknown> {
+  const res = await fetch(`${API}/v1/drill/faults`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminKey()}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ fault, on, ...params }),
+  });
+  if (!res.ok) throw new Error(`fault ${fault} ${on ? 'on' : 'off'}: HTTP ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+export async function health(): Promise<Record<string, unknown> | null> {
+  try {
+    const res = await fetch(`${API}/health`, { signal: AbortSignal.timeout(3000) });
+    return (await res.json()) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The kernel's promises, on real drills: approvals time out and escalate then expire (never proceed),
+ * rejections stop the step, two-person steps need two distinct people, one incident at a time acts
+ * on a resource, a recent mitigation is not repeated (cooldown), search attributes list incidents.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import Redis from 'ioredis';
+import { approveSignal, closeSignal, decideUpdate, rejectSignal } from '../../src/workflows/contracts';
+import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
+
+jest.setTimeout(180_000);
+
+let engine: Engine;
+const FILL = 'alfred:cache:test-fill:';
+
+async function fillRedis(): Promise<void> {
+  const r = new Redis({ port: 56379 });
+  const blob = 'x'.repeat(64 * 1024);
+  try {
+    for (let i = 0; i < 2000; i++) {
+      try {
+        await r.set(`${FILL}${i}`, blob);
+      } catch {
+        break;
+      }
+    }
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function unfill(): Promise<void> {
+  const r = new Redis({ port: 56379 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${FILL}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await r.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function redisUp(): Promise<boolean> {
+  const r = new Redis({ port: 56379, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+function notificationsFor(id: string): { kind: string; tier?: string }[] {
+  const file = engine.config.notify.file as string;
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { incidentId: string; kind: string; tier?: string })
+    .filter((n) => n.incidentId === id);
+}
+
+beforeAll(async () => {
+  engine = await startEngine();
+});
+
+async function healRedis(): Promise<void> {
+  const c = await drillContainer(engine.docker, 'redis');
+  if (!(await c.inspect()).State.Running) await c.start();
+  await waitUntil('redis up', redisUp);
+  await unfill();
+}
+
+beforeEach(healRedis);
+afterEach(healRedis);
+
+afterAll(async () => {
+  await engine.stop();
+});
+
+test('an unanswered approval escalates through the tiers, expires, and the incident stays open until closed', async () => {
+  await fillRedis();
+  const h = await engine.start({
+    runbook: 'cacheFailure',
+    target: 'alfred',
+    policy: {
+      tiers: [
+        { name: 'tier-1 on-call', contacts: ['@on-call'], waitMs: 1500 },
+        { name: 'tier-2 senior', contacts: ['@lead'], waitMs: 1500 },
+        { name: 'tier-3 engineering', contacts: ['@eng'], waitMs: 1500 },
+      ],
+    },
+  });
+  const rec = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
+  expect(rec.actions.find((a) => a.stepId === 'evict-cache')?.state).toBe('expired');
+  expect(rec.escalations).toEqual(
+    expect.arrayContaining([expect.stringMatching(/tier-1 on-call, escalated/), expect.stringMatching(/tier-2 senior, escalated/)]),
+  );
+  expect(rec.escalations.at(-1)).toMatch(/expired after all escalation tiers/);
+  // Never proceeds silently: nothing was evicted, and the workflow is still open.
+  const r = new Redis({ port: 56379 });
+  expect((await r.exists(`${FILL}0`)) === 1).toBe(true);
+  r.disconnect();
+  expect((await h.describe()).status.name).toBe('RUNNING');
+  await waitUntil('notifications delivered', async () => notificationsFor(h.workflowId).some((n) => n.kind === 'expired'));
+  const kinds = notificationsFor(h.workflowId).map((n) => `${n.kind}:${n.tier ?? ''}`);
+  expect(kinds).toEqual(
+    expect.arrayContaining(['approval-needed:tier-1 on-call', 'escalation:tier-2 senior', 'escalation:tier-3 engineering', 'expired:']),
+  );
+
+  await h.signal(closeSignal, { by: 'alice', note: 'evicted by hand' });
+  const done = await h.result();
+  expect(done.outcome).toBe('escalated');
+  expect(done.timeline.some((t) => /closed by alice: evicted by hand/.test(t.event))).toBe(true);
+});
+
+test('a rejection stops the step and escalates', async () => {
+  await fillRedis();
+  const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred' });
+  await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
+  await h.signal(rejectSignal, { stepId: 'evict-cache', approver: 'bob', comment: 'not during the sale' });
+  const rec = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
+  expect(rec.actions.find((a) => a.stepId === 'evict-cache')).toMatchObject({ state: 'rejected', rejectedBy: 'bob' });
+  await h.signal(closeSignal, { by: 'bob' });
+  expect((await h.result()).outcome).toBe('escalated');
+});
+
+test('a two-person step needs two distinct approvers, then runs', async () => {
+  const h = await engine.start({ runbook: 'rollback', target: 'alfred', params: { services: [], restoreBackup: true } });
+  await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'restore-backup'));
+  const first = await h.executeUpdate(decideUpdate, { args: [{ stepId: 'restore-backup', approver: 'alice', decision: 'approve' }] });
+  expect(first).toMatchObject({ state: 'pending', approvals: ['alice'] });
+  await expect(
+    h.executeUpdate(decideUpdate, { args: [{ stepId: 'restore-backup', approver: 'alice', decision: 'approve' }] }),
+  ).rejects.toMatchObject({ cause: { message: expect.stringMatching(/already approved/) } });
+  // The UI's signal path counts the second person.
+  await h.signal(approveSignal, { stepId: 'restore-backup', approver: 'carol' });
+  const rec = await h.result();
+  expect(rec.actions.find((a) => a.stepId === 'restore-backup')).toMatchObject({ state: 'done', approvals: ['alice', 'carol'] });
+  expect(rec.outcome).toBe('resolved');
+});
+
+test('two incidents on the same redis: one restarts it, the other finds it fixed and skips', async () => {
+  const c = await drillContainer(engine.docker, 'redis');
+  await c.kill();
+  await waitUntil('redis down', async () => !(await redisUp()));
+  const [a, b] = await Promise.all([
+    engine.start({ runbook: 'cacheFailure', target: 'alfred' }),
+    engine.start({ runbook: 'cacheFailure', target: 'alfred' }),
+  ]);
+  const [ra, rb] = await Promise.all([a.result(), b.result()]);
+  const states = [ra, rb].map((r) => r.actions.find((x) => x.stepId === 'restart-redis')?.state).sort();
+  expect(states).toEqual(['done', 'skipped']);
+  expect([ra.outcome, rb.outcome]).toEqual(['resolved', 'resolved']);
+});
+
+test('a target that breaks again within the cooldown escalates instead of looping', async () => {
+  const c = await drillContainer(engine.docker, 'redis');
+  await c.kill();
+  await waitUntil('redis down', async () => !(await redisUp()));
+  // The first incident acts (no cooldown of its own); the second sees that restart as recent.
+  const first = await engine.start({ runbook: 'cacheFailure', target: 'alfred', policy: { cooldownMs: 0 } });
+  expect((await first.result()).outcome).toBe('resolved');
+
+  await c.kill();
+  await waitUntil('redis down again', async () => !(await redisUp()));
+  const second = await engine.start({ runbook: 'cacheFailure', target: 'alfred', policy: { cooldownMs: 120_000 } });
+  const rec = await engine.waitFor(second, (s) => s.phase === 'ESCALATED');
+  expect(rec.actions.find((a) => a.stepId === 'restart-redis')?.state).toBe('cooldown');
+  expect((await c.inspect()).State.Running).toBe(false);
+  await second.signal(closeSignal, { by: 'carol' });
+  await second.result();
+});
+
+test('incidents are listed and filtered by their search attributes', async () => {
+  const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred', dryRun: true });
+  await h.result();
+  const query = `IncidentRunbook = 'cacheFailure' AND IncidentTarget = 'alfred' AND IncidentScenario = 'INC-05' AND IncidentPhase = 'CLOSED' AND WorkflowId = '${h.workflowId}'`;
+  await waitUntil('visibility', async () => {
+    for await (const wf of engine.client.workflow.list({ query })) if (wf.workflowId === h.workflowId) return true;
+    return false;
+  });
+});
