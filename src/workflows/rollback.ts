@@ -4,7 +4,8 @@
  * migration (approve) or restore the latest backup (two-person), then verify health.
  *
  * Params: `services` (default: the target's rollback order), `tag` (default: last known good),
- * `migrationDowngrade` (boolean), `restoreBackup` (boolean), `reason`.
+ * `migrationDowngrade` (boolean), `restoreBackup` (boolean), `gateDeadlineMs` (health gate per service,
+ * default 60 s), `reason`.
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
@@ -102,7 +103,7 @@ const runbook: Runbook<RollbackFacts> = {
       },
       run: async () => (await longActs.recreateContainer({ target: t, component: m.service, tag: m.goal as string })).detail,
       gate: () => healthy(m.service),
-      gateDeadlineMs: 60_000,
+      gateDeadlineMs: typeof ctx.input.params?.gateDeadlineMs === 'number' ? ctx.input.params.gateDeadlineMs : 60_000,
     }));
     if (f.migrationDowngrade) {
       steps.push({

@@ -1,0 +1,177 @@
+/**
+ * The receiver's own settings (config/receiver.yaml, or RECEIVER_CONFIG): where it listens, how
+ * large a body may be, which sources are enabled and how each one authenticates, where routes and
+ * state live. Secrets are references (file / env / value), resolved once at start with the engine's
+ * `readSecret`, and never logged.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, readSecret, type SecretRef } from '../config';
+
+const secretRef = z
+  .object({ file: z.string().min(1).optional(), env: z.string().min(1).optional(), value: z.string().min(1).optional() })
+  .strict()
+  .refine((s) => s.file ?? s.env ?? s.value, 'a secret needs one of file, env or value');
+
+const bearerSource = z
+  .object({
+    /** Any of these tokens is accepted (several during a rotation). */
+    bearerTokens: z.array(secretRef).min(1),
+  })
+  .strict();
+
+export const ReceiverConfigSchema = z
+  .object({
+    listen: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8095),
+      })
+      .strict()
+      .default({}),
+    /** Larger bodies are refused with 413 before they are parsed. */
+    bodyLimitBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024)
+      .default(256 * 1024),
+    routesFile: z.string().default('config/routes.yaml'),
+    /** Unrouted and refused alerts are appended here as JSON lines (`unrouted-alerts.jsonl`). */
+    stateDir: z.string().default('.stack/receiver'),
+    /** Defaults to the engine's `temporal.taskQueue`. */
+    taskQueue: z.string().min(1).optional(),
+    /** Deadline of each Temporal call; past it the webhook gets 503 and its sender retries. */
+    temporalTimeoutMs: z.number().int().positive().default(10_000),
+    retryAfterSeconds: z.number().int().positive().default(30),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    sources: z
+      .object({
+        alertmanager: bearerSource.optional(),
+        generic: bearerSource.optional(),
+        pagerduty: z
+          .object({
+            /** Webhook v3 signing secrets; several are accepted during a rotation. */
+            signingSecrets: z.array(secretRef).min(1),
+          })
+          .strict()
+          .optional(),
+        grafana: z
+          .object({
+            bearerTokens: z.array(secretRef).min(1).optional(),
+            hmac: z
+              .object({
+                secrets: z.array(secretRef).min(1),
+                header: z.string().default('X-Grafana-Alerting-Signature'),
+                /** When set, the signature covers `<timestamp>:<body>` and stale timestamps are refused. */
+                timestampHeader: z.string().optional(),
+                maxSkewSeconds: z.number().int().positive().default(300),
+              })
+              .strict()
+              .optional(),
+          })
+          .strict()
+          .refine((g) => g.bearerTokens ?? g.hmac, 'grafana needs bearerTokens, hmac or both')
+          .optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type ReceiverConfig = z.infer<typeof ReceiverConfigSchema>;
+export type SourceName = 'alertmanager' | 'pagerduty' | 'grafana' | 'generic';
+export const SOURCES: readonly SourceName[] = ['alertmanager', 'pagerduty', 'grafana', 'generic'];
+
+/** Replaces `${VAR}` and `${VAR:-default}` with environment values, as the engine config does. */
+export function interpolateEnv(text: string, env: NodeJS.ProcessEnv): string {
+  return text.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_m, name: string, def?: string) => env[name] || def || '');
+}
+
+/** `alerts[0].labels.alertname` from a zod path. */
+export function formatPath(p: ReadonlyArray<string | number>): string {
+  let out = '';
+  for (const part of p) out += typeof part === 'number' ? `[${part}]` : out ? `.${part}` : part;
+  return out || '(root)';
+}
+
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+}
+
+/** Reads a YAML file with `${VAR}` interpolation; errors name the file. */
+export function readYamlFile(file: string, env: NodeJS.ProcessEnv): unknown {
+  const abs = path.resolve(file);
+  if (!existsSync(abs)) throw new ConfigError(`config file not found: ${abs}`);
+  try {
+    return parseYaml(interpolateEnv(readFileSync(abs, 'utf8'), env));
+  } catch (err) {
+    throw new ConfigError(`config file ${abs} is not valid YAML: ${(err as Error).message}`);
+  }
+}
+
+export function loadReceiverConfig(
+  file = process.env.RECEIVER_CONFIG ?? 'config/receiver.yaml',
+  env: NodeJS.ProcessEnv = process.env,
+): ReceiverConfig {
+  const raw = readYamlFile(file, env);
+  const parsed = ReceiverConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const lines = formatIssues(parsed.error).map((l) => `  ${l}`);
+    throw new ConfigError(`config file ${path.resolve(file)} is invalid:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/** Secrets in memory, per source. A source that is absent from the config is disabled. */
+export interface ResolvedAuth {
+  alertmanager?: { bearerTokens: string[] };
+  generic?: { bearerTokens: string[] };
+  pagerduty?: { signingSecrets: string[] };
+  grafana?: {
+    bearerTokens?: string[];
+    hmac?: { secrets: string[]; header: string; timestampHeader?: string; maxSkewSeconds: number };
+  };
+}
+
+function resolveAll(refs: SecretRef[], env: NodeJS.ProcessEnv, at: string): string[] {
+  return refs
+    .map((r, i) => {
+      try {
+        return readSecret(r, env);
+      } catch (err) {
+        throw new ConfigError(`${at}[${i}]: ${(err as Error).message} (scripts/alerting.sh up creates the receiver's token files)`);
+      }
+    })
+    .filter((s): s is string => typeof s === 'string' && s.length > 0);
+}
+
+/**
+ * Resolves every secret reference. A missing secret file is a configuration error; an unset
+ * environment variable leaves that secret out (a source left without any secret refuses everything).
+ */
+export function resolveAuth(cfg: ReceiverConfig, env: NodeJS.ProcessEnv = process.env): ResolvedAuth {
+  const s = cfg.sources;
+  const out: ResolvedAuth = {};
+  if (s.alertmanager) out.alertmanager = { bearerTokens: resolveAll(s.alertmanager.bearerTokens, env, 'sources.alertmanager.bearerTokens') };
+  if (s.generic) out.generic = { bearerTokens: resolveAll(s.generic.bearerTokens, env, 'sources.generic.bearerTokens') };
+  if (s.pagerduty) out.pagerduty = { signingSecrets: resolveAll(s.pagerduty.signingSecrets, env, 'sources.pagerduty.signingSecrets') };
+  if (s.grafana) {
+    out.grafana = {
+      ...(s.grafana.bearerTokens ? { bearerTokens: resolveAll(s.grafana.bearerTokens, env, 'sources.grafana.bearerTokens') } : {}),
+      ...(s.grafana.hmac
+        ? {
+            hmac: {
+              secrets: resolveAll(s.grafana.hmac.secrets, env, 'sources.grafana.hmac.secrets'),
+              header: s.grafana.hmac.header,
+              maxSkewSeconds: s.grafana.hmac.maxSkewSeconds,
+              ...(s.grafana.hmac.timestampHeader ? { timestampHeader: s.grafana.hmac.timestampHeader } : {}),
+            },
+          }
+        : {}),
+    };
+  }
+  return out;
+}

@@ -1,0 +1,104 @@
+/**
+ * The alert receiver as its own process: Alertmanager, PagerDuty, Grafana and generic webhooks in,
+ * incident workflows out (see docs/receiver.md).
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config';
+import { connectClient } from '../lib/temporal';
+import { loadReceiverConfig, resolveAuth, SOURCES } from './config';
+import { loadRoutes } from './routes';
+import { createReceiver, createReceiverLogger } from './server';
+
+const USAGE = `Usage: npm run receiver -- [options]
+
+Receives alert webhooks and turns them into incident workflows (docs/receiver.md).
+
+Options:
+  --config FILE         receiver settings (default: $RECEIVER_CONFIG or config/receiver.yaml)
+  --engine-config FILE  engine settings: Temporal, targets, policy (default: $ENGINE_CONFIG or config/engine.yaml)
+  --routes FILE         routing rules (default: routesFile in the receiver settings)
+  --host HOST           listen address (default: listen.host, 127.0.0.1)
+  --port PORT           listen port (default: listen.port, 8095)
+  --check               validate the settings and routes, print a summary, and exit
+  -h, --help            show this help
+
+Endpoints: POST /alerts/{alertmanager,pagerduty,grafana,generic}, GET /healthz, GET /metrics.
+Exit status: 0 on a clean shutdown (SIGINT/SIGTERM) or a passing --check, 1 on any error.`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      config: { type: 'string' },
+      'engine-config': { type: 'string' },
+      routes: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      check: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+
+  let setup;
+  try {
+    const engine = loadConfig(values['engine-config'] ?? process.env.ENGINE_CONFIG ?? 'config/engine.yaml');
+    const config = loadReceiverConfig(values.config ?? process.env.RECEIVER_CONFIG ?? 'config/receiver.yaml');
+    if (values.routes) config.routesFile = values.routes;
+    if (values.host) config.listen.host = values.host;
+    if (values.port) {
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0..65535, got "${values.port}"`);
+      config.listen.port = port;
+    }
+    const routes = loadRoutes(config.routesFile, engine);
+    const auth = resolveAuth(config);
+    setup = { engine, config, routes, auth };
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`receiver: ${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const { engine, config, routes, auth } = setup;
+  const logger = createReceiverLogger(config.logLevel, auth.grafana?.hmac ? [auth.grafana.hmac.header] : []);
+
+  const enabled = SOURCES.filter((s) => auth[s]);
+  for (const s of enabled) {
+    const a = auth[s];
+    const secrets = a && 'signingSecrets' in a ? a.signingSecrets : a && 'bearerTokens' in a ? (a.bearerTokens ?? []) : [];
+    const grafanaHmac = s === 'grafana' ? (auth.grafana?.hmac?.secrets ?? []) : [];
+    if (secrets.length + grafanaHmac.length === 0) logger.warn({ source: s }, 'no secret resolved for %s: it will refuse every request', s);
+  }
+  if (values.check) {
+    console.log(
+      `receiver config OK: ${routes.rules.length} routes from ${routes.origin}, sources: ${enabled.join(', ') || '(none)'}, ` +
+        `listen ${config.listen.host}:${config.listen.port}, targets: ${[...routes.targets].join(', ')}`,
+    );
+    return;
+  }
+
+  const client = await connectClient(engine);
+  try {
+    const receiver = createReceiver({ config, engine, routes, client, logger, auth, defaultMetrics: true });
+    await receiver.listen();
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    logger.info({ signal }, 'shutting down: finishing requests in flight');
+    await receiver.close();
+  } finally {
+    await client.connection.close();
+  }
+  logger.info('receiver stopped');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

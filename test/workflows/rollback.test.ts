@@ -1,0 +1,101 @@
+/**
+ * Rollback drills: real containers recreated on other image tags through the Docker API, one at a
+ * time, each gated on real health.
+ */
+import { runFault } from '../../drill/src/faults/catalog';
+import { closeSignal, decideUpdate } from '../../src/workflows/contracts';
+import { drillContainer, startEngine, waitUntil, type Engine, type IncidentHandle } from '../helpers/engine';
+import { health } from '../helpers/drill';
+
+jest.setTimeout(240_000);
+
+let engine: Engine;
+
+async function imageOf(component: string): Promise<string> {
+  return (await (await drillContainer(engine.docker, component)).inspect()).Config.Image;
+}
+
+async function approveWhenPending(h: IncidentHandle, stepId: string, approver = 'alice'): Promise<void> {
+  await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === stepId));
+  await h.executeUpdate(decideUpdate, { args: [{ stepId, approver, decision: 'approve' }] });
+}
+
+beforeAll(async () => {
+  engine = await startEngine();
+});
+
+afterAll(async () => {
+  // Back to the release the stack runs.
+  await runFault('bad-release', true, { tag: '1.1.0' }).catch(() => undefined);
+  for (const c of ['api', 'worker']) {
+    if (!(await imageOf(c)).endsWith(':1.1.0')) {
+      await engine.start({ runbook: 'rollback', target: 'alfred', params: { services: [c], tag: '1.1.0' } }).then(async (h) => {
+        await approveWhenPending(h, `recreate-${c}`);
+        await h.result();
+      });
+    }
+  }
+  await waitUntil('api healthy', async () => (await health())?.status === 'ok');
+  await engine.stop();
+});
+
+test('dry-run rollback describes the plan and changes nothing', async () => {
+  const before = (await (await drillContainer(engine.docker, 'api')).inspect()).State.StartedAt;
+  const h = await engine.start({ runbook: 'rollback', target: 'alfred', dryRun: true, requestedBy: 'erin' });
+  const rec = await h.result();
+  expect(rec.outcome).toBe('dry-run');
+  expect(rec.diagnosis).toMatch(/api 1\.1\.0 → 1\.0\.0/);
+  expect(rec.actions.map((a) => [a.stepId, a.state])).toEqual([
+    ['recreate-api', 'would-do'],
+    ['recreate-worker', 'would-do'],
+  ]);
+  expect((await (await drillContainer(engine.docker, 'api')).inspect()).State.StartedAt).toBe(before);
+});
+
+test('rollback to the last known good tag recreates api then worker, each health-gated', async () => {
+  expect(await imageOf('api')).toMatch(/:1\.1\.0$/);
+  const h = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', params: { reason: 'drill' } });
+  await approveWhenPending(h, 'recreate-api');
+  const rec = await h.result();
+
+  expect(rec.outcome).toBe('resolved');
+  expect(rec.actions).toEqual([
+    expect.objectContaining({ stepId: 'recreate-api', state: 'done', risk: 'approve', approvals: ['alice'] }),
+    expect.objectContaining({ stepId: 'recreate-worker', state: 'done', risk: 'auto' }),
+  ]);
+  const apiAt = Date.parse(rec.actions[0]?.endedAt ?? '');
+  const workerAt = Date.parse(rec.actions[1]?.startedAt ?? '');
+  expect(workerAt).toBeGreaterThanOrEqual(apiAt); // one at a time
+  expect(rec.timeline.some((t) => /recreate-api health gate passed/.test(t.event))).toBe(true);
+  expect(await imageOf('api')).toMatch(/:1\.0\.0$/);
+  expect(await imageOf('worker')).toMatch(/:1\.0\.0$/);
+  const labels = (await (await drillContainer(engine.docker, 'api')).inspect()).Config.Labels;
+  expect(labels['remediation.image-history']).toContain('1.1.0');
+  expect((await health())?.status).toBe('ok');
+
+  // The last known good is now taken from the container's own history: rolling back again returns to 1.1.0.
+  const back = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin' });
+  await approveWhenPending(back, 'recreate-api', 'bob');
+  expect((await back.result()).outcome).toBe('resolved');
+  expect(await imageOf('api')).toMatch(/:1\.1\.0$/);
+  expect(await imageOf('worker')).toMatch(/:1\.1\.0$/);
+});
+
+test('a rollback onto an unhealthy tag stops at the failed gate, escalates and stays open', async () => {
+  const h = await engine.start({
+    runbook: 'rollback',
+    target: 'alfred',
+    requestedBy: 'erin',
+    params: { tag: '1.2.0-bad', gateDeadlineMs: 8000 },
+  });
+  await approveWhenPending(h, 'recreate-api');
+  const rec = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
+  expect(rec.actions.find((a) => a.stepId === 'recreate-api')).toMatchObject({ state: 'failed' });
+  expect(rec.actions.find((a) => a.stepId === 'recreate-api')?.detail).toMatch(/health gate failed/);
+  // The rollout stopped: the worker was not touched.
+  expect(rec.actions.find((a) => a.stepId === 'recreate-worker')?.state).toBe('planned');
+  expect(await imageOf('worker')).toMatch(/:1\.1\.0$/);
+  expect((await h.describe()).status.name).toBe('RUNNING');
+  await h.signal(closeSignal, { by: 'alice', note: 'rolled forward by hand' });
+  expect((await h.result()).outcome).toBe('escalated');
+});
