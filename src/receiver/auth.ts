@@ -6,7 +6,8 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
-export type AuthResult = { ok: true } | { ok: false; reason: 'missing' | 'invalid' | 'stale' | 'unconfigured'; message: string };
+export type AuthResult =
+  { ok: true } | { ok: false; reason: 'missing' | 'invalid' | 'stale' | 'unconfigured'; message: string };
 
 const OK: AuthResult = { ok: true };
 
@@ -29,7 +30,11 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
 
 export function checkBearer(headers: IncomingHttpHeaders, tokens: readonly string[]): AuthResult {
   if (tokens.length === 0) {
-    return { ok: false, reason: 'unconfigured', message: 'no bearer token is configured for this source on the receiver' };
+    return {
+      ok: false,
+      reason: 'unconfigured',
+      message: 'no bearer token is configured for this source on the receiver',
+    };
   }
   const auth = header(headers, 'authorization');
   if (!auth) return { ok: false, reason: 'missing', message: 'missing "Authorization: Bearer <token>" header' };
@@ -51,7 +56,11 @@ export function hmacHex(secret: string, data: Buffer | string): string {
  * raw body. During a secret rotation PagerDuty sends one signature per secret, and the receiver may
  * hold several secrets: any pair matching authenticates the request.
  */
-export function checkPagerDutySignature(headers: IncomingHttpHeaders, body: Buffer, secrets: readonly string[]): AuthResult {
+export function checkPagerDutySignature(
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  secrets: readonly string[],
+): AuthResult {
   if (secrets.length === 0) {
     return { ok: false, reason: 'unconfigured', message: 'no PagerDuty signing secret is configured on the receiver' };
   }
@@ -90,13 +99,19 @@ export function checkGrafanaSignature(
   if (opts.timestampHeader) {
     const ts = header(headers, opts.timestampHeader)?.trim();
     if (!ts) return { ok: false, reason: 'missing', message: `missing ${opts.timestampHeader} header` };
-    if (!/^\d+$/.test(ts)) return { ok: false, reason: 'invalid', message: `${opts.timestampHeader} must be a Unix timestamp` };
+    if (!/^\d+$/.test(ts))
+      return { ok: false, reason: 'invalid', message: `${opts.timestampHeader} must be a Unix timestamp` };
     if (Math.abs(nowMs / 1000 - Number(ts)) > opts.maxSkewSeconds) {
-      return { ok: false, reason: 'stale', message: `${opts.timestampHeader} is more than ${opts.maxSkewSeconds} s from now` };
+      return {
+        ok: false,
+        reason: 'stale',
+        message: `${opts.timestampHeader} is more than ${opts.maxSkewSeconds} s from now`,
+      };
     }
     signed = Buffer.concat([Buffer.from(`${ts}:`), body]);
   }
   let match = false;
-  for (const secret of opts.secrets) match = safeEqualHex(sig, createHmac('sha256', secret).update(signed).digest()) || match;
+  for (const secret of opts.secrets)
+    match = safeEqualHex(sig, createHmac('sha256', secret).update(signed).digest()) || match;
   return match ? OK : { ok: false, reason: 'invalid', message: `${opts.header} does not match the body` };
 }

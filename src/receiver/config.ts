@@ -11,7 +11,11 @@ import { z } from 'zod';
 import { ConfigError, readSecret, type SecretRef } from '../config';
 
 const secretRef = z
-  .object({ file: z.string().min(1).optional(), env: z.string().min(1).optional(), value: z.string().min(1).optional() })
+  .object({
+    file: z.string().min(1).optional(),
+    env: z.string().min(1).optional(),
+    value: z.string().min(1).optional(),
+  })
   .strict()
   .refine((s) => s.file ?? s.env ?? s.value, 'a secret needs one of file, env or value');
 
@@ -142,7 +146,9 @@ function resolveAll(refs: SecretRef[], env: NodeJS.ProcessEnv, at: string): stri
       try {
         return readSecret(r, env);
       } catch (err) {
-        throw new ConfigError(`${at}[${i}]: ${(err as Error).message} (scripts/alerting.sh up creates the receiver's token files)`);
+        throw new ConfigError(
+          `${at}[${i}]: ${(err as Error).message} (scripts/alerting.sh up creates the receiver's token files)`,
+        );
       }
     })
     .filter((s): s is string => typeof s === 'string' && s.length > 0);
@@ -155,12 +161,19 @@ function resolveAll(refs: SecretRef[], env: NodeJS.ProcessEnv, at: string): stri
 export function resolveAuth(cfg: ReceiverConfig, env: NodeJS.ProcessEnv = process.env): ResolvedAuth {
   const s = cfg.sources;
   const out: ResolvedAuth = {};
-  if (s.alertmanager) out.alertmanager = { bearerTokens: resolveAll(s.alertmanager.bearerTokens, env, 'sources.alertmanager.bearerTokens') };
-  if (s.generic) out.generic = { bearerTokens: resolveAll(s.generic.bearerTokens, env, 'sources.generic.bearerTokens') };
-  if (s.pagerduty) out.pagerduty = { signingSecrets: resolveAll(s.pagerduty.signingSecrets, env, 'sources.pagerduty.signingSecrets') };
+  if (s.alertmanager)
+    out.alertmanager = {
+      bearerTokens: resolveAll(s.alertmanager.bearerTokens, env, 'sources.alertmanager.bearerTokens'),
+    };
+  if (s.generic)
+    out.generic = { bearerTokens: resolveAll(s.generic.bearerTokens, env, 'sources.generic.bearerTokens') };
+  if (s.pagerduty)
+    out.pagerduty = { signingSecrets: resolveAll(s.pagerduty.signingSecrets, env, 'sources.pagerduty.signingSecrets') };
   if (s.grafana) {
     out.grafana = {
-      ...(s.grafana.bearerTokens ? { bearerTokens: resolveAll(s.grafana.bearerTokens, env, 'sources.grafana.bearerTokens') } : {}),
+      ...(s.grafana.bearerTokens
+        ? { bearerTokens: resolveAll(s.grafana.bearerTokens, env, 'sources.grafana.bearerTokens') }
+        : {}),
       ...(s.grafana.hmac
         ? {
             hmac: {

@@ -31,13 +31,7 @@ import type { IncomingAlert } from './payloads';
 import type { RouteDecision } from './routes';
 
 export type AlertAction =
-  | 'started'
-  | 'deduplicated'
-  | 'resolved-signalled'
-  | 'resolved-no-incident'
-  | 'unrouted'
-  | 'refused'
-  | 'ignored';
+  'started' | 'deduplicated' | 'resolved-signalled' | 'resolved-no-incident' | 'unrouted' | 'refused' | 'ignored';
 
 /** One entry of the webhook's JSON answer. */
 export interface AlertOutcome {

@@ -51,7 +51,8 @@ async function main(): Promise<void> {
     if (values.host) config.listen.host = values.host;
     if (values.port) {
       const port = Number(values.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0..65535, got "${values.port}"`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new ConfigError(`--port must be 0..65535, got "${values.port}"`);
       config.listen.port = port;
     }
     const routes = loadRoutes(config.routesFile, engine);
@@ -70,9 +71,11 @@ async function main(): Promise<void> {
   const enabled = SOURCES.filter((s) => auth[s]);
   for (const s of enabled) {
     const a = auth[s];
-    const secrets = a && 'signingSecrets' in a ? a.signingSecrets : a && 'bearerTokens' in a ? (a.bearerTokens ?? []) : [];
+    const secrets =
+      a && 'signingSecrets' in a ? a.signingSecrets : a && 'bearerTokens' in a ? (a.bearerTokens ?? []) : [];
     const grafanaHmac = s === 'grafana' ? (auth.grafana?.hmac?.secrets ?? []) : [];
-    if (secrets.length + grafanaHmac.length === 0) logger.warn({ source: s }, 'no secret resolved for %s: it will refuse every request', s);
+    if (secrets.length + grafanaHmac.length === 0)
+      logger.warn({ source: s }, 'no secret resolved for %s: it will refuse every request', s);
   }
   if (values.check) {
     console.log(

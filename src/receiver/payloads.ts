@@ -214,7 +214,10 @@ export function parsePayload(source: SourceName, body: unknown): ParseResult {
       const name = ev.data.title ?? ev.data.id;
       const mapped = ev.resource_type === 'incident' ? PAGERDUTY_STATUS[ev.event_type] : undefined;
       if (!mapped) {
-        return { ok: true, items: [{ ignored: true, name, reason: `event type ${ev.event_type} carries no alert state` }] };
+        return {
+          ok: true,
+          items: [{ ignored: true, name, reason: `event type ${ev.event_type} carries no alert state` }],
+        };
       }
       const labels = compact({
         alertname: name,
@@ -268,4 +271,3 @@ export function parsePayload(source: SourceName, body: unknown): ParseResult {
     }
   }
 }
-

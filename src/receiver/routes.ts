@@ -32,7 +32,10 @@ const RuleSchema = z
   .object({
     name: z.string().min(1).optional(),
     /** Only alerts from these sources; all sources when absent. */
-    sources: z.array(z.enum(SOURCES as [SourceName, ...SourceName[]])).min(1).optional(),
+    sources: z
+      .array(z.enum(SOURCES as [SourceName, ...SourceName[]]))
+      .min(1)
+      .optional(),
     /** Label equality; `alertname` is the alert's name. */
     match: z.record(z.string()).default({}),
     /** Label regular expressions, anchored at both ends (as in Alertmanager). */
@@ -114,7 +117,9 @@ export function compileRoutes(raw: unknown, opts: { origin: string; targets: Ite
     const name = typeof spec === 'string' ? spec : spec.default;
     const where = typeof spec === 'string' ? at : [...at, 'default'];
     if (name !== undefined && !targets.has(name)) {
-      problems.push(`${formatPath(where)}: unknown target "${name}"; configured: ${[...targets].join(', ') || '(none)'}`);
+      problems.push(
+        `${formatPath(where)}: unknown target "${name}"; configured: ${[...targets].join(', ') || '(none)'}`,
+      );
     }
   };
   checkTarget(file.defaultTarget, ['defaultTarget']);
@@ -122,7 +127,9 @@ export function compileRoutes(raw: unknown, opts: { origin: string; targets: Ite
   const rules: CompiledRule[] = [];
   file.rules.forEach((r, i) => {
     if (!isRunbookName(r.runbook)) {
-      problems.push(`${formatPath(['rules', i, 'runbook'])}: unknown runbook "${r.runbook}"; known: ${Object.keys(RUNBOOKS).join(', ')}`);
+      problems.push(
+        `${formatPath(['rules', i, 'runbook'])}: unknown runbook "${r.runbook}"; known: ${Object.keys(RUNBOOKS).join(', ')}`,
+      );
       return;
     }
     if (r.target) checkTarget(r.target, ['rules', i, 'target']);

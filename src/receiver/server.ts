@@ -50,10 +50,18 @@ export interface Receiver {
 export const REDACTED_HEADERS = ['authorization', 'x-pagerduty-signature', 'x-grafana-alerting-signature', 'cookie'];
 
 /** The receiver's logger: JSON lines, with credentials redacted should a header object ever be logged. */
-export function createReceiverLogger(level: string, extraRedactedHeaders: string[] = [], destination?: pino.DestinationStream): Logger {
+export function createReceiverLogger(
+  level: string,
+  extraRedactedHeaders: string[] = [],
+  destination?: pino.DestinationStream,
+): Logger {
   const headers = [...new Set([...REDACTED_HEADERS, ...extraRedactedHeaders.map((h) => h.toLowerCase())])];
   const paths = headers.flatMap((h) => [`headers["${h}"]`, `req.headers["${h}"]`]);
-  const opts: pino.LoggerOptions = { level, base: { service: 'alert-receiver' }, redact: { paths, censor: '[redacted]' } };
+  const opts: pino.LoggerOptions = {
+    level,
+    base: { service: 'alert-receiver' },
+    redact: { paths, censor: '[redacted]' },
+  };
   return destination ? pino(opts, destination) : pino(opts);
 }
 
@@ -103,7 +111,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<Body> {
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -143,13 +155,18 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
   }
 
   function notEnabled(source: SourceName): never {
-    throw new HttpError(404, 'disabled', `source "${source}" is not enabled on this receiver (sources.${source} in its config)`);
+    throw new HttpError(
+      404,
+      'disabled',
+      `source "${source}" is not enabled on this receiver (sources.${source} in its config)`,
+    );
   }
 
   function refuseAuth(source: SourceName, result: AuthResult): void {
     if (result.ok) return;
     throw new HttpError(401, 'unauthenticated', `${source}: ${result.message}`, undefined, {
-      'www-authenticate': source === 'alertmanager' || source === 'generic' ? 'Bearer realm="alert-receiver"' : 'Signature',
+      'www-authenticate':
+        source === 'alertmanager' || source === 'generic' ? 'Bearer realm="alert-receiver"' : 'Signature',
     });
   }
 
@@ -162,7 +179,12 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
     }
   }
 
-  async function processItem(item: ParsedItem, source: SourceName, receivedAt: string, log: Logger): Promise<AlertOutcome> {
+  async function processItem(
+    item: ParsedItem,
+    source: SourceName,
+    receivedAt: string,
+    log: Logger,
+  ): Promise<AlertOutcome> {
     metrics.received.inc({ source });
     if (isIgnored(item)) {
       metrics.ignored.inc({ source });
@@ -178,9 +200,18 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
     }
     if (decision.kind === 'refused') {
       metrics.refused.inc({ runbook: decision.runbook });
-      log.warn({ alertname: item.name, runbook: decision.runbook, labels: item.labels, action: 'refused' }, decision.reason);
+      log.warn(
+        { alertname: item.name, runbook: decision.runbook, labels: item.labels, action: 'refused' },
+        decision.reason,
+      );
       await record(recorder.fromAlert(item, 'refused', decision.reason, decision.runbook), log);
-      return { alertname: item.name, status: item.status, action: 'refused', runbook: decision.runbook, reason: decision.reason };
+      return {
+        alertname: item.name,
+        status: item.status,
+        action: 'refused',
+        runbook: decision.runbook,
+        reason: decision.reason,
+      };
     }
     const outcome = await dispatcher.dispatch(item, decision, receivedAt);
     switch (outcome.action) {
@@ -208,7 +239,12 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
     return outcome;
   }
 
-  async function handleAlerts(source: SourceName, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+  async function handleAlerts(
+    source: SourceName,
+    req: IncomingMessage,
+    res: ServerResponse,
+    log: Logger,
+  ): Promise<void> {
     const receivedAt = new Date().toISOString();
     const body = await readBody(req, config.bodyLimitBytes);
     refuseAuth(source, authenticate(source, req, undefined));
@@ -217,7 +253,11 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
     }
     const type = req.headers['content-type'];
     if (!type || !JSON_TYPE.test(type)) {
-      throw new HttpError(415, 'content_type', `content-type must be application/json, got ${type ? `"${type}"` : 'none'}`);
+      throw new HttpError(
+        415,
+        'content_type',
+        `content-type must be application/json, got ${type ? `"${type}"` : 'none'}`,
+      );
     }
     refuseAuth(source, authenticate(source, req, body));
     let json: unknown;
@@ -228,7 +268,9 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
     }
     const parsed = parsePayload(source, json);
     if (!parsed.ok) {
-      throw new HttpError(422, 'invalid', `${source} payload is invalid: ${parsed.issues.join('; ')}`, { issues: parsed.issues });
+      throw new HttpError(422, 'invalid', `${source} payload is invalid: ${parsed.issues.join('; ')}`, {
+        issues: parsed.issues,
+      });
     }
 
     const results: AlertOutcome[] = [];
@@ -250,7 +292,9 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
       throw err;
     }
     // 202 when nothing was done for any alert (unrouted, refused, ignored): accepted and recorded only.
-    const handled = results.some((r) => ['started', 'deduplicated', 'resolved-signalled', 'resolved-no-incident'].includes(r.action));
+    const handled = results.some((r) =>
+      ['started', 'deduplicated', 'resolved-signalled', 'resolved-no-incident'].includes(r.action),
+    );
     sendJson(res, handled ? 200 : 202, { received: results.length, results });
   }
 
@@ -266,7 +310,13 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
       metrics.duration.observe({ route, code: String(res.statusCode) }, seconds);
       if (route.startsWith('alerts/')) {
         log.info(
-          { method: req.method, path: url.pathname, status: res.statusCode, ms: Math.round(seconds * 1000), ua: req.headers['user-agent'] },
+          {
+            method: req.method,
+            path: url.pathname,
+            status: res.statusCode,
+            ms: Math.round(seconds * 1000),
+            ua: req.headers['user-agent'],
+          },
           'request',
         );
       }
@@ -292,7 +342,11 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
       }
       if (!source) {
         req.resume();
-        throw new HttpError(404, 'not_found', `no such endpoint: ${url.pathname}; alerts go to /alerts/{${SOURCES.join(',')}}`);
+        throw new HttpError(
+          404,
+          'not_found',
+          `no such endpoint: ${url.pathname}; alerts go to /alerts/{${SOURCES.join(',')}}`,
+        );
       }
       route = `alerts/${source}`;
       if (req.method !== 'POST') {
@@ -338,7 +392,10 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
           server.off('error', reject);
           const addr = server.address() as AddressInfo;
           baseUrl = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-          logger.info({ url: baseUrl, taskQueue, routes: routes.rules.length, sources: SOURCES.filter((s) => auth[s]) }, 'receiver listening');
+          logger.info(
+            { url: baseUrl, taskQueue, routes: routes.rules.length, sources: SOURCES.filter((s) => auth[s]) },
+            'receiver listening',
+          );
           resolve(addr);
         });
       });

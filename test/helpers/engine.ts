@@ -2,7 +2,9 @@
  * Test harness: the real engine worker on a unique task queue against the real Temporal dev server,
  * real containers (Podman's Docker API), real PostgreSQL and Redis of the drill target.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -47,6 +49,8 @@ export interface Engine {
   worker: Worker;
   start(req: Omit<IncidentRequest, 'requestedBy'> & { requestedBy?: string; workflowId?: string }): Promise<IncidentHandle>;
   waitFor(h: IncidentHandle, pred: (r: IncidentRecord) => boolean, timeoutMs?: number): Promise<IncidentRecord>;
+  /** The incident's final record; fails with its current state instead of hanging. */
+  result(h: IncidentHandle, timeoutMs?: number): Promise<IncidentRecord>;
   stop(): Promise<void>;
 }
 
@@ -99,6 +103,21 @@ export async function startEngine(): Promise<Engine> {
       }
       throw new Error(`condition not reached in ${timeoutMs} ms; last state: ${JSON.stringify(last, null, 1)?.slice(0, 3000)}`);
     },
+    async result(h, timeoutMs = 120_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          h.query(statusQuery)
+            .then((st) => reject(new Error(`${h.workflowId} did not finish in ${timeoutMs} ms: ${JSON.stringify(st, null, 1).slice(0, 4000)}`)))
+            .catch((err: unknown) => reject(new Error(`${h.workflowId} did not finish in ${timeoutMs} ms (${String(err)})`)));
+        }, timeoutMs);
+      });
+      try {
+        return await Promise.race([h.result(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     async stop() {
       for (const h of started) {
         try {
@@ -118,12 +137,50 @@ export async function startEngine(): Promise<Engine> {
           /* no guard */
         }
       }
+      if (process.env.RECORD_HISTORIES) await recordHistories(client, started.map((h) => h.workflowId), taskQueue);
       worker.shutdown();
       await running;
       await connection.close();
       await clientConn.close();
     },
   };
+}
+
+function temporalBin(): string {
+  if (process.env.TEMPORAL_BIN) return process.env.TEMPORAL_BIN;
+  const gopath = execFileSync('go', ['env', 'GOPATH']).toString().trim();
+  return path.join(gopath, 'bin/temporal');
+}
+
+/**
+ * With RECORD_HISTORIES=1, keeps one history per workflow type and outcome in test/histories/ for
+ * the replay test (determinism of every workflow type is checked in CI against these).
+ */
+async function recordHistories(client: Client, ids: string[], taskQueue: string): Promise<void> {
+  const dir = path.join(REPO, 'test/histories');
+  mkdirSync(dir, { recursive: true });
+  const guardIds = ['api', 'worker', 'db', 'redis', 'proxy'].map((r) => guardWorkflowId('alfred', r));
+  for (const id of [...ids, ...guardIds]) {
+    try {
+      const h = client.workflow.getHandle(id);
+      const d = await h.describe();
+      if (d.taskQueue !== taskQueue || d.status.name === 'RUNNING' || d.status.name === 'FAILED') continue;
+      let label = d.status.name.toLowerCase();
+      if (d.status.name === 'COMPLETED' && d.type !== 'targetGuard') label = String(((await h.result()) as IncidentRecord).outcome);
+      const file = path.join(dir, `${d.type}.${label}.json`);
+      if (existsSync(file)) continue;
+      // The CLI writes the JSON form that historyFromJSON reads back.
+      const json = execFileSync(temporalBin(), ['workflow', 'show', '-w', id, '-r', d.runId, '-o', 'json', '--address', '127.0.0.1:7233']);
+      writeFileSync(file, json);
+      // Replay must use the original workflow id: the kernel derives lock request ids from it.
+      const index = path.join(dir, 'workflow-ids.json');
+      const ids: Record<string, string> = existsSync(index) ? (JSON.parse(readFileSync(index, 'utf8')) as Record<string, string>) : {};
+      ids[path.basename(file)] = id;
+      writeFileSync(index, `${JSON.stringify(ids, null, 1)}\n`);
+    } catch {
+      /* not recordable */
+    }
+  }
 }
 
 /** Finds a drill container by component label. */

@@ -43,7 +43,7 @@ test('a killed redis is restarted automatically and verified with PONG', async (
   await waitUntil('redis down', async () => !(await redisUp()));
 
   const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred', requestedBy: 'alertmanager' });
-  const rec = await h.result();
+  const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');
   expect(rec.diagnosis).toMatch(/crashed/);
@@ -57,7 +57,7 @@ test('a killed redis is restarted automatically and verified with PONG', async (
 test('a healthy redis is a false alarm: nothing is done', async () => {
   const before = (await (await drillContainer(engine.docker, 'redis')).inspect()).State.StartedAt;
   const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred' });
-  const rec = await h.result();
+  const rec = await engine.result(h);
   expect(rec.outcome).toBe('false-alarm');
   expect(rec.actions).toEqual([]);
   expect((await (await drillContainer(engine.docker, 'redis')).inspect()).State.StartedAt).toBe(before);
@@ -68,7 +68,7 @@ test('dry-run diagnoses a killed redis and changes nothing', async () => {
   await c.kill();
   await waitUntil('redis down', async () => !(await redisUp()));
   const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred', dryRun: true });
-  const rec = await h.result();
+  const rec = await engine.result(h);
   expect(rec.outcome).toBe('dry-run');
   expect(rec.actions).toEqual([expect.objectContaining({ stepId: 'restart-redis', state: 'would-do' })]);
   expect((await c.inspect()).State.Running).toBe(false);
@@ -116,7 +116,7 @@ test('redis at maxmemory waits for approval; requester and strangers are refused
 
   const res = await h.executeUpdate(decideUpdate, { args: [{ stepId: 'evict-cache', approver: 'alice', decision: 'approve', comment: 'ok' }] });
   expect(res.state).toBe('approved');
-  const rec = await h.result();
+  const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');
   const evict = rec.actions.find((a) => a.stepId === 'evict-cache');
   expect(evict).toMatchObject({ state: 'done', approvals: ['alice'] });

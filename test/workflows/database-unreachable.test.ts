@@ -24,7 +24,7 @@ test('a stopped db container is restarted and /health reports the database healt
   await waitUntil('api sees the database down', async () => (await health())?.database === 'unhealthy');
 
   const h = await engine.start({ runbook: 'databaseUnreachable', target: 'alfred', requestedBy: 'alertmanager' });
-  const rec = await h.result();
+  const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');
   expect(rec.diagnosis).toMatch(/db container is (exited|stopped)/);
@@ -41,7 +41,7 @@ test('an exhausted api pool (database fine) restarts the api, not the database',
   await waitUntil('api reports the database unhealthy', async () => (await health())?.database === 'unhealthy');
 
   const h = await engine.start({ runbook: 'databaseUnreachable', target: 'alfred', requestedBy: 'alertmanager' });
-  const rec = await h.result();
+  const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');
   expect(rec.rootCause).toMatch(/pool exhausted/);
@@ -53,7 +53,7 @@ test('an exhausted api pool (database fine) restarts the api, not the database',
 
 test('a healthy database is a false alarm', async () => {
   const h = await engine.start({ runbook: 'databaseUnreachable', target: 'alfred' });
-  const rec = await h.result();
+  const rec = await engine.result(h);
   expect(rec.outcome).toBe('false-alarm');
   expect(rec.actions).toEqual([]);
   expect(rec.findings.find((f) => f.check === 'data-dir disk')?.detail).toMatch(/% used/);

@@ -115,7 +115,7 @@ test('an unanswered approval escalates through the tiers, expires, and the incid
   );
 
   await h.signal(closeSignal, { by: 'alice', note: 'evicted by hand' });
-  const done = await h.result();
+  const done = await engine.result(h);
   expect(done.outcome).toBe('escalated');
   expect(done.timeline.some((t) => /closed by alice: evicted by hand/.test(t.event))).toBe(true);
 });
@@ -128,7 +128,7 @@ test('a rejection stops the step and escalates', async () => {
   const rec = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
   expect(rec.actions.find((a) => a.stepId === 'evict-cache')).toMatchObject({ state: 'rejected', rejectedBy: 'bob' });
   await h.signal(closeSignal, { by: 'bob' });
-  expect((await h.result()).outcome).toBe('escalated');
+  expect((await engine.result(h)).outcome).toBe('escalated');
 });
 
 test('a two-person step needs two distinct approvers, then runs', async () => {
@@ -141,7 +141,7 @@ test('a two-person step needs two distinct approvers, then runs', async () => {
   ).rejects.toMatchObject({ cause: { message: expect.stringMatching(/already approved/) } });
   // The UI's signal path counts the second person.
   await h.signal(approveSignal, { stepId: 'restore-backup', approver: 'carol' });
-  const rec = await h.result();
+  const rec = await engine.result(h);
   expect(rec.actions.find((a) => a.stepId === 'restore-backup')).toMatchObject({ state: 'done', approvals: ['alice', 'carol'] });
   expect(rec.outcome).toBe('resolved');
 });
@@ -154,7 +154,7 @@ test('two incidents on the same redis: one restarts it, the other finds it fixed
     engine.start({ runbook: 'cacheFailure', target: 'alfred' }),
     engine.start({ runbook: 'cacheFailure', target: 'alfred' }),
   ]);
-  const [ra, rb] = await Promise.all([a.result(), b.result()]);
+  const [ra, rb] = await Promise.all([engine.result(a), engine.result(b)]);
   const states = [ra, rb].map((r) => r.actions.find((x) => x.stepId === 'restart-redis')?.state).sort();
   expect(states).toEqual(['done', 'skipped']);
   expect([ra.outcome, rb.outcome]).toEqual(['resolved', 'resolved']);
@@ -166,7 +166,7 @@ test('a target that breaks again within the cooldown escalates instead of loopin
   await waitUntil('redis down', async () => !(await redisUp()));
   // The first incident acts (no cooldown of its own); the second sees that restart as recent.
   const first = await engine.start({ runbook: 'cacheFailure', target: 'alfred', policy: { cooldownMs: 0 } });
-  expect((await first.result()).outcome).toBe('resolved');
+  expect((await engine.result(first)).outcome).toBe('resolved');
 
   await c.kill();
   await waitUntil('redis down again', async () => !(await redisUp()));
@@ -175,12 +175,12 @@ test('a target that breaks again within the cooldown escalates instead of loopin
   expect(rec.actions.find((a) => a.stepId === 'restart-redis')?.state).toBe('cooldown');
   expect((await c.inspect()).State.Running).toBe(false);
   await second.signal(closeSignal, { by: 'carol' });
-  await second.result();
+  await engine.result(second);
 });
 
 test('incidents are listed and filtered by their search attributes', async () => {
   const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred', dryRun: true });
-  await h.result();
+  await engine.result(h);
   const query = `IncidentRunbook = 'cacheFailure' AND IncidentTarget = 'alfred' AND IncidentScenario = 'INC-05' AND IncidentPhase = 'CLOSED' AND WorkflowId = '${h.workflowId}'`;
   await waitUntil('visibility', async () => {
     for await (const wf of engine.client.workflow.list({ query })) if (wf.workflowId === h.workflowId) return true;

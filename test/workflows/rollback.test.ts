@@ -31,7 +31,7 @@ afterAll(async () => {
     if (!(await imageOf(c)).endsWith(':1.1.0')) {
       await engine.start({ runbook: 'rollback', target: 'alfred', params: { services: [c], tag: '1.1.0' } }).then(async (h) => {
         await approveWhenPending(h, `recreate-${c}`);
-        await h.result();
+        await engine.result(h);
       });
     }
   }
@@ -42,7 +42,7 @@ afterAll(async () => {
 test('dry-run rollback describes the plan and changes nothing', async () => {
   const before = (await (await drillContainer(engine.docker, 'api')).inspect()).State.StartedAt;
   const h = await engine.start({ runbook: 'rollback', target: 'alfred', dryRun: true, requestedBy: 'erin' });
-  const rec = await h.result();
+  const rec = await engine.result(h);
   expect(rec.outcome).toBe('dry-run');
   expect(rec.diagnosis).toMatch(/api 1\.1\.0 → 1\.0\.0/);
   expect(rec.actions.map((a) => [a.stepId, a.state])).toEqual([
@@ -56,7 +56,7 @@ test('rollback to the last known good tag recreates api then worker, each health
   expect(await imageOf('api')).toMatch(/:1\.1\.0$/);
   const h = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', params: { reason: 'drill' } });
   await approveWhenPending(h, 'recreate-api');
-  const rec = await h.result();
+  const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');
   expect(rec.actions).toEqual([
@@ -76,7 +76,7 @@ test('rollback to the last known good tag recreates api then worker, each health
   // The last known good is now taken from the container's own history: rolling back again returns to 1.1.0.
   const back = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin' });
   await approveWhenPending(back, 'recreate-api', 'bob');
-  expect((await back.result()).outcome).toBe('resolved');
+  expect((await engine.result(back)).outcome).toBe('resolved');
   expect(await imageOf('api')).toMatch(/:1\.1\.0$/);
   expect(await imageOf('worker')).toMatch(/:1\.1\.0$/);
 });
@@ -97,5 +97,5 @@ test('a rollback onto an unhealthy tag stops at the failed gate, escalates and s
   expect(await imageOf('worker')).toMatch(/:1\.1\.0$/);
   expect((await h.describe()).status.name).toBe('RUNNING');
   await h.signal(closeSignal, { by: 'alice', note: 'rolled forward by hand' });
-  expect((await h.result()).outcome).toBe('escalated');
+  expect((await engine.result(h)).outcome).toBe('escalated');
 });
