@@ -345,7 +345,7 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     const action = rec.actions.find((a) => a.stepId === step.id) as ActionRecord;
     if (rec.dryRun) {
       action.state = 'would-do';
-      action.detail = `${step.describe}${step.risk === 'auto' ? '' : ` (after ${step.risk} approval)`}`;
+      action.detail = `${step.describe}${step.risk === 'auto' ? '' : step.risk === 'two-person' ? ' (after two approvals)' : ' (after approval)'}`;
       note(`dry-run: would ${step.describe}`);
       continue;
     }
