@@ -258,6 +258,9 @@ cmd_down() {
     local ids; ids="$(pm ps -q --filter label=remediation.managed-by=stack)"
     [ -z "$ids" ] || { pm stop -t 3 $ids >/dev/null 2>&1 || true; log "stopped drill containers"; }
   fi
+  stop_pidfile receiver
+  stop_pidfile worker
+  [ -x "$REPO_ROOT/scripts/alerting.sh" ] && bash "$REPO_ROOT/scripts/alerting.sh" down || true
   stop_pidfile podman
   stop_pidfile temporal
 }

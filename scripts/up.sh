@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Brings the whole engine up on its embedded stack and runs its main job:
+#   Temporal dev server + UI (http://127.0.0.1:8233), the drill target, Prometheus + Alertmanager,
+#   the engine's worker and alert receiver, then a demo drill.
+# Usage: scripts/up.sh [--no-demo] [--detach]
+#   --no-demo   skip the demo drill
+#   --detach    return after start-up, leaving worker and receiver running (stop: scripts/stack.sh down)
+# Without --detach it stays in the foreground showing the engine's logs; Ctrl-C stops worker and receiver.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+demo=1; detach=0
+for a in "$@"; do
+  case "$a" in
+    --no-demo) demo=0 ;;
+    --detach) detach=1 ;;
+    -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option $a (see --help)" ;;
+  esac
+done
+
+RECEIVER_URL="http://127.0.0.1:${RECEIVER_PORT:-8095}"
+WORKER_METRICS="http://127.0.0.1:9464/metrics"
+export STACK_DIR
+
+bash scripts/stack.sh up
+bash scripts/alerting.sh up
+
+start_process() { # start_process NAME HEALTH-URL COMMAND...
+  local name="$1" url="$2"; shift 2
+  if curl -fsS -o /dev/null "$url" 2>/dev/null; then log "$name already running"; return; fi
+  log "starting $name"
+  setsid nohup "$@" >>"$STACK_DIR/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$STACK_DIR/started/$name.pid"
+  wait_for "$name" 90 curl -fsS -o /dev/null "$url" || die "$name: did not come up (see $STACK_DIR/logs/$name.log)"
+}
+
+start_process worker "$WORKER_METRICS" node_modules/.bin/tsx src/workers/main.ts
+start_process receiver "$RECEIVER_URL/healthz" node_modules/.bin/tsx src/receiver/main.ts
+
+post_alert() { # post_alert ALERTNAME SUMMARY
+  curl -fsS "$RECEIVER_URL/alerts/generic" -H "Authorization: Bearer $(cat "$STACK_DIR/secrets/receiver-generic-token")" \
+    -H 'Content-Type: application/json' \
+    -d "{\"alertname\":\"$1\",\"status\":\"firing\",\"target\":\"alfred\",\"annotations\":{\"summary\":\"$2\"}}"
+  echo
+}
+
+if [ "$demo" = 1 ]; then
+  log "demo 1/2: kill the drill's Redis; the alert starts cacheFailure, which restarts it by itself"
+  npx tsx scripts/fault.ts kill-redis
+  post_alert CacheFailure "redis does not answer PING"
+  bin/remediate show incident-cacheFailure-alfred >/dev/null 2>&1 || true
+  for _ in $(seq 1 60); do
+    phase="$(bin/remediate show incident-cacheFailure-alfred --json 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).phase)}catch{console.log("")}})')"
+    [ "$phase" = "CLOSED" ] && break
+    sleep 1
+  done
+  bin/remediate show incident-cacheFailure-alfred || true
+
+  log "demo 2/2: fill Redis to maxmemory; the incident waits for an operator's approval to evict cache keys"
+  npx tsx scripts/fault.ts fill-redis
+  post_alert CacheFailure "redis refuses writes (OOM)"
+  cat <<MSG
+
+  Open the Temporal UI: http://127.0.0.1:$TEMPORAL_UI_PORT/namespaces/default/workflows/incident-cacheFailure-alfred
+  Its current details show the pending step. To approve from the UI: "Send a Signal", signal "approve",
+  input: {"stepId":"evict-cache","approver":"alice"}
+  Or from a shell: bin/remediate approve incident-cacheFailure-alfred evict-cache --as alice
+  (the workflow re-checks before acting, then verifies; the demo's requester is the receiver, so any
+   configured approver — alice, bob, carol — may approve).
+
+MSG
+fi
+
+cat <<MSG
+  Temporal UI      http://127.0.0.1:$TEMPORAL_UI_PORT
+  alert receiver   $RECEIVER_URL  (docs/receiver.md)
+  worker metrics   $WORKER_METRICS
+  Prometheus       http://127.0.0.1:59090   Alertmanager http://127.0.0.1:59093
+  client           bin/remediate --help
+  stop everything  scripts/stack.sh down
+MSG
+
+if [ "$detach" = 1 ]; then exit 0; fi
+stop_engine() {
+  for p in receiver worker; do
+    f="$STACK_DIR/started/$p.pid"
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null && rm -f "$f"
+  done
+  log "worker and receiver stopped (the stack keeps running: scripts/stack.sh down)"
+  exit 0
+}
+trap stop_engine INT TERM
+log "following worker and receiver logs; Ctrl-C stops them"
+tail -n 0 -F "$STACK_DIR/logs/worker.log" "$STACK_DIR/logs/receiver.log" &
+wait
