@@ -16,7 +16,7 @@ trap cleanup EXIT
 
 bash scripts/stack.sh up
 npx tsc --noEmit -p tsconfig.json
-npx eslint --max-warnings 0 src scripts test drill bench
+npx eslint --max-warnings 0 .
 
 results="$STACK_DIR/test-results.json"
 rc=0

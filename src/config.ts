@@ -70,7 +70,18 @@ export const ConfigSchema = z.object({
       address: z.string().default('127.0.0.1:7233'),
       namespace: z.string().default('default'),
       taskQueue: z.string().default('remediation'),
-      tls: z.boolean().default(false),
+      /** `true` for server TLS with system CAs, or mTLS settings (Temporal Cloud, self-hosted with client certs). */
+      tls: z
+        .union([
+          z.boolean(),
+          z.object({
+            serverName: z.string().optional(),
+            serverCaCert: secretRef.optional(),
+            clientCert: secretRef.optional(),
+            clientKey: secretRef.optional(),
+          }),
+        ])
+        .default(false),
       apiKey: secretRef.optional(),
     })
     .default({}),
@@ -94,6 +105,8 @@ export const ConfigSchema = z.object({
   worker: z
     .object({
       metricsAddress: z.string().default('127.0.0.1:9464'),
+      /** How long in-flight activities may finish after SIGTERM before they are cancelled. */
+      shutdownGraceTimeMs: z.number().int().nonnegative().default(30_000),
       maxConcurrentActivityTaskExecutions: z.number().int().positive().default(50),
     })
     .default({}),

@@ -11,6 +11,8 @@ export interface DrillConfig {
   adminKey: string;
   jwtSecret: string;
   port: number;
+  /** Where the proxy finds the api (another container under compose). */
+  apiHost: string;
   workerPort: number;
   tlsPort: number;
   tlsDir: string;
@@ -38,6 +40,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Dr
     adminKey: env.ADMIN_KEY ?? '',
     jwtSecret: env.JWT_SECRET ?? '',
     port: int(env.PORT, 58000),
+    apiHost: env.API_HOST ?? '127.0.0.1',
     workerPort: int(env.WORKER_PORT, 58001),
     tlsPort: int(env.TLS_PORT, 58443),
     tlsDir: env.TLS_DIR ?? '/tls',

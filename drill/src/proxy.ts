@@ -36,7 +36,7 @@ export function startProxy(cfg: DrillConfig): void {
         'x-forwarded-proto': 'https',
       };
       const upstream = httpRequest(
-        { host: '127.0.0.1', port: cfg.port, method: req.method, path: req.url, headers },
+        { host: cfg.apiHost, port: cfg.port, method: req.method, path: req.url, headers },
         (up) => {
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);
@@ -47,7 +47,7 @@ export function startProxy(cfg: DrillConfig): void {
               status: up.statusCode,
               duration_ms: Date.now() - started,
               client_ip: ip,
-              upstream: `127.0.0.1:${cfg.port}`,
+              upstream: `${cfg.apiHost}:${cfg.port}`,
             }),
           );
         },

@@ -304,11 +304,14 @@ export function createDockerActivities(deps: ActivityDeps) {
         User: info.Config.User,
         HostConfig: {
           Binds: info.HostConfig.Binds,
+          Mounts: info.HostConfig.Mounts,
+          PortBindings: info.HostConfig.PortBindings,
           NetworkMode: info.HostConfig.NetworkMode,
           Memory: memory,
           ...(memory > 0 ? { MemorySwap: memory } : {}),
           RestartPolicy: info.HostConfig.RestartPolicy,
         },
+        ...networkingConfig(info),
       });
       heartbeat('starting new container');
       await created.start();
@@ -343,6 +346,20 @@ export function createDockerActivities(deps: ActivityDeps) {
     lastKnownGoodTag,
     recreateContainer,
   };
+}
+
+/** Keeps user-defined networks and their aliases (compose service names) on a recreated container. */
+function networkingConfig(info: Docker.ContainerInspectInfo): { NetworkingConfig?: Docker.ContainerCreateOptions['NetworkingConfig'] } {
+  const mode = info.HostConfig.NetworkMode ?? '';
+  const nets = info.NetworkSettings?.Networks ?? {};
+  const endpoints: Record<string, { Aliases?: string[] }> = {};
+  for (const [name, n] of Object.entries(nets)) {
+    if (['host', 'bridge', 'none', 'default'].includes(name) || name === mode) continue;
+    endpoints[name] = n.Aliases ? { Aliases: n.Aliases } : {};
+  }
+  const own = nets[mode];
+  if (own && !['host', 'bridge', 'none', 'default'].includes(mode)) endpoints[mode] = own.Aliases ? { Aliases: own.Aliases } : {};
+  return Object.keys(endpoints).length > 0 ? { NetworkingConfig: { EndpointsConfig: endpoints } } : {};
 }
 
 function demuxBuffer(buf: Buffer): string {

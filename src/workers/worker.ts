@@ -39,6 +39,7 @@ export async function createEngineWorker(opts: EngineWorkerOptions): Promise<Wor
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities(deps),
     maxConcurrentActivityTaskExecutions: opts.config.worker.maxConcurrentActivityTaskExecutions,
+    shutdownGraceTime: opts.config.worker.shutdownGraceTimeMs,
     ...opts.overrides,
   });
 }

@@ -102,11 +102,8 @@ export function planCacheFailure(f: CacheFacts, target: string): Omit<Plan, 'ste
     };
   }
   if (f.apiSeesRedis === false) {
-    return {
-      diagnosis: 'Redis answers, but the api still reports it unhealthy: restarting the api reconnects it',
-      steps: [],
-      escalate: 'Redis is healthy but the api reports it unhealthy; the api needs attention',
-    };
+    // Nothing to fix in Redis; the api reconnects by itself. Verification waits for it (and escalates if it never does).
+    return { diagnosis: 'Redis is healthy but the api has not reconnected to it yet: waiting for recovery', steps: [] };
   }
   return { diagnosis: `Redis healthy: PONG, writes accepted, memory within limits`, falseAlarm: true, steps: [] };
 }

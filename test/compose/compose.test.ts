@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
 import { parse as parseYaml } from 'yaml';
-import { loadConfig, type EngineConfig } from '../../src/config';
+import { loadConfig, readSecret, type EngineConfig } from '../../src/config';
 import { loadReceiverConfig } from '../../src/receiver/config';
 import { parseRole } from '../../drill/src/config';
 import * as contracts from '../../src/workflows/contracts';
@@ -38,7 +38,6 @@ import {
   serviceVolumes,
   stage,
   variablesIn,
-  type ComposeFile,
   type Service,
 } from './helpers';
 
@@ -74,12 +73,22 @@ function repoPathOf(containerPath: string): string {
   return path.join(REPO, path.relative(APP_DIR, containerPath));
 }
 
-/** Ports a service's container listens on: published container ports, *PORT variables, `host:port` bind addresses. */
+/** Variables that set the port a process listens on: the receiver's, and each drill role's. */
+const LISTEN_PORT_VARIABLE: Record<string, string> = {
+  receiver: 'RECEIVER_PORT',
+  api: 'PORT',
+  worker: 'WORKER_PORT',
+  proxy: 'TLS_PORT',
+};
+
+/** Ports a service's container listens on: published container ports, its listen-port variable, `0.0.0.0:port` bind addresses, image defaults. */
 function containerPorts(name: string): Set<number> {
   const s = svc(name);
   const ports = new Set(publishedContainerPorts(s));
+  const role = drillServices.some(([n]) => n === name) ? ([] as string[]).concat(s.command ?? [])[0] : name;
+  const listenVar = LISTEN_PORT_VARIABLE[role ?? ''];
   for (const [k, v] of Object.entries(s.environment ?? {})) {
-    if (/PORT$/.test(k) && /^\d+$/.test(v)) ports.add(Number(v));
+    if (k === listenVar && /^\d+$/.test(v)) ports.add(Number(v));
     const bind = /^(?:0\.0\.0\.0|\[::\]):(\d+)$/.exec(v);
     if (bind) ports.add(Number(bind[1]));
   }
@@ -267,7 +276,7 @@ describe('docker-compose.yml: Temporal', () => {
     expect(lib?.[1]?.trim().split(/\s+/).sort()).toEqual(wanted);
     // ... and as the workflows' search attribute keys (src/workflows/contracts.ts).
     const typeName: Record<string, string> = { KEYWORD: 'Keyword', INT: 'Int' };
-    const keys = Object.values(contracts)
+    const keys = (Object.values(contracts) as unknown[])
       .filter(
         (v): v is { name: string; type: string } => typeof v === 'object' && v !== null && 'name' in v && 'type' in v,
       )
@@ -478,6 +487,23 @@ describe('config/engine.compose.yaml', () => {
     const dbPasswordFile = env('alfred-db').POSTGRES_PASSWORD_FILE!;
     expect(serviceSecrets(svc('alfred-db')).find((s) => s.target === dbPasswordFile)?.source).toBe(pgSecret);
     expect(t.postgres!.user).toBe('postgres');
+  });
+
+  test('secrets it reads from the environment are passed to the worker, empty unless set', () => {
+    const cfg = engineConfig();
+    const envRefs = [cfg.temporal.apiKey, cfg.targets.alfred?.adminKey, cfg.targets.alfred?.postgres?.password]
+      .map((r) => r?.env)
+      .filter((e): e is string => Boolean(e));
+    expect(envRefs).toContain('TEMPORAL_API_KEY');
+    for (const name of envRefs) {
+      expect(Object.keys(raw.services.worker!.environment!)).toContain(name);
+      expect(variablesIn(raw.services.worker!.environment![name]!)).toEqual([{ name, op: '-', arg: '' }]);
+    }
+    // As .env.example leaves them, the compose server is reached without TLS and without a key.
+    const unset = loadCompose({ ...ENV, TEMPORAL_API_KEY: '' }).services.worker!.environment!;
+    const plain = loadConfig(repoPathOf(unset.ENGINE_CONFIG!), unset);
+    expect(plain.temporal.tls).toBe(false);
+    expect(readSecret(plain.temporal.apiKey, unset) || undefined).toBeUndefined();
   });
 
   test('notifications go to a named volume shared by every worker replica', () => {

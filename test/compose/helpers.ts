@@ -234,6 +234,22 @@ export function copySources(s: Stage): string[] {
 
 // ---------------------------------------------------------------- .dockerignore
 
+/** A .dockerignore pattern: `*` and `?` stay within a path segment; `**` spans segments, and before a slash also matches none. */
+function globToRegExp(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*' && pattern[i + 1] === '*') {
+      const slash = pattern[i + 2] === '/';
+      re += slash ? '(?:.*/)?' : '.*';
+      i += slash ? 2 : 1;
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
 /** Whether Docker leaves `file` out of the build context (last matching rule wins; a rule matching a parent directory matches its files). */
 export function dockerIgnored(rules: string[], file: string): boolean {
   const parents = file.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
@@ -241,22 +257,7 @@ export function dockerIgnored(rules: string[], file: string): boolean {
   for (const raw of rules) {
     const negate = raw.startsWith('!');
     const pattern = path.posix.normalize(negate ? raw.slice(1) : raw).replace(/^\/+/, '');
-    const re = new RegExp(
-      '^' +
-        pattern
-          .split('**')
-          .map((part) =>
-            part
-              .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-              .replace(/\*/g, '[^/]*')
-              .replace(/\?/g, '[^/]'),
-          )
-          .join('\u0000')
-          // `**/` also matches no directory at all.
-          .replace(/\u0000\//g, '(?:.*/)?')
-          .replace(/\u0000/g, '.*') +
-        '$',
-    );
+    const re = globToRegExp(pattern);
     if (parents.some((p) => re.test(p))) ignored = !negate;
   }
   return ignored;

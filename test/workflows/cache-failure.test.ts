@@ -6,6 +6,7 @@ import Redis from 'ioredis';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { approveSignal, decideUpdate } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
+import { health } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
@@ -74,6 +75,7 @@ test('dry-run diagnoses a killed redis and changes nothing', async () => {
   expect((await c.inspect()).State.Running).toBe(false);
   await c.start();
   await waitUntil('redis back', redisUp);
+  await waitUntil('api sees redis', async () => (await health())?.redis === 'healthy');
 });
 
 test('redis at maxmemory waits for approval; requester and strangers are refused; an approver proceeds', async () => {

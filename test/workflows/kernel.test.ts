@@ -7,6 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import Redis from 'ioredis';
 import { approveSignal, closeSignal, decideUpdate, rejectSignal } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
+import { health } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
@@ -75,6 +76,7 @@ async function healRedis(): Promise<void> {
   if (!(await c.inspect()).State.Running) await c.start();
   await waitUntil('redis up', redisUp);
   await unfill();
+  await waitUntil('api sees redis', async () => (await health())?.redis === 'healthy');
 }
 
 beforeEach(healRedis);

@@ -31,6 +31,12 @@ describe('cacheFailure plan', () => {
     const p = planCacheFailure({ ...healthyCache, writeOk: false, memory: { ...healthyCache.memory!, usedPct: 99.9 } }, 'alfred');
     expect(p.steps).toEqual(['evict-cache', 'raise-maxmemory']);
   });
+  it('waits for the api to reconnect when only the api still sees redis down', () => {
+    const p = planCacheFailure({ ...healthyCache, apiSeesRedis: false }, 'alfred');
+    expect(p.steps).toEqual([]);
+    expect(p.falseAlarm).toBeUndefined();
+    expect(p.escalate).toBeUndefined();
+  });
   it('calls a healthy redis a false alarm', () => {
     const p = planCacheFailure(healthyCache, 'alfred');
     expect(p.falseAlarm).toBe(true);

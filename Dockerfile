@@ -1,0 +1,61 @@
+# syntax=docker/dockerfile:1
+# The engine's image: one image, two processes, chosen by the command.
+#   docker run IMAGE worker     the Temporal worker (every runbook and its activities)
+#   docker run IMAGE receiver   the alert receiver (webhooks in, incident workflows out)
+# Anything else is run as given (docker run -it IMAGE sh). See docs/production.md.
+#
+# Debian (glibc), not Alpine: @temporalio/core-bridge ships prebuilt glibc binaries.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- deps: every dependency, exactly as locked ----
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
+# ---- build: tsc to dist/, then the pre-bundled workflow code dist/workflow-bundle.js ----
+FROM deps AS build
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY scripts ./scripts
+# scripts/fault.ts imports the drill's fault catalog, so tsc compiles it too.
+COPY drill/src ./drill/src
+RUN npm run build
+
+# ---- prod-deps: runtime dependencies only ----
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# ---- runtime ----
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+    ENGINE_CONFIG=/app/config/engine.yaml \
+    WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js \
+    STACK_DIR=/var/lib/remediation
+WORKDIR /app
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY --from=build /app/dist ./dist
+COPY config ./config
+# State and secret mount points owned by the unprivileged user, so named volumes mounted here start
+# with that ownership (state: the worker's notifications; receiver: unrouted alerts).
+RUN mkdir -p /var/lib/remediation/secrets /var/lib/remediation/state /var/lib/remediation/receiver \
+ && chown -R node:node /var/lib/remediation \
+ && chmod 700 /var/lib/remediation/secrets
+COPY --chmod=755 <<'EOF' /usr/local/bin/remediation-engine
+#!/bin/sh
+# worker | receiver [ARGS...]: the engine process; anything else runs as given.
+set -e
+case "${1:-worker}" in
+  worker) [ "$#" -gt 0 ] && shift; exec node /app/dist/src/workers/main.js "$@" ;;
+  receiver) shift; exec node /app/dist/src/receiver/main.js "$@" ;;
+  *) exec "$@" ;;
+esac
+EOF
+USER node
+# Worker metrics (worker.metricsAddress) and the receiver's webhooks.
+EXPOSE 9464 8095
+ENTRYPOINT ["remediation-engine"]
+CMD ["worker"]
