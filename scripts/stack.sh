@@ -158,7 +158,18 @@ db_up() {
   unset PGPASSWORD
 }
 
+# An app container built from an older bundle is replaced, so `up` always runs the current drill code.
+replace_stale() {
+  local name="$1" sha="$2"
+  pm container exists "$name" || return 0
+  if [ "$(pm container inspect --format '{{ index .Config.Labels "app.sha" }}' "$name" 2>/dev/null)" != "$sha" ]; then
+    pm rm -f "$name" >/dev/null && log "replacing $name (drill code changed)"
+  fi
+}
+
 app_up() {
+  local sha; sha="$(sha256sum "$BUILD/rootfs/app/server.js" | cut -c1-16)"
+  for c in alfred-api alfred-worker alfred-proxy; do replace_stale "$c" "$sha"; done
   local db_url="postgres://alfred:$(secret alfred-db-password)@127.0.0.1:$DRILL_DB_PORT/alfred"
   local common=(-e "DATABASE_URL=$db_url" -e "REDIS_URL=redis://127.0.0.1:$DRILL_REDIS_PORT"
     -e "ADMIN_KEY=$(secret alfred-admin-key)" -e "JWT_SECRET=$(secret alfred-jwt-secret)"

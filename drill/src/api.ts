@@ -287,11 +287,15 @@ function buildRouter(d: Deps): Router {
   ) => appendAudit(c, { actorUserId: actor.id, action, targetType, targetId, details });
 
   // ---------- health and metrics ----------
-  const health = async (ctx: Ctx) => {
-    const [dbOk, redisOk] = await Promise.all([
+  const dependencies = async (): Promise<{ database: boolean; redis: boolean }> => {
+    const [database, redisUp] = await Promise.all([
       d.state.schemaReady ? db.ping(2000) : Promise.resolve(false),
       redisPing(redis, 1000),
     ]);
+    return { database, redis: redisUp };
+  };
+  const health = async (ctx: Ctx) => {
+    const { database: dbOk, redis: redisOk } = await dependencies();
     const body = {
       status: dbOk && redisOk ? 'ok' : 'degraded',
       version: cfg.version,
@@ -310,7 +314,7 @@ function buildRouter(d: Deps): Router {
 
   r.on('GET', '/metrics', async (ctx) => {
     const pool = { total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount, max: db.max };
-    sendText(ctx.res, 200, metrics.prometheus({ version: cfg.version, pool }), 'text/plain; version=0.0.4');
+    sendText(ctx.res, 200, metrics.prometheus({ version: cfg.version, pool, dependencies: await dependencies() }), 'text/plain; version=0.0.4');
   });
 
   r.on('GET', '/v1/notifications/sla/metrics', async (ctx) => {

@@ -99,7 +99,11 @@ export class Metrics {
     };
   }
 
-  prometheus(extra: { version: string; pool: { total: number; idle: number; waiting: number; max: number } }): string {
+  prometheus(extra: {
+    version: string;
+    pool: { total: number; idle: number; waiting: number; max: number };
+    dependencies: { database: boolean; redis: boolean };
+  }): string {
     const out: string[] = [];
     const gauge = (name: string, help: string, value: number, lbl: Record<string, string> = {}) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name}${labels(lbl)} ${value}`);
@@ -108,6 +112,10 @@ export class Metrics {
     gauge('alfred_db_pool_idle', 'Idle connections in the database pool.', extra.pool.idle);
     gauge('alfred_db_pool_waiting', 'Requests waiting for a database connection.', extra.pool.waiting);
     gauge('alfred_db_pool_max', 'Maximum size of the database pool.', extra.pool.max);
+    out.push('# HELP alfred_dependency_up Whether the api reaches a dependency (the same checks as /health).', '# TYPE alfred_dependency_up gauge');
+    for (const [dependency, up] of Object.entries(extra.dependencies)) {
+      out.push(`alfred_dependency_up${labels({ dependency })} ${up ? 1 : 0}`);
+    }
     out.push(
       '# HELP alfred_http_requests_total HTTP requests by route and status.',
       '# TYPE alfred_http_requests_total counter',
