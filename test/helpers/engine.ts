@@ -54,11 +54,15 @@ export interface Engine {
   stop(): Promise<void>;
 }
 
-/** Starts a worker on its own task queue; call stop() in afterAll. */
-export async function startEngine(): Promise<Engine> {
+/**
+ * Starts a worker on its own task queue (or the one given, e.g. a test receiver's); extra targets
+ * are added to the configuration (copies of `alfred` under another name). Call stop() in afterAll.
+ */
+export async function startEngine(opts: { taskQueue?: string; extraTargets?: string[] } = {}): Promise<Engine> {
   installRuntime();
   const config = testConfig();
-  const taskQueue = `test-${randomUUID().slice(0, 8)}`;
+  for (const name of opts.extraTargets ?? []) config.targets[name] = config.targets.alfred as EngineConfig['targets'][string];
+  const taskQueue = opts.taskQueue ?? `test-${randomUUID().slice(0, 8)}`;
   config.temporal.taskQueue = taskQueue;
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConn = await Connection.connect({ address: config.temporal.address });
