@@ -5,7 +5,12 @@
  * Exit codes: 0 success; 1 the operation failed or the incident did not resolve; 2 bad usage or input.
  */
 import { parseArgs } from 'node:util';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
 import { ConfigError, loadConfig, type EngineConfig } from '../src/config';
 import { buildIncidentInput, InputError } from '../src/lib/incident-input';
 import { connectClient } from '../src/lib/temporal';
@@ -20,8 +25,8 @@ import {
   type Severity,
 } from '../src/workflows/contracts';
 
-class UsageError extends Error {}
-class Failure extends Error {}
+export class UsageError extends Error {}
+export class Failure extends Error {}
 
 const HELP = `remediate — start, watch and decide remediation incidents
 
@@ -151,14 +156,18 @@ async function follow(client: Client, id: string, opts: Opts): Promise<IncidentR
     const desc = await h.describe();
     if (desc.status.name !== 'RUNNING') {
       const rec = (await h.result()) as IncidentRecord;
-      if (!opts.json) for (const t of rec.timeline.slice(timelineSeen)) console.log(`${t.at.slice(11, 19)} [${t.phase}] ${t.event}`);
+      if (!opts.json)
+        for (const t of rec.timeline.slice(timelineSeen)) console.log(`${t.at.slice(11, 19)} [${t.phase}] ${t.event}`);
       return rec;
     }
     let r: IncidentRecord;
     try {
       r = await h.query(statusQuery);
     } catch (err) {
-      if (!warned && !opts.json) console.error(`no worker answers on task queue "${desc.taskQueue}" yet (${(err as Error).message}); still waiting`);
+      if (!warned && !opts.json)
+        console.error(
+          `no worker answers on task queue "${desc.taskQueue}" yet (${(err as Error).message}); still waiting`,
+        );
       warned = true;
       continue;
     }
@@ -168,16 +177,26 @@ async function follow(client: Client, id: string, opts: Opts): Promise<IncidentR
       const pend = r.pending.map((p) => `${p.stepId}:${p.approvals.length}/${p.needed}`).join(',');
       const key = `${r.phase}|${pend}`;
       if (key !== seen && r.pending.length > 0) {
-        for (const p of r.pending) console.log(`  waiting for ${p.needed === 2 ? 'two approvals' : 'approval'}: remediate approve ${id} ${p.stepId} --as <name>`);
+        for (const p of r.pending)
+          console.log(
+            `  waiting for ${p.needed === 2 ? 'two approvals' : 'approval'}: remediate approve ${id} ${p.stepId} --as <name>`,
+          );
       }
-      if (key !== seen && r.phase === 'ESCALATED') console.log(`  escalated; when handled: remediate close ${id} --as <name>`);
+      if (key !== seen && r.phase === 'ESCALATED')
+        console.log(`  escalated; when handled: remediate close ${id} --as <name>`);
       seen = key;
     }
     await new Promise((res) => setTimeout(res, 1000));
   }
 }
 
-async function startIncident(client: Client, cfg: EngineConfig, runbook: string, opts: Opts, params: Record<string, unknown>): Promise<number> {
+async function startIncident(
+  client: Client,
+  cfg: EngineConfig,
+  runbook: string,
+  opts: Opts,
+  params: Record<string, unknown>,
+): Promise<number> {
   if (!opts.target) throw new UsageError('--target is required');
   let built: { runbook: string; input: IncidentInput };
   try {
@@ -205,11 +224,16 @@ async function startIncident(client: Client, cfg: EngineConfig, runbook: string,
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new Failure(`an incident is already open for ${built.runbook} on ${opts.target}: ${workflowId} (remediate show ${workflowId})`);
+      throw new Failure(
+        `an incident is already open for ${built.runbook} on ${opts.target}: ${workflowId} (remediate show ${workflowId})`,
+      );
     }
     throw err;
   }
-  if (!opts.json) console.log(`started ${workflowId}: ${meta.scenario} ${meta.title} on ${opts.target}${opts['dry-run'] ? ' (dry-run)' : ''}`);
+  if (!opts.json)
+    console.log(
+      `started ${workflowId}: ${meta.scenario} ${meta.title} on ${opts.target}${opts['dry-run'] ? ' (dry-run)' : ''}`,
+    );
   if (!opts.wait) {
     if (opts.json) out(opts, { workflowId, started: true }, '');
     return 0;
@@ -229,7 +253,11 @@ async function decide(client: Client, decision: 'approve' | 'reject', pos: strin
     const res = await client.workflow.getHandle(id).executeUpdate(decideUpdate, {
       args: [{ stepId, approver, decision, ...(opts.comment ? { comment: opts.comment } : {}) }],
     });
-    out(opts, res, `${decision === 'approve' ? 'approved' : 'rejected'} ${stepId} on ${id}: step is now ${res.state} (${res.approvals.length} approval(s): ${res.approvals.join(', ') || 'none'})`);
+    out(
+      opts,
+      res,
+      `${decision === 'approve' ? 'approved' : 'rejected'} ${stepId} on ${id}: step is now ${res.state} (${res.approvals.length} approval(s): ${res.approvals.join(', ') || 'none'})`,
+    );
     return 0;
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw new Failure(`refused: ${err.cause?.message ?? err.message}`);
@@ -242,7 +270,15 @@ async function list(client: Client, opts: Opts): Promise<number> {
   if (!opts.all) clauses.push("ExecutionStatus = 'Running'");
   if (opts.runbook) clauses.push(`IncidentRunbook = '${opts.runbook.replace(/'/g, '')}'`);
   if (opts.target) clauses.push(`IncidentTarget = '${opts.target.replace(/'/g, '')}'`);
-  const rows: { id: string; status: string; runbook: string; target: string; phase: string; severity: number; started: string }[] = [];
+  const rows: {
+    id: string;
+    status: string;
+    runbook: string;
+    target: string;
+    phase: string;
+    severity: number;
+    started: string;
+  }[] = [];
   for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
     const sa = wf.searchAttributes as Record<string, unknown[] | undefined>;
     rows.push({
@@ -257,7 +293,9 @@ async function list(client: Client, opts: Opts): Promise<number> {
     if (rows.length >= 200) break;
   }
   const text = rows.length
-    ? rows.map((r) => `${r.id.padEnd(44)} SEV-${r.severity} ${r.phase.padEnd(11)} ${r.status.padEnd(10)} ${r.started}`).join('\n')
+    ? rows
+        .map((r) => `${r.id.padEnd(44)} SEV-${r.severity} ${r.phase.padEnd(11)} ${r.status.padEnd(10)} ${r.started}`)
+        .join('\n')
     : opts.all
       ? 'no incidents'
       : 'no open incidents';
@@ -265,7 +303,8 @@ async function list(client: Client, opts: Opts): Promise<number> {
   return 0;
 }
 
-async function run(argv: string[]): Promise<number> {
+/** Runs one command; resolves to the exit code, rejects with UsageError (exit 2) or Failure (exit 1). */
+export async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -279,8 +318,17 @@ async function run(argv: string[]): Promise<number> {
     return command || opts.help ? 0 : 2;
   }
   if (command === 'runbooks') {
-    const rows = Object.entries(RUNBOOKS).map(([name, m]) => ({ name, scenario: m.scenario, severity: m.severity, title: m.title }));
-    out(opts, rows, rows.map((r) => `${r.name.padEnd(22)} ${r.scenario.padEnd(9)} SEV-${r.severity}  ${r.title}`).join('\n'));
+    const rows = Object.entries(RUNBOOKS).map(([name, m]) => ({
+      name,
+      scenario: m.scenario,
+      severity: m.severity,
+      title: m.title,
+    }));
+    out(
+      opts,
+      rows,
+      rows.map((r) => `${r.name.padEnd(22)} ${r.scenario.padEnd(9)} SEV-${r.severity}  ${r.title}`).join('\n'),
+    );
     return 0;
   }
   const known = ['list', 'show', 'start', 'rollback', 'approve', 'reject', 'close'];
@@ -309,7 +357,11 @@ async function run(argv: string[]): Promise<number> {
         return await startIncident(client, cfg, pos[0] as string, opts, parseParams(opts.param));
       case 'rollback': {
         const params = parseParams(opts.param);
-        if (opts.services) params.services = opts.services.split(',').map((s) => s.trim()).filter(Boolean);
+        if (opts.services)
+          params.services = opts.services
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean);
         if (opts.tag) params.tag = opts.tag;
         if (opts['migration-downgrade']) params.migrationDowngrade = true;
         if (opts['restore-backup']) params.restoreBackup = true;
@@ -322,7 +374,8 @@ async function run(argv: string[]): Promise<number> {
         const id = incidentId(pos[0]);
         const by = requireName(opts);
         const rec = await status(client, id);
-        if (rec.phase !== 'ESCALATED') throw new Failure(`${id} is ${rec.phase}, not escalated; only escalated incidents are closed by hand`);
+        if (rec.phase !== 'ESCALATED')
+          throw new Failure(`${id} is ${rec.phase}, not escalated; only escalated incidents are closed by hand`);
         await client.workflow.getHandle(id).signal(closeSignal, { by, ...(opts.note ? { note: opts.note } : {}) });
         out(opts, { closed: id, by }, `closed ${id}`);
         return 0;
@@ -334,18 +387,20 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-run(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      console.error(`error: ${err.message}`);
-      process.exit(2);
-    }
-    if (err instanceof Failure) {
-      console.error(`error: ${err.message}`);
+if (require.main === module) {
+  run(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      if (err instanceof UsageError) {
+        console.error(`error: ${err.message}`);
+        process.exit(2);
+      }
+      if (err instanceof Failure) {
+        console.error(`error: ${err.message}`);
+        process.exit(1);
+      }
+      console.error(`error: ${(err as Error).message ?? String(err)}`);
       process.exit(1);
-    }
-    console.error(`error: ${(err as Error).message ?? String(err)}`);
-    process.exit(1);
-  },
-);
+    },
+  );
+}
