@@ -6,6 +6,7 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   globalSetup: '<rootDir>/test/global-setup.ts',
+  testSequencer: '<rootDir>/test/sequencer.js',
   testTimeout: 120000,
   // Drills break shared containers: test files run one at a time.
   maxWorkers: 1,

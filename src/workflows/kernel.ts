@@ -349,7 +349,17 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
       note(`dry-run: would ${step.describe}`);
       continue;
     }
-    const failure = await runStep(step, action);
+    let failure: string | undefined;
+    try {
+      failure = await runStep(step, action);
+    } catch (err) {
+      // A dependency that stays unreachable through the retries (a precondition check, the lock
+      // request) fails the step, never the incident: it escalates with what failed.
+      action.state = 'failed';
+      action.detail = failureMessage(err);
+      action.endedAt = nowIso();
+      failure = `step ${step.id} failed: ${action.detail}`;
+    }
     if (failure) return escalate(failure);
   }
   if (rec.dryRun) return finish('dry-run');

@@ -58,9 +58,12 @@ export interface Engine {
  * Starts a worker on its own task queue (or the one given, e.g. a test receiver's); extra targets
  * are added to the configuration (copies of `alfred` under another name). Call stop() in afterAll.
  */
-export async function startEngine(opts: { taskQueue?: string; extraTargets?: string[] } = {}): Promise<Engine> {
+export async function startEngine(
+  opts: { taskQueue?: string; extraTargets?: string[]; configure?: (cfg: EngineConfig) => void } = {},
+): Promise<Engine> {
   installRuntime();
   const config = testConfig();
+  opts.configure?.(config);
   for (const name of opts.extraTargets ?? []) config.targets[name] = config.targets.alfred as EngineConfig['targets'][string];
   const taskQueue = opts.taskQueue ?? `test-${randomUUID().slice(0, 8)}`;
   config.temporal.taskQueue = taskQueue;
@@ -69,6 +72,14 @@ export async function startEngine(opts: { taskQueue?: string; extraTargets?: str
   const client = new Client({ connection: clientConn, namespace: config.temporal.namespace });
   const docker = new Docker({ socketPath: config.docker.socketPath });
   const logger = pino({ level: 'silent' });
+  // A guard left running by a worker that is gone (another test run, a stopped demo) would never
+  // grant its lock: end any running guard before this engine starts using them.
+  for await (const wf of client.workflow.list({ query: "WorkflowType = 'targetGuard' AND ExecutionStatus = 'Running'" })) {
+    await client.workflow
+      .getHandle(wf.workflowId, wf.runId)
+      .terminate('test engine starting')
+      .catch(() => undefined);
+  }
   const worker = await createEngineWorker({ config, connection, client, logger, taskQueue, docker, workflowBundle: { codePath: BUNDLE } });
   const running = worker.run();
   const started: IncidentHandle[] = [];
