@@ -1,0 +1,94 @@
+/**
+ * A flapping alert: fired and resolved 50 times in well under a minute while Redis is really down.
+ * Repeats join the running incident; later firings open incidents that find Redis fixed (false
+ * alarms) or are held back by the cooldown. Exactly one remediation happens.
+ */
+import Redis from 'ioredis';
+import { incidentWorkflowId, type IncidentRecord } from '../../src/workflows/contracts';
+import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
+import { health } from '../helpers/drill';
+import { startTestReceiver, type TestReceiver } from '../receiver/helpers';
+
+jest.setTimeout(180_000);
+
+async function redisUp(): Promise<boolean> {
+  const r = new Redis({ port: 56379, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+let t: TestReceiver;
+let engine: Engine;
+
+beforeAll(async () => {
+  t = await startTestReceiver();
+  engine = await startEngine({ taskQueue: t.taskQueue, extraTargets: [t.target] });
+});
+
+afterAll(async () => {
+  const c = await drillContainer(engine.docker, 'redis');
+  if (!(await c.inspect()).State.Running) await c.start();
+  await waitUntil('redis up', redisUp);
+  await engine.stop();
+  await t.stop();
+});
+
+test('50 fire/resolve cycles in under a minute yield exactly one remediation', async () => {
+  const c = await drillContainer(engine.docker, 'redis');
+  const startedBefore = (await c.inspect()).State.StartedAt;
+  await c.kill();
+  await waitUntil('redis down', async () => !(await redisUp()));
+
+  const t0 = Date.now();
+  const actions: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    for (const status of ['firing', 'resolved'] as const) {
+      const res = await t.post('generic', { alertname: 'CacheFailure', status, target: t.target });
+      expect(res.status).toBeLessThan(300);
+      actions.push(...(res.json.results ?? []).map((r) => (r as { action: string }).action));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  expect(Date.now() - t0).toBeLessThan(60_000);
+
+  const id = incidentWorkflowId('cacheFailure', t.target);
+  await waitUntil(
+    'every run closed',
+    async () => {
+      for await (const wf of engine.client.workflow.list({ query: `WorkflowId = '${id}' AND ExecutionStatus = 'Running'` })) {
+        if (wf) return false;
+      }
+      return true;
+    },
+    120_000,
+  );
+  const records: IncidentRecord[] = [];
+  for await (const wf of engine.client.workflow.list({ query: `WorkflowId = '${id}'` })) {
+    records.push((await engine.client.workflow.getHandle(id, wf.runId).result()) as IncidentRecord);
+  }
+  const restarts = records.flatMap((r) => r.actions).filter((a) => a.stepId === 'restart-redis' && a.state === 'done');
+  expect(restarts).toHaveLength(1);
+  expect(records.filter((r) => r.outcome === 'resolved').length).toBeGreaterThanOrEqual(1);
+  // Every other run found nothing to do.
+  for (const r of records) if (r.outcome !== 'resolved') expect(['false-alarm']).toContain(r.outcome);
+  // Repeats were folded into running incidents rather than each starting one.
+  expect(actions.filter((a) => a === 'deduplicated' || a === 'resolved-signalled').length).toBeGreaterThan(0);
+  expect(records.length).toBeLessThan(50);
+  const startedAfter = (await c.inspect()).State.StartedAt;
+  expect(startedAfter).not.toBe(startedBefore);
+  await waitUntil('api sees redis', async () => (await health())?.redis === 'healthy');
+  console.log(`flapping: 100 alerts, ${records.length} incident runs, ${restarts.length} restart; actions ${JSON.stringify(countBy(actions))}`);
+});
+
+function countBy(xs: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of xs) out[x] = (out[x] ?? 0) + 1;
+  return out;
+}
