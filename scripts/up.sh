@@ -22,6 +22,8 @@ done
 RECEIVER_URL="http://127.0.0.1:${RECEIVER_PORT:-8095}"
 WORKER_METRICS="http://127.0.0.1:9464/metrics"
 export STACK_DIR
+# The drill's incidents settle (absorb repeats of their alert) for 10 s instead of a minute.
+export INCIDENT_SETTLE_MS="${INCIDENT_SETTLE_MS:-10000}"
 
 bash scripts/stack.sh up
 bash scripts/alerting.sh up
@@ -50,7 +52,8 @@ if [ "$demo" = 1 ]; then
   npx tsx scripts/fault.ts kill-redis
   post_alert CacheFailure "redis does not answer PING"
   bin/remediate show incident-cacheFailure-alfred >/dev/null 2>&1 || true
-  for _ in $(seq 1 60); do
+  log "waiting for the incident to verify and settle (repeats of its alert join it meanwhile)"
+  for _ in $(seq 1 90); do
     phase="$(bin/remediate show incident-cacheFailure-alfred --json 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).phase)}catch{console.log("")}})')"
     [ "$phase" = "CLOSED" ] && break
     sleep 1

@@ -94,6 +94,7 @@ export const ConfigSchema = z.object({
     cooldownMs: z.number().int().nonnegative().default(600_000),
     lockWaitMs: z.number().int().positive().default(300_000),
     escalatedHoldMs: z.number().int().positive().default(7 * 24 * 3600_000),
+    settleMs: z.number().int().nonnegative().default(60_000),
   }),
   notify: z
     .object({

@@ -57,6 +57,8 @@ export interface IncidentPolicy {
   lockWaitMs: number;
   /** How long an escalated incident stays open waiting for a human to close it. */
   escalatedHoldMs: number;
+  /** How long a resolved (or false-alarm) incident keeps absorbing repeats of its alert before closing. */
+  settleMs?: number;
 }
 
 /** Input of every runbook workflow. Carries no secrets: activities resolve the target by name. */

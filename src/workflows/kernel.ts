@@ -574,7 +574,36 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     return finish('escalated');
   }
 
+  /**
+   * After a resolution or a false alarm, the incident stays open for `policy.settleMs` so a flapping
+   * alert joins it instead of opening incident after incident. A re-fire is re-checked once: if the
+   * problem is back, the incident escalates rather than repeating its remedy in a loop.
+   */
+  async function settle(outcome: IncidentOutcome): Promise<string | undefined> {
+    const settleMs = policy.settleMs ?? 0;
+    if (settleMs <= 0 || (outcome !== 'resolved' && outcome !== 'false-alarm')) return undefined;
+    if (rec.phase !== 'RESOLVE') setPhase('RESOLVE');
+    note(`${outcome}; settling for ${settleMs} ms: repeats of the alert join this incident`);
+    const until = Date.now() + settleMs;
+    for (;;) {
+      const seen = rec.alerts.count;
+      const remaining = until - Date.now();
+      if (remaining <= 0 || !(await condition(() => rec.alerts.count !== seen, remaining))) return undefined;
+      if (rec.alerts.lastStatus !== 'firing') continue;
+      let c: Check;
+      try {
+        c = await rb.verify(ctx, facts);
+      } catch (err) {
+        c = { ok: false, detail: `check failed: ${failureMessage(err)}` };
+      }
+      note(`alert re-fired after the incident was ${outcome}; re-check: ${c.detail}`);
+      if (!c.ok) return `the alert re-fired after the incident was ${outcome} and the problem is back: ${c.detail}`;
+    }
+  }
+
   async function finish(outcome: IncidentOutcome): Promise<IncidentRecord> {
+    const back = await settle(outcome);
+    if (back) return escalate(back);
     rec.outcome = outcome;
     setPhase('POST-MORTEM');
     rec.closedAt = nowIso();

@@ -32,6 +32,7 @@ export const TEST_POLICY: Partial<IncidentPolicy> = {
   cooldownMs: 0,
   lockWaitMs: 30_000,
   escalatedHoldMs: 3600_000,
+  settleMs: 0,
 };
 
 export function testConfig(): EngineConfig {

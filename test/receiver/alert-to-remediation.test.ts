@@ -67,6 +67,7 @@ maybe('alert → remediation → resolution, with the shipped rule', () => {
 
   beforeAll(async () => {
     t = await startTestReceiver();
+    t.engine.policy.settleMs = 3000;
     engine = await startEngine({ taskQueue: t.taskQueue, extraTargets: [t.target] });
     stack = mkdtempSync(path.join(tmpdir(), 'alert-remediation-'));
     mkdirSync(path.join(stack, 'secrets'), { recursive: true, mode: 0o700 });

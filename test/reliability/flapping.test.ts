@@ -29,6 +29,8 @@ let engine: Engine;
 
 beforeAll(async () => {
   t = await startTestReceiver();
+  // Resolved incidents stay open 20 s for repeats of their alert (flap protection).
+  t.engine.policy.settleMs = 20_000;
   engine = await startEngine({ taskQueue: t.taskQueue, extraTargets: [t.target] });
 });
 
@@ -80,7 +82,8 @@ test('50 fire/resolve cycles in under a minute yield exactly one remediation', a
   for (const r of records) if (r.outcome !== 'resolved') expect(['false-alarm']).toContain(r.outcome);
   // Repeats were folded into running incidents rather than each starting one.
   expect(actions.filter((a) => a === 'deduplicated' || a === 'resolved-signalled').length).toBeGreaterThan(0);
-  expect(records.length).toBeLessThan(50);
+  // Flap protection: the settle window folds the repeats into a handful of incidents.
+  expect(records.length).toBeLessThanOrEqual(3);
   const startedAfter = (await c.inspect()).State.StartedAt;
   expect(startedAfter).not.toBe(startedBefore);
   await waitUntil('api sees redis', async () => (await health())?.redis === 'healthy');

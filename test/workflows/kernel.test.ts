@@ -5,7 +5,7 @@
  */
 import { readFileSync, existsSync } from 'node:fs';
 import Redis from 'ioredis';
-import { approveSignal, closeSignal, decideUpdate, rejectSignal } from '../../src/workflows/contracts';
+import { alertSignal, approveSignal, closeSignal, decideUpdate, rejectSignal, statusQuery } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
 import { health } from '../helpers/drill';
 
@@ -188,4 +188,26 @@ test('incidents are listed and filtered by their search attributes', async () =>
     for await (const wf of engine.client.workflow.list({ query })) if (wf.workflowId === h.workflowId) return true;
     return false;
   });
+});
+
+test('a resolved incident absorbs repeats while it settles, and escalates if the problem is back', async () => {
+  const c = await drillContainer(engine.docker, 'redis');
+  await c.kill();
+  await waitUntil('redis down', async () => !(await redisUp()));
+  const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred', policy: { settleMs: 60_000, cooldownMs: 0 } });
+  await engine.waitFor(h, (s) => s.timeline.some((e) => /settling for 60000 ms/.test(e.event)));
+  const alert = { source: 'generic' as const, name: 'CacheFailure', receivedAt: new Date().toISOString() };
+  // A repeat while healthy is absorbed.
+  await h.signal(alertSignal, { ...alert, status: 'firing' });
+  await engine.waitFor(h, (s) => s.timeline.some((e) => /re-fired .* re-check: PING PONG/.test(e.event)));
+  expect((await h.query(statusQuery)).phase).toBe('RESOLVE');
+  // The problem comes back: the next repeat escalates instead of restarting again.
+  await c.kill();
+  await waitUntil('redis down again', async () => !(await redisUp()));
+  await h.signal(alertSignal, { ...alert, status: 'firing' });
+  const rec = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
+  expect(rec.escalations.at(-1)).toMatch(/re-fired after the incident was resolved and the problem is back/);
+  expect(rec.actions.filter((a) => a.stepId === 'restart-redis')).toHaveLength(1);
+  await h.signal(closeSignal, { by: 'alice' });
+  expect((await engine.result(h)).outcome).toBe('escalated');
 });
