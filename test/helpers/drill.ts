@@ -1,6 +1,8 @@
 /** Small helpers to break and inspect the real drill target in tests. */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
+import Redis from 'ioredis';
 import { STACK_DIR } from './engine';
 
 export const API = 'http://127.0.0.1:58000';
@@ -27,4 +29,30 @@ export async function health(): Promise<Record<string, unknown> | null> {
   } catch {
     return null;
   }
+}
+
+/** Does the drill's Redis answer PING? (A fresh connection that fails fast.) */
+export async function redisUp(port = 56379): Promise<boolean> {
+  const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** A TCP port free on loopback right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }

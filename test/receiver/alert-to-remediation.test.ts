@@ -6,14 +6,12 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import Redis from 'ioredis';
 import { parse, stringify } from 'yaml';
 import { incidentWorkflowId, type IncidentRecord } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { health } from '../helpers/drill';
+import { freePort, health, redisUp } from '../helpers/drill';
 import { REPO, startTestReceiver, TOKENS, type TestReceiver } from './helpers';
 
 jest.setTimeout(180_000);
@@ -21,29 +19,7 @@ jest.setTimeout(180_000);
 const haveBinaries = ['prometheus', 'prometheus-alertmanager'].every((b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0);
 const maybe = haveBinaries ? describe : describe.skip;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
-async function redisUp(): Promise<boolean> {
-  const r = new Redis({ port: 56379, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
 
 interface Rule {
   alert?: string;

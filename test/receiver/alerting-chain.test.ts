@@ -5,11 +5,11 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { incidentWorkflowId, SA_TARGET } from '../../src/workflows/contracts';
 import { eventually, REPO, startTestReceiver, TOKENS, type TestReceiver } from './helpers';
+import { freePort } from '../helpers/drill';
 
 const haveBinaries = ['prometheus', 'prometheus-alertmanager', 'promtool'].every(
   (b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0,
@@ -17,16 +17,6 @@ const haveBinaries = ['prometheus', 'prometheus-alertmanager', 'promtool'].every
 if (!haveBinaries) console.warn('prometheus / prometheus-alertmanager not installed: skipping the alerting chain test');
 const maybe = haveBinaries ? describe : describe.skip;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 maybe('Prometheus → Alertmanager → receiver → workflow', () => {
   let t: TestReceiver;

@@ -6,24 +6,12 @@
 import Redis from 'ioredis';
 import { decideUpdate } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { health } from '../helpers/drill';
+import { health, redisUp } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
 const FILL = 'alfred:cache:faults-fill:';
 
-async function redisUp(): Promise<boolean> {
-  const r = new Redis({ port: 56379, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
 
 let engine: Engine;
 let brokenDocker: Engine;

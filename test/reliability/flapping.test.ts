@@ -3,26 +3,13 @@
  * Repeats join the running incident; later firings open incidents that find Redis fixed (false
  * alarms) or are held back by the cooldown. Exactly one remediation happens.
  */
-import Redis from 'ioredis';
 import { incidentWorkflowId, type IncidentRecord } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { health } from '../helpers/drill';
+import { health, redisUp } from '../helpers/drill';
 import { startTestReceiver, type TestReceiver } from '../receiver/helpers';
 
 jest.setTimeout(180_000);
 
-async function redisUp(): Promise<boolean> {
-  const r = new Redis({ port: 56379, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
 
 let t: TestReceiver;
 let engine: Engine;

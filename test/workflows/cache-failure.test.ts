@@ -6,25 +6,13 @@ import Redis from 'ioredis';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { approveSignal, decideUpdate } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { health } from '../helpers/drill';
+import { health, redisUp } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
 let engine: Engine;
 const redisPort = 56379;
 
-async function redisUp(): Promise<boolean> {
-  const r = new Redis({ port: redisPort, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
 
 beforeAll(async () => {
   engine = await startEngine();

@@ -7,7 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import Redis from 'ioredis';
 import { alertSignal, approveSignal, closeSignal, decideUpdate, rejectSignal, statusQuery } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { health } from '../helpers/drill';
+import { health, redisUp } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
@@ -44,18 +44,6 @@ async function unfill(): Promise<void> {
   }
 }
 
-async function redisUp(): Promise<boolean> {
-  const r = new Redis({ port: 56379, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
 
 function notificationsFor(id: string): { kind: string; tier?: string }[] {
   const file = engine.config.notify.file as string;
