@@ -79,8 +79,16 @@ export interface DispatcherDeps {
   logger: Logger;
 }
 
+/** How many run ids the dispatcher remembers (oldest forgotten first). */
+const SEEN_RUNS_MAX = 10_000;
+
 export function createDispatcher(deps: DispatcherDeps) {
   const { client, engine, taskQueue, timeoutMs } = deps;
+  const starters = new Map<string, string>();
+  const remember = (runId: string, receipt: string): void => {
+    starters.set(runId, receipt);
+    if (starters.size > SEEN_RUNS_MAX) starters.delete(starters.keys().next().value as string);
+  };
 
   async function temporal<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -146,11 +154,18 @@ export function createDispatcher(deps: DispatcherDeps) {
         ],
       }),
     );
-    const description = await temporal('describe', () =>
-      client.workflow.getHandle(workflowId, handle.signaledRunId).describe(),
-    );
-    const started = description.memo?.[RECEIPT_MEMO_KEY] === receipt;
-    return { ...base, action: started ? 'started' : 'deduplicated', workflowId };
+    // Which request started a run is in its memo (the starter's receipt). This process remembers it
+    // per run, so only the first sight of a run costs a describe: an alert storm on one incident is
+    // one extra call, not one per alert, and concurrent first alerts still agree on who started it.
+    let starter = starters.get(handle.signaledRunId);
+    if (starter === undefined) {
+      const description = await temporal('describe', () =>
+        client.workflow.getHandle(workflowId, handle.signaledRunId).describe(),
+      );
+      starter = String(description.memo?.[RECEIPT_MEMO_KEY] ?? '');
+      remember(handle.signaledRunId, starter);
+    }
+    return { ...base, action: starter === receipt ? 'started' : 'deduplicated', workflowId };
   }
 
   return { dispatch };
