@@ -60,6 +60,8 @@ default_ulimits = []
 [engine]
 cgroup_manager = "cgroupfs"
 runtime = "runc"
+events_logger = "file"
+events_logfile_path = "$PODMAN_DIR/events.log"
 CONF
   cat > "$CONTAINERS_STORAGE_CONF" <<CONF
 [storage]

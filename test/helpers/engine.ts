@@ -73,14 +73,7 @@ export async function startEngine(
   const client = new Client({ connection: clientConn, namespace: config.temporal.namespace });
   const docker = new Docker({ socketPath: config.docker.socketPath });
   const logger = pino({ level: 'silent' });
-  // A guard left running by a worker that is gone (another test run, a stopped demo) would never
-  // grant its lock: end any running guard before this engine starts using them.
-  for await (const wf of client.workflow.list({ query: "WorkflowType = 'targetGuard' AND ExecutionStatus = 'Running'" })) {
-    await client.workflow
-      .getHandle(wf.workflowId, wf.runId)
-      .terminate('test engine starting')
-      .catch(() => undefined);
-  }
+  await clearGuards(client);
   const worker = await createEngineWorker({ config, connection, client, logger, taskQueue, docker, workflowBundle: { codePath: BUNDLE } });
   const running = worker.run();
   const started: IncidentHandle[] = [];
@@ -160,6 +153,19 @@ export async function startEngine(
       await clientConn.close();
     },
   };
+}
+
+/**
+ * A guard left running by a worker that is gone (another test run, a stopped demo) would never
+ * grant its lock: end every running guard before a test engine starts using them.
+ */
+export async function clearGuards(client: Client): Promise<void> {
+  for await (const wf of client.workflow.list({ query: "WorkflowType = 'targetGuard' AND ExecutionStatus = 'Running'" })) {
+    await client.workflow
+      .getHandle(wf.workflowId, wf.runId)
+      .terminate('test engine starting')
+      .catch(() => undefined);
+  }
 }
 
 function temporalBin(): string {
