@@ -9,7 +9,7 @@
  * table into BENCHMARKS.md (section "Alert storm") with the machine it ran on.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -76,8 +76,9 @@ async function receiverRun(client: Client, alerts: number, incidents: number, co
   const run = randomUUID().slice(0, 6);
   const taskQueue = `bench-storm-${run}`;
   const { engine, targets } = engineWithTargets(incidents, run);
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'bench-receiver-'));
   const config = ReceiverConfigSchema.parse({
-    stateDir: mkdtempSync(path.join(tmpdir(), 'bench-receiver-')),
+    stateDir,
     logLevel: 'silent',
     sources: { alertmanager: { bearerTokens: [{ value: TOKEN }] } },
   });
@@ -121,6 +122,7 @@ async function receiverRun(client: Client, alerts: number, incidents: number, co
   });
   const seconds = (performance.now() - t0) / 1000;
   await receiver.close();
+  rmSync(stateDir, { recursive: true, force: true });
   const counted = await countAndTerminate(client, taskQueue, targets.map((t) => incidentWorkflowId('cacheFailure', t)));
   return {
     seconds,
