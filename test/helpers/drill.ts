@@ -56,3 +56,35 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** Fills the drill's Redis to maxmemory with 64 KiB cache keys under `prefix` (writes then fail with OOM). */
+export async function fillRedis(prefix: string): Promise<void> {
+  const r = new Redis({ port: 56379 });
+  const blob = 'x'.repeat(64 * 1024);
+  try {
+    for (let i = 0; i < 2000; i++) {
+      try {
+        await r.set(`${prefix}${i}`, blob);
+      } catch {
+        break;
+      }
+    }
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** Deletes the keys under `prefix` again. */
+export async function unfillRedis(prefix: string): Promise<void> {
+  const r = new Redis({ port: 56379 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await r.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+}

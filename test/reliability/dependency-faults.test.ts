@@ -3,10 +3,9 @@
  * in the middle of a step. Activities retry with backoff, then the incident escalates (stays open)
  * and its record says what failed.
  */
-import Redis from 'ioredis';
 import { decideUpdate } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { health, redisUp } from '../helpers/drill';
+import { fillRedis, health, redisUp, unfillRedis } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
@@ -29,14 +28,7 @@ afterAll(async () => {
   const c = await drillContainer(engine.docker, 'redis');
   if (!(await c.inspect()).State.Running) await c.start();
   await waitUntil('redis up', redisUp);
-  const r = new Redis({ port: 56379 });
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${FILL}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length) await r.unlink(...keys);
-  } while (cursor !== '0');
-  r.disconnect();
+  await unfillRedis(FILL);
   await waitUntil('api sees redis', async () => (await health())?.redis === 'healthy');
   await brokenDocker.stop();
   await engine.stop();
@@ -60,16 +52,7 @@ test('Docker API unreachable during diagnostics: retried, then escalated with th
 });
 
 test('Redis gone in the middle of a step: the step fails, the incident escalates and stays open', async () => {
-  const r = new Redis({ port: 56379 });
-  const blob = 'x'.repeat(64 * 1024);
-  for (let i = 0; i < 2000; i++) {
-    try {
-      await r.set(`${FILL}${i}`, blob);
-    } catch {
-      break;
-    }
-  }
-  r.disconnect();
+  await fillRedis(FILL);
   const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred' });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
   await (await drillContainer(engine.docker, 'redis')).kill();

@@ -6,10 +6,9 @@ import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import Redis from 'ioredis';
 import { decideUpdate, statusQuery } from '../../src/workflows/contracts';
 import { REPO, STACK_DIR, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { health } from '../helpers/drill';
+import { fillRedis, health, unfillRedis } from '../helpers/drill';
 
 jest.setTimeout(300_000);
 const exec = promisify(execFile);
@@ -22,28 +21,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  const r = new Redis({ port: 56379 });
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${FILL}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length) await r.unlink(...keys);
-  } while (cursor !== '0');
-  r.disconnect();
+  await unfillRedis(FILL);
   await engine.stop();
 });
 
 test('an incident waiting for approval survives a Temporal server restart and completes', async () => {
-  const r = new Redis({ port: 56379 });
-  const blob = 'x'.repeat(64 * 1024);
-  for (let i = 0; i < 2000; i++) {
-    try {
-      await r.set(`${FILL}${i}`, blob);
-    } catch {
-      break;
-    }
-  }
-  r.disconnect();
+  await fillRedis(FILL);
   const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred' });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
 

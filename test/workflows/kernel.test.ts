@@ -7,43 +7,15 @@ import { readFileSync, existsSync } from 'node:fs';
 import Redis from 'ioredis';
 import { alertSignal, approveSignal, closeSignal, decideUpdate, rejectSignal, statusQuery } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { health, redisUp } from '../helpers/drill';
+import { fillRedis as fill, health, redisUp, unfillRedis } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
 let engine: Engine;
 const FILL = 'alfred:cache:test-fill:';
 
-async function fillRedis(): Promise<void> {
-  const r = new Redis({ port: 56379 });
-  const blob = 'x'.repeat(64 * 1024);
-  try {
-    for (let i = 0; i < 2000; i++) {
-      try {
-        await r.set(`${FILL}${i}`, blob);
-      } catch {
-        break;
-      }
-    }
-  } finally {
-    r.disconnect();
-  }
-}
-
-async function unfill(): Promise<void> {
-  const r = new Redis({ port: 56379 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${FILL}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await r.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    r.disconnect();
-  }
-}
-
+const fillRedis = (): Promise<void> => fill(FILL);
+const unfill = (): Promise<void> => unfillRedis(FILL);
 
 function notificationsFor(id: string): { kind: string; tier?: string }[] {
   const file = engine.config.notify.file as string;
