@@ -3,7 +3,7 @@
 # Idempotent: each step checks first and costs milliseconds when already done.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-APT_PACKAGES=(podman runc busybox-static redis-server postgresql-15 openssl curl ca-certificates prometheus prometheus-alertmanager)
+APT_PACKAGES=(podman runc busybox-static redis-server postgresql-15 openssl curl ca-certificates prometheus prometheus-alertmanager chromium)
 
 install_debian_packages() {
   local missing=()

@@ -580,7 +580,8 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
    * problem is back, the incident escalates rather than repeating its remedy in a loop.
    */
   async function settle(outcome: IncidentOutcome): Promise<string | undefined> {
-    const settleMs = policy.settleMs ?? 0;
+    // Only alert-driven incidents flap; one opened by a person closes when it is done.
+    const settleMs = input.alert && input.alert.source !== 'client' ? (policy.settleMs ?? 0) : 0;
     if (settleMs <= 0 || (outcome !== 'resolved' && outcome !== 'false-alarm')) return undefined;
     if (rec.phase !== 'RESOLVE') setPhase('RESOLVE');
     note(`${outcome}; settling for ${settleMs} ms: repeats of the alert join this incident`);
@@ -623,7 +624,8 @@ function failureMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-const ICON: Record<string, string> = { true: '✅', false: '❌' };
+// Plain words: the UI's font may have no emoji.
+const ICON: Record<string, string> = { true: 'OK', false: 'FAIL' };
 
 /** Markdown for the Temporal UI's "current details". */
 export function renderDetails(rec: IncidentRecord): string {

@@ -150,13 +150,18 @@ test('incidents are listed and filtered by their search attributes', async () =>
   });
 });
 
-test('a resolved incident absorbs repeats while it settles, and escalates if the problem is back', async () => {
+test('an incident opened by an alert absorbs repeats while it settles, and escalates if the problem is back', async () => {
   const c = await drillContainer(engine.docker, 'redis');
   await c.kill();
   await waitUntil('redis down', async () => !(await redisUp()));
-  const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred', policy: { settleMs: 60_000, cooldownMs: 0 } });
-  await engine.waitFor(h, (s) => s.timeline.some((e) => /settling for 60000 ms/.test(e.event)));
   const alert = { source: 'generic' as const, name: 'CacheFailure', receivedAt: new Date().toISOString() };
+  const h = await engine.start({
+    runbook: 'cacheFailure',
+    target: 'alfred',
+    alert: { ...alert, status: 'firing' },
+    policy: { settleMs: 60_000, cooldownMs: 0 },
+  });
+  await engine.waitFor(h, (s) => s.timeline.some((e) => /settling for 60000 ms/.test(e.event)));
   // A repeat while healthy is absorbed.
   await h.signal(alertSignal, { ...alert, status: 'firing' });
   await engine.waitFor(h, (s) => s.timeline.some((e) => /re-fired .* re-check: PING PONG/.test(e.event)));

@@ -1,0 +1,130 @@
+/**
+ * Operators approve from the real Temporal Web UI: headless Chromium (Debian's) drives the dev
+ * server's UI on 8233, reads the pending step from the incident's Current Details, sends the
+ * `approve` signal through the UI's own "Send a Signal" form, and the workflow proceeds; a `reject`
+ * from the UI stops the step, and `close` from the UI ends the escalated incident.
+ * Screenshots of each stage go to test-results/ui/.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { decideUpdate } from '../../src/workflows/contracts';
+import { REPO, startEngine, waitUntil, type Engine } from '../helpers/engine';
+import { health } from '../helpers/drill';
+
+jest.setTimeout(240_000);
+
+const UI = 'http://127.0.0.1:8233';
+const SHOTS = path.join(REPO, 'test-results/ui');
+let engine: Engine;
+let browser: Browser;
+
+async function openIncident(id: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
+  await page.goto(`${UI}/namespaces/default/workflows/${id}`, { waitUntil: 'domcontentloaded' });
+  return page;
+}
+
+/** The UI's own signal form: More Actions → Send a Signal → pick the handler → JSON → Submit. */
+async function sendSignal(page: Page, description: string, json: unknown, shot: string): Promise<void> {
+  await page.getByRole('button', { name: /More Actions/ }).click();
+  await page.getByRole('menuitem', { name: 'Send a Signal' }).first().click();
+  const dialog = page.locator('dialog[open]').first();
+  await dialog.getByTestId('signal-select-button').click();
+  // The dropdown is filled from the workflow's metadata query: our handler descriptions.
+  await dialog.getByRole('option').filter({ hasText: description }).first().click();
+  await dialog.locator('.cm-content').first().click();
+  await page.keyboard.press('Control+A');
+  // insertText, not typed keys: the page has single-key shortcuts ("R" refreshes the details).
+  await page.keyboard.insertText(JSON.stringify(json));
+  await page.screenshot({ path: path.join(SHOTS, `${shot}.png`) });
+  // The editor reformats its JSON when it loses focus; that first click can be taken by the blur,
+  // so submit again while the form is still open. Arrival is asserted on the workflow itself.
+  for (let i = 0; i < 3; i++) {
+    await dialog.getByRole('button', { name: 'Submit' }).click();
+    const closed = await dialog
+      .waitFor({ state: 'hidden', timeout: 3000 })
+      .then(() => true)
+      .catch(() => false);
+    if (closed) break;
+  }
+}
+
+/** Reads the incident's Current Details as the operator sees them (User Metadata tab). */
+async function currentDetails(page: Page, shot: string): Promise<string> {
+  await page.getByText('User Metadata').first().waitFor();
+  await page.getByText('User Metadata').first().click();
+  // The UI renders Current Details markdown inside a sandboxed frame.
+  const frame = page.frameLocator('iframe').first();
+  const details = frame.getByText(/Waiting for approval|Escalated/).first();
+  try {
+    await details.waitFor({ timeout: 30_000 });
+  } catch (err) {
+    await page.screenshot({ path: path.join(SHOTS, `${shot}-failed.png`) });
+    throw err;
+  }
+  await page.screenshot({ path: path.join(SHOTS, `${shot}.png`) });
+  return frame.locator('body').innerText();
+}
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  engine = await startEngine();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  // Back to the release the stack runs, if a test moved the worker.
+  const worker = (await engine.docker.listContainers({ filters: { label: ['remediation.component=worker'] } }))[0];
+  if (worker && !worker.Image.endsWith(':1.1.0')) {
+    const h = await engine.start({ runbook: 'rollback', target: 'alfred', params: { services: ['worker'], tag: '1.1.0' } });
+    await engine.waitFor(h, (s) => s.pending.length > 0);
+    await h.executeUpdate(decideUpdate, { args: [{ stepId: 'recreate-worker', approver: 'alice', decision: 'approve' }] });
+    await engine.result(h);
+  }
+  await waitUntil('api healthy', async () => (await health())?.status === 'ok');
+  await engine.stop();
+});
+
+test('an approval sent through the UI signal form lets the step run', async () => {
+  const h = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', params: { services: ['worker'], tag: '1.0.0' } });
+  await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'recreate-worker'));
+  const page = await openIncident(h.workflowId);
+  const text = await currentDetails(page, '1-waiting-for-approval');
+  // The operator sees the step and the exact JSON to send.
+  expect(text).toContain('recreate-worker');
+  expect(text).toContain('{"stepId":"recreate-worker","approver":"<your name>","comment":""}');
+
+  await sendSignal(page, 'Approve a pending step', { stepId: 'recreate-worker', approver: 'alice', comment: 'approved in the UI' }, '2-approve-form');
+  const rec = await engine.result(h);
+  expect(rec.outcome).toBe('resolved');
+  expect(rec.actions[0]).toMatchObject({ stepId: 'recreate-worker', state: 'done', approvals: ['alice'] });
+  expect(rec.timeline.some((e) => /alice approved recreate-worker \(approved in the UI\)/.test(e.event))).toBe(true);
+  await page.reload();
+  await page.getByText('Completed').first().waitFor();
+  await page.screenshot({ path: path.join(SHOTS, '3-completed.png') });
+  await page.close();
+});
+
+test('a rejection from the UI stops the step; close from the UI ends the escalated incident', async () => {
+  const current = (await engine.docker.listContainers({ filters: { label: ['remediation.component=worker'] } }))[0]?.Image ?? '';
+  const tag = current.endsWith(':1.0.0') ? '1.1.0' : '1.0.0';
+  const h = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', params: { services: ['worker'], tag } });
+  await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'recreate-worker'));
+  const page = await openIncident(h.workflowId);
+  await currentDetails(page, '4-waiting-again');
+  await sendSignal(page, 'Reject a pending step', { stepId: 'recreate-worker', approver: 'bob', comment: 'not now' }, '5-reject-form');
+  const escalated = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
+  expect(escalated.actions[0]).toMatchObject({ state: 'rejected', rejectedBy: 'bob' });
+  await page.reload();
+  const text = await currentDetails(page, '6-escalated');
+  expect(text).toContain('Escalated');
+  await sendSignal(page, 'Close an escalated incident', { by: 'bob', note: 'kept 1.0.0 on purpose' }, '7-close-form');
+  const rec = await engine.result(h);
+  expect(rec.outcome).toBe('escalated');
+  await page.close();
+});
