@@ -67,21 +67,13 @@ export const AlertmanagerPayload = z
 
 // ---- Grafana unified alerting webhook ----
 
-const GrafanaAlert = z
-  .object({
-    status,
-    labels: alertLabels,
-    annotations: stringMap.default({}),
-    startsAt: z.string().optional(),
-    endsAt: z.string().optional(),
-    generatorURL: z.string().optional(),
-    fingerprint: z.string().optional(),
-    silenceURL: z.string().optional(),
-    dashboardURL: z.string().optional(),
-    panelURL: z.string().optional(),
-    valueString: z.string().optional(),
-  })
-  .passthrough();
+// Grafana's alert is Alertmanager's with links and the value that fired it.
+const GrafanaAlert = AlertmanagerAlert.extend({
+  silenceURL: z.string().optional(),
+  dashboardURL: z.string().optional(),
+  panelURL: z.string().optional(),
+  valueString: z.string().optional(),
+});
 
 export const GrafanaPayload = z
   .object({
