@@ -4,7 +4,10 @@
  *
  * Exit codes: 0 success; 1 the operation failed or the incident did not resolve; 2 bad usage or input.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { temporal } from '@temporalio/proto';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
@@ -14,6 +17,7 @@ import {
 import { ConfigError, loadConfig, type EngineConfig } from '../src/config';
 import { buildIncidentInput, InputError } from '../src/lib/incident-input';
 import { connectClient } from '../src/lib/temporal';
+import { normaliseHistory, renderPostmortem } from '../src/postmortem';
 import { RUNBOOKS } from '../src/workflows/catalog';
 import {
   closeSignal,
@@ -39,6 +43,7 @@ Usage:
   remediate approve <incident-id> <step-id> --as NAME [--comment TEXT]
   remediate reject  <incident-id> <step-id> --as NAME [--comment TEXT]
   remediate close   <incident-id> --as NAME [--note TEXT]   close an escalated incident after handling it
+  remediate postmortem <incident-id> [--out FILE]      the post-mortem, written from the incident's event history
 
 Options for start and rollback:
   --target T            configured target (required; unknown targets are refused)
@@ -76,6 +81,7 @@ const OPTIONS = {
   'restore-backup': { type: 'boolean' },
   comment: { type: 'string' },
   note: { type: 'string' },
+  out: { type: 'string' },
 } as const;
 
 type Opts = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -331,7 +337,7 @@ export async function run(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const known = ['list', 'show', 'start', 'rollback', 'approve', 'reject', 'close'];
+  const known = ['list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'postmortem'];
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}" (see remediate --help)`);
 
   let cfg: EngineConfig;
@@ -370,6 +376,29 @@ export async function run(argv: string[]): Promise<number> {
       case 'approve':
       case 'reject':
         return await decide(client, command, pos, opts);
+      case 'postmortem': {
+        const id = incidentId(pos[0]);
+        // The history is all it needs: no worker has to answer a query for a closed incident.
+        const history = await client.workflow
+          .getHandle(id)
+          .fetchHistory()
+          .catch((err: unknown) => {
+            if (err instanceof WorkflowNotFoundError || /not found/i.test(String((err as Error).message)))
+              throw new Failure(`no incident "${id}" (see \`remediate list --all\`)`);
+            throw err;
+          });
+        const md = renderPostmortem(
+          normaliseHistory(history as { events?: unknown[] }, (n) =>
+            String(temporal.api.enums.v1.EventType[n] ?? n).replace(/^EVENT_TYPE_/, ''),
+          ),
+        );
+        const stored = path.join(process.env.STACK_DIR ?? '.stack', 'postmortems', `${id}.md`);
+        mkdirSync(path.dirname(stored), { recursive: true });
+        writeFileSync(stored, md);
+        if (opts.out) writeFileSync(opts.out, md);
+        out(opts, { incidentId: id, stored, markdown: md }, md);
+        return 0;
+      }
       case 'close': {
         const id = incidentId(pos[0]);
         const by = requireName(opts);

@@ -46,7 +46,7 @@ afterAll(async () => {
 test('--help documents every command; bad usage exits 2 with a message', async () => {
   const help = await remediate('--help');
   expect(help.code).toBe(0);
-  for (const c of ['runbooks', 'list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', '--dry-run', '--wait']) {
+  for (const c of ['runbooks', 'list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'postmortem', '--dry-run', '--wait']) {
     expect(help.stdout).toContain(c);
   }
   const bad = await remediate('explode');
@@ -83,6 +83,12 @@ test('a dry-run rollback with --wait prints progress and the plan, and exits 0',
   expect(r.stdout).toMatch(/outcome dry-run/);
   const json = await remediate('show', incidentWorkflowId('rollback', 'alfred'), '--json');
   expect(JSON.parse(json.stdout)).toMatchObject({ runbook: 'rollback', outcome: 'dry-run', requestedBy: 'erin' });
+  // The post-mortem is written from the incident's event history.
+  const pm = await remediate('postmortem', incidentWorkflowId('rollback', 'alfred'));
+  expect(pm.code).toBe(0);
+  expect(pm.stdout).toMatch(/## Post-Mortem: INC-\d{4}-\d{2}-\d{2}-rollback/);
+  expect(pm.stdout).toMatch(/\| \d{2}:\d{2}:\d{2} \| Incident opened by erin/);
+  expect(pm.stdout).toMatch(/Incident closed: dry-run/);
 });
 
 test('approvals through the script: requester and strangers refused, reject escalates, close ends it', async () => {
