@@ -271,6 +271,8 @@ cmd_down() {
     local ids; ids="$(pm ps -q --filter label=remediation.managed-by=stack)"
     [ -z "$ids" ] || { pm stop -t 3 $ids >/dev/null 2>&1 || true; log "stopped drill containers"; }
   fi
+  # Exec sessions (df, pg_dump) leave a conmon behind for a few minutes; none outlives `down`.
+  pkill -f "conmon .*$PODMAN_DIR/storage" 2>/dev/null || true
   stop_pidfile receiver
   stop_pidfile worker
   [ -x "$REPO_ROOT/scripts/alerting.sh" ] && bash "$REPO_ROOT/scripts/alerting.sh" down || true
