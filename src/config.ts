@@ -21,6 +21,42 @@ export const TargetSchema = z.object({
   baseUrl: z.string().url(),
   /** TLS endpoint checked by the certificate runbook, host:port. */
   tlsEndpoint: z.string().optional(),
+  /** The certificate behind tlsEndpoint (INC-13): where it lives, how it is renewed, when it counts as expiring. */
+  tls: z
+    .object({
+      /** Directory the TLS terminator reads `server.crt` and `server.key` from (as seen by the engine). */
+      certDir: z.string().min(1),
+      /** The component serving TLS; it reloads on SIGHUP or is restarted. */
+      component: z.string().min(1).default('proxy'),
+      /** argv of the renewal (e.g. certbot renew); without it an expiring certificate gets an emergency one. */
+      renewCommand: z.array(z.string().min(1)).min(1).optional(),
+      /** Fewer days left than this opens the incident (daily check) and fails verification. */
+      minDaysLeft: z.number().int().positive().default(7),
+      /** UTC hour of the daily check (`remediate schedules apply`). */
+      checkHourUtc: z.number().int().min(0).max(23).default(6),
+    })
+    .optional(),
+  /** Data breach response (INC-14): where rotated keys go, who is told, what the scans cover. */
+  security: z
+    .object({
+      /** Rotated user API keys are written here, one file per user (`user-<id>.key`, mode 600). */
+      keyStoreDir: z.string().optional(),
+      /** How far back the log scan and the evidence export reach by default. */
+      logWindowMinutes: z.number().int().positive().default(60),
+      /** Audit actions that read or export personal data. */
+      accessActions: z.array(z.string().min(1)).default(['data_export', 'user_read', 'gdpr_export']),
+      /** A key with at least this many requests in 24 h, and this many times the median, is anomalous. */
+      anomalyMinRequests: z.number().int().positive().default(200),
+      anomalyFactor: z.number().min(1).default(5),
+      contacts: z
+        .object({
+          owner: z.array(z.string()).default([]),
+          security: z.array(z.string()).default([]),
+          legal: z.array(z.string()).default([]),
+        })
+        .default({}),
+    })
+    .default({}),
   adminKey: secretRef.optional(),
   /** Containers are found by this label selector plus `remediation.component=<name>`. */
   containerLabel: z.string().regex(/^[\w.-]+=[\w.-]+$/, 'label selector must look like key=value'),
@@ -38,6 +74,43 @@ export const TargetSchema = z.object({
       dataDir: z.string().default('/var/lib/postgresql/data'),
       /** Latest dump inside the db container, for a two-person restore. */
       backupPath: z.string().default('/backups/latest.dump'),
+      /** When the database counts as under pressure, and which roles a runbook may limit. */
+      pressure: z
+        .object({
+          connectionsPct: z.number().min(1).max(100).default(80),
+          lockWaitSeconds: z.number().min(1).default(5),
+          longQuerySeconds: z.number().min(5).default(30),
+          /** Roles whose CONNECTION LIMIT may be lowered; none unless listed. */
+          limitRoles: z.array(z.string().min(1)).default([]),
+          connectionLimit: z.number().int().min(1).default(20),
+        })
+        .default({}),
+      /** The role migrations run as, the table that records them, and the grants it needs there. */
+      migrations: z
+        .object({
+          role: z.string().min(1),
+          /** The component that runs migrations; its logs show why one failed. */
+          component: z.string().min(1).default('api'),
+          table: z.string().min(1).default('schema_migrations'),
+          privileges: z.array(z.enum(['SELECT', 'INSERT', 'UPDATE', 'DELETE'])).min(1).default(['SELECT', 'INSERT', 'UPDATE', 'DELETE']),
+          /** Admin API paths: migration status (GET) and re-running pending migrations (POST). */
+          statusPath: z.string().regex(/^\/v1\//),
+          upgradePath: z.string().regex(/^\/v1\//),
+        })
+        .optional(),
+    })
+    .optional(),
+  /** A job queue on the target's Redis and the component that consumes it. */
+  queue: z
+    .object({
+      key: z.string().min(1),
+      component: z.string().min(1),
+      /** Depth above which the backlog needs action (seed 004: more than 1,000). */
+      depthThreshold: z.number().int().positive().default(1000),
+      /** A job older than this at the head of the queue counts as stuck. */
+      stuckAfterSeconds: z.number().int().positive().default(300),
+      /** Extra replicas of the consuming component a scale-out may add. */
+      maxReplicas: z.number().int().min(1).max(10).default(2),
     })
     .optional(),
   redis: z.object({ host: z.string(), port: z.number().int(), password: secretRef.optional() }).optional(),
@@ -46,6 +119,42 @@ export const TargetSchema = z.object({
       /** Only keys matching this pattern may ever be flushed. */
       keyPattern: z.string().default('alfred:cache:*'),
       batchSize: z.number().int().min(1).max(1000).default(100),
+      /** A hit rate above this share of lookups is anomalous: answers may be served for the wrong prompts (INC-15). */
+      hitRateAnomalyPct: z.number().min(1).max(100).default(80),
+      /** A query with a known answer, asked to check that cached answers are right (INC-15). */
+      probe: z
+        .object({ prompt: z.string().min(1), expect: z.string().min(1), model: z.string().min(1) })
+        .default({ prompt: 'What is 2+2?', expect: '4', model: 'gpt-4o-mini' }),
+    })
+    .default({}),
+  /** Upstream providers the target proxies to (INC-02, INC-03): probe URL, a model each serves, owners. */
+  providers: z
+    .record(
+      z.string().regex(/^[a-z0-9-]+$/),
+      z.object({
+        /** An endpoint of the provider that answers without a key (egress probe, DNS). */
+        url: z.string().url(),
+        /** A model routed to this provider, for a live test completion. */
+        model: z.string(),
+        owners: z.array(z.string()).default([]),
+      }),
+    )
+    .default({}),
+  /** Rate limiting (INC-10): where the limit lives and what counts as back to normal. */
+  rateLimit: z
+    .object({
+      /** Container env variable holding the per-client limit per minute. */
+      envVar: z.string().regex(/^[A-Z][A-Z0-9_]*$/).default('RATE_LIMIT_PER_MINUTE'),
+      /** Redis keys of the limiter's counters. */
+      keyPattern: z.string().default('alfred:ratelimit:*'),
+      /** 429s per window at or below this are the baseline (seed 002: fewer than 10 in 2 minutes). */
+      baseline429: z.number().int().nonnegative().default(10),
+      windowSeconds: z.number().int().min(10).default(120),
+      /** One client with at least this share of the 429s is a single abuser. */
+      singleClientSharePct: z.number().min(50).max(100).default(80),
+      /** A legitimate spike raises the limit by this factor, never above maxPerMinute. */
+      raiseFactor: z.number().min(1.1).max(10).default(2),
+      maxPerMinute: z.number().int().positive().default(600),
     })
     .default({}),
   thresholds: z
@@ -53,8 +162,58 @@ export const TargetSchema = z.object({
       diskUsagePct: z.number().default(90),
       poolUsagePct: z.number().default(90),
       redisMemoryPct: z.number().default(95),
+      /** Queries running longer than this are "long" (INC-04 terminates them after approval). */
+      slowQuerySeconds: z.number().min(5).default(30),
+      /** The SLA target for p95 latency (INC-04). */
+      p95LatencyMs: z.number().positive().default(150),
+      /** Resident memory growing faster than this looks like a leak (INC-04, INC-11). */
+      memoryGrowthMbPerMin: z.number().positive().default(60),
+      /** A user at this share of their quota is "near" it (INC-07). */
+      quotaNearPct: z.number().min(1).max(100).default(90),
     })
     .default({}),
+  /** Bounds on what a mitigation may change. */
+  limits: z
+    .object({
+      /** Memory limit a leaking api is restarted with (INC-11); seed 002 says 512m. */
+      apiMemoryMb: z.number().int().min(64).default(512),
+      /** How long memory must stay under that limit before a leak counts as contained. */
+      memoryWatchMs: z.number().int().positive().default(600_000),
+      /** Most credits one wallet may receive from one quota incident (INC-07). */
+      topupCap: z.number().int().positive().default(5000),
+      /** How often billing resets usage; a reset older than this was missed (INC-07). */
+      billingPeriodDays: z.number().int().positive().default(30),
+    })
+    .default({}),
+  /** What the support runbooks read (seeds 000, 004). */
+  support: z
+    .object({
+      /** The Redis list background jobs wait on (seed 000: `LLEN rq:queue:default`). */
+      jobQueue: z.string().min(1).default('rq:queue:default'),
+      /** Secrets that must be equal in several components; compared by hash, never read out. */
+      sharedSecrets: z
+        .array(
+          z.object({
+            env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name'),
+            /** The component whose value is right; the others are aligned to it. */
+            reference: z.string().min(1),
+            components: z.array(z.string().min(1)).min(1),
+          }),
+        )
+        .default([]),
+    })
+    .default({}),
+  /** The mail relay the service sends through, and the sandbox relay it may be switched to (seed 004). */
+  smtp: z
+    .object({
+      /** The component that sends mail; its SMTP_HOST / SMTP_PORT, when set, say where it sends. */
+      component: z.string().default('api'),
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535),
+      sandbox: z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
+      timeoutMs: z.number().int().positive().default(5000),
+    })
+    .optional(),
 });
 export type TargetConfig = z.infer<typeof TargetSchema>;
 
@@ -95,12 +254,38 @@ export const ConfigSchema = z.object({
     lockWaitMs: z.number().int().positive().default(300_000),
     escalatedHoldMs: z.number().int().positive().default(7 * 24 * 3600_000),
     settleMs: z.number().int().nonnegative().default(60_000),
+    /** Status updates while an incident is open, by severity (ms; 0 = none). Defaults follow seeds 001/002. */
+    updateCadenceMs: z
+      .object({
+        '1': z.number().int().nonnegative().optional(),
+        '2': z.number().int().nonnegative().optional(),
+        '3': z.number().int().nonnegative().optional(),
+        '4': z.number().int().nonnegative().optional(),
+      })
+      .optional(),
   }),
+  /** Where runbooks preserve evidence (exported rows, logs, sha256 manifests), one directory per incident. */
+  evidence: z.object({ dir: z.string().default('.stack/evidence') }).default({}),
   notify: z
     .object({
       /** Notifications (escalations, status updates) are appended here as JSON lines. */
       file: z.string().optional(),
-      slackWebhookUrl: z.string().url().optional(),
+      /** Also print each notification as one JSON line on stdout (containers, systemd). */
+      stdout: z.boolean().default(false),
+      /**
+       * A Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat, ...). The URL carries a
+       * token, so it is a secret reference, never a plain value in the file.
+       */
+      slack: z
+        .object({
+          webhook: secretRef,
+          channel: z.string().optional(),
+          username: z.string().default('remediation-engine'),
+          /** Attempts within one delivery before the activity's own retry takes over. */
+          attempts: z.number().int().positive().default(3),
+          timeoutMs: z.number().int().positive().default(5000),
+        })
+        .optional(),
     })
     .default({}),
   worker: z

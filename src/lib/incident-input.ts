@@ -5,6 +5,7 @@
 import type { EngineConfig } from '../config';
 import type { AlertEvent, IncidentInput, Severity } from '../workflows/contracts';
 import { RUNBOOKS, type RunbookName } from '../workflows/catalog';
+import { checkParams } from './runbook-params';
 
 export class InputError extends Error {}
 
@@ -34,6 +35,12 @@ export function buildIncidentInput(cfg: EngineConfig, req: IncidentRequest): { r
     throw new InputError(`unknown target "${req.target}"; configured: ${Object.keys(cfg.targets).join(', ')}`);
   }
   if (!req.requestedBy.trim()) throw new InputError('requestedBy must not be empty');
+  let params: Record<string, unknown> | undefined;
+  try {
+    params = checkParams(req.runbook, req.params);
+  } catch (err) {
+    throw new InputError((err as Error).message);
+  }
   const input: IncidentInput = {
     target: req.target,
     requestedBy: req.requestedBy,
@@ -41,7 +48,7 @@ export function buildIncidentInput(cfg: EngineConfig, req: IncidentRequest): { r
     dryRun: req.dryRun ?? false,
     policy: { ...cfg.policy, ...req.policy },
     ...(req.alert ? { alert: req.alert } : {}),
-    ...(req.params ? { params: req.params } : {}),
+    ...(params ? { params } : {}),
     ...(req.summary ? { summary: req.summary } : {}),
   };
   return { runbook: req.runbook, input };

@@ -59,6 +59,8 @@ export interface IncidentPolicy {
   escalatedHoldMs: number;
   /** How long a resolved (or false-alarm) incident keeps absorbing repeats of its alert before closing. */
   settleMs?: number;
+  /** Status update cadence by severity ("1".."4"), ms; 0 = no scheduled updates. */
+  updateCadenceMs?: Partial<Record<'1' | '2' | '3' | '4', number>>;
 }
 
 /** Input of every runbook workflow. Carries no secrets: activities resolve the target by name. */
@@ -75,6 +77,12 @@ export interface IncidentInput {
   params?: Record<string, unknown>;
   /** Short human summary, shown in the UI. */
   summary?: string;
+  /**
+   * Set when this incident runs as a child of another (a hand-off or a sub-runbook such as a
+   * rollback): it does not hold itself open on escalation (the parent does), and its single-approver
+   * steps count as approved by the parent step's approvers. Two-person steps still ask again.
+   */
+  parent?: { incidentId: string; stepId: string; approvers: string[] };
 }
 
 /** One JSON object from the UI or the client script: approve or reject a pending step. */
@@ -179,6 +187,14 @@ export interface IncidentRecord {
   escalations: string[];
   /** Incidents started on this incident's behalf (child runbooks), by workflow id. */
   children: string[];
+  /** What the incident is about, as given by whoever opened it. */
+  summary?: string;
+  /** Status-page updates posted and seed 001's messages rendered for this incident. */
+  comms?: { updates: number; lastStage?: string; initialResponse?: string; resolution?: string };
+  /** A report for people (Markdown), from runbooks whose main output is a diagnosis. */
+  report?: string;
+  /** Set on a child incident: the incident that started it. */
+  parentIncidentId?: string;
 }
 
 // ---- handlers (names are part of the public API: scripts, the UI and the receiver use them) ----

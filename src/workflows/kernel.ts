@@ -14,7 +14,9 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  executeChild,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -24,6 +26,14 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Notification } from '../activities/notify';
+import {
+  DEFAULT_CADENCE_MS,
+  currentStage,
+  initialResponse,
+  resolutionSummary,
+  statusPage,
+  type StatusStage,
+} from '../comms/templates';
 import { RUNBOOKS, type RunbookName } from './catalog';
 import {
   HANDLER_DESCRIPTIONS,
@@ -109,6 +119,11 @@ export interface Plan {
   /** No safe automatic remedy: escalate to humans with this reason. */
   escalate?: string;
   severity?: Severity;
+  /**
+   * A report for people (Markdown), e.g. what a support engineer pastes into a ticket. Kept in the
+   * incident record and printed by `remediate show`.
+   */
+  report?: string;
   steps: Step[];
 }
 
@@ -120,7 +135,28 @@ export interface RunbookContext {
   finding(check: string, ok: boolean, detail: string): void;
   /** Adds a line to the timeline. */
   note(event: string): void;
+  /**
+   * Runs another runbook as a child incident on the same target and returns its record. Its
+   * timeline joins this incident's; approvals sent to this incident for a step it is not waiting
+   * on are forwarded to the running child. Call it from a step's `run` (the step's approval then
+   * counts for the child's single-approver steps) and give that step a resource of its own
+   * (`child:<runbook>`), not one the child locks.
+   */
+  child(runbook: RunbookName, opts: { reason: string; stepId: string; params?: Record<string, unknown> }): Promise<IncidentRecord>;
+  /**
+   * Tells people something (owners, security, legal, the status page). Delivered in the background,
+   * retried, never awaited: a failing notifier does not block a mitigation.
+   */
+  notify(message: { title: string; text: string; contacts?: string[]; kind?: 'status' | 'escalation' }): void;
+  /**
+   * Posts a status update now (seed 002's status page stages). The kernel already posts the usual
+   * ones (identified or investigating after diagnosis, updates at the severity's cadence, resolved);
+   * a runbook calls this for news of its own. Without `text`, the stage's template is used.
+   */
+  statusUpdate(stage: StatusStage, text?: string): void;
 }
+
+export type { StatusStage } from '../comms/templates';
 
 export interface Runbook<F> {
   name: RunbookName;
@@ -154,10 +190,14 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     alerts: { count: 0, resolved: 0, flaps: 0 },
     escalations: [],
     children: [],
+    ...(input.parent ? { parentIncidentId: input.parent.incidentId } : {}),
+    ...(input.summary ? { summary: input.summary } : {}),
   };
   const approvals = new Map<string, string[]>();
   const rejections = new Map<string, ApprovalDecision>();
   const grants = new Map<string, LockGrant>();
+  const stepApprovers = new Map<string, string[]>();
+  let runningChild: string | undefined;
   const notifications: Promise<void>[] = [];
   let closedBy: { by: string; note?: string } | undefined;
   let lastResolvedAt = 0;
@@ -173,9 +213,10 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   };
   const send = (n: Omit<Notification, 'incidentId' | 'severity'>): void => {
     notifications.push(
-      notifyActs.notify({ ...n, incidentId: rec.incidentId, severity: rec.severity }).catch((err: unknown) => {
-        note(`notification "${n.title}" failed: ${(err as Error).message}`);
-      }),
+      notifyActs.notify({ ...n, incidentId: rec.incidentId, severity: rec.severity }).then(
+        () => undefined,
+        (err: unknown) => note(`notification "${n.title}" failed: ${failureMessage(err)}`),
+      ),
     );
   };
 
@@ -207,6 +248,17 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     return undefined;
   }
 
+  /** A decision for a step this incident is not waiting on goes to its running child, if any. */
+  function forwardToChild(d: ApprovalDecision, decision: 'approve' | 'reject'): boolean {
+    const childId = runningChild;
+    if (!childId || !d || typeof d !== 'object' || rec.pending.some((p) => p.stepId === d.stepId)) return false;
+    note(`forwarded ${decision} of ${String(d.stepId)} from ${String(d.approver)} to child ${childId}`);
+    void getExternalWorkflowHandle(childId)
+      .signal(decision === 'approve' ? approveSignal : rejectSignal, d)
+      .catch((err: unknown) => note(`could not forward ${decision} to ${childId}: ${(err as Error).message}`));
+    return true;
+  }
+
   function applyDecision(d: ApprovalDecision, decision: 'approve' | 'reject'): void {
     const comment = d.comment ? ` (${d.comment})` : '';
     if (decision === 'reject') {
@@ -228,6 +280,7 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     approveSignal,
     (d) => {
       const why = refusal(d, 'approve');
+      if (why && forwardToChild(d, 'approve')) return;
       if (why) note(`refused approval of ${String(d?.stepId)} from ${String(d?.approver)}: ${why}`);
       else applyDecision(d, 'approve');
     },
@@ -237,6 +290,7 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     rejectSignal,
     (d) => {
       const why = refusal(d, 'reject');
+      if (why && forwardToChild(d, 'reject')) return;
       if (why) note(`refused rejection of ${String(d?.stepId)} from ${String(d?.approver)}: ${why}`);
       else applyDecision(d, 'reject');
     },
@@ -299,8 +353,13 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     { key: SA_RUNBOOK, value: rb.name },
     { key: SA_PHASE, value: 'DETECT' },
   ]);
+  // Status-page updates and seed 001's messages (a child reports through its parent instead).
+  const comms = !input.parent && patched('status-comms');
+  let stopUpdates = false;
+  let updatesLoop: Promise<void> | undefined;
   note(
-    `opened by ${input.requestedBy}${input.alert ? ` on alert ${input.alert.name}` : ''}${rec.dryRun ? ' (dry-run)' : ''}`,
+    `opened by ${input.requestedBy}${input.alert ? ` on alert ${input.alert.name}` : ''}${rec.dryRun ? ' (dry-run)' : ''}` +
+      `${input.parent ? ` as a child of ${input.parent.incidentId}` : ''}`,
   );
 
   const ctx: RunbookContext = {
@@ -312,6 +371,41 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
       render();
     },
     note,
+    notify(m) {
+      send({ kind: m.kind ?? 'status', title: m.title, text: m.text, ...(m.contacts ? { contacts: m.contacts } : {}) });
+      note(`notified${m.contacts ? ` ${m.contacts.join(', ')}` : ''}: ${m.title}`);
+    },
+    statusUpdate(stage, text) {
+      postStatus(stage, text);
+    },
+    async child(runbook, opts) {
+      const childId = `${rec.incidentId}.${runbook}.${rec.children.length + 1}`;
+      rec.children.push(childId);
+      const approvers = stepApprovers.get(opts.stepId) ?? [];
+      const childInput: IncidentInput = {
+        target: input.target,
+        requestedBy: input.requestedBy,
+        severity: rec.severity,
+        dryRun: rec.dryRun,
+        policy,
+        summary: opts.reason,
+        parent: { incidentId: rec.incidentId, stepId: opts.stepId, approvers },
+        ...(opts.params ? { params: opts.params } : {}),
+      };
+      note(`child incident ${childId} (${runbook}) started: ${opts.reason}`);
+      runningChild = childId;
+      let childRec: IncidentRecord;
+      try {
+        childRec = await executeChild(runbook, { workflowId: childId, args: [childInput] });
+      } finally {
+        runningChild = undefined;
+      }
+      // One incident record: the child's timeline joins this one, in time order.
+      const tagged = childRec.timeline.map((t) => ({ at: t.at, phase: rec.phase, event: `[${runbook}] ${t.event}` }));
+      rec.timeline = [...rec.timeline, ...tagged].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+      note(`child incident ${childId} ended: ${childRec.outcome ?? 'unknown'}${childRec.diagnosis ? ` (${childRec.diagnosis})` : ''}`);
+      return childRec;
+    },
   };
 
   // ---------------- TRIAGE ----------------
@@ -324,6 +418,7 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   }
   const plan = rb.plan(facts, ctx);
   rec.diagnosis = plan.diagnosis;
+  if (plan.report) rec.report = plan.report;
   if (plan.rootCause) rec.rootCause = plan.rootCause;
   if (plan.severity && plan.severity < rec.severity) {
     note(`severity raised from SEV-${rec.severity} to SEV-${plan.severity}`);
@@ -337,6 +432,12 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   render();
 
   if (plan.falseAlarm) return finish('false-alarm');
+  if (comms && !rec.dryRun) {
+    // A real problem: tell people what is known, then keep them updated at the severity's cadence.
+    rec.comms = { updates: 0, initialResponse: initialResponse(rec, { cadenceMs: cadenceMs(), now: nowIso(), ...customer() }).text };
+    postStatus(rec.rootCause ? 'identified' : 'investigating');
+    updatesLoop = scheduledUpdates();
+  }
   if (plan.escalate) return escalate(plan.escalate);
 
   // ---------------- MITIGATE ----------------
@@ -373,6 +474,34 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
 
   // ---------------- helpers (hoisted; they close over the incident's state) ----------------
 
+  function cadenceMs(): number {
+    const key = String(rec.severity) as keyof typeof DEFAULT_CADENCE_MS;
+    return policy.updateCadenceMs?.[key] ?? DEFAULT_CADENCE_MS[key];
+  }
+
+  function customer(): { customer?: string } {
+    const name = input.params?.customerName;
+    return typeof name === 'string' ? { customer: name } : {};
+  }
+
+  /** One status-page post: rendered from the record, delivered in the background, counted. */
+  function postStatus(stage: StatusStage, text?: string): void {
+    const m = statusPage(stage, rec, { cadenceMs: cadenceMs(), now: nowIso() });
+    send({ kind: 'status', stage, title: m.title, text: text ?? m.text });
+    rec.comms = { ...(rec.comms ?? { updates: 0 }), lastStage: stage };
+    rec.comms.updates += 1;
+    note(`status update posted: ${m.title}`);
+  }
+
+  /** Durable timers: an update at the severity's cadence until the incident finishes. */
+  async function scheduledUpdates(): Promise<void> {
+    for (;;) {
+      const every = cadenceMs();
+      if (every <= 0 || (await condition(() => stopUpdates, every))) return;
+      postStatus(currentStage(rec));
+    }
+  }
+
   /** Runs one step through approval, lock, cooldown and precondition. Returns a reason to escalate, if any. */
   async function runStep(step: Step, action: ActionRecord): Promise<string | undefined> {
     if (step.risk !== 'auto') {
@@ -396,6 +525,7 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
         return undefined;
       }
       action.state = 'approved';
+      stepApprovers.set(step.id, [...(approvals.get(step.id) ?? [])]);
     }
 
     const requestId = `${info.workflowId}/${info.runId}/${step.id}`;
@@ -483,6 +613,13 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   /** Waits for approval, escalating through the tiers; a resolved alert triggers a precondition re-check. */
   async function awaitApproval(step: Step, action: ActionRecord): Promise<'approved' | 'rejected' | 'expired' | 'cleared'> {
     const needed = step.risk === 'two-person' ? 2 : 1;
+    const parent = input.parent;
+    if (parent && needed === 1 && parent.approvers.length > 0) {
+      approvals.set(step.id, [...parent.approvers]);
+      action.approvals = [...parent.approvers];
+      note(`${step.id} approved by ${parent.approvers.join(', ')} through step ${parent.stepId} of ${parent.incidentId}`);
+      return 'approved';
+    }
     const tiers = policy.tiers;
     const p: PendingApproval = {
       stepId: step.id,
@@ -567,6 +704,8 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
       text: `${reason}. Close with signal "close" {"by":"<name>","note":"..."} once handled.`,
     };
     send(notice);
+    // A child reports back; its parent escalates and holds the incident open.
+    if (input.parent) return finish('escalated');
     while (!(await condition(() => closedBy !== undefined, policy.escalatedHoldMs))) {
       send({ ...notice, title: `Reminder: ${notice.title}` });
       note('still escalated: reminder sent');
@@ -608,6 +747,13 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     rec.outcome = outcome;
     setPhase('POST-MORTEM');
     rec.closedAt = nowIso();
+    stopUpdates = true;
+    if (updatesLoop) await updatesLoop;
+    if (rec.comms && (outcome === 'resolved' || outcome === 'escalated')) {
+      // Whoever closed an escalated incident handled it: the public story ends either way.
+      postStatus('resolved');
+      rec.comms.resolution = resolutionSummary(rec, customer()).text;
+    }
     if (outcome === 'resolved' || outcome === 'false-alarm') {
       send({ kind: 'resolved', title: `${rec.scenario} ${rec.title} on ${rec.target}: ${outcome}`, text: rec.diagnosis ?? '' });
     }
@@ -645,6 +791,9 @@ export function renderDetails(rec: IncidentRecord): string {
       lines.push('', 'Send signal **approve** with:', '```json', JSON.stringify({ stepId: p.stepId, approver: '<your name>', comment: '' }), '```');
       lines.push('or signal **reject** with the same shape.');
     }
+  }
+  if (rec.children.length > 0) {
+    lines.push('', `**Child incidents:** ${rec.children.map((c) => `\`${c}\``).join(', ')} (approvals for a child's steps may be sent here; they are forwarded)`);
   }
   if (rec.phase === 'ESCALATED') {
     lines.push('', '### Escalated — needs a human', ...rec.escalations.map((e) => `- ${e}`));

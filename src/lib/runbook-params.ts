@@ -1,0 +1,54 @@
+/**
+ * Per-runbook parameter schemas. A runbook that needs facts from the person starting it (a user's
+ * email, a request id, a time window) declares them here; the client script and the receiver check
+ * them before any workflow starts, so bad input gets a clear error and never an incident.
+ * Not workflow code: workflows receive parameters already checked.
+ */
+import { z } from 'zod';
+import type { RunbookName } from '../workflows/catalog';
+
+/** An ISO-8601 instant that is not in the future (a little clock skew is tolerated). */
+export const pastInstant = z
+  .string()
+  .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 time, e.g. 2026-11-27T10:00:00Z')
+  .refine((s) => Date.parse(s) <= Date.now() + 60_000, 'is in the future');
+
+/** The email a user reports from; whether such a user exists only the runbook can tell. */
+export const userEmail = z.string().trim().toLowerCase().email('must be an email address, e.g. alice@example.com');
+
+/** A request id as the api returns it in `x-request-id` (a bare number given on the command line counts too). */
+export const requestId = z.preprocess(
+  (v) => (typeof v === 'number' ? String(v) : v),
+  z.string().regex(/^[\w.:-]{1,100}$/, 'must be a request id as the api returns it (letters, digits, _ . : -, at most 100)'),
+);
+
+/** Minutes either side of the reported time that a support runbook searches. */
+const windowMinutes = (fallback: number) => z.coerce.number().int().min(1).max(7 * 24 * 60).default(fallback);
+
+/** A duration in whole seconds within bounds (a durable timer, a measuring window). */
+const seconds = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+
+/** Schemas by runbook. Runbooks without an entry take no parameters beyond what their code reads. */
+export const PARAM_SCHEMAS: Partial<Record<RunbookName, z.ZodType<Record<string, unknown>>>> = {
+  apiKeyTrace: z
+    .object({ email: userEmail, at: pastInstant.optional(), requestId: requestId.optional(), windowMinutes: windowMinutes(15) })
+    .strict(),
+  providerDown: z
+    .object({ graceSeconds: seconds(0, 3600, 60), sampleSeconds: seconds(1, 600, 30) })
+    .strict(),
+  allProvidersDown: z
+    .object({ recoveryDeadlineSeconds: seconds(10, 24 * 3600, 3600), pollSeconds: seconds(1, 600, 30) })
+    .strict(),
+  rateLimitStorm: z.object({ windowSeconds: z.coerce.number().int().min(5).max(3600).optional() }).strict(),
+  authFailure: z.object({ deployWindowMinutes: z.coerce.number().int().min(1).max(7 * 24 * 60).optional() }).strict(),
+};
+
+/** Returns the checked parameters or throws an Error whose message names every bad field. */
+export function checkParams(runbook: RunbookName, params: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const schema = PARAM_SCHEMAS[runbook];
+  if (!schema) return params;
+  const r = schema.safeParse(params ?? {});
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => `${i.path.length ? `--param ${i.path.join('.')}` : 'params'}: ${i.message}`);
+  throw new Error(`invalid parameters for ${runbook}: ${problems.join('; ')}`);
+}
