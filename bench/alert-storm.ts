@@ -1,6 +1,6 @@
 /**
  * Alert storm benchmark: N Alertmanager-style alerts over F fingerprints (one incident each), posted
- * concurrently to the real receiver, against the real Temporal dev server; side by side with a bare
+ * concurrently to the real receiver (a process of its own), against the real Temporal dev server; side by side with a bare
  * `signalWithStart` loop doing the same work from the same process. Medians over R runs.
  *
  *   npx tsx bench/alert-storm.ts [--alerts 10000] [--incidents 50] [--concurrency 64] [--runs 5]
@@ -9,20 +9,15 @@
  * table into BENCHMARKS.md (section "Alert storm") with the machine it ran on.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig, type EngineConfig } from '../src/config';
 import { buildIncidentInput } from '../src/lib/incident-input';
-import { ReceiverConfigSchema } from '../src/receiver/config';
-import { compileRoutes } from '../src/receiver/routes';
-import { createReceiver, createReceiverLogger } from '../src/receiver/server';
 import { alertSignal, incidentWorkflowId } from '../src/workflows/contracts';
+import { startBenchEngine } from './processes';
 import { machine, median, percentile, writeSection } from './report';
 
-const TOKEN = `bench-${randomUUID()}`;
 
 interface RunResult {
   seconds: number;
@@ -72,23 +67,12 @@ function engineWithTargets(n: number, run: string): { engine: EngineConfig; targ
   return { engine, targets };
 }
 
-async function receiverRun(client: Client, alerts: number, incidents: number, concurrency: number): Promise<RunResult> {
-  const run = randomUUID().slice(0, 6);
-  const taskQueue = `bench-storm-${run}`;
-  const { engine, targets } = engineWithTargets(incidents, run);
-  const stateDir = mkdtempSync(path.join(tmpdir(), 'bench-receiver-'));
-  const config = ReceiverConfigSchema.parse({
-    stateDir,
-    logLevel: 'silent',
-    sources: { alertmanager: { bearerTokens: [{ value: TOKEN }] } },
-  });
-  const routes = compileRoutes(
-    { rules: [{ name: 'bench', match: { alertname: 'BenchStorm' }, runbook: 'cacheFailure', target: { fromLabel: 'target' } }] },
-    { origin: 'bench', targets },
-  );
-  const receiver = createReceiver({ config, engine, routes, client, logger: createReceiverLogger('silent'), taskQueue });
-  await receiver.listen(0, '127.0.0.1');
-  const url = `${receiver.url}/alerts/alertmanager`;
+async function receiverRun(_client: Client, alerts: number, incidents: number, concurrency: number): Promise<RunResult> {
+  // The receiver in a process of its own, as deployed; this process only generates the load.
+  const engine = await startBenchEngine({ targets: incidents, worker: false, receiver: true, route: { alertname: 'BenchStorm', runbook: 'cacheFailure' } });
+  const { targets, taskQueue, client } = engine;
+  const TOKEN = engine.token;
+  const url = `${engine.receiverUrl}/alerts/alertmanager`;
   const latencies: number[] = [];
   const bodies = Array.from({ length: alerts }, (_, i) => {
     const target = targets[i % incidents] as string;
@@ -121,9 +105,8 @@ async function receiverRun(client: Client, alerts: number, incidents: number, co
     latencies.push(performance.now() - s);
   });
   const seconds = (performance.now() - t0) / 1000;
-  await receiver.close();
-  rmSync(stateDir, { recursive: true, force: true });
   const counted = await countAndTerminate(client, taskQueue, targets.map((t) => incidentWorkflowId('cacheFailure', t)));
+  await engine.stop();
   return {
     seconds,
     alertsPerSecond: alerts / seconds,

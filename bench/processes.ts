@@ -1,0 +1,252 @@
+/**
+ * Benchmarks run the engine as users run it: the worker and the receiver each in a process of its
+ * own (`node --import tsx`, one process each, so /proc/<pid> is the process itself), against the
+ * real Temporal dev server and the real drill target. The load generator is the benchmark process.
+ *
+ * Each run gets a private task queue, a private config (targets `bench-<run>-<i>` that are copies of
+ * the drill target `alfred`, or `alfred` itself) and a private state directory.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { loadConfig, type EngineConfig } from '../src/config';
+import { guardWorkflowId } from '../src/workflows/contracts';
+
+export const REPO = path.resolve(__dirname, '..');
+const BUNDLE = path.join(REPO, '.stack/build/bench-workflow-bundle.js');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The workflow bundle the bench worker loads (built once per benchmark process). */
+let bundled = false;
+export async function workflowBundle(): Promise<string> {
+  if (!bundled) {
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../src/workflows'),
+      logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error },
+    });
+    mkdirSync(path.dirname(BUNDLE), { recursive: true });
+    writeFileSync(BUNDLE, code);
+    bundled = true;
+  }
+  return BUNDLE;
+}
+
+export interface BenchEngine {
+  run: string;
+  dir: string;
+  config: EngineConfig;
+  taskQueue: string;
+  targets: string[];
+  token: string;
+  client: Client;
+  receiverUrl?: string;
+  worker?: ChildProcess;
+  receiver?: ChildProcess;
+  /** Resident set size of the worker process now, in MiB. */
+  workerRssMiB(): number;
+  /** Posts one Alertmanager v4 notification for `target`; resolves with the HTTP status. */
+  postAlert(alertname: string, target: string, fingerprint: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export interface BenchEngineOptions {
+  /** Copies of `alfred` named bench-<run>-<i>; 0 = use `alfred` itself. */
+  targets: number;
+  worker: boolean;
+  receiver: boolean;
+  /** Alert name routed to `runbook` (receiver only). */
+  route?: { alertname: string; runbook: string };
+  policy?: Partial<EngineConfig['policy']>;
+  workerOptions?: Partial<EngineConfig['worker']>;
+}
+
+async function waitForLine(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 60_000): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${what} not ready in ${timeoutMs} ms:\n${seen.slice(-2000)}`)), timeoutMs);
+    const onData = (b: Buffer): void => {
+      seen += b.toString();
+      if (pattern.test(seen)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code}:\n${seen.slice(-2000)}`));
+    });
+  });
+}
+
+function node(script: string, args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: REPO,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function connect(): Promise<Client> {
+  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+  return new Client({ connection });
+}
+
+/** Ends the per-resource guards of `target` left on other task queues (they would never grant a lock here). */
+export async function clearGuards(client: Client, target: string): Promise<void> {
+  for await (const wf of client.workflow.list({ query: "WorkflowType = 'targetGuard' AND ExecutionStatus = 'Running'" })) {
+    if (wf.workflowId.startsWith(guardWorkflowId(target, ''))) {
+      await client.workflow.getHandle(wf.workflowId).terminate('benchmark starting').catch(() => undefined);
+    }
+  }
+}
+
+export async function startBenchEngine(opts: BenchEngineOptions): Promise<BenchEngine> {
+  const run = randomUUID().slice(0, 6);
+  const dir = mkdtempSync(path.join(tmpdir(), `bench-${run}-`));
+  const config = loadConfig(path.join(REPO, 'config/engine.yaml'));
+  const alfred = config.targets.alfred as EngineConfig['targets'][string];
+  const targets = opts.targets > 0 ? Array.from({ length: opts.targets }, (_, i) => `bench-${run}-${i}`) : ['alfred'];
+  config.targets = Object.fromEntries(targets.map((t) => [t, alfred]));
+  const taskQueue = `bench-${run}`;
+  config.temporal.taskQueue = taskQueue;
+  config.docker.socketPath = path.resolve(REPO, config.docker.socketPath);
+  config.notify = { file: path.join(dir, 'notifications.jsonl'), stdout: false };
+  config.policy = { ...config.policy, settleMs: 0, ...opts.policy };
+  config.worker = { ...config.worker, metricsAddress: `127.0.0.1:${await freePort()}`, ...opts.workerOptions };
+  const engineFile = path.join(dir, 'engine.json');
+  // JSON is YAML: the engine's own loader reads it back (secret references stay references).
+  writeFileSync(engineFile, JSON.stringify(config, null, 1));
+  const token = `bench-${randomUUID()}`;
+  const client = await connect();
+
+  let worker: ChildProcess | undefined;
+  if (opts.worker) {
+    worker = node('src/workers/main.ts', [], { ENGINE_CONFIG: engineFile, WORKFLOW_BUNDLE: await workflowBundle(), LOG_LEVEL: 'info' });
+    await waitForLine(worker, /worker started/, 'bench worker');
+  }
+  let receiver: ChildProcess | undefined;
+  let receiverUrl: string | undefined;
+  if (opts.receiver) {
+    const port = await freePort();
+    const routesFile = path.join(dir, 'routes.json');
+    const route = opts.route ?? { alertname: 'BenchAlert', runbook: 'cacheFailure' };
+    writeFileSync(
+      routesFile,
+      JSON.stringify({ catalogDefaults: false, rules: [{ name: 'bench', match: { alertname: route.alertname }, runbook: route.runbook, target: { fromLabel: 'target' } }] }),
+    );
+    const receiverFile = path.join(dir, 'receiver.json');
+    writeFileSync(
+      receiverFile,
+      JSON.stringify({
+        listen: { host: '127.0.0.1', port },
+        routesFile,
+        stateDir: path.join(dir, 'receiver'),
+        logLevel: 'warn',
+        sources: { alertmanager: { bearerTokens: [{ value: token }] } },
+      }),
+    );
+    receiver = node('src/receiver/main.ts', ['--config', receiverFile, '--engine-config', engineFile], {});
+    receiverUrl = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const ok = await fetch(`${receiverUrl}/healthz`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (Date.now() > deadline || receiver.exitCode !== null) throw new Error('bench receiver did not start');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  return {
+    run,
+    dir,
+    config,
+    taskQueue,
+    targets,
+    token,
+    client,
+    worker,
+    receiver,
+    ...(receiverUrl ? { receiverUrl } : {}),
+    workerRssMiB() {
+      if (!worker?.pid) return Number.NaN;
+      const status = readFileSync(`/proc/${worker.pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 'NaN');
+      return kb / 1024;
+    },
+    async postAlert(alertname, target, fingerprint) {
+      const body = JSON.stringify({
+        version: '4',
+        groupKey: `{}:{target="${target}"}`,
+        status: 'firing',
+        receiver: 'remediation',
+        groupLabels: { target },
+        commonLabels: { alertname, target },
+        commonAnnotations: {},
+        externalURL: 'http://alertmanager',
+        alerts: [{ status: 'firing', labels: { alertname, target }, annotations: {}, startsAt: new Date().toISOString(), fingerprint }],
+      });
+      const res = await fetch(`${receiverUrl}/alerts/alertmanager`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+      });
+      await res.arrayBuffer();
+      return res.status;
+    },
+    async stop() {
+      await stopChild(receiver);
+      // Whatever this run left open is ended, so the next run and the tests start clean.
+      for await (const wf of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
+        await client.workflow.getHandle(wf.workflowId, wf.runId).terminate('benchmark finished').catch(() => undefined);
+      }
+      await stopChild(worker);
+      await client.connection.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Event times of one workflow's history, in ms since the epoch, keyed by event kind as the history
+ * names its attributes (workflowExecutionStarted, workflowTaskStarted, activityTaskScheduled, ...).
+ */
+export async function eventTimes(client: Client, workflowId: string): Promise<Map<string, number[]>> {
+  const hist = await client.workflow.getHandle(workflowId).fetchHistory();
+  const out = new Map<string, number[]>();
+  for (const e of hist.events ?? []) {
+    const t = e.eventTime;
+    if (!t) continue;
+    const ms = Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
+    const kind = Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]);
+    if (!kind) continue;
+    const name = kind.replace(/EventAttributes$/, '');
+    out.set(name, [...(out.get(name) ?? []), ms]);
+  }
+  return out;
+}
