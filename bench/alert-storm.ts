@@ -15,7 +15,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadConfig, type EngineConfig } from '../src/config';
 import { buildIncidentInput } from '../src/lib/incident-input';
 import { alertSignal, incidentWorkflowId } from '../src/workflows/contracts';
-import { startBenchEngine } from './processes';
+import { cpuSeconds, startBenchEngine, temporalServerPid } from './processes';
 import { machine, median, percentile, writeSection } from './report';
 
 
@@ -26,6 +26,28 @@ interface RunResult {
   p99: number;
   workflows: number;
   signals: number;
+  /** Share of one core each process used during the storm (%). */
+  serverCpu: number;
+  receiverCpu: number;
+  loadCpu: number;
+}
+
+/** CPU use of the server, the receiver process (if any) and this process over one storm. */
+function cpuMeter(receiverPid?: number): () => { serverCpu: number; receiverCpu: number; loadCpu: number } {
+  const server = temporalServerPid();
+  const s0 = cpuSeconds(server);
+  const r0 = cpuSeconds(receiverPid);
+  const l0 = process.cpuUsage();
+  const t0 = performance.now();
+  return () => {
+    const secs = (performance.now() - t0) / 1000;
+    const l = process.cpuUsage(l0);
+    return {
+      serverCpu: ((cpuSeconds(server) - s0) / secs) * 100,
+      receiverCpu: receiverPid ? ((cpuSeconds(receiverPid) - r0) / secs) * 100 : 0,
+      loadCpu: ((l.user + l.system) / 1e6 / secs) * 100,
+    };
+  };
 }
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -96,6 +118,7 @@ async function receiverRun(_client: Client, alerts: number, incidents: number, c
       ],
     });
   });
+  const meter = cpuMeter(engine.receiver?.pid);
   const t0 = performance.now();
   await pool(bodies, concurrency, async (body) => {
     const s = performance.now();
@@ -105,6 +128,7 @@ async function receiverRun(_client: Client, alerts: number, incidents: number, c
     latencies.push(performance.now() - s);
   });
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = meter();
   const counted = await countAndTerminate(client, taskQueue, targets.map((t) => incidentWorkflowId('cacheFailure', t)));
   await engine.stop();
   return {
@@ -113,6 +137,7 @@ async function receiverRun(_client: Client, alerts: number, incidents: number, c
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     ...counted,
+    ...cpu,
   };
 }
 
@@ -122,6 +147,7 @@ async function bareRun(client: Client, alerts: number, incidents: number, concur
   const { engine, targets } = engineWithTargets(incidents, run);
   const latencies: number[] = [];
   const items = Array.from({ length: alerts }, (_, i) => i);
+  const meter = cpuMeter();
   const t0 = performance.now();
   await pool(items, concurrency, async (i) => {
     const target = targets[i % incidents] as string;
@@ -137,8 +163,9 @@ async function bareRun(client: Client, alerts: number, incidents: number, concur
     latencies.push(performance.now() - s);
   });
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = meter();
   const counted = await countAndTerminate(client, taskQueue, targets.map((t) => incidentWorkflowId('cacheFailure', t)));
-  return { seconds, alertsPerSecond: alerts / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), ...counted };
+  return { seconds, alertsPerSecond: alerts / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), ...counted, ...cpu };
 }
 
 async function main(): Promise<void> {
@@ -184,13 +211,15 @@ async function main(): Promise<void> {
   }
   const m = (xs: RunResult[], k: keyof RunResult) => median(xs.map((x) => x[k] as number));
   const ratio = m(ours, 'alertsPerSecond') / m(bare, 'alertsPerSecond');
+  const cpuCell = (xs: RunResult[]): string =>
+    `${m(xs, 'serverCpu').toFixed(0)} / ${xs === bare ? '–' : m(xs, 'receiverCpu').toFixed(0)} / ${m(xs, 'loadCpu').toFixed(0)}`;
   const table = [
     `${alerts} alerts over ${incidents} incidents, concurrency ${concurrency}, median of ${runs} runs each (alternating order).`,
     '',
-    '| path | alerts/s | p50 ack (ms) | p99 ack (ms) | workflows | alerts counted |',
-    '|---|---|---|---|---|---|',
-    `| receiver (HTTP → validate → route → signalWithStart) | ${m(ours, 'alertsPerSecond').toFixed(0)} | ${m(ours, 'p50').toFixed(1)} | ${m(ours, 'p99').toFixed(1)} | ${incidents} | ${alerts} |`,
-    `| bare signalWithStart loop | ${m(bare, 'alertsPerSecond').toFixed(0)} | ${m(bare, 'p50').toFixed(1)} | ${m(bare, 'p99').toFixed(1)} | ${incidents} | ${alerts} |`,
+    '| path | alerts/s | p50 ack (ms) | p99 ack (ms) | workflows | alerts counted | CPU: server / receiver / load generator (% of a core) |',
+    '|---|---|---|---|---|---|---|',
+    `| receiver (HTTP → validate → route → signalWithStart) | ${m(ours, 'alertsPerSecond').toFixed(0)} | ${m(ours, 'p50').toFixed(1)} | ${m(ours, 'p99').toFixed(1)} | ${incidents} | ${alerts} | ${cpuCell(ours)} |`,
+    `| bare signalWithStart loop | ${m(bare, 'alertsPerSecond').toFixed(0)} | ${m(bare, 'p50').toFixed(1)} | ${m(bare, 'p99').toFixed(1)} | ${incidents} | ${alerts} | ${cpuCell(bare)} |`,
     '',
     `Receiver throughput / bare loop: **${ratio.toFixed(2)}×** (target ≥ 0.9×; absolute target ≥ 1,000 alerts/s).`,
   ].join('\n');

@@ -250,3 +250,25 @@ export async function eventTimes(client: Client, workflowId: string): Promise<Ma
   }
   return out;
 }
+
+/** CPU seconds (user + system) a process has used so far, from /proc; NaN if it is gone. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The Temporal dev server's pid, as scripts/stack.sh recorded it. */
+export function temporalServerPid(): number | undefined {
+  try {
+    return Number(readFileSync(path.join(REPO, '.stack/started/temporal.pid'), 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
