@@ -2,6 +2,12 @@
 # Every path the stack writes lives under STACK_DIR (default: .stack in the repository).
 set -euo pipefail
 
+# The daemons these scripts start (Temporal, Podman, the SMTP relays, Prometheus) must not inherit
+# the caller's open descriptors: a lock taken by whoever ran the script (`flock FILE scripts/...`)
+# would otherwise stay held for as long as a daemon lives.
+for _fd in 3 4 5 6 7 8 9; do eval "exec ${_fd}>&-"; done
+unset _fd
+
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK_DIR="${STACK_DIR:-$REPO_ROOT/.stack}"
 case "$STACK_DIR" in /*) ;; *) STACK_DIR="$REPO_ROOT/$STACK_DIR" ;; esac
@@ -14,6 +20,9 @@ DRILL_REDIS_PORT="${DRILL_REDIS_PORT:-56379}"
 DRILL_API_PORT="${DRILL_API_PORT:-58000}"
 DRILL_TLS_PORT="${DRILL_TLS_PORT:-58443}"
 DRILL_WORKER_PORT="${DRILL_WORKER_PORT:-58001}"
+# The drill's SMTP relays (drill/src/smtp-peer.ts): the primary the api sends through, and the sandbox.
+DRILL_SMTP_PORT="${DRILL_SMTP_PORT:-58025}"
+DRILL_SMTP_SANDBOX_PORT="${DRILL_SMTP_SANDBOX_PORT:-58026}"
 
 PODMAN_DIR="$STACK_DIR/podman"
 PODMAN_SOCK="$PODMAN_DIR/podman.sock"
