@@ -11,7 +11,10 @@ const START = '<!-- runbooks:start -->';
 const END = '<!-- runbooks:end -->';
 
 export function runbookTable(): string {
-  const rows = Object.entries(RUNBOOKS).map(([name, m]) => {
+  // Playbook order: INC-01..INC-15, then the rollback procedure, then the support runbooks.
+  const rank = (scenario: string): string => (scenario.startsWith('INC-') ? `0${scenario}` : scenario === 'ROLLBACK' ? '1' : `2${scenario}`);
+  const entries = Object.entries(RUNBOOKS).sort(([, a], [, b]) => rank(a.scenario).localeCompare(rank(b.scenario)));
+  const rows = entries.map(([name, m]) => {
     const steps = m.steps.map((s) => `${s.title} (${s.risk})`).join('; ');
     return `| \`${name}\` | ${m.scenario} | SEV-${m.severity} | ${m.alerts.map((a) => `\`${a}\``).join(', ')} | ${m.diagnostics.join('; ')} | ${steps} | ${m.verify} |`;
   });

@@ -16,6 +16,7 @@ import {
 } from '@temporalio/client';
 import { ConfigError, loadConfig, type EngineConfig } from '../src/config';
 import { buildIncidentInput, InputError } from '../src/lib/incident-input';
+import { applySchedules } from '../src/lib/schedules';
 import { connectClient } from '../src/lib/temporal';
 import { normaliseHistory, renderPostmortem } from '../src/postmortem';
 import { RUNBOOKS } from '../src/workflows/catalog';
@@ -44,6 +45,7 @@ Usage:
   remediate reject  <incident-id> <step-id> --as NAME [--comment TEXT]
   remediate close   <incident-id> --as NAME [--note TEXT]   close an escalated incident after handling it
   remediate postmortem <incident-id> [--out FILE]      the post-mortem, written from the incident's event history
+  remediate schedules apply                            create or update the engine's schedules (daily TLS check)
 
 Options for start and rollback:
   --target T            configured target (required; unknown targets are refused)
@@ -140,6 +142,12 @@ function render(r: IncidentRecord): string {
   for (const a of r.actions) lines.push(`  step ${a.stepId} [${a.risk}] ${a.state}${a.detail ? `: ${a.detail}` : ''}`);
   for (const e of r.escalations) lines.push(`  escalated: ${e}`);
   if (r.phase === 'ESCALATED') lines.push(`    remediate close ${r.incidentId} --as <name> --note "what you did"`);
+  if (r.parentIncidentId) lines.push(`  child of ${r.parentIncidentId}`);
+  for (const c of r.children) lines.push(`  child incident ${c}  (remediate show ${c})`);
+  if (r.comms) lines.push(`  status updates posted: ${r.comms.updates}${r.comms.lastStage ? ` (last: ${r.comms.lastStage})` : ''}`);
+  if (r.report) lines.push('', r.report);
+  if (r.comms?.resolution) lines.push('', '--- resolution summary (seed 001) ---', r.comms.resolution);
+  else if (r.comms?.initialResponse) lines.push('', '--- initial response (seed 001) ---', r.comms.initialResponse);
   return lines.join('\n');
 }
 
@@ -337,7 +345,7 @@ export async function run(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const known = ['list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'postmortem'];
+  const known = ['list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'postmortem', 'schedules'];
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}" (see remediate --help)`);
 
   let cfg: EngineConfig;
@@ -376,6 +384,12 @@ export async function run(argv: string[]): Promise<number> {
       case 'approve':
       case 'reject':
         return await decide(client, command, pos, opts);
+      case 'schedules': {
+        if (pos[0] !== 'apply') throw new UsageError('usage: remediate schedules apply');
+        const applied = await applySchedules(client, cfg);
+        out(opts, applied, applied.map((a) => `${a.state} ${a.scheduleId}: ${a.description}`).join('\n') || 'no schedules configured');
+        return 0;
+      }
       case 'postmortem': {
         const id = incidentId(pos[0]);
         // The history is all it needs: no worker has to answer a query for a closed incident.

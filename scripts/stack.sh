@@ -16,6 +16,7 @@ LABELS_TARGET="remediation.target=alfred"
 API_TAGS=(1.0.0 1.1.0)
 CURRENT_TAG="1.1.0"
 BAD_TAG="1.2.0-bad"
+AUTH_BUG_TAG="1.2.1-authbug"
 
 usage() { sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
@@ -101,19 +102,34 @@ build_images() {
   local sha; sha="$(sha256sum "$BUILD/rootfs/app/server.js" | cut -c1-16)"
   local tag role built=0
   for role in api worker; do
-    for tag in "${API_TAGS[@]}" "$BAD_TAG"; do
+    for tag in "${API_TAGS[@]}" "$BAD_TAG" "$AUTH_BUG_TAG"; do
       local img="localhost/alfred-$role:$tag"
       if [ "$(image_label "$img" app.sha)" = "$sha" ]; then continue; fi
       [ "$built" = 1 ] || { tar -C "$BUILD/rootfs" -cf "$BUILD/app.tar" .; built=1; }
       local bad=0; [ "$tag" = "$BAD_TAG" ] && bad=1
+      local authbug=0; [ "$tag" = "$AUTH_BUG_TAG" ] && authbug=1
       pm import \
-        --change "ENV APP_VERSION=$tag" --change "ENV APP_ROLE=$role" --change "ENV DRILL_BAD_RELEASE=$bad" \
+        --change "ENV APP_VERSION=$tag" --change "ENV APP_ROLE=$role" --change "ENV DRILL_BAD_RELEASE=$bad" --change "ENV DRILL_AUTH_BUG=$authbug" \
         --change "LABEL app.sha=$sha" --change "LABEL org.opencontainers.image.version=$tag" \
         --change "CMD [\"/usr/bin/node\", \"/app/server.js\", \"$role\"]" \
         "$BUILD/app.tar" "$img" >/dev/null || die "images: podman import of $img failed"
       log "built $img"
     done
   done
+}
+
+# ---------- SMTP relays (host processes: the api runs on the host network) ----------
+smtp_answers() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && head -c 3 <&3" 2>/dev/null | grep -qE '^[245][0-9]{2}$'; }
+smtp_healthy() { smtp_answers "$DRILL_SMTP_PORT" && smtp_answers "$DRILL_SMTP_SANDBOX_PORT"; }
+
+smtp_up() {
+  if smtp_healthy; then return; fi
+  stop_pidfile smtp-relays
+  log "starting the drill's SMTP relays (primary :$DRILL_SMTP_PORT, sandbox :$DRILL_SMTP_SANDBOX_PORT)"
+  STACK_DIR="$STACK_DIR" DRILL_SMTP_PORT="$DRILL_SMTP_PORT" DRILL_SMTP_SANDBOX_PORT="$DRILL_SMTP_SANDBOX_PORT" \
+    setsid nohup "$REPO_ROOT/node_modules/.bin/tsx" "$REPO_ROOT/drill/src/smtp-peer.ts" >>"$LOGS/smtp-relays.log" 2>&1 < /dev/null &
+  echo $! > "$STARTED/smtp-relays.pid"
+  wait_for "SMTP relays" 30 smtp_healthy || die "smtp: the relays did not answer in 30 s (see $LOGS/smtp-relays.log)"
 }
 
 # ---------- drill containers ----------
@@ -177,7 +193,7 @@ app_up() {
     -e "ADMIN_KEY=$(secret alfred-admin-key)" -e "JWT_SECRET=$(secret alfred-jwt-secret)"
     -e "PORT=$DRILL_API_PORT" -e "WORKER_PORT=$DRILL_WORKER_PORT" -e "TLS_PORT=$DRILL_TLS_PORT"
     -e "RATE_LIMIT_PER_MINUTE=60" -e "SSO_REQUIRED=false" -e "TLS_DIR=/tls" -v "$STACK_DIR/drill/tls:/tls")
-  ensure_container alfred-api api "${common[@]}" "localhost/alfred-api:$CURRENT_TAG"
+  ensure_container alfred-api api "${common[@]}" -e "SMTP_HOST=127.0.0.1" -e "SMTP_PORT=$DRILL_SMTP_PORT" "localhost/alfred-api:$CURRENT_TAG"
   wait_for "drill api" 30 curl -fsS -o /dev/null "http://127.0.0.1:$DRILL_API_PORT/health" \
     || die "api: /health did not answer on $DRILL_API_PORT (podman logs alfred-api)"
   ensure_container alfred-worker worker "${common[@]}" "localhost/alfred-worker:$CURRENT_TAG"
@@ -210,6 +226,7 @@ drill_up() {
   build_images
   db_up
   redis_up
+  smtp_up
   app_up
   backup_up
 }
@@ -250,6 +267,7 @@ cmd_status() {
   status_line alfred-api curl -fsS "http://127.0.0.1:$DRILL_API_PORT/health" || rc=1
   status_line alfred-worker curl -fsS "http://127.0.0.1:$DRILL_WORKER_PORT/health" || rc=1
   status_line alfred-proxy curl -kfsS "https://127.0.0.1:$DRILL_TLS_PORT/health" || rc=1
+  status_line smtp-relays smtp_healthy || rc=1
   return $rc
 }
 
@@ -275,6 +293,7 @@ cmd_down() {
   pkill -f "conmon .*$PODMAN_DIR/storage" 2>/dev/null || true
   stop_pidfile receiver
   stop_pidfile worker
+  stop_pidfile smtp-relays
   [ -x "$REPO_ROOT/scripts/alerting.sh" ] && bash "$REPO_ROOT/scripts/alerting.sh" down || true
   stop_pidfile podman
   stop_pidfile temporal

@@ -15,6 +15,13 @@ const secretRef = z
   .object({ file: z.string().optional(), env: z.string().optional(), value: z.string().optional() })
   .refine((s) => s.file ?? s.env ?? s.value, 'a secret needs one of file, env or value');
 
+const smtpRelay = z.object({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  probeHost: z.string().min(1).optional(),
+  probePort: z.number().int().min(1).max(65535).optional(),
+});
+
 export const TargetSchema = z.object({
   description: z.string().default(''),
   /** Base URL of the service's HTTP API (health, metrics, admin endpoints). */
@@ -185,11 +192,27 @@ export const TargetSchema = z.object({
       billingPeriodDays: z.number().int().positive().default(30),
     })
     .default({}),
+  /**
+   * Outgoing mail (seed 004, "Email delivery issues"): the relays a component may send through and
+   * the environment variables that select one. `host`/`port` are what the component is given;
+   * `probeHost`/`probePort`, when set, are how the engine reaches the same relay.
+   */
+  smtp: z
+    .object({
+      component: z.string().min(1).default('api'),
+      hostEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default('SMTP_HOST'),
+      portEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default('SMTP_PORT'),
+      primary: smtpRelay,
+      /** Captures mail instead of delivering it (seed 004: mailhog on 1025): a stopgap while the primary refuses. */
+      sandbox: smtpRelay,
+      /** The envelope of the probe: MAIL FROM and RCPT TO, then RSET; no message is ever sent. */
+      probe: z.object({ from: z.string().email(), to: z.string().email(), heloName: z.string().min(1).default('remediation-engine.local') }),
+      timeoutMs: z.number().int().min(500).max(60_000).default(10_000),
+    })
+    .optional(),
   /** What the support runbooks read (seeds 000, 004). */
   support: z
     .object({
-      /** The Redis list background jobs wait on (seed 000: `LLEN rq:queue:default`). */
-      jobQueue: z.string().min(1).default('rq:queue:default'),
       /** Secrets that must be equal in several components; compared by hash, never read out. */
       sharedSecrets: z
         .array(
@@ -203,17 +226,6 @@ export const TargetSchema = z.object({
         .default([]),
     })
     .default({}),
-  /** The mail relay the service sends through, and the sandbox relay it may be switched to (seed 004). */
-  smtp: z
-    .object({
-      /** The component that sends mail; its SMTP_HOST / SMTP_PORT, when set, say where it sends. */
-      component: z.string().default('api'),
-      host: z.string().min(1),
-      port: z.number().int().min(1).max(65535),
-      sandbox: z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
-      timeoutMs: z.number().int().positive().default(5000),
-    })
-    .optional(),
 });
 export type TargetConfig = z.infer<typeof TargetSchema>;
 

@@ -32,6 +32,8 @@ import { callProvider, countTokens, ProviderError, providerForModel } from './pr
 import { DrillFaults, HOOK_FAULTS, logPii } from './drill-hooks';
 import { bumpCounter, Governance, normaliseSettings, type Settings } from './governance';
 import { QUEUE_KEY } from './worker';
+import { registerUpstream } from './upstream';
+import { requestKeyId } from './key-id';
 
 export const TOPUP_CAP = 10000;
 const COUNTER_NAMES = [
@@ -227,7 +229,8 @@ function buildRouter(d: Deps): Router {
     const key = bearer(ctx);
     ssoGate(ctx);
     requireSchema();
-    const hash = hashKey(key);
+    // The auth-bug release hashes the key with a stray newline, so no stored hash ever matches.
+    const hash = hashKey(cfg.authBug ? `${key}\n` : key);
     const rows = await db.query<Principal & { api_key_hash: string }>(
       `SELECT id::text AS id, email, is_admin, api_key_hash, personal_quota::text AS personal_quota,
               used_tokens::text AS used_tokens FROM users WHERE api_key_hash = $1`,
@@ -701,6 +704,7 @@ function buildRouter(d: Deps): Router {
       id: `job_${randomBytes(6).toString('hex')}`,
       kind: 'apply_transfer',
       transfer_id: Number(rows[0].id),
+      enqueued_at: new Date().toISOString(),
     };
     await redis.lpush(QUEUE_KEY, JSON.stringify(job)).catch((err: unknown) => {
       log('error', 'enqueue failed', { err: errText(err), transfer_id: rows[0]!.id });
@@ -713,7 +717,11 @@ function buildRouter(d: Deps): Router {
     if (gov.settings.maintenance_mode) throw new HttpError(503, 'maintenance mode: writes are paused');
     if (await rateLimited(ctx.clientIp)) {
       metrics.rateLimited++;
-      log('warn', 'rate limit exceeded', { client_ip: ctx.clientIp, limit_per_minute: cfg.rateLimitPerMinute });
+      log('warn', 'rate limit exceeded', {
+        client_ip: ctx.clientIp,
+        key_id: requestKeyId(ctx.req),
+        limit_per_minute: cfg.rateLimitPerMinute,
+      });
       throw new HttpError(429, 'rate limit exceeded', { limit_per_minute: cfg.rateLimitPerMinute });
     }
     const user = await authUser(ctx);
@@ -814,7 +822,7 @@ function buildRouter(d: Deps): Router {
         log('warn', 'cache write failed', { err: errText(err) }),
       );
     }
-    if (faults.active('pii-in-logs')) logPii(user.email);
+    if (faults.active('pii-in-logs')) logPii(user.email, 0, bearer(ctx));
     return {
       id: `chatcmpl-${ctx.requestId}`,
       object: 'chat.completion',
@@ -855,5 +863,6 @@ function buildRouter(d: Deps): Router {
     return { counters };
   });
 
+  registerUpstream(r, faults);
   return r;
 }

@@ -6,6 +6,8 @@ export interface DrillConfig {
   role: Role;
   version: string;
   badRelease: boolean;
+  /** A release whose key verification is broken: every user key is refused (INC-06 bad deploy). */
+  authBug: boolean;
   databaseUrl: string;
   redisUrl: string;
   adminKey: string;
@@ -35,6 +37,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Dr
     role,
     version: env.APP_VERSION ?? '0.0.0-dev',
     badRelease: env.DRILL_BAD_RELEASE === '1',
+    authBug: env.DRILL_AUTH_BUG === '1',
     databaseUrl: env.DATABASE_URL ?? 'postgres://alfred@127.0.0.1:55432/alfred',
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:56379',
     adminKey: env.ADMIN_KEY ?? '',

@@ -145,7 +145,8 @@ export class DrillFaults {
   private async setWorkerPaused(on: boolean, body: Record<string, unknown>): Promise<Record<string, unknown>> {
     if (!redisReady(this.redis)) throw new HttpError(503, 'redis unavailable: fault state cannot be stored');
     const slowMs = typeof body.slow_ms === 'number' && body.slow_ms > 0 ? Math.min(body.slow_ms, 60000) : undefined;
-    const params = slowMs ? { slow_ms: slowMs } : { paused: true };
+    // scope "running": only the workers running now hang; a worker started later (a replica) consumes.
+    const params = slowMs ? { slow_ms: slowMs } : body.scope === 'running' ? { paused: true, before: Date.now() } : { paused: true };
     if (on) await this.redis.set(WORKER_PAUSED_KEY, JSON.stringify(params));
     else await this.redis.del(WORKER_PAUSED_KEY);
     this.workerPaused = on ? params : null;
@@ -273,6 +274,11 @@ export class DrillFaults {
 
 const CARDS = ['4111 1111 1111 1111', '5500-0000-0000-0004', '340000000000009'];
 
-export function logPii(email: string, i = 0): void {
-  log('debug', 'billing profile loaded', { user_email: email, card_number: CARDS[i % CARDS.length] });
+/** With `apiKey` (a request's bearer key), the debug line leaks the caller's credential as well. */
+export function logPii(email: string, i = 0, apiKey?: string): void {
+  log('debug', 'billing profile loaded', {
+    user_email: email,
+    card_number: CARDS[i % CARDS.length],
+    ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+  });
 }

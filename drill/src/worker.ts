@@ -22,6 +22,8 @@ export function startWorker(cfg: DrillConfig): void {
   // BRPOP holds its connection, so it gets one of its own.
   const blocking = createRedis(cfg.redisUrl, 'alfred-worker-brpop');
   const stats = { processed: 0, failed: 0, paused: false };
+  // A pause may hold only the workers running when it was set (a hung consumer); ones started later work.
+  const startedAt = Date.now();
   let stopping = false;
 
   const server = createServer((req, res) => {
@@ -43,6 +45,11 @@ export function startWorker(cfg: DrillConfig): void {
       });
     })();
   });
+  // Replicas on the host network share the port: they consume without a health endpoint of their own.
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE') log('warn', 'health port in use; running without a health endpoint', { port: cfg.workerPort });
+    else throw err;
+  });
   server.listen(cfg.workerPort, () =>
     log('info', 'alfred worker listening', { port: cfg.workerPort, queue: QUEUE_KEY }),
   );
@@ -62,8 +69,9 @@ export function startWorker(cfg: DrillConfig): void {
     const raw = await redis.get(WORKER_PAUSED_KEY);
     if (!raw) return { paused: false, slowMs: 0 };
     try {
-      const v = JSON.parse(raw) as { slow_ms?: number };
-      return typeof v.slow_ms === 'number' ? { paused: false, slowMs: v.slow_ms } : { paused: true, slowMs: 0 };
+      const v = JSON.parse(raw) as { slow_ms?: number; before?: number };
+      if (typeof v.slow_ms === 'number') return { paused: false, slowMs: v.slow_ms };
+      return { paused: typeof v.before !== 'number' || startedAt < v.before, slowMs: 0 };
     } catch {
       return { paused: true, slowMs: 0 };
     }

@@ -36,8 +36,12 @@ export interface ActionOutcome {
 }
 
 const HISTORY_LABEL = 'remediation.image-history';
+/** Tags a container was moved down from (rolled back): never a "last known good" again. */
+const ROLLED_BACK_LABEL = 'remediation.rolled-back-from';
 const COMPONENT_LABEL = 'remediation.component';
 const PARKED = /-replaced-\d+$/;
+/** Marks an extra replica of a component (a scale-out); the component's own container never has it. */
+export const REPLICA_LABEL = 'remediation.replica';
 
 function tagOf(image: string): string {
   const at = image.lastIndexOf(':');
@@ -94,7 +98,8 @@ export function createDockerActivities(deps: ActivityDeps) {
 
   function rank(c: Docker.ContainerInfo): number {
     const parked = c.Names.some((n) => PARKED.test(n)) ? 2 : 0;
-    return parked + (c.State === 'running' ? 0 : 1);
+    const replica = c.Labels?.[REPLICA_LABEL] ? 4 : 0;
+    return replica + parked + (c.State === 'running' ? 0 : 1);
   }
 
   async function inspect(ref: ComponentRef): Promise<{ info: Docker.ContainerInspectInfo; state: ContainerState }> {
@@ -227,7 +232,7 @@ export function createDockerActivities(deps: ActivityDeps) {
   }
 
   /** Tags of the component's image repository present locally, plus the image history kept on the container. */
-  async function imageTags(ref: ComponentRef): Promise<{ current: string; repo: string; tags: string[]; history: string[] }> {
+  async function imageTags(ref: ComponentRef): Promise<{ current: string; repo: string; tags: string[]; history: string[]; rolledBackFrom: string[] }> {
     const { state, info } = await inspect(ref);
     const repo = repoOf(state.image);
     const images = await docker.listImages();
@@ -236,18 +241,22 @@ export function createDockerActivities(deps: ActivityDeps) {
       for (const rt of img.RepoTags ?? []) if (repoOf(rt) === repo) tags.add(tagOf(rt));
     }
     const history = (info.Config.Labels?.[HISTORY_LABEL] ?? '').split(',').filter(Boolean);
-    return { current: state.tag, repo, tags: [...tags].sort(compareTags), history };
+    const rolledBackFrom = (info.Config.Labels?.[ROLLED_BACK_LABEL] ?? '').split(',').filter(Boolean);
+    return { current: state.tag, repo, tags: [...tags].sort(compareTags), history, rolledBackFrom };
   }
 
   /**
-   * The release to go back to: the most recent tag the container ran before the current one
-   * (kept in its history label), else the highest local tag below the current one (no pre-releases).
+   * The release to go back to: the most recent older tag the container ran before the current one
+   * (kept in its history label) that was never rolled back from, else the highest local tag below
+   * the current one (no pre-releases).
    */
   async function lastKnownGoodTag(ref: ComponentRef): Promise<{ current: string; tag: string | null; reason: string }> {
     const t = await imageTags(ref);
-    const fromHistory = [...t.history].reverse().find((h) => h !== t.current && t.tags.includes(h));
+    const bad = new Set(t.rolledBackFrom);
+    // Back means older: a newer tag in the history is one this container was already moved down from.
+    const fromHistory = [...t.history].reverse().find((h) => compareTags(h, t.current) < 0 && t.tags.includes(h) && !bad.has(h));
     if (fromHistory) return { current: t.current, tag: fromHistory, reason: `ran ${fromHistory} before ${t.current}` };
-    const lower = t.tags.filter((x) => compareTags(x, t.current) < 0 && !x.includes('-'));
+    const lower = t.tags.filter((x) => compareTags(x, t.current) < 0 && !x.includes('-') && !bad.has(x));
     const tag = lower.pop() ?? null;
     return { current: t.current, tag, reason: tag ? `highest release below ${t.current}` : 'no older release found' };
   }
@@ -286,7 +295,14 @@ export function createDockerActivities(deps: ActivityDeps) {
     const imageCmd = JSON.stringify(oldImage.Config?.Cmd ?? []);
     const keepCmd = JSON.stringify(info.Config.Cmd ?? []) !== imageCmd;
     const history = [...(info.Config.Labels?.[HISTORY_LABEL] ?? '').split(',').filter(Boolean), state.tag].slice(-10);
-    const labels = { ...(info.Config.Labels ?? {}), [HISTORY_LABEL]: history.join(',') };
+    const labels: Record<string, string> = { ...(info.Config.Labels ?? {}), [HISTORY_LABEL]: history.join(',') };
+    // Moving down to an older tag is a rollback: the tag left behind is remembered as bad. Moving to
+    // a tag on purpose clears it (someone decided it is good again).
+    if (ref.tag) {
+      const prior = (info.Config.Labels?.[ROLLED_BACK_LABEL] ?? '').split(',').filter((t) => t && t !== ref.tag);
+      const next = compareTags(ref.tag, state.tag) < 0 ? [...new Set([...prior, state.tag])].slice(-10) : prior;
+      labels[ROLLED_BACK_LABEL] = next.join(',');
+    }
     const name = state.name.replace(PARKED, '');
     const old = docker.getContainer(state.id);
     const parked = `${name}-replaced-${Date.now()}`;
@@ -349,7 +365,7 @@ export function createDockerActivities(deps: ActivityDeps) {
 }
 
 /** Keeps user-defined networks and their aliases (compose service names) on a recreated container. */
-function networkingConfig(info: Docker.ContainerInspectInfo): { NetworkingConfig?: Docker.ContainerCreateOptions['NetworkingConfig'] } {
+export function networkingConfig(info: Docker.ContainerInspectInfo): { NetworkingConfig?: Docker.ContainerCreateOptions['NetworkingConfig'] } {
   const mode = info.HostConfig.NetworkMode ?? '';
   const nets = info.NetworkSettings?.Networks ?? {};
   const endpoints: Record<string, { Aliases?: string[] }> = {};

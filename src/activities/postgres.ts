@@ -26,26 +26,8 @@ export function createPostgresActivities(deps: ActivityDeps) {
     return pg;
   }
 
-  async function withClient<T>(target: string, fn: (c: PgClient) => Promise<T>, statementTimeoutMs = 5000): Promise<T> {
-    const pg = conf(target);
-    const client = new PgClient({
-      host: pg.host,
-      port: pg.port,
-      database: pg.database,
-      user: pg.user,
-      password: pgPassword(deps, target),
-      connectionTimeoutMillis: 3000,
-      statement_timeout: statementTimeoutMs,
-      application_name: 'remediation-engine',
-    });
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-      return await fn(client);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  }
+  const withClient = <T>(target: string, fn: (c: PgClient) => Promise<T>, statementTimeoutMs = 5000): Promise<T> =>
+    withPgClient(deps, target, fn, statementTimeoutMs);
 
   /** `SELECT 1` with a timeout. */
   async function pgPing(input: { target: string }): Promise<{ ok: boolean; latencyMs: number; error?: string; corruption: boolean }> {
@@ -135,4 +117,32 @@ export function createPostgresActivities(deps: ActivityDeps) {
   }
 
   return { pgPing, pgReachable, pgConnections, longQueries, terminateLongQueries, vacuumFull };
+}
+
+/** One short-lived connection to a target's PostgreSQL, with tight timeouts, closed afterwards. */
+export async function withPgClient<T>(
+  deps: ActivityDeps,
+  target: string,
+  fn: (c: PgClient) => Promise<T>,
+  statementTimeoutMs = 5000,
+): Promise<T> {
+  const pg = targetConfig(deps, target).postgres;
+  if (!pg) throw permanent(ErrorType.NotConfigured, `target "${target}" has no postgres configured`);
+  const client = new PgClient({
+    host: pg.host,
+    port: pg.port,
+    database: pg.database,
+    user: pg.user,
+    password: pgPassword(deps, target),
+    connectionTimeoutMillis: 3000,
+    statement_timeout: statementTimeoutMs,
+    application_name: 'remediation-engine',
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }

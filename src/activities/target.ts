@@ -1,4 +1,5 @@
 /** What a workflow may know about a target: its non-secret shape, from configuration. */
+import type { TargetConfig } from '../config';
 import type { ActivityDeps } from './deps';
 import { targetConfig } from './deps';
 
@@ -7,7 +8,8 @@ export interface TargetInfo {
   components: string[];
   rollbackOrder: string[];
   cacheKeyPattern: string;
-  thresholds: { diskUsagePct: number; poolUsagePct: number; redisMemoryPct: number };
+  thresholds: TargetConfig['thresholds'];
+  limits: TargetConfig['limits'];
   hasPostgres: boolean;
   hasRedis: boolean;
   /** Where and as whom to reach PostgreSQL from inside its own container (restore, dump). */
@@ -23,6 +25,7 @@ export function createTargetActivities(deps: ActivityDeps) {
       rollbackOrder: t.rollbackOrder,
       cacheKeyPattern: t.cache.keyPattern,
       thresholds: t.thresholds,
+      limits: t.limits,
       hasPostgres: Boolean(t.postgres),
       hasRedis: Boolean(t.redis),
       ...(t.postgres

@@ -33,6 +33,14 @@ export const PARAM_SCHEMAS: Partial<Record<RunbookName, z.ZodType<Record<string,
   apiKeyTrace: z
     .object({ email: userEmail, at: pastInstant.optional(), requestId: requestId.optional(), windowMinutes: windowMinutes(15) })
     .strict(),
+  transferNotApplied: z
+    .object({
+      email: userEmail,
+      at: pastInstant.optional(),
+      transferId: z.coerce.number().int().positive().optional(),
+      windowMinutes: windowMinutes(24 * 60),
+    })
+    .strict(),
   providerDown: z
     .object({ graceSeconds: seconds(0, 3600, 60), sampleSeconds: seconds(1, 600, 30) })
     .strict(),
@@ -41,6 +49,26 @@ export const PARAM_SCHEMAS: Partial<Record<RunbookName, z.ZodType<Record<string,
     .strict(),
   rateLimitStorm: z.object({ windowSeconds: z.coerce.number().int().min(5).max(3600).optional() }).strict(),
   authFailure: z.object({ deployWindowMinutes: z.coerce.number().int().min(1).max(7 * 24 * 60).optional() }).strict(),
+  badRelease: z
+    .object({ windowMinutes: z.coerce.number().int().min(1).max(7 * 24 * 60).optional(), errorRatePct: z.coerce.number().positive().max(100).optional() })
+    .strict(),
+  memoryLeak: z
+    .object({
+      memoryLimitMb: z.coerce.number().int().min(64).max(65536).optional(),
+      watchMs: z.coerce.number().int().min(1000).max(24 * 3600_000).optional(),
+      component: z.string().regex(/^[\w-]{1,40}$/).optional(),
+    })
+    .strict(),
+  latencySpike: z
+    .object({
+      memoryLimitMb: z.coerce.number().int().min(64).max(65536).optional(),
+      watchMs: z.coerce.number().int().min(1000).max(24 * 3600_000).optional(),
+    })
+    .strict(),
+  quotaExhaustion: z.object({ windowMinutes: z.coerce.number().positive().max(24 * 60).optional() }).strict(),
+  dataBreach: z.object({ since: pastInstant.optional(), erasureUserEmail: userEmail.optional() }).strict(),
+  /** The address that got no mail: probed as RCPT TO instead of the configured one (no message is sent). */
+  smtpDelivery: z.object({ recipient: userEmail.optional() }).strict(),
 };
 
 /** Returns the checked parameters or throws an Error whose message names every bad field. */

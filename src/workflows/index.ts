@@ -1,5 +1,26 @@
 /** Workflow functions only: this module is the worker's workflowsPath. */
 export { cacheFailure } from './cache-failure';
+export { auditChainBreak } from './audit-chain-break';
+export { cachePoisoning } from './cache-poisoning';
 export { databaseUnreachable } from './database-unreachable';
+export { doubleSpend } from './double-spend';
 export { rollback } from './rollback';
+export { providerDown } from './provider-down';
+export { allProvidersDown } from './all-providers-down';
+export { rateLimitStorm } from './rate-limit-storm';
 export { targetGuard } from './target-guard';
+export { memoryLeak } from './memory-leak';
+export { apiKeyTrace } from './api-key-trace';
+export { queueBacklog } from './queue-backlog';
+export { latencySpike } from './latency-spike';
+export { tlsExpiry } from './tls-expiry';
+export { tlsExpiryCheck } from './tls-expiry-check';
+export { quotaExhaustion } from './quota-exhaustion';
+export { transferNotApplied } from './transfer-not-applied';
+export { migrationPermissions } from './migration-permissions';
+export { databasePressure } from './database-pressure';
+export { authFailure } from './auth-failure';
+export { badRelease } from './bad-release';
+export { configDrift } from './config-drift';
+export { dataBreach } from './data-breach';
+export { smtpDelivery } from './smtp-delivery';

@@ -3,12 +3,26 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import Redis from 'ioredis';
+import { runFault, type FaultOptions, type FaultResult } from '../../drill/src/faults/catalog';
 import { STACK_DIR } from './engine';
 
 export const API = 'http://127.0.0.1:58000';
 
 export function adminKey(): string {
   return readFileSync(path.join(STACK_DIR, 'secrets/alfred-admin-key'), 'utf8').trim();
+}
+
+/**
+ * Injects a drill fault (drill/src/faults/catalog.ts) and returns once it has taken effect. Named
+ * wrappers: runFault's second argument means "undo", which is easy to pass the wrong way round.
+ */
+export function injectFault(name: string, opts: FaultOptions = {}): Promise<FaultResult> {
+  return runFault(name, false, opts);
+}
+
+/** Undoes a drill fault (a no-op when it is not active). */
+export function undoFault(name: string, opts: FaultOptions = {}): Promise<FaultResult> {
+  return runFault(name, true, opts);
 }
 
 /** Turns an in-process drill fault on or off (POST /v1/drill/faults). */

@@ -52,6 +52,8 @@ export interface Engine {
   waitFor(h: IncidentHandle, pred: (r: IncidentRecord) => boolean, timeoutMs?: number): Promise<IncidentRecord>;
   /** The incident's final record; fails with its current state instead of hanging. */
   result(h: IncidentHandle, timeoutMs?: number): Promise<IncidentRecord>;
+  /** A workflow started elsewhere (by a schedule, as an abandoned child): stopped and recorded like the others. */
+  track(workflowId: string): IncidentHandle;
   stop(): Promise<void>;
 }
 
@@ -74,6 +76,7 @@ export async function startEngine(
   const docker = new Docker({ socketPath: config.docker.socketPath });
   const logger = pino({ level: 'silent' });
   await clearGuards(client);
+  await ensureDrillRunning(docker);
   const worker = await createEngineWorker({ config, connection, client, logger, taskQueue, docker, workflowBundle: { codePath: BUNDLE } });
   const running = worker.run();
   const started: IncidentHandle[] = [];
@@ -127,6 +130,11 @@ export async function startEngine(
         clearTimeout(timer);
       }
     },
+    track(workflowId) {
+      const h = client.workflow.getHandle<IncidentWorkflow>(workflowId);
+      started.push(h);
+      return h;
+    },
     async stop() {
       for (const h of started) {
         try {
@@ -137,14 +145,13 @@ export async function startEngine(
         }
       }
       // Guards started on this test's task queue would outlive its worker: end them.
-      for (const resource of config.targets.alfred?.components ?? []) {
-        const g = client.workflow.getHandle(guardWorkflowId('alfred', resource));
-        try {
-          const d = await g.describe();
-          if (d.status.name === 'RUNNING' && d.taskQueue === taskQueue) await g.terminate('test finished');
-        } catch {
-          /* no guard */
-        }
+      // (Every resource: containers, and the others runbooks lock, such as child:<runbook> or api-keys.)
+      const guards = `WorkflowType = 'targetGuard' AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue}'`;
+      for await (const wf of client.workflow.list({ query: guards })) {
+        await client.workflow
+          .getHandle(wf.workflowId, wf.runId)
+          .terminate('test finished')
+          .catch(() => undefined);
       }
       if (process.env.RECORD_HISTORIES) await recordHistories(client, started.map((h) => h.workflowId), taskQueue);
       worker.shutdown();
@@ -178,7 +185,7 @@ function temporalBin(): string {
  * With RECORD_HISTORIES=1, keeps one history per workflow type and outcome in test/histories/ for
  * the replay test (determinism of every workflow type is checked in CI against these).
  */
-async function recordHistories(client: Client, ids: string[], taskQueue: string): Promise<void> {
+export async function recordHistories(client: Client, ids: string[], taskQueue: string): Promise<void> {
   const dir = path.join(REPO, 'test/histories');
   mkdirSync(dir, { recursive: true });
   const guardIds = ['api', 'worker', 'db', 'redis', 'proxy'].map((r) => guardWorkflowId('alfred', r));
@@ -205,10 +212,28 @@ async function recordHistories(client: Client, ids: string[], taskQueue: string)
   }
 }
 
+/**
+ * A test file that stopped a drill container and failed before restoring it would break every file
+ * after it: each engine starts on a drill whose containers all run (and says which one it restarted).
+ */
+async function ensureDrillRunning(docker: Docker): Promise<void> {
+  const list = await docker.listContainers({ all: true, filters: { label: ['remediation.target=alfred'] } });
+  const stopped = list.filter((c) => c.State !== 'running' && !c.Names.some((n) => /-replaced-|alfred-worker-\d+$/.test(n)));
+  if (stopped.length === 0) return;
+  for (const c of stopped) {
+    console.warn(`drill container ${c.Names.join(',')} was ${c.State}: a previous test left it so; starting it`);
+    await docker.getContainer(c.Id).start().catch(() => undefined);
+  }
+  await waitUntil('the drill api healthy again', async () => {
+    const res = await fetch('http://127.0.0.1:58000/health', { signal: AbortSignal.timeout(2000) });
+    return res.ok;
+  });
+}
+
 /** Finds a drill container by component label. */
 export async function drillContainer(docker: Docker, component: string): Promise<Docker.Container> {
   const list = await docker.listContainers({ all: true, filters: { label: ['remediation.target=alfred', `remediation.component=${component}`] } });
-  const live = list.filter((c) => !c.Names.some((n) => /-replaced-/.test(n)));
+  const live = list.filter((c) => !c.Names.some((n) => /-replaced-/.test(n)) && !c.Labels?.['remediation.replica']);
   const c = live[0] ?? list[0];
   if (!c) throw new Error(`no drill container for ${component}`);
   return docker.getContainer(c.Id);

@@ -122,7 +122,7 @@ describe('Alertmanager → workflows', () => {
   });
 
   test('concurrent first alerts: exactly one reports started, whatever the interleaving', async () => {
-    const workflowId = incidentWorkflowId('rollback', t.target);
+    const workflowId = incidentWorkflowId('badRelease', t.target);
     const body = alertmanagerPayload([{ alertname: 'AlfredBadRelease', labels: { target: t.target } }]);
     const answers = await Promise.all(Array.from({ length: 8 }, () => t.post('alertmanager', body)));
     const actions = answers.map((a) => a.json.results[0]?.action).sort();

@@ -46,7 +46,7 @@ afterAll(async () => {
 test('--help documents every command; bad usage exits 2 with a message', async () => {
   const help = await remediate('--help');
   expect(help.code).toBe(0);
-  for (const c of ['runbooks', 'list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'postmortem', '--dry-run', '--wait']) {
+  for (const c of ['runbooks', 'list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'postmortem', 'schedules', '--dry-run', '--wait']) {
     expect(help.stdout).toContain(c);
   }
   const bad = await remediate('explode');

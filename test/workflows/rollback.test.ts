@@ -73,8 +73,15 @@ test('rollback to the last known good tag recreates api then worker, each health
   expect(labels['remediation.image-history']).toContain('1.1.0');
   expect((await health())?.status).toBe('ok');
 
-  // The last known good is now taken from the container's own history: rolling back again returns to 1.1.0.
-  const back = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin' });
+  // 1.1.0 was rolled back from: it is never a "last known good" again, so a second rollback without
+  // a tag finds nothing older to go to. Going back up is a deliberate choice, with an explicit tag.
+  expect(labels['remediation.rolled-back-from']).toContain('1.1.0');
+  const again = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', dryRun: true });
+  const nothing = await engine.waitFor(again, (st) => st.phase === 'ESCALATED');
+  expect(nothing.findings.find((f) => f.check === 'api release')?.detail).toMatch(/target none \(no older release found\)/);
+  await again.signal(closeSignal, { by: 'erin', note: 'nothing older to go back to' });
+  await engine.result(again);
+  const back = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', params: { tag: '1.1.0' } });
   await approveWhenPending(back, 'recreate-api', 'bob');
   expect((await engine.result(back)).outcome).toBe('resolved');
   expect(await imageOf('api')).toMatch(/:1\.1\.0$/);

@@ -6,6 +6,10 @@ import { cacheKey } from '../cache';
 import { FaultContext, waitFor } from './context';
 import type { Component } from './containers';
 import { certNotAfter, writeCert } from './tls';
+import { jwtDrift } from './config-drift';
+import { smtpRefuse } from './smtp';
+import { restoreMigrationGrant, revokeMigrationGrant } from './migration-grants';
+import { FLOOD, LOCK_HOLDER, LOCK_WAITER, endPressureSessions, floodConnections, holdLock } from './db-pressure';
 import {
   AUDIT_BREAK_KINDS,
   breakAuditChain,
@@ -37,6 +41,7 @@ export class FaultUsageError extends Error {}
 const PROVIDERS = ['openai', 'anthropic', 'google'];
 export const GOOD_TAG = '1.1.0';
 export const BAD_TAG = '1.2.0-bad';
+export const AUTH_BUG_TAG = '1.2.1-authbug';
 export const POISON: ReadonlyArray<{ prompt: string; wrong: string }> = [
   { prompt: 'What is 2+2?', wrong: '5' },
   { prompt: 'What is 3+3?', wrong: '9' },
@@ -420,6 +425,21 @@ export const FAULTS: FaultDef[] = [
     },
   },
   {
+    name: 'auth-bug-release',
+    summary: `recreate alfred-api on image tag ${AUTH_BUG_TAG}, a release that refuses every user key (INC-06 bad deploy); undo as bad-release`,
+    options: { tag: GOOD_TAG },
+    async apply(ctx) {
+      const c = await ctx.containers.find('api');
+      if (c.image.endsWith(`:${AUTH_BUG_TAG}`) && c.running) return { messages: [`alfred-api already on ${c.image}`] };
+      const msg = await ctx.containers.recreate('api', { image: await imageFor(ctx, 'api', AUTH_BUG_TAG) });
+      return { messages: [msg, await waitApi(ctx, true)] };
+    },
+    async undo(ctx, opts) {
+      // Same way back as any broken release: the good tag, and its migration reverted.
+      return (findFault('bad-release') as FaultDef).undo(ctx, opts);
+    },
+  },
+  {
     name: 'expiring-cert',
     summary: 'replace the proxy certificate with one valid for 1 day and restart alfred-proxy (INC-13)',
     options: {},
@@ -450,13 +470,16 @@ export const FAULTS: FaultDef[] = [
     options: { jobs: String(BACKLOG_JOBS) },
     async apply(ctx, opts) {
       const jobs = num(opts, 'jobs', BACKLOG_JOBS, 1, 20000);
-      await ctx.api.hook('worker-paused', true);
+      await ctx.api.hook('worker-paused', true, { scope: 'running' });
       const depth = await ctx.redis().llen(QUEUE_KEY);
       if (depth >= jobs) return { messages: ['worker paused', `queue already holds ${depth} jobs`] };
       const ids = await insertPendingTransfers(await ctx.pg(), jobs - depth);
       const pipe = ctx.redis().pipeline();
       for (const id of ids)
-        pipe.lpush(QUEUE_KEY, JSON.stringify({ id: `job_drill_${id}`, kind: 'apply_transfer', transfer_id: id }));
+        pipe.lpush(
+          QUEUE_KEY,
+          JSON.stringify({ id: `job_drill_${id}`, kind: 'apply_transfer', transfer_id: id, enqueued_at: new Date().toISOString() }),
+        );
       await pipe.exec();
       return {
         messages: [
@@ -468,6 +491,39 @@ export const FAULTS: FaultDef[] = [
     async undo(ctx) {
       await ctx.api.hook('worker-paused', false);
       return { messages: [`worker resumed; queue depth ${await ctx.redis().llen(QUEUE_KEY)} (it drains by itself)`] };
+    },
+  },
+  {
+    name: 'lock-contention',
+    summary: 'an app session holds a row lock in an open transaction and --waiters sessions queue behind it (seed 003: locks)',
+    options: { waiters: '3', seconds: '600' },
+    async apply(ctx, opts) {
+      return { messages: await holdLock(ctx, num(opts, 'waiters', 3, 1, 20), num(opts, 'seconds', 600, 10, 3600)) };
+    },
+    async undo(ctx) {
+      return { messages: await endPressureSessions(ctx, [LOCK_HOLDER, LOCK_WAITER]) };
+    },
+  },
+  {
+    name: 'connection-flood',
+    summary: 'open --connections idle sessions of the app role (seed 003: connections near max_connections)',
+    options: { connections: '45', seconds: '600' },
+    async apply(ctx, opts) {
+      return { messages: await floodConnections(ctx, num(opts, 'connections', 45, 1, 200), num(opts, 'seconds', 600, 10, 3600)) };
+    },
+    async undo(ctx) {
+      return { messages: await endPressureSessions(ctx, [FLOOD]) };
+    },
+  },
+  {
+    name: 'migration-grant',
+    summary: 'revert the newest migration, revoke INSERT on schema_migrations from the app role, run the migration: it fails with 42501 (seed 004)',
+    options: {},
+    async apply(ctx) {
+      return { messages: await revokeMigrationGrant(ctx) };
+    },
+    async undo(ctx) {
+      return { messages: await restoreMigrationGrant(ctx) };
     },
   },
   hookFault('pii-in-logs', 'the api writes user emails and card numbers into its log lines (INC-14)', {}),
@@ -504,6 +560,8 @@ export const FAULTS: FaultDef[] = [
     },
   },
   hookFault('cost-bug', 'deductions are doubled and a credit_calc error is logged per request (INC-07)', {}),
+  jwtDrift,
+  smtpRefuse,
 ];
 
 export function findFault(name: string): FaultDef | undefined {

@@ -2,6 +2,9 @@
 import Docker from 'dockerode';
 
 export const TARGET_LABEL = 'remediation.target=alfred';
+/** Tags a container ran before its current one (the engine reads it to find the last good release). */
+const HISTORY_LABEL = 'remediation.image-history';
+const tagOf = (image: string): string => image.slice(image.lastIndexOf(':') + 1);
 export type Component = 'api' | 'worker' | 'db' | 'redis' | 'proxy';
 
 export interface Found {
@@ -28,7 +31,10 @@ export class DrillContainers {
       all: true,
       filters: { label: [TARGET_LABEL, `remediation.component=${component}`] },
     });
-    const first = list[0];
+    // Extra replicas (a scale-out) carry remediation.replica; the component is the one without it.
+    // A container renamed aside by a recreate (`-replaced-`) is the old one, never the component.
+    const own = list.filter((c) => !c.Labels?.['remediation.replica']);
+    const first = own.find((c) => !c.Names.some((n) => n.includes('-replaced-'))) ?? own[0] ?? list[0];
     if (!first) throw new ContainerNotFound(`no container labelled ${TARGET_LABEL},remediation.component=${component}`);
     const info = await this.docker.getContainer(first.Id).inspect();
     return {
@@ -108,6 +114,12 @@ export class DrillContainers {
     for (const [k, v] of Object.entries(c.info.Config.Labels ?? {})) {
       if (imageLabels[k] === v && !k.startsWith('remediation.')) continue;
       labels[k] = v;
+    }
+    // A deploy records the release it replaces, as the engine's own recreate does: otherwise the
+    // history would still end in a tag the engine rolled back from, and that would pass for "last good".
+    if (image !== c.image) {
+      const history = (labels[HISTORY_LABEL] ?? '').split(',').filter(Boolean);
+      labels[HISTORY_LABEL] = [...history, tagOf(c.image)].slice(-10).join(',');
     }
     const binds = (c.info.HostConfig.Binds ?? []).map((b) => {
       const [src, dst, mode = ''] = b.split(':');

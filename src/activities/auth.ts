@@ -1,0 +1,130 @@
+/**
+ * Authentication activities (INC-06): can the admin key still sign in, does the stored key hash still
+ * belong to the configured key, and what do the api's logs say about refused keys. The admin key is
+ * read here and never leaves: only statuses, emails and yes/no answers are returned.
+ */
+import { createHash } from 'node:crypto';
+import { Client as PgClient } from 'pg';
+import type { ActivityDeps } from './deps';
+import { adminKey, pgPassword, targetConfig } from './deps';
+import { createDockerActivities } from './docker';
+import { ErrorType, describeError, permanent } from './errors';
+
+export interface WhoAmI {
+  /** HTTP status of GET /v1/users/me with the admin key; 0 when the api did not answer. */
+  status: number;
+  email?: string;
+  isAdmin?: boolean;
+  error?: string;
+}
+
+export interface KeyHashCheck {
+  /** The users table answered. */
+  reachable: boolean;
+  error?: string;
+  /** A user row holds the hash of the configured admin key. */
+  matches: boolean;
+  email?: string;
+  isAdmin?: boolean;
+}
+
+export interface AuthErrors {
+  total: number;
+  /** Refusals by the `reason=` the api logged (e.g. unknown_key, sso_provider_unreachable). */
+  byReason: Record<string, number>;
+}
+
+const FLAG = /^(true|false|\d{1,6})$/;
+const REASON = /\breason=("?)([\w.-]+)\1/;
+
+export function createAuthActivities(deps: ActivityDeps) {
+  const doFetch = deps.fetch ?? fetch;
+  const docker = createDockerActivities(deps);
+
+  function key(target: string): string {
+    const k = adminKey(deps, target);
+    if (!k) throw permanent(ErrorType.NotConfigured, `target "${target}" has no admin key configured`);
+    return k;
+  }
+
+  /** GET /v1/users/me with the admin key; every answer (401, 500, no answer) is a finding. */
+  async function whoAmI(input: { target: string }): Promise<WhoAmI> {
+    const t = targetConfig(deps, input.target);
+    try {
+      const res = await doFetch(new URL('/v1/users/me', t.baseUrl).toString(), {
+        headers: { authorization: `Bearer ${key(input.target)}` },
+        signal: AbortSignal.timeout(5000),
+      });
+      const text = await res.text();
+      if (!res.ok) return { status: res.status, error: text.slice(0, 200) };
+      const body = JSON.parse(text) as { email?: unknown; is_admin?: unknown };
+      return {
+        status: res.status,
+        ...(typeof body.email === 'string' ? { email: body.email } : {}),
+        isAdmin: body.is_admin === true,
+      };
+    } catch (err) {
+      return { status: 0, error: describeError(err) };
+    }
+  }
+
+  /**
+   * The key-hash self-check: looks the configured admin key's sha256 up in the users table. Only the
+   * comparison's outcome is returned, never the key or either hash.
+   */
+  async function adminKeyHashCheck(input: { target: string }): Promise<KeyHashCheck> {
+    const pg = targetConfig(deps, input.target).postgres;
+    if (!pg) throw permanent(ErrorType.NotConfigured, `target "${input.target}" has no postgres configured`);
+    const hash = createHash('sha256').update(key(input.target)).digest('hex');
+    const client = new PgClient({
+      host: pg.host,
+      port: pg.port,
+      database: pg.database,
+      user: pg.user,
+      password: pgPassword(deps, input.target),
+      connectionTimeoutMillis: 3000,
+      statement_timeout: 3000,
+      application_name: 'remediation-engine',
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const r = await client.query<{ email: string; is_admin: boolean }>(
+        'SELECT email, is_admin FROM users WHERE api_key_hash = $1 LIMIT 1',
+        [hash],
+      );
+      const row = r.rows[0];
+      return row ? { reachable: true, matches: true, email: row.email, isAdmin: row.is_admin } : { reachable: true, matches: false };
+    } catch (err) {
+      return { reachable: false, matches: false, error: describeError(err) };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  /** `auth failed` lines in a component's recent logs, counted by reason. */
+  async function authErrorsInLogs(input: { target: string; component: string; sinceSeconds: number }): Promise<AuthErrors> {
+    const logs = await docker.containerLogs({ ...input, grep: 'auth failed', limit: 5000 });
+    const byReason: Record<string, number> = {};
+    for (const line of logs.lines) {
+      const reason = REASON.exec(line)?.[2] ?? 'unknown';
+      byReason[reason] = (byReason[reason] ?? 0) + 1;
+    }
+    return { total: logs.matched, byReason };
+  }
+
+  /**
+   * A flag in a component's container environment (e.g. SSO_REQUIRED). Only flag-like values
+   * (true/false/numbers) are returned, so asking for a secret's name reveals nothing.
+   */
+  async function containerEnvFlag(input: { target: string; component: string; name: string }): Promise<{ set: boolean; value?: string }> {
+    const state = await docker.containerState(input);
+    const info = await deps.docker.getContainer(state.id).inspect();
+    const entry = (info.Config.Env ?? []).find((kv) => kv.startsWith(`${input.name}=`));
+    if (entry === undefined) return { set: false };
+    const value = entry.slice(input.name.length + 1);
+    return FLAG.test(value) ? { set: true, value } : { set: true };
+  }
+
+  return { whoAmI, adminKeyHashCheck, authErrorsInLogs, containerEnvFlag };
+}

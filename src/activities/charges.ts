@@ -1,0 +1,132 @@
+/**
+ * Double charges in a target's ledger (INC-08): deductions that share one request id, per-user
+ * reconciliation, and refunds. Ids and amounts only: no emails, no keys.
+ *
+ * A refund goes through the target's own admin API (it moves the balance and appends the audit entry
+ * in one transaction) and is keyed by the charge it reverses: the ledger holds at most one refund per
+ * charge (a unique index on `refund_of`), and this activity first looks for that refund, so a retry
+ * after a lost answer or a dead worker finds it instead of refunding twice.
+ */
+import type { ActivityDeps } from './deps';
+import { adminKey, targetConfig } from './deps';
+import { ErrorType, permanent } from './errors';
+import { withPgClient } from './postgres';
+
+export interface DuplicateCharge {
+  id: string;
+  amount: number;
+  /** The refund already issued for this charge, if any. */
+  refundId?: string;
+}
+
+export interface DuplicateGroup {
+  requestId: string;
+  userId: string;
+  /** The first charge for the request: the one that stands. */
+  originalId: string;
+  firstAt: string;
+  duplicates: DuplicateCharge[];
+}
+
+export interface UserReconciliation {
+  userId: string;
+  charges: number;
+  requests: number;
+  deducted: number;
+  refunded: number;
+}
+
+const ID = /^[1-9][0-9]{0,17}$/;
+
+export function createChargeActivities(deps: ActivityDeps) {
+  const doFetch = deps.fetch ?? fetch;
+
+  /** Deductions in the window that share a request id with an earlier one, with any refunds of them. */
+  async function findDuplicateCharges(input: { target: string; windowMinutes: number }): Promise<DuplicateGroup[]> {
+    return withPgClient(deps, input.target, async (c) => {
+      const groups = await c.query<{ request_id: string; user_id: string; ids: string[]; amounts: string[]; first_at: Date }>(
+        `SELECT request_id, user_id::text AS user_id, array_agg(id::text ORDER BY id) AS ids,
+                array_agg(amount::text ORDER BY id) AS amounts, min(created_at) AS first_at
+           FROM request_logs
+          WHERE created_at > now() - make_interval(mins => $1) AND amount > 0 AND refund_of IS NULL
+          GROUP BY request_id, user_id HAVING count(*) > 1
+          ORDER BY min(created_at) LIMIT 500`,
+        [input.windowMinutes],
+      );
+      const extraIds = groups.rows.flatMap((g) => g.ids.slice(1));
+      const refunds = extraIds.length
+        ? await c.query<{ refund_of: string; id: string }>(
+            'SELECT refund_of::text AS refund_of, id::text AS id FROM request_logs WHERE refund_of = ANY($1::bigint[])',
+            [extraIds],
+          )
+        : { rows: [] };
+      const refundOf = new Map(refunds.rows.map((r) => [r.refund_of, r.id]));
+      return groups.rows.map((g) => ({
+        requestId: g.request_id,
+        userId: g.user_id,
+        originalId: g.ids[0] as string,
+        firstAt: g.first_at.toISOString(),
+        duplicates: g.ids.slice(1).map((id, i) => {
+          const refundId = refundOf.get(id);
+          return { id, amount: Number(g.amounts[i + 1]), ...(refundId ? { refundId } : {}) };
+        }),
+      }));
+    });
+  }
+
+  /** Per user in the window: charges vs distinct requests, deducted vs refunded. */
+  async function reconcileCharges(input: { target: string; windowMinutes: number; userIds: string[] }): Promise<UserReconciliation[]> {
+    const ids = input.userIds.filter((id) => ID.test(id));
+    if (ids.length === 0) return [];
+    return withPgClient(deps, input.target, async (c) => {
+      const r = await c.query<{ user_id: string; charges: string; requests: string; deducted: string; refunded: string }>(
+        `SELECT user_id::text AS user_id,
+                count(*) FILTER (WHERE amount > 0)::text AS charges,
+                count(DISTINCT request_id) FILTER (WHERE amount > 0)::text AS requests,
+                coalesce(sum(amount) FILTER (WHERE amount > 0), 0)::text AS deducted,
+                coalesce(-sum(amount) FILTER (WHERE amount < 0), 0)::text AS refunded
+           FROM request_logs
+          WHERE created_at > now() - make_interval(mins => $1) AND user_id = ANY($2::bigint[])
+          GROUP BY user_id ORDER BY user_id`,
+        [input.windowMinutes, ids],
+      );
+      return r.rows.map((x) => ({
+        userId: x.user_id,
+        charges: Number(x.charges),
+        requests: Number(x.requests),
+        deducted: Number(x.deducted),
+        refunded: Number(x.refunded),
+      }));
+    });
+  }
+
+  async function existingRefund(target: string, chargeId: string): Promise<string | undefined> {
+    return withPgClient(deps, target, async (c) => {
+      const r = await c.query<{ id: string }>('SELECT id::text AS id FROM request_logs WHERE refund_of = $1', [chargeId]);
+      return r.rows[0]?.id;
+    });
+  }
+
+  /** Refunds one duplicate charge, referencing it and the original it duplicates; never twice. */
+  async function refundDuplicateCharge(input: { target: string; chargeId: string; originalId: string; reason: string }): Promise<{ refundId: string; applied: boolean }> {
+    if (!ID.test(input.chargeId) || !ID.test(input.originalId)) throw permanent(ErrorType.BadInput, 'charge ids must be positive integers');
+    const prior = await existingRefund(input.target, input.chargeId);
+    if (prior) return { refundId: prior, applied: false };
+    const t = targetConfig(deps, input.target);
+    const key = adminKey(deps, input.target);
+    if (!key) throw permanent(ErrorType.NotConfigured, `target "${input.target}" has no admin key configured`);
+    const res = await doFetch(new URL('/v1/admin/refunds', t.baseUrl).toString(), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ request_log_id: input.chargeId, reason: `${input.reason}; duplicate of charge ${input.originalId}` }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    if (res.status >= 400 && res.status < 500) throw permanent(ErrorType.HttpClientError, `refund of charge ${input.chargeId} refused: HTTP ${res.status} ${text.slice(0, 200)}`);
+    if (!res.ok) throw new Error(`refund of charge ${input.chargeId}: HTTP ${res.status}`);
+    const body = JSON.parse(text) as { refund_id?: number; idempotent?: boolean };
+    return { refundId: String(body.refund_id), applied: body.idempotent !== true };
+  }
+
+  return { findDuplicateCharges, reconcileCharges, refundDuplicateCharge };
+}

@@ -1,0 +1,159 @@
+/**
+ * Rate-limit activities (INC-10): who is being refused with 429 (from the api's own log lines),
+ * whose keys those were (by hash prefix, matched against the stored key hashes), the limit the api
+ * runs with (one non-secret variable of its container), and the governance IP block list.
+ */
+import type Docker from 'dockerode';
+import { Client as PgClient } from 'pg';
+import type { ActivityDeps } from './deps';
+import { pgPassword, targetConfig } from './deps';
+import { createDockerActivities } from './docker';
+import type { TargetConfig } from '../config';
+import { ErrorType, permanent } from './errors';
+import { createHttpActivities } from './http';
+
+export interface ClientCount {
+  id: string;
+  count: number;
+}
+
+export interface RateLimitSummary {
+  total429: number;
+  sinceSeconds: number;
+  /** Most-refused client addresses first (at most 20). */
+  clients: ClientCount[];
+  distinctClients: number;
+  /** Most-refused key ids (sha256 prefixes) first (at most 20); requests without a key are not counted. */
+  keys: ClientCount[];
+  withoutKey: number;
+}
+
+export interface KeyOwner {
+  keyId: string;
+  userId: number;
+  /** The owner's email domain: the tenant, without naming the person. */
+  tenant: string;
+}
+
+const RATE_LIMITED = /msg="?rate limit exceeded/;
+const FIELD = /(\w+)=("(?:[^"\\]|\\.)*"|\S+)/g;
+const SECRETISH = /KEY|SECRET|PASSWORD|TOKEN|URL|DSN|CREDENTIAL/i;
+
+function fields(line: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of line.matchAll(FIELD)) out[m[1] as string] = (m[2] as string).replace(/^"|"$/g, '');
+  return out;
+}
+
+function top(counts: Map<string, number>, n = 20): ClientCount[] {
+  return [...counts].map(([id, count]) => ({ id, count })).sort((a, b) => b.count - a.count || a.id.localeCompare(b.id)).slice(0, n);
+}
+
+/** Counts the limiter's refusals by client address and key id (logfmt lines of the api). */
+export function summariseRateLimitLines(lines: string[], sinceSeconds: number): RateLimitSummary {
+  const clients = new Map<string, number>();
+  const keys = new Map<string, number>();
+  let total = 0;
+  let withoutKey = 0;
+  for (const line of lines) {
+    if (!RATE_LIMITED.test(line)) continue;
+    const f = fields(line);
+    total++;
+    const ip = f.client_ip ?? 'unknown';
+    clients.set(ip, (clients.get(ip) ?? 0) + 1);
+    if (f.key_id) keys.set(f.key_id, (keys.get(f.key_id) ?? 0) + 1);
+    else withoutKey++;
+  }
+  return { total429: total, sinceSeconds, clients: top(clients), distinctClients: clients.size, keys: top(keys), withoutKey };
+}
+
+export function createRateLimitActivities(deps: ActivityDeps) {
+  const docker = createDockerActivities(deps);
+  const http = createHttpActivities(deps);
+
+  /** One read-only query on a short-lived connection with tight timeouts. */
+  async function pgQuery<T>(target: string, sql: string, params: unknown[]): Promise<T[]> {
+    const pg = targetConfig(deps, target).postgres;
+    if (!pg) throw permanent(ErrorType.NotConfigured, `target "${target}" has no postgres configured`);
+    const client = new PgClient({
+      host: pg.host,
+      port: pg.port,
+      database: pg.database,
+      user: pg.user,
+      password: pgPassword(deps, target),
+      connectionTimeoutMillis: 3000,
+      statement_timeout: 5000,
+      application_name: 'remediation-engine',
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      return (await client.query(sql, params)).rows as T[];
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  /** The target's rate-limit settings from configuration (no secrets). */
+  async function rateLimitPolicy(input: { target: string }): Promise<TargetConfig['rateLimit']> {
+    return targetConfig(deps, input.target).rateLimit;
+  }
+
+  async function rateLimitSummary(input: { target: string; component: string; sinceSeconds: number }): Promise<RateLimitSummary> {
+    const logs = await docker.containerLogs({
+      target: input.target,
+      component: input.component,
+      sinceSeconds: input.sinceSeconds,
+      grep: 'rate limit exceeded',
+      limit: 1_000_000,
+    });
+    return summariseRateLimitLines(logs.lines, input.sinceSeconds);
+  }
+
+  /** Which users (and tenants) the key ids belong to; unknown ids are simply absent. */
+  async function keyOwners(input: { target: string; keyIds: string[] }): Promise<KeyOwner[]> {
+    const ids = input.keyIds.filter((k) => /^[0-9a-f]{8,64}$/.test(k)).slice(0, 50);
+    if (ids.length === 0) return [];
+    const rows = await pgQuery<{ key_id: string; user_id: number; tenant: string }>(
+      input.target,
+      `SELECT k.id AS key_id, u.id::int AS user_id, split_part(u.email, '@', 2) AS tenant
+         FROM users u JOIN unnest($1::text[]) AS k(id) ON u.api_key_hash LIKE k.id || '%'`,
+      [ids],
+    );
+    return rows.map((r) => ({ keyId: r.key_id, userId: r.user_id, tenant: r.tenant }));
+  }
+
+  /** The value of one configuration variable of a component's container; secret-looking names are refused. */
+  async function containerEnvValue(input: { target: string; component: string; name: string }): Promise<{ value: string | null }> {
+    if (SECRETISH.test(input.name)) throw permanent(ErrorType.Refused, `${input.name} looks like a secret; it is never read`);
+    const t = targetConfig(deps, input.target);
+    const list: Docker.ContainerInfo[] = await deps.docker.listContainers({
+      all: true,
+      filters: { label: [t.containerLabel, `remediation.component=${input.component}`] },
+    });
+    const c = list.find((x) => x.State === 'running' && !x.Names.some((n) => /-replaced-\d+$/.test(n))) ?? list[0];
+    if (!c) throw permanent(ErrorType.UnknownContainer, `no ${input.component} container for ${input.target}`);
+    const info = await deps.docker.getContainer(c.Id).inspect();
+    const kv = (info.Config.Env ?? []).find((e) => e.startsWith(`${input.name}=`));
+    return { value: kv ? kv.slice(input.name.length + 1) : null };
+  }
+
+  async function blockedIps(input: { target: string }): Promise<{ ips: string[] }> {
+    const res = await http.adminRequest({ target: input.target, method: 'GET', path: '/v1/governance/blocks' });
+    return { ips: ((res.body as { blocked?: { ip: string }[] }).blocked ?? []).map((b) => b.ip) };
+  }
+
+  /** Blocks a client address at the gateway (stored by the target, so it survives a restart). */
+  async function blockClient(input: { target: string; ip: string; reason: string }): Promise<{ changed: boolean; detail: string }> {
+    const res = await http.adminRequest({
+      target: input.target,
+      method: 'POST',
+      path: '/v1/governance/block',
+      body: { ip: input.ip, reason: input.reason },
+    });
+    const changed = (res.body as { changed?: boolean }).changed === true;
+    return { changed, detail: changed ? `${input.ip} blocked at the gateway` : `${input.ip} was already blocked` };
+  }
+
+  return { rateLimitPolicy, rateLimitSummary, keyOwners, containerEnvValue, blockedIps, blockClient };
+}

@@ -1,0 +1,355 @@
+/**
+ * Support activities (seed 000): what on-call looks up when a user reports "my key stopped working"
+ * or "my transfer never arrived": the user's account, their charged requests, key events, the api's
+ * request log lines, transfers and approvals, the job queue and the worker's errors.
+ *
+ * Results carry ids, counts, statuses and times only: never a key, a key hash or another user's email.
+ */
+import Redis from 'ioredis';
+import { Client as PgClient } from 'pg';
+import { readSecret } from '../config';
+import type { ActivityDeps } from './deps';
+import { pgPassword, targetConfig } from './deps';
+import { createDockerActivities } from './docker';
+import { ErrorType, describeError, permanent } from './errors';
+
+export interface SupportUser {
+  found: boolean;
+  userId?: string;
+  isAdmin?: boolean;
+  createdAt?: string;
+}
+
+export interface KeyEvent {
+  action: string;
+  at: string;
+}
+
+export interface RequestRows {
+  /** Charged requests of the user inside the window. */
+  inWindow: number;
+  byStatus: Record<string, number>;
+  first?: string;
+  last?: string;
+  /** The row with the given request id, whoever it belongs to. */
+  match?: { rowId: string; mine: boolean; amount: number; status: string; provider: string | null; createdAt: string };
+}
+
+export interface ApiLogTrace {
+  available: boolean;
+  error?: string;
+  /** The request's own log line, if the api saw it inside the window. */
+  request?: { status: number; path: string; at: string; userId?: string };
+  userRequests: number;
+  userByStatus: Record<string, number>;
+  /** Failed authentications in the window (they carry no user id: the key matched nobody). */
+  authFailures: number;
+}
+
+export interface TransferRow {
+  id: string;
+  direction: 'sent' | 'received';
+  amount: number;
+  status: string;
+  createdAt: string;
+  appliedAt: string | null;
+  approval?: { id: string; status: string; createdAt: string };
+}
+
+export interface QueueState {
+  key: string;
+  /** The component that consumes the queue. */
+  consumer: string;
+  length: number;
+  /** Length again after `sampleMs`: a queue that does not shrink is not being consumed. */
+  lengthAfter: number;
+  sampleMs: number;
+  /** Jobs ahead of each transfer's job (the worker pops from the tail); absent = not queued. */
+  ahead: Record<string, number>;
+  scanned: number;
+}
+
+export interface WorkerLogErrors {
+  available: boolean;
+  error?: string;
+  errors: number;
+  warnings: number;
+  /** Error / warning lines naming one of the transfers. */
+  forTransfers: number;
+  /** A few of those lines, as the worker wrote them (they hold ids, never secrets). */
+  samples: string[];
+}
+
+/** Splits one logfmt line into its fields. */
+export function parseLogfmt(line: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const re = /(\w+)=("((?:[^"\\]|\\.)*)"|\S*)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(line)) !== null) out[m[1] as string] = m[3] !== undefined ? m[3].replace(/\\(.)/g, '$1') : (m[2] ?? '');
+  return out;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+const MAX_QUEUE_SCAN = 20_000;
+
+export function createSupportActivities(deps: ActivityDeps) {
+  const docker = createDockerActivities(deps);
+
+  async function withPg<T>(target: string, fn: (c: PgClient) => Promise<T>): Promise<T> {
+    const pg = targetConfig(deps, target).postgres;
+    if (!pg) throw permanent(ErrorType.NotConfigured, `target "${target}" has no postgres configured`);
+    const client = new PgClient({
+      host: pg.host,
+      port: pg.port,
+      database: pg.database,
+      user: pg.user,
+      password: pgPassword(deps, target),
+      connectionTimeoutMillis: 3000,
+      statement_timeout: 5000,
+      application_name: 'remediation-engine',
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async function withRedis<T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> {
+    const c = targetConfig(deps, target).redis;
+    if (!c) throw permanent(ErrorType.NotConfigured, `target "${target}" has no redis configured`);
+    const r = new Redis({
+      host: c.host,
+      port: c.port,
+      password: readSecret(c.password),
+      lazyConnect: true,
+      connectTimeout: 2000,
+      commandTimeout: 5000,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
+    r.on('error', () => undefined);
+    await r.connect();
+    try {
+      return await fn(r);
+    } finally {
+      r.disconnect();
+    }
+  }
+
+  /** The account behind an email (case-insensitive). An unknown email is a finding, not an error. */
+  async function lookupUser(input: { target: string; email: string }): Promise<SupportUser> {
+    return withPg(input.target, async (c) => {
+      const r = await c.query<{ id: string; is_admin: boolean; created_at: Date }>(
+        'SELECT id::text AS id, is_admin, created_at FROM users WHERE lower(email) = lower($1) LIMIT 1',
+        [input.email],
+      );
+      const row = r.rows[0];
+      if (!row) return { found: false };
+      return { found: true, userId: row.id, isAdmin: row.is_admin, createdAt: row.created_at.toISOString() };
+    });
+  }
+
+  /** Key rotations and erasures of the user up to `to` (newest first): why a key that worked stops working. */
+  async function keyEvents(input: { target: string; userId: string; to: string }): Promise<{ events: KeyEvent[] }> {
+    return withPg(input.target, async (c) => {
+      const r = await c.query<{ action: string; created_at: Date }>(
+        `SELECT action, created_at FROM audit_logs
+          WHERE target_type = 'user' AND target_id = $1 AND action IN ('api_key_rotated', 'gdpr_erasure') AND created_at <= $2
+          ORDER BY created_at DESC LIMIT 5`,
+        [input.userId, input.to],
+      );
+      return { events: r.rows.map((x) => ({ action: x.action, at: x.created_at.toISOString() })) };
+    });
+  }
+
+  /** The user's charged requests in the window, and the row of one request id if it exists. */
+  async function requestRows(input: { target: string; userId: string; requestId?: string; from: string; to: string }): Promise<RequestRows> {
+    return withPg(input.target, async (c) => {
+      const agg = await c.query<{ status: string; n: string; first: Date; last: Date }>(
+        `SELECT status, count(*)::text AS n, min(created_at) AS first, max(created_at) AS last FROM request_logs
+          WHERE user_id = $1 AND amount > 0 AND created_at BETWEEN $2 AND $3 GROUP BY status`,
+        [input.userId, input.from, input.to],
+      );
+      const byStatus: Record<string, number> = {};
+      let first: Date | undefined;
+      let last: Date | undefined;
+      for (const row of agg.rows) {
+        byStatus[row.status] = Number(row.n);
+        if (!first || row.first < first) first = row.first;
+        if (!last || row.last > last) last = row.last;
+      }
+      const out: RequestRows = {
+        inWindow: Object.values(byStatus).reduce((a, b) => a + b, 0),
+        byStatus,
+        ...(first ? { first: first.toISOString() } : {}),
+        ...(last ? { last: last.toISOString() } : {}),
+      };
+      if (input.requestId) {
+        const m = await c.query<{ id: string; user_id: string; amount: string; status: string; provider: string | null; created_at: Date }>(
+          `SELECT id::text AS id, user_id::text AS user_id, amount::text AS amount, status, provider, created_at
+             FROM request_logs WHERE request_id = $1 ORDER BY id LIMIT 1`,
+          [input.requestId],
+        );
+        const row = m.rows[0];
+        if (row) {
+          out.match = {
+            rowId: row.id,
+            mine: row.user_id === input.userId,
+            amount: Number(row.amount),
+            status: row.status,
+            provider: row.provider,
+            createdAt: row.created_at.toISOString(),
+          };
+        }
+      }
+      return out;
+    });
+  }
+
+  /** Log lines of a component inside [from, to], optionally only those matching `grep`. */
+  async function logLines(target: string, component: string, from: string, to: string, grep?: string): Promise<Record<string, string>[]> {
+    const sinceSeconds = Math.ceil((Date.now() - Date.parse(from)) / 1000) + 5;
+    const r = await docker.containerLogs({ target, component, sinceSeconds, limit: 50_000, ...(grep ? { grep } : {}) });
+    const lo = Date.parse(from);
+    const hi = Date.parse(to);
+    return r.lines.map(parseLogfmt).filter((f) => {
+      const t = Date.parse(f.ts ?? '');
+      return Number.isNaN(t) || (t >= lo && t <= hi);
+    });
+  }
+
+  /** The api's request log around the time: the request's own line, the user's requests, failed authentications. */
+  async function apiRequestLog(input: { target: string; requestId?: string; userId?: string; from: string; to: string }): Promise<ApiLogTrace> {
+    const out: ApiLogTrace = { available: true, userRequests: 0, userByStatus: {}, authFailures: 0 };
+    try {
+      if (input.requestId) {
+        const lines = await logLines(input.target, 'api', input.from, input.to, `request_id=${escapeRe(input.requestId)}(\\s|$)`);
+        const line = lines.find((f) => f.status !== undefined);
+        if (line) {
+          out.request = {
+            status: Number(line.status),
+            path: line.path ?? '',
+            at: line.ts ?? '',
+            ...(line.user_id ? { userId: line.user_id } : {}),
+          };
+        }
+      }
+      if (input.userId) {
+        const lines = await logLines(input.target, 'api', input.from, input.to, `user_id=${escapeRe(input.userId)}(\\s|$)`);
+        for (const f of lines.filter((x) => x.status !== undefined && x.path?.startsWith('/v1/'))) {
+          out.userRequests++;
+          out.userByStatus[f.status as string] = (out.userByStatus[f.status as string] ?? 0) + 1;
+        }
+      }
+      out.authFailures = (await logLines(input.target, 'api', input.from, input.to, 'msg="auth failed"')).length;
+    } catch (err) {
+      return { available: false, error: describeError(err), userRequests: 0, userByStatus: {}, authFailures: 0 };
+    }
+    return out;
+  }
+
+  /** The user's transfers (sent or received) with their approval requests, newest first. */
+  async function userTransfers(input: { target: string; userId: string; transferId?: string; from?: string; to?: string }): Promise<{ transfers: TransferRow[] }> {
+    return withPg(input.target, async (c) => {
+      const r = await c.query<{
+        id: string;
+        sender_id: string;
+        amount: string;
+        status: string;
+        created_at: Date;
+        applied_at: Date | null;
+        approval_id: string | null;
+        approval_status: string | null;
+        approval_at: Date | null;
+      }>(
+        `SELECT t.id::text AS id, t.sender_id::text AS sender_id, t.amount::text AS amount, t.status, t.created_at, t.applied_at,
+                a.id::text AS approval_id, a.status AS approval_status, a.created_at AS approval_at
+           FROM token_transfers t
+           LEFT JOIN LATERAL (SELECT * FROM approval_requests ar WHERE ar.transfer_id = t.id ORDER BY ar.id DESC LIMIT 1) a ON true
+          WHERE (t.sender_id = $1 OR t.recipient_id = $1)
+            AND ($2::bigint IS NULL OR t.id = $2::bigint)
+            AND ($3::timestamptz IS NULL OR t.created_at >= $3::timestamptz)
+            AND ($4::timestamptz IS NULL OR t.created_at <= $4::timestamptz)
+          ORDER BY t.created_at DESC, t.id DESC LIMIT 20`,
+        [input.userId, input.transferId ?? null, input.from ?? null, input.to ?? null],
+      );
+      return {
+        transfers: r.rows.map((x) => ({
+          id: x.id,
+          direction: x.sender_id === input.userId ? ('sent' as const) : ('received' as const),
+          amount: Number(x.amount),
+          status: x.status,
+          createdAt: x.created_at.toISOString(),
+          appliedAt: x.applied_at ? x.applied_at.toISOString() : null,
+          ...(x.approval_id && x.approval_status && x.approval_at
+            ? { approval: { id: x.approval_id, status: x.approval_status, createdAt: x.approval_at.toISOString() } }
+            : {}),
+        })),
+      };
+    });
+  }
+
+  /** LLEN of the job queue, sampled twice, and where each transfer's job waits in it. */
+  async function jobQueueState(input: { target: string; transferIds: string[]; sampleMs?: number }): Promise<QueueState> {
+    const queue = targetConfig(deps, input.target).queue;
+    if (!queue) throw permanent(ErrorType.NotConfigured, `target "${input.target}" has no job queue configured`);
+    const key = queue.key;
+    const sampleMs = Math.min(Math.max(input.sampleMs ?? 3000, 0), 10_000);
+    return withRedis(input.target, async (r) => {
+      const length = await r.llen(key);
+      const wanted = new Set(input.transferIds);
+      const ahead: Record<string, number> = {};
+      let scanned = 0;
+      for (let start = 0; start < Math.min(length, MAX_QUEUE_SCAN) && wanted.size > 0; start += 1000) {
+        const chunk = await r.lrange(key, start, start + 999);
+        chunk.forEach((raw, i) => {
+          const id = transferIdOf(raw);
+          // LPUSH in, BRPOP out: the job at index i has every job after it ahead of it.
+          if (id && wanted.has(id) && ahead[id] === undefined) ahead[id] = Math.max(0, length - 1 - (start + i));
+        });
+        scanned += chunk.length;
+      }
+      if (sampleMs > 0) await new Promise((res) => setTimeout(res, sampleMs));
+      const lengthAfter = await r.llen(key);
+      return { key, consumer: queue.component, length, lengthAfter, sampleMs, ahead, scanned };
+    });
+  }
+
+  /** Errors and warnings in the queue consumer's log since the window began, and those naming the transfers. */
+  async function workerLogErrors(input: { target: string; transferIds: string[]; from: string; to: string }): Promise<WorkerLogErrors> {
+    try {
+      const consumer = targetConfig(deps, input.target).queue?.component;
+      if (!consumer) throw permanent(ErrorType.NotConfigured, `target "${input.target}" has no job queue configured`);
+      const lines = await logLines(input.target, consumer, input.from, input.to, 'level=(error|warn)');
+      const ids = new Set(input.transferIds);
+      const named = lines.filter((f) => f.transfer_id !== undefined && ids.has(f.transfer_id));
+      return {
+        available: true,
+        errors: lines.filter((f) => f.level === 'error').length,
+        warnings: lines.filter((f) => f.level === 'warn').length,
+        forTransfers: named.length,
+        samples: named.slice(-3).map((f) => `${f.ts ?? ''} ${f.level ?? ''} ${f.msg ?? ''} transfer_id=${f.transfer_id ?? ''}`.trim()),
+      };
+    } catch (err) {
+      return { available: false, error: describeError(err), errors: 0, warnings: 0, forTransfers: 0, samples: [] };
+    }
+  }
+
+  return { lookupUser, keyEvents, requestRows, apiRequestLog, userTransfers, jobQueueState, workerLogErrors };
+}
+
+function transferIdOf(raw: string): string | undefined {
+  try {
+    const job = JSON.parse(raw) as { transfer_id?: unknown };
+    return job.transfer_id === undefined ? undefined : String(job.transfer_id);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,303 @@
+/**
+ * API key trace (seed 000, "Authentication / API key failures"): given the user's email, the
+ * approximate time and the request id, look up the key's usage around that time (charged requests,
+ * the api's request log, key rotations) and give a verdict a support engineer can paste into the
+ * ticket. Diagnose-first: it changes nothing; 5xx or repeated failures are escalated (seed 000).
+ */
+import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
+import type { IncidentInput, IncidentRecord, Severity } from './contracts';
+import type { ApiLogTrace, KeyEvent, RequestRows, SupportUser } from '../activities/support';
+import { renderSupportReport, type ReportStatus } from './support-report';
+
+export interface KeyTraceFacts {
+  email: string;
+  requestId?: string;
+  /** The reported time, and the window searched around it (ISO-8601). */
+  at: string;
+  from: string;
+  to: string;
+  user: SupportUser;
+  rows?: RequestRows;
+  log?: ApiLogTrace;
+  keyEvents: KeyEvent[];
+  serviceHealthy: boolean;
+  serviceDetail: string;
+}
+
+export interface KeyTraceVerdict {
+  status: ReportStatus;
+  diagnosis: string;
+  rootCause?: string;
+  solution?: string;
+  nextSteps: string[];
+}
+
+/** Repeated server errors for one user in the window: seed 000 says escalate to SRE. */
+const REPEATED_5XX = 3;
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v ? v : undefined;
+}
+
+async function diagnose(ctx: RunbookContext): Promise<KeyTraceFacts> {
+  const p = ctx.input.params ?? {};
+  const email = str(p.email) ?? '';
+  const requestId = str(p.requestId);
+  const minutes = typeof p.windowMinutes === 'number' ? p.windowMinutes : 15;
+  const now = Date.now();
+  const atMs = str(p.at) ? Math.min(Date.parse(p.at as string), now) : now;
+  const from = new Date(atMs - minutes * 60_000).toISOString();
+  const to = new Date(Math.min(atMs + minutes * 60_000, now)).toISOString();
+  const t = ctx.target;
+
+  const [user, health] = await Promise.all([acts.lookupUser({ target: t, email }), acts.httpHealth({ target: t })]);
+  const serviceDetail = `/health ${health.status || 'unreachable'}${health.body ? `: database ${String(health.body.database)}, redis ${String(health.body.redis)}` : ''}`;
+  const facts: KeyTraceFacts = {
+    email,
+    ...(requestId ? { requestId } : {}),
+    at: new Date(atMs).toISOString(),
+    from,
+    to,
+    user,
+    keyEvents: [],
+    serviceHealthy: health.ok,
+    serviceDetail,
+  };
+  if (user.found && user.userId) {
+    const userId = user.userId;
+    const [rows, log, keys] = await Promise.all([
+      acts.requestRows({ target: t, userId, ...(requestId ? { requestId } : {}), from, to }),
+      acts.apiRequestLog({ target: t, userId, ...(requestId ? { requestId } : {}), from, to }),
+      acts.keyEvents({ target: t, userId, to }),
+    ]);
+    facts.rows = rows;
+    facts.log = log;
+    facts.keyEvents = keys.events;
+  }
+  for (const c of checksOf(facts)) ctx.finding(c.check, c.ok, c.detail);
+  return facts;
+}
+
+function statusList(by: Record<string, number>): string {
+  const parts = Object.entries(by).map(([s, n]) => `${s}×${n}`);
+  return parts.length ? parts.join(', ') : 'none';
+}
+
+function lastRotation(f: KeyTraceFacts, before: string): KeyEvent | undefined {
+  return f.keyEvents.find((e) => e.action === 'api_key_rotated' && e.at <= before);
+}
+
+/** A rejected key (401): rotated, erased, or simply not this account's. */
+function rejectedKey(f: KeyTraceFacts, when: string): KeyTraceVerdict {
+  const rotated = lastRotation(f, when);
+  if (rotated) {
+    return {
+      status: 'answered',
+      diagnosis: `the key sent was refused (401): this account's key was rotated at ${rotated.at} and the client still sends the old one`,
+      rootCause: `The API key was rotated at ${rotated.at}; requests still use the previous key.`,
+      solution: 'Use the new key issued at rotation (or ask an admin for a new one) in the client configuration.',
+      nextSteps: ['Confirm with the customer which key their client is configured with.'],
+    };
+  }
+  return {
+    status: 'answered',
+    diagnosis: "the key sent was refused (401): it matches no account's key hash (wrong, mistyped or revoked key)",
+    rootCause: 'The API key sent does not match the key on this account.',
+    solution: 'Check the key in the client configuration (no spaces or truncation) or issue a new one.',
+    nextSteps: ['Ask the customer to re-copy the key from the dashboard.'],
+  };
+}
+
+/** The verdict on one request id. */
+function traceRequest(f: KeyTraceFacts, id: string): KeyTraceVerdict {
+  const match = f.rows?.match;
+  const seen = f.log?.request;
+  if (match && !match.mine) {
+    return {
+      status: 'answered',
+      diagnosis: `request ${id} was made with another account's key (charged to that account)`,
+      rootCause: `Request ${id} authenticated as a different account than ${f.email}.`,
+      solution: "Configure the client with this account's own key.",
+      nextSteps: [],
+    };
+  }
+  if (match) {
+    return {
+      status: 'nothing-wrong',
+      diagnosis: `request ${id} authenticated with this account's key and was served (${match.status}, ${match.amount} tokens at ${match.createdAt})`,
+      solution: 'No change was needed: the key works.',
+      nextSteps: ['If the customer still sees an error, ask for a screenshot and the exact endpoint they call.'],
+    };
+  }
+  if (seen && seen.status === 401) return rejectedKey(f, seen.at);
+  if (seen && seen.status >= 500) {
+    return {
+      status: 'escalated',
+      diagnosis: `request ${id} failed on our side (${seen.status} on ${seen.path})`,
+      rootCause: `Server error ${seen.status} on ${seen.path}.`,
+      nextSteps: ['Escalated to SRE with the request id, the user, the endpoint and recent deploys (seed 000).'],
+    };
+  }
+  if (seen && seen.status >= 400) {
+    const why: Record<number, string> = { 402: 'the account is at its quota', 403: 'the client address is blocked', 429: 'the client was rate limited' };
+    return {
+      status: 'answered',
+      diagnosis: `request ${id} was authenticated but refused with ${seen.status}${why[seen.status] ? `: ${why[seen.status]}` : ''}`,
+      rootCause: `The key is valid; the request was refused with ${seen.status}${why[seen.status] ? ` because ${why[seen.status]}` : ''}.`,
+      solution: seen.status === 429 ? 'Slow down or spread the requests.' : seen.status === 402 ? 'Top up the account or wait for the next billing period.' : 'See the status code above.',
+      nextSteps: [],
+    };
+  }
+  if (seen) {
+    if (seen.userId && seen.userId !== f.user.userId) {
+      return {
+        status: 'answered',
+        diagnosis: `request ${id} authenticated as another account`,
+        rootCause: `Request ${id} used a key of a different account than ${f.email}.`,
+        solution: "Configure the client with this account's own key.",
+        nextSteps: [],
+      };
+    }
+    return {
+      status: 'nothing-wrong',
+      diagnosis: `request ${id} succeeded (${seen.status} on ${seen.path} at ${seen.at})`,
+      solution: 'No change was needed: the key works.',
+      nextSteps: [],
+    };
+  }
+  return {
+    status: 'answered',
+    diagnosis: `request ${id} never reached the api between ${f.from} and ${f.to}`,
+    rootCause: 'The request did not reach our API (wrong endpoint or base URL), or it was made at another time.',
+    solution: 'Check the API base URL the client uses; send the exact time and request id of a failing call.',
+    nextSteps: ['Ask for the full URL and a screenshot of the error.'],
+  };
+}
+
+/** Without a request id: what the account's key did in the window. */
+function traceWindow(f: KeyTraceFacts): KeyTraceVerdict {
+  const log = f.log;
+  const served = f.rows?.inWindow ?? 0;
+  const byStatus = log?.userByStatus ?? {};
+  const serverErrors = Object.entries(byStatus).filter(([s]) => Number(s) >= 500).reduce((a, [, n]) => a + n, 0);
+  if (serverErrors >= REPEATED_5XX) {
+    return {
+      status: 'escalated',
+      diagnosis: `${serverErrors} server errors for this account between ${f.from} and ${f.to}`,
+      rootCause: 'Repeated server errors on our side.',
+      nextSteps: ['Escalated to SRE with the user, the window, the endpoints and recent deploys (seed 000).'],
+    };
+  }
+  const ok = Object.entries(byStatus).filter(([s]) => Number(s) < 400).reduce((a, [, n]) => a + n, 0);
+  if (served > 0 || ok > 0) {
+    const rotated = lastRotation(f, f.to);
+    if (rotated && f.rows?.last && rotated.at > f.rows.last) return rejectedKey(f, f.to);
+    return {
+      status: 'nothing-wrong',
+      diagnosis: `the key works: ${Math.max(served, ok)} authenticated requests between ${f.from} and ${f.to}`,
+      solution: 'No change was needed: the key authenticates.',
+      nextSteps: ['Ask for the request id of a failing call (the x-request-id response header).'],
+    };
+  }
+  if ((log?.authFailures ?? 0) > 0) return rejectedKey(f, f.to);
+  return {
+    status: 'answered',
+    diagnosis: `no request from this account reached the api between ${f.from} and ${f.to}`,
+    rootCause: 'No request from this account reached our API in that time.',
+    solution: 'Check the API base URL and that the client actually sends requests; give the time of a failing call.',
+    nextSteps: ['Ask for the request id (x-request-id header) and the exact time.'],
+  };
+}
+
+/** Pure verdict over the findings. */
+export function planApiKeyTrace(f: KeyTraceFacts): KeyTraceVerdict {
+  if (!f.user.found) {
+    return {
+      status: 'answered',
+      diagnosis: `no such user: no account is registered under ${f.email}`,
+      rootCause: `There is no account with the email ${f.email}.`,
+      solution: 'Ask the customer to confirm the email address of the account (it may have been erased on request).',
+      nextSteps: ['Confirm the email address with the customer.'],
+    };
+  }
+  if (!f.serviceHealthy) {
+    return {
+      status: 'escalated',
+      diagnosis: `the service itself is unhealthy (${f.serviceDetail})`,
+      rootCause: 'Our service is degraded.',
+      nextSteps: ['Escalated to SRE: the service health check fails.'],
+    };
+  }
+  return f.requestId ? traceRequest(f, f.requestId) : traceWindow(f);
+}
+
+/** The ticket report for a verdict. */
+export function apiKeyTraceReport(f: KeyTraceFacts, v: KeyTraceVerdict, meta: { incidentId: string; at: string; severity: Severity; checks: Array<{ check: string; ok: boolean; detail: string }> }): string {
+  return renderSupportReport({
+    title: 'API key trace',
+    incidentId: meta.incidentId,
+    at: meta.at,
+    severity: meta.severity,
+    customer: f.email,
+    issue: `API requests${f.requestId ? ` (request ${f.requestId})` : ''} failing around ${f.at}`,
+    status: v.status,
+    verdict: v.diagnosis,
+    ...(v.rootCause ? { rootCause: v.rootCause } : {}),
+    ...(v.solution ? { solution: v.solution } : {}),
+    verification: v.status === 'escalated' ? 'We will confirm once the fix is verified.' : `Traced in our request logs between ${f.from} and ${f.to}.`,
+    facts: [
+      ['user email', f.email],
+      ['approximate time', f.at],
+      ['request id', f.requestId ?? '(not given)'],
+      ['window searched', `${f.from} – ${f.to}`],
+    ],
+    checks: meta.checks,
+    nextSteps: v.nextSteps,
+  });
+}
+
+const runbook: Runbook<KeyTraceFacts> = {
+  name: 'apiKeyTrace',
+  diagnose,
+  plan(f, ctx): Plan {
+    const v = planApiKeyTrace(f);
+    const rec = { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: (ctx.input.severity ?? 3) as Severity, checks: checksOf(f) };
+    return {
+      diagnosis: v.diagnosis,
+      ...(v.rootCause ? { rootCause: v.rootCause } : {}),
+      ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
+      ...(v.status === 'escalated' ? { escalate: `${v.diagnosis}: ${v.nextSteps.join(' ')}` } : {}),
+      report: apiKeyTraceReport(f, v, rec),
+      steps: [],
+    };
+  },
+  async verify(ctx): Promise<Check> {
+    // Nothing was changed: the answer holds if our side is healthy, so the fix lies with the client.
+    const h = await acts.httpHealth({ target: ctx.target });
+    return { ok: h.ok, detail: `service /health ${h.status || 'unreachable'}` };
+  },
+};
+
+/** The checks behind the verdict: recorded as findings and listed in the report. */
+function checksOf(f: KeyTraceFacts): Array<{ check: string; ok: boolean; detail: string }> {
+  const out = [
+    { check: 'service health', ok: f.serviceHealthy, detail: f.serviceDetail },
+    { check: 'account', ok: f.user.found, detail: f.user.found ? `user #${f.user.userId ?? '?'}` : `no user with email ${f.email}` },
+  ];
+  if (!f.user.found) return out;
+  out.push({ check: 'charged requests in the window', ok: true, detail: `${f.rows?.inWindow ?? 0}${f.rows?.last ? `, last at ${f.rows.last}` : ''}` });
+  if (f.requestId) {
+    const m = f.rows?.match;
+    out.push({ check: `request ${f.requestId} in request_logs`, ok: m?.mine ?? false, detail: m ? `row #${m.rowId} at ${m.createdAt} (${m.mine ? "this user's" : "another account's"})` : 'not found' });
+    const seen = f.log?.request;
+    out.push({ check: `request ${f.requestId} in the api log`, ok: seen ? seen.status < 400 : false, detail: seen ? `${seen.path} → ${seen.status} at ${seen.at}` : 'not seen' });
+  }
+  if (f.log) out.push({ check: 'api log for this user', ok: f.log.available, detail: `${f.log.userRequests} requests (${statusList(f.log.userByStatus)}), ${f.log.authFailures} failed authentications` });
+  out.push({ check: 'key events', ok: true, detail: f.keyEvents.length ? f.keyEvents.map((e) => `${e.action} at ${e.at}`).join(', ') : 'none' });
+  return out;
+}
+
+/** Support: trace an API key problem a user reported. */
+export async function apiKeyTrace(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

@@ -1,0 +1,206 @@
+/**
+ * INC-09 Audit log chain break (seed 002). Chain verify gives `first_break_at`; the broken entry and
+ * its neighbours are read and the break is classified from the data itself:
+ * - entries without hashes (a migration wrote them) → recompute the hashes forward from the break
+ *   (two-person);
+ * - an entry whose content no longer matches its hash (tampering), or a link to nothing known →
+ *   preserve evidence (every entry exported with a sha256 manifest) and notify security. Entries are
+ *   never updated or deleted: the chain stays broken and the incident stays open for security;
+ * - an entry linked to its predecessor's predecessor (two writers raced on the chain head) →
+ *   explained and escalated: re-linking would rewrite every later hash, a decision for people.
+ * Verify: chain verify valid.
+ */
+import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import type { IncidentInput, IncidentRecord } from './contracts';
+import type { AuditEntryView, AuditNeighbourhood } from '../activities/audit-chain';
+
+/** Seed 002: "notify SergeyBar + Security Lead immediately". */
+export const SECURITY_CONTACTS = ['@security-lead', '@ledger-owner'];
+
+export type BreakClass = 'missing-hash' | 'tampering' | 'race' | 'unexplained';
+
+export interface ChainVerdict {
+  valid: boolean;
+  firstBreakAt: string | null;
+  breakKind: string | null;
+  breaks: number;
+  total: number;
+}
+
+export interface AuditFacts {
+  verdict: ChainVerdict;
+  neighbourhood?: AuditNeighbourhood;
+}
+
+export type AuditStep = 'preserve-evidence' | 'rehash-chain';
+
+async function chainVerdict(target: string): Promise<ChainVerdict> {
+  const r = await acts.adminRequest({ target, method: 'POST', path: '/v1/admin/audit-logs/verify' });
+  const b = (r.body && typeof r.body === 'object' ? r.body : {}) as Record<string, unknown>;
+  return {
+    valid: b.valid === true,
+    firstBreakAt: b.first_break_at === null || b.first_break_at === undefined ? null : String(b.first_break_at),
+    breakKind: typeof b.break_kind === 'string' ? b.break_kind : null,
+    breaks: typeof b.breaks === 'number' ? b.breaks : 0,
+    total: typeof b.total === 'number' ? b.total : 0,
+  };
+}
+
+/** Pure: how the broken entry came about, from its stored values alone. */
+export function classifyBreak(e: AuditEntryView): BreakClass {
+  if (e.hashMissing) return 'missing-hash';
+  if (e.linksToPrevious) return e.contentMatches ? 'unexplained' : 'tampering';
+  return e.linksToPreviousPrevious ? 'race' : 'unexplained';
+}
+
+function describeEntry(e: AuditEntryView): string {
+  if (e.hashMissing) return 'no hash';
+  const link = e.linksToPrevious ? 'linked' : e.linksToPreviousPrevious ? "linked to its predecessor's predecessor" : 'links to nothing known';
+  return `${link}, content ${e.contentMatches ? 'matches' : 'does not match'} its hash`;
+}
+
+/** Markdown for people: the broken entry and its neighbours. */
+export function neighbourhoodReport(f: AuditFacts, cls: BreakClass | undefined): string {
+  const rows = (f.neighbourhood?.entries ?? []).map(
+    (e) => `| ${e.id === f.verdict.firstBreakAt ? `**${e.id}**` : e.id} | ${e.action} | ${e.createdAt} | ${e.previousHash ?? 'NULL'} | ${e.hash ?? 'NULL'} | ${describeEntry(e)} |`,
+  );
+  return [
+    `### Audit chain break at entry ${f.verdict.firstBreakAt ?? '?'} (${cls ?? 'unclassified'})`,
+    '',
+    `Chain verify: ${f.verdict.breaks} breaks in ${f.verdict.total} entries; the target calls the first one \`${f.verdict.breakKind ?? '?'}\`.`,
+    '',
+    '| id | action | created_at | previous_hash | hash | finding |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
+async function diagnose(ctx: RunbookContext): Promise<AuditFacts> {
+  const verdict = await chainVerdict(ctx.target);
+  ctx.finding(
+    'chain verify',
+    verdict.valid,
+    verdict.valid ? `valid (${verdict.total} entries)` : `first_break_at ${verdict.firstBreakAt ?? '?'} (${verdict.breakKind ?? '?'}), ${verdict.breaks} breaks in ${verdict.total} entries`,
+  );
+  if (verdict.valid || !verdict.firstBreakAt) return { verdict };
+  const neighbourhood = await acts.auditNeighbourhood({ target: ctx.target, id: verdict.firstBreakAt, around: 2 });
+  const b = neighbourhood.broken;
+  ctx.finding('broken entry', false, b ? `${b.id} ${b.action} at ${b.createdAt}: ${describeEntry(b)}` : `${verdict.firstBreakAt} not found`);
+  ctx.finding(
+    'neighbours',
+    true,
+    neighbourhood.entries.filter((e) => e.id !== b?.id).map((e) => `${e.id}: ${describeEntry(e)}`).join('; ') || 'none',
+  );
+  if (b?.hashMissing) ctx.finding('entries without hashes', false, `${neighbourhood.missingRun} consecutive from ${b.id}`);
+  return { verdict, neighbourhood };
+}
+
+/** Pure decision over the findings. */
+export function planAuditChainBreak(f: AuditFacts): Omit<Plan, 'steps'> & { steps: AuditStep[]; classification?: BreakClass } {
+  if (f.verdict.valid) return { diagnosis: `audit chain valid (${f.verdict.total} entries)`, falseAlarm: true, steps: [] };
+  const b = f.neighbourhood?.broken;
+  if (!b) {
+    return {
+      diagnosis: `chain verify reports a break at ${f.verdict.firstBreakAt ?? '?'} but the entry cannot be read`,
+      escalate: 'the broken audit entry could not be inspected',
+      steps: [],
+    };
+  }
+  const cls = classifyBreak(b);
+  const report = neighbourhoodReport(f, cls);
+  const at = `entry ${b.id} (${b.action}, ${b.createdAt})`;
+  if (cls === 'missing-hash') {
+    return {
+      diagnosis: `audit chain break at ${at}: ${f.neighbourhood?.missingRun ?? 1} entries written without hashes (migration error)`,
+      rootCause: 'audit entries written without their hash chain (migration error)',
+      report,
+      classification: cls,
+      steps: ['rehash-chain'],
+    };
+  }
+  if (cls === 'race') {
+    return {
+      diagnosis: `audit chain break at ${at}: it links to its predecessor's previous_hash, so two writers computed their hash from the same chain head (race)`,
+      rootCause: 'concurrent audit writers read the same chain head',
+      report,
+      classification: cls,
+      escalate:
+        `entry ${b.id} was written concurrently with ${(f.neighbourhood?.entries ?? []).filter((e) => Number(e.id) < Number(b.id)).pop()?.id ?? 'its predecessor'}: ` +
+        'both contents are intact; re-linking rewrites every later hash, which people must decide (and the writer lock must be fixed)',
+      steps: [],
+    };
+  }
+  return {
+    diagnosis:
+      cls === 'tampering'
+        ? `audit chain break at ${at}: its content no longer matches its hash (tampering)`
+        : `audit chain break at ${at}: it links to no known entry (deleted or inserted entries)`,
+    rootCause: cls === 'tampering' ? 'an audit entry was modified after it was written' : 'the audit chain was altered (entries missing or inserted)',
+    report,
+    classification: cls,
+    steps: ['preserve-evidence'],
+  };
+}
+
+const runbook: Runbook<AuditFacts> = {
+  name: 'auditChainBreak',
+  diagnose,
+  plan(f, ctx): Plan {
+    const t = ctx.target;
+    const p = planAuditChainBreak(f);
+    const from = f.verdict.firstBreakAt ?? '';
+    const verdict: Record<string, unknown> = { ...f.verdict, classification: p.classification ?? null, incident: ctx.incidentId };
+    const all: Record<AuditStep, Step> = {
+      'preserve-evidence': {
+        id: 'preserve-evidence',
+        title: 'Preserve the audit entries as evidence (export + sha256) and notify security',
+        risk: 'auto',
+        resource: 'db',
+        describe: 'export every audit entry and the chain verdict to the evidence directory with a sha256 manifest; entries are not changed',
+        run: async () => {
+          const e = await acts.exportAuditEvidence({ target: t, incidentId: ctx.incidentId, verdict });
+          const files = e.files.map((x) => `${x.name} sha256 ${x.sha256}`).join(', ');
+          ctx.notify({
+            title: `Audit chain ${p.classification === 'tampering' ? 'tampering' : 'alteration'} on ${t}`,
+            text: `${p.diagnosis}. Evidence preserved in ${e.dir}: ${files}. Audit entries were not changed (${ctx.incidentId}).`,
+            contacts: SECURITY_CONTACTS,
+            kind: 'escalation',
+          });
+          return `evidence ${e.reused ? 'already preserved' : 'preserved'} in ${e.dir}: ${files}`;
+        },
+      },
+      'rehash-chain': {
+        id: 'rehash-chain',
+        title: `Recompute the audit hashes forward from entry ${from}`,
+        risk: 'two-person',
+        resource: 'db',
+        describe: `fill the missing hashes from entry ${from} on and re-link the entries after them (refused if any entry does not match its own hash)`,
+        precondition: async () => {
+          const v = await chainVerdict(t);
+          return { ok: !v.valid && v.breakKind === 'missing_hash', detail: v.valid ? 'chain valid' : `break at ${v.firstBreakAt ?? '?'} (${v.breakKind ?? '?'})` };
+        },
+        run: async () => {
+          const r = await longActs.rehashAuditChain({ target: t, fromId: from });
+          return `recomputed hashes of ${r.updated.length} entries${r.updated.length ? ` (${r.updated[0]}–${r.updated[r.updated.length - 1]})` : ''}`;
+        },
+      },
+    };
+    return { ...p, steps: p.steps.map((id) => all[id]) };
+  },
+  async verify(ctx, f): Promise<Check> {
+    const v = await chainVerdict(ctx.target);
+    if (v.valid) return { ok: true, detail: `chain verify valid (${v.total} entries)` };
+    const cls = f.neighbourhood?.broken ? classifyBreak(f.neighbourhood.broken) : undefined;
+    if (cls === 'tampering' || cls === 'unexplained') {
+      // By design the chain stays broken: altered entries are evidence, and security decides.
+      const e = await acts.checkIncidentEvidence({ incidentId: ctx.incidentId });
+      return { ok: false, detail: `chain stays broken at ${v.firstBreakAt ?? '?'}: entries are evidence and are not changed; evidence ${e.ok ? 'intact' : 'NOT intact'} (${e.detail}); security must review` };
+    }
+    return { ok: false, detail: `chain still broken at ${v.firstBreakAt ?? '?'} (${v.breakKind ?? '?'})` };
+  },
+};
+
+/** INC-09: audit log chain break. */
+export async function auditChainBreak(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

@@ -1,0 +1,201 @@
+/**
+ * INC-12 Bad release (seed 002). When was each service last deployed, how do request errors compare
+ * before and after that moment, and did the release bring a schema migration. A release that raised
+ * errors → child rollback of that service (approve), then the migration it brought downgraded one
+ * step (approve). SEV-1 when the error rate is high or health fails, else SEV-2. Verify: health OK
+ * and the error rate of the running release at baseline.
+ *
+ * Params: `windowMinutes` (a deploy this recent is a suspect, and errors are compared over this long
+ * before it; default 60), `errorRatePct` (baseline; default 1 %, seed 001's alert threshold).
+ */
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import type { IncidentInput, IncidentRecord, Severity } from './contracts';
+import type { RequestCounts } from '../activities/release';
+import { childIncidentStep } from './child-step';
+
+export interface ServiceRelease {
+  service: string;
+  tag: string;
+  createdAt: string;
+  lastGoodTag: string | null;
+}
+
+export interface ReleaseFacts {
+  /** The most recently deployed service, if one was deployed within the window. */
+  deployed?: ServiceRelease;
+  healthOk: boolean;
+  healthDetail: string;
+  /** Before: from a component that outlives deploys (the proxy); after: the worse of it and the service itself. */
+  before: RequestCounts;
+  after: RequestCounts;
+  migration: { available: boolean; current?: number; broughtByRelease: number[] };
+  errorRatePct: number;
+  windowMinutes: number;
+  now: number;
+}
+
+/**
+ * The downgrade request is not idempotent (a retry after a lost answer would revert a second
+ * migration): one attempt, and a failure escalates.
+ */
+const downgradeOnce = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 1 } });
+
+const HIGH_ERROR_RATE_PCT = 25;
+/** Clocks of the container engine and the database differ a little. */
+const CLOCK_SLACK_MS = 5000;
+const FRONT = 'proxy';
+
+const rate = (c: RequestCounts): number => (c.requests === 0 ? 0 : Math.round((c.errors / c.requests) * 1000) / 10);
+const describeCounts = (c: RequestCounts): string => `${c.errors}/${c.requests} (${rate(c)} %)`;
+
+function numberParam(v: unknown, fallback: number): number {
+  return typeof v === 'number' && v > 0 ? v : fallback;
+}
+
+async function diagnose(ctx: RunbookContext): Promise<ReleaseFacts> {
+  const t = ctx.target;
+  const params = ctx.input.params ?? {};
+  const windowMinutes = numberParam(params.windowMinutes, 60);
+  const errorRatePct = numberParam(params.errorRatePct, 1);
+  const now = Date.now();
+  const info = await acts.describeTarget({ target: t });
+
+  const releases: ServiceRelease[] = [];
+  for (const service of info.rollbackOrder) {
+    const [r, good] = await Promise.all([acts.releaseInfo({ target: t, component: service }), acts.lastKnownGoodTag({ target: t, component: service })]);
+    releases.push({ service, tag: r.tag, createdAt: r.containerCreatedAt, lastGoodTag: good.tag });
+    ctx.finding(`${service} last deploy`, true, `${r.tag}, container created ${r.containerCreatedAt}${r.imageCreatedAt ? `, image built ${r.imageCreatedAt}` : ''}; last known good ${good.tag ?? 'none'}`);
+  }
+  const newest = [...releases].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))[0];
+  const deployed = newest && now - Date.parse(newest.createdAt) <= windowMinutes * 60_000 ? newest : undefined;
+
+  const health = await acts.httpHealth({ target: t });
+  const healthDetail = health.ok ? 'healthy' : `HTTP ${health.status || 'no answer'}${health.error ? ` (${health.error})` : ''}`;
+  ctx.finding('/health', health.ok, healthDetail);
+
+  const zero = { requests: 0, errors: 0 };
+  let before: RequestCounts = zero;
+  let after: RequestCounts = zero;
+  if (deployed) {
+    const since = new Date(Date.parse(deployed.createdAt) - windowMinutes * 60_000).toISOString();
+    const [front, own] = await Promise.all([
+      info.components.includes(FRONT)
+        ? acts.requestErrorCounts({ target: t, component: FRONT, since, splitAt: deployed.createdAt })
+        : Promise.resolve(undefined),
+      acts.requestErrorCounts({ target: t, component: deployed.service, since: deployed.createdAt }),
+    ]);
+    before = front?.available ? front.before : zero;
+    after = front?.available && rate(front.after) > rate(own.after) ? front.after : own.after;
+    ctx.finding('errors before the deploy', rate(before) <= errorRatePct, front?.available ? `${describeCounts(before)} at the ${FRONT}` : 'not observable');
+    ctx.finding('errors after the deploy', rate(after) <= errorRatePct, `${describeCounts(after)}; baseline ${errorRatePct} %`);
+  }
+
+  const mig = await acts.migrationStatus({ target: t });
+  const broughtByRelease = deployed
+    ? mig.history.filter((h) => Date.parse(h.appliedAt) >= Date.parse(deployed.createdAt) - CLOCK_SLACK_MS).map((h) => h.version)
+    : [];
+  ctx.finding(
+    'migration revision',
+    broughtByRelease.length === 0,
+    mig.available ? `current ${mig.current ?? '?'}${broughtByRelease.length ? `; applied by this release: ${broughtByRelease.join(', ')}` : ''}` : `unknown: ${mig.error ?? ''}`,
+  );
+  return {
+    ...(deployed ? { deployed } : {}),
+    healthOk: health.ok,
+    healthDetail,
+    before,
+    after,
+    migration: { available: mig.available, ...(mig.current !== undefined ? { current: mig.current } : {}), broughtByRelease },
+    errorRatePct,
+    windowMinutes,
+    now,
+  };
+}
+
+export type ReleaseStep = 'rollback-release' | 'migration-downgrade';
+
+/** Pure decision over the findings. */
+export function planBadRelease(f: ReleaseFacts): Omit<Plan, 'steps'> & { steps: ReleaseStep[] } {
+  const afterRate = rate(f.after);
+  const beforeRate = rate(f.before);
+  const worse = afterRate > f.errorRatePct && afterRate > beforeRate + f.errorRatePct;
+  if (!f.deployed) {
+    if (f.healthOk) return { diagnosis: `no deploy in the last ${f.windowMinutes} min and health OK`, falseAlarm: true, steps: [] };
+    return {
+      diagnosis: `health fails (${f.healthDetail}) but nothing was deployed in the last ${f.windowMinutes} min`,
+      escalate: 'not a release problem: no recent deploy to roll back',
+      steps: [],
+    };
+  }
+  const d = f.deployed;
+  const summary = `${d.service} ${d.tag} deployed at ${d.createdAt}: errors ${beforeRate} % before, ${afterRate} % after; health ${f.healthDetail}`;
+  if (f.healthOk && !worse) return { diagnosis: `${summary}: at baseline`, falseAlarm: true, steps: [] };
+  const severity: Severity = !f.healthOk || afterRate >= HIGH_ERROR_RATE_PCT ? 1 : 2;
+  if (!d.lastGoodTag || d.lastGoodTag === d.tag) {
+    return { diagnosis: `${summary}: bad release`, severity, escalate: `no earlier release of ${d.service} to roll back to; a human must choose`, steps: [] };
+  }
+  const migrate = f.migration.broughtByRelease.length > 0;
+  return {
+    diagnosis: `${summary}: bad release; roll back to ${d.lastGoodTag}${migrate ? `, then downgrade migration ${Math.max(...f.migration.broughtByRelease)}` : ''}`,
+    rootCause: `Release ${d.tag} of ${d.service}`,
+    severity,
+    steps: migrate ? ['rollback-release', 'migration-downgrade'] : ['rollback-release'],
+  };
+}
+
+const runbook: Runbook<ReleaseFacts> = {
+  name: 'badRelease',
+  diagnose,
+  plan(f, ctx): Plan {
+    const t = ctx.target;
+    const p = planBadRelease(f);
+    const d = f.deployed as ServiceRelease;
+    const newest = Math.max(...f.migration.broughtByRelease);
+    const build: Record<ReleaseStep, () => Step> = {
+      'rollback-release': () =>
+        childIncidentStep(ctx, {
+          id: 'rollback-release',
+          title: `Roll ${d.service} back from ${d.tag} to ${d.lastGoodTag ?? '?'} (child rollback)`,
+          risk: 'approve',
+          runbook: 'rollback',
+          reason: `INC-12 on ${t}: ${p.diagnosis}`,
+          params: { services: [d.service], tag: d.lastGoodTag, reason: `INC-12 bad release ${d.tag}` },
+        }),
+      'migration-downgrade': () => ({
+        id: 'migration-downgrade',
+        title: `Downgrade migration ${newest} (one step)`,
+        risk: 'approve',
+        resource: 'db',
+        describe: `revert schema migration ${newest}, which release ${d.tag} applied`,
+        precondition: async () => {
+          const m = await acts.migrationStatus({ target: t });
+          return { ok: m.available && (m.current ?? 0) >= newest, detail: `schema at ${m.current ?? 'unknown'}` };
+        },
+        run: async () => {
+          // "One step down" is relative: the step checks where the schema is and never repeats itself.
+          const m = await acts.migrationStatus({ target: t });
+          if (m.available && m.current !== undefined && m.current < newest) return `schema already at ${m.current}: migration ${newest} is reverted`;
+          const r = await downgradeOnce.adminRequest({ target: t, method: 'POST', path: '/v1/admin/migrations/downgrade', body: { steps: 1 } });
+          const body = r.body as { reverted?: number[]; current?: number };
+          return `reverted migration ${(body.reverted ?? []).join(', ')}; schema now at ${body.current ?? '?'}`;
+        },
+      }),
+    };
+    return { ...p, steps: p.steps.map((id) => build[id]()) };
+  },
+  async verify(ctx, f): Promise<Check> {
+    const service = f.deployed?.service ?? 'api';
+    const [health, release] = await Promise.all([acts.httpHealth({ target: ctx.target }), acts.releaseInfo({ target: ctx.target, component: service })]);
+    // The running container is the rolled-back one: its own log is the error rate of the good release.
+    const now = await acts.requestErrorCounts({ target: ctx.target, component: service, since: release.containerCreatedAt });
+    const ok = health.ok && rate(now.after) <= f.errorRatePct;
+    return { ok, detail: `/health ${health.ok ? 'ok' : health.status}; ${service} ${release.tag} errors ${describeCounts(now.after)} (baseline ${f.errorRatePct} %)` };
+  },
+};
+
+/** INC-12: bad release. */
+export async function badRelease(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

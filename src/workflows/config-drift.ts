@@ -1,0 +1,150 @@
+/**
+ * Config drift (seed 004, "API authentication": `JWT_SECRET` must match across services). Compares
+ * each configured shared secret between its reference component and the others, by hash from the
+ * containers' environment; no value is ever read into the workflow. A drifted component is recreated
+ * with the reference's value after approval; verification compares again.
+ */
+import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import type { IncidentInput, IncidentRecord, Severity } from './contracts';
+import type { SecretComparison, SecretHolder } from '../activities/shared-secrets';
+import { renderSupportReport, type ReportStatus } from './support-report';
+
+export interface DriftFacts {
+  comparisons: SecretComparison[];
+}
+
+export interface DriftItem {
+  env: string;
+  reference: string;
+  component: string;
+  why: 'different' | 'missing';
+}
+
+export interface DriftVerdict {
+  status: ReportStatus;
+  diagnosis: string;
+  rootCause?: string;
+  /** Components to align, one step each. */
+  drifted: DriftItem[];
+  escalate?: string;
+}
+
+async function diagnose(ctx: RunbookContext): Promise<DriftFacts> {
+  const { comparisons } = await acts.compareSharedSecrets({ target: ctx.target });
+  for (const c of checksOf({ comparisons })) ctx.finding(c.check, c.ok, c.detail);
+  return { comparisons };
+}
+
+function describeHolder(h: SecretHolder): string {
+  return h.present ? `fingerprint ${h.fingerprint ?? '?'}` : 'not set';
+}
+
+function checksOf(f: DriftFacts): Array<{ check: string; ok: boolean; detail: string }> {
+  const out: Array<{ check: string; ok: boolean; detail: string }> = [];
+  for (const c of f.comparisons) {
+    out.push({ check: `${c.env} in ${c.reference.component} (reference)`, ok: c.reference.present, detail: describeHolder(c.reference) });
+    for (const o of c.others) {
+      out.push({
+        check: `${c.env} in ${o.component}`,
+        ok: o.matches,
+        detail: `${o.matches ? 'matches' : o.present ? 'DIFFERS from' : 'missing; expected'} the reference (${describeHolder(o)})`,
+      });
+    }
+  }
+  return out;
+}
+
+/** Pure decision over the comparisons. */
+export function planConfigDrift(f: DriftFacts): DriftVerdict {
+  const noReference = f.comparisons.filter((c) => !c.reference.present);
+  if (noReference.length > 0) {
+    const names = noReference.map((c) => `${c.env} in ${c.reference.component}`).join(', ');
+    return {
+      status: 'escalated',
+      diagnosis: `the reference value is missing (${names}): nothing to align to`,
+      rootCause: 'A service runs without a secret it needs.',
+      drifted: [],
+      escalate: `reference secret missing: ${names}; set it by hand, then re-run`,
+    };
+  }
+  const drifted: DriftItem[] = f.comparisons.flatMap((c) =>
+    c.others.filter((o) => !o.matches).map((o) => ({ env: c.env, reference: c.reference.component, component: o.component, why: o.present ? ('different' as const) : ('missing' as const) })),
+  );
+  if (drifted.length === 0) {
+    const what = f.comparisons.map((c) => `${c.env} (${[c.reference, ...c.others].map((h) => h.component).join(', ')})`).join('; ');
+    return { status: 'nothing-wrong', diagnosis: `no drift: ${what || 'no shared secrets configured'} match`, drifted: [] };
+  }
+  return {
+    status: 'mitigation-proposed',
+    diagnosis: `config drift: ${drifted.map((d) => `${d.env} in ${d.component} ${d.why === 'missing' ? 'is missing' : `differs from ${d.reference}`}`).join('; ')}`,
+    rootCause: `${drifted.map((d) => d.component).join(', ')} ${drifted.length > 1 ? 'were' : 'was'} started with a different ${[...new Set(drifted.map((d) => d.env))].join(', ')} than ${[...new Set(drifted.map((d) => d.reference))].join(', ')}: tokens signed by one are refused by the other (401 Invalid session token).`,
+    drifted,
+  };
+}
+
+export function stepId(d: DriftItem): string {
+  return `align-${d.env.toLowerCase().replace(/_/g, '-')}-${d.component}`;
+}
+
+/** The ticket report. */
+export function driftReport(f: DriftFacts, v: DriftVerdict, meta: { incidentId: string; at: string; severity: Severity; target: string }): string {
+  return renderSupportReport({
+    title: `Config drift on ${meta.target}`,
+    incidentId: meta.incidentId,
+    at: meta.at,
+    severity: meta.severity,
+    issue: '401 Unauthorized / Invalid session token between services',
+    status: v.status,
+    verdict: v.diagnosis,
+    ...(v.rootCause ? { rootCause: v.rootCause } : {}),
+    ...(v.drifted.length
+      ? { solution: `Recreate ${v.drifted.map((d) => d.component).join(', ')} with the reference value (after approval; the value is copied between containers and never shown).` }
+      : {}),
+    verification: 'The secrets are compared again by hash after the change.',
+    facts: [['secrets compared', f.comparisons.map((c) => c.env).join(', ') || 'none configured']],
+    checks: checksOf(f),
+    nextSteps: v.drifted.map((d) => `Approve step ${stepId(d)} to align ${d.env} in ${d.component}.`),
+  });
+}
+
+/** Is this secret still drifted in this component? (Re-checked right before acting.) */
+async function stillDrifted(target: string, d: DriftItem): Promise<Check> {
+  const { comparisons } = await acts.compareSharedSecrets({ target });
+  const o = comparisons.find((c) => c.env === d.env)?.others.find((x) => x.component === d.component);
+  return { ok: o !== undefined && !o.matches, detail: o ? `${d.env} in ${d.component} ${o.matches ? 'matches' : 'still differs from'} ${d.reference}` : 'no longer configured' };
+}
+
+const runbook: Runbook<DriftFacts> = {
+  name: 'configDrift',
+  diagnose,
+  plan(f, ctx): Plan {
+    const v = planConfigDrift(f);
+    const steps: Step[] = v.drifted.map((d) => ({
+      id: stepId(d),
+      title: `Recreate ${d.component} with ${d.reference}'s ${d.env}`,
+      risk: 'approve',
+      resource: d.component,
+      describe: `recreate the ${d.component} container of ${ctx.target} with the ${d.env} of ${d.reference} (copied inside the activity, never shown)`,
+      precondition: () => stillDrifted(ctx.target, d),
+      run: async () => (await longActs.alignSharedSecret({ target: ctx.target, env: d.env, component: d.component })).detail,
+    }));
+    return {
+      diagnosis: v.diagnosis,
+      ...(v.rootCause ? { rootCause: v.rootCause } : {}),
+      ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
+      ...(v.escalate ? { escalate: v.escalate } : {}),
+      report: driftReport(f, v, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: (ctx.input.severity ?? 2) as Severity, target: ctx.target }),
+      steps,
+    };
+  },
+  async verify(ctx): Promise<Check> {
+    const { comparisons } = await acts.compareSharedSecrets({ target: ctx.target });
+    const bad = comparisons.flatMap((c) => c.others.filter((o) => !o.matches || !o.running).map((o) => `${c.env} in ${o.component}`));
+    return { ok: bad.length === 0, detail: bad.length ? `still drifted or not running: ${bad.join(', ')}` : `${comparisons.map((c) => c.env).join(', ')} equal in every component` };
+  },
+};
+
+/** Support: secrets that must match across services, compared by hash and aligned after approval. */
+export async function configDrift(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

@@ -1,0 +1,267 @@
+/**
+ * INC-14 Data breach / PII exposure (seed 002). Diagnoses from what the target recorded: PII in the
+ * api's recent logs (counts and redacted samples only), keys leaked in clear text, export / read
+ * actions in the audit log, key usage anomalies. Then: preserve evidence first (auto), notify the
+ * owner, security and legal (auto), rotate the leaked keys (approve), erase the user named in a GDPR
+ * request (approve). It closes only when a human confirms the resolution checklist with the
+ * `checklist` signal, since "attack vector closed" and "users notified" are not machine facts.
+ *
+ * Nothing personal reaches this workflow's history: activities return counts, user ids, redacted
+ * lines and key fingerprints. The erasure email, if any, is the requester's own input.
+ */
+import { condition, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
+import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import type { IncidentInput, IncidentRecord } from './contracts';
+import type { AuditAccess, KeyUsage, PiiScan } from '../activities/security';
+
+/** The seed's resolution criteria; each must be confirmed by a person. */
+export const CHECKLIST_ITEMS = ['keysRotated', 'vectorClosed', 'documented', 'usersNotified'] as const;
+export type ChecklistItem = (typeof CHECKLIST_ITEMS)[number];
+
+export interface ChecklistConfirmation {
+  by: string;
+  items: Record<ChecklistItem, boolean>;
+  note?: string;
+}
+
+/**
+ * A person confirms the resolution checklist:
+ * `{"by":"<name>","items":{"keysRotated":true,"vectorClosed":true,"documented":true,"usersNotified":true}}`.
+ */
+export const checklistSignal = defineSignal<[ChecklistConfirmation]>('checklist');
+
+export interface BreachFacts {
+  since: string;
+  pii: PiiScan;
+  access: AuditAccess;
+  usage: KeyUsage;
+  /** Leaked keys that still open an account, by user. */
+  compromised: { userId: number; fingerprint: string }[];
+  erasure?: { requested: true; userId: number | null };
+  contacts: string[];
+  keyStoreConfigured: boolean;
+}
+
+const COMPONENT = 'api';
+const LOOKBACK_HOURS = 24;
+
+function piiSummary(p: PiiScan): string {
+  const kinds = Object.entries(p.counts).filter(([, n]) => n > 0);
+  return kinds.length ? kinds.map(([k, n]) => `${n} ${k}`).join(', ') : 'none';
+}
+
+async function diagnose(ctx: RunbookContext): Promise<BreachFacts> {
+  const settings = await acts.securitySettings({ target: ctx.target });
+  const params = ctx.input.params ?? {};
+  const openedMs = Date.parse(workflowInfo().startTime.toISOString());
+  const since = typeof params.since === 'string' ? params.since : new Date(openedMs - settings.logWindowMinutes * 60_000).toISOString();
+  const email = typeof params.erasureUserEmail === 'string' ? params.erasureUserEmail : undefined;
+  const [pii, access, usage, erasureUser] = await Promise.all([
+    acts.scanLogsForPii({ target: ctx.target, component: COMPONENT, since }),
+    acts.auditAccess({ target: ctx.target, hours: LOOKBACK_HOURS }),
+    acts.keyUsage({ target: ctx.target, hours: LOOKBACK_HOURS }),
+    email ? acts.findUserByEmail({ target: ctx.target, email }) : Promise.resolve(undefined),
+  ]);
+  const owned = pii.leakedKeys.filter((k): k is { fingerprint: string; userId: number } => k.userId !== null);
+  const { valid } = await acts.leakedKeysValid({ target: ctx.target, keys: owned });
+
+  ctx.finding(
+    `PII in ${COMPONENT} logs since ${since}`,
+    pii.linesWithPii === 0,
+    `${pii.linesWithPii} of ${pii.linesScanned} lines: ${piiSummary(pii)}; ${pii.distinctEmails} distinct emails`,
+  );
+  pii.samples.forEach((s, i) => ctx.finding(`redacted sample ${i + 1}`, false, s));
+  ctx.finding(
+    'keys in clear text',
+    pii.leakedKeys.length === 0,
+    pii.leakedKeys.length ? pii.leakedKeys.map((k) => `${k.fingerprint} → ${k.userId === null ? 'no current user' : `user ${k.userId}`}`).join(', ') : 'none',
+  );
+  ctx.finding(
+    `export / read actions in the audit log (${LOOKBACK_HOURS} h)`,
+    access.byNonAdmins === 0,
+    access.count
+      ? `${access.count} (${access.byNonAdmins} not by admins): ${Object.entries(access.byAction).map(([a, n]) => `${a} ×${n}`).join(', ')} by users ${access.actors.join(', ')}`
+      : 'none',
+  );
+  ctx.finding(
+    `key usage (${LOOKBACK_HOURS} h)`,
+    usage.anomalies.length === 0,
+    `${usage.users} keys used, median ${usage.medianRequests} requests` +
+      (usage.anomalies.length ? `; anomalous: ${usage.anomalies.map((a) => `user ${a.userId} (${a.requests})`).join(', ')}` : '; no anomalies'),
+  );
+  if (email) ctx.finding('GDPR erasure request', erasureUser?.userId != null, erasureUser?.userId != null ? `user ${erasureUser.userId}` : 'no user holds that email');
+  return {
+    since,
+    pii,
+    access,
+    usage,
+    compromised: valid,
+    ...(email ? { erasure: { requested: true as const, userId: erasureUser?.userId ?? null } } : {}),
+    contacts: [...settings.contacts.owner, ...settings.contacts.security, ...settings.contacts.legal],
+    keyStoreConfigured: settings.keyStoreConfigured,
+  };
+}
+
+/** The Markdown report kept in the incident record: what a security lead forwards to legal. */
+function report(f: BreachFacts): string {
+  const lines = ['## Data exposure assessment', '', `Logs scanned since ${f.since}: ${f.pii.linesScanned} lines, ${f.pii.linesWithPii} with PII.`, ''];
+  lines.push('| kind | occurrences |', '|---|---|', ...Object.entries(f.pii.counts).map(([k, n]) => `| ${k} | ${n} |`));
+  lines.push('', `Distinct email addresses exposed: ${f.pii.distinctEmails}.`);
+  if (f.pii.samples.length) lines.push('', 'Redacted samples:', '', ...f.pii.samples.map((s) => `- \`${s.replace(/`/g, "'")}\``));
+  lines.push('', `Keys in clear text: ${f.pii.leakedKeys.length}; still valid: ${f.compromised.map((k) => `user ${k.userId} (${k.fingerprint})`).join(', ') || 'none'}.`);
+  lines.push(`Export / read actions (24 h): ${f.access.count}, ${f.access.byNonAdmins} by non-admins. Anomalous key usage: ${f.usage.anomalies.length}.`);
+  return lines.join('\n');
+}
+
+/** Pure decision over the findings. */
+export function planDataBreach(f: BreachFacts): Omit<Plan, 'steps'> & { steps: string[] } {
+  const exposed = f.pii.linesWithPii > 0 || f.access.byNonAdmins > 0;
+  const erase = f.erasure?.userId != null;
+  if (!exposed && !erase) {
+    const anomalies = f.usage.anomalies.length ? `; ${f.usage.anomalies.length} key usage anomalies reported for review` : '';
+    return {
+      diagnosis: `no PII in ${f.pii.linesScanned} log lines since ${f.since}, no export / read actions by non-admins in 24 h${anomalies}`,
+      falseAlarm: true,
+      steps: [],
+    };
+  }
+  const what = [
+    f.pii.linesWithPii ? `PII in ${f.pii.linesWithPii} api log lines (${piiSummary(f.pii)})` : '',
+    f.access.byNonAdmins ? `${f.access.byNonAdmins} export / read actions by non-admins in the audit log` : '',
+    f.compromised.length ? `${f.compromised.length} keys leaked and still valid` : '',
+  ].filter(Boolean);
+  const steps = ['preserve-evidence', 'notify-owner-security-legal'];
+  if (f.compromised.length) steps.push('rotate-compromised-keys');
+  if (erase) steps.push('gdpr-erasure');
+  const escalate =
+    f.compromised.length && !f.keyStoreConfigured ? 'leaked keys must be rotated but no key store (security.keyStoreDir) is configured' : undefined;
+  return {
+    diagnosis: what.length ? what.join('; ') : 'GDPR erasure requested',
+    ...(f.pii.linesWithPii ? { rootCause: 'personal data and credentials written to application logs' } : {}),
+    ...(f.erasure && f.erasure.userId === null ? { rootCause: 'erasure requested for an email no user holds' } : {}),
+    ...(escalate ? { escalate } : {}),
+    severity: 1,
+    report: report(f),
+    steps,
+  };
+}
+
+/** The checklist as this incident received it; registered before the runbook's first await. */
+class Checklist {
+  confirmed?: ChecklistConfirmation;
+
+  listen(ctx: RunbookContext): void {
+    setHandler(checklistSignal, (c) => {
+      const why = this.refusal(ctx, c);
+      if (why) {
+        ctx.note(`refused checklist from ${String(c?.by)}: ${why}`);
+        return;
+      }
+      this.confirmed = c;
+      ctx.note(`checklist confirmed by ${c.by}${c.note ? `: ${c.note}` : ''}`);
+    });
+  }
+
+  private refusal(ctx: RunbookContext, c: ChecklistConfirmation): string | undefined {
+    if (!c || typeof c.by !== 'string' || !c.items || typeof c.items !== 'object') return 'expected {"by": "<name>", "items": {...}}';
+    if (c.by === ctx.input.requestedBy) return `${c.by} opened this incident and cannot confirm it`;
+    if (!ctx.input.policy.approvers.includes(c.by)) return `${c.by} is not an allowed approver`;
+    const open = CHECKLIST_ITEMS.filter((i) => c.items[i] !== true);
+    return open.length ? `not confirmed: ${open.join(', ')}` : undefined;
+  }
+}
+
+function makeRunbook(checklist: Checklist): Runbook<BreachFacts> {
+  return {
+    name: 'dataBreach',
+    async diagnose(ctx) {
+      checklist.listen(ctx);
+      return diagnose(ctx);
+    },
+    plan(f, ctx): Plan {
+      const p = planDataBreach(f);
+      const target = ctx.target;
+      let evidence = 'not preserved';
+      const stillCompromised = async (): Promise<Check> => {
+        const { valid } = await acts.leakedKeysValid({ target, keys: f.compromised });
+        return { ok: valid.length > 0, detail: `${valid.length} leaked keys still valid` };
+      };
+      const all: Record<string, Step> = {
+        'preserve-evidence': {
+          id: 'preserve-evidence',
+          title: 'Export recent api logs and audit rows with a sha256 manifest',
+          risk: 'auto',
+          resource: 'evidence',
+          describe: `export the ${COMPONENT} logs since ${f.since} and the last ${LOOKBACK_HOURS} h of audit rows, with a sha256 manifest`,
+          run: async () => {
+            const info = workflowInfo();
+            const r = await longActs.preserveBreachEvidence({ target, component: COMPONENT, since: f.since, evidenceId: `${info.workflowId}.${info.runId}` });
+            evidence = r.dir;
+            return `${r.reused ? 'evidence already preserved' : 'preserved'} ${r.files.map((x) => `${x.name} (${x.sha256.slice(0, 12)})`).join(', ')} in ${r.dir}`;
+          },
+        },
+        'notify-owner-security-legal': {
+          id: 'notify-owner-security-legal',
+          title: 'Notify the owner, the security lead and legal',
+          risk: 'auto',
+          resource: 'notifications',
+          describe: `notify ${f.contacts.join(', ') || 'the configured contacts'}`,
+          run: async () => {
+            ctx.notify({
+              title: `SEV-1 data exposure on ${target}`,
+              text: `${p.diagnosis}. Evidence: ${evidence}. Compromised keys: ${f.compromised.map((k) => `user ${k.userId}`).join(', ') || 'none'}.`,
+              contacts: f.contacts,
+            });
+            return `notified ${f.contacts.join(', ') || 'no configured contacts'}`;
+          },
+        },
+        'rotate-compromised-keys': {
+          id: 'rotate-compromised-keys',
+          title: 'Rotate the leaked keys; the new ones go to the key store',
+          risk: 'approve',
+          resource: 'api-keys',
+          describe: `rotate the keys of users ${f.compromised.map((k) => k.userId).join(', ')} through the admin API`,
+          precondition: stillCompromised,
+          run: async () => {
+            const r = await longActs.rotateLeakedKeys({ target, keys: f.compromised, reason: `INC-14 ${ctx.incidentId}: key leaked in logs` });
+            const done = r.rotated.map((x) => `user ${x.userId} → ${x.newFingerprint}`).join(', ') || 'none';
+            return `rotated ${done}; new keys stored and signed in${r.skipped.length ? `; already rotated: ${r.skipped.join(', ')}` : ''}`;
+          },
+        },
+        'gdpr-erasure': {
+          id: 'gdpr-erasure',
+          title: 'GDPR erasure of the user named in the request',
+          risk: 'approve',
+          resource: 'users',
+          describe: `erase user ${f.erasure?.userId ?? '?'} (anonymise the email, revoke the key) through the GDPR endpoint`,
+          precondition: async () => {
+            const email = String(ctx.input.params?.erasureUserEmail ?? '');
+            const u = await acts.findUserByEmail({ target, email });
+            return { ok: u.userId !== null, detail: u.userId !== null ? `user ${u.userId} still holds the email` : 'no user holds the email any more' };
+          },
+          run: async () => (await acts.eraseUser({ target, userId: f.erasure?.userId ?? 0 })).detail,
+        },
+      };
+      return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+    },
+    async verify(ctx, f): Promise<Check> {
+      const { valid } = await acts.leakedKeysValid({ target: ctx.target, keys: f.compromised });
+      if (valid.length) return { ok: false, detail: `${valid.length} leaked keys still valid` };
+      if (!checklist.confirmed) {
+        // A person must confirm; as long as an approval would wait, through every tier.
+        const waitMs = ctx.input.policy.tiers.reduce((sum, t) => sum + t.waitMs, 0);
+        ctx.note(`waiting for the checklist (${CHECKLIST_ITEMS.join(', ')}): signal "checklist"`);
+        await condition(() => checklist.confirmed !== undefined, waitMs);
+      }
+      const c = checklist.confirmed;
+      return c
+        ? { ok: true, detail: `leaked keys refused; checklist confirmed by ${c.by}` }
+        : { ok: false, detail: 'nobody confirmed the checklist' };
+    },
+  };
+}
+
+/** INC-14: data breach / PII exposure. */
+export async function dataBreach(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(makeRunbook(new Checklist()), input);
+}

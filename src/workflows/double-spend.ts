@@ -1,0 +1,292 @@
+/**
+ * INC-08 Credit leakage / double-spend (seed 002). Diagnoses deductions that share one request id,
+ * reconciles each affected user's charges against their requests, verifies the audit chain and looks
+ * for a recent deploy the double charges began after. Confirmed → maintenance mode on (approve),
+ * roll that deploy back through a child rollback (approve), refund each duplicate charge, referencing
+ * the charge it reverses and the original it duplicates (two-person; refunds are keyed by the charge,
+ * so a retry or a dead worker never refunds twice), tell the ledger owner, then lift maintenance mode
+ * (approve: the owner's review). Verify: the audit chain is valid and no duplicate is left unrefunded.
+ */
+import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import type { IncidentInput, IncidentRecord } from './contracts';
+import type { DuplicateGroup, UserReconciliation } from '../activities/charges';
+
+/** Seed 002 looks at the last hour of request logs. */
+export const WINDOW_MINUTES = 60;
+/** Seed 002: "All ledger issues require owner review". */
+export const LEDGER_OWNER = ['@ledger-owner'];
+
+export interface AuditVerdict {
+  valid: boolean;
+  firstBreakAt: string | null;
+  breakKind: string | null;
+  breaks: number;
+}
+
+export interface DeployFacts {
+  service: string;
+  current: string;
+  /** The release the service ran before the current one, if its history records one. */
+  previous?: string;
+  deployedAt: string;
+}
+
+export interface DoubleSpendFacts {
+  groups: DuplicateGroup[];
+  reconciliation: UserReconciliation[];
+  audit?: AuditVerdict;
+  maintenance?: boolean;
+  deploy?: DeployFacts;
+}
+
+export type DoubleSpendStep = 'maintenance-on' | 'rollback' | 'refund-duplicates' | 'maintenance-off';
+
+const unrefunded = (groups: DuplicateGroup[]) => groups.flatMap((g) => g.duplicates.filter((d) => !d.refundId).map((d) => ({ ...d, group: g })));
+
+/** Numeric release comparison ("1.10.0" > "1.9.2"); a pre-release sorts before its release. */
+export function compareReleases(a: string, b: string): number {
+  const parse = (v: string) => {
+    const [core = '', pre] = v.replace(/^v/, '').split('-', 2);
+    return { nums: core.split('.').map((n) => Number.parseInt(n, 10) || 0), pre };
+  };
+  const x = parse(a);
+  const y = parse(b);
+  for (let i = 0; i < Math.max(x.nums.length, y.nums.length); i++) {
+    const d = (x.nums[i] ?? 0) - (y.nums[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  if (x.pre && !y.pre) return -1;
+  if (!x.pre && y.pre) return 1;
+  return 0;
+}
+
+/** The release to roll back to: only if the service moved up from an older one before the double charges began. */
+export function rollbackTarget(f: DoubleSpendFacts): string | undefined {
+  const d = f.deploy;
+  const first = f.groups.map((g) => g.firstAt).sort()[0];
+  if (!d?.previous || !first) return undefined;
+  const upgraded = compareReleases(d.previous, d.current) < 0;
+  return upgraded && Date.parse(d.deployedAt) <= Date.parse(first) ? d.previous : undefined;
+}
+
+function numberField(o: Record<string, unknown>, k: string): number {
+  return typeof o[k] === 'number' ? o[k] : 0;
+}
+
+async function auditVerdict(target: string): Promise<AuditVerdict> {
+  const r = await acts.adminRequest({ target, method: 'POST', path: '/v1/admin/audit-logs/verify' });
+  const b = (r.body && typeof r.body === 'object' ? r.body : {}) as Record<string, unknown>;
+  return {
+    valid: b.valid === true,
+    firstBreakAt: b.first_break_at === null || b.first_break_at === undefined ? null : String(b.first_break_at),
+    breakKind: typeof b.break_kind === 'string' ? b.break_kind : null,
+    breaks: numberField(b, 'breaks'),
+  };
+}
+
+async function maintenanceOn(target: string): Promise<boolean | undefined> {
+  const r = await acts.adminRequest({ target, method: 'GET', path: '/v1/governance/settings' });
+  const s = (r.body as { settings?: { maintenance_mode?: unknown } } | null)?.settings?.maintenance_mode;
+  return typeof s === 'boolean' ? s : undefined;
+}
+
+async function setMaintenance(ctx: RunbookContext, on: boolean): Promise<string> {
+  await acts.adminRequest({
+    target: ctx.target,
+    method: 'POST',
+    path: '/v1/governance/settings',
+    body: { maintenance_mode: on, reason: `${ctx.incidentId}: ${on ? 'ledger integrity check' : 'ledger reconciled'}` },
+  });
+  return `maintenance mode ${on ? 'on: traffic paused' : 'off: traffic resumed'}`;
+}
+
+async function deployFacts(ctx: RunbookContext, service: string): Promise<DeployFacts | undefined> {
+  try {
+    const [state, tags] = await Promise.all([acts.containerState({ target: ctx.target, component: service }), acts.imageTags({ target: ctx.target, component: service })]);
+    const previous = [...tags.history].reverse().find((h) => h !== tags.current);
+    return { service, current: tags.current, deployedAt: state.createdAt, ...(previous ? { previous } : {}) };
+  } catch (err) {
+    ctx.note(`deploy history of ${service} unavailable: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+async function diagnose(ctx: RunbookContext): Promise<DoubleSpendFacts> {
+  const t = ctx.target;
+  const info = await acts.describeTarget({ target: t });
+  const service = info.rollbackOrder[0] ?? 'api';
+  const [groups, audit, maintenance, deploy] = await Promise.all([
+    acts.findDuplicateCharges({ target: t, windowMinutes: WINDOW_MINUTES }),
+    auditVerdict(t),
+    maintenanceOn(t),
+    deployFacts(ctx, service),
+  ]);
+  const open = unrefunded(groups);
+  ctx.finding(
+    `duplicate request_id deductions (last ${WINDOW_MINUTES} min)`,
+    open.length === 0,
+    groups.length === 0
+      ? 'none'
+      : `${groups.length} requests charged more than once: ` +
+          groups.map((g) => `${g.requestId} (user ${g.userId}: charge ${g.originalId} + ${g.duplicates.map((d) => `${d.id}${d.refundId ? ` refunded by ${d.refundId}` : ''}`).join(', ')})`).join('; '),
+  );
+  const reconciliation = await acts.reconcileCharges({ target: t, windowMinutes: WINDOW_MINUTES, userIds: [...new Set(groups.map((g) => g.userId))] });
+  for (const r of reconciliation) {
+    const over = open.filter((d) => d.group.userId === r.userId).reduce((a, d) => a + d.amount, 0);
+    ctx.finding(
+      `reconciliation user ${r.userId}`,
+      over === 0,
+      `${r.charges} charges for ${r.requests} requests, deducted ${r.deducted}, refunded ${r.refunded}; overcharged by ${over}`,
+    );
+  }
+  ctx.finding(
+    'audit chain verify',
+    audit.valid,
+    audit.valid ? 'valid' : `broken at entry ${audit.firstBreakAt ?? '?'} (${audit.breakKind ?? 'unknown'}, ${audit.breaks} breaks)`,
+  );
+  if (maintenance !== undefined) ctx.finding('maintenance mode', true, maintenance ? 'on' : 'off');
+  if (deploy) {
+    ctx.finding('last deploy', true, `${deploy.service} ${deploy.current} deployed ${deploy.deployedAt}${deploy.previous ? ` (ran ${deploy.previous} before)` : ''}`);
+  }
+  const facts: DoubleSpendFacts = { groups, reconciliation, audit, ...(maintenance !== undefined ? { maintenance } : {}), ...(deploy ? { deploy } : {}) };
+  if (open.length > 0) {
+    ctx.notify({
+      title: `Double charges confirmed on ${t}`,
+      text: `${open.length} duplicate charges (${open.reduce((a, d) => a + d.amount, 0)} credits) on ${groups.length} requests; owner review required (${ctx.incidentId})`,
+      contacts: LEDGER_OWNER,
+      kind: 'escalation',
+    });
+  }
+  return facts;
+}
+
+/** Pure decision over the findings. */
+export function planDoubleSpend(f: DoubleSpendFacts): Omit<Plan, 'steps'> & { steps: DoubleSpendStep[]; rollbackTag?: string } {
+  const open = unrefunded(f.groups);
+  const chain = f.audit ? (f.audit.valid ? 'audit chain valid' : `audit chain broken at entry ${f.audit.firstBreakAt ?? '?'}`) : 'audit chain not checked';
+  if (open.length > 0) {
+    const users = new Set(open.map((d) => d.group.userId)).size;
+    const total = open.reduce((a, d) => a + d.amount, 0);
+    const tag = rollbackTarget(f);
+    const steps: DoubleSpendStep[] = [];
+    if (f.maintenance !== true) steps.push('maintenance-on');
+    if (tag) steps.push('rollback');
+    steps.push('refund-duplicates');
+    if (f.maintenance !== true) steps.push('maintenance-off');
+    return {
+      diagnosis:
+        `double-spend: ${open.length} duplicate charges (${total} credits) on ${f.groups.length} requests for ${users} users; ${chain}` +
+        `${tag && f.deploy ? `; the charges began after ${f.deploy.service} ${f.deploy.current} replaced ${tag}` : ''}`,
+      rootCause: tag && f.deploy ? `deductions applied twice per request since the deploy of ${f.deploy.service} ${f.deploy.current}` : 'deductions applied twice for one request id',
+      steps,
+      ...(tag ? { rollbackTag: tag } : {}),
+    };
+  }
+  if (f.audit && !f.audit.valid) {
+    return {
+      diagnosis: `no unrefunded duplicate charges, but the ${chain} (${f.audit.breakKind ?? 'unknown'})`,
+      escalate: `the audit chain is broken at entry ${f.audit.firstBreakAt ?? '?'}: run auditChainBreak (INC-09); the ledger itself reconciles`,
+      steps: [],
+    };
+  }
+  return {
+    diagnosis: `ledger reconciles: ${f.groups.length === 0 ? 'no request charged twice' : `all ${f.groups.length} double-charged requests already refunded`}; ${chain}`,
+    falseAlarm: true,
+    steps: [],
+  };
+}
+
+const runbook: Runbook<DoubleSpendFacts> = {
+  name: 'doubleSpend',
+  diagnose,
+  plan(f, ctx): Plan {
+    const t = ctx.target;
+    const p = planDoubleSpend(f);
+    const open = unrefunded(f.groups);
+    const stillOpen = async (): Promise<number> => unrefunded(await acts.findDuplicateCharges({ target: t, windowMinutes: WINDOW_MINUTES })).length;
+    const all: Record<DoubleSpendStep, Step> = {
+      'maintenance-on': {
+        id: 'maintenance-on',
+        title: 'Maintenance mode on: pause traffic while the ledger is reconciled',
+        risk: 'approve',
+        resource: 'api',
+        describe: 'set maintenance_mode=true through the governance API (chat completions and transfers answer 503)',
+        precondition: async () => {
+          const [on, n] = await Promise.all([maintenanceOn(t), stillOpen()]);
+          return { ok: on !== true && n > 0, detail: `maintenance mode ${on ? 'on' : 'off'}, ${n} unrefunded duplicate charges` };
+        },
+        run: () => setMaintenance(ctx, true),
+      },
+      rollback: {
+        id: 'rollback',
+        title: `Roll ${f.deploy?.service ?? 'the service'} back to ${p.rollbackTag ?? '?'}`,
+        risk: 'approve',
+        resource: 'child:rollback',
+        describe: `roll ${f.deploy?.service ?? 'the service'} back from ${f.deploy?.current ?? '?'} to ${p.rollbackTag ?? '?'} as a child incident`,
+        run: async () => {
+          const child = await ctx.child('rollback', {
+            reason: `double charges began after ${f.deploy?.service ?? ''} ${f.deploy?.current ?? ''}`,
+            stepId: 'rollback',
+            params: { services: [f.deploy?.service ?? 'api'], tag: p.rollbackTag },
+          });
+          if (child.outcome !== 'resolved' && child.outcome !== 'false-alarm') throw new Error(`child rollback ended ${child.outcome ?? 'without an outcome'}`);
+          return `rolled back: ${child.diagnosis ?? child.outcome}`;
+        },
+      },
+      'refund-duplicates': {
+        id: 'refund-duplicates',
+        title: 'Refund each duplicate charge once, referencing the charge it reverses',
+        risk: 'two-person',
+        resource: 'db',
+        describe: `refund ${open.length} duplicate charges (${open.map((d) => `${d.id}: ${d.amount}`).join(', ')}), each keyed by the charge it reverses`,
+        precondition: async () => {
+          const n = await stillOpen();
+          return { ok: n > 0, detail: `${n} unrefunded duplicate charges` };
+        },
+        run: async () => {
+          // Re-read: only what is still unrefunded now, one activity per charge so each is retried alone.
+          const todo = unrefunded(await acts.findDuplicateCharges({ target: t, windowMinutes: WINDOW_MINUTES }));
+          const done: string[] = [];
+          let already = 0;
+          for (const d of todo) {
+            const r = await acts.refundDuplicateCharge({ target: t, chargeId: d.id, originalId: d.group.originalId, reason: `${ctx.incidentId}: duplicate charge for ${d.group.requestId}` });
+            if (r.applied) done.push(`${d.id}→${r.refundId}`);
+            else already++;
+          }
+          ctx.notify({
+            title: `Duplicate charges refunded on ${t}`,
+            text: `${done.length} refunds applied (${done.join(', ') || 'none'}), ${already} already refunded; please review the reconciliation (${ctx.incidentId})`,
+            contacts: LEDGER_OWNER,
+          });
+          return `refunded ${done.length} duplicate charges (${done.join(', ') || 'none'})${already ? `, ${already} were already refunded` : ''}`;
+        },
+      },
+      'maintenance-off': {
+        id: 'maintenance-off',
+        title: 'Maintenance mode off once the ledger reconciles',
+        risk: 'approve',
+        resource: 'api',
+        describe: 'set maintenance_mode=false through the governance API after the owner reviewed the refunds',
+        precondition: async () => {
+          const [on, n] = await Promise.all([maintenanceOn(t), stillOpen()]);
+          return { ok: on === true && n === 0, detail: `maintenance mode ${on ? 'on' : 'off'}, ${n} unrefunded duplicate charges` };
+        },
+        run: () => setMaintenance(ctx, false),
+      },
+    };
+    return { ...p, steps: p.steps.map((id) => all[id]) };
+  },
+  async verify(ctx): Promise<Check> {
+    const [audit, groups] = await Promise.all([auditVerdict(ctx.target), acts.findDuplicateCharges({ target: ctx.target, windowMinutes: WINDOW_MINUTES })]);
+    const open = unrefunded(groups).length;
+    return {
+      ok: audit.valid && open === 0,
+      detail: `audit chain ${audit.valid ? 'valid' : `broken at entry ${audit.firstBreakAt ?? '?'}`}, ${open} unrefunded duplicate charges`,
+    };
+  },
+};
+
+/** INC-08: credit leakage / double-spend. */
+export async function doubleSpend(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

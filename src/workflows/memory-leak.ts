@@ -1,0 +1,191 @@
+/**
+ * INC-11 Memory leak / OOM (seed 002). Diagnoses the api container's memory trend (sampled stats),
+ * its OOM-killed flag, restart count and limit, and the service's own resident-memory gauge. A leak
+ * (steady growth, an OOM kill, or memory at its limit) → restart the api with a memory limit
+ * (approve): the container is recreated with HostConfig.Memory and everything else kept, so the
+ * leak can no longer starve the other containers. Verify: memory stays under the limit, with no OOM
+ * kill or restart, for a watch window sampled on durable timers.
+ *
+ * Params: `memoryLimitMb` (default: the target's limits.apiMemoryMb), `watchMs` (default
+ * limits.memoryWatchMs), `component` (default api).
+ */
+import { sleep } from '@temporalio/workflow';
+import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import type { IncidentInput, IncidentRecord } from './contracts';
+import type { MemoryTrend } from '../activities/probes';
+
+export interface MemoryFacts {
+  component: string;
+  running: boolean;
+  status: string;
+  oomKilled: boolean;
+  restartCount: number;
+  limitBytes: number;
+  trend: MemoryTrend;
+  /** What the service itself reports (process_resident_memory_bytes), if it exposes it. */
+  serviceRssBytes?: number;
+  growthThresholdMbPerMin: number;
+  wantedLimitMb: number;
+  watchMs: number;
+}
+
+const MB = 1024 * 1024;
+/** Memory at this share of its limit counts as "at the limit". */
+const HIGH_SHARE = 0.9;
+
+const mb = (bytes: number): string => `${(bytes / MB).toFixed(0)} MB`;
+
+function numberParam(params: Record<string, unknown> | undefined, key: string): number | undefined {
+  const v = params?.[key];
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined;
+}
+
+/** Growth fast and steady enough to be a leak rather than noise. */
+export function isGrowing(t: MemoryTrend, thresholdMbPerMin: number): boolean {
+  return t.running && t.rising && t.growthMbPerMin >= thresholdMbPerMin;
+}
+
+function nearLimit(t: MemoryTrend): boolean {
+  return t.limitBytes > 0 && t.lastBytes >= t.limitBytes * HIGH_SHARE;
+}
+
+async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
+  const t = ctx.target;
+  const params = ctx.input.params;
+  const component = typeof params?.component === 'string' ? params.component : 'api';
+  const ref = { target: t, component };
+  const [info, state, trend, metrics] = await Promise.all([
+    acts.describeTarget({ target: t }),
+    acts.containerState(ref),
+    acts.memoryTrend({ ...ref, samples: 6, intervalMs: 1500 }),
+    acts.httpMetrics({ target: t, prefixes: ['process_resident_memory_bytes'] }),
+  ]);
+  const facts: MemoryFacts = {
+    component,
+    running: state.running,
+    status: state.status,
+    oomKilled: state.oomKilled,
+    restartCount: state.restartCount,
+    limitBytes: state.memoryLimitBytes,
+    trend,
+    growthThresholdMbPerMin: info.thresholds.memoryGrowthMbPerMin,
+    wantedLimitMb: numberParam(params, 'memoryLimitMb') ?? info.limits.apiMemoryMb,
+    watchMs: numberParam(params, 'watchMs') ?? info.limits.memoryWatchMs,
+  };
+  ctx.finding(
+    `${component} container`,
+    state.running && !state.oomKilled,
+    `${state.name} ${state.status}${state.oomKilled ? ', OOM-killed' : ''}, ${state.restartCount} restarts, memory limit ${state.memoryLimitBytes ? mb(state.memoryLimitBytes) : 'none'}`,
+  );
+  if (trend.running) {
+    ctx.finding(
+      'memory trend (container stats)',
+      !isGrowing(trend, facts.growthThresholdMbPerMin) && !nearLimit(trend),
+      `${trend.samples.map(mb).join(' → ')}: ${trend.growthMbPerMin} MB/min${trend.rising ? ', rising steadily' : ''} (threshold ${facts.growthThresholdMbPerMin} MB/min)`,
+    );
+  }
+  const rss = metrics.values.process_resident_memory_bytes;
+  if (metrics.available && rss !== undefined) {
+    facts.serviceRssBytes = rss;
+    ctx.finding('service resident memory (/metrics)', true, mb(rss));
+  }
+  return facts;
+}
+
+/** Pure decision over the findings. */
+export function planMemoryLeak(f: MemoryFacts): { diagnosis: string; rootCause?: string; falseAlarm?: boolean; steps: string[] } {
+  const limit = f.limitBytes ? `limit ${mb(f.limitBytes)}` : 'no memory limit';
+  if (f.oomKilled) {
+    return {
+      diagnosis: `${f.component} was OOM-killed (${f.restartCount} restarts, ${limit}, now ${f.status})`,
+      rootCause: `memory leak in ${f.component}: killed for memory`,
+      steps: ['restart-with-limit'],
+    };
+  }
+  if (isGrowing(f.trend, f.growthThresholdMbPerMin)) {
+    return {
+      diagnosis: `${f.component} memory grows ${f.trend.growthMbPerMin} MB/min without falling back (now ${mb(f.trend.lastBytes)}, ${limit})`,
+      rootCause: `memory leak in ${f.component}`,
+      steps: ['restart-with-limit'],
+    };
+  }
+  if (nearLimit(f.trend)) {
+    return {
+      diagnosis: `${f.component} uses ${mb(f.trend.lastBytes)} of its ${mb(f.limitBytes)} limit`,
+      rootCause: `${f.component} memory at its limit`,
+      steps: ['restart-with-limit'],
+    };
+  }
+  return {
+    diagnosis: `${f.component} memory steady at ${mb(f.trend.lastBytes)} (${f.trend.growthMbPerMin} MB/min, ${limit}), never OOM-killed`,
+    falseAlarm: true,
+    steps: [],
+  };
+}
+
+/** Memory stays under the limit, with no OOM kill and no restart, for the whole watch window. */
+async function watchMemory(ctx: RunbookContext, f: MemoryFacts): Promise<Check> {
+  const ref = { target: ctx.target, component: f.component };
+  const limit = f.wantedLimitMb * MB;
+  const start = await acts.containerState(ref);
+  const rounds = 5;
+  let peak = 0;
+  for (let i = 0; i <= rounds; i++) {
+    // Durable timers: the watch survives a worker restart and costs nothing while it waits.
+    if (i > 0) await sleep(Math.max(1000, Math.floor(f.watchMs / rounds)));
+    const [state, stats] = await Promise.all([acts.containerState(ref), acts.containerStats(ref)]);
+    peak = Math.max(peak, stats.memoryBytes);
+    if (!state.running || state.oomKilled || state.startedAt !== start.startedAt) {
+      return { ok: false, detail: `${state.name} ${state.status}${state.oomKilled ? ', OOM-killed' : ''} during the watch` };
+    }
+    if (state.memoryLimitBytes !== limit) return { ok: false, detail: `memory limit is ${mb(state.memoryLimitBytes)}, not ${mb(limit)}` };
+    if (stats.memoryBytes >= limit * HIGH_SHARE) {
+      return { ok: false, detail: `memory ${mb(stats.memoryBytes)} reached ${Math.round(HIGH_SHARE * 100)}% of the ${mb(limit)} limit` };
+    }
+  }
+  return { ok: true, detail: `memory stayed under the ${mb(limit)} limit for ${Math.round(f.watchMs / 1000)} s (peak ${mb(peak)})` };
+}
+
+const runbook: Runbook<MemoryFacts> = {
+  name: 'memoryLeak',
+  diagnose,
+  plan(f, ctx): Plan {
+    const p = planMemoryLeak(f);
+    const ref = { target: ctx.target, component: f.component };
+    const wanted = f.wantedLimitMb * MB;
+    const step: Step = {
+      id: 'restart-with-limit',
+      title: `Restart ${f.component} with a ${f.wantedLimitMb} MB memory limit`,
+      risk: 'approve',
+      resource: f.component,
+      describe: `recreate the ${f.component} container with a ${f.wantedLimitMb} MB memory limit (now ${f.limitBytes ? mb(f.limitBytes) : 'none'}), keeping image, env, mounts and network`,
+      precondition: async () => {
+        const t = await acts.memoryTrend({ ...ref, samples: 3, intervalMs: 1500 });
+        const leaking = !t.running || isGrowing(t, f.growthThresholdMbPerMin) || nearLimit(t);
+        return {
+          ok: leaking || t.limitBytes !== wanted,
+          detail: `${t.running ? `${mb(t.lastBytes)}, ${t.growthMbPerMin} MB/min` : 'not running'}, limit ${t.limitBytes ? mb(t.limitBytes) : 'none'}`,
+        };
+      },
+      run: async (notBefore) => {
+        const c = await acts.containerState(ref);
+        // The limit already in place: a plain restart frees the leaked memory.
+        if (c.memoryLimitBytes === wanted) return (await acts.restartContainer({ ...ref, notBefore })).detail;
+        const r = await longActs.recreateContainer({ ...ref, memoryLimitMb: f.wantedLimitMb });
+        return `${r.detail}; memory limit ${f.wantedLimitMb} MB`;
+      },
+      gate: async () => {
+        const h = await acts.httpHealth({ target: ctx.target });
+        return { ok: h.ok, detail: h.ok ? '/health ok' : `/health ${h.error ?? h.status}` };
+      },
+      gateDeadlineMs: 60_000,
+    };
+    return { ...p, steps: p.steps.length ? [step] : [] };
+  },
+  verify: watchMemory,
+};
+
+/** INC-11: memory leak / OOM. */
+export async function memoryLeak(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

@@ -1,0 +1,266 @@
+/**
+ * Migration permissions (seed 004, "Database migrations"): a migration fails with `permission denied
+ * for table` / SQLSTATE 42501. Diagnose-first: the migration role's privileges on the migrations
+ * table (has_table_privilege, information_schema.role_table_grants), the migration status against
+ * what the release expects, and the permission errors in the migrating component's logs. Remedy: GRANT
+ * the missing privileges (approve; idempotent), then re-run the pending migrations (auto: it is the
+ * release's own migration, already part of the approved deploy).
+ */
+import {
+  acts,
+  longActs,
+  runIncident,
+  type Check,
+  type Plan,
+  type Runbook,
+  type RunbookContext,
+  type Step,
+} from './kernel';
+import { RUNBOOKS } from './catalog';
+import type { IncidentInput, IncidentRecord, Severity } from './contracts';
+import { renderSupportReport, type ReportStatus } from './support-report';
+import type { MigrationSettings, TableGrants } from '../activities/pg-grants';
+
+export interface MigrationFacts {
+  settings: MigrationSettings;
+  grants: TableGrants;
+  /** Schema version applied and the one the running release expects. */
+  status?: { current: number; target: number };
+  statusError?: string;
+  /** Permission errors in the migrating component's logs, last hour. */
+  permissionErrors: number;
+  lastError?: string;
+}
+
+export interface MigrationPlan {
+  diagnosis: string;
+  rootCause?: string;
+  falseAlarm?: boolean;
+  escalate?: string;
+  steps: Array<'apply-grants' | 'rerun-migration'>;
+}
+
+const PERMISSION_ERROR = 'permission denied|42501|must be owner';
+
+interface MigrationStatusBody {
+  current?: unknown;
+  target?: unknown;
+}
+
+async function migrationStatus(target: string, path: string): Promise<{ current: number; target: number }> {
+  const r = await acts.adminRequest({ target, method: 'GET', path });
+  const b = (r.body ?? {}) as MigrationStatusBody;
+  if (typeof b.current !== 'number' || typeof b.target !== 'number')
+    throw new Error(`${path} did not report current and target versions`);
+  return { current: b.current, target: b.target };
+}
+
+async function diagnose(ctx: RunbookContext): Promise<MigrationFacts> {
+  const t = ctx.target;
+  const settings = await acts.migrationSettings({ target: t });
+  const [grants, logs] = await Promise.all([
+    acts.tableGrants({ target: t }),
+    acts.containerLogs({
+      target: t,
+      component: settings.component,
+      sinceSeconds: 3600,
+      grep: PERMISSION_ERROR,
+      limit: 3,
+    }),
+  ]);
+  const facts: MigrationFacts = { settings, grants, permissionErrors: logs.matched };
+  const last = logs.lines[logs.lines.length - 1];
+  if (last) facts.lastError = last.slice(0, 240);
+  try {
+    facts.status = await migrationStatus(t, settings.statusPath);
+  } catch (err) {
+    // An activity failure's own message is generic; its cause says what the API answered.
+    const e = err as { message?: string; cause?: { message?: string } };
+    facts.statusError = e.cause?.message ?? e.message ?? String(err);
+  }
+  for (const c of migrationChecks(facts)) ctx.finding(c.check, c.ok, c.detail);
+  return facts;
+}
+
+const pendingOf = (f: MigrationFacts): boolean => f.status !== undefined && f.status.current < f.status.target;
+
+/** The checks of the report and the findings, from the facts. */
+export function migrationChecks(f: MigrationFacts): Array<{ check: string; ok: boolean; detail: string }> {
+  const g = f.grants;
+  const explicit = Object.entries(g.grants)
+    .map(([who, privs]) => `${who}: ${privs.join(', ')}`)
+    .join('; ');
+  return [
+    {
+      check: `${g.role} privileges on ${g.table}`,
+      ok: g.tableExists && g.missing.length === 0,
+      detail: !g.tableExists
+        ? `table ${g.table} does not exist`
+        : g.missing.length
+          ? `missing ${g.missing.join(', ')} (has ${g.granted.join(', ') || 'none'})`
+          : `has ${g.granted.join(', ')}`,
+    },
+    { check: `grants on ${g.table}`, ok: true, detail: explicit || 'no explicit grants (owner defaults)' },
+    {
+      check: 'migration status',
+      ok: f.status !== undefined && !pendingOf(f),
+      detail: f.status
+        ? `schema at ${f.status.current}, release expects ${f.status.target}`
+        : `unknown: ${f.statusError ?? 'no answer'}`,
+    },
+    {
+      check: `permission errors in ${f.settings.component} logs (1 h)`,
+      ok: f.permissionErrors === 0,
+      detail: f.permissionErrors ? `${f.permissionErrors} line(s), latest: ${f.lastError ?? ''}` : 'none',
+    },
+  ];
+}
+
+/** Pure decision over the findings. */
+export function planMigrationPermissions(f: MigrationFacts): MigrationPlan {
+  const g = f.grants;
+  const pending = pendingOf(f);
+  if (!g.tableExists) {
+    return {
+      diagnosis: `the migrations table ${g.table} does not exist for ${g.role}`,
+      escalate: `${g.table} is missing: the migrations never ran here, or the connection points at the wrong database`,
+      steps: [],
+    };
+  }
+  if (g.missing.length > 0) {
+    const version = f.status ? ` (schema at ${f.status.current}, release expects ${f.status.target})` : '';
+    return {
+      diagnosis: `${g.role} lacks ${g.missing.join(', ')} on ${g.table}${pending ? `: the pending migration cannot be recorded${version}` : ''}`,
+      rootCause: `missing grant${g.missing.length > 1 ? 's' : ''} ${g.missing.join(', ')} on ${g.table} for the migration role ${g.role}`,
+      steps: pending ? ['apply-grants', 'rerun-migration'] : ['apply-grants'],
+    };
+  }
+  if (pending) {
+    return {
+      diagnosis: `a migration is pending (schema at ${f.status?.current}, release expects ${f.status?.target}) although ${g.role} has every privilege on ${g.table}`,
+      escalate: `the migration fails for a reason other than grants on ${g.table}: read the ${f.settings.component} logs`,
+      steps: [],
+    };
+  }
+  return {
+    diagnosis: `${g.role} has ${g.granted.join(', ')} on ${g.table}${f.status ? ` and the schema is at the release's version ${f.status.target}` : ''}`,
+    falseAlarm: true,
+    steps: [],
+  };
+}
+
+/** The ticket report (seed 001 templates), from the facts and the plan. Pure. */
+export function migrationReport(
+  f: MigrationFacts,
+  p: MigrationPlan,
+  meta: { target: string; incidentId: string; at: string; severity: Severity },
+): string {
+  const g = f.grants;
+  const status: ReportStatus = p.falseAlarm ? 'nothing-wrong' : p.escalate ? 'escalated' : 'mitigation-proposed';
+  const solution = p.steps
+    .map((s) =>
+      s === 'apply-grants'
+        ? `GRANT ${g.missing.join(', ')} ON ${g.table} TO ${g.role} (after approval)`
+        : 're-run the pending migrations',
+    )
+    .join('; then ');
+  // The customer reply of an open case has no solution line: the proposal goes to the next steps.
+  const nextSteps = [
+    ...(solution && status === 'mitigation-proposed' ? [`Proposed fix: ${solution}.`] : []),
+    ...(p.escalate ? [p.escalate] : []),
+    ...(p.steps.includes('apply-grants')
+      ? [`Add the grant to the database's grants script so a rebuilt database keeps it.`]
+      : []),
+  ];
+  return renderSupportReport({
+    title: `Migration permissions on ${meta.target}`,
+    incidentId: meta.incidentId,
+    at: meta.at,
+    severity: meta.severity,
+    issue: `database migration${f.permissionErrors ? ' fails with permission denied (SQLSTATE 42501)' : ' permissions check'}`,
+    status,
+    verdict: p.diagnosis,
+    ...(p.rootCause ? { rootCause: p.rootCause } : {}),
+    ...(solution ? { solution } : {}),
+    verification: `${g.role} has ${f.settings.privileges.join(', ')} on ${g.table} and no migration is pending`,
+    facts: [
+      ['migration role', g.role],
+      ['migrations table', g.table],
+    ],
+    checks: migrationChecks(f),
+    ...(nextSteps.length ? { nextSteps } : {}),
+  });
+}
+
+const runbook: Runbook<MigrationFacts> = {
+  name: 'migrationPermissions',
+  diagnose,
+  plan(f, ctx): Plan {
+    const p = planMigrationPermissions(f);
+    const s = f.settings;
+    const report = migrationReport(f, p, {
+      target: ctx.target,
+      incidentId: ctx.incidentId,
+      at: new Date().toISOString(),
+      severity: ctx.input.severity ?? RUNBOOKS.migrationPermissions.severity,
+    });
+    const all: Record<MigrationPlan['steps'][number], Step> = {
+      'apply-grants': {
+        id: 'apply-grants',
+        title: `GRANT the missing privileges on ${s.table} to ${s.role}`,
+        risk: 'approve',
+        resource: 'db',
+        describe: `GRANT ${f.grants.missing.join(', ')} ON TABLE ${s.table} TO ${s.role}`,
+        precondition: async () => {
+          const g = await acts.tableGrants({ target: ctx.target });
+          return {
+            ok: g.missing.length > 0,
+            detail: g.missing.length
+              ? `${s.role} lacks ${g.missing.join(', ')}`
+              : `${s.role} has every privilege it needs`,
+          };
+        },
+        run: async () => (await acts.grantMissingPrivileges({ target: ctx.target })).detail,
+      },
+      'rerun-migration': {
+        id: 'rerun-migration',
+        title: 'Re-run the pending migrations',
+        risk: 'auto',
+        resource: s.component,
+        describe: `POST ${s.upgradePath} on ${ctx.target}`,
+        precondition: async () => {
+          const st = await migrationStatus(ctx.target, s.statusPath);
+          return { ok: st.current < st.target, detail: `schema at ${st.current}, release expects ${st.target}` };
+        },
+        run: async () => {
+          const r = await longActs.adminRequest({ target: ctx.target, method: 'POST', path: s.upgradePath, body: {} });
+          const b = (r.body ?? {}) as { applied?: number[]; current?: number };
+          return `applied migration ${(b.applied ?? []).join(', ') || 'none'}; schema at ${String(b.current ?? '?')}`;
+        },
+      },
+    };
+    return {
+      diagnosis: p.diagnosis,
+      ...(p.rootCause ? { rootCause: p.rootCause } : {}),
+      ...(p.falseAlarm ? { falseAlarm: true } : {}),
+      ...(p.escalate ? { escalate: p.escalate } : {}),
+      report,
+      steps: p.steps.map((id) => all[id]),
+    };
+  },
+  async verify(ctx, f): Promise<Check> {
+    const [g, st] = await Promise.all([
+      acts.tableGrants({ target: ctx.target }),
+      migrationStatus(ctx.target, f.settings.statusPath),
+    ]);
+    return {
+      ok: g.missing.length === 0 && st.current >= st.target,
+      detail: `${g.role} ${g.missing.length ? `lacks ${g.missing.join(', ')}` : `has ${g.granted.join(', ')}`} on ${g.table}; schema at ${st.current}, release expects ${st.target}`,
+    };
+  },
+};
+
+/** Migration permissions (seed 004): grant what the migration role lacks, then re-run the migration. */
+export async function migrationPermissions(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

@@ -1,0 +1,196 @@
+/**
+ * INC-07 Quota / wallet hard-limit exhaustion, mass (seed 002). Diagnoses who was refused with 402
+ * recently (api logs) and is still at their quota (SQL), who is near it, the deductions per user in
+ * the last hour, and cost-calculation errors in the api logs. Calculation bug → raise to SEV-1, roll
+ * the api back as a child incident (approve), then top the affected wallets back up (approve);
+ * legitimate spike → a capped top-up of the affected wallets (approve), one ledger row per incident
+ * and user (the top-up's idempotency key), so a retry never tops up twice. Verify: every affected
+ * user is under their quota again, i.e. their requests pass the quota gate.
+ *
+ * Params: `windowMinutes` (how far back to read the api logs, default 15).
+ */
+import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import type { IncidentInput, IncidentRecord } from './contracts';
+import type { Deductions, QuotaUser } from '../activities/ledger';
+
+export interface QuotaFacts {
+  /** Users refused with 402 in the window who are still at their quota. */
+  affected: QuotaUser[];
+  atLimitCount: number;
+  nearLimitCount: number;
+  refusedUserIds: number[];
+  deductions: Deductions[];
+  calcErrors: number;
+  calcErrorSample?: string;
+  windowMinutes: number;
+  topupCap: number;
+}
+
+/** User ids of 402 answers in logfmt request lines (`status=402 ... user_id=11`). */
+export function refusedUsers(lines: string[]): number[] {
+  const ids = new Set<number>();
+  for (const line of lines) {
+    if (!/\bstatus=402\b/.test(line)) continue;
+    const m = /\buser_id=(\d+)\b/.exec(line);
+    if (m) ids.add(Number(m[1]));
+  }
+  return [...ids].sort((a, b) => a - b);
+}
+
+/**
+ * Enough for an hour at the user's recent rate (at least a tenth of their quota) on top of what they
+ * are over, never more than the cap.
+ */
+export function topupAmount(u: QuotaUser, deducted: number, cap: number): number {
+  const over = Math.max(0, u.usedTokens - u.personalQuota);
+  return Math.max(1, Math.min(cap, over + Math.max(deducted, Math.ceil(u.personalQuota * 0.1))));
+}
+
+async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
+  const t = ctx.target;
+  const api = { target: t, component: 'api' };
+  const w = ctx.input.params?.windowMinutes;
+  const windowMinutes = typeof w === 'number' && w > 0 ? w : 15;
+  const info = await acts.describeTarget({ target: t });
+  const [refused, calc, status, deductions] = await Promise.all([
+    acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, grep: 'status=402', limit: 500 }),
+    acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, grep: 'credit_calc', limit: 5 }),
+    acts.quotaStatus({ target: t, nearPct: info.thresholds.quotaNearPct }),
+    acts.recentDeductions({ target: t, minutes: 60 }),
+  ]);
+  const refusedUserIds = refusedUsers(refused.lines);
+  const affected = status.atLimit.filter((u) => refusedUserIds.includes(u.userId));
+  ctx.finding(
+    'users at / near their quota',
+    status.atLimit.length === 0,
+    `${status.atLimit.length} at their quota (user ids ${status.atLimit.map((u) => u.userId).join(', ') || 'none'}), ${status.nearLimit} above ${info.thresholds.quotaNearPct}% of ${status.users}`,
+  );
+  ctx.finding(
+    `402 answers in the last ${windowMinutes} min`,
+    refusedUserIds.length === 0,
+    `${refused.matched} refused requests from user ids ${refusedUserIds.join(', ') || 'none'}`,
+  );
+  ctx.finding(
+    'deductions per user, last hour',
+    true,
+    deductions.slice(0, 5).map((d) => `user ${d.userId}: ${d.deducted} in ${d.requests} requests`).join('; ') || 'none',
+  );
+  // Only the message is kept: a log line can carry ids and amounts but no secrets, still less is more.
+  const sample = calc.lines[0] ? (/msg="([^"]*)"/.exec(calc.lines[0])?.[1] ?? 'credit_calc error') : undefined;
+  ctx.finding('cost-calculation errors in the api logs', calc.matched === 0, `${calc.matched} in the last ${windowMinutes} min${sample ? `: ${sample}` : ''}`);
+  return {
+    affected,
+    atLimitCount: status.atLimit.length,
+    nearLimitCount: status.nearLimit,
+    refusedUserIds,
+    deductions,
+    calcErrors: calc.matched,
+    ...(sample ? { calcErrorSample: sample } : {}),
+    windowMinutes,
+    topupCap: info.limits.topupCap,
+  };
+}
+
+/** Pure decision over the findings. */
+export function planQuotaExhaustion(f: QuotaFacts): { diagnosis: string; rootCause?: string; falseAlarm?: boolean; severity?: 1; steps: string[] } {
+  const who = `${f.affected.length} user(s) refused and at their quota (ids ${f.affected.map((u) => u.userId).join(', ')})`;
+  if (f.affected.length === 0) {
+    return {
+      diagnosis: `no user was refused for quota in the last ${f.windowMinutes} min and is still at it (${f.atLimitCount} at their quota, ${f.nearLimitCount} near it)`,
+      falseAlarm: true,
+      steps: [],
+    };
+  }
+  if (f.calcErrors > 0) {
+    return {
+      diagnosis: `${who}; ${f.calcErrors} cost-calculation errors in the api logs: deductions are inflated by a billing bug`,
+      rootCause: `cost-calculation bug in the running release${f.calcErrorSample ? ` (${f.calcErrorSample})` : ''}`,
+      severity: 1,
+      steps: ['rollback-release', 'topup-affected'],
+    };
+  }
+  return {
+    diagnosis: `${who}; deductions look legitimate (no cost-calculation errors): a usage spike`,
+    rootCause: 'legitimate usage spike exhausted personal quotas',
+    steps: ['topup-affected'],
+  };
+}
+
+const runbook: Runbook<QuotaFacts> = {
+  name: 'quotaExhaustion',
+  diagnose,
+  plan(f, ctx): Plan {
+    const t = ctx.target;
+    const p = planQuotaExhaustion(f);
+    const ids = f.affected.map((u) => u.userId);
+    const grants = f.affected.map((u) => ({
+      user: u,
+      amount: topupAmount(u, f.deductions.find((d) => d.userId === u.userId)?.deducted ?? 0, f.topupCap),
+    }));
+    const stillAtLimit = async (): Promise<Check> => {
+      const s = await acts.quotaStatus({ target: t, nearPct: 100, userIds: ids });
+      return { ok: s.atLimit.length > 0, detail: `${s.atLimit.length} of ${ids.length} affected users still at their quota` };
+    };
+    const all: Record<string, Step> = {
+      'rollback-release': {
+        id: 'rollback-release',
+        title: 'Roll the api back to the last known good release (child rollback)',
+        risk: 'approve',
+        resource: 'child:rollback',
+        describe: `open a rollback of the api on ${t} to its last known good release (this approval covers the rollback's first step)`,
+        run: async () => {
+          const child = await ctx.child('rollback', {
+            reason: 'cost-calculation bug inflating deductions',
+            stepId: 'rollback-release',
+            params: { services: ['api'], reason: 'INC-07 cost-calculation bug' },
+          });
+          if (child.outcome !== 'resolved' && child.outcome !== 'false-alarm') {
+            throw new Error(`rollback child ${child.incidentId} ended ${child.outcome ?? 'without an outcome'}`);
+          }
+          return `rollback child ${child.incidentId} ${child.outcome}: ${child.diagnosis ?? ''}`;
+        },
+      },
+      'topup-affected': {
+        id: 'topup-affected',
+        title: `Top up the affected wallets (at most ${f.topupCap} each)`,
+        risk: 'approve',
+        resource: 'wallets',
+        describe: `top up ${grants.map((g) => `wallet ${g.user.walletId ?? '?'} (user ${g.user.userId}) by ${g.amount}`).join(', ')}; cap ${f.topupCap} per wallet, one ledger row per incident and user`,
+        precondition: stillAtLimit,
+        run: async () => {
+          const done: string[] = [];
+          for (const g of grants) {
+            if (g.user.walletId === null) {
+              done.push(`user ${g.user.userId} has no wallet`);
+              continue;
+            }
+            const r = await acts.adminRequest({
+              target: t,
+              method: 'POST',
+              path: `/v1/wallets/${g.user.walletId}/topup`,
+              // Keyed by incident and user: a retried or repeated step finds its ledger row and adds nothing.
+              body: { amount: g.amount, reason: `${ctx.incidentId}: INC-07 quota exhaustion`, idempotency_key: `${ctx.incidentId}:user-${g.user.userId}` },
+            });
+            const b = r.body as { topup_id?: number; idempotent?: boolean };
+            done.push(`wallet ${g.user.walletId} +${g.amount} (top-up #${b.topup_id ?? '?'}${b.idempotent ? ', already done' : ''})`);
+          }
+          return done.join('; ');
+        },
+      },
+    };
+    return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+  },
+  async verify(ctx, f): Promise<Check> {
+    const ids = f.affected.map((u) => u.userId);
+    const s = await acts.quotaStatus({ target: ctx.target, nearPct: 100, userIds: ids });
+    return {
+      ok: s.atLimit.length === 0,
+      detail: s.atLimit.length === 0 ? `all ${ids.length} affected users are under their quota: their requests pass the quota gate` : `still at their quota: user ids ${s.atLimit.map((u) => u.userId).join(', ')}`,
+    };
+  },
+};
+
+/** INC-07: quota / wallet hard-limit exhaustion. */
+export async function quotaExhaustion(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

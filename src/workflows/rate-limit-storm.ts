@@ -1,0 +1,208 @@
+/**
+ * INC-10 API rate limit storm (seed 002). The api's own log lines say who is refused with 429 (client
+ * address and key id); key ids are matched to their owners by hash prefix, never by key. One client
+ * with most of the 429s → block its address at the gateway (approve). Many clients whose keys belong
+ * to one tenant → a legitimate spike: raise the limit and recreate the api with it (approve).
+ * Anything else is a distributed attack: escalated (CDN / WAF level, no safe remedy here).
+ */
+import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import type { IncidentInput, IncidentRecord } from './contracts';
+import type { KeyOwner, RateLimitSummary } from '../activities/rate-limits';
+
+/** A key-owned share of the 429s at least this large means known customers, not an attack. */
+export const KNOWN_KEY_SHARE_PCT = 80;
+
+export interface RateLimitPolicy {
+  envVar: string;
+  keyPattern: string;
+  baseline429: number;
+  windowSeconds: number;
+  singleClientSharePct: number;
+  raiseFactor: number;
+  maxPerMinute: number;
+}
+
+export interface RateLimitFacts {
+  summary: RateLimitSummary;
+  owners: KeyOwner[];
+  counterKeys: number;
+  limitPerMinute: number | null;
+  blocked: string[];
+  policy: RateLimitPolicy;
+  /** When the mitigation took effect (workflow clock): verification counts 429s from then on. */
+  mitigatedAt?: number;
+}
+
+export function rateLimitWindow(input: IncidentInput, policy: RateLimitPolicy): number {
+  const w = input.params?.windowSeconds;
+  return typeof w === 'number' && Number.isFinite(w) && w > 0 ? w : policy.windowSeconds;
+}
+
+async function diagnose(ctx: RunbookContext): Promise<RateLimitFacts> {
+  const t = ctx.target;
+  const policy = await acts.rateLimitPolicy({ target: t });
+  const window = rateLimitWindow(ctx.input, policy);
+  const [summary, counters, env, blocks] = await Promise.all([
+    acts.rateLimitSummary({ target: t, component: 'api', sinceSeconds: window }),
+    acts.countKeys({ target: t, pattern: policy.keyPattern }),
+    acts.containerEnvValue({ target: t, component: 'api', name: policy.envVar }),
+    acts.blockedIps({ target: t }),
+  ]);
+  const owners = summary.keys.length ? await acts.keyOwners({ target: t, keyIds: summary.keys.map((k) => k.id) }) : [];
+  const limit = env.value !== null && /^\d+$/.test(env.value) ? Number(env.value) : null;
+  const topClients = summary.clients.slice(0, 5).map((c) => `${c.id} ×${c.count}`).join(', ') || 'none';
+  ctx.finding(`429s in the api logs (${window} s)`, summary.total429 <= policy.baseline429, `${summary.total429} (baseline ≤ ${policy.baseline429}) from ${summary.distinctClients} clients; top: ${topClients}`);
+  const keyDetail = summary.keys
+    .slice(0, 5)
+    .map((k) => {
+      const o = owners.find((x) => x.keyId === k.id);
+      return `${k.id} ×${k.count}${o ? ` (user ${o.userId}, ${o.tenant})` : ' (unknown key)'}`;
+    })
+    .join(', ');
+  ctx.finding('keys among the 429s', true, `${keyDetail || 'none'}${summary.withoutKey ? `; ${summary.withoutKey} without a key` : ''}`);
+  ctx.finding('rate-limit counters in Redis', true, `${counters.count}${counters.capped ? '+' : ''} keys matching ${policy.keyPattern}`);
+  ctx.finding(`${policy.envVar} of the api`, limit !== null, limit !== null ? `${limit} per minute per client` : 'not set (image default)');
+  return { summary, owners, counterKeys: counters.count, limitPerMinute: limit, blocked: blocks.ips, policy };
+}
+
+/** Share of the 429s carried by keys of known users, and the tenants they belong to. */
+export function keyedShare(f: RateLimitFacts): { pct: number; tenants: string[] } {
+  const byKey = new Map(f.owners.map((o) => [o.keyId, o]));
+  let known = 0;
+  const tenants = new Set<string>();
+  for (const k of f.summary.keys) {
+    const o = byKey.get(k.id);
+    if (!o) continue;
+    known += k.count;
+    tenants.add(o.tenant);
+  }
+  const pct = f.summary.total429 > 0 ? Math.round((known / f.summary.total429) * 100) : 0;
+  return { pct, tenants: [...tenants].sort() };
+}
+
+/** The raised limit, or null if it cannot go higher. */
+export function raisedLimit(f: RateLimitFacts): number | null {
+  const current = f.limitPerMinute ?? 60;
+  const next = Math.min(f.policy.maxPerMinute, Math.ceil(current * f.policy.raiseFactor));
+  return next > current ? next : null;
+}
+
+/** Pure decision over the findings. */
+export function planRateLimitStorm(f: RateLimitFacts, target: string): Omit<Plan, 'steps'> & { steps: string[]; ip?: string; limit?: number } {
+  const s = f.summary;
+  if (s.total429 <= f.policy.baseline429) {
+    return { diagnosis: `${s.total429} 429s in ${s.sinceSeconds} s, within the baseline of ${f.policy.baseline429}: no storm`, falseAlarm: true, steps: [] };
+  }
+  const top = s.clients[0];
+  const topPct = top ? Math.round((top.count / s.total429) * 100) : 0;
+  if (top && topPct >= f.policy.singleClientSharePct) {
+    if (f.blocked.includes(top.id)) {
+      return { diagnosis: `${top.id} caused ${topPct}% of ${s.total429} 429s and is already blocked`, steps: [] };
+    }
+    return {
+      diagnosis: `single abusive client: ${top.id} caused ${topPct}% of ${s.total429} 429s in ${s.sinceSeconds} s`,
+      rootCause: `one client (${top.id}) far above the rate limit`,
+      steps: ['block-client'],
+      ip: top.id,
+    };
+  }
+  const keyed = keyedShare(f);
+  if (keyed.pct >= KNOWN_KEY_SHARE_PCT && keyed.tenants.length === 1) {
+    const limit = raisedLimit(f);
+    const spread = `${s.distinctClients} clients, ${keyed.pct}% with keys of tenant ${keyed.tenants[0]}`;
+    if (limit === null) {
+      return {
+        diagnosis: `legitimate spike (${spread}), but the limit is already at its maximum of ${f.policy.maxPerMinute}`,
+        escalate: `legitimate traffic of ${keyed.tenants[0]} is rate-limited on ${target} and the limit cannot be raised further: capacity decision needed`,
+        steps: [],
+      };
+    }
+    return {
+      diagnosis: `legitimate traffic spike: ${s.total429} 429s from ${spread}`,
+      rootCause: `traffic of tenant ${keyed.tenants[0]} grew past ${f.limitPerMinute ?? 60} requests per minute per client`,
+      steps: ['raise-rate-limit'],
+      limit,
+    };
+  }
+  return {
+    diagnosis: `distributed: ${s.total429} 429s from ${s.distinctClients} clients, top ${topPct}%, ${keyed.pct}% with known keys (${keyed.tenants.length} tenants)`,
+    rootCause: 'distributed traffic storm (possible DDoS)',
+    escalate: `distributed rate-limit storm on ${target}: enable DDoS protection / block at the CDN (no single client to block, not one tenant's traffic)`,
+    steps: [],
+  };
+}
+
+function blockStep(ctx: RunbookContext, ip: string, done: (at: number) => void): Step {
+  return {
+    id: 'block-client',
+    title: `Block ${ip} at the gateway`,
+    risk: 'approve',
+    resource: 'governance',
+    describe: `add ${ip} to the gateway's block list (POST /v1/governance/block): every request from it is refused with 403`,
+    precondition: async () => {
+      const b = await acts.blockedIps({ target: ctx.target });
+      return { ok: !b.ips.includes(ip), detail: `${ip} is ${b.ips.includes(ip) ? 'already' : 'not yet'} blocked` };
+    },
+    run: async () => {
+      const r = await acts.blockClient({ target: ctx.target, ip, reason: `INC-10 ${ctx.incidentId}: rate limit abuse` });
+      done(Date.now());
+      return r.detail;
+    },
+  };
+}
+
+function raiseStep(ctx: RunbookContext, f: RateLimitFacts, limit: number, done: (at: number) => void): Step {
+  const envVar = f.policy.envVar;
+  return {
+    id: 'raise-rate-limit',
+    title: `Raise ${envVar} to ${limit} and recreate the api`,
+    risk: 'approve',
+    resource: 'api',
+    describe: `recreate the api container with ${envVar}=${limit} (was ${f.limitPerMinute ?? 'unset'}), everything else kept`,
+    precondition: async () => {
+      const v = await acts.containerEnvValue({ target: ctx.target, component: 'api', name: envVar });
+      const current = v.value !== null && /^\d+$/.test(v.value) ? Number(v.value) : 60;
+      return { ok: current < limit, detail: `${envVar} is ${v.value ?? 'unset'}` };
+    },
+    run: async () => {
+      const r = await longActs.recreateContainer({ target: ctx.target, component: 'api', env: { [envVar]: String(limit) } });
+      done(Date.now());
+      return r.detail;
+    },
+    gate: async () => {
+      const h = await acts.httpHealth({ target: ctx.target });
+      return { ok: h.ok, detail: `/health ${h.status || h.error || 'unreachable'}` };
+    },
+  };
+}
+
+const runbook: Runbook<RateLimitFacts> = {
+  name: 'rateLimitStorm',
+  diagnose,
+  plan(f, ctx): Plan {
+    const p = planRateLimitStorm(f, ctx.target);
+    const mark = (at: number): void => {
+      f.mitigatedAt = at;
+    };
+    const steps: Step[] = [];
+    if (p.steps.includes('block-client') && p.ip) steps.push(blockStep(ctx, p.ip, mark));
+    if (p.steps.includes('raise-rate-limit') && p.limit) steps.push(raiseStep(ctx, f, p.limit, mark));
+    const { ip: _ip, limit: _limit, ...plan } = p;
+    return { ...plan, steps };
+  },
+  async verify(ctx, f): Promise<Check> {
+    const since = f.mitigatedAt;
+    const window = rateLimitWindow(ctx.input, f.policy);
+    const seconds = since ? Math.max(1, Math.min(window, Math.ceil((Date.now() - since) / 1000))) : window;
+    const s = await acts.rateLimitSummary({ target: ctx.target, component: 'api', sinceSeconds: seconds });
+    return {
+      ok: s.total429 <= f.policy.baseline429,
+      detail: `${s.total429} 429s in the last ${seconds} s (baseline ≤ ${f.policy.baseline429})`,
+    };
+  },
+};
+
+/** INC-10: API rate limit storm. */
+export async function rateLimitStorm(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

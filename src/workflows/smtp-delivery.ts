@@ -1,0 +1,216 @@
+/**
+ * SMTP delivery (seed 004, "Email delivery issues": no verification emails, `Connection refused` from
+ * SMTP). Probes the relay the mail component is configured with (connect, greeting, EHLO, MAIL FROM,
+ * RCPT TO, RSET; no message is sent) and the sandbox relay. When the relay in use refuses and the
+ * sandbox accepts, the component is switched to the sandbox after approval (seed 004 step 4: sandbox
+ * mode by SMTP_HOST/SMTP_PORT); verification probes the relay then in use. Anything else escalates.
+ */
+import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import type { IncidentInput, IncidentRecord, Severity } from './contracts';
+import type { SmtpProbe, SmtpRelayInUse } from '../activities/smtp';
+import { RUNBOOKS } from './catalog';
+import { renderSupportReport, type ReportStatus } from './support-report';
+
+export interface SmtpFacts {
+  inUse: SmtpRelayInUse;
+  /** The probe of the relay in use. */
+  probe: SmtpProbe;
+  /** The probe of the sandbox relay, when another relay is in use. */
+  sandbox: SmtpProbe | null;
+}
+
+export interface SmtpVerdict {
+  status: ReportStatus;
+  diagnosis: string;
+  rootCause?: string;
+  /** Switch the mail component to the sandbox relay. */
+  switchToSandbox: boolean;
+  escalate?: string;
+}
+
+export const SWITCH_STEP = 'switch-to-sandbox-relay';
+
+async function diagnose(ctx: RunbookContext): Promise<SmtpFacts> {
+  const recipient = recipientOf(ctx);
+  const inUse = await acts.smtpRelayInUse({ target: ctx.target });
+  const probe = await acts.probeSmtpRelay({ target: ctx.target, relay: 'in-use', ...(recipient ? { recipient } : {}) });
+  const sandbox = inUse.relay === 'sandbox' ? null : await acts.probeSmtpRelay({ target: ctx.target, relay: 'sandbox', ...(recipient ? { recipient } : {}) });
+  const facts = { inUse, probe, sandbox };
+  for (const c of checksOf(facts)) ctx.finding(c.check, c.ok, c.detail);
+  return facts;
+}
+
+function recipientOf(ctx: RunbookContext): string | undefined {
+  const r = ctx.input.params?.recipient;
+  return typeof r === 'string' && r !== '' ? r : undefined;
+}
+
+function describeInUse(u: SmtpRelayInUse): string {
+  const how = u.fromEnv ? 'from its environment' : 'no relay in its environment: the primary is assumed';
+  return `${u.component} uses the ${u.relay} relay ${u.address} (${how})${u.running ? '' : '; the container is not running'}`;
+}
+
+/** What a probe saw, one check per stage it reached. */
+export function probeChecks(p: SmtpProbe): Array<{ check: string; ok: boolean; detail: string }> {
+  const name = `${p.relay} relay ${p.address}`;
+  const out = [
+    {
+      check: `${name}: connect`,
+      ok: p.connectMs !== null,
+      detail: p.connectMs !== null ? `connected in ${p.connectMs} ms` : `no connection: ${p.error ?? 'unknown error'}`,
+    },
+  ];
+  if (p.connectMs === null) return out;
+  out.push({ check: `${name}: greeting`, ok: p.banner?.startsWith('220') ?? false, detail: p.banner ?? `no greeting: ${p.error ?? 'unknown error'}` });
+  if (p.stage !== 'greeting' && p.banner) {
+    out.push({ check: `${name}: EHLO`, ok: p.stage !== 'ehlo', detail: p.stage === 'ehlo' ? failure(p) : `extensions: ${p.extensions.join(', ') || 'none'}` });
+  }
+  if (p.stage === 'mail' || p.stage === 'rcpt' || p.stage === 'done') {
+    out.push({
+      check: `${name}: MAIL FROM / RCPT TO <${p.recipient}>`,
+      ok: p.ok,
+      detail: p.ok ? 'accepted (then RSET: no message sent)' : `${p.stage === 'mail' ? 'sender' : 'recipient'} refused: ${failure(p)}`,
+    });
+  }
+  return out;
+}
+
+function failure(p: SmtpProbe): string {
+  return p.code !== null ? `${p.code} ${p.text ?? ''}`.trim() : (p.error ?? 'unknown error');
+}
+
+function checksOf(f: SmtpFacts): Array<{ check: string; ok: boolean; detail: string }> {
+  return [
+    { check: 'relay in use', ok: f.inUse.running, detail: describeInUse(f.inUse) },
+    ...probeChecks(f.probe),
+    ...(f.sandbox ? probeChecks(f.sandbox) : []),
+  ];
+}
+
+/** Why a probe failed, in the terms of seed 004. */
+export function refusalCause(p: SmtpProbe): string {
+  const at = `the ${p.relay} relay ${p.address}`;
+  const reply = failure(p);
+  switch (p.stage) {
+    case 'connect':
+      return `${at} accepts no connection (${reply}): it is down or unreachable from here.`;
+    case 'greeting':
+      if (p.code === null) return `${at} accepted the connection but sent no greeting (${reply}).`;
+      return p.code >= 500
+        ? `${at} refuses every session at the greeting (${reply}): the provider blocks this account or host; check its status page and dashboard.`
+        : `${at} turns sessions away for now (${reply}): a temporary refusal, e.g. the provider is overloaded.`;
+    case 'ehlo':
+      return `${at} rejects EHLO (${reply}).`;
+    case 'mail':
+      return `${at} refuses the sender (${reply}): check the SMTP credentials and the sending domain against the provider dashboard.`;
+    case 'rcpt':
+      return `${at} refuses the recipient (${reply}): look for suppression or spam blocking in the provider's logs.`;
+    default:
+      return `${at} works.`;
+  }
+}
+
+/** Pure decision over the probes. */
+export function planSmtpDelivery(f: SmtpFacts): SmtpVerdict {
+  const relay = `the ${f.probe.relay} relay ${f.probe.address}`;
+  if (f.probe.ok) {
+    const ms = f.probe.connectMs ?? 0;
+    return { status: 'nothing-wrong', diagnosis: `SMTP works: ${relay} accepted EHLO, MAIL FROM and RCPT TO (connected in ${ms} ms)`, switchToSandbox: false };
+  }
+  const rootCause = refusalCause(f.probe);
+  const refused = `${relay} fails at ${f.probe.stage}: ${failure(f.probe)}`;
+  if (f.inUse.relay === 'sandbox') {
+    return { status: 'escalated', diagnosis: `${refused}; the sandbox relay is already in use`, rootCause, switchToSandbox: false, escalate: `the sandbox relay in use fails too (${failure(f.probe)}); no other relay to switch to` };
+  }
+  if (!f.sandbox?.ok) {
+    const sandbox = f.sandbox ? `the sandbox relay fails as well (${failure(f.sandbox)})` : 'the sandbox relay was not probed';
+    return { status: 'escalated', diagnosis: `${refused}; ${sandbox}`, rootCause, switchToSandbox: false, escalate: `no working relay: ${refused}; ${sandbox}` };
+  }
+  return { status: 'mitigation-proposed', diagnosis: `${refused}; the sandbox relay ${f.sandbox.address} accepts mail`, rootCause, switchToSandbox: true };
+}
+
+/** The ticket report. */
+export function smtpReport(f: SmtpFacts, v: SmtpVerdict, meta: { incidentId: string; at: string; severity: Severity; target: string }): string {
+  const sandbox = f.sandbox?.address ?? 'the sandbox relay';
+  const next: string[] = [];
+  if (v.switchToSandbox) {
+    next.push(`Approve step ${SWITCH_STEP} to point ${f.inUse.component} at the sandbox relay ${sandbox}.`);
+    next.push('The sandbox captures mail and delivers none: switch back to the primary relay once the provider accepts mail again.');
+  }
+  if (v.status !== 'nothing-wrong') {
+    next.push("Check the provider's status page (outages are a common cause) and validate the SMTP credentials against its dashboard.");
+    next.push("Inspect the provider's logs for suppression or spam-blocking events.");
+  }
+  return renderSupportReport({
+    title: `SMTP delivery on ${meta.target}`,
+    incidentId: meta.incidentId,
+    at: meta.at,
+    severity: meta.severity,
+    issue: 'Emails (e.g. verification emails) are not delivered',
+    status: v.status,
+    // The cause belongs in the open report too: the renderer shows rootCause only in a resolution reply.
+    verdict: v.rootCause ? `${v.diagnosis}.\n\n${v.rootCause}` : v.diagnosis,
+    ...(v.rootCause ? { rootCause: v.rootCause } : {}),
+    ...(v.switchToSandbox ? { solution: `Switch ${f.inUse.component} to the sandbox relay ${sandbox} (after approval), until the primary relay accepts mail again.` } : {}),
+    verification: 'The relay in use is probed again (connect, EHLO, MAIL FROM, RCPT TO; no message is sent).',
+    facts: [
+      ['relay in use', describeInUse(f.inUse)],
+      ['probe recipient', f.probe.recipient],
+    ],
+    checks: checksOf(f),
+    nextSteps: next,
+  });
+}
+
+/** The relay in use still fails and is not yet the sandbox. (Re-checked right before acting.) */
+async function stillRefused(target: string, recipient: string | undefined): Promise<Check> {
+  const inUse = await acts.smtpRelayInUse({ target });
+  if (inUse.relay === 'sandbox') return { ok: false, detail: `${inUse.component} already uses the sandbox relay ${inUse.address}` };
+  const p = await acts.probeSmtpRelay({ target, relay: 'in-use', ...(recipient ? { recipient } : {}) });
+  return { ok: !p.ok, detail: p.ok ? `the ${p.relay} relay ${p.address} accepts mail again` : `the ${p.relay} relay ${p.address} still fails at ${p.stage}: ${failure(p)}` };
+}
+
+const runbook: Runbook<SmtpFacts> = {
+  name: 'smtpDelivery',
+  diagnose,
+  plan(f, ctx): Plan {
+    const v = planSmtpDelivery(f);
+    const recipient = recipientOf(ctx);
+    const steps: Step[] = v.switchToSandbox
+      ? [
+          {
+            id: SWITCH_STEP,
+            title: `Switch ${f.inUse.component} to the sandbox SMTP relay`,
+            risk: 'approve',
+            resource: f.inUse.component,
+            describe: `recreate the ${f.inUse.component} container of ${ctx.target} with the sandbox relay ${f.sandbox?.address ?? ''} as its SMTP host and port; mail is captured there, not delivered, until switched back`,
+            precondition: () => stillRefused(ctx.target, recipient),
+            run: async () => (await longActs.switchSmtpRelay({ target: ctx.target, relay: 'sandbox' })).detail,
+          },
+        ]
+      : [];
+    return {
+      diagnosis: v.diagnosis,
+      ...(v.rootCause ? { rootCause: v.rootCause } : {}),
+      ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
+      ...(v.escalate ? { escalate: v.escalate } : {}),
+      report: smtpReport(f, v, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: ctx.input.severity ?? RUNBOOKS.smtpDelivery.severity, target: ctx.target }),
+      steps,
+    };
+  },
+  async verify(ctx): Promise<Check> {
+    const recipient = recipientOf(ctx);
+    const inUse = await acts.smtpRelayInUse({ target: ctx.target });
+    const p = await acts.probeSmtpRelay({ target: ctx.target, relay: 'in-use', ...(recipient ? { recipient } : {}) });
+    if (!inUse.running) return { ok: false, detail: `${inUse.component} is not running` };
+    return {
+      ok: p.ok,
+      detail: p.ok ? `the ${p.relay} relay ${p.address} in use accepts mail (EHLO, MAIL FROM, RCPT TO)` : `the ${p.relay} relay ${p.address} in use fails at ${p.stage}: ${failure(p)}`,
+    };
+  },
+};
+
+/** Support: SMTP connect + EHLO probe of the relay in use; switch to the sandbox relay after approval. */
+export async function smtpDelivery(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

@@ -1,0 +1,263 @@
+/**
+ * Transfer not applied (seed 000, "Transfers / Approvals not applied"): given the user's email and,
+ * if known, the transfer id and time, look at the `token_transfers` / `approval_requests` rows, the
+ * job queue (`LLEN`, and where the transfer's job waits) and the worker's log errors, and say why the
+ * transfer has not been applied. Diagnose-first: seed 000 calls for no mitigation here, so a fault on
+ * our side (worker down or stalled, job lost, transfer failed) is escalated with the report.
+ */
+import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
+import type { IncidentInput, IncidentRecord, Severity } from './contracts';
+import type { QueueState, SupportUser, TransferRow, WorkerLogErrors } from '../activities/support';
+import { renderSupportReport, type ReportStatus } from './support-report';
+
+export interface TransferFacts {
+  email: string;
+  transferId?: string;
+  at: string;
+  from: string;
+  to: string;
+  user: SupportUser;
+  transfers: TransferRow[];
+  queue?: QueueState;
+  workerRunning?: boolean;
+  workerStatus?: string;
+  workerLog?: WorkerLogErrors;
+}
+
+export interface TransferVerdict {
+  status: ReportStatus;
+  diagnosis: string;
+  /** The transfer the verdict is about. */
+  transfer?: TransferRow;
+  rootCause?: string;
+  solution?: string;
+  nextSteps: string[];
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v ? v : typeof v === 'number' ? String(v) : undefined;
+}
+
+async function diagnose(ctx: RunbookContext): Promise<TransferFacts> {
+  const p = ctx.input.params ?? {};
+  const email = str(p.email) ?? '';
+  const transferId = str(p.transferId);
+  const minutes = typeof p.windowMinutes === 'number' ? p.windowMinutes : 24 * 60;
+  const now = Date.now();
+  const atMs = str(p.at) ? Math.min(Date.parse(p.at as string), now) : now;
+  const from = new Date(atMs - minutes * 60_000).toISOString();
+  const to = new Date(now).toISOString();
+  const t = ctx.target;
+
+  const user = await acts.lookupUser({ target: t, email });
+  const facts: TransferFacts = { email, ...(transferId ? { transferId } : {}), at: new Date(atMs).toISOString(), from, to, user, transfers: [] };
+  if (user.found && user.userId) {
+    // A transfer id narrows the search to that transfer, whenever it was made.
+    const rows = await acts.userTransfers({ target: t, userId: user.userId, ...(transferId ? { transferId } : { from, to }) });
+    facts.transfers = rows.transfers;
+    const open = rows.transfers.filter((x) => x.status !== 'applied').map((x) => x.id);
+    const [queue, workerLog] = await Promise.all([
+      acts.jobQueueState({ target: t, transferIds: open }),
+      acts.workerLogErrors({ target: t, transferIds: open, from, to }),
+    ]);
+    const worker = await acts.containerState({ target: t, component: queue.consumer });
+    facts.queue = queue;
+    facts.workerRunning = worker.running;
+    facts.workerStatus = worker.status;
+    facts.workerLog = workerLog;
+  }
+  for (const c of checksOf(facts)) ctx.finding(c.check, c.ok, c.detail);
+  return facts;
+}
+
+/** The transfer the customer means: the one asked about, else the newest not applied, else the newest. */
+function focus(f: TransferFacts): TransferRow | undefined {
+  if (f.transferId) return f.transfers.find((x) => x.id === f.transferId);
+  return f.transfers.find((x) => x.status !== 'applied') ?? f.transfers[0];
+}
+
+function describeTransfer(x: TransferRow): string {
+  return `transfer #${x.id} (${x.direction}, ${x.amount} tokens, created ${x.createdAt})`;
+}
+
+/** A pending transfer whose approval is granted (or not needed): what the queue and the worker say. */
+function pendingInQueue(f: TransferFacts, x: TransferRow): TransferVerdict {
+  const q = f.queue;
+  const ahead = q?.ahead[x.id];
+  if (f.workerRunning === false) {
+    return {
+      status: 'escalated',
+      transfer: x,
+      diagnosis: `${describeTransfer(x)} is pending and the worker is ${f.workerStatus ?? 'not running'}: nothing applies transfers`,
+      rootCause: 'The background worker that applies transfers is down.',
+      nextSteps: ['Escalated to on-call: start the worker; queued transfers are applied once it runs.'],
+    };
+  }
+  if (ahead === undefined) {
+    return {
+      status: 'escalated',
+      transfer: x,
+      diagnosis: `${describeTransfer(x)} is pending but its job is missing from the queue ${q?.key ?? ''} (${q?.length ?? '?'} jobs): the job was lost`,
+      rootCause: 'The job that applies the transfer was never queued or was lost.',
+      nextSteps: [
+        `Escalated to engineering: re-queue the transfer's apply job; worker log: ${f.workerLog?.errors ?? 0} errors, ${f.workerLog?.warnings ?? 0} warnings.`,
+      ],
+    };
+  }
+  const draining = q !== undefined && q.lengthAfter < q.length;
+  if (!draining) {
+    return {
+      status: 'escalated',
+      transfer: x,
+      diagnosis: `${describeTransfer(x)} is queued with ${ahead} jobs ahead, but the worker is not consuming ${q?.key ?? 'the queue'} (${q?.length ?? '?'} jobs, none taken in ${((q?.sampleMs ?? 0) / 1000).toFixed(0)} s)`,
+      rootCause: 'The background worker has stopped taking jobs from the queue.',
+      nextSteps: ['Escalated to on-call: the worker runs but does not consume the queue (paused or stuck).'],
+    };
+  }
+  const perSec = ((q.length - q.lengthAfter) * 1000) / Math.max(q.sampleMs, 1);
+  return {
+    status: 'answered',
+    transfer: x,
+    diagnosis: `${describeTransfer(x)} is queued with ${ahead} jobs ahead; the worker drains about ${perSec.toFixed(1)} jobs/s`,
+    rootCause: 'The transfer is waiting its turn in the processing queue.',
+    solution: `No action needed: it should be applied in about ${Math.ceil(ahead / Math.max(perSec, 0.1))} s.`,
+    nextSteps: ['Check again later if the customer still does not see it.'],
+  };
+}
+
+/** Pure verdict over the findings. */
+export function planTransferNotApplied(f: TransferFacts): TransferVerdict {
+  if (!f.user.found) {
+    return {
+      status: 'answered',
+      diagnosis: `no such user: no account is registered under ${f.email}`,
+      rootCause: `There is no account with the email ${f.email}.`,
+      solution: 'Ask the customer to confirm the email address of the account.',
+      nextSteps: ['Confirm the email address with the customer.'],
+    };
+  }
+  const x = focus(f);
+  if (!x) {
+    return {
+      status: 'answered',
+      diagnosis: f.transferId ? `no transfer #${f.transferId} involves ${f.email}` : `no transfer involving ${f.email} between ${f.from} and ${f.to}`,
+      rootCause: 'We found no such transfer on this account.',
+      solution: 'Ask the customer for the transfer id or the exact time, and the other party of the transfer.',
+      nextSteps: ['Ask for the transfer id shown after submitting it.'],
+    };
+  }
+  if (x.status === 'applied') {
+    return {
+      status: 'nothing-wrong',
+      transfer: x,
+      diagnosis: `${describeTransfer(x)} was applied at ${x.appliedAt ?? '?'}`,
+      solution: 'No action needed: the transfer has been applied.',
+      nextSteps: ['If the balance looks wrong, ask the customer to refresh and send a screenshot.'],
+    };
+  }
+  if (x.status === 'failed') {
+    return {
+      status: 'escalated',
+      transfer: x,
+      diagnosis: `${describeTransfer(x)} failed; worker log: ${f.workerLog?.forTransfers ?? 0} lines about it`,
+      rootCause: 'The transfer failed while being applied.',
+      nextSteps: ['Escalated to engineering with the transfer id and the worker log lines.'],
+    };
+  }
+  if (x.approval && x.approval.status === 'pending') {
+    return {
+      status: 'answered',
+      transfer: x,
+      diagnosis: `${describeTransfer(x)} waits for approval request #${x.approval.id} (pending since ${x.approval.createdAt})`,
+      rootCause: 'The transfer needs an approval that has not been given yet.',
+      solution: 'It is applied once the approval request is approved.',
+      nextSteps: [`Ask the approver to decide approval request #${x.approval.id}.`],
+    };
+  }
+  return pendingInQueue(f, x);
+}
+
+function checksOf(f: TransferFacts): Array<{ check: string; ok: boolean; detail: string }> {
+  const out = [{ check: 'account', ok: f.user.found, detail: f.user.found ? `user #${f.user.userId ?? '?'}` : `no user with email ${f.email}` }];
+  if (!f.user.found) return out;
+  const byStatus: Record<string, number> = {};
+  for (const x of f.transfers) byStatus[x.status] = (byStatus[x.status] ?? 0) + 1;
+  const summary = Object.entries(byStatus).map(([s, n]) => `${n} ${s}`).join(', ') || 'none';
+  out.push({ check: 'token_transfers', ok: f.transfers.every((x) => x.status === 'applied'), detail: `${f.transfers.length} found (${summary})` });
+  const approvals = f.transfers.filter((x) => x.approval);
+  out.push({
+    check: 'approval_requests',
+    ok: approvals.every((x) => x.approval?.status !== 'pending'),
+    detail: approvals.length ? approvals.map((x) => `#${x.approval?.id ?? ''} for transfer #${x.id}: ${x.approval?.status ?? ''}`).join(', ') : 'none',
+  });
+  if (f.queue) {
+    const q = f.queue;
+    const queued = Object.entries(q.ahead).map(([id, n]) => `#${id} has ${n} ahead`);
+    out.push({
+      check: `LLEN ${q.key}`,
+      ok: q.length === 0 || q.lengthAfter < q.length,
+      detail: `${q.length} jobs, ${q.lengthAfter} after ${(q.sampleMs / 1000).toFixed(0)} s${queued.length ? `; ${queued.join(', ')}` : ''}`,
+    });
+  }
+  if (f.workerRunning !== undefined) out.push({ check: 'worker container', ok: f.workerRunning, detail: f.workerStatus ?? '' });
+  if (f.workerLog) {
+    const w = f.workerLog;
+    out.push({
+      check: 'worker log errors',
+      ok: w.available && w.forTransfers === 0,
+      detail: w.available ? `${w.errors} errors, ${w.warnings} warnings; ${w.forTransfers} about these transfers${w.samples.length ? `: ${w.samples.join(' / ')}` : ''}` : `unavailable: ${w.error ?? ''}`,
+    });
+  }
+  return out;
+}
+
+/** The ticket report for a verdict. */
+export function transferReport(f: TransferFacts, v: TransferVerdict, meta: { incidentId: string; at: string; severity: Severity }): string {
+  return renderSupportReport({
+    title: 'Transfer not applied',
+    incidentId: meta.incidentId,
+    at: meta.at,
+    severity: meta.severity,
+    customer: f.email,
+    issue: `token transfer${v.transfer ? ` #${v.transfer.id}` : f.transferId ? ` #${f.transferId}` : ''} not applied`,
+    status: v.status,
+    verdict: v.diagnosis,
+    ...(v.rootCause ? { rootCause: v.rootCause } : {}),
+    ...(v.solution ? { solution: v.solution } : {}),
+    verification: v.status === 'escalated' ? 'We will confirm once the transfer is applied.' : 'Checked the transfer, its approval, the job queue and the worker.',
+    facts: [
+      ['user email', f.email],
+      ['transfer id', f.transferId ?? '(not given)'],
+      ['approximate time', f.at],
+    ],
+    checks: checksOf(f),
+    nextSteps: v.nextSteps,
+  });
+}
+
+const runbook: Runbook<TransferFacts> = {
+  name: 'transferNotApplied',
+  diagnose,
+  plan(f, ctx): Plan {
+    const v = planTransferNotApplied(f);
+    return {
+      diagnosis: v.diagnosis,
+      ...(v.rootCause ? { rootCause: v.rootCause } : {}),
+      ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
+      ...(v.status === 'escalated' ? { escalate: `${v.diagnosis}. ${v.nextSteps.join(' ')}` } : {}),
+      report: transferReport(f, v, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: (ctx.input.severity ?? 3) as Severity }),
+      steps: [],
+    };
+  },
+  async verify(ctx): Promise<Check> {
+    // Nothing was changed; the answer (waiting for approval, queued, no such transfer) holds while the worker runs.
+    const q = await acts.jobQueueState({ target: ctx.target, transferIds: [], sampleMs: 0 });
+    const w = await acts.containerState({ target: ctx.target, component: q.consumer });
+    return { ok: w.running, detail: `${q.consumer} ${w.status}, ${q.length} jobs on ${q.key}` };
+  },
+};
+
+/** Support: why a user's token transfer has not been applied. */
+export async function transferNotApplied(input: IncidentInput): Promise<IncidentRecord> {
+  return runIncident(runbook, input);
+}

@@ -1,0 +1,64 @@
+/** INC-06 decision logic: a pure function over findings, no Temporal or drill needed. */
+import { planAuthFailure, type AuthFacts } from '../../src/workflows/auth-failure';
+
+const NOW = Date.parse('2026-03-01T12:00:00Z');
+
+const healthy: AuthFacts = {
+  me: { status: 200, email: 'admin@alfred.local', isAdmin: true },
+  keyHash: { reachable: true, matches: true, email: 'admin@alfred.local', isAdmin: true },
+  apiDatabase: 'healthy',
+  authErrors: { total: 0, byReason: {} },
+  ssoRequired: false,
+  api: { tag: '1.1.0', createdAt: '2026-02-01T00:00:00Z', lastGoodTag: '1.0.0' },
+  now: NOW,
+  deployWindowMinutes: 60,
+};
+const refused: AuthFacts = { ...healthy, me: { status: 401, error: 'invalid api key' } };
+
+describe('authFailure plan', () => {
+  it('calls a working admin sign-in a false alarm', () => {
+    const p = planAuthFailure(healthy);
+    expect(p.falseAlarm).toBe(true);
+    expect(p.steps).toEqual([]);
+  });
+  it('hands an unreachable users table to a child INC-01', () => {
+    const p = planAuthFailure({ ...refused, me: { status: 500 }, keyHash: { reachable: false, matches: false, error: 'ECONNREFUSED' } });
+    expect(p.steps).toEqual(['database-incident']);
+    expect(p.diagnosis).toMatch(/unreachable/);
+  });
+  it('hands a database the api reports unhealthy to a child INC-01', () => {
+    expect(planAuthFailure({ ...refused, apiDatabase: 'unhealthy' }).steps).toEqual(['database-incident']);
+  });
+  it('turns SSO off when the provider is down and the api requires it', () => {
+    const p = planAuthFailure({ ...refused, ssoRequired: true, authErrors: { total: 3, byReason: { sso_provider_unreachable: 3 } } });
+    expect(p.steps).toEqual(['disable-sso']);
+  });
+  it('does not blame SSO when the api does not require it', () => {
+    const p = planAuthFailure({ ...refused, authErrors: { total: 3, byReason: { sso_provider_unreachable: 3 } } });
+    expect(p.steps).toEqual([]);
+    expect(p.escalate).toBeDefined();
+  });
+  it('rolls back a recent deploy that refuses keys', () => {
+    const p = planAuthFailure({
+      ...refused,
+      authErrors: { total: 2, byReason: { unknown_key: 2 } },
+      api: { tag: '1.2.1-authbug', createdAt: '2026-03-01T11:50:00Z', lastGoodTag: '1.1.0' },
+    });
+    expect(p.steps).toEqual(['rollback-release']);
+    expect(p.diagnosis).toMatch(/bad deploy/);
+  });
+  it('does not roll back a deploy older than the window', () => {
+    const p = planAuthFailure({
+      ...refused,
+      authErrors: { total: 2, byReason: { unknown_key: 2 } },
+      api: { tag: '1.2.1-authbug', createdAt: '2026-03-01T09:00:00Z', lastGoodTag: '1.1.0' },
+    });
+    expect(p.steps).toEqual([]);
+    expect(p.escalate).toMatch(/unknown reason/);
+  });
+  it('escalates a stored hash that no longer matches the configured key, with no automatic step', () => {
+    const p = planAuthFailure({ ...refused, keyHash: { reachable: true, matches: false }, authErrors: { total: 1, byReason: { unknown_key: 1 } } });
+    expect(p.steps).toEqual([]);
+    expect(p.escalate).toMatch(/does not match/);
+  });
+});

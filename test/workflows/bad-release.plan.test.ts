@@ -1,0 +1,60 @@
+/** INC-12 decision logic: a pure function over findings, no Temporal or drill needed. */
+import { planBadRelease, type ReleaseFacts } from '../../src/workflows/bad-release';
+
+const NOW = Date.parse('2026-03-01T12:00:00Z');
+
+const quiet: ReleaseFacts = {
+  deployed: { service: 'api', tag: '1.2.0-bad', createdAt: '2026-03-01T11:55:00Z', lastGoodTag: '1.1.0' },
+  healthOk: true,
+  healthDetail: 'healthy',
+  before: { requests: 100, errors: 0 },
+  after: { requests: 100, errors: 0 },
+  migration: { available: true, current: 3, broughtByRelease: [] },
+  errorRatePct: 1,
+  windowMinutes: 60,
+  now: NOW,
+};
+
+describe('badRelease plan', () => {
+  it('calls a recent deploy at baseline a false alarm', () => {
+    const p = planBadRelease(quiet);
+    expect(p.falseAlarm).toBe(true);
+    expect(p.steps).toEqual([]);
+  });
+  it('calls no recent deploy with good health a false alarm', () => {
+    const { deployed: _none, ...rest } = quiet;
+    expect(planBadRelease(rest).falseAlarm).toBe(true);
+  });
+  it('escalates failing health without a recent deploy: nothing to roll back', () => {
+    const { deployed: _none, ...rest } = quiet;
+    const p = planBadRelease({ ...rest, healthOk: false, healthDetail: 'HTTP 500' });
+    expect(p.steps).toEqual([]);
+    expect(p.escalate).toMatch(/no recent deploy/);
+  });
+  it('rolls back a release that raised errors, SEV-2 when the rate is moderate', () => {
+    const p = planBadRelease({ ...quiet, after: { requests: 100, errors: 5 } });
+    expect(p.steps).toEqual(['rollback-release']);
+    expect(p.severity).toBe(2);
+  });
+  it('is SEV-1 and downgrades the migration the release brought when health fails', () => {
+    const p = planBadRelease({
+      ...quiet,
+      healthOk: false,
+      healthDetail: 'HTTP 500',
+      after: { requests: 20, errors: 20 },
+      migration: { available: true, current: 4, broughtByRelease: [4] },
+    });
+    expect(p.steps).toEqual(['rollback-release', 'migration-downgrade']);
+    expect(p.severity).toBe(1);
+    expect(p.diagnosis).toMatch(/downgrade migration 4/);
+  });
+  it('does not blame a release whose errors were already there before it', () => {
+    const p = planBadRelease({ ...quiet, before: { requests: 100, errors: 5 }, after: { requests: 100, errors: 5 } });
+    expect(p.falseAlarm).toBe(true);
+  });
+  it('escalates a bad release with no earlier release to go back to', () => {
+    const p = planBadRelease({ ...quiet, after: { requests: 10, errors: 10 }, deployed: { ...quiet.deployed!, lastGoodTag: null } });
+    expect(p.steps).toEqual([]);
+    expect(p.escalate).toMatch(/no earlier release/);
+  });
+});

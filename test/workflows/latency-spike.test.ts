@@ -1,0 +1,138 @@
+/**
+ * INC-04 drills on the real drill target: real long queries (the in-process slow-queries fault) are
+ * really terminated after approval, and a really leaking api is handed to INC-11 as a child
+ * incident that recreates it with a memory limit.
+ */
+import pino from 'pino';
+import { Client as PgClient } from 'pg';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities';
+import { readSecret } from '../../src/config';
+import { approveSignal } from '../../src/workflows/contracts';
+import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
+import { health, processFault } from '../helpers/drill';
+
+jest.setTimeout(180_000);
+
+const MB = 1024 * 1024;
+let engine: Engine;
+
+function pg(database: string): PgClient {
+  const c = engine.config.targets.alfred?.postgres;
+  if (!c) throw new Error('alfred has no postgres configured');
+  return new PgClient({ host: c.host, port: c.port, user: c.user, password: readSecret(c.password), database });
+}
+
+/** Non-idle sessions of the drill database running pg_sleep, as pg_stat_activity reports them. */
+async function sleepers(database: string): Promise<number[]> {
+  const c = pg('postgres');
+  await c.connect();
+  try {
+    const r = await c.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()`,
+      [database],
+    );
+    return r.rows.map((x) => x.pid);
+  } finally {
+    await c.end();
+  }
+}
+
+beforeAll(async () => {
+  // Short threshold from configuration, so the drill's queries count as long within seconds.
+  engine = await startEngine({
+    configure: (cfg) => {
+      const t = cfg.targets.alfred;
+      if (t) t.thresholds.slowQuerySeconds = 5;
+    },
+  });
+});
+
+afterAll(async () => {
+  await processFault('slow-queries', false).catch(() => undefined);
+  await processFault('memory-growth', false).catch(() => undefined);
+  const acts = createActivities({ config: engine.config, docker: engine.docker, logger: pino({ level: 'silent' }) });
+  const api = await (await drillContainer(engine.docker, 'api')).inspect();
+  if ((api.HostConfig.Memory ?? 0) !== 0) {
+    await new MockActivityEnvironment().run(acts.recreateContainer, { target: 'alfred', component: 'api', memoryLimitMb: 0 });
+  }
+  await waitUntil('api healthy', async () => (await health())?.status === 'ok', 60_000);
+  await engine.stop();
+});
+
+test('long queries of the target database are terminated after approval; other databases are untouched', async () => {
+  await waitUntil('api healthy', async () => (await health())?.status === 'ok');
+  await processFault('slow-queries', true, { count: 2, seconds: 300 });
+  // A long query in another database on the same server: not the target's, never touched.
+  const other = pg('postgres');
+  await other.connect();
+  other.on('error', () => undefined);
+  const otherQuery = other.query('SELECT pg_sleep(90)').catch(() => undefined);
+  try {
+    await waitUntil('queries older than 5 s', async () => (await sleepers('alfred')).length === 2, 20_000);
+    await new Promise((r) => setTimeout(r, 6000));
+    const slow = await sleepers('alfred');
+    const elsewhere = await sleepers('postgres');
+    expect(elsewhere).toHaveLength(1);
+
+    const h = await engine.start({ runbook: 'latencySpike', target: 'alfred', requestedBy: 'alertmanager' });
+    const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'terminate-long-queries'));
+    expect(waiting.diagnosis).toMatch(/2 queries running > 5 s/);
+    expect(waiting.findings.find((f) => f.check === 'queries running > 5 s')?.detail).toMatch(/pg_sleep/);
+    expect(waiting.actions.map((a) => a.stepId)).toEqual(['terminate-long-queries']);
+
+    await h.signal(approveSignal, { stepId: 'terminate-long-queries', approver: 'alice' });
+    const rec = await engine.result(h);
+
+    expect(rec.outcome).toBe('resolved');
+    const step = rec.actions.find((a) => a.stepId === 'terminate-long-queries');
+    expect(step).toMatchObject({ state: 'done', approvals: ['alice'] });
+    for (const pid of slow) expect(step?.detail).toContain(String(pid));
+    expect(rec.timeline.some((t) => /verification passed: p95 \d+ ms/.test(t.event))).toBe(true);
+    // The real effect: gone from pg_stat_activity; the other database's query still runs.
+    expect(await sleepers('alfred')).toEqual([]);
+    expect(await sleepers('postgres')).toEqual(elsewhere);
+  } finally {
+    // From a connection of its own: `other` is busy sleeping.
+    const admin = pg('alfred');
+    await admin.connect();
+    await admin.query('SELECT pg_cancel_backend(pid) FROM unnest($1::int[]) AS pid', [await sleepers('postgres')]).finally(() => admin.end());
+    await otherQuery;
+    await other.end().catch(() => undefined);
+  }
+});
+
+test('memory growth is handed to INC-11 as a child incident; its timeline joins this one', async () => {
+  await processFault('memory-growth', true, { mbPerSecond: 4, maxMb: 1500 });
+  const h = await engine.start({
+    runbook: 'latencySpike',
+    target: 'alfred',
+    requestedBy: 'alertmanager',
+    params: { memoryLimitMb: 384, watchMs: 8000 },
+  });
+  await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'hand-off-memory-leak'));
+  // One approval here covers the child's single-approver restart.
+  await h.signal(approveSignal, { stepId: 'hand-off-memory-leak', approver: 'bob' });
+  const rec = await engine.result(h);
+
+  expect(rec.outcome).toBe('resolved');
+  expect(rec.diagnosis).toMatch(/api memory growing/);
+  expect(rec.children).toEqual([`${h.workflowId}.memoryLeak.1`]);
+  expect(rec.actions.find((a) => a.stepId === 'hand-off-memory-leak')).toMatchObject({ state: 'done', approvals: ['bob'] });
+  expect(rec.timeline.some((t) => /^\[memoryLeak\] restart-with-limit approved by bob through step hand-off-memory-leak/.test(t.event))).toBe(true);
+  expect(rec.timeline.some((t) => /^\[memoryLeak\] verification passed: memory stayed under the 384 MB limit/.test(t.event))).toBe(true);
+  const child = await engine.client.workflow.getHandle(`${h.workflowId}.memoryLeak.1`).result();
+  expect(child).toMatchObject({ outcome: 'resolved', parentIncidentId: h.workflowId });
+  expect((await (await drillContainer(engine.docker, 'api')).inspect()).HostConfig.Memory).toBe(384 * MB);
+});
+
+test('a healthy api with no long queries is a false alarm: nothing is done', async () => {
+  await processFault('memory-growth', false);
+  const before = await (await drillContainer(engine.docker, 'api')).inspect();
+  const h = await engine.start({ runbook: 'latencySpike', target: 'alfred' });
+  const rec = await engine.result(h);
+  expect(rec.outcome).toBe('false-alarm');
+  expect(rec.diagnosis).toMatch(/within the SLA now/);
+  expect(rec.actions).toEqual([]);
+  expect((await (await drillContainer(engine.docker, 'api')).inspect()).State.StartedAt).toBe(before.State.StartedAt);
+});

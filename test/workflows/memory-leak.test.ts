@@ -1,0 +1,82 @@
+/**
+ * INC-11 drills on the real drill target: the api really leaks (the in-process memory-growth fault),
+ * the runbook really recreates it with a memory limit through Podman's Docker API after approval,
+ * and verification really samples the new container's memory over a (short) watch window.
+ */
+import pino from 'pino';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities';
+import { approveSignal } from '../../src/workflows/contracts';
+import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
+import { API, adminKey, health, processFault } from '../helpers/drill';
+
+jest.setTimeout(180_000);
+
+const MB = 1024 * 1024;
+let engine: Engine;
+
+beforeAll(async () => {
+  engine = await startEngine();
+});
+
+afterAll(async () => {
+  // Leave the drill as we found it: no leak, and the api without a memory limit.
+  await processFault('memory-growth', false).catch(() => undefined);
+  const acts = createActivities({ config: engine.config, docker: engine.docker, logger: pino({ level: 'silent' }) });
+  const api = await (await drillContainer(engine.docker, 'api')).inspect();
+  if ((api.HostConfig.Memory ?? 0) !== 0) {
+    await new MockActivityEnvironment().run(acts.recreateContainer, { target: 'alfred', component: 'api', memoryLimitMb: 0 });
+  }
+  await waitUntil('api healthy', async () => (await health())?.status === 'ok', 60_000);
+  await engine.stop();
+});
+
+test('a leaking api is recreated with a memory limit after approval and stays under it', async () => {
+  await waitUntil('api healthy', async () => (await health())?.status === 'ok');
+  await processFault('memory-growth', true, { mbPerSecond: 4, maxMb: 1500 });
+  const before = await (await drillContainer(engine.docker, 'api')).inspect();
+
+  const h = await engine.start({
+    runbook: 'memoryLeak',
+    target: 'alfred',
+    requestedBy: 'alertmanager',
+    params: { memoryLimitMb: 384, watchMs: 12_000 },
+  });
+  const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'restart-with-limit'));
+  expect(waiting.diagnosis).toMatch(/memory grows .* MB\/min/);
+  expect(waiting.findings.find((f) => f.check === 'memory trend (container stats)')?.ok).toBe(false);
+
+  await h.signal(approveSignal, { stepId: 'restart-with-limit', approver: 'alice' });
+  const rec = await engine.result(h);
+
+  expect(rec.outcome).toBe('resolved');
+  expect(rec.actions).toEqual([expect.objectContaining({ stepId: 'restart-with-limit', state: 'done', approvals: ['alice'] })]);
+  expect(rec.timeline.some((t) => /verification passed: memory stayed under the 384 MB limit for 12 s/.test(t.event))).toBe(true);
+
+  // The real effect: a new api container with HostConfig.Memory set, everything else kept.
+  const after = await (await drillContainer(engine.docker, 'api')).inspect();
+  expect(after.Id).not.toBe(before.Id);
+  expect(after.Name).toBe(before.Name);
+  expect(after.Config.Image).toBe(before.Config.Image);
+  expect(after.Config.Labels).toMatchObject({ 'remediation.component': 'api' });
+  expect(after.HostConfig.Memory).toBe(384 * MB);
+  // Podman (rootful, cgroup v1 here) enforces it: the cgroup's limit is what the stats report.
+  const stats = (await (await drillContainer(engine.docker, 'api')).stats({ stream: false })) as unknown as { memory_stats: { limit: number; usage: number } };
+  expect(stats.memory_stats.limit).toBe(384 * MB);
+  expect(stats.memory_stats.usage).toBeLessThan(384 * MB);
+  // The leak lived in the old process.
+  const res = await fetch(`${API}/v1/drill/faults`, { headers: { authorization: `Bearer ${adminKey()}` } });
+  expect(((await res.json()) as { faults: Record<string, unknown> }).faults['memory-growth']).toBeUndefined();
+});
+
+test('steady memory is a false alarm: nothing is done', async () => {
+  const before = await (await drillContainer(engine.docker, 'api')).inspect();
+  const h = await engine.start({ runbook: 'memoryLeak', target: 'alfred', params: { watchMs: 5000 } });
+  const rec = await engine.result(h);
+  expect(rec.outcome).toBe('false-alarm');
+  expect(rec.diagnosis).toMatch(/memory steady/);
+  expect(rec.actions).toEqual([]);
+  const after = await (await drillContainer(engine.docker, 'api')).inspect();
+  expect(after.Id).toBe(before.Id);
+  expect(after.State.StartedAt).toBe(before.State.StartedAt);
+});

@@ -1,0 +1,198 @@
+/** Database pressure and migration permission decisions and reports: pure functions, no Temporal needed. */
+import { planDatabasePressure, pressureReport, type PressureFacts } from '../../src/workflows/database-pressure';
+import {
+  migrationReport,
+  planMigrationPermissions,
+  type MigrationFacts,
+} from '../../src/workflows/migration-permissions';
+
+const meta = {
+  target: 'alfred',
+  incidentId: 'incident-x-alfred',
+  at: '2026-11-27T10:00:00.000Z',
+  severity: 2 as const,
+};
+
+const calm: PressureFacts = {
+  settings: {
+    connectionsPct: 80,
+    lockWaitSeconds: 5,
+    longQuerySeconds: 30,
+    limitRoles: ['alfred'],
+    connectionLimit: 20,
+  },
+  pressure: {
+    ok: true,
+    maxConnections: 60,
+    totalConnections: 8,
+    usedPct: 13.3,
+    byRole: [{ role: 'alfred', total: 6, active: 1, idle: 5, idleInTransaction: 0, limit: -1 }],
+    lockWaits: [],
+    blockers: [],
+  },
+  slow: [],
+};
+const locked: PressureFacts = {
+  ...calm,
+  pressure: {
+    ...calm.pressure,
+    lockWaits: [
+      { pid: 11, role: 'alfred', waitSeconds: 40, blockedBy: [10], query: 'UPDATE wallets ...' },
+      { pid: 12, role: 'alfred', waitSeconds: 39, blockedBy: [11], query: 'UPDATE wallets ...' },
+    ],
+    blockers: [
+      {
+        pid: 10,
+        role: 'alfred',
+        state: 'idle in transaction',
+        xactSeconds: 60,
+        blocking: 1,
+        query: 'UPDATE wallets ...',
+      },
+    ],
+  },
+};
+const crowded: PressureFacts = {
+  ...calm,
+  pressure: {
+    ...calm.pressure,
+    totalConnections: 55,
+    usedPct: 91.7,
+    byRole: [{ role: 'alfred', total: 52, active: 2, idle: 50, idleInTransaction: 0, limit: -1 }],
+  },
+};
+
+describe('databasePressure plan', () => {
+  it('calls a calm database a false alarm', () => {
+    const p = planDatabasePressure(calm);
+    expect(p.falseAlarm).toBe(true);
+    expect(p.steps).toEqual([]);
+  });
+  it('terminates root blockers of lock waits', () => {
+    const p = planDatabasePressure(locked);
+    expect(p.steps).toEqual(['terminate-blockers']);
+    expect(p.diagnosis).toBe('2 session(s) wait on locks held by pid 10');
+    expect(p.rootCause).toMatch(/idle in transaction/);
+  });
+  it('terminates slow queries', () => {
+    const p = planDatabasePressure({
+      ...calm,
+      slow: [{ pid: 20, seconds: 95, state: 'active', query: 'SELECT pg_sleep(300)' }],
+    });
+    expect(p.steps).toEqual(['terminate-slow-queries']);
+    expect(p.diagnosis).toBe('1 query runs longer than 30 s');
+  });
+  it('limits a configured role that crowds the server', () => {
+    const p = planDatabasePressure(crowded);
+    expect(p.steps).toEqual(['limit-connections']);
+    expect(p.role).toBe('alfred');
+  });
+  it('escalates crowding by a role it may not limit, and does nothing halfway', () => {
+    const p = planDatabasePressure({
+      ...crowded,
+      slow: [{ pid: 20, seconds: 95, state: 'active', query: 'x' }],
+      settings: { ...calm.settings, limitRoles: [] },
+    });
+    expect(p.steps).toEqual([]);
+    expect(p.escalate).toMatch(/alfred is not one this runbook may limit/);
+  });
+  it('combines lock, slow-query and crowding remedies in that order', () => {
+    const p = planDatabasePressure({
+      ...crowded,
+      pressure: { ...crowded.pressure, lockWaits: locked.pressure.lockWaits, blockers: locked.pressure.blockers },
+      slow: [{ pid: 20, seconds: 95, state: 'active', query: 'x' }],
+    });
+    expect(p.steps).toEqual(['terminate-blockers', 'terminate-slow-queries', 'limit-connections']);
+  });
+  it('escalates an unreachable database to its own runbook', () => {
+    const p = planDatabasePressure({ ...calm, pressure: { ...calm.pressure, ok: false, error: 'ECONNREFUSED' } });
+    expect(p.escalate).toMatch(/databaseUnreachable/);
+  });
+});
+
+describe('databasePressure report', () => {
+  it('lists the blockers and proposes their termination', () => {
+    const md = pressureReport(locked, planDatabasePressure(locked), meta);
+    expect(md).toContain('## Database pressure on alfred');
+    expect(md).toContain(
+      '| blocking sessions | FAIL | pid 10 (alfred, idle in transaction, transaction open 60 s, blocks 1): UPDATE wallets ... |',
+    );
+    expect(md).toContain('terminate the blocking session(s) 10 (after approval, if still blocking)');
+    expect(md).toContain('Reply to the customer (initial response)');
+  });
+  it('says nothing is wrong for a calm database', () => {
+    const md = pressureReport(calm, planDatabasePressure(calm), meta);
+    expect(md).toContain('| connections / max_connections | OK | 8/60 (13.3%, threshold 80%)');
+    expect(md).toContain('found our service working as expected');
+  });
+});
+
+const granted: MigrationFacts = {
+  settings: {
+    role: 'alfred',
+    table: 'schema_migrations',
+    component: 'api',
+    privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    statusPath: '/v1/admin/migrations',
+    upgradePath: '/v1/admin/migrations/upgrade',
+  },
+  grants: {
+    role: 'alfred',
+    table: 'schema_migrations',
+    tableExists: true,
+    granted: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    missing: [],
+    grants: {},
+  },
+  status: { current: 3, target: 3 },
+  permissionErrors: 0,
+};
+const denied: MigrationFacts = {
+  ...granted,
+  grants: {
+    ...granted.grants,
+    granted: ['SELECT', 'UPDATE', 'DELETE'],
+    missing: ['INSERT'],
+    grants: { alfred: ['SELECT', 'UPDATE', 'DELETE'] },
+  },
+  status: { current: 2, target: 3 },
+  permissionErrors: 2,
+  lastError: 'level=error msg="unhandled error" err="permission denied for table schema_migrations"',
+};
+
+describe('migrationPermissions plan', () => {
+  it('calls complete grants and a current schema a false alarm', () => {
+    expect(planMigrationPermissions(granted)).toMatchObject({ falseAlarm: true, steps: [] });
+  });
+  it('grants the missing privilege, then re-runs the pending migration', () => {
+    const p = planMigrationPermissions(denied);
+    expect(p.steps).toEqual(['apply-grants', 'rerun-migration']);
+    expect(p.rootCause).toBe('missing grant INSERT on schema_migrations for the migration role alfred');
+  });
+  it('only grants when nothing is pending', () => {
+    expect(planMigrationPermissions({ ...denied, status: { current: 3, target: 3 } }).steps).toEqual(['apply-grants']);
+  });
+  it('escalates a pending migration that is not a permissions problem', () => {
+    const p = planMigrationPermissions({ ...granted, status: { current: 2, target: 3 } });
+    expect(p.steps).toEqual([]);
+    expect(p.escalate).toMatch(/other than grants/);
+  });
+  it('escalates a missing migrations table', () => {
+    const p = planMigrationPermissions({ ...granted, grants: { ...granted.grants, tableExists: false } });
+    expect(p.escalate).toMatch(/schema_migrations is missing/);
+  });
+});
+
+describe('migrationPermissions report', () => {
+  it('shows the missing grant, the log evidence and the proposed GRANT', () => {
+    const md = migrationReport(denied, planMigrationPermissions(denied), meta);
+    expect(md).toContain(
+      '| alfred privileges on schema_migrations | FAIL | missing INSERT (has SELECT, UPDATE, DELETE) |',
+    );
+    expect(md).toContain('| grants on schema_migrations | OK | alfred: SELECT, UPDATE, DELETE |');
+    expect(md).toContain('permission denied for table schema_migrations');
+    expect(md).toContain(
+      'GRANT INSERT ON schema_migrations TO alfred (after approval); then re-run the pending migrations',
+    );
+  });
+});
