@@ -4,9 +4,9 @@
  * and consumers pop on the right (LPUSH / BRPOP), so the oldest job is the last element.
  * Job payloads may hold user data: only a job's id, kind and enqueue time leave this file.
  */
-import Redis from 'ioredis';
-import { readSecret } from '../config';
+import type Redis from 'ioredis';
 import type { ActivityDeps } from './deps';
+import { withRedisClient } from './redis';
 import { targetConfig } from './deps';
 import { ErrorType, describeError, permanent } from './errors';
 
@@ -71,28 +71,7 @@ function infoInt(info: string, key: string): number {
 }
 
 export function createQueueActivities(deps: ActivityDeps) {
-  async function withRedis<T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> {
-    const c = targetConfig(deps, target).redis;
-    if (!c) throw permanent(ErrorType.NotConfigured, `target "${target}" has no redis configured`);
-    const r = new Redis({
-      host: c.host,
-      port: c.port,
-      password: readSecret(c.password),
-      lazyConnect: true,
-      connectTimeout: 2000,
-      commandTimeout: 5000,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-    });
-    r.on('error', () => undefined);
-    await r.connect();
-    try {
-      return await fn(r);
-    } finally {
-      r.disconnect();
-    }
-  }
+  const withRedis = <T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
 
   /** The target's queue settings (no secrets), or a permanent NotConfigured failure. */
   async function queueConfig(input: { target: string }): Promise<QueueConfig> {

@@ -4,9 +4,9 @@
  * runs with (one non-secret variable of its container), and the governance IP block list.
  */
 import type Docker from 'dockerode';
-import { Client as PgClient } from 'pg';
 import type { ActivityDeps } from './deps';
-import { pgPassword, targetConfig } from './deps';
+import { withPgClient } from './postgres';
+import { targetConfig } from './deps';
 import { createDockerActivities } from './docker';
 import type { TargetConfig } from '../config';
 import { ErrorType, permanent } from './errors';
@@ -72,27 +72,8 @@ export function createRateLimitActivities(deps: ActivityDeps) {
   const http = createHttpActivities(deps);
 
   /** One read-only query on a short-lived connection with tight timeouts. */
-  async function pgQuery<T>(target: string, sql: string, params: unknown[]): Promise<T[]> {
-    const pg = targetConfig(deps, target).postgres;
-    if (!pg) throw permanent(ErrorType.NotConfigured, `target "${target}" has no postgres configured`);
-    const client = new PgClient({
-      host: pg.host,
-      port: pg.port,
-      database: pg.database,
-      user: pg.user,
-      password: pgPassword(deps, target),
-      connectionTimeoutMillis: 3000,
-      statement_timeout: 5000,
-      application_name: 'remediation-engine',
-    });
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-      return (await client.query(sql, params)).rows as T[];
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  }
+  const pgQuery = <T>(target: string, sql: string, params: unknown[]): Promise<T[]> =>
+    withPgClient(deps, target, async (c) => (await c.query(sql, params)).rows as T[]);
 
   /** The target's rate-limit settings from configuration (no secrets). */
   async function rateLimitPolicy(input: { target: string }): Promise<TargetConfig['rateLimit']> {

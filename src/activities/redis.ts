@@ -28,34 +28,32 @@ function literalPrefix(pattern: string): string {
   return i < 0 ? pattern : pattern.slice(0, i);
 }
 
-export function createRedisActivities(deps: ActivityDeps) {
-  function conf(target: string) {
-    const r = targetConfig(deps, target).redis;
-    if (!r) throw permanent(ErrorType.NotConfigured, `target "${target}" has no redis configured`);
-    return r;
+/** One short-lived connection to a target's Redis that fails fast, closed afterwards. */
+export async function withRedisClient<T>(deps: ActivityDeps, target: string, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const c = targetConfig(deps, target).redis;
+  if (!c) throw permanent(ErrorType.NotConfigured, `target "${target}" has no redis configured`);
+  const r = new Redis({
+    host: c.host,
+    port: c.port,
+    password: readSecret(c.password),
+    lazyConnect: true,
+    connectTimeout: 2000,
+    commandTimeout: 5000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  r.on('error', () => undefined);
+  await r.connect();
+  try {
+    return await fn(r);
+  } finally {
+    r.disconnect();
   }
+}
 
-  async function withRedis<T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> {
-    const c = conf(target);
-    const r = new Redis({
-      host: c.host,
-      port: c.port,
-      password: readSecret(c.password),
-      lazyConnect: true,
-      connectTimeout: 2000,
-      commandTimeout: 5000,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-    });
-    r.on('error', () => undefined);
-    await r.connect();
-    try {
-      return await fn(r);
-    } finally {
-      r.disconnect();
-    }
-  }
+export function createRedisActivities(deps: ActivityDeps) {
+  const withRedis = <T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
 
   async function redisPing(input: { target: string }): Promise<{ ok: boolean; reply?: string; latencyMs: number; error?: string }> {
     const t0 = Date.now();

@@ -3,9 +3,9 @@
  * cache key pattern, and a probe that asks the gateway a query whose answer is known. Cached prompts
  * and answers may hold user data, so only redacted, truncated excerpts ever leave these activities.
  */
-import Redis from 'ioredis';
-import { readSecret } from '../config';
+import type Redis from 'ioredis';
 import type { ActivityDeps } from './deps';
+import { withRedisClient } from './redis';
 import { adminKey, targetConfig } from './deps';
 import { ErrorType, describeError, permanent } from './errors';
 
@@ -79,28 +79,7 @@ function parseEntry(raw: string | null): { prompt: string; response: string } | 
 export function createSemanticCacheActivities(deps: ActivityDeps) {
   const doFetch = deps.fetch ?? fetch;
 
-  async function withRedis<T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> {
-    const c = targetConfig(deps, target).redis;
-    if (!c) throw permanent(ErrorType.NotConfigured, `target "${target}" has no redis configured`);
-    const r = new Redis({
-      host: c.host,
-      port: c.port,
-      password: readSecret(c.password),
-      lazyConnect: true,
-      connectTimeout: 2000,
-      commandTimeout: 5000,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-    });
-    r.on('error', () => undefined);
-    await r.connect();
-    try {
-      return await fn(r);
-    } finally {
-      r.disconnect();
-    }
-  }
+  const withRedis = <T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
 
   /**
    * Scans cached answers (bounded) for entries the gateway would serve for the known query at

@@ -5,11 +5,12 @@
  *
  * Results carry ids, counts, statuses and times only: never a key, a key hash or another user's email.
  */
-import Redis from 'ioredis';
-import { Client as PgClient } from 'pg';
-import { readSecret } from '../config';
+import type Redis from 'ioredis';
+import { type Client as PgClient } from 'pg';
 import type { ActivityDeps } from './deps';
-import { pgPassword, targetConfig } from './deps';
+import { withPgClient } from './postgres';
+import { withRedisClient } from './redis';
+import { targetConfig } from './deps';
 import { createDockerActivities } from './docker';
 import { ErrorType, describeError, permanent } from './errors';
 
@@ -98,50 +99,9 @@ const MAX_QUEUE_SCAN = 20_000;
 export function createSupportActivities(deps: ActivityDeps) {
   const docker = createDockerActivities(deps);
 
-  async function withPg<T>(target: string, fn: (c: PgClient) => Promise<T>): Promise<T> {
-    const pg = targetConfig(deps, target).postgres;
-    if (!pg) throw permanent(ErrorType.NotConfigured, `target "${target}" has no postgres configured`);
-    const client = new PgClient({
-      host: pg.host,
-      port: pg.port,
-      database: pg.database,
-      user: pg.user,
-      password: pgPassword(deps, target),
-      connectionTimeoutMillis: 3000,
-      statement_timeout: 5000,
-      application_name: 'remediation-engine',
-    });
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-      return await fn(client);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  }
+  const withPg = <T>(target: string, fn: (c: PgClient) => Promise<T>): Promise<T> => withPgClient(deps, target, fn);
 
-  async function withRedis<T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> {
-    const c = targetConfig(deps, target).redis;
-    if (!c) throw permanent(ErrorType.NotConfigured, `target "${target}" has no redis configured`);
-    const r = new Redis({
-      host: c.host,
-      port: c.port,
-      password: readSecret(c.password),
-      lazyConnect: true,
-      connectTimeout: 2000,
-      commandTimeout: 5000,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-    });
-    r.on('error', () => undefined);
-    await r.connect();
-    try {
-      return await fn(r);
-    } finally {
-      r.disconnect();
-    }
-  }
+  const withRedis = <T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
 
   /** The account behind an email (case-insensitive). An unknown email is a finding, not an error. */
   async function lookupUser(input: { target: string; email: string }): Promise<SupportUser> {
