@@ -28,6 +28,17 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 }
 
+/**
+ * Memory in use as `docker stats` shows it: usage minus reclaimable file cache (inactive_file on
+ * cgroup v2, total_inactive_file or cache on v1). Raw usage counts page cache, which the kernel
+ * drops at will: a leak detector reading it sees dips that are not the process freeing anything.
+ */
+export function workingSet(m: { usage?: number; stats?: Record<string, number> }): number {
+  const st = m.stats ?? {};
+  const reclaimable = st.inactive_file ?? st.total_inactive_file ?? st.cache ?? 0;
+  return Math.max(0, (m.usage ?? 0) - reclaimable);
+}
+
 export function createProbeActivities(deps: ActivityDeps) {
   const doFetch = deps.fetch ?? fetch;
 
@@ -50,7 +61,7 @@ export function createProbeActivities(deps: ActivityDeps) {
     for (let i = 0; i < n; i++) {
       if (i > 0) await sleep(interval);
       const s = (await container.stats({ stream: false })) as unknown as Docker.ContainerStats;
-      samples.push(s.memory_stats.usage ?? 0);
+      samples.push(workingSet(s.memory_stats));
     }
     const first = samples[0] ?? 0;
     const last = samples[samples.length - 1] ?? 0;

@@ -76,7 +76,8 @@ export async function startEngine(
   const docker = new Docker({ socketPath: config.docker.socketPath });
   const logger = pino({ level: 'silent' });
   await clearGuards(client);
-  await ensureDrillRunning(docker);
+  // The real socket, even when a test configures the engine with a broken one.
+  await ensureDrillRunning(new Docker({ socketPath: testConfig().docker.socketPath }));
   const worker = await createEngineWorker({ config, connection, client, logger, taskQueue, docker, workflowBundle: { codePath: BUNDLE } });
   const running = worker.run();
   const started: IncidentHandle[] = [];

@@ -70,6 +70,7 @@ test('a leaking api is recreated with a memory limit after approval and stays un
 });
 
 test('steady memory is a false alarm: nothing is done', async () => {
+  await processFault('memory-growth', false);
   const before = await (await drillContainer(engine.docker, 'api')).inspect();
   const h = await engine.start({ runbook: 'memoryLeak', target: 'alfred', params: { watchMs: 5000 } });
   const rec = await engine.result(h);
