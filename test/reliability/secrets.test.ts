@@ -10,10 +10,15 @@ import { STACK_DIR } from '../helpers/engine';
 
 jest.setTimeout(300_000);
 
+/** Every secret file under .stack/secrets, key stores (rotated keys) included. */
 function secrets(): { name: string; value: string }[] {
-  const dir = path.join(STACK_DIR, 'secrets');
-  return readdirSync(dir)
-    .map((name) => ({ name, value: readFileSync(path.join(dir, name), 'utf8').trim() }))
+  const root = path.join(STACK_DIR, 'secrets');
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => {
+      const file = path.join(e.parentPath ?? e.path, e.name);
+      return { name: path.relative(root, file), value: readFileSync(file, 'utf8').trim() };
+    })
     .filter((s) => s.value.length >= 8);
 }
 
