@@ -9,7 +9,7 @@
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
-import { renderSupportReport, type ReportStatus } from './support-report';
+import { renderSupportReport, reportStatus } from './support-report';
 import type { DbPressure, PressureSettings } from '../activities/pg-pressure';
 import type { RunningQuery } from '../activities/pg-sessions';
 
@@ -162,7 +162,7 @@ export function pressureReport(
   meta: { target: string; incidentId: string; at: string; severity: Severity },
 ): string {
   const s = f.settings;
-  const status: ReportStatus = p.falseAlarm ? 'nothing-wrong' : p.escalate ? 'escalated' : 'mitigation-proposed';
+  const status = reportStatus(p);
   const what: Record<PressureStep, string> = {
     'terminate-blockers': `terminate the blocking session(s) ${f.pressure.blockers.map((b) => b.pid).join(', ')} (after approval, if still blocking)`,
     'terminate-slow-queries': `terminate the queries running over ${s.longQuerySeconds} s (after approval, if still running)`,
@@ -278,14 +278,7 @@ const runbook: Runbook<PressureFacts> = {
         },
       },
     };
-    return {
-      diagnosis: p.diagnosis,
-      ...(p.rootCause ? { rootCause: p.rootCause } : {}),
-      ...(p.falseAlarm ? { falseAlarm: true } : {}),
-      ...(p.escalate ? { escalate: p.escalate } : {}),
-      report,
-      steps: p.steps.map((id) => all[id]),
-    };
+    return { ...p, report, steps: p.steps.map((id) => all[id]) };
   },
   async verify(ctx, f): Promise<Check> {
     const s = f.settings;

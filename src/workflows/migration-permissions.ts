@@ -18,7 +18,7 @@ import {
 } from './kernel';
 import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
-import { renderSupportReport, type ReportStatus } from './support-report';
+import { renderSupportReport, reportStatus } from './support-report';
 import type { MigrationSettings, TableGrants } from '../activities/pg-grants';
 
 export interface MigrationFacts {
@@ -156,7 +156,7 @@ export function migrationReport(
   meta: { target: string; incidentId: string; at: string; severity: Severity },
 ): string {
   const g = f.grants;
-  const status: ReportStatus = p.falseAlarm ? 'nothing-wrong' : p.escalate ? 'escalated' : 'mitigation-proposed';
+  const status = reportStatus(p);
   const solution = p.steps
     .map((s) =>
       s === 'apply-grants'
@@ -239,14 +239,7 @@ const runbook: Runbook<MigrationFacts> = {
         },
       },
     };
-    return {
-      diagnosis: p.diagnosis,
-      ...(p.rootCause ? { rootCause: p.rootCause } : {}),
-      ...(p.falseAlarm ? { falseAlarm: true } : {}),
-      ...(p.escalate ? { escalate: p.escalate } : {}),
-      report,
-      steps: p.steps.map((id) => all[id]),
-    };
+    return { ...p, report, steps: p.steps.map((id) => all[id]) };
   },
   async verify(ctx, f): Promise<Check> {
     const [g, st] = await Promise.all([

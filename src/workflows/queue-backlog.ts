@@ -18,7 +18,7 @@ import {
 } from './kernel';
 import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
-import { renderSupportReport, type ReportStatus } from './support-report';
+import { renderSupportReport, reportStatus } from './support-report';
 import type { OldestJob, QueueConfig } from '../activities/queue';
 
 export interface QueueFacts {
@@ -177,7 +177,7 @@ export function queueReport(
   meta: { target: string; incidentId: string; at: string; severity: Severity },
 ): string {
   const q = f.queue;
-  const status: ReportStatus = p.falseAlarm ? 'nothing-wrong' : p.escalate ? 'escalated' : 'mitigation-proposed';
+  const status = reportStatus(p);
   const solution = p.steps
     .map((s) =>
       s === 'start-worker'
@@ -280,14 +280,7 @@ const runbook: Runbook<QueueFacts> = {
         },
       },
     };
-    return {
-      diagnosis: p.diagnosis,
-      ...(p.rootCause ? { rootCause: p.rootCause } : {}),
-      ...(p.falseAlarm ? { falseAlarm: true } : {}),
-      ...(p.escalate ? { escalate: p.escalate } : {}),
-      report,
-      steps: p.steps.map((id) => all[id]),
-    };
+    return { ...p, report, steps: p.steps.map((id) => all[id]) };
   },
   async verify(ctx, f): Promise<Check> {
     const s = await acts.queueStats({ target: ctx.target, sampleMs: 0 });

@@ -8,6 +8,11 @@ import type { Severity } from './contracts';
 
 export type ReportStatus = 'answered' | 'nothing-wrong' | 'mitigation-proposed' | 'escalated';
 
+/** Where a diagnose-first plan leaves the case: nothing wrong, escalated, or a fix proposed. */
+export function reportStatus(p: { falseAlarm?: boolean; escalate?: string }): ReportStatus {
+  return p.falseAlarm ? 'nothing-wrong' : p.escalate ? 'escalated' : 'mitigation-proposed';
+}
+
 export interface SupportReport {
   title: string;
   incidentId: string;
