@@ -6,6 +6,7 @@
 import pino from 'pino';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
+import { workingSet } from '../../src/activities/probes';
 import { approveSignal } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
 import { API, adminKey, health, processFault } from '../helpers/drill';
@@ -35,6 +36,12 @@ test('a leaking api is recreated with a memory limit after approval and stays un
   await waitUntil('api healthy', async () => (await health())?.status === 'ok');
   await processFault('memory-growth', true, { mbPerSecond: 4, maxMb: 1500 });
   const before = await (await drillContainer(engine.docker, 'api')).inspect();
+  // A freshly started api sheds its start-up garbage in one collection a few seconds in, which can
+  // outweigh seconds of leak: start the runbook once the leak has clearly outgrown that drop.
+  const api = engine.docker.getContainer(before.Id);
+  const inUse = async (): Promise<number> => workingSet((await api.stats({ stream: false })).memory_stats as never);
+  const start = await inUse();
+  await waitUntil('the leak visible in the container stats', async () => (await inUse()) > start + 40 * MB, 60_000);
 
   const h = await engine.start({
     runbook: 'memoryLeak',
