@@ -34,6 +34,7 @@ import { bumpCounter, Governance, normaliseSettings, type Settings } from './gov
 import { QUEUE_KEY } from './worker';
 import { registerUpstream } from './upstream';
 import { requestKeyId } from './key-id';
+import { billingCronTick, CRON_INTERVAL_MS, registerBillingRoutes } from './billing';
 
 export const TOPUP_CAP = 10000;
 const COUNTER_NAMES = [
@@ -175,6 +176,10 @@ export function startApi(cfg: DrillConfig): void {
   every(1000, () => faults.refresh());
   every(2000, async () => {
     if (state.schemaReady) await gov.refresh();
+  });
+  // The billing reset runs at period start (within one tick), unless billing_settings switched the cron off.
+  every(CRON_INTERVAL_MS, async () => {
+    if (state.schemaReady) await billingCronTick(db);
   });
   // Faults kept in Redis take effect as soon as Redis is reachable, not a refresh tick later.
   redis.on('ready', () => void faults.refresh());
@@ -864,5 +869,6 @@ function buildRouter(d: Deps): Router {
   });
 
   registerUpstream(r, faults);
+  registerBillingRoutes(r, { db, authAdmin, requireSchema });
   return r;
 }

@@ -119,6 +119,31 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
+/**
+ * Tables outside the versioned chain: every release creates them if missing (idempotent) under the
+ * migration lock, so they do not shift the version numbers that the release drills downgrade and
+ * re-apply. Billing periods (drill/src/billing.ts): the period the tables first appear in counts as
+ * already reset, so a first start never zeroes the usage the drill seeded.
+ */
+export const STANDING_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS billing_resets (
+    id bigserial PRIMARY KEY,
+    period_start date NOT NULL UNIQUE,
+    ran_at timestamptz NOT NULL DEFAULT now(),
+    users_reset int NOT NULL DEFAULT 0,
+    trigger text NOT NULL DEFAULT 'cron'
+  );
+  CREATE TABLE IF NOT EXISTS billing_settings (
+    id int PRIMARY KEY CHECK (id = 1),
+    cron_enabled boolean NOT NULL DEFAULT true,
+    updated_at timestamptz NOT NULL DEFAULT now()
+  );
+  INSERT INTO billing_settings (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
+  INSERT INTO billing_resets (period_start, users_reset, trigger)
+    SELECT date_trunc('month', now() AT TIME ZONE 'UTC')::date, 0, 'baseline'
+    WHERE NOT EXISTS (SELECT 1 FROM billing_resets);
+`;
+
 /** The schema version each release migrates to at start. */
 export function targetVersion(appVersion: string): number {
   if (appVersion.startsWith('1.0.')) return 2;
@@ -153,6 +178,7 @@ export async function migrateUp(db: Db, target: number): Promise<number[]> {
   return db.tx(async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
     await ensureTable(client);
+    await client.query(STANDING_SCHEMA);
     const current = await currentVersion(client);
     const applied: number[] = [];
     for (const m of MIGRATIONS) {

@@ -5,6 +5,7 @@
 import type { ActivityDeps } from './deps';
 import { createAuthActivities } from './auth';
 import { createAuditChainActivities } from './audit-chain';
+import { createBillingActivities } from './billing';
 import { createChargeActivities } from './charges';
 import { createDockerActivities } from './docker';
 import { createGuardActivities } from './guard';
@@ -51,6 +52,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createReplicaActivities(deps),
     ...createProbeActivities(deps),
     ...createLedgerActivities(deps),
+    ...createBillingActivities(deps),
     ...createSemanticCacheActivities(deps),
     ...createChargeActivities(deps),
     ...createAuditChainActivities(deps),

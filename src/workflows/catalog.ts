@@ -337,10 +337,12 @@ export const RUNBOOKS = {
       'users at / near their quota (SQL)',
       'deductions per user, last hour',
       'cost-calculation errors in the api logs',
+      'billing reset for the current period (admin API: is the usage reset of the running period still due?)',
     ],
     steps: [
       { id: 'rollback-release', title: 'Calculation bug (SEV-1): roll the api back (child rollback)', risk: 'approve' },
       { id: 'topup-affected', title: 'Capped top-up of the affected wallets, one ledger row per incident and user', risk: 'approve' },
+      { id: 'trigger-billing-reset', title: 'Missed billing reset: trigger the usage reset of the current period (once per period), no top-up', risk: 'approve' },
     ],
     verify: 'every affected user is under their quota again (their requests pass the quota gate)',
   },

@@ -4,13 +4,19 @@
  * the last hour, and cost-calculation errors in the api logs. Calculation bug → raise to SEV-1, roll
  * the api back as a child incident (approve), then top the affected wallets back up (approve);
  * legitimate spike → a capped top-up of the affected wallets (approve), one ledger row per incident
- * and user (the top-up's idempotency key), so a retry never tops up twice. Verify: every affected
- * user is under their quota again, i.e. their requests pass the quota gate.
+ * and user (the top-up's idempotency key), so a retry never tops up twice. Missed billing reset (the
+ * target's admin API says the running period's usage reset has not run, so last period's usage still
+ * counts; seed 002: "Billing reset didn't run? → Trigger manual wallet reset") → trigger that reset
+ * (approve; once per period on the target's side), no top-up. A calculation bug wins over a missed
+ * reset: resetting usage would hide inflated deductions. Verify: every affected user is under their
+ * quota again, i.e. their requests pass the quota gate.
  *
  * Params: `windowMinutes` (how far back to read the api logs, default 15).
  */
+import { patched } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
+import type { BillingStatus } from '../activities/billing';
 import type { Deductions, QuotaUser } from '../activities/ledger';
 
 export interface QuotaFacts {
@@ -24,6 +30,8 @@ export interface QuotaFacts {
   calcErrorSample?: string;
   windowMinutes: number;
   topupCap: number;
+  /** The billing period's reset state; absent in incidents begun before it was read. */
+  billing?: BillingStatus;
 }
 
 /** User ids of 402 answers in logfmt request lines (`status=402 ... user_id=11`). */
@@ -52,11 +60,14 @@ async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
   const w = ctx.input.params?.windowMinutes;
   const windowMinutes = typeof w === 'number' && w > 0 ? w : 15;
   const info = await acts.describeTarget({ target: t });
-  const [refused, calc, status, deductions] = await Promise.all([
+  // Incidents recorded before the billing period was read replay without that call.
+  const readBilling = patched('billing-reset');
+  const [refused, calc, status, deductions, billing] = await Promise.all([
     acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, grep: 'status=402', limit: 500 }),
     acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, grep: 'credit_calc', limit: 5 }),
     acts.quotaStatus({ target: t, nearPct: info.thresholds.quotaNearPct }),
     acts.recentDeductions({ target: t, minutes: 60 }),
+    readBilling ? acts.billingStatus({ target: t }) : Promise.resolve(undefined),
   ]);
   const refusedUserIds = refusedUsers(refused.lines);
   const affected = status.atLimit.filter((u) => refusedUserIds.includes(u.userId));
@@ -78,6 +89,7 @@ async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
   // Only the message is kept: a log line can carry ids and amounts but no secrets, still less is more.
   const sample = calc.lines[0] ? (/msg="([^"]*)"/.exec(calc.lines[0])?.[1] ?? 'credit_calc error') : undefined;
   ctx.finding('cost-calculation errors in the api logs', calc.matched === 0, `${calc.matched} in the last ${windowMinutes} min${sample ? `: ${sample}` : ''}`);
+  if (billing) ctx.finding('billing reset for the current period', billing.available && billing.resetDue === false, billingDetail(billing));
   return {
     affected,
     atLimitCount: status.atLimit.length,
@@ -88,7 +100,14 @@ async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
     ...(sample ? { calcErrorSample: sample } : {}),
     windowMinutes,
     topupCap: info.limits.topupCap,
+    ...(billing ? { billing } : {}),
   };
+}
+
+function billingDetail(b: BillingStatus): string {
+  if (!b.available) return `billing status unreadable: ${b.error ?? 'no answer'}`;
+  const last = b.lastResetPeriodStart ? `period ${b.lastResetPeriodStart} (at ${b.lastResetAt ?? '?'})` : 'never';
+  return `period ${b.periodStart}: ${b.resetDue ? 'reset DUE, it has not run' : 'reset done'}; last reset ${last}; reset cron ${b.cronEnabled ? 'on' : 'off'}`;
 }
 
 /** Pure decision over the findings. */
@@ -109,6 +128,15 @@ export function planQuotaExhaustion(f: QuotaFacts): { diagnosis: string; rootCau
       steps: ['rollback-release', 'topup-affected'],
     };
   }
+  const b = f.billing;
+  if (b?.available && b.resetDue) {
+    const cron = b.cronEnabled === false ? '; the reset cron is disabled' : '';
+    return {
+      diagnosis: `${who}; missed billing reset: the period starting ${b.periodStart} was never reset (last reset: ${b.lastResetPeriodStart ?? 'never'}${cron}), so last period's usage still counts`,
+      rootCause: `the billing reset for the period starting ${b.periodStart} did not run${cron}`,
+      steps: ['trigger-billing-reset'],
+    };
+  }
   return {
     diagnosis: `${who}; deductions look legitimate (no cost-calculation errors): a usage spike`,
     rootCause: 'legitimate usage spike exhausted personal quotas',
@@ -123,6 +151,7 @@ const runbook: Runbook<QuotaFacts> = {
     const t = ctx.target;
     const p = planQuotaExhaustion(f);
     const ids = f.affected.map((u) => u.userId);
+    const period = f.billing?.periodStart;
     const grants = f.affected.map((u) => ({
       user: u,
       amount: topupAmount(u, f.deductions.find((d) => d.userId === u.userId)?.deducted ?? 0, f.topupCap),
@@ -175,6 +204,24 @@ const runbook: Runbook<QuotaFacts> = {
             done.push(`wallet ${g.user.walletId} +${g.amount} (top-up #${b.topup_id ?? '?'}${b.idempotent ? ', already done' : ''})`);
           }
           return done.join('; ');
+        },
+      },
+      'trigger-billing-reset': {
+        id: 'trigger-billing-reset',
+        title: 'Trigger the missed billing reset of the current period',
+        risk: 'approve',
+        resource: `billing:${t}`,
+        describe: `POST /v1/admin/billing/reset on ${t}: zero the usage of every non-admin user for the period starting ${period ?? '?'} (recorded once per period: a repeat changes nothing)`,
+        precondition: async () => {
+          const b = await acts.billingStatus({ target: t });
+          const due = b.available && b.resetDue === true && b.periodStart === period;
+          return { ok: due, detail: due ? `the reset of the period starting ${period} is still due` : billingDetail(b) };
+        },
+        run: async () => {
+          // The period is named so a reset never lands in a period that began after the diagnosis.
+          const r = await acts.adminRequest({ target: t, method: 'POST', path: '/v1/admin/billing/reset', body: { period_start: period } });
+          const b = r.body as { period_start?: string; users_reset?: number; idempotent?: boolean };
+          return `period ${b.period_start ?? period}: usage of ${b.users_reset ?? '?'} users reset${b.idempotent ? ' (it had already run: nothing changed)' : ''}`;
         },
       },
     };

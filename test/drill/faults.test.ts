@@ -301,4 +301,23 @@ describe('alfred drill faults (serial)', () => {
     const api = await ctx.containers.find('api');
     expect(api.info.Config.Env).toContain('SSO_REQUIRED=false');
   });
+
+  test('billing-reset-missed leaves the period un-reset with the cron off and users at quota (402); undo restores all', async () => {
+    const usage = async () => (await (await ctx.pg()).query<{ id: string; used_tokens: string }>('SELECT id::text AS id, used_tokens::text AS used_tokens FROM users ORDER BY id')).rows;
+    const before = { status: (await call(ctx, 'GET', '/v1/admin/billing/status')).body, usage: await usage() };
+    expect(before.status).toMatchObject({ reset_due: false, cron_enabled: true });
+    try {
+      await runFault('billing-reset-missed', false);
+      const status = (await call(ctx, 'GET', '/v1/admin/billing/status')).body as { period_start: string; last_reset_period_start: string };
+      expect(status).toMatchObject({ reset_due: true, cron_enabled: false });
+      expect(status.last_reset_period_start < status.period_start).toBe(true);
+      expect((await chat(ctx, uniquePrompt('carried over'), { key: 'test-key-8', ip: '198.51.100.47' })).status).toBe(402);
+      expect((await runFault('billing-reset-missed', false)).messages).toEqual([expect.stringMatching(/already missed/)]);
+    } finally {
+      await runFault('billing-reset-missed', true);
+    }
+    expect((await call(ctx, 'GET', '/v1/admin/billing/status')).body).toEqual(before.status);
+    expect(await usage()).toEqual(before.usage);
+    expect((await runFault('billing-reset-missed', true)).messages).toEqual([expect.stringMatching(/no missed billing reset/)]);
+  });
 });

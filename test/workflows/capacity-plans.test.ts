@@ -111,6 +111,30 @@ describe('quotaExhaustion plan', () => {
   it('calls users at their quota but not refused a false alarm', () => {
     expect(planQuotaExhaustion(calmQuota).falseAlarm).toBe(true);
   });
+  const due = { available: true, periodStart: '2026-11-01', lastResetPeriodStart: '2026-10-01', lastResetAt: '2026-10-01T00:00:10.000Z', resetDue: true, cronEnabled: false };
+  it('triggers the missed billing reset instead of a top-up when the period was never reset', () => {
+    const p = planQuotaExhaustion({ ...calmQuota, affected: [judy], refusedUserIds: [11], billing: due });
+    expect(p.steps).toEqual(['trigger-billing-reset']);
+    expect(p.severity).toBeUndefined();
+    expect(p.diagnosis).toMatch(/missed billing reset: the period starting 2026-11-01 was never reset \(last reset: 2026-10-01; the reset cron is disabled\)/);
+    expect(p.rootCause).toMatch(/billing reset for the period starting 2026-11-01 did not run/);
+  });
+  it('lets a calculation bug win over a missed reset (a reset would hide inflated deductions)', () => {
+    const p = planQuotaExhaustion({ ...calmQuota, affected: [judy], refusedUserIds: [11], calcErrors: 2, billing: due });
+    expect(p.steps).toEqual(['rollback-release', 'topup-affected']);
+    expect(p.severity).toBe(1);
+  });
+  it('keeps the spike branch when the reset ran, or its state is unknown or unread', () => {
+    const spike = { ...calmQuota, affected: [judy], refusedUserIds: [11] };
+    for (const billing of [{ ...due, resetDue: false, lastResetPeriodStart: '2026-11-01' }, { available: false, error: 'HTTP 404' }, undefined]) {
+      expect(planQuotaExhaustion({ ...spike, ...(billing ? { billing } : {}) }).steps).toEqual(['topup-affected']);
+    }
+  });
+  it('does not reset usage when nobody was refused, even with the reset due', () => {
+    const p = planQuotaExhaustion({ ...calmQuota, billing: due });
+    expect(p.falseAlarm).toBe(true);
+    expect(p.steps).toEqual([]);
+  });
   it('reads refused user ids from logfmt request lines only', () => {
     expect(
       refusedUsers([

@@ -8,6 +8,7 @@ import type { Component } from './containers';
 import { certNotAfter, writeCert } from './tls';
 import { jwtDrift } from './config-drift';
 import { smtpRefuse } from './smtp';
+import { billingResetMissed } from './billing';
 import { restoreMigrationGrant, revokeMigrationGrant } from './migration-grants';
 import { FLOOD, LOCK_HOLDER, LOCK_WAITER, endPressureSessions, floodConnections, holdLock } from './db-pressure';
 import {
@@ -562,6 +563,7 @@ export const FAULTS: FaultDef[] = [
   hookFault('cost-bug', 'deductions are doubled and a credit_calc error is logged per request (INC-07)', {}),
   jwtDrift,
   smtpRefuse,
+  billingResetMissed,
 ];
 
 export function findFault(name: string): FaultDef | undefined {
