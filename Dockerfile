@@ -30,7 +30,10 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime ----
 FROM ${NODE_IMAGE} AS runtime
+# MALLOC_ARENA_MAX=2 and the worker's --optimize-for-size keep a worker with hundreds of open
+# incidents under 400 MiB resident (BENCHMARKS.md, concurrency); the same flags as `npm run worker`.
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     ENGINE_CONFIG=/app/config/engine.yaml \
     WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js \
     STACK_DIR=/var/lib/remediation
@@ -49,7 +52,7 @@ COPY --chmod=755 <<'EOF' /usr/local/bin/remediation-engine
 # worker | receiver [ARGS...]: the engine process; anything else runs as given.
 set -e
 case "${1:-worker}" in
-  worker) [ "$#" -gt 0 ] && shift; exec node /app/dist/src/workers/main.js "$@" ;;
+  worker) [ "$#" -gt 0 ] && shift; exec node --optimize-for-size /app/dist/src/workers/main.js "$@" ;;
   receiver) shift; exec node /app/dist/src/receiver/main.js "$@" ;;
   *) exec "$@" ;;
 esac

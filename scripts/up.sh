@@ -37,7 +37,8 @@ start_process() { # start_process NAME HEALTH-URL COMMAND...
   wait_for "$name" 90 curl -fsS -o /dev/null "$url" || die "$name: did not come up (see $STACK_DIR/logs/$name.log)"
 }
 
-start_process worker "$WORKER_METRICS" node_modules/.bin/tsx src/workers/main.ts
+# The worker's memory settings, as in package.json's "worker" script (BENCHMARKS.md, concurrency).
+start_process worker "$WORKER_METRICS" env MALLOC_ARENA_MAX=2 node --optimize-for-size --import tsx src/workers/main.ts
 start_process receiver "$RECEIVER_URL/healthz" node_modules/.bin/tsx src/receiver/main.ts
 
 post_alert() { # post_alert ALERTNAME SUMMARY

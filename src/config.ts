@@ -306,6 +306,13 @@ export const ConfigSchema = z.object({
       /** How long in-flight activities may finish after SIGTERM before they are cancelled. */
       shutdownGraceTimeMs: z.number().int().nonnegative().default(30_000),
       maxConcurrentActivityTaskExecutions: z.number().int().positive().default(50),
+      /**
+       * Workflows kept in the worker's sticky cache. Unset: the SDK sizes it from the heap (about
+       * 2,300 on a 4 GiB heap). A workflow evicted from the cache is replayed from its history on its
+       * next task: cheap for incidents, whose histories are short.
+       */
+      maxCachedWorkflows: z.number().int().nonnegative().optional(),
+      maxConcurrentWorkflowTaskExecutions: z.number().int().positive().optional(),
     })
     .default({}),
 });

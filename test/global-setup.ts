@@ -5,12 +5,13 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { workflowBundleOptions } from '../src/workers/bundle';
 
 export const BUNDLE_PATH = path.resolve(__dirname, '../.stack/build/test-workflow-bundle.js');
 
 export default async function globalSetup(): Promise<void> {
   const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../src/workflows'),
+    ...workflowBundleOptions(),
     logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error },
   });
   await mkdir(path.dirname(BUNDLE_PATH), { recursive: true });

@@ -7,6 +7,7 @@ import { type Client } from '@temporalio/client';
 import { DefaultLogger, Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
+import { WORKFLOWS_PATH, workflowBundleOptions } from './bundle';
 import type { EngineConfig } from '../config';
 
 export interface EngineWorkerOptions {
@@ -36,12 +37,23 @@ export async function createEngineWorker(opts: EngineWorkerOptions): Promise<Wor
     connection: opts.connection,
     namespace: opts.config.temporal.namespace,
     taskQueue: opts.taskQueue ?? opts.config.temporal.taskQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    ...(opts.workflowBundle
+      ? { workflowBundle: opts.workflowBundle }
+      : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: { preloadModules: workflowBundleOptions().preloadModules ?? [] } }),
     activities: createActivities(deps),
     maxConcurrentActivityTaskExecutions: opts.config.worker.maxConcurrentActivityTaskExecutions,
     shutdownGraceTime: opts.config.worker.shutdownGraceTimeMs,
+    ...workflowCacheOptions(opts.config.worker),
     ...opts.overrides,
   });
+}
+
+/** The sticky-cache options that are set in configuration; the SDK's defaults stand for the rest. */
+function workflowCacheOptions(w: EngineConfig['worker']): Partial<WorkerOptions> {
+  return {
+    ...(w.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: w.maxCachedWorkflows } : {}),
+    ...(w.maxConcurrentWorkflowTaskExecutions !== undefined ? { maxConcurrentWorkflowTaskExecutions: w.maxConcurrentWorkflowTaskExecutions } : {}),
+  };
 }
 
 let runtimeInstalled = false;

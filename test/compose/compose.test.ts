@@ -751,16 +751,21 @@ describe('Dockerfile (engine)', () => {
       ['worker', 'src/workers/main.ts'],
       ['receiver', 'src/receiver/main.ts'],
     ] as const) {
-      expect(pkg.scripts[cmd]).toBe(`tsx ${src}`);
+      // The worker runs with its memory settings (BENCHMARKS.md, concurrency) wherever it is started.
+      const flags = cmd === 'worker' ? ' --optimize-for-size' : '';
+      expect(pkg.scripts[cmd]).toBe(cmd === 'worker' ? `MALLOC_ARENA_MAX=2 node${flags} --import tsx ${src}` : `tsx ${src}`);
       expect(buildConfig().fileNames.map((f) => path.relative(REPO, f))).toContain(src);
       expect(emitted(src)).toBe(`dist/${src.replace(/\.ts$/, '.js')}`);
       expect(body).toMatch(
-        new RegExp(`^\\s*${cmd}\\)[^\\n]*exec node ${APP_DIR}/${emitted(src).replace(/\./g, '\\.')} "\\$@"`, 'm'),
+        new RegExp(`^\\s*${cmd}\\)[^\\n]*exec node${flags} ${APP_DIR}/${emitted(src).replace(/\./g, '\\.')} "\\$@"`, 'm'),
       );
       // Compose runs each with that command.
       expect(svc(cmd).command).toEqual([cmd]);
       expect(svc(cmd).build?.dockerfile).toBe('Dockerfile');
     }
+    const envs = Object.assign({}, ...ofKind(runtime, 'ENV').map((e) => keyValues(e.args)));
+    expect(envs.MALLOC_ARENA_MAX).toBe('2');
+    expect(read('scripts/up.sh')).toContain('env MALLOC_ARENA_MAX=2 node --optimize-for-size --import tsx src/workers/main.ts');
   });
 
   test('the worker uses the pre-bundled workflow code that npm run build writes', () => {
