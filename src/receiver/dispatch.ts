@@ -10,6 +10,13 @@
  * happened, and a describe before the call races with other requests. Each call instead carries a
  * fresh receipt id in the memo; only the request that actually created the run has its receipt in
  * that run's memo, whatever the interleaving.
+ *
+ * Alert storms: calls for one incident go out one at a time, in arrival order. Repeats of the same
+ * alert that arrive while a call for their incident is in flight wait together and go out as one
+ * signal that says how many alerts it stands for (`repeats`); the incident counts every one. Each
+ * request is answered only when the signal carrying its alert has been accepted, so an answered alert
+ * is never lost, and under load the server does one call per batch instead of one per alert. A
+ * resolution never overtakes a firing repeat sent before it.
  */
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
@@ -77,6 +84,30 @@ export interface DispatcherDeps {
   taskQueue: string;
   timeoutMs: number;
   logger: Logger;
+  /** Called for each signal that carried more than one alert. */
+  onCoalesced?: (runbook: string, repeats: number) => void;
+}
+
+type Built = ReturnType<typeof buildIncidentInput>;
+type SendOutcome = Pick<AlertOutcome, 'action' | 'reason'>;
+
+/** Alerts for one incident that go out in one call, and the requests waiting for that call. */
+interface Batch {
+  /** Only repeats of one alert (same name, source and status) share a signal. */
+  key: string;
+  status: 'firing' | 'resolved';
+  /** The latest repeat: its labels and annotations are the ones the incident keeps. */
+  event: AlertEvent;
+  repeats: number;
+  built: Built;
+  route: Extract<RouteDecision, { kind: 'routed' }>;
+  waiters: { resolve: (o: SendOutcome) => void; reject: (err: unknown) => void }[];
+}
+
+/** One incident's calls: at most one in flight, the rest queued in arrival order. */
+interface Lane {
+  queue: Batch[];
+  sending: boolean;
 }
 
 /** How many run ids the dispatcher remembers (oldest forgotten first). */
@@ -123,19 +154,64 @@ export function createDispatcher(deps: DispatcherDeps) {
       throw err;
     }
     const workflowId = incidentWorkflowId(route.runbook, route.target);
+    const sent = await new Promise<SendOutcome>((resolve, reject) => {
+      enqueue(workflowId, { event, built, route, waiter: { resolve, reject } });
+    });
+    return { ...base, ...sent, workflowId };
+  }
 
-    if (alert.status === 'resolved') {
+  const lanes = new Map<string, Lane>();
+
+  function enqueue(
+    workflowId: string,
+    a: { event: AlertEvent; built: Built; route: Extract<RouteDecision, { kind: 'routed' }>; waiter: Batch['waiters'][number] },
+  ): void {
+    const key = `${a.event.source}\u0000${a.event.name}\u0000${a.event.status}`;
+    let lane = lanes.get(workflowId);
+    if (!lane) {
+      lane = { queue: [], sending: false };
+      lanes.set(workflowId, lane);
+    }
+    const last = lane.queue[lane.queue.length - 1];
+    if (last && last.key === key) {
+      last.event = a.event;
+      last.repeats += 1;
+      last.waiters.push(a.waiter);
+    } else {
+      lane.queue.push({ key, status: a.event.status, event: a.event, repeats: 1, built: a.built, route: a.route, waiters: [a.waiter] });
+    }
+    if (!lane.sending) void drain(workflowId, lane);
+  }
+
+  async function drain(workflowId: string, lane: Lane): Promise<void> {
+    lane.sending = true;
+    for (let batch = lane.queue.shift(); batch; batch = lane.queue.shift()) {
+      try {
+        const first = await send(workflowId, batch);
+        if (batch.repeats > 1) deps.onCoalesced?.(batch.route.runbook, batch.repeats);
+        // Only one request can have started the run: the others in the batch joined it.
+        batch.waiters.forEach((w, i) => w.resolve(i === 0 || first.action !== 'started' ? first : { action: 'deduplicated' }));
+      } catch (err) {
+        for (const w of batch.waiters) w.reject(err);
+      }
+    }
+    lane.sending = false;
+    lanes.delete(workflowId);
+  }
+
+  /** Sends one batch: a signal for resolutions, signalWithStart for firing alerts. */
+  async function send(workflowId: string, batch: Batch): Promise<SendOutcome> {
+    const event: AlertEvent = batch.repeats > 1 ? { ...batch.event, repeats: batch.repeats } : batch.event;
+    if (batch.status === 'resolved') {
       try {
         await temporal('signal', () => client.workflow.getHandle(workflowId).signal(alertSignal, event));
-        return { ...base, action: 'resolved-signalled', workflowId };
+        return { action: 'resolved-signalled' };
       } catch (err) {
-        if (err instanceof WorkflowNotFoundError) {
-          return { ...base, action: 'resolved-no-incident', workflowId, reason: 'no running incident to resolve' };
-        }
+        if (err instanceof WorkflowNotFoundError) return { action: 'resolved-no-incident', reason: 'no running incident to resolve' };
         throw err;
       }
     }
-
+    const { built, route } = batch;
     const receipt = randomUUID();
     const handle = await temporal('signalWithStart', () =>
       client.workflow.signalWithStart(built.runbook, {
@@ -165,7 +241,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       starter = String(description.memo?.[RECEIPT_MEMO_KEY] ?? '');
       remember(handle.signaledRunId, starter);
     }
-    return { ...base, action: starter === receipt ? 'started' : 'deduplicated', workflowId };
+    return { action: starter === receipt ? 'started' : 'deduplicated' };
   }
 
   return { dispatch };

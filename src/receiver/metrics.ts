@@ -37,6 +37,12 @@ export function createReceiverMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['runbook', 'outcome'] as const,
       registers,
     }),
+    coalesced: new Counter({
+      name: 'alerts_coalesced_total',
+      help: 'Alerts that reached their incident in a signal shared with other repeats (sent while a call for the incident was in flight), by runbook.',
+      labelNames: ['runbook'] as const,
+      registers,
+    }),
     unrouted: new Counter({
       name: 'alerts_unrouted_total',
       help: 'Alerts no route matched (recorded, not acted on), by source.',

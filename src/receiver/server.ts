@@ -128,7 +128,14 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
   const taskQueue = opts.taskQueue ?? config.taskQueue ?? engine.temporal.taskQueue;
   const metrics = createReceiverMetrics({ defaultMetrics: opts.defaultMetrics ?? false });
   const recorder = createRecorder(config.stateDir);
-  const dispatcher = createDispatcher({ client, engine, taskQueue, timeoutMs: config.temporalTimeoutMs, logger });
+  const dispatcher = createDispatcher({
+    client,
+    engine,
+    taskQueue,
+    timeoutMs: config.temporalTimeoutMs,
+    logger,
+    onCoalesced: (runbook, repeats) => metrics.coalesced.inc({ runbook }, repeats),
+  });
   let baseUrl = '';
 
   for (const s of SOURCES) metrics.received.inc({ source: s }, 0);
@@ -273,23 +280,24 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
       });
     }
 
-    const results: AlertOutcome[] = [];
-    try {
-      // In order: a firing alert followed by its resolution in one webhook keeps that order.
-      for (const item of parsed.items) results.push(await processItem(item, source, receivedAt, log));
-    } catch (err) {
-      if (err instanceof TemporalUnavailableError) {
-        metrics.rejected.inc({ source, reason: 'temporal_unavailable' });
-        log.error({ err: err.message, done: results.length, total: parsed.items.length }, 'Temporal unavailable');
-        sendJson(
-          res,
-          503,
-          { error: `${err.message}; retry later`, results },
-          { 'retry-after': String(config.retryAfterSeconds) },
-        );
-        return;
-      }
-      throw err;
+    // All alerts of a webhook at once: each reaches its incident's lane in the webhook's order (the
+    // lane is joined before the first await), so a firing alert followed by its resolution keeps
+    // that order, and a group's repeats for one incident share a signal.
+    const settled = await Promise.allSettled(parsed.items.map((item) => processItem(item, source, receivedAt, log)));
+    const results = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    const unavailable = failed.find((e): e is TemporalUnavailableError => e instanceof TemporalUnavailableError);
+    if (failed.length > 0 && !unavailable) throw failed[0];
+    if (unavailable) {
+      metrics.rejected.inc({ source, reason: 'temporal_unavailable' });
+      log.error({ err: unavailable.message, done: results.length, total: parsed.items.length }, 'Temporal unavailable');
+      sendJson(
+        res,
+        503,
+        { error: `${unavailable.message}; retry later`, results },
+        { 'retry-after': String(config.retryAfterSeconds) },
+      );
+      return;
     }
     // 202 when nothing was done for any alert (unrouted, refused, ignored): accepted and recorded only.
     const handled = results.some((r) =>

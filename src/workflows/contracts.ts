@@ -35,6 +35,11 @@ export interface AlertEvent {
   annotations?: Record<string, string>;
   startsAt?: string;
   receivedAt: string;
+  /**
+   * How many identical alerts this signal stands for (absent: one). The receiver sends repeats that
+   * arrive while a call for the same incident is in flight as one signal.
+   */
+  repeats?: number;
 }
 
 /** Escalation tiers for approvals that nobody answers (seed 001: tier 1 → 2 → 3). */

@@ -318,15 +318,16 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     alertSignal,
     (a) => {
       const prev = rec.alerts.lastStatus;
-      rec.alerts.count += 1;
+      const repeats = typeof a.repeats === 'number' && a.repeats > 1 ? Math.floor(a.repeats) : 1;
+      rec.alerts.count += repeats;
       if (a.status === 'resolved') {
-        rec.alerts.resolved += 1;
+        rec.alerts.resolved += repeats;
         lastResolvedAt = Date.now();
       }
       if (prev && prev !== a.status) rec.alerts.flaps += 1;
       rec.alerts.lastStatus = a.status;
       if (a.annotations) rec.alerts.lastAnnotations = a.annotations;
-      note(`alert ${a.name} ${a.status} from ${a.source} (#${rec.alerts.count})`);
+      note(`alert ${a.name} ${a.status} from ${a.source} (#${rec.alerts.count}${repeats > 1 ? `, ${repeats} repeats in one signal` : ''})`);
     },
     { description: HANDLER_DESCRIPTIONS.alert },
   );
@@ -677,7 +678,9 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
 
   async function pollUntil(check: () => Promise<Check>, deadlineMs: number): Promise<Check> {
     const deadline = Date.now() + deadlineMs;
-    let delay = 1000;
+    // A restarted service often answers within a second: the first re-check comes after 250 ms
+    // (incidents recorded before this waited a full second, and replay as they ran).
+    let delay = patched('verify-first-poll-250ms') ? 250 : 1000;
     for (;;) {
       let c: Check;
       try {

@@ -197,7 +197,8 @@ export async function recordHistories(client: Client, ids: string[], taskQueue: 
       if (d.taskQueue !== taskQueue || d.status.name === 'RUNNING' || d.status.name === 'FAILED') continue;
       let label = d.status.name.toLowerCase();
       if (d.status.name === 'COMPLETED' && d.type !== 'targetGuard') label = String(((await h.result()) as IncidentRecord).outcome);
-      const file = path.join(dir, `${d.type}.${label}.json`);
+      // RECORD_HISTORIES_SUFFIX keeps a second history of a type next to an older one (e.g. after a patch).
+      const file = path.join(dir, `${d.type}.${label}${process.env.RECORD_HISTORIES_SUFFIX ?? ''}.json`);
       if (existsSync(file)) continue;
       // The CLI writes the JSON form that historyFromJSON reads back.
       const json = execFileSync(temporalBin(), ['workflow', 'show', '-w', id, '-r', d.runId, '-o', 'json', '--address', '127.0.0.1:7233']);
