@@ -1,23 +1,45 @@
 /**
- * Concurrency: N open incidents waiting for approval on one worker process. The drill's Redis is
- * filled to maxmemory, N cacheFailure incidents are started (each on its own target, a copy of the
- * drill), and each diagnoses "at maxmemory" and waits for approval of evict-cache. Measured: the
+ * Concurrency: N open incidents waiting for approval on one worker process. A Redis of the
+ * benchmark's own (a redis-server process, so the shared drill is untouched) is filled to maxmemory,
+ * N cacheFailure incidents are started (each on its own target, a copy of the drill pointed at that
+ * Redis), and each diagnoses "at maxmemory" and waits for approval of evict-cache. Measured: the
  * worker's resident memory while all N wait (peak of 1 s samples), then the time from sending all N
  * approvals until all N incidents are closed (the first eviction fixes Redis; the other N-1 re-check
  * their precondition under their lock and skip, as they must).
  *
- * Touches the shared drill: run it alone (`flock /tmp/drill.lock` if tests may be running).
- *   npx tsx bench/concurrency.ts [--incidents 500] [--runs 5]
+ * While the approvals drain, a progress line every 5 s gives closed incidents and the CPU share of
+ * the worker and the Temporal server, to show which one is the bottleneck.
+ *
+ *   npx tsx bench/concurrency.ts [--incidents 500] [--runs 5] [--max-cached N] [--wft-slots N]
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import { buildIncidentInput } from '../src/lib/incident-input';
 import { approveSignal } from '../src/workflows/contracts';
-import { startBenchEngine, type BenchEngine } from './processes';
+import { cpuSeconds, freePort, startBenchEngine, temporalServerPid, type BenchEngine } from './processes';
 import { machine, median, writeSection } from './report';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const PREFIX = 'alfred:cache:bench-fill:';
+
+/** A throw-away redis-server at maxmemory 32 MB that refuses writes when full, as the drill's does. */
+async function startRedis(): Promise<{ port: number; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory', '32mb', '--maxmemory-policy', 'noeviction'], {
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 50; i++) {
+    const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    r.on('error', () => undefined); // not listening yet: tried again below
+    const ok = await r.connect().then(() => r.ping(), () => undefined);
+    r.disconnect();
+    if (ok === 'PONG') return { port, proc };
+    await sleep(100);
+  }
+  proc.kill('SIGKILL');
+  throw new Error('bench redis-server did not start');
+}
 
 async function fill(port: number): Promise<void> {
   const r = new Redis({ port });
@@ -30,20 +52,6 @@ async function fill(port: number): Promise<void> {
         return;
       }
     }
-  } finally {
-    r.disconnect();
-  }
-}
-
-async function unfill(port: number): Promise<void> {
-  const r = new Redis({ port });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await r.unlink(...keys);
-    } while (cursor !== '0');
   } finally {
     r.disconnect();
   }
@@ -69,8 +77,39 @@ interface Sample {
   approveAll: number;
 }
 
-async function once(n: number, redisPort: number): Promise<Sample> {
-  const engine = await startBenchEngine({ targets: n, worker: true, receiver: false, policy: { cooldownMs: 0 } });
+interface WorkerTuning {
+  maxCachedWorkflows?: number;
+  maxConcurrentWorkflowTaskExecutions?: number;
+}
+
+/** Prints closed incidents and CPU shares every 5 s while `until` is pending. */
+function progress(engine: BenchEngine, n: number): () => void {
+  const pids = { worker: engine.worker?.pid, server: temporalServerPid() };
+  let last = { t: Date.now(), worker: cpuSeconds(pids.worker), server: cpuSeconds(pids.server) };
+  const timer = setInterval(() => {
+    void count(engine, `ExecutionStatus = 'Completed'`).then((done) => {
+      const now = { t: Date.now(), worker: cpuSeconds(pids.worker), server: cpuSeconds(pids.server) };
+      const dt = (now.t - last.t) / 1000;
+      const pct = (k: 'worker' | 'server'): string => `${(((now[k] - last[k]) / dt) * 100).toFixed(0)} %`;
+      console.error(`  ${done}/${n} closed; CPU worker ${pct('worker')}, server ${pct('server')}; worker RSS ${engine.workerRssMiB().toFixed(0)} MiB`);
+      last = now;
+    });
+  }, 5000);
+  return () => clearInterval(timer);
+}
+
+async function once(n: number, tuning: WorkerTuning, sdkDefaults: boolean): Promise<Sample> {
+  const redis = await startRedis();
+  const redisPort = redis.port;
+  const engine = await startBenchEngine({
+    targets: n,
+    worker: true,
+    receiver: false,
+    policy: { cooldownMs: 0 },
+    targetOverrides: { redis: { host: '127.0.0.1', port: redisPort } },
+    workerOptions: tuning,
+    sdkDefaults,
+  });
   let peak = 0;
   const sampler = setInterval(() => {
     peak = Math.max(peak, engine.workerRssMiB());
@@ -95,6 +134,7 @@ async function once(n: number, redisPort: number): Promise<Sample> {
     console.error(`${n} incidents waiting after ${(toWaiting / 1000).toFixed(1)} s; worker RSS ${rssWaiting.toFixed(0)} MiB`);
 
     const t1 = Date.now();
+    const stopProgress = progress(engine, n);
     await pool(engine.targets, 32, async (target) => {
       await engine.client.workflow.getHandle(`bench-${target}`).signal(approveSignal, { stepId: 'evict-cache', approver: 'alice' });
     });
@@ -104,38 +144,67 @@ async function once(n: number, redisPort: number): Promise<Sample> {
       if (Date.now() - t1 > 600_000) throw new Error(`only ${done}/${n} incidents closed 10 min after approval`);
       await sleep(500);
     }
+    stopProgress();
     const approveAll = Date.now() - t1;
     console.error(`all ${n} approved and closed in ${(approveAll / 1000).toFixed(1)} s; peak RSS ${peak.toFixed(0)} MiB`);
     return { toWaiting, rssWaiting, rssPeak: Math.max(peak, rssWaiting), approveAll };
   } finally {
     clearInterval(sampler);
-    await unfill(redisPort);
     await engine.stop();
+    redis.proc.kill('SIGTERM');
   }
 }
 
+const VARIANTS = [
+  { name: 'engine worker', sdkDefaults: false },
+  { name: 'SDK defaults', sdkDefaults: true },
+] as const;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { incidents: { type: 'string', default: '500' }, runs: { type: 'string', default: '5' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      incidents: { type: 'string', default: '500' },
+      runs: { type: 'string', default: '5' },
+      'engine-only': { type: 'boolean', default: false },
+      'max-cached': { type: 'string' },
+      'wft-slots': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
-    console.log('usage: npx tsx bench/concurrency.ts [--incidents 500] [--runs 5]   (fills the drill Redis; run alone)');
+    console.log('usage: npx tsx bench/concurrency.ts [--incidents 500] [--runs 5] [--engine-only] [--max-cached N] [--wft-slots N]');
+    console.log('  Each run measures the engine worker as the engine starts it (preloaded workflow bundle,');
+    console.log('  --optimize-for-size, MALLOC_ARENA_MAX=2) and, side by side, the SDK defaults.');
+    console.log('  --engine-only  skip the SDK-defaults worker');
+    console.log('  --max-cached   worker.maxCachedWorkflows for this run (default: the configured value)');
+    console.log('  --wft-slots    worker.maxConcurrentWorkflowTaskExecutions for this run');
     return;
   }
+  const tuning: WorkerTuning = {
+    ...(values['max-cached'] ? { maxCachedWorkflows: Number(values['max-cached']) } : {}),
+    ...(values['wft-slots'] ? { maxConcurrentWorkflowTaskExecutions: Number(values['wft-slots']) } : {}),
+  };
   const n = Number(values.incidents);
   const runs = Number(values.runs);
-  const samples: Sample[] = [];
+  const variants = values['engine-only'] ? VARIANTS.slice(0, 1) : VARIANTS;
+  const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
   for (let r = 0; r < runs; r++) {
-    samples.push(await once(n, 56379));
-    console.error(`run ${r + 1}/${runs} done`);
+    for (const v of variants) {
+      console.error(`run ${r + 1}/${runs}: ${v.name}`);
+      samples.get(v.name)?.push(await once(n, tuning, v.sdkDefaults));
+    }
   }
-  const med = (k: keyof Sample): number => median(samples.map((s) => s[k]));
+  const rows = variants.map((v) => {
+    const ss = samples.get(v.name) ?? [];
+    const med = (k: keyof Sample): number => median(ss.map((s) => s[k]));
+    return `| ${v.name} | ${n} | ${(med('toWaiting') / 1000).toFixed(1)} | ${med('rssWaiting').toFixed(0)} | ${med('rssPeak').toFixed(0)} | ${(med('approveAll') / 1000).toFixed(1)} |`;
+  });
   const table = [
-    `${n} cacheFailure incidents, each waiting for approval of evict-cache, on one worker process; median of ${runs} runs.`,
+    `${n} cacheFailure incidents, each waiting for approval of evict-cache, on one worker process; median of ${runs} runs, the variants alternating.`,
     '',
-    '| incidents | start → all waiting (s) | worker RSS while waiting (MiB) | peak worker RSS (MiB) | approve all → all closed (s) |',
-    '|---|---|---|---|---|',
-    `| ${n} | ${(med('toWaiting') / 1000).toFixed(1)} | ${med('rssWaiting').toFixed(0)} | ${med('rssPeak').toFixed(0)} | ${(med('approveAll') / 1000).toFixed(1)} |`,
+    '| worker | incidents | start → all waiting (s) | worker RSS while waiting (MiB) | peak worker RSS (MiB) | approve all → all closed (s) |',
+    '|---|---|---|---|---|---|',
+    ...rows,
     '',
     'Target: worker RSS < 400 MB with 500 waiting, and all 500 approvals complete.',
   ].join('\n');

@@ -15,10 +15,11 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig, type EngineConfig } from '../src/config';
+import { workflowBundleOptions } from '../src/workers/bundle';
 import { guardWorkflowId } from '../src/workflows/contracts';
 
 export const REPO = path.resolve(__dirname, '..');
-const BUNDLE = path.join(REPO, '.stack/build/bench-workflow-bundle.js');
+const BUNDLE_DIR = path.join(REPO, '.stack/build');
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -31,20 +32,32 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** The workflow bundle the bench worker loads (built once per benchmark process). */
-let bundled = false;
-export async function workflowBundle(): Promise<string> {
-  if (!bundled) {
-    const { code } = await bundleWorkflowCode({
-      workflowsPath: require.resolve('../src/workflows'),
-      logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error },
-    });
-    mkdirSync(path.dirname(BUNDLE), { recursive: true });
-    writeFileSync(BUNDLE, code);
-    bundled = true;
-  }
-  return BUNDLE;
+/**
+ * The workflow bundle the bench worker loads (built once per benchmark process): the engine's own,
+ * or with `sdkDefaults` the one the SDK builds when given only the workflows path (no preloading).
+ */
+const bundles = new Map<boolean, string>();
+export async function workflowBundle(sdkDefaults = false): Promise<string> {
+  const known = bundles.get(sdkDefaults);
+  if (known) return known;
+  const opts = workflowBundleOptions();
+  const { code } = await bundleWorkflowCode({
+    ...(sdkDefaults ? { workflowsPath: opts.workflowsPath } : opts),
+    logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error },
+  });
+  const file = path.join(BUNDLE_DIR, sdkDefaults ? 'bench-workflow-bundle.sdk-defaults.js' : 'bench-workflow-bundle.js');
+  mkdirSync(BUNDLE_DIR, { recursive: true });
+  writeFileSync(file, code);
+  bundles.set(sdkDefaults, file);
+  return file;
 }
+
+/**
+ * How the engine starts its worker (package.json "worker", scripts/up.sh, the Dockerfile): glibc
+ * malloc limited to 2 arenas and V8 sized for memory rather than speed.
+ */
+const WORKER_NODE_FLAGS = ['--optimize-for-size'];
+const WORKER_ENV = { MALLOC_ARENA_MAX: '2' };
 
 export interface BenchEngine {
   run: string;
@@ -73,6 +86,12 @@ export interface BenchEngineOptions {
   route?: { alertname: string; runbook: string };
   policy?: Partial<EngineConfig['policy']>;
   workerOptions?: Partial<EngineConfig['worker']>;
+  /** Run the worker as the SDK would by default: no preloaded bundle, no memory flags. */
+  sdkDefaults?: boolean;
+  /** In place of the receiver, the thinnest HTTP front to Temporal (bench/thin-front.ts). */
+  thinFront?: boolean;
+  /** Changes to every bench target's copy of `alfred` (e.g. a Redis of the benchmark's own). */
+  targetOverrides?: Partial<EngineConfig['targets'][string]>;
 }
 
 async function waitForLine(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 60_000): Promise<void> {
@@ -95,10 +114,12 @@ async function waitForLine(child: ChildProcess, pattern: RegExp, what: string, t
   });
 }
 
-function node(script: string, args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+function node(script: string, args: string[], env: Record<string, string>, flags: string[] = []): ChildProcess {
+  const base: NodeJS.ProcessEnv = { ...process.env };
+  delete base.MALLOC_ARENA_MAX;
+  return spawn(process.execPath, [...flags, '--import', 'tsx', script, ...args], {
     cwd: REPO,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    env: { ...base, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
@@ -132,7 +153,8 @@ export async function startBenchEngine(opts: BenchEngineOptions): Promise<BenchE
   const config = loadConfig(path.join(REPO, 'config/engine.yaml'));
   const alfred = config.targets.alfred as EngineConfig['targets'][string];
   const targets = opts.targets > 0 ? Array.from({ length: opts.targets }, (_, i) => `bench-${run}-${i}`) : ['alfred'];
-  config.targets = Object.fromEntries(targets.map((t) => [t, alfred]));
+  const bench = { ...alfred, ...opts.targetOverrides };
+  config.targets = Object.fromEntries(targets.map((t) => [t, bench]));
   const taskQueue = `bench-${run}`;
   config.temporal.taskQueue = taskQueue;
   config.docker.socketPath = path.resolve(REPO, config.docker.socketPath);
@@ -147,12 +169,23 @@ export async function startBenchEngine(opts: BenchEngineOptions): Promise<BenchE
 
   let worker: ChildProcess | undefined;
   if (opts.worker) {
-    worker = node('src/workers/main.ts', [], { ENGINE_CONFIG: engineFile, WORKFLOW_BUNDLE: await workflowBundle(), LOG_LEVEL: 'info' });
+    const sdk = opts.sdkDefaults === true;
+    worker = node(
+      'src/workers/main.ts',
+      [],
+      { ENGINE_CONFIG: engineFile, WORKFLOW_BUNDLE: await workflowBundle(sdk), LOG_LEVEL: 'info', ...(sdk ? {} : WORKER_ENV) },
+      sdk ? [] : WORKER_NODE_FLAGS,
+    );
     await waitForLine(worker, /worker started/, 'bench worker');
   }
   let receiver: ChildProcess | undefined;
   let receiverUrl: string | undefined;
-  if (opts.receiver) {
+  if (opts.thinFront) {
+    const port = await freePort();
+    receiver = node('bench/thin-front.ts', [], { ENGINE_CONFIG: engineFile, TASK_QUEUE: taskQueue, PORT: String(port) });
+    await waitForLine(receiver, /thin front listening/, 'thin front');
+    receiverUrl = `http://127.0.0.1:${port}`;
+  } else if (opts.receiver) {
     const port = await freePort();
     const routesFile = path.join(dir, 'routes.json');
     const route = opts.route ?? { alertname: 'BenchAlert', runbook: 'cacheFailure' };
@@ -264,8 +297,9 @@ export function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-/** The Temporal dev server's pid, as scripts/stack.sh recorded it. */
+/** The Temporal server's pid: TEMPORAL_SERVER_PID, or the dev server's as scripts/stack.sh recorded it. */
 export function temporalServerPid(): number | undefined {
+  if (process.env.TEMPORAL_SERVER_PID) return Number(process.env.TEMPORAL_SERVER_PID) || undefined;
   try {
     return Number(readFileSync(path.join(REPO, '.stack/started/temporal.pid'), 'utf8').trim()) || undefined;
   } catch {

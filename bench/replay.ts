@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { workflowBundleOptions } from '../src/workers/bundle';
 import { machine, median, writeSection } from './report';
 
 const DIR = path.resolve(__dirname, '../test/histories');
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   const replayTimes: number[] = [];
   for (let r = 0; r < runs; r++) {
     const b0 = performance.now();
-    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: silent });
+    const bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: silent });
     bundleTimes.push(performance.now() - b0);
     const t0 = performance.now();
     let failed = 0;

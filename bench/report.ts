@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { temporalServerPid } from './processes';
 
 const FILE = path.resolve(__dirname, '../BENCHMARKS.md');
 
@@ -25,6 +26,18 @@ function version(cmd: string, args: string[]): string {
   }
 }
 
+/** How the dev server stores its state, from its command line: SQLite and the pragmas it was given. */
+function serverStore(): string {
+  const pid = temporalServerPid();
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const pragmas = argv.flatMap((a, i) => (a === '--sqlite-pragma' && argv[i + 1] ? [argv[i + 1]] : []));
+    return `dev server, SQLite${pragmas.length ? ` with ${pragmas.join(', ')}` : ''}`;
+  } catch {
+    return 'dev server, SQLite';
+  }
+}
+
 /** The machine and versions a figure was measured on. */
 export async function machine(): Promise<string> {
   const gopath = version('go', ['env', 'GOPATH']);
@@ -32,7 +45,7 @@ export async function machine(): Promise<string> {
   const cpu = os.cpus()[0]?.model ?? '?';
   return [
     `Machine: ${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${os.platform()} ${os.release()}; ` +
-      `Node ${process.version}; ${temporal} (dev server, SQLite); measured ${new Date().toISOString().slice(0, 16)} UTC.`,
+      `Node ${process.version}; ${temporal} (${serverStore()}); measured ${new Date().toISOString().slice(0, 16)} UTC.`,
   ].join('\n');
 }
 
