@@ -142,6 +142,12 @@ export function planAuditChainBreak(f: AuditFacts): Omit<Plan, 'steps'> & { step
   };
 }
 
+/** Why an altered chain goes to security, with the state of the evidence preserved for them. */
+async function evidenceHandOff(incidentId: string, at: string | null): Promise<string> {
+  const e = await acts.checkIncidentEvidence({ incidentId });
+  return `chain stays broken at ${at ?? '?'}: entries are evidence and are not changed; evidence ${e.ok ? 'intact' : 'NOT intact'} (${e.detail}); security must review`;
+}
+
 const runbook: Runbook<AuditFacts> = {
   name: 'auditChainBreak',
   diagnose,
@@ -185,7 +191,13 @@ const runbook: Runbook<AuditFacts> = {
         },
       },
     };
-    return { ...p, steps: p.steps.map((id) => all[id]) };
+    const altered = p.classification === 'tampering' || p.classification === 'unexplained';
+    return {
+      ...p,
+      steps: p.steps.map((id) => all[id]),
+      // Altered entries are evidence: nothing will make the chain valid, so security takes over now.
+      ...(altered ? { handOffAfterSteps: () => evidenceHandOff(ctx.incidentId, f.verdict.firstBreakAt) } : {}),
+    };
   },
   async verify(ctx, f): Promise<Check> {
     const v = await chainVerdict(ctx.target);
