@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import Redis from 'ioredis';
+import { Client as PgClient } from 'pg';
 import { runFault, type FaultOptions, type FaultResult } from '../../drill/src/faults/catalog';
+import { readSecret, type EngineConfig } from '../../src/config';
 import { STACK_DIR } from './engine';
 
 export const API = 'http://127.0.0.1:58000';
@@ -101,4 +103,11 @@ export async function unfillRedis(prefix: string): Promise<void> {
   } finally {
     r.disconnect();
   }
+}
+
+/** A client (not yet connected) for the drill's PostgreSQL as the engine's configuration names it. */
+export function drillPg(config: EngineConfig, database?: string): PgClient {
+  const c = config.targets.alfred?.postgres;
+  if (!c) throw new Error('alfred has no postgres configured');
+  return new PgClient({ host: c.host, port: c.port, user: c.user, password: readSecret(c.password), database: database ?? c.database });
 }

@@ -4,15 +4,15 @@
  * mitigation's side effect happens exactly once: the Docker host's own event log (Podman's) counts
  * the container starts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { buildIncidentInput } from '../../src/lib/incident-input';
 import { type IncidentRecord } from '../../src/workflows/contracts';
-import { clearGuards, drillContainer, REPO, STACK_DIR, TEST_POLICY, testConfig, waitUntil, type IncidentWorkflow } from '../helpers/engine';
+import { clearGuards, drillContainer, STACK_DIR, TEST_POLICY, testConfig, waitUntil, type IncidentWorkflow } from '../helpers/engine';
 import { freePort, health, redisUp } from '../helpers/drill';
+import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 import Docker from 'dockerode';
 
 jest.setTimeout(600_000);
@@ -38,35 +38,19 @@ function startsSince(since: number, name: string): number {
 
 let client: Client;
 let connection: Connection;
-let worker: ChildProcess | undefined;
+let worker: WorkerProcess | undefined;
 let taskQueue: string;
 let metricsPort: number;
 let kills = 0;
 const docker = new Docker({ socketPath: testConfig().docker.socketPath });
 
 async function startWorker(): Promise<void> {
-  worker = spawn(path.join(REPO, 'node_modules/.bin/tsx'), ['src/workers/main.ts'], {
-    cwd: REPO,
-    env: {
-      ...process.env,
-      STACK_DIR,
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
-      WORKFLOW_BUNDLE: path.join(REPO, '.stack/build/test-workflow-bundle.js'),
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
-    detached: true,
-  });
-  await waitUntil('worker metrics', async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).ok, 60_000);
+  worker = await startWorkerProcess({ taskQueue, metricsPort });
 }
 
 function killWorker(): void {
-  if (worker?.pid) {
-    // The whole process group: tsx runs the worker as a child.
-    process.kill(-worker.pid, 'SIGKILL');
-    kills += 1;
-  }
+  if (worker) kills += 1;
+  worker?.kill();
   worker = undefined;
 }
 

@@ -7,13 +7,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { Client as PgClient } from 'pg';
-import { readSecret } from '../../src/config';
 import { MANIFEST } from '../../src/activities/evidence';
 import { approveSignal, guardWorkflowId, type IncidentRecord } from '../../src/workflows/contracts';
 import { CHECKLIST_ITEMS, checklistSignal } from '../../src/workflows/data-breach';
 import { startEngine, type Engine, type IncidentHandle } from '../helpers/engine';
-import { API, processFault } from '../helpers/drill';
+import { API, drillPg, processFault } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
@@ -29,9 +27,7 @@ let cleanSince: string;
 const sha256 = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
 
 async function sql<T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-  const c = engine.config.targets.alfred?.postgres;
-  if (!c) throw new Error('no postgres configured');
-  const client = new PgClient({ host: c.host, port: c.port, user: c.user, password: readSecret(c.password), database: c.database });
+  const client = drillPg(engine.config);
   await client.connect();
   try {
     return (await client.query<T>(text, params)).rows;

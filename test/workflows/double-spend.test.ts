@@ -4,16 +4,15 @@
  * API after two approvals and lifts maintenance mode. The worker is SIGKILLed while the refunds are
  * being applied and a new one takes over: every duplicate is refunded exactly once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { runFault } from '../../drill/src/faults/catalog';
 import { FaultContext } from '../../drill/src/faults/context';
 import { buildIncidentInput } from '../../src/lib/incident-input';
 import { approveSignal, statusQuery, type IncidentRecord } from '../../src/workflows/contracts';
-import { clearGuards, recordHistories, REPO, STACK_DIR, TEST_POLICY, testConfig, waitUntil, type IncidentWorkflow } from '../helpers/engine';
+import { clearGuards, recordHistories, TEST_POLICY, testConfig, waitUntil, type IncidentWorkflow } from '../helpers/engine';
 import { freePort } from '../helpers/drill';
+import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
 jest.setTimeout(180_000);
 
@@ -26,32 +25,18 @@ interface PlantedPair {
 
 let client: Client;
 let connection: Connection;
-let worker: ChildProcess | undefined;
+let worker: WorkerProcess | undefined;
 let taskQueue: string;
 let metricsPort: number;
 const started: string[] = [];
 const drill = new FaultContext();
 
 async function startWorker(): Promise<void> {
-  worker = spawn(path.join(REPO, 'node_modules/.bin/tsx'), ['src/workers/main.ts'], {
-    cwd: REPO,
-    env: {
-      ...process.env,
-      STACK_DIR,
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
-      WORKFLOW_BUNDLE: path.join(REPO, '.stack/build/test-workflow-bundle.js'),
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
-    detached: true,
-  });
-  await waitUntil('worker metrics', async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).ok, 60_000);
+  worker = await startWorkerProcess({ taskQueue, metricsPort });
 }
 
 function killWorker(): void {
-  // The whole process group: tsx runs the worker as a child.
-  if (worker?.pid) process.kill(-worker.pid, 'SIGKILL');
+  worker?.kill();
   worker = undefined;
 }
 

@@ -4,13 +4,12 @@
  * incident that recreates it with a memory limit.
  */
 import pino from 'pino';
-import { Client as PgClient } from 'pg';
+import type { Client as PgClient } from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
-import { readSecret } from '../../src/config';
 import { approveSignal } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { health, processFault } from '../helpers/drill';
+import { drillPg, health, processFault } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
@@ -18,9 +17,7 @@ const MB = 1024 * 1024;
 let engine: Engine;
 
 function pg(database: string): PgClient {
-  const c = engine.config.targets.alfred?.postgres;
-  if (!c) throw new Error('alfred has no postgres configured');
-  return new PgClient({ host: c.host, port: c.port, user: c.user, password: readSecret(c.password), database });
+  return drillPg(engine.config, database);
 }
 
 /** Non-idle sessions of the drill database running pg_sleep, as pg_stat_activity reports them. */

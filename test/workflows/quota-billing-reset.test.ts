@@ -6,15 +6,14 @@
  * branches, with the reset done, are drilled in quota-exhaustion.test.ts.
  */
 import pino from 'pino';
-import { Client as PgClient } from 'pg';
+import type { Client as PgClient } from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities, type Activities } from '../../src/activities';
-import { readSecret } from '../../src/config';
 import { approveSignal } from '../../src/workflows/contracts';
 import { periodStart } from '../../drill/src/billing';
 import { CARRYOVER_USER_IDS } from '../../drill/src/faults/billing';
 import { startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { API, health, injectFault, undoFault } from '../helpers/drill';
+import { API, drillPg, health, injectFault, undoFault } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
@@ -43,15 +42,7 @@ beforeAll(async () => {
   await waitUntil('drill healthy', async () => (await health())?.status === 'ok', 90_000);
   engine = await startEngine();
   acts = createActivities({ config: engine.config, docker: engine.docker, logger: pino({ level: 'silent' }) });
-  const c = engine.config.targets.alfred?.postgres;
-  if (!c) throw new Error('alfred has no postgres configured');
-  db = new PgClient({
-    host: c.host,
-    port: c.port,
-    user: c.user,
-    password: readSecret(c.password),
-    database: c.database,
-  });
+  db = drillPg(engine.config);
   await db.connect();
   const users = await db.query<{ id: string; used_tokens: string }>(
     'SELECT id::text AS id, used_tokens::text AS used_tokens FROM users',

@@ -5,13 +5,12 @@
  * the api back as a child incident.
  */
 import pino from 'pino';
-import { Client as PgClient } from 'pg';
+import type { Client as PgClient } from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities, type Activities } from '../../src/activities';
-import { readSecret } from '../../src/config';
 import { approveSignal } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { API, adminKey, health, processFault } from '../helpers/drill';
+import { adminKey, API, drillPg, health, processFault } from '../helpers/drill';
 
 jest.setTimeout(240_000);
 
@@ -44,9 +43,7 @@ beforeAll(async () => {
   await waitUntil('drill healthy', async () => (await health())?.status === 'ok', 90_000);
   engine = await startEngine();
   acts = createActivities({ config: engine.config, docker: engine.docker, logger: pino({ level: 'silent' }) });
-  const c = engine.config.targets.alfred?.postgres;
-  if (!c) throw new Error('alfred has no postgres configured');
-  db = new PgClient({ host: c.host, port: c.port, user: c.user, password: readSecret(c.password), database: c.database });
+  db = drillPg(engine.config);
   await db.connect();
   const users = await db.query<{ id: string; personal_quota: string; used_tokens: string }>('SELECT id::text AS id, personal_quota::text AS personal_quota, used_tokens::text AS used_tokens FROM users');
   const wallets = await db.query<{ id: string; balance: string }>('SELECT id::text AS id, balance::text AS balance FROM wallets');

@@ -1,0 +1,37 @@
+/**
+ * The engine's worker as a process of its own, started as `npm run worker` starts it (same node
+ * flags and environment), for tests that SIGKILL it mid-incident and start another.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { REPO, STACK_DIR, waitUntil } from './engine';
+
+export interface WorkerProcess {
+  /** SIGKILLs the worker at once: no graceful shutdown, in-flight activities are lost mid-way. */
+  kill(): void;
+}
+
+export async function startWorkerProcess(opts: { taskQueue: string; metricsPort: number }): Promise<WorkerProcess> {
+  let child: ChildProcess | undefined = spawn(process.execPath, ['--optimize-for-size', '--import', 'tsx', 'src/workers/main.ts'], {
+    cwd: REPO,
+    env: {
+      ...process.env,
+      MALLOC_ARENA_MAX: '2',
+      STACK_DIR,
+      TEMPORAL_TASK_QUEUE: opts.taskQueue,
+      WORKER_METRICS_ADDRESS: `127.0.0.1:${opts.metricsPort}`,
+      WORKFLOW_BUNDLE: path.join(REPO, '.stack/build/test-workflow-bundle.js'),
+      LOG_LEVEL: 'warn',
+    },
+    stdio: 'ignore',
+    detached: true,
+  });
+  await waitUntil('worker metrics', async () => (await fetch(`http://127.0.0.1:${opts.metricsPort}/metrics`)).ok, 60_000);
+  return {
+    kill() {
+      // The whole process group, in case anything runs under the worker.
+      if (child?.pid) process.kill(-child.pid, 'SIGKILL');
+      child = undefined;
+    },
+  };
+}
