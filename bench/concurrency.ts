@@ -16,7 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import { buildIncidentInput } from '../src/lib/incident-input';
-import { approveSignal } from '../src/workflows/contracts';
+import { approveSignal, statusQuery } from '../src/workflows/contracts';
 import { cpuSeconds, freePort, startBenchEngine, temporalServerPid, type BenchEngine } from './processes';
 import { machine, median, writeSection } from './report';
 
@@ -77,6 +77,24 @@ interface Sample {
   approveAll: number;
 }
 
+/** Polls every incident's status until each has evict-cache pending approval (by 32 at a time). */
+async function waitAllPending(engine: BenchEngine, t0: number): Promise<void> {
+  let left = [...engine.targets];
+  while (left.length > 0) {
+    if (Date.now() - t0 > 600_000) throw new Error(`${left.length}/${engine.targets.length} incidents not waiting for approval after 10 min`);
+    const still: string[] = [];
+    await pool(left, 32, async (target) => {
+      const rec = await engine.client.workflow
+        .getHandle(`bench-${target}`)
+        .query(statusQuery)
+        .catch(() => undefined);
+      if (!rec?.pending.some((p) => p.stepId === 'evict-cache')) still.push(target);
+    });
+    left = still;
+    if (left.length > 0) await sleep(1000);
+  }
+}
+
 interface WorkerTuning {
   maxCachedWorkflows?: number;
   maxConcurrentWorkflowTaskExecutions?: number;
@@ -121,13 +139,10 @@ async function once(n: number, tuning: WorkerTuning, sdkDefaults: boolean): Prom
       const { runbook, input } = buildIncidentInput(engine.config, { runbook: 'cacheFailure', target, requestedBy: 'bench' });
       await engine.client.workflow.start(runbook, { workflowId: `bench-${target}`, taskQueue: engine.taskQueue, args: [input] });
     });
-    // Waiting = phase MITIGATE with the approval pending; the search attribute says MITIGATE.
-    for (;;) {
-      const waiting = await count(engine, `IncidentPhase = 'MITIGATE' AND ExecutionStatus = 'Running'`);
-      if (waiting >= n) break;
-      if (Date.now() - t0 > 600_000) throw new Error(`only ${waiting}/${n} incidents waiting after 10 min`);
-      await sleep(1000);
-    }
+    // Waiting = the step is pending approval. The MITIGATE phase alone is not enough: it is set
+    // while the step's precondition is still being checked, and the kernel refuses an approval of a
+    // step that is not yet waiting for one (an approval binds to what was shown to the approver).
+    await waitAllPending(engine, t0);
     const toWaiting = Date.now() - t0;
     await sleep(3000);
     const rssWaiting = engine.workerRssMiB();
