@@ -29,6 +29,8 @@ async function startRedis(): Promise<{ port: number; proc: ChildProcess }> {
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory', '32mb', '--maxmemory-policy', 'noeviction'], {
     stdio: 'ignore',
   });
+  // Not left behind when the benchmark is interrupted.
+  process.once('exit', () => proc.kill('SIGKILL'));
   for (let i = 0; i < 50; i++) {
     const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     r.on('error', () => undefined); // not listening yet: tried again below

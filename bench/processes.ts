@@ -114,14 +114,25 @@ async function waitForLine(child: ChildProcess, pattern: RegExp, what: string, t
   });
 }
 
+/** Engine processes still running: killed if the benchmark itself exits early (Ctrl-C, an error). */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+// Without these, Ctrl-C would end the benchmark without running the exit hooks above.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+
 function node(script: string, args: string[], env: Record<string, string>, flags: string[] = []): ChildProcess {
   const base: NodeJS.ProcessEnv = { ...process.env };
   delete base.MALLOC_ARENA_MAX;
-  return spawn(process.execPath, [...flags, '--import', 'tsx', script, ...args], {
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', script, ...args], {
     cwd: REPO,
     env: { ...base, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
 }
 
 async function stopChild(child: ChildProcess | undefined): Promise<void> {
