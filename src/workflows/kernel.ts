@@ -204,6 +204,14 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   const grants = new Map<string, LockGrant>();
   const stepApprovers = new Map<string, string[]>();
   let runningChild: string | undefined;
+  /**
+   * The step whose precondition is being checked just before it asks for approval. A decision on it
+   * is taken then: the approver has seen the step in the plan, and nothing about it changes between
+   * that check and the request. (Incidents recorded before this refused such early decisions, and
+   * replay that way.)
+   */
+  let checkingStep: string | undefined;
+  const decideWhileChecking = patched('decide-while-checking');
   const notifications: Promise<void>[] = [];
   let closedBy: { by: string; note?: string } | undefined;
   let lastResolvedAt = 0;
@@ -237,7 +245,8 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
       return 'stepId and approver are required strings';
     }
     const pending = rec.pending.find((p) => p.stepId === d.stepId);
-    if (!pending) {
+    const checking = decideWhileChecking && checkingStep === d.stepId;
+    if (!pending && !checking) {
       const waiting = rec.pending.map((p) => p.stepId).join(', ') || 'none';
       return `step "${d.stepId}" is not waiting for approval (waiting: ${waiting})`;
     }
@@ -518,7 +527,14 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   async function runStep(step: Step, action: ActionRecord): Promise<string | undefined> {
     if (step.risk !== 'auto') {
       // Nobody is asked to approve a step whose problem is already gone (e.g. fixed by the step before).
-      if (step.precondition && !(await checkPrecondition(step, action))) return undefined;
+      if (step.precondition) {
+        checkingStep = step.id;
+        try {
+          if (!(await checkPrecondition(step, action))) return undefined;
+        } finally {
+          checkingStep = undefined;
+        }
+      }
       const decision = await awaitApproval(step, action);
       if (decision === 'rejected') {
         action.state = 'rejected';

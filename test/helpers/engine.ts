@@ -12,6 +12,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { loadConfig, type EngineConfig } from '../../src/config';
 import { buildIncidentInput, type IncidentRequest } from '../../src/lib/incident-input';
+import { createActivities, type Activities } from '../../src/activities';
 import { createEngineWorker, installRuntime } from '../../src/workers/worker';
 import { guardWorkflowId, statusQuery, type IncidentInput, type IncidentPolicy, type IncidentRecord } from '../../src/workflows/contracts';
 
@@ -62,7 +63,13 @@ export interface Engine {
  * are added to the configuration (copies of `alfred` under another name). Call stop() in afterAll.
  */
 export async function startEngine(
-  opts: { taskQueue?: string; extraTargets?: string[]; configure?: (cfg: EngineConfig) => void } = {},
+  opts: {
+    taskQueue?: string;
+    extraTargets?: string[];
+    configure?: (cfg: EngineConfig) => void;
+    /** Replaces some of the real activities, e.g. to hold one until the test has acted. */
+    wrapActivities?: (real: Activities) => Partial<Activities>;
+  } = {},
 ): Promise<Engine> {
   installRuntime();
   const config = testConfig();
@@ -78,7 +85,18 @@ export async function startEngine(
   await clearGuards(client);
   // The real socket, even when a test configures the engine with a broken one.
   await ensureDrillRunning(new Docker({ socketPath: testConfig().docker.socketPath }));
-  const worker = await createEngineWorker({ config, connection, client, logger, taskQueue, docker, workflowBundle: { codePath: BUNDLE } });
+  const wrap = opts.wrapActivities;
+  const real = wrap ? createActivities({ config, docker, client, logger }) : undefined;
+  const worker = await createEngineWorker({
+    config,
+    connection,
+    client,
+    logger,
+    taskQueue,
+    docker,
+    workflowBundle: { codePath: BUNDLE },
+    ...(wrap && real ? { overrides: { activities: { ...real, ...wrap(real) } } } : {}),
+  });
   const running = worker.run();
   const started: IncidentHandle[] = [];
 
