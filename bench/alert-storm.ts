@@ -13,11 +13,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig, type EngineConfig } from '../src/config';
-import { buildIncidentInput } from '../src/lib/incident-input';
-import { alertSignal, incidentWorkflowId } from '../src/workflows/contracts';
+import { incidentWorkflowId } from '../src/workflows/contracts';
 import { cpuSeconds, startBenchEngine, temporalServerPid } from './processes';
+import { signalStormAlert } from './storm-call';
 import { machine, median, percentile, writeSection } from './report';
-
 
 interface RunResult {
   seconds: number;
@@ -167,14 +166,7 @@ async function bareRun(client: Client, alerts: number, incidents: number, concur
   await pool(items, concurrency, async (i) => {
     const target = targets[i % incidents] as string;
     const s = performance.now();
-    const { runbook, input } = buildIncidentInput(engine, { runbook: 'cacheFailure', target, requestedBy: 'alertmanager' });
-    await client.workflow.signalWithStart(runbook, {
-      workflowId: incidentWorkflowId(runbook, target),
-      taskQueue,
-      args: [input],
-      signal: alertSignal,
-      signalArgs: [{ source: 'alertmanager', name: 'BenchStorm', status: 'firing', receivedAt: new Date().toISOString() }],
-    });
+    await signalStormAlert(client, engine, target, taskQueue);
     latencies.push(performance.now() - s);
   });
   const seconds = (performance.now() - t0) / 1000;

@@ -19,6 +19,8 @@ export interface EngineWorkerOptions {
   /** Pre-bundled workflow code (production); otherwise workflows are bundled from source. */
   workflowBundle?: { codePath: string } | { code: string };
   docker?: Docker;
+  /** The activities to register; by default the real ones built from the deps. */
+  activities?: ReturnType<typeof createActivities>;
   overrides?: Partial<WorkerOptions>;
 }
 
@@ -40,7 +42,7 @@ export async function createEngineWorker(opts: EngineWorkerOptions): Promise<Wor
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
       : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: { preloadModules: workflowBundleOptions().preloadModules ?? [] } }),
-    activities: createActivities(deps),
+    activities: opts.activities ?? createActivities(deps),
     maxConcurrentActivityTaskExecutions: opts.config.worker.maxConcurrentActivityTaskExecutions,
     shutdownGraceTime: opts.config.worker.shutdownGraceTimeMs,
     ...workflowCacheOptions(opts.config.worker),

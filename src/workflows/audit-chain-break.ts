@@ -34,7 +34,8 @@ export interface AuditFacts {
 
 export type AuditStep = 'preserve-evidence' | 'rehash-chain';
 
-async function chainVerdict(target: string): Promise<ChainVerdict> {
+/** The target's audit chain verdict (POST /v1/admin/audit-logs/verify), also read by INC-08. */
+export async function chainVerdict(target: string): Promise<ChainVerdict> {
   const r = await acts.adminRequest({ target, method: 'POST', path: '/v1/admin/audit-logs/verify' });
   const b = (r.body && typeof r.body === 'object' ? r.body : {}) as Record<string, unknown>;
   return {

@@ -7,6 +7,7 @@
  * so a retry or a dead worker never refunds twice), tell the ledger owner, then lift maintenance mode
  * (approve: the owner's review). Verify: the audit chain is valid and no duplicate is left unrefunded.
  */
+import { chainVerdict, type ChainVerdict } from './audit-chain-break';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { DuplicateGroup, UserReconciliation } from '../activities/charges';
@@ -15,13 +16,6 @@ import type { DuplicateGroup, UserReconciliation } from '../activities/charges';
 export const WINDOW_MINUTES = 60;
 /** Seed 002: "All ledger issues require owner review". */
 export const LEDGER_OWNER = ['@ledger-owner'];
-
-export interface AuditVerdict {
-  valid: boolean;
-  firstBreakAt: string | null;
-  breakKind: string | null;
-  breaks: number;
-}
 
 export interface DeployFacts {
   service: string;
@@ -34,7 +28,7 @@ export interface DeployFacts {
 export interface DoubleSpendFacts {
   groups: DuplicateGroup[];
   reconciliation: UserReconciliation[];
-  audit?: AuditVerdict;
+  audit?: ChainVerdict;
   maintenance?: boolean;
   deploy?: DeployFacts;
 }
@@ -67,21 +61,6 @@ export function rollbackTarget(f: DoubleSpendFacts): string | undefined {
   if (!d?.previous || !first) return undefined;
   const upgraded = compareReleases(d.previous, d.current) < 0;
   return upgraded && Date.parse(d.deployedAt) <= Date.parse(first) ? d.previous : undefined;
-}
-
-function numberField(o: Record<string, unknown>, k: string): number {
-  return typeof o[k] === 'number' ? o[k] : 0;
-}
-
-async function auditVerdict(target: string): Promise<AuditVerdict> {
-  const r = await acts.adminRequest({ target, method: 'POST', path: '/v1/admin/audit-logs/verify' });
-  const b = (r.body && typeof r.body === 'object' ? r.body : {}) as Record<string, unknown>;
-  return {
-    valid: b.valid === true,
-    firstBreakAt: b.first_break_at === null || b.first_break_at === undefined ? null : String(b.first_break_at),
-    breakKind: typeof b.break_kind === 'string' ? b.break_kind : null,
-    breaks: numberField(b, 'breaks'),
-  };
 }
 
 async function maintenanceOn(target: string): Promise<boolean | undefined> {
@@ -117,7 +96,7 @@ async function diagnose(ctx: RunbookContext): Promise<DoubleSpendFacts> {
   const service = info.rollbackOrder[0] ?? 'api';
   const [groups, audit, maintenance, deploy] = await Promise.all([
     acts.findDuplicateCharges({ target: t, windowMinutes: WINDOW_MINUTES }),
-    auditVerdict(t),
+    chainVerdict(t),
     maintenanceOn(t),
     deployFacts(ctx, service),
   ]);
@@ -277,7 +256,7 @@ const runbook: Runbook<DoubleSpendFacts> = {
     return { ...p, steps: p.steps.map((id) => all[id]) };
   },
   async verify(ctx): Promise<Check> {
-    const [audit, groups] = await Promise.all([auditVerdict(ctx.target), acts.findDuplicateCharges({ target: ctx.target, windowMinutes: WINDOW_MINUTES })]);
+    const [audit, groups] = await Promise.all([chainVerdict(ctx.target), acts.findDuplicateCharges({ target: ctx.target, windowMinutes: WINDOW_MINUTES })]);
     const open = unrefunded(groups).length;
     return {
       ok: audit.valid && open === 0,

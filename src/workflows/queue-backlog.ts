@@ -19,20 +19,13 @@ import {
 import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
-import type { OldestJob, QueueConfig } from '../activities/queue';
+import type { QueueConfig, QueueSnapshot } from '../activities/queue';
 
-export interface QueueFacts {
+/** The queue sample as the activity took it (depths, oldest job, clients), and what surrounds it. */
+export interface QueueFacts extends Omit<QueueSnapshot, 'ok' | 'error'> {
   queue: QueueConfig;
   redisOk: boolean;
   redisError?: string;
-  depth: number;
-  depthAfter: number;
-  sampleMs: number;
-  /** The oldest job was taken during the sample window: consumers are working. */
-  oldestTaken: boolean;
-  oldest?: OldestJob;
-  connectedClients: number;
-  blockedClients: number;
   memoryUsedPct?: number;
   worker: { name: string; running: boolean; status: string };
   replicas: number;
@@ -61,17 +54,12 @@ async function diagnose(ctx: RunbookContext): Promise<QueueFacts> {
     acts.listReplicas(ref),
   ]);
   const replicas = set.replicas.filter((r) => r.running).length;
+  const { ok, error, ...sample } = stats;
   const facts: QueueFacts = {
     queue,
-    redisOk: stats.ok,
-    ...(stats.error ? { redisError: stats.error } : {}),
-    depth: stats.depth,
-    depthAfter: stats.depthAfter,
-    sampleMs: stats.sampleMs,
-    oldestTaken: stats.oldestTaken,
-    ...(stats.oldest ? { oldest: stats.oldest } : {}),
-    connectedClients: stats.connectedClients,
-    blockedClients: stats.blockedClients,
+    redisOk: ok,
+    ...(error ? { redisError: error } : {}),
+    ...sample,
     worker: { name: worker.name, running: worker.running, status: worker.status },
     replicas,
   };

@@ -6,7 +6,8 @@ import Redis from 'ioredis';
 import { Client as PgClient } from 'pg';
 import { runFault, type FaultOptions, type FaultResult } from '../../drill/src/faults/catalog';
 import { readSecret, type EngineConfig } from '../../src/config';
-import { STACK_DIR } from './engine';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { drillContainer, STACK_DIR, waitUntil, type Engine } from './engine';
 
 export const API = 'http://127.0.0.1:58000';
 
@@ -110,4 +111,13 @@ export function drillPg(config: EngineConfig, database?: string): PgClient {
   const c = config.targets.alfred?.postgres;
   if (!c) throw new Error('alfred has no postgres configured');
   return new PgClient({ host: c.host, port: c.port, user: c.user, password: readSecret(c.password), database: database ?? c.database });
+}
+
+/** Leaves the drill api as a test found it: recreated without a memory limit if one was set, and healthy. */
+export async function apiWithoutMemoryLimit(engine: Engine): Promise<void> {
+  const api = await (await drillContainer(engine.docker, 'api')).inspect();
+  if ((api.HostConfig.Memory ?? 0) !== 0) {
+    await new MockActivityEnvironment().run(engine.activities.recreateContainer, { target: 'alfred', component: 'api', memoryLimitMb: 0 });
+  }
+  await waitUntil('api healthy', async () => (await health())?.status === 'ok', 60_000);
 }

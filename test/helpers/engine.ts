@@ -49,6 +49,8 @@ export interface Engine {
   docker: Docker;
   taskQueue: string;
   worker: Worker;
+  /** The real activities, bound to this engine's configuration (for tests that act on the drill directly). */
+  activities: Activities;
   start(req: Omit<IncidentRequest, 'requestedBy'> & { requestedBy?: string; workflowId?: string }): Promise<IncidentHandle>;
   waitFor(h: IncidentHandle, pred: (r: IncidentRecord) => boolean, timeoutMs?: number): Promise<IncidentRecord>;
   /** The incident's final record; fails with its current state instead of hanging. */
@@ -85,8 +87,7 @@ export async function startEngine(
   await clearGuards(client);
   // The real socket, even when a test configures the engine with a broken one.
   await ensureDrillRunning(new Docker({ socketPath: testConfig().docker.socketPath }));
-  const wrap = opts.wrapActivities;
-  const real = wrap ? createActivities({ config, docker, client, logger }) : undefined;
+  const activities = createActivities({ config, docker, client, logger });
   const worker = await createEngineWorker({
     config,
     connection,
@@ -95,7 +96,7 @@ export async function startEngine(
     taskQueue,
     docker,
     workflowBundle: { codePath: BUNDLE },
-    ...(wrap && real ? { overrides: { activities: { ...real, ...wrap(real) } } } : {}),
+    activities: opts.wrapActivities ? { ...activities, ...opts.wrapActivities(activities) } : activities,
   });
   const running = worker.run();
   const started: IncidentHandle[] = [];
@@ -106,6 +107,7 @@ export async function startEngine(
     docker,
     taskQueue,
     worker,
+    activities,
     async start(req) {
       const { runbook, input } = buildIncidentInput(config, {
         requestedBy: 'test-requester',

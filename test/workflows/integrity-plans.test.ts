@@ -54,7 +54,7 @@ const group = (userId: string, dupRefund?: string) => ({
 const cleanLedger: DoubleSpendFacts = {
   groups: [],
   reconciliation: [],
-  audit: { valid: true, firstBreakAt: null, breakKind: null, breaks: 0 },
+  audit: { valid: true, firstBreakAt: null, breakKind: null, breaks: 0, total: 40 },
   maintenance: false,
   deploy: { service: 'api', current: '1.1.0', deployedAt: '2026-03-01T08:00:00.000Z' },
 };
@@ -86,7 +86,7 @@ describe('doubleSpend plan', () => {
     expect(p.diagnosis).toMatch(/all 1 double-charged requests already refunded/);
   });
   it('escalates a broken audit chain without duplicates to the audit runbook', () => {
-    const p = planDoubleSpend({ ...cleanLedger, audit: { valid: false, firstBreakAt: '20', breakKind: 'content_mismatch', breaks: 1 } });
+    const p = planDoubleSpend({ ...cleanLedger, audit: { valid: false, firstBreakAt: '20', breakKind: 'content_mismatch', breaks: 1, total: 40 } });
     expect(p.escalate).toMatch(/auditChainBreak/);
     expect(p.steps).toEqual([]);
   });

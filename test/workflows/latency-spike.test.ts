@@ -3,13 +3,10 @@
  * really terminated after approval, and a really leaking api is handed to INC-11 as a child
  * incident that recreates it with a memory limit.
  */
-import pino from 'pino';
 import type { Client as PgClient } from 'pg';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import { createActivities } from '../../src/activities';
 import { approveSignal } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { drillPg, health, processFault } from '../helpers/drill';
+import { apiWithoutMemoryLimit, drillPg, health, processFault } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
@@ -48,12 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await processFault('slow-queries', false).catch(() => undefined);
   await processFault('memory-growth', false).catch(() => undefined);
-  const acts = createActivities({ config: engine.config, docker: engine.docker, logger: pino({ level: 'silent' }) });
-  const api = await (await drillContainer(engine.docker, 'api')).inspect();
-  if ((api.HostConfig.Memory ?? 0) !== 0) {
-    await new MockActivityEnvironment().run(acts.recreateContainer, { target: 'alfred', component: 'api', memoryLimitMb: 0 });
-  }
-  await waitUntil('api healthy', async () => (await health())?.status === 'ok', 60_000);
+  await apiWithoutMemoryLimit(engine);
   await engine.stop();
 });
 

@@ -3,13 +3,10 @@
  * the runbook really recreates it with a memory limit through Podman's Docker API after approval,
  * and verification really samples the new container's memory over a (short) watch window.
  */
-import pino from 'pino';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import { createActivities } from '../../src/activities';
 import { workingSet } from '../../src/activities/probes';
 import { approveSignal } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { API, adminKey, health, processFault } from '../helpers/drill';
+import { apiWithoutMemoryLimit, API, adminKey, health, processFault } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
@@ -23,12 +20,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Leave the drill as we found it: no leak, and the api without a memory limit.
   await processFault('memory-growth', false).catch(() => undefined);
-  const acts = createActivities({ config: engine.config, docker: engine.docker, logger: pino({ level: 'silent' }) });
-  const api = await (await drillContainer(engine.docker, 'api')).inspect();
-  if ((api.HostConfig.Memory ?? 0) !== 0) {
-    await new MockActivityEnvironment().run(acts.recreateContainer, { target: 'alfred', component: 'api', memoryLimitMb: 0 });
-  }
-  await waitUntil('api healthy', async () => (await health())?.status === 'ok', 60_000);
+  await apiWithoutMemoryLimit(engine);
   await engine.stop();
 });
 

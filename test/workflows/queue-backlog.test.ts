@@ -4,10 +4,8 @@
  * Redis queue, and the scale-back really removes them.
  */
 import Redis from 'ioredis';
-import pino from 'pino';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { runFault } from '../../drill/src/faults/catalog';
-import { createActivities } from '../../src/activities';
 import { approveSignal } from '../../src/workflows/contracts';
 import { startEngine, waitUntil, type Engine } from '../helpers/engine';
 
@@ -114,7 +112,7 @@ test('a short queue is a false alarm: nothing is scaled', async () => {
 });
 
 test('scaling counts what exists first: a repeat creates nothing, zero removes them, the worker stays the worker', async () => {
-  const acts = createActivities({ config: engine.config, docker: engine.docker, logger: pino({ level: 'silent' }) });
+  const acts = engine.activities;
   const env = new MockActivityEnvironment();
   const ref = { target: 'alfred', component: 'worker', max: 2 };
   const scale = (replicas: number) =>

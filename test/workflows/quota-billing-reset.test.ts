@@ -5,10 +5,9 @@
  * triggers the reset after approval (no top-up), and the user is served again. The other INC-07
  * branches, with the reset done, are drilled in quota-exhaustion.test.ts.
  */
-import pino from 'pino';
 import type { Client as PgClient } from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createActivities, type Activities } from '../../src/activities';
+import type { Activities } from '../../src/activities';
 import { approveSignal } from '../../src/workflows/contracts';
 import { periodStart } from '../../drill/src/billing';
 import { CARRYOVER_USER_IDS } from '../../drill/src/faults/billing';
@@ -41,7 +40,7 @@ const billingStatus = () => new MockActivityEnvironment().run(acts.billingStatus
 beforeAll(async () => {
   await waitUntil('drill healthy', async () => (await health())?.status === 'ok', 90_000);
   engine = await startEngine();
-  acts = createActivities({ config: engine.config, docker: engine.docker, logger: pino({ level: 'silent' }) });
+  acts = engine.activities;
   db = drillPg(engine.config);
   await db.connect();
   const users = await db.query<{ id: string; used_tokens: string }>(

@@ -4,10 +4,9 @@
  * cost-calculation bug (the in-process cost-bug fault) that raises the incident to SEV-1 and rolls
  * the api back as a child incident.
  */
-import pino from 'pino';
 import type { Client as PgClient } from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createActivities, type Activities } from '../../src/activities';
+import type { Activities } from '../../src/activities';
 import { approveSignal } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
 import { adminKey, API, drillPg, health, processFault } from '../helpers/drill';
@@ -42,7 +41,7 @@ async function putJudyAtQuota(): Promise<void> {
 beforeAll(async () => {
   await waitUntil('drill healthy', async () => (await health())?.status === 'ok', 90_000);
   engine = await startEngine();
-  acts = createActivities({ config: engine.config, docker: engine.docker, logger: pino({ level: 'silent' }) });
+  acts = engine.activities;
   db = drillPg(engine.config);
   await db.connect();
   const users = await db.query<{ id: string; personal_quota: string; used_tokens: string }>('SELECT id::text AS id, personal_quota::text AS personal_quota, used_tokens::text AS used_tokens FROM users');
