@@ -66,11 +66,11 @@ async function main(): Promise<void> {
     policy: { cooldownMs: 0 },
   });
   const docker = new Docker({ socketPath: engine.config.docker.socketPath });
-  const redisPort = engine.config.targets.alfred?.redis?.port ?? 56379;
+  const redisPort = engine.config.targets.alfred?.redis?.port ?? 6379;
   const samples: Sample[] = [];
   try {
     for (let r = 0; r < runs; r++) {
-      const [c] = await docker.listContainers({ filters: { label: ['remediation.target=alfred', 'remediation.component=redis'] } });
+      const [c] = await docker.listContainers({ filters: { label: ['com.docker.compose.project=alfred', 'com.docker.compose.service=redis'] } });
       if (!c) throw new Error('the drill Redis is not running: scripts/stack.sh up');
       await docker.getContainer(c.Id).kill();
       while (await pong(redisPort)) await sleep(50);

@@ -34,6 +34,29 @@ install_temporal_cli() {
   [ -x "$bin" ] || die "Temporal CLI not found at $bin after go install (set TEMPORAL_BIN)"
 }
 
+# Docker Compose v2 as the docker CLI's plugin, built from the Go module proxy: the drill runs as a
+# compose project, and the seeds' `docker compose ...` commands work against it. v2.32.4 is the newest
+# release `go install` accepts (later go.mod files carry an exclude directive).
+COMPOSE_VERSION=v2.32.4
+compose_plugin() { echo "${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins/docker-compose"; }
+
+install_compose() {
+  local plugin; plugin="$(compose_plugin)"
+  # A plugin built with go install reports its version as "dev": read the module version instead.
+  if [ -x "$plugin" ] && go version -m "$plugin" 2>/dev/null | grep -qE "^\s+mod\s+github.com/docker/compose/v2\s+$COMPOSE_VERSION\s"; then return; fi
+  command -v docker >/dev/null || die "the docker CLI is needed for docker compose (Debian: apt-get install docker.io)"
+  command -v go >/dev/null || die "Go is needed to build Docker Compose (go >= 1.25)"
+  log "building Docker Compose $COMPOSE_VERSION with go install (first time only, about 2 minutes)"
+  local gobin; gobin="$(mktemp -d)"
+  if ! CGO_ENABLED=0 GOBIN="$gobin" go install "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION"; then
+    log "go install failed; retrying without the checksum database (modules still come from the proxy)"
+    CGO_ENABLED=0 GOSUMDB=off GOBIN="$gobin" go install "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION" || die "building Docker Compose failed"
+  fi
+  mkdir -p "$(dirname "$plugin")"
+  install -m 755 "$gobin/cmd" "$plugin"
+  rm -rf "$gobin"
+}
+
 install_npm_packages() {
   cd "$REPO_ROOT"
   local want have=""
@@ -48,6 +71,7 @@ install_npm_packages() {
 main() {
   install_debian_packages
   install_temporal_cli
+  install_compose
   install_npm_packages
 }
 main "$@"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The engine's local stack: Temporal dev server (+ UI), Podman's Docker API, and the drill target
-# (the "alfred" gateway: api, worker, db, redis, tls proxy) as real containers.
+# (the "alfred" gateway: api, worker, db, redis, tls proxy) as the Docker Compose project "alfred"
+# (drill/docker-compose.yml), run by Docker Compose v2 against Podman.
 #   scripts/stack.sh up       install what is missing, start what is not running (idempotent, seconds when ready)
 #   scripts/stack.sh status   each component and whether it is healthy (exit 1 if any is not)
 #   scripts/stack.sh down     stop only what this script started
@@ -12,7 +13,6 @@ STARTED="$STACK_DIR/started"
 LOGS="$STACK_DIR/logs"
 BUILD="$STACK_DIR/build"
 HOST_MOUNTS=(-v /usr:/usr:ro -v /lib:/lib:ro -v /lib64:/lib64:ro -v /etc:/etc:ro)
-LABELS_TARGET="remediation.target=alfred"
 API_TAGS=(1.0.0 1.1.0)
 CURRENT_TAG="1.1.0"
 BAD_TAG="1.2.0-bad"
@@ -138,19 +138,40 @@ smtp_up() {
   wait_for "SMTP relays" 30 smtp_healthy || die "smtp: the relays did not answer in 30 s (see $LOGS/smtp-relays.log)"
 }
 
-# ---------- drill containers ----------
+# ---------- drill containers: the Docker Compose project "alfred" (drill/docker-compose.yml) ----------
 container_running() { [ "$(pm container inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = "true" ]; }
 
-ensure_container() { # ensure_container NAME COMPONENT ARGS... IMAGE CMD...: create if missing, start if stopped
-  local name="$1" component="$2"; shift 2
-  if ! pm container exists "$name"; then
-    pm create --name "$name" --network host --label "$LABELS_TARGET" --label "remediation.component=$component" \
-      --label "remediation.managed-by=stack" "${HOST_MOUNTS[@]}" "$@" >/dev/null || die "$name: create failed"
-  fi
-  if ! container_running "$name"; then
-    pm start "$name" >/dev/null || die "$name: start failed (podman logs $name)"
-    log "started container $name"
-  fi
+# docker compose (v2, the CLI plugin scripts/install.sh builds) against Podman's Docker API.
+compose() { DOCKER_HOST="unix://$PODMAN_SOCK" docker compose --project-directory "$REPO_ROOT/drill" -f "$REPO_ROOT/drill/docker-compose.yml" "$@"; }
+
+# The files the compose file reads: drill/.env (paths and ports, so `docker compose ...` works from
+# drill/ by hand too) and $STACK_DIR/drill/app.env (the services' secrets, mode 600).
+write_compose_env() {
+  cat > "$REPO_ROOT/drill/.env" <<ENV
+STACK_DIR=$STACK_DIR
+DRILL_DB_PORT=$DRILL_DB_PORT
+DRILL_REDIS_PORT=$DRILL_REDIS_PORT
+DRILL_API_PORT=$DRILL_API_PORT
+DRILL_WORKER_PORT=$DRILL_WORKER_PORT
+DRILL_TLS_PORT=$DRILL_TLS_PORT
+DRILL_SMTP_PORT=$DRILL_SMTP_PORT
+ENV
+  local app_env="$STACK_DIR/drill/app.env"
+  (umask 077; cat > "$app_env.tmp" <<ENV
+DATABASE_URL=postgres://alfred:$(secret alfred-db-password)@127.0.0.1:$DRILL_DB_PORT/alfred
+REDIS_URL=redis://127.0.0.1:$DRILL_REDIS_PORT
+ADMIN_KEY=$(secret alfred-admin-key)
+JWT_SECRET=$(secret alfred-jwt-secret)
+ENV
+  )
+  mv "$app_env.tmp" "$app_env"
+}
+
+# compose_up SERVICE...: create what is missing, start what is stopped; a container the engine
+# recreated (another tag, env or memory limit) is kept as it is, as `docker compose up` keeps it.
+compose_up() {
+  compose up -d --no-recreate --no-deps "$@" >>"$LOGS/compose.log" 2>&1 \
+    || die "compose: up $* failed (see $LOGS/compose.log)"
 }
 
 db_up() {
@@ -163,10 +184,7 @@ db_up() {
       >"$LOGS/initdb.log" 2>&1 || die "db: initdb failed (see $LOGS/initdb.log)"
     rm -f "$pw"
   fi
-  ensure_container alfred-db db --user postgres -v "$data:/var/lib/postgresql/data" \
-    -v "$STACK_DIR/drill/backups:/backups" localhost/remediation-base:1 \
-    /usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/data -p "$DRILL_DB_PORT" -k /tmp \
-    -c listen_addresses=127.0.0.1 -c max_connections=60
+  compose_up db
   wait_for "drill db" 30 pg_isready -q -h 127.0.0.1 -p "$DRILL_DB_PORT" || die "db: not accepting connections on $DRILL_DB_PORT"
   # Roles and database for the app (idempotent). SQL goes through stdin so no password shows in ps.
   local app_pw; app_pw="$(secret alfred-db-password)"
@@ -194,35 +212,31 @@ replace_stale() {
 app_up() {
   local sha; sha="$(sha256sum "$BUILD/rootfs/app/server.js" | cut -c1-16)"
   for c in alfred-api alfred-worker alfred-proxy; do replace_stale "$c" "$sha"; done
-  local db_url="postgres://alfred:$(secret alfred-db-password)@127.0.0.1:$DRILL_DB_PORT/alfred"
-  local common=(-e "DATABASE_URL=$db_url" -e "REDIS_URL=redis://127.0.0.1:$DRILL_REDIS_PORT"
-    -e "ADMIN_KEY=$(secret alfred-admin-key)" -e "JWT_SECRET=$(secret alfred-jwt-secret)"
-    -e "PORT=$DRILL_API_PORT" -e "WORKER_PORT=$DRILL_WORKER_PORT" -e "TLS_PORT=$DRILL_TLS_PORT"
-    -e "RATE_LIMIT_PER_MINUTE=60" -e "SSO_REQUIRED=false" -e "TLS_DIR=/tls" -v "$STACK_DIR/drill/tls:/tls")
-  ensure_container alfred-api api "${common[@]}" -e "SMTP_HOST=127.0.0.1" -e "SMTP_PORT=$DRILL_SMTP_PORT" "localhost/alfred-api:$CURRENT_TAG"
+  compose_up api
   wait_for "drill api" 30 curl -fsS -o /dev/null "http://127.0.0.1:$DRILL_API_PORT/health" \
-    || die "api: /health did not answer on $DRILL_API_PORT (podman logs alfred-api)"
-  ensure_container alfred-worker worker "${common[@]}" "localhost/alfred-worker:$CURRENT_TAG"
-  ensure_container alfred-proxy proxy "${common[@]}" "localhost/alfred-api:$CURRENT_TAG" /usr/bin/node /app/server.js proxy
+    || die "api: /health did not answer on $DRILL_API_PORT (docker compose logs api)"
+  compose_up worker proxy
   wait_for "drill worker" 30 curl -fsS -o /dev/null "http://127.0.0.1:$DRILL_WORKER_PORT/health" \
-    || die "worker: /health did not answer on $DRILL_WORKER_PORT (podman logs alfred-worker)"
+    || die "worker: /health did not answer on $DRILL_WORKER_PORT (docker compose logs worker)"
   wait_for "drill tls proxy" 30 curl -kfsS -o /dev/null "https://127.0.0.1:$DRILL_TLS_PORT/health" \
-    || die "proxy: https /health did not answer on $DRILL_TLS_PORT (podman logs alfred-proxy)"
+    || die "proxy: https /health did not answer on $DRILL_TLS_PORT (docker compose logs proxy)"
 }
+
+redis_ours() { container_running alfred-redis && redis-cli -p "$DRILL_REDIS_PORT" ping; }
 
 redis_up() {
-  ensure_container alfred-redis redis localhost/remediation-base:1 \
-    /usr/bin/redis-server --port "$DRILL_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --maxmemory 64mb \
-    --maxmemory-policy noeviction --slowlog-log-slower-than 10000
-  wait_for "drill redis" 20 redis-cli -p "$DRILL_REDIS_PORT" ping || die "redis: no PONG on $DRILL_REDIS_PORT"
+  compose_up redis
+  # Another redis-server on the same port (Debian's own service) would answer PING too: ours must run.
+  wait_for "drill redis" 20 redis_ours || die "redis: no PONG from alfred-redis on $DRILL_REDIS_PORT (is another redis-server bound to it? docker compose logs redis)"
 }
 
-# A dump the restore runbooks can use: taken once, after the api has migrated and seeded the database.
+# The dump the restore runbooks use, where the seeds keep it (/backups/alfred-latest.dump), taken
+# once as alfred after the api has migrated and seeded the database, as `pg_dump -U alfred` would.
 backup_up() {
-  if [ -s "$STACK_DIR/drill/backups/latest.dump" ]; then return; fi
-  pm exec alfred-db pg_dump -Fc -h /tmp -p "$DRILL_DB_PORT" -U postgres -d alfred -f /backups/latest.dump \
-    || die "db: pg_dump into /backups/latest.dump failed"
-  log "drill backup written to $STACK_DIR/drill/backups/latest.dump"
+  if [ -s "$STACK_DIR/drill/backups/alfred-latest.dump" ]; then return; fi
+  compose exec -T db pg_dump -Fc -U alfred -d alfred -f /backups/alfred-latest.dump \
+    || die "db: pg_dump into /backups/alfred-latest.dump failed"
+  log "drill backup written to $STACK_DIR/drill/backups/alfred-latest.dump"
 }
 
 drill_up() {
@@ -230,6 +244,7 @@ drill_up() {
   chown postgres "$STACK_DIR/drill/backups"
   bash "$REPO_ROOT/scripts/drill-tls.sh" "$STACK_DIR/drill/tls" || die "tls: creating the drill certificate failed"
   build_images
+  write_compose_env
   db_up
   redis_up
   smtp_up
@@ -307,7 +322,7 @@ cmd_down() {
 
 cmd_reset() {
   if podman_healthy; then
-    local ids; ids="$(pm ps -aq --filter label=remediation.target=alfred)"
+    local ids; ids="$(pm ps -aq --filter label=com.docker.compose.project=alfred)"
     [ -z "$ids" ] || pm rm -f $ids >/dev/null 2>&1 || true
   fi
   cmd_down

@@ -65,8 +65,19 @@ export const TargetSchema = z.object({
     })
     .default({}),
   adminKey: secretRef.optional(),
-  /** Containers are found by this label selector plus `remediation.component=<name>`. */
-  containerLabel: z.string().regex(/^[\w.-]+=[\w.-]+$/, 'label selector must look like key=value'),
+  /**
+   * How the target's containers are found: by the labels Docker Compose puts on every container of a
+   * project (seeds 000/002 run Alfred as compose services: `docker compose restart api`). A deployment
+   * with other naming sets the label keys, or maps a component to its service name.
+   */
+  containers: z.object({
+    /** The compose project (`name:` of the compose file, or its directory name). */
+    project: z.string().regex(/^[\w.-]+$/, 'a compose project name'),
+    projectLabel: z.string().regex(/^[\w.-]+$/).default('com.docker.compose.project'),
+    serviceLabel: z.string().regex(/^[\w.-]+$/).default('com.docker.compose.service'),
+    /** Component → service name, where they differ (default: the component's own name). */
+    services: z.record(z.string().min(1), z.string().regex(/^[\w.-]+$/)).default({}),
+  }),
   components: z.array(z.string().min(1)).min(1),
   /** Components restarted one at a time during a rollback, in this order. */
   rollbackOrder: z.array(z.string()).default(['api', 'worker']),
@@ -79,8 +90,13 @@ export const TargetSchema = z.object({
       password: secretRef,
       /** Data directory inside the db container, checked with `df`. */
       dataDir: z.string().default('/var/lib/postgresql/data'),
-      /** Latest dump inside the db container, for a two-person restore. */
-      backupPath: z.string().default('/backups/latest.dump'),
+      /** Latest dump inside the db container, for a two-person restore (seeds 000, 002). */
+      backupPath: z.string().default('/backups/alfred-latest.dump'),
+      /**
+       * The role for commands run inside the db container (pg_isready, pg_restore), over its local
+       * socket as the seeds run them: `docker compose exec db psql -U alfred -d alfred`.
+       */
+      execUser: z.string().min(1).default('alfred'),
       /** When the database counts as under pressure, and which roles a runbook may limit. */
       pressure: z
         .object({

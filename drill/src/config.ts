@@ -39,7 +39,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Dr
     badRelease: env.DRILL_BAD_RELEASE === '1',
     authBug: env.DRILL_AUTH_BUG === '1',
     databaseUrl: env.DATABASE_URL ?? 'postgres://alfred@127.0.0.1:55432/alfred',
-    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:56379',
+    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     adminKey: env.ADMIN_KEY ?? '',
     jwtSecret: env.JWT_SECRET ?? '',
     port: int(env.PORT, 58000),

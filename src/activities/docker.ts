@@ -1,12 +1,13 @@
 /**
  * Container activities over the Docker Engine API (Podman's compatible socket here, Docker elsewhere).
- * Containers are never named in workflow code: a target's component is found by its labels.
+ * Containers are never named in workflow code: a target's component is found by its compose labels
+ * (./containers.ts).
  */
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { heartbeat } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
-import { targetConfig } from './deps';
+import { PARKED, findContainer } from './containers';
 import { ErrorType, permanent } from './errors';
 
 export interface ComponentRef {
@@ -38,10 +39,7 @@ export interface ActionOutcome {
 const HISTORY_LABEL = 'remediation.image-history';
 /** Tags a container was moved down from (rolled back): never a "last known good" again. */
 const ROLLED_BACK_LABEL = 'remediation.rolled-back-from';
-const COMPONENT_LABEL = 'remediation.component';
-const PARKED = /-replaced-\d+$/;
-/** Marks an extra replica of a component (a scale-out); the component's own container never has it. */
-export const REPLICA_LABEL = 'remediation.replica';
+export { REPLICA_LABEL } from './containers';
 
 function tagOf(image: string): string {
   const at = image.lastIndexOf(':');
@@ -73,34 +71,7 @@ export function compareTags(a: string, b: string): number {
 export function createDockerActivities(deps: ActivityDeps) {
   const docker = deps.docker;
 
-  async function find(ref: ComponentRef): Promise<Docker.ContainerInfo> {
-    const t = targetConfig(deps, ref.target);
-    if (!t.components.includes(ref.component)) {
-      throw permanent(
-        ErrorType.UnknownContainer,
-        `target "${ref.target}" has no component "${ref.component}" (configured: ${t.components.join(', ')})`,
-      );
-    }
-    const list = await docker.listContainers({
-      all: true,
-      filters: { label: [t.containerLabel, `${COMPONENT_LABEL}=${ref.component}`] },
-    });
-    // Prefer the live container over one parked by an interrupted recreate.
-    const c = [...list].sort((a, b) => rank(a) - rank(b))[0];
-    if (!c) {
-      throw permanent(
-        ErrorType.UnknownContainer,
-        `no container labelled ${t.containerLabel} and ${COMPONENT_LABEL}=${ref.component}`,
-      );
-    }
-    return c;
-  }
-
-  function rank(c: Docker.ContainerInfo): number {
-    const parked = c.Names.some((n) => PARKED.test(n)) ? 2 : 0;
-    const replica = c.Labels?.[REPLICA_LABEL] ? 4 : 0;
-    return replica + parked + (c.State === 'running' ? 0 : 1);
-  }
+  const find = (ref: ComponentRef): Promise<Docker.ContainerInfo> => findContainer(deps, ref.target, ref.component);
 
   async function inspect(ref: ComponentRef): Promise<{ info: Docker.ContainerInspectInfo; state: ContainerState }> {
     const c = await find(ref);

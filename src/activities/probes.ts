@@ -5,7 +5,8 @@
 import type Docker from 'dockerode';
 import type { ActivityDeps } from './deps';
 import { targetConfig } from './deps';
-import { ErrorType, describeError, permanent } from './errors';
+import { describeError } from './errors';
+import { findRunningContainer } from './containers';
 
 export interface MemoryTrend {
   running: boolean;
@@ -20,7 +21,6 @@ export interface MemoryTrend {
 }
 
 const MB = 1024 * 1024;
-const COMPONENT_LABEL = 'remediation.component';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function percentile(sorted: number[], p: number): number {
@@ -42,12 +42,8 @@ export function workingSet(m: { usage?: number; stats?: Record<string, number> }
 export function createProbeActivities(deps: ActivityDeps) {
   const doFetch = deps.fetch ?? fetch;
 
-  async function liveContainer(target: string, component: string): Promise<Docker.ContainerInfo | undefined> {
-    const t = targetConfig(deps, target);
-    if (!t.components.includes(component)) throw permanent(ErrorType.UnknownContainer, `target "${target}" has no component "${component}"`);
-    const list = await deps.docker.listContainers({ filters: { label: [t.containerLabel, `${COMPONENT_LABEL}=${component}`] } });
-    return list.find((c) => !c.Names.some((n) => /-replaced-\d+$/.test(n)));
-  }
+  const liveContainer = (target: string, component: string): Promise<Docker.ContainerInfo | undefined> =>
+    findRunningContainer(deps, target, component);
 
   /** Samples a container's memory `samples` times, `intervalMs` apart (at most 20 s in all). */
   async function memoryTrend(input: { target: string; component: string; samples?: number; intervalMs?: number }): Promise<MemoryTrend> {

@@ -3,7 +3,6 @@
  * whose keys those were (by hash prefix, matched against the stored key hashes), the limit the api
  * runs with (one non-secret variable of its container), and the governance IP block list.
  */
-import type Docker from 'dockerode';
 import type { ActivityDeps } from './deps';
 import { withPgClient } from './postgres';
 import { targetConfig } from './deps';
@@ -11,6 +10,7 @@ import { createDockerActivities } from './docker';
 import type { TargetConfig } from '../config';
 import { ErrorType, permanent } from './errors';
 import { createHttpActivities } from './http';
+import { inspectComponent } from './containers';
 
 export interface ClientCount {
   id: string;
@@ -107,14 +107,7 @@ export function createRateLimitActivities(deps: ActivityDeps) {
   /** The value of one configuration variable of a component's container; secret-looking names are refused. */
   async function containerEnvValue(input: { target: string; component: string; name: string }): Promise<{ value: string | null }> {
     if (SECRETISH.test(input.name)) throw permanent(ErrorType.Refused, `${input.name} looks like a secret; it is never read`);
-    const t = targetConfig(deps, input.target);
-    const list: Docker.ContainerInfo[] = await deps.docker.listContainers({
-      all: true,
-      filters: { label: [t.containerLabel, `remediation.component=${input.component}`] },
-    });
-    const c = list.find((x) => x.State === 'running' && !x.Names.some((n) => /-replaced-\d+$/.test(n))) ?? list[0];
-    if (!c) throw permanent(ErrorType.UnknownContainer, `no ${input.component} container for ${input.target}`);
-    const info = await deps.docker.getContainer(c.Id).inspect();
+    const info = await inspectComponent(deps, input.target, input.component);
     const kv = (info.Config.Env ?? []).find((e) => e.startsWith(`${input.name}=`));
     return { value: kv ? kv.slice(input.name.length + 1) : null };
   }

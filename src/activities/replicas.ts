@@ -8,13 +8,11 @@
 import type Docker from 'dockerode';
 import { heartbeat } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
-import { targetConfig } from './deps';
-import { REPLICA_LABEL, networkingConfig } from './docker';
+import { REPLICA_LABEL, componentContainers, findContainer, isParked, pickOwn } from './containers';
+import { networkingConfig } from './docker';
 import { ErrorType, permanent } from './errors';
 
-const COMPONENT_LABEL = 'remediation.component';
 const REPLICA_OF_LABEL = 'remediation.replica-of';
-const PARKED = /-replaced-\d+$/;
 
 export interface ReplicaInfo {
   name: string;
@@ -38,21 +36,10 @@ export function createReplicaActivities(deps: ActivityDeps) {
     target: string,
     component: string,
   ): Promise<{ base: Docker.ContainerInfo; replicas: Docker.ContainerInfo[] }> {
-    const t = targetConfig(deps, target);
-    if (!t.components.includes(component)) {
-      throw permanent(
-        ErrorType.UnknownContainer,
-        `target "${target}" has no component "${component}" (configured: ${t.components.join(', ')})`,
-      );
-    }
-    const list = await docker.listContainers({
-      all: true,
-      filters: { label: [t.containerLabel, `${COMPONENT_LABEL}=${component}`] },
-    });
-    const own = list.filter((c) => !c.Labels?.[REPLICA_LABEL] && !c.Names.some((n) => PARKED.test(n)));
-    const base = own.find((c) => c.State === 'running') ?? own[0];
-    if (!base)
-      throw permanent(ErrorType.UnknownContainer, `no container for component "${component}" of target "${target}"`);
+    const list = await componentContainers(deps, target, component);
+    const base = pickOwn(list.filter((c) => !isParked(c)));
+    if (!base) await findContainer(deps, target, component); // throws, naming the setting to fix
+    if (!base) throw permanent(ErrorType.UnknownContainer, `no container for component "${component}" of target "${target}"`);
     const replicas = list.filter((c) => c.Labels?.[REPLICA_LABEL] && c.Labels[REPLICA_OF_LABEL] === nameOf(base));
     return { base, replicas };
   }

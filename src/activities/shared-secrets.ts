@@ -10,6 +10,7 @@ import type { ActivityDeps } from './deps';
 import { targetConfig } from './deps';
 import { createDockerActivities, type ActionOutcome } from './docker';
 import { ErrorType, permanent } from './errors';
+import { inspectComponent as inspectOwn } from './containers';
 
 export interface SecretHolder {
   component: string;
@@ -27,7 +28,6 @@ export interface SecretComparison {
   others: SecretHolder[];
 }
 
-const PARKED = /-replaced-\d+$/;
 
 export function createSharedSecretActivities(deps: ActivityDeps) {
   const docker = createDockerActivities(deps);
@@ -47,15 +47,7 @@ export function createSharedSecretActivities(deps: ActivityDeps) {
     return t.support.sharedSecrets;
   }
 
-  /** The live container of a component (not one parked by an interrupted recreate) and its inspect data. */
-  async function inspectComponent(target: string, component: string): Promise<Docker.ContainerInspectInfo> {
-    const t = targetConfig(deps, target);
-    const list = await deps.docker.listContainers({ all: true, filters: { label: [t.containerLabel, `remediation.component=${component}`] } });
-    const live = list.filter((c) => !c.Names.some((n) => PARKED.test(n)));
-    const c = live.find((x) => x.State === 'running') ?? live[0] ?? list[0];
-    if (!c) throw permanent(ErrorType.UnknownContainer, `no container for component "${component}" of ${target}`);
-    return deps.docker.getContainer(c.Id).inspect();
-  }
+  const inspectComponent = (target: string, component: string): Promise<Docker.ContainerInspectInfo> => inspectOwn(deps, target, component);
 
   function envValue(info: Docker.ContainerInspectInfo, name: string): string | undefined {
     const entry = (info.Config.Env ?? []).find((kv) => kv.startsWith(`${name}=`));

@@ -13,8 +13,9 @@ import type Docker from 'dockerode';
 import type { TargetConfig } from '../config';
 import type { ActivityDeps } from './deps';
 import { targetConfig } from './deps';
-import { REPLICA_LABEL, createDockerActivities, type ActionOutcome } from './docker';
+import { createDockerActivities, type ActionOutcome } from './docker';
 import { ErrorType, describeError, permanent } from './errors';
+import { inspectComponent as inspectOwn } from './containers';
 
 export type SmtpRelayName = 'primary' | 'sandbox';
 type SmtpConfig = NonNullable<TargetConfig['smtp']>;
@@ -57,7 +58,6 @@ interface Reply {
   lines: string[];
 }
 
-const PARKED = /-replaced-\d+$/;
 // A mailbox without anything that could end an SMTP command line early.
 const MAILBOX = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}$/;
 
@@ -211,15 +211,7 @@ export function createSmtpActivities(deps: ActivityDeps) {
     return smtp;
   }
 
-  /** The live container of a component (not one parked by an interrupted recreate, nor a replica). */
-  async function inspectComponent(target: string, component: string): Promise<Docker.ContainerInspectInfo> {
-    const t = targetConfig(deps, target);
-    const list = await deps.docker.listContainers({ all: true, filters: { label: [t.containerLabel, `remediation.component=${component}`] } });
-    const own = list.filter((c) => !c.Names.some((n) => PARKED.test(n)) && !c.Labels?.[REPLICA_LABEL]);
-    const c = own.find((x) => x.State === 'running') ?? own[0];
-    if (!c) throw permanent(ErrorType.UnknownContainer, `no container for component "${component}" of ${target}`);
-    return deps.docker.getContainer(c.Id).inspect();
-  }
+  const inspectComponent = (target: string, component: string): Promise<Docker.ContainerInspectInfo> => inspectOwn(deps, target, component);
 
   function envValue(env: string[], name: string): string | undefined {
     const entry = env.find((kv) => kv.startsWith(`${name}=`));

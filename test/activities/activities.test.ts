@@ -72,7 +72,7 @@ describe('docker', () => {
 });
 
 describe('redis', () => {
-  const r = new Redis({ port: 56379 });
+  const r = new Redis({ port: 6379 });
   afterAll(() => r.disconnect());
 
   test('ping, memory, slowlog and write probe read real state', async () => {

@@ -466,9 +466,12 @@ describe('config/engine.compose.yaml', () => {
     expect(expectServiceAddress(`${t.redis!.host}:${t.redis!.port}`)).toBe('alfred-redis');
     const db = new URL(env('alfred-api').DATABASE_URL!);
     expect(db.pathname.slice(1)).toBe(t.postgres!.database);
-    const [labelKey, labelValue] = t.containerLabel.split('=');
-    const labelled = drillServices.filter(([, s]) => s.labels?.[labelKey!] === labelValue);
-    expect(labelled.map(([, s]) => s.labels!['remediation.component']).sort()).toEqual([...t.components].sort());
+    // Containers are found by compose's project and service labels: this file's project, and each
+    // component's service as the engine's config maps it.
+    expect(t.containers.project).toBe(compose.name);
+    const byComponent = Object.fromEntries(drillServices.map(([n, s]) => [s.labels!['remediation.component'], n]));
+    expect(Object.keys(byComponent).sort()).toEqual([...t.components].sort());
+    for (const c of t.components) expect(t.containers.services[c]).toBe(byComponent[c]);
     for (const c of t.rollbackOrder) expect(t.components).toContain(c);
   });
 

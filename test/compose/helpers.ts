@@ -102,6 +102,7 @@ export interface Service {
   group_add?: string[];
 }
 export interface ComposeFile {
+  name?: string;
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;
   secrets?: Record<string, { environment?: string; file?: string }>;

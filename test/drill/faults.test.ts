@@ -205,7 +205,7 @@ describe('alfred drill faults (serial)', () => {
       expect(h.status).toBe(500);
       expect(h.body.version).toBe('1.2.0-bad');
       const api = await ctx.containers.find('api');
-      expect(api.info.Config.Labels?.['remediation.component']).toBe('api');
+      expect(api.info.Config.Labels?.['com.docker.compose.service']).toBe('api');
       expect(api.info.HostConfig.NetworkMode).toBe('host');
     } finally {
       await runFault('bad-release', true);

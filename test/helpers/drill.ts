@@ -49,7 +49,7 @@ export async function health(): Promise<Record<string, unknown> | null> {
 }
 
 /** Does the drill's Redis answer PING? (A fresh connection that fails fast.) */
-export async function redisUp(port = 56379): Promise<boolean> {
+export async function redisUp(port = 6379): Promise<boolean> {
   const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   r.on('error', () => undefined);
   try {
@@ -76,7 +76,7 @@ export function freePort(): Promise<number> {
 
 /** Fills the drill's Redis to maxmemory with 64 KiB cache keys under `prefix` (writes then fail with OOM). */
 export async function fillRedis(prefix: string): Promise<void> {
-  const r = new Redis({ port: 56379 });
+  const r = new Redis({ port: 6379 });
   const blob = 'x'.repeat(64 * 1024);
   try {
     for (let i = 0; i < 2000; i++) {
@@ -93,7 +93,7 @@ export async function fillRedis(prefix: string): Promise<void> {
 
 /** Deletes the keys under `prefix` again. */
 export async function unfillRedis(prefix: string): Promise<void> {
-  const r = new Redis({ port: 56379 });
+  const r = new Redis({ port: 6379 });
   try {
     let cursor = '0';
     do {

@@ -239,7 +239,7 @@ export async function recordHistories(client: Client, ids: string[], taskQueue: 
  * after it: each engine starts on a drill whose containers all run (and says which one it restarted).
  */
 async function ensureDrillRunning(docker: Docker): Promise<void> {
-  const list = await docker.listContainers({ all: true, filters: { label: ['remediation.target=alfred'] } });
+  const list = await docker.listContainers({ all: true, filters: { label: ['com.docker.compose.project=alfred'] } });
   const stopped = list.filter((c) => c.State !== 'running' && !c.Names.some((n) => /-replaced-|alfred-worker-\d+$/.test(n)));
   if (stopped.length === 0) return;
   for (const c of stopped) {
@@ -254,7 +254,7 @@ async function ensureDrillRunning(docker: Docker): Promise<void> {
 
 /** Finds a drill container by component label. */
 export async function drillContainer(docker: Docker, component: string): Promise<Docker.Container> {
-  const list = await docker.listContainers({ all: true, filters: { label: ['remediation.target=alfred', `remediation.component=${component}`] } });
+  const list = await docker.listContainers({ all: true, filters: { label: ['com.docker.compose.project=alfred', `com.docker.compose.service=${component}`] } });
   const live = list.filter((c) => !c.Names.some((n) => /-replaced-/.test(n)) && !c.Labels?.['remediation.replica']);
   const c = live[0] ?? list[0];
   if (!c) throw new Error(`no drill container for ${component}`);

@@ -79,7 +79,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   // Back to the release the stack runs, if a test moved the worker.
-  const worker = (await engine.docker.listContainers({ filters: { label: ['remediation.component=worker'] } }))[0];
+  const worker = (await engine.docker.listContainers({ filters: { label: ['com.docker.compose.project=alfred', 'com.docker.compose.service=worker'] } }))[0];
   if (worker && !worker.Image.endsWith(':1.1.0')) {
     const h = await engine.start({ runbook: 'rollback', target: 'alfred', params: { services: ['worker'], tag: '1.1.0' } });
     await engine.waitFor(h, (s) => s.pending.length > 0);
@@ -111,7 +111,7 @@ test('an approval sent through the UI signal form lets the step run', async () =
 });
 
 test('a rejection from the UI stops the step; close from the UI ends the escalated incident', async () => {
-  const current = (await engine.docker.listContainers({ filters: { label: ['remediation.component=worker'] } }))[0]?.Image ?? '';
+  const current = (await engine.docker.listContainers({ filters: { label: ['com.docker.compose.project=alfred', 'com.docker.compose.service=worker'] } }))[0]?.Image ?? '';
   const tag = current.endsWith(':1.0.0') ? '1.1.0' : '1.0.0';
   const h = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', params: { services: ['worker'], tag } });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'recreate-worker'));

@@ -11,7 +11,7 @@ import { health, redisUp } from '../helpers/drill';
 jest.setTimeout(180_000);
 
 let engine: Engine;
-const redisPort = 56379;
+const redisPort = 6379;
 
 
 beforeAll(async () => {

@@ -13,7 +13,7 @@ import { API, adminKey } from '../helpers/drill';
 jest.setTimeout(180_000);
 
 let engine: Engine;
-const redis = new Redis({ port: 56379, lazyConnect: true });
+const redis = new Redis({ port: 6379, lazyConnect: true });
 
 async function settings(): Promise<{ cache_similarity_threshold: number }> {
   const res = await fetch(`${API}/v1/governance/settings`, { headers: { authorization: `Bearer ${adminKey()}` } });

@@ -66,7 +66,7 @@ test('an unanswered approval escalates through the tiers, expires, and the incid
   );
   expect(rec.escalations.at(-1)).toMatch(/expired after all escalation tiers/);
   // Never proceeds silently: nothing was evicted, and the workflow is still open.
-  const r = new Redis({ port: 56379 });
+  const r = new Redis({ port: 6379 });
   expect((await r.exists(`${FILL}0`)) === 1).toBe(true);
   r.disconnect();
   expect((await h.describe()).status.name).toBe('RUNNING');

@@ -57,7 +57,7 @@ test('a leaking api is recreated with a memory limit after approval and stays un
   expect(after.Id).not.toBe(before.Id);
   expect(after.Name).toBe(before.Name);
   expect(after.Config.Image).toBe(before.Config.Image);
-  expect(after.Config.Labels).toMatchObject({ 'remediation.component': 'api' });
+  expect(after.Config.Labels).toMatchObject({ 'com.docker.compose.project': 'alfred', 'com.docker.compose.service': 'api' });
   expect(after.HostConfig.Memory).toBe(384 * MB);
   // Podman (rootful, cgroup v1 here) enforces it: the cgroup's limit is what the stats report.
   const stats = (await (await drillContainer(engine.docker, 'api')).stats({ stream: false })) as unknown as { memory_stats: { limit: number; usage: number } };

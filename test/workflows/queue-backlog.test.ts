@@ -15,7 +15,7 @@ const QUEUE = 'rq:queue:default';
 let engine: Engine;
 
 async function depth(): Promise<number> {
-  const r = new Redis({ port: 56379, lazyConnect: true, maxRetriesPerRequest: 1 });
+  const r = new Redis({ port: 6379, lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await r.connect();
     return await r.llen(QUEUE);
@@ -28,7 +28,7 @@ async function depth(): Promise<number> {
 async function replicas(): Promise<{ names: string[]; running: number }> {
   const list = await engine.docker.listContainers({
     all: true,
-    filters: { label: ['remediation.target=alfred', 'remediation.replica-of'] },
+    filters: { label: ['com.docker.compose.project=alfred', 'remediation.replica-of'] },
   });
   return {
     names: list.map((c) => (c.Names[0] ?? '').replace(/^\//, '')).sort(),

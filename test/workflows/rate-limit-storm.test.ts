@@ -116,7 +116,7 @@ test("one tenant's traffic over many clients: the limit is raised and the api re
   expect(c.Config.Env).toContain('RATE_LIMIT_PER_MINUTE=120');
   // Everything else of the container is kept.
   expect(c.Config.Env).toContain('SSO_REQUIRED=false');
-  expect(c.Config.Labels?.['remediation.component']).toBe('api');
+  expect(c.Config.Labels?.['com.docker.compose.service']).toBe('api');
   // 72 requests a minute from one client now pass.
   const after = await burst([{ ip: '198.51.100.31', key: 'test-key-6' }], 72);
   expect(after[429]).toBeUndefined();

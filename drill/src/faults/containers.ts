@@ -1,7 +1,9 @@
-/** The drill's containers through the Docker Engine API (Podman's here), found by their labels. */
+/** The drill's containers through the Docker Engine API (Podman's here), found by their compose labels. */
 import Docker from 'dockerode';
 
-export const TARGET_LABEL = 'remediation.target=alfred';
+/** The drill is the compose project "alfred" (drill/docker-compose.yml); a component is its service. */
+export const TARGET_LABEL = 'com.docker.compose.project=alfred';
+export const serviceLabel = (component: string): string => `com.docker.compose.service=${component}`;
 /** Tags a container ran before its current one (the engine reads it to find the last good release). */
 const HISTORY_LABEL = 'remediation.image-history';
 const tagOf = (image: string): string => image.slice(image.lastIndexOf(':') + 1);
@@ -29,13 +31,13 @@ export class DrillContainers {
   async find(component: Component): Promise<Found> {
     const list = await this.docker.listContainers({
       all: true,
-      filters: { label: [TARGET_LABEL, `remediation.component=${component}`] },
+      filters: { label: [TARGET_LABEL, serviceLabel(component)] },
     });
     // Extra replicas (a scale-out) carry remediation.replica; the component is the one without it.
     // A container renamed aside by a recreate (`-replaced-`) is the old one, never the component.
     const own = list.filter((c) => !c.Labels?.['remediation.replica']);
     const first = own.find((c) => !c.Names.some((n) => n.includes('-replaced-'))) ?? own[0] ?? list[0];
-    if (!first) throw new ContainerNotFound(`no container labelled ${TARGET_LABEL},remediation.component=${component}`);
+    if (!first) throw new ContainerNotFound(`no container labelled ${TARGET_LABEL},${serviceLabel(component)}`);
     const info = await this.docker.getContainer(first.Id).inspect();
     return {
       id: first.Id,

@@ -65,6 +65,6 @@ export function loadDrillEnv(env: NodeJS.ProcessEnv = process.env): DrillEnv {
       database: 'alfred',
       password: readSecret(stackDir, 'postgres-password'),
     },
-    redis: { host: '127.0.0.1', port: port(env.DRILL_REDIS_PORT, 56379) },
+    redis: { host: '127.0.0.1', port: port(env.DRILL_REDIS_PORT, 6379) },
   };
 }

@@ -1,0 +1,171 @@
+/**
+ * The replica is the Docker Compose project "alfred" (drill/docker-compose.yml), run by Docker Compose
+ * v2 against Podman's Docker API: the seeds' `docker compose ...` commands work as written, and the
+ * engine finds its containers by compose's own labels, never by labels of ours.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+import pino from 'pino';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities';
+import { ErrorType } from '../../src/activities/errors';
+import type { EngineConfig } from '../../src/config';
+import { REPO, testConfig } from '../helpers/engine';
+
+jest.setTimeout(120_000);
+
+const run = promisify(execFile);
+const DRILL = path.join(REPO, 'drill');
+const config = testConfig();
+const docker = new Docker({ socketPath: config.docker.socketPath });
+const env = new MockActivityEnvironment();
+
+/** `docker compose ARGS` from drill/, as an operator types it there (DOCKER_HOST names Podman's socket). */
+async function compose(...args: string[]): Promise<{ code: number; out: string }> {
+  try {
+    const r = await run('docker', ['compose', ...args], {
+      cwd: DRILL,
+      env: { ...process.env, DOCKER_HOST: `unix://${config.docker.socketPath}` },
+      maxBuffer: 8 * 1024 * 1024,
+    });
+    return { code: 0, out: r.stdout + r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+/** The seed's shell line, split as the shell would (the quoted SQL stays one argument). */
+const seedCommand = (line: string): string[] =>
+  (line.match(/"[^"]*"|\S+/g) ?? []).map((w) => (w.startsWith('"') ? w.slice(1, -1) : w)).slice(2); // drop "docker compose"
+
+function activitiesWith(configure: (t: EngineConfig['targets'][string]) => void) {
+  const cfg = testConfig();
+  const t = structuredClone(cfg.targets.alfred!);
+  configure(t);
+  cfg.targets.other = t;
+  return createActivities({ config: cfg, docker, logger: pino({ level: 'silent' }) });
+}
+
+async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    return err as ApplicationFailure;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('the replica as a compose project', () => {
+  test('docker compose ps lists the seeds services api, worker, db, redis and proxy, each running', async () => {
+    const ps = await compose('ps', '--format', 'json');
+    expect(ps.code).toBe(0);
+    const rows = ps.out
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { Service: string; State: string; Labels: string });
+    expect(rows.map((r) => r.Service).sort()).toEqual(['api', 'db', 'proxy', 'redis', 'worker']);
+    for (const r of rows) expect(r.State).toBe('running');
+    const api = await docker.listContainers({ filters: { label: ['com.docker.compose.project=alfred', 'com.docker.compose.service=api'] } });
+    expect(api).toHaveLength(1);
+    expect(api[0]!.Labels['com.docker.compose.project']).toBe('alfred');
+  });
+
+  // Each line as the seeds write it (seed 000 "Commands for on-call to run", seed 002 triage steps).
+  test.each([
+    ['docker compose -f docker-compose.yml exec db psql -U alfred -d alfred -c "select id, sender_id, recipient_id, amount, status, created_at from token_transfers order by created_at desc limit 20;"', /sender_id \| recipient_id/],
+    ['docker compose exec db pg_isready -U alfred', /accepting connections/],
+    ['docker compose exec db df -h /var/lib/postgresql/data', /\/var\/lib\/postgresql\/data/],
+    ['docker compose exec db psql -U alfred -d alfred -c "SELECT count(*) FROM users;"', /\(1 row\)/],
+    ['docker compose exec db psql -U alfred -d alfred -c "SELECT count(*) FROM pg_stat_activity;"', /\(1 row\)/],
+    ['docker compose exec redis redis-cli ping', /^PONG$/m],
+    ['docker compose -f docker-compose.yml exec redis redis-cli LLEN rq:queue:default', /^\d+$/m],
+    ['docker compose exec redis redis-cli config get maxmemory', /^maxmemory$/m],
+  ])('%s', async (line, expected) => {
+    const r = await compose(...seedCommand(line));
+    expect(r).toMatchObject({ code: 0 });
+    expect(r.out).toMatch(expected);
+  });
+
+  test('the latest dump lies where the seeds restore it from, readable as alfred', async () => {
+    const r = await compose('exec', 'db', 'pg_restore', '--list', '/backups/alfred-latest.dump');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/TABLE public users alfred/);
+  });
+
+  test('docker compose logs api shows the api log', async () => {
+    const r = await compose('logs', 'api', '--since', '60m');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/path=\/health/);
+  });
+});
+
+describe('the engine finds containers by compose project and service', () => {
+  test('a component is the service of the same name in the configured project', async () => {
+    const acts = createActivities({ config, docker, logger: pino({ level: 'silent' }) });
+    const db = await env.run(acts.containerState, { target: 'alfred', component: 'db' });
+    expect(db).toMatchObject({ name: 'alfred-db', running: true });
+    const ready = await env.run(acts.execInContainer, { target: 'alfred', component: 'db', cmd: ['pg_isready', '-U', 'alfred'] });
+    expect(ready.exitCode).toBe(0);
+  });
+
+  test('a project that does not exist is refused, naming the setting that fixes it', async () => {
+    const acts = activitiesWith((t) => (t.containers.project = 'not-alfred'));
+    const err = await failure(env.run(acts.containerState, { target: 'other', component: 'api' }));
+    expect(err.nonRetryable).toBe(true);
+    expect(err.type).toBe(ErrorType.UnknownContainer);
+    expect(err.message).toMatch(/com\.docker\.compose\.project=not-alfred/);
+    expect(err.message).toMatch(/targets\.other\.containers\.project/);
+  });
+
+  test('a service named otherwise is refused with the services the project has and the mapping to set', async () => {
+    const acts = activitiesWith((t) => (t.containers.services = { api: 'gateway' }));
+    const err = await failure(env.run(acts.containerState, { target: 'other', component: 'api' }));
+    expect(err.type).toBe(ErrorType.UnknownContainer);
+    expect(err.message).toMatch(/services api, db, proxy, redis, worker but none is "gateway"/);
+    expect(err.message).toMatch(/targets\.other\.containers\.services\.api/);
+  });
+
+  test('mapping a component to its service name finds it', async () => {
+    const acts = activitiesWith((t) => {
+      t.containers.services = { cache: 'redis' };
+      t.components = [...t.components, 'cache'];
+    });
+    const state = await env.run(acts.containerState, { target: 'other', component: 'cache' });
+    expect(state.name).toBe('alfred-redis');
+  });
+
+  test('a command the container does not have is reported with its exit code, not a crash', async () => {
+    const acts = createActivities({ config, docker, logger: pino({ level: 'silent' }) });
+    const r = await env.run(acts.execInContainer, { target: 'alfred', component: 'redis', cmd: ['no-such-command-here'] });
+    expect(r.exitCode).not.toBe(0);
+  });
+});
+
+describe('a container the engine recreates stays the compose service', () => {
+  test('after a recreate on another tag, docker compose still lists it as the service, and up does not duplicate it', async () => {
+    const acts = createActivities({ config, docker, logger: pino({ level: 'silent' }) });
+    const ref = { target: 'alfred', component: 'worker' };
+    const before = await env.run(acts.containerState, ref);
+    expect(before.tag).toBe('1.1.0');
+    try {
+      const r = await env.run(acts.recreateContainer, { ...ref, tag: '1.0.0' });
+      expect(r.performed).toBe(true);
+      const ps = await compose('ps', 'worker', '--format', '{{.Service}} {{.Name}} {{.Image}}');
+      expect(ps.out.trim()).toBe('worker alfred-worker localhost/alfred-worker:1.0.0');
+      // `docker compose up -d` recognises the container as the service's own: no second worker, no orphan.
+      const up = await compose('up', '-d', '--no-recreate', 'worker');
+      expect(up.code).toBe(0);
+      const all = await docker.listContainers({ all: true, filters: { label: ['com.docker.compose.project=alfred', 'com.docker.compose.service=worker'] } });
+      expect(all.map((c) => c.Image)).toEqual(['localhost/alfred-worker:1.0.0']);
+    } finally {
+      await env.run(acts.recreateContainer, { ...ref, tag: '1.1.0' });
+    }
+    expect((await env.run(acts.containerState, ref)).tag).toBe('1.1.0');
+  });
+});
