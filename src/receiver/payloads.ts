@@ -17,6 +17,12 @@ export interface IncomingAlert {
   fingerprint?: string;
   startsAt?: string;
   summary?: string;
+  /**
+   * The alert's descriptive text on one line, which routing rules match as the `details` pseudo-label
+   * (routes.ts): the annotations as `key: value; ...`, or for PagerDuty the incident title. Absent when
+   * the alert carries no such text.
+   */
+  details?: string;
 }
 
 /** An event that carries no alert state (e.g. a PagerDuty acknowledgement): answered, not acted on. */
@@ -150,6 +156,23 @@ function summaryOf(annotations: Record<string, string>): string | undefined {
   return annotations.summary ?? annotations.description ?? annotations.message;
 }
 
+/** Whitespace runs (newlines included) become one space, so a rule's `.*` spans the whole text. */
+function oneLine(text: string): string | undefined {
+  return text.replace(/\s+/g, ' ').trim() || undefined;
+}
+
+/**
+ * Every annotation as `key: value`, in the sender's order. Keys are kept because senders put a
+ * measurement under its own key (`cache_hit_rate_pct: 0.0`) as often as in a sentence.
+ */
+function detailsOf(annotations: Record<string, string>): string | undefined {
+  return oneLine(
+    Object.entries(annotations)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; '),
+  );
+}
+
 function fromLabelled(
   source: SourceName,
   a: {
@@ -161,6 +184,7 @@ function fromLabelled(
   },
 ): IncomingAlert {
   const summary = summaryOf(a.annotations);
+  const details = detailsOf(a.annotations);
   return {
     source,
     name: a.labels.alertname,
@@ -170,6 +194,7 @@ function fromLabelled(
     ...(a.fingerprint ? { fingerprint: a.fingerprint } : {}),
     ...(a.startsAt ? { startsAt: a.startsAt } : {}),
     ...(summary ? { summary } : {}),
+    ...(details ? { details } : {}),
   };
 }
 
@@ -221,6 +246,9 @@ export function parsePayload(source: SourceName, body: unknown): ParseResult {
         pagerduty_incident_id: ev.data.id,
       });
       const annotations = compact({ summary: ev.data.title, html_url: ev.data.html_url, event_id: ev.id });
+      // A v3 incident event carries no alert body or custom details, only the title, which PagerDuty
+      // takes from the triggering event's summary: the title is all the detail a rule can see.
+      const details = oneLine(ev.data.title ?? '');
       return {
         ok: true,
         items: [
@@ -233,6 +261,7 @@ export function parsePayload(source: SourceName, body: unknown): ParseResult {
             fingerprint: ev.data.incident_key ?? ev.data.id,
             startsAt: ev.occurred_at,
             summary: name,
+            ...(details ? { details } : {}),
           },
         ],
       };
@@ -245,6 +274,7 @@ export function parsePayload(source: SourceName, body: unknown): ParseResult {
       if (g.target) labels.target = g.target;
       if (g.severity !== undefined) labels.severity = String(g.severity);
       const summary = summaryOf(g.annotations);
+      const details = detailsOf(g.annotations);
       return {
         ok: true,
         items: [
@@ -257,6 +287,7 @@ export function parsePayload(source: SourceName, body: unknown): ParseResult {
             ...(g.fingerprint ? { fingerprint: g.fingerprint } : {}),
             ...(g.startsAt ? { startsAt: g.startsAt } : {}),
             ...(summary ? { summary } : {}),
+            ...(details ? { details } : {}),
           },
         ],
       };

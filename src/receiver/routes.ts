@@ -5,6 +5,10 @@
  * runbook catalog (`RUNBOOKS[*].alerts`). A target is either fixed or read from an alert label, and
  * must name a configured target: an alert naming an unknown target is refused, never redirected to
  * some other target. An alert no rule matches is unrouted. Both are recorded by the caller.
+ *
+ * Besides the alert's labels, rules see two pseudo-labels: `alertname` (the alert's name) and
+ * `details` (its descriptive text, see `IncomingAlert.details`), which is how an alert whose name
+ * says little (`SYSTEM_ERROR`) is told apart by what it describes.
  */
 import path from 'node:path';
 import { z } from 'zod';
@@ -38,7 +42,10 @@ const RuleSchema = z
       .optional(),
     /** Label equality; `alertname` is the alert's name. */
     match: z.record(z.string()).default({}),
-    /** Label regular expressions, anchored at both ends (as in Alertmanager). */
+    /**
+     * Label regular expressions, anchored at both ends (as in Alertmanager); a leading `(?i)`
+     * makes one case-insensitive.
+     */
     matchRegex: z.record(z.string()).default({}),
     runbook: z.string().min(1),
     target: TargetSpecSchema.optional(),
@@ -103,6 +110,19 @@ export function parseSeverity(value: string | undefined): Severity | undefined {
 
 class RoutesError extends ConfigError {}
 
+/** The pseudo-label holding `IncomingAlert.details`; it hides a real label of that name. */
+export const DETAILS_LABEL = 'details';
+
+/**
+ * Compiles a `matchRegex` value. Alertmanager's matchers are RE2, where `(?i)` switches on case
+ * folding; JavaScript has no inline flags, so a leading `(?i)` becomes the `i` flag instead of a
+ * syntax error. Free text such as `details` is rarely cased the same way twice.
+ */
+function compileMatcher(source: string): RegExp {
+  const ignoreCase = source.startsWith('(?i)');
+  return new RegExp(`^(?:${ignoreCase ? source.slice('(?i)'.length) : source})$`, ignoreCase ? 'i' : '');
+}
+
 /** Validates a parsed routes document against the catalog and the configured targets. */
 export function compileRoutes(raw: unknown, opts: { origin: string; targets: Iterable<string> }): RouteTable {
   const targets = new Set(opts.targets);
@@ -136,7 +156,7 @@ export function compileRoutes(raw: unknown, opts: { origin: string; targets: Ite
     const regex: Array<readonly [string, RegExp]> = [];
     for (const [label, source] of Object.entries(r.matchRegex)) {
       try {
-        regex.push([label, new RegExp(`^(?:${source})$`)] as const);
+        regex.push([label, compileMatcher(source)] as const);
       } catch (err) {
         problems.push(`${formatPath(['rules', i, 'matchRegex', label])}: ${(err as Error).message}`);
       }
@@ -184,7 +204,11 @@ function matches(rule: CompiledRule, alert: IncomingAlert, labels: Record<string
 
 /** First matching rule wins; its target is resolved against the configured targets only. */
 export function routeAlert(table: RouteTable, alert: IncomingAlert): RouteDecision {
-  const labels: Record<string, string> = { ...alert.labels, alertname: alert.name };
+  const labels: Record<string, string> = {
+    ...alert.labels,
+    [DETAILS_LABEL]: alert.details ?? '',
+    alertname: alert.name,
+  };
   const rule = table.rules.find((r) => matches(r, alert, labels));
   if (!rule) return { kind: 'unrouted', reason: `no route matches alert "${alert.name}"` };
 

@@ -11,8 +11,8 @@ import { Writable } from 'node:stream';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { loadConfig, type EngineConfig } from '../../src/config';
 import type { AlertOutcome } from '../../src/receiver/dispatch';
-import { ReceiverConfigSchema, type ReceiverConfig, type ResolvedAuth } from '../../src/receiver/config';
-import { compileRoutes, type RoutesFile } from '../../src/receiver/routes';
+import { ReceiverConfigSchema, readYamlFile, type ReceiverConfig, type ResolvedAuth } from '../../src/receiver/config';
+import { compileRoutes, RoutesFileSchema, type RoutesFile } from '../../src/receiver/routes';
 import { createReceiver, createReceiverLogger, type Receiver } from '../../src/receiver/server';
 
 export const REPO = path.resolve(__dirname, '../..');
@@ -30,6 +30,23 @@ export function engineForRun(run: string): { engine: EngineConfig; target: strin
   const target = `alfred-${run}`;
   engine.targets = { [target]: alfred };
   return { engine, target };
+}
+
+/**
+ * config/routes.yaml as shipped, every mention of the target `alfred` replaced by `target` (a run's
+ * copy of it), so tests exercise the real rules without ever opening an incident on the drill target.
+ */
+export function shippedRoutes(target: string): Partial<RoutesFile> {
+  const file = RoutesFileSchema.parse(readYamlFile(path.join(REPO, 'config/routes.yaml'), process.env));
+  const retarget = (spec: RoutesFile['defaultTarget']): RoutesFile['defaultTarget'] => {
+    if (typeof spec === 'string') return spec === 'alfred' ? target : spec;
+    return spec.default === 'alfred' ? { ...spec, default: target } : spec;
+  };
+  return {
+    ...file,
+    defaultTarget: retarget(file.defaultTarget),
+    rules: file.rules.map((r) => (r.target ? { ...r, target: retarget(r.target) } : r)),
+  };
 }
 
 export function runId(): string {
@@ -69,7 +86,8 @@ export interface TestReceiver {
 
 export async function startTestReceiver(
   opts: {
-    routes?: Partial<RoutesFile>;
+    /** Replaces the default rules; a function gets the run's target (e.g. `shippedRoutes`). */
+    routes?: Partial<RoutesFile> | ((target: string) => Partial<RoutesFile>);
     config?: Record<string, unknown>;
     auth?: ResolvedAuth;
     client?: Client;
@@ -102,7 +120,7 @@ export async function startTestReceiver(
           target,
         },
       ],
-      ...opts.routes,
+      ...(typeof opts.routes === 'function' ? opts.routes(target) : opts.routes),
     },
     { origin: 'test routes', targets: Object.keys(engine.targets) },
   );

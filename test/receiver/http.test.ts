@@ -3,7 +3,7 @@
  * resolved; alerts unrouted or refused; every kind of bad request answered with the right 4xx.
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { hmacHex } from '../../src/receiver/auth';
 import { UNROUTED_FILE } from '../../src/receiver/record';
@@ -15,6 +15,7 @@ import {
   SA_SCENARIO,
   SA_SEVERITY,
   SA_TARGET,
+  type IncidentInput,
 } from '../../src/workflows/contracts';
 import {
   alertmanagerPayload,
@@ -23,6 +24,7 @@ import {
   grafanaPayload,
   pagerDutyPayload,
   PD_SECRETS,
+  shippedRoutes,
   startTestReceiver,
   TOKENS,
   type TestReceiver,
@@ -62,9 +64,12 @@ async function signalCount(workflowId: string): Promise<number> {
   return (await alertSignals(workflowId)).alerts;
 }
 
-function unroutedLines(): Array<Record<string, unknown>> {
+/** PagerDuty's v3 signature header value for `body`. */
+const sign = (body: string, secret: string) => `v1=${hmacHex(secret, body)}`;
+
+function unroutedLines(receiver: TestReceiver = t): Array<Record<string, unknown>> {
   try {
-    return readFileSync(`${t.stateDir}/${UNROUTED_FILE}`, 'utf8')
+    return readFileSync(`${receiver.stateDir}/${UNROUTED_FILE}`, 'utf8')
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -269,8 +274,6 @@ describe('generic format', () => {
 });
 
 describe('PagerDuty webhook v3', () => {
-  const sign = (body: string, secret: string) => `v1=${hmacHex(secret, body)}`;
-
   test('a good signature is accepted and routes by service', async () => {
     const body = JSON.stringify(pagerDutyPayload('incident.triggered', 'Redis is down on alfred'));
     const res = await t.post('pagerduty', null, {
@@ -322,6 +325,87 @@ describe('PagerDuty webhook v3', () => {
       headers: { 'x-pagerduty-signature': sign(resolved, PD_SECRETS[0]!) },
     });
     expect(r.json.results[0]).toMatchObject({ action: 'resolved-signalled' });
+  });
+});
+
+describe("Alfred's own alerts (seed 002) through the shipped config/routes.yaml", () => {
+  // The shipped rules, retargeted to this run's copy of alfred; as for every receiver test, its task
+  // queue has no worker, so an incident stays in DETECT and no runbook ever acts on a target.
+  let alfred: TestReceiver;
+
+  beforeAll(async () => {
+    alfred = await startTestReceiver({ client: t.client, routes: shippedRoutes });
+  });
+
+  afterAll(async () => {
+    await alfred?.stop();
+  });
+
+  async function postPagerDuty(title: string) {
+    const body = JSON.stringify(pagerDutyPayload('incident.triggered', title, 'alfred'));
+    return alfred.post('pagerduty', null, {
+      raw: body,
+      headers: { 'x-pagerduty-signature': sign(body, PD_SECRETS[0]!) },
+    });
+  }
+
+  test('a signed PagerDuty SYSTEM_ERROR with database connectivity in its title starts databaseUnreachable at SEV-1', async () => {
+    const title = 'SYSTEM_ERROR: database connectivity lost (could not connect to server)';
+    const workflowId = incidentWorkflowId('databaseUnreachable', alfred.target);
+    try {
+      const res = await postPagerDuty(title);
+      expect(res.status).toBe(200);
+      expect(res.json.results).toEqual([
+        {
+          alertname: title,
+          status: 'firing',
+          action: 'started',
+          workflowId,
+          runbook: 'databaseUnreachable',
+          target: alfred.target,
+        },
+      ]);
+      const handle = alfred.client.workflow.getHandle(workflowId);
+      const desc = await handle.describe();
+      expect(desc.type).toBe('databaseUnreachable');
+      expect(desc.taskQueue).toBe(alfred.taskQueue);
+      expect(desc.typedSearchAttributes.get(SA_SCENARIO)).toBe('INC-01');
+      expect(desc.typedSearchAttributes.get(SA_SEVERITY)).toBe(1);
+      expect(desc.typedSearchAttributes.get(SA_TARGET)).toBe(alfred.target);
+      expect(desc.typedSearchAttributes.get(SA_RUNBOOK)).toBe('databaseUnreachable');
+      const history = await handle.fetchHistory();
+      const data = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+      const input = JSON.parse(Buffer.from(data ?? []).toString()) as IncidentInput;
+      expect(input).toMatchObject({
+        target: alfred.target,
+        requestedBy: 'pagerduty',
+        severity: 1,
+        dryRun: false,
+        summary: title,
+        alert: { source: 'pagerduty', name: title, status: 'firing', labels: { service: 'alfred' } },
+      });
+      expect(input).not.toHaveProperty('params');
+    } finally {
+      // Terminated at once by id: the run-wide cleanup lists by visibility, which may lag a run this young.
+      await alfred.client.workflow
+        .getHandle(workflowId)
+        .terminate('receiver test cleanup')
+        .catch((err: unknown) => {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        });
+    }
+  });
+
+  test('a signed PagerDuty SYSTEM_ERROR that says nothing the rules know is recorded unrouted (202), never guessed', async () => {
+    const title = `SYSTEM_ERROR: disk usage 97% on worker ${alfred.run}`;
+    const res = await postPagerDuty(title);
+    expect(res.status).toBe(202);
+    expect(res.json.results).toEqual([
+      { alertname: title, status: 'firing', action: 'unrouted', reason: `no route matches alert "${title}"` },
+    ]);
+    expect(unroutedLines(alfred)).toContainEqual(
+      expect.objectContaining({ alertname: title, action: 'unrouted', source: 'pagerduty' }),
+    );
   });
 });
 

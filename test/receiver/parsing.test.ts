@@ -49,6 +49,23 @@ describe('Alertmanager payloads', () => {
     expect(alerts[1]).toMatchObject({ status: 'resolved', name: 'AlfredCacheHitRateZero' });
   });
 
+  test("the annotations become the details text: key: value in the sender's order, on one line", () => {
+    const [a] = alertsOf(
+      parsePayload(
+        'alertmanager',
+        alertmanagerPayload([
+          {
+            alertname: 'SYSTEM_ERROR',
+            annotations: { description: 'database\n  connectivity lost', cache_hit_rate_pct: '0.0' },
+          },
+        ]),
+      ),
+    );
+    expect(a?.details).toBe(
+      'summary: SYSTEM_ERROR test alert; description: database connectivity lost; cache_hit_rate_pct: 0.0',
+    );
+  });
+
   test('unknown extra fields are tolerated', () => {
     const p = { ...alertmanagerPayload([{ alertname: 'X' }]), someFutureField: { a: 1 } };
     expect(alertsOf(parsePayload('alertmanager', p))).toHaveLength(1);
@@ -91,6 +108,11 @@ describe('Grafana payloads', () => {
     });
   });
 
+  test('the annotations become the details text', () => {
+    const [a] = alertsOf(parsePayload('grafana', grafanaPayload('HIGH_LATENCY', { target: 'alfred' })));
+    expect(a?.details).toBe('summary: HIGH_LATENCY from Grafana');
+  });
+
   test('missing alertname and bad orgId are named', () => {
     const p = edit(edit(grafanaPayload('X', {}), ['alerts', 0, 'labels', 'alertname']), ['orgId'], 'one');
     const issues = issuesOf(parsePayload('grafana', p));
@@ -116,6 +138,12 @@ describe('PagerDuty payloads', () => {
       },
       fingerprint: 'key-Redis down',
     });
+  });
+
+  test('the incident title, on one line, is the details text: v3 events carry no custom details', () => {
+    const title = 'SYSTEM_ERROR: database\n connectivity   lost';
+    const [a] = alertsOf(parsePayload('pagerduty', pagerDutyPayload('incident.triggered', title)));
+    expect(a).toMatchObject({ name: title, details: 'SYSTEM_ERROR: database connectivity lost' });
   });
 
   test('incident.resolved is a resolution; acknowledgements carry no alert state', () => {
@@ -150,6 +178,18 @@ describe('generic payloads', () => {
       status: 'firing',
       labels: { alertname: 'CacheFailure', target: 'alfred', severity: 'critical', team: 'sre' },
     });
+  });
+
+  test('the annotations become the details text; without annotations there is none', () => {
+    const [a] = alertsOf(
+      parsePayload('generic', {
+        alertname: 'SYSTEM_ERROR',
+        annotations: { provider: 'openai', error_rate_pct: '12.5' },
+      }),
+    );
+    expect(a?.details).toBe('provider: openai; error_rate_pct: 12.5');
+    const [bare] = alertsOf(parsePayload('generic', { alertname: 'SYSTEM_ERROR' }));
+    expect(bare).not.toHaveProperty('details');
   });
 
   test('unknown fields and wrong types are named', () => {

@@ -4,11 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
-import { loadReceiverConfig } from '../../src/receiver/config';
-import type { IncomingAlert } from '../../src/receiver/payloads';
-import { compileRoutes, loadRoutes, parseSeverity, routeAlert } from '../../src/receiver/routes';
+import { checkParams } from '../../src/lib/runbook-params';
+import { loadReceiverConfig, type SourceName } from '../../src/receiver/config';
+import { isIgnored, parsePayload, type IncomingAlert } from '../../src/receiver/payloads';
+import { compileRoutes, loadRoutes, parseSeverity, routeAlert, type RouteDecision } from '../../src/receiver/routes';
 import { RUNBOOKS } from '../../src/workflows/catalog';
-import { REPO, STACK_DIR } from './helpers';
+import { alertmanagerPayload, grafanaPayload, pagerDutyPayload, REPO, STACK_DIR } from './helpers';
 
 const targets = ['alfred', 'beta'];
 
@@ -124,6 +125,36 @@ describe('matching', () => {
     expect(routeAlert(noCatalog, alert('AlfredRedisDown', { target: 'alfred' })).kind).toBe('unrouted');
   });
 
+  test('rules match the details pseudo-label, which hides a real label of that name', () => {
+    const byDetails = compileRoutes(
+      {
+        catalogDefaults: false,
+        rules: [{ matchRegex: { details: '.*connectivity lost.*' }, runbook: 'databaseUnreachable', target: 'alfred' }],
+      },
+      { origin: 'inline', targets },
+    );
+    const described = { ...alert('SYSTEM_ERROR'), details: 'summary: db connectivity lost' };
+    expect(routeAlert(byDetails, described)).toMatchObject({ kind: 'routed', runbook: 'databaseUnreachable' });
+    expect(routeAlert(byDetails, alert('SYSTEM_ERROR', { details: 'connectivity lost' })).kind).toBe('unrouted');
+  });
+
+  test('a leading (?i) makes a matcher ignore case; without it case matters', () => {
+    const table2 = compileRoutes(
+      {
+        catalogDefaults: false,
+        rules: [
+          { name: 'ci', matchRegex: { details: '(?i).*database.*' }, runbook: 'databaseUnreachable', target: 'alfred' },
+          { name: 'cs', matchRegex: { details: '.*redis.*' }, runbook: 'cacheFailure', target: 'alfred' },
+        ],
+      },
+      { origin: 'inline', targets },
+    );
+    const withDetails = (details: string) => ({ ...alert('SYSTEM_ERROR'), details });
+    expect(routeAlert(table2, withDetails('DATABASE gone'))).toMatchObject({ rule: 'ci' });
+    expect(routeAlert(table2, withDetails('redis gone'))).toMatchObject({ rule: 'cs' });
+    expect(routeAlert(table2, withDetails('Redis gone')).kind).toBe('unrouted');
+  });
+
   test('severity: rule, then the alert label, then the runbook default', () => {
     expect(routeAlert(table, alert('AlfredRedisDown', { target: 'alfred', severity: 'critical' }))).toMatchObject({
       severity: 1,
@@ -214,5 +245,172 @@ describe('invalid routes are refused at start, naming the file and the path', ()
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('POST /alerts/{alertmanager,pagerduty,grafana,generic}');
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("Alfred's own alerts (seed 002) through the shipped routes", () => {
+  const engine = loadConfig(path.join(REPO, 'config/engine.yaml'), { ...process.env, STACK_DIR });
+  const shipped = loadRoutes(path.join(REPO, 'config/routes.yaml'), engine);
+
+  /** One alert as the receiver parses it from `source`'s webhook body. */
+  function received(source: SourceName, body: unknown): IncomingAlert {
+    const r = parsePayload(source, body);
+    if (!r.ok) throw new Error(r.issues.join('; '));
+    const [item] = r.items;
+    if (!item || isIgnored(item)) throw new Error('expected one alert');
+    return item;
+  }
+  /** PagerDuty v3 incident.triggered; Alfred's service is neither alfred-cache nor alfred-database. */
+  const pagerduty = (title: string) => received('pagerduty', pagerDutyPayload('incident.triggered', title, 'alfred'));
+  /** The SLA monitor posting our generic format. */
+  const slaMonitor = (
+    alertname: string,
+    annotations: Record<string, string> = {},
+    extra: Record<string, unknown> = {},
+  ) => received('generic', { alertname, annotations, ...extra });
+  const alertmanager = (alertname: string, labels: Record<string, string>) =>
+    received('alertmanager', alertmanagerPayload([{ alertname, labels }]));
+
+  const routed = (rule: string, runbook: string, severity: number): RouteDecision =>
+    ({ kind: 'routed', rule, runbook, target: 'alfred', severity }) as RouteDecision;
+
+  test.each<[string, () => IncomingAlert, RouteDecision]>([
+    [
+      'INC-01: PagerDuty SYSTEM_ERROR with database connectivity in its title → databaseUnreachable, SEV-1',
+      () => pagerduty('SYSTEM_ERROR: database connectivity lost'),
+      routed('alfred-system-error-database', 'databaseUnreachable', 1),
+    ],
+    [
+      'INC-01: SYSTEM_ERROR with Database Connectivity (any case) in its annotations → databaseUnreachable, SEV-1',
+      () => slaMonitor('SYSTEM_ERROR', { details: 'Database Connectivity check failed: could not connect to server' }),
+      routed('alfred-system-error-database', 'databaseUnreachable', 1),
+    ],
+    [
+      'INC-02: SLA monitor SYSTEM_ERROR naming openai → providerDown, SEV-2',
+      () => slaMonitor('SYSTEM_ERROR', { provider: 'openai', error_rate_pct: '12.5' }),
+      routed('alfred-system-error-provider', 'providerDown', 2),
+    ],
+    [
+      'INC-02: PagerDuty SYSTEM_ERROR naming Anthropic in its title → providerDown, SEV-2',
+      () => pagerduty('SYSTEM_ERROR: Anthropic error rate 14% over 5 min'),
+      routed('alfred-system-error-provider', 'providerDown', 2),
+    ],
+    [
+      'INC-02: Alertmanager SYSTEM_ERROR with a provider label → providerDown, SEV-2',
+      () => alertmanager('SYSTEM_ERROR', { provider: 'google' }),
+      routed('alfred-system-error-provider-label', 'providerDown', 2),
+    ],
+    [
+      'INC-05: SLA monitor SYSTEM_ERROR with cache_hit_rate_pct: 0.0 → cacheFailure, SEV-2',
+      () => slaMonitor('SYSTEM_ERROR', { cache_hit_rate_pct: '0.0' }),
+      routed('alfred-system-error-cache', 'cacheFailure', 2),
+    ],
+    [
+      'INC-05: PagerDuty SYSTEM_ERROR with "cache_hit_rate_pct": 0 in its title → cacheFailure, SEV-2',
+      () => pagerduty('SYSTEM_ERROR {"cache_hit_rate_pct": 0, "requests": 1200}'),
+      routed('alfred-system-error-cache', 'cacheFailure', 2),
+    ],
+    [
+      'INC-04: SLA monitor HIGH_LATENCY with a P95 value → latencySpike, SEV-2',
+      () => slaMonitor('HIGH_LATENCY', { p95_latency_ms: '212' }),
+      routed('alfred-high-latency', 'latencySpike', 2),
+    ],
+    [
+      'INC-04: PagerDuty HIGH_LATENCY title → latencySpike, SEV-2',
+      () => pagerduty('HIGH_LATENCY: P95 212 ms above 150 ms'),
+      routed('alfred-high-latency', 'latencySpike', 2),
+    ],
+    [
+      'INC-04: Grafana HIGH_LATENCY → latencySpike, SEV-2',
+      () => received('grafana', grafanaPayload('HIGH_LATENCY', {})),
+      routed('alfred-high-latency', 'latencySpike', 2),
+    ],
+    [
+      'INC-07: PagerDuty QUOTA_EXCEEDED from multiple users → quotaExhaustion, SEV-2',
+      () => pagerduty('QUOTA_EXCEEDED from 23 users'),
+      routed('alfred-quota-exceeded', 'quotaExhaustion', 2),
+    ],
+  ])('%s', (_name, make, expected) => {
+    expect(routeAlert(shipped, make())).toEqual(expected);
+  });
+
+  test.each<[string, () => IncomingAlert]>([
+    [
+      'a SYSTEM_ERROR whose details match no rule',
+      () => slaMonitor('SYSTEM_ERROR', { details: 'disk usage 97% on worker' }),
+    ],
+    ['a SYSTEM_ERROR without any details', () => slaMonitor('SYSTEM_ERROR')],
+    ['a PagerDuty SYSTEM_ERROR whose title says nothing more', () => pagerduty('SYSTEM_ERROR')],
+    [
+      'a SYSTEM_ERROR naming a provider the target does not have',
+      () => slaMonitor('SYSTEM_ERROR', { provider: 'mistral', error_rate_pct: '40' }),
+    ],
+    [
+      'a PagerDuty SYSTEM_ERROR naming a provider the target does not have',
+      () => pagerduty('SYSTEM_ERROR: mistral 502s'),
+    ],
+    [
+      'a SYSTEM_ERROR with a provider label the target does not have',
+      () => alertmanager('SYSTEM_ERROR', { provider: 'mistral' }),
+    ],
+    [
+      'a SYSTEM_ERROR whose cache hit rate is low but not zero',
+      () => slaMonitor('SYSTEM_ERROR', { cache_hit_rate_pct: '0.05' }),
+    ],
+    ['a provider name inside a longer word', () => pagerduty('SYSTEM_ERROR: googleapis.com DNS lookup failed')],
+    [
+      'a name with the type inside a longer word',
+      () => slaMonitor('NOT_A_SYSTEM_ERROR', { details: 'database connectivity' }),
+    ],
+    ['a name extending the type', () => slaMonitor('HIGH_LATENCY_BUDGET', { p95_latency_ms: '212' })],
+  ])('stays unrouted, never guessed: %s', (_name, make) => {
+    const a = make();
+    expect(routeAlert(shipped, a)).toEqual({ kind: 'unrouted', reason: `no route matches alert "${a.name}"` });
+  });
+
+  test("the seed's severity holds whatever severity label the alert carries", () => {
+    const dbLabelledWarning = slaMonitor('SYSTEM_ERROR', { details: 'database connectivity' }, { severity: 'warning' });
+    expect(routeAlert(shipped, dbLabelledWarning)).toMatchObject({ runbook: 'databaseUnreachable', severity: 1 });
+    const latencyLabelledLow = slaMonitor('HIGH_LATENCY', {}, { severity: 'low' });
+    expect(routeAlert(shipped, latencyLabelledLow)).toMatchObject({ runbook: 'latencySpike', severity: 2 });
+  });
+
+  test('a target label naming an unconfigured target is refused, never sent to alfred', () => {
+    const elsewhere = slaMonitor('SYSTEM_ERROR', { cache_hit_rate_pct: '0.0' }, { target: 'payments' });
+    expect(routeAlert(shipped, elsewhere)).toEqual({
+      kind: 'refused',
+      rule: 'alfred-system-error-cache',
+      runbook: 'cacheFailure',
+      reason: `unknown target "payments"; configured: ${Object.keys(engine.targets).join(', ')}`,
+    });
+  });
+
+  test('every provider configured for alfred in config/engine.yaml is recognised by name', () => {
+    const providers = Object.keys(engine.targets.alfred?.providers ?? {});
+    expect(providers.length).toBeGreaterThan(0);
+    for (const provider of providers) {
+      expect(routeAlert(shipped, pagerduty(`SYSTEM_ERROR: ${provider} error rate 9%`))).toMatchObject({
+        runbook: 'providerDown',
+      });
+      expect(routeAlert(shipped, alertmanager('SYSTEM_ERROR', { provider }))).toMatchObject({
+        runbook: 'providerDown',
+      });
+    }
+  });
+
+  test('providerDown takes no provider parameter, so its routes pass none (one would be refused)', () => {
+    expect(() => checkParams('providerDown', { provider: 'openai' })).toThrow(
+      "Unrecognized key(s) in object: 'provider'",
+    );
+    expect(routeAlert(shipped, pagerduty('SYSTEM_ERROR: openai error rate 12%'))).not.toHaveProperty('params');
+  });
+
+  test('resolutions take the same route as the alert they resolve', () => {
+    const resolved = received(
+      'pagerduty',
+      pagerDutyPayload('incident.resolved', 'SYSTEM_ERROR: database connectivity lost', 'alfred'),
+    );
+    expect(resolved.status).toBe('resolved');
+    expect(routeAlert(shipped, resolved)).toMatchObject({ runbook: 'databaseUnreachable', target: 'alfred' });
   });
 });
