@@ -3,7 +3,11 @@
 # Idempotent: each step checks first and costs milliseconds when already done.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-APT_PACKAGES=(podman runc busybox-static redis-server postgresql-15 openssl curl ca-certificates prometheus prometheus-alertmanager chromium)
+APT_PACKAGES=(podman runc busybox-static redis-server postgresql-15 openssl curl ca-certificates prometheus prometheus-alertmanager chromium
+  # The Alfred replica's Python stack in drill/alfred, and the commands the seeds run in its
+  # containers: python, alembic, rq.
+  python3 python-is-python3 python3-fastapi python3-uvicorn python3-sqlalchemy python3-alembic alembic
+  python3-psycopg2 python3-redis python3-rq python3-httpx)
 
 install_debian_packages() {
   local missing=()

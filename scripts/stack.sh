@@ -87,13 +87,16 @@ CONF
 # ---------- images ----------
 image_label() { pm image inspect --format "{{ index .Labels \"$2\" }}" "$1" 2>/dev/null || true; }
 
-make_base_rootfs() { # a static busybox rootfs; host programs (node, postgres, redis) come in as read-only mounts
+make_base_rootfs() { # a static busybox rootfs; host programs (python3, postgres, redis) come in as read-only mounts
   local root="$1"
   rm -rf "$root"; mkdir -p "$root/bin" "$root/tmp" "$root/proc" "$root/sys" "$root/dev" "$root/app" "$root/var/run" "$root/run"
   chmod 1777 "$root/tmp"
   cp /bin/busybox "$root/bin/busybox"
   for c in sh ls cat echo sleep df du env ps kill; do ln -sf busybox "$root/bin/$c"; done
 }
+
+# A fingerprint of the replica's code as baked into the images: a container built from other code is stale.
+app_sha() { (cd "$BUILD/rootfs/app" && find . -type f | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum | cut -c1-16); }
 
 build_images() {
   make_base_rootfs "$BUILD/rootfs"
@@ -102,10 +105,11 @@ build_images() {
     pm import "$BUILD/base.tar" localhost/remediation-base:1 >/dev/null || die "images: podman import of the base image failed"
     log "built localhost/remediation-base:1"
   fi
-  # The drill application, bundled into one file and baked into tagged images.
-  (cd "$REPO_ROOT" && node_modules/.bin/esbuild drill/src/main.ts --bundle --platform=node --target=node20 \
-     --log-level=warning --outfile="$BUILD/rootfs/app/server.js") || die "images: bundling the drill target failed"
-  local sha; sha="$(sha256sum "$BUILD/rootfs/app/server.js" | cut -c1-16)"
+  # The Alfred replica (drill/alfred: FastAPI, SQLAlchemy, alembic, RQ on the host's Debian python3),
+  # baked into tagged images with /app as the working directory, as the seeds run it.
+  (cd "$REPO_ROOT/drill/alfred" && tar --exclude=__pycache__ --exclude='*.pyc' -cf - .) | tar -C "$BUILD/rootfs/app" -xf - \
+    || die "images: copying drill/alfred into the image failed"
+  local sha; sha="$(app_sha)"
   local tag role built=0
   for role in api worker; do
     for tag in "${API_TAGS[@]}" "$BAD_TAG" "$AUTH_BUG_TAG"; do
@@ -116,8 +120,9 @@ build_images() {
       local authbug=0; [ "$tag" = "$AUTH_BUG_TAG" ] && authbug=1
       pm import \
         --change "ENV APP_VERSION=$tag" --change "ENV APP_ROLE=$role" --change "ENV DRILL_BAD_RELEASE=$bad" --change "ENV DRILL_AUTH_BUG=$authbug" \
+        --change "ENV PYTHONDONTWRITEBYTECODE=1" --change "ENV PYTHONUNBUFFERED=1" --change "WORKDIR /app" \
         --change "LABEL app.sha=$sha" --change "LABEL org.opencontainers.image.version=$tag" \
-        --change "CMD [\"/usr/bin/node\", \"/app/server.js\", \"$role\"]" \
+        --change "CMD [\"/usr/bin/python3\", \"-m\", \"app\", \"$role\"]" \
         "$BUILD/app.tar" "$img" >/dev/null || die "images: podman import of $img failed"
       log "built $img"
     done
@@ -194,6 +199,17 @@ db_up() {
     "${q[@]}" -c "CREATE ROLE alfred LOGIN" >/dev/null || die "db: creating role alfred failed"
   fi
   printf "ALTER ROLE alfred WITH LOGIN PASSWORD '%s';\n" "$app_pw" | "${q[@]}" >/dev/null || die "db: setting alfred's password failed"
+  # A database the earlier TypeScript drill migrated (schema_migrations, no alembic_version) cannot be
+  # taken over by alembic: it starts afresh, and so does the dump taken from it.
+  if [ "$("${q[@]}" -c "SELECT 1 FROM pg_database WHERE datname='alfred'")" = "1" ] \
+     && [ "$(psql -q -tA -h 127.0.0.1 -p "$DRILL_DB_PORT" -U postgres -d alfred -c \
+          "SELECT to_regclass('public.schema_migrations') IS NOT NULL AND to_regclass('public.alembic_version') IS NULL")" = "t" ]; then
+    if pm container exists alfred-api; then compose stop api worker proxy >>"$LOGS/compose.log" 2>&1 || true; fi
+    "${q[@]}" -c "DROP DATABASE alfred WITH (FORCE)" >/dev/null || die "db: dropping the old drill database failed"
+    rm -f "$STACK_DIR/drill/backups/alfred-latest.dump"
+    redis-cli -p "$DRILL_REDIS_PORT" flushdb >/dev/null 2>&1 || true
+    log "drill database recreated for alembic (it was migrated by the old drill)"
+  fi
   if [ "$("${q[@]}" -c "SELECT 1 FROM pg_database WHERE datname='alfred'")" != "1" ]; then
     "${q[@]}" -c "CREATE DATABASE alfred OWNER alfred" >/dev/null || die "db: creating database alfred failed"
   fi
@@ -210,7 +226,7 @@ replace_stale() {
 }
 
 app_up() {
-  local sha; sha="$(sha256sum "$BUILD/rootfs/app/server.js" | cut -c1-16)"
+  local sha; sha="$(app_sha)"
   for c in alfred-api alfred-worker alfred-proxy; do replace_stale "$c" "$sha"; done
   compose_up api
   wait_for "drill api" 30 curl -fsS -o /dev/null "http://127.0.0.1:$DRILL_API_PORT/health" \

@@ -73,21 +73,40 @@ export const TargetSchema = z.object({
   containers: z.object({
     /** The compose project (`name:` of the compose file, or its directory name). */
     project: z.string().regex(/^[\w.-]+$/, 'a compose project name'),
-    projectLabel: z.string().regex(/^[\w.-]+$/).default('com.docker.compose.project'),
-    serviceLabel: z.string().regex(/^[\w.-]+$/).default('com.docker.compose.service'),
+    projectLabel: z
+      .string()
+      .regex(/^[\w.-]+$/)
+      .default('com.docker.compose.project'),
+    serviceLabel: z
+      .string()
+      .regex(/^[\w.-]+$/)
+      .default('com.docker.compose.service'),
     /** Component → service name, where they differ (default: the component's own name). */
     services: z.record(z.string().min(1), z.string().regex(/^[\w.-]+$/)).default({}),
   }),
   components: z.array(z.string().min(1)).min(1),
+  /**
+   * The Python interpreter inside the service's own containers (seed 002: `docker compose exec api
+   * python -c ...`): the egress and DNS probe of INC-03 runs with it.
+   */
+  python: z.string().min(1).default('python'),
   /** Components restarted one at a time during a rollback, in this order. */
   rollbackOrder: z.array(z.string()).default(['api', 'worker']),
   postgres: z
     .object({
-      host: z.string(),
-      port: z.number().int(),
+      /**
+       * How the engine reaches the server: `exec` runs psql inside the db container as `execUser`
+       * over its local socket (seed 002: `docker compose exec db psql -U alfred -d alfred`), so no port
+       * needs publishing and no password is held; `tcp` connects to host:port as user/password.
+       */
+      via: z.enum(['exec', 'tcp']).default('exec'),
+      /** The component whose container runs PostgreSQL (exec, df, pg_isready, pg_restore). */
+      component: z.string().min(1).default('db'),
+      host: z.string().optional(),
+      port: z.number().int().optional(),
       database: z.string(),
-      user: z.string(),
-      password: secretRef,
+      user: z.string().optional(),
+      password: secretRef.optional(),
       /** Data directory inside the db container, checked with `df`. */
       dataDir: z.string().default('/var/lib/postgresql/data'),
       /** Latest dump inside the db container, for a two-person restore (seeds 000, 002). */
@@ -97,6 +116,11 @@ export const TargetSchema = z.object({
        * socket as the seeds run them: `docker compose exec db psql -U alfred -d alfred`.
        */
       execUser: z.string().min(1).default('alfred'),
+      /**
+       * The role for the few statements the application's role may not run (`ALTER ROLE ... CONNECTION
+       * LIMIT`, databasePressure): the server's superuser, over the same local socket (not in the seeds).
+       */
+      adminUser: z.string().min(1).default('postgres'),
       /** When the database counts as under pressure, and which roles a runbook may limit. */
       pressure: z
         .object({
@@ -114,8 +138,12 @@ export const TargetSchema = z.object({
           role: z.string().min(1),
           /** The component that runs migrations; its logs show why one failed. */
           component: z.string().min(1).default('api'),
-          table: z.string().min(1).default('schema_migrations'),
-          privileges: z.array(z.enum(['SELECT', 'INSERT', 'UPDATE', 'DELETE'])).min(1).default(['SELECT', 'INSERT', 'UPDATE', 'DELETE']),
+          /** alembic's own version table (the seeds migrate with alembic). */
+          table: z.string().min(1).default('alembic_version'),
+          privileges: z
+            .array(z.enum(['SELECT', 'INSERT', 'UPDATE', 'DELETE']))
+            .min(1)
+            .default(['SELECT', 'INSERT', 'UPDATE', 'DELETE']),
           /** Admin API paths: migration status (GET) and re-running pending migrations (POST). */
           statusPath: z.string().regex(/^\/v1\//),
           upgradePath: z.string().regex(/^\/v1\//),
@@ -134,6 +162,11 @@ export const TargetSchema = z.object({
       stuckAfterSeconds: z.number().int().positive().default(300),
       /** Extra replicas of the consuming component a scale-out may add. */
       maxReplicas: z.number().int().min(1).max(10).default(2),
+      /** The RQ job function that applies a token transfer (its first argument is the transfer id). */
+      transferFunction: z
+        .string()
+        .regex(/^[\w.]+$/)
+        .default('app.jobs.apply_transfer'),
     })
     .optional(),
   redis: z.object({ host: z.string(), port: z.number().int(), password: secretRef.optional() }).optional(),
@@ -167,7 +200,10 @@ export const TargetSchema = z.object({
   rateLimit: z
     .object({
       /** Container env variable holding the per-client limit per minute. */
-      envVar: z.string().regex(/^[A-Z][A-Z0-9_]*$/).default('RATE_LIMIT_PER_MINUTE'),
+      envVar: z
+        .string()
+        .regex(/^[A-Z][A-Z0-9_]*$/)
+        .default('RATE_LIMIT_PER_MINUTE'),
       /** Redis keys of the limiter's counters. */
       keyPattern: z.string().default('alfred:ratelimit:*'),
       /** 429s per window at or below this are the baseline (seed 002: fewer than 10 in 2 minutes). */
@@ -216,13 +252,23 @@ export const TargetSchema = z.object({
   smtp: z
     .object({
       component: z.string().min(1).default('api'),
-      hostEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default('SMTP_HOST'),
-      portEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default('SMTP_PORT'),
+      hostEnv: z
+        .string()
+        .regex(/^[A-Z_][A-Z0-9_]*$/)
+        .default('SMTP_HOST'),
+      portEnv: z
+        .string()
+        .regex(/^[A-Z_][A-Z0-9_]*$/)
+        .default('SMTP_PORT'),
       primary: smtpRelay,
       /** Captures mail instead of delivering it (seed 004: mailhog on 1025): a stopgap while the primary refuses. */
       sandbox: smtpRelay,
       /** The envelope of the probe: MAIL FROM and RCPT TO, then RSET; no message is ever sent. */
-      probe: z.object({ from: z.string().email(), to: z.string().email(), heloName: z.string().min(1).default('remediation-engine.local') }),
+      probe: z.object({
+        from: z.string().email(),
+        to: z.string().email(),
+        heloName: z.string().min(1).default('remediation-engine.local'),
+      }),
       timeoutMs: z.number().int().min(500).max(60_000).default(10_000),
     })
     .optional(),
@@ -244,6 +290,28 @@ export const TargetSchema = z.object({
     .default({}),
 });
 export type TargetConfig = z.infer<typeof TargetSchema>;
+
+/** A target as the engine accepts it: the schema plus the rules that span fields. */
+export const CheckedTargetSchema = TargetSchema.superRefine((t, ctx) => {
+  const pg = t.postgres;
+  if (pg?.via === 'tcp') {
+    for (const key of ['host', 'port', 'user', 'password'] as const) {
+      if (pg[key] === undefined)
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['postgres', key],
+          message: `required when postgres.via is tcp`,
+        });
+    }
+  }
+  if (pg && !t.components.includes(pg.component)) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ['postgres', 'component'],
+      message: `"${pg.component}" is not one of components (${t.components.join(', ')})`,
+    });
+  }
+});
 
 const TierSchema = z.object({
   name: z.string(),
@@ -273,14 +341,18 @@ export const ConfigSchema = z.object({
     })
     .default({}),
   docker: z.object({ socketPath: z.string() }),
-  targets: z.record(z.string().regex(/^[a-z0-9-]+$/), TargetSchema),
+  targets: z.record(z.string().regex(/^[a-z0-9-]+$/), CheckedTargetSchema),
   policy: z.object({
     approvers: z.array(z.string().min(1)).min(1),
     tiers: z.array(TierSchema).min(1),
     verifyDeadlineMs: z.number().int().positive().default(120_000),
     cooldownMs: z.number().int().nonnegative().default(600_000),
     lockWaitMs: z.number().int().positive().default(300_000),
-    escalatedHoldMs: z.number().int().positive().default(7 * 24 * 3600_000),
+    escalatedHoldMs: z
+      .number()
+      .int()
+      .positive()
+      .default(7 * 24 * 3600_000),
     settleMs: z.number().int().nonnegative().default(60_000),
     /** Status updates while an incident is open, by severity (ms; 0 = none). Defaults follow seeds 001/002. */
     updateCadenceMs: z

@@ -10,7 +10,7 @@
  * its own hash: that is tampering, and tampered entries are evidence, never rewritten.
  */
 import { createHash } from 'node:crypto';
-import type { Client as PgClient } from 'pg';
+import type { PgQueryable } from './pg-exec';
 import { heartbeat } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import { ErrorType, permanent } from './errors';
@@ -168,7 +168,7 @@ export function createAuditChainActivities(deps: ActivityDeps) {
     );
   }
 
-  async function rehashInTransaction(c: PgClient, fromId: string): Promise<string[]> {
+  async function rehashInTransaction(c: PgQueryable, fromId: string): Promise<string[]> {
     await c.query('LOCK TABLE audit_logs IN SHARE ROW EXCLUSIVE MODE');
     const head = await c.query<{ hash: string | null }>('SELECT hash FROM audit_logs WHERE id < $1 ORDER BY id DESC LIMIT 1', [fromId]);
     let previous = head.rows[0] ? head.rows[0].hash : GENESIS_HASH;

@@ -4,10 +4,10 @@
  * read here and never leaves: only statuses, emails and yes/no answers are returned.
  */
 import { createHash } from 'node:crypto';
-import { Client as PgClient } from 'pg';
 import type { ActivityDeps } from './deps';
-import { adminKey, pgPassword, targetConfig } from './deps';
+import { adminKey, targetConfig } from './deps';
 import { createDockerActivities } from './docker';
+import { withPgClient } from './postgres';
 import { ErrorType, describeError, permanent } from './errors';
 
 export interface WhoAmI {
@@ -76,29 +76,17 @@ export function createAuthActivities(deps: ActivityDeps) {
     const pg = targetConfig(deps, input.target).postgres;
     if (!pg) throw permanent(ErrorType.NotConfigured, `target "${input.target}" has no postgres configured`);
     const hash = createHash('sha256').update(key(input.target)).digest('hex');
-    const client = new PgClient({
-      host: pg.host,
-      port: pg.port,
-      database: pg.database,
-      user: pg.user,
-      password: pgPassword(deps, input.target),
-      connectionTimeoutMillis: 3000,
-      statement_timeout: 3000,
-      application_name: 'remediation-engine',
-    });
-    client.on('error', () => undefined);
     try {
-      await client.connect();
-      const r = await client.query<{ email: string; is_admin: boolean }>(
-        'SELECT email, is_admin FROM users WHERE api_key_hash = $1 LIMIT 1',
-        [hash],
+      const r = await withPgClient(
+        deps,
+        input.target,
+        (c) => c.query<{ email: string; is_admin: boolean }>('SELECT email, is_admin FROM users WHERE api_key_hash = $1 LIMIT 1', [hash]),
+        3000,
       );
       const row = r.rows[0];
       return row ? { reachable: true, matches: true, email: row.email, isAdmin: row.is_admin } : { reachable: true, matches: false };
     } catch (err) {
       return { reachable: false, matches: false, error: describeError(err) };
-    } finally {
-      await client.end().catch(() => undefined);
     }
   }
 

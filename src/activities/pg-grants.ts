@@ -7,6 +7,7 @@ import type { ActivityDeps } from './deps';
 import { targetConfig } from './deps';
 import { ErrorType, permanent } from './errors';
 import { withPgClient } from './postgres';
+import { escapeIdentifier } from './pg-exec';
 
 export interface MigrationSettings {
   role: string;
@@ -90,7 +91,7 @@ export function createPgGrantActivities(deps: ActivityDeps) {
         };
       // Privilege names come from a fixed enum in the configuration schema; identifiers are quoted.
       await c.query(
-        `GRANT ${missing.join(', ')} ON TABLE ${c.escapeIdentifier(m.table)} TO ${c.escapeIdentifier(m.role)}`,
+        `GRANT ${missing.join(', ')} ON TABLE ${escapeIdentifier(m.table)} TO ${escapeIdentifier(m.role)}`,
       );
       return { performed: true, granted: missing, detail: `granted ${missing.join(', ')} on ${m.table} to ${m.role}` };
     });

@@ -7,7 +7,8 @@
 import type { ActivityDeps } from './deps';
 import { targetConfig } from './deps';
 import { ErrorType, permanent } from './errors';
-import { withPgClient } from './postgres';
+import { withPgAdmin } from './postgres';
+import { escapeIdentifier } from './pg-exec';
 
 export interface RoleConnections {
   role: string;
@@ -87,7 +88,7 @@ export function createPgPressureActivities(deps: ActivityDeps) {
   async function dbPressure(input: { target: string }): Promise<DbPressure> {
     const s = settings(input.target);
     try {
-      return await withPgClient(deps, input.target, async (c) => {
+      return await withPgAdmin(deps, input.target, async (c) => {
         const max = Number(
           (await c.query<{ max_connections: string }>('SHOW max_connections')).rows[0]?.max_connections ?? 0,
         );
@@ -197,7 +198,7 @@ export function createPgPressureActivities(deps: ActivityDeps) {
     const s = settings(input.target);
     const pids = input.pids.filter((p) => Number.isInteger(p) && p > 0);
     if (pids.length === 0) return { terminated: [], spared: [] };
-    return withPgClient(deps, input.target, async (c) => {
+    return withPgAdmin(deps, input.target, async (c) => {
       const r = await c.query<{ pid: number; ok: boolean }>(
         `WITH w AS (${WAITERS}), b AS (SELECT DISTINCT u.pid FROM w CROSS JOIN LATERAL unnest(w.blocked_by) AS u(pid))
          SELECT a.pid, pg_terminate_backend(a.pid) AS ok FROM pg_stat_activity a JOIN b ON b.pid = a.pid
@@ -224,7 +225,7 @@ export function createPgPressureActivities(deps: ActivityDeps) {
         `role "${input.role}" may not be limited on ${input.target} (configured: ${s.limitRoles.join(', ') || 'none'})`,
       );
     }
-    return withPgClient(deps, input.target, async (c) => {
+    return withPgAdmin(deps, input.target, async (c) => {
       const cur = (
         await c.query<{ rolconnlimit: number }>('SELECT rolconnlimit FROM pg_roles WHERE rolname = $1', [input.role])
       ).rows[0];
@@ -232,7 +233,7 @@ export function createPgPressureActivities(deps: ActivityDeps) {
       if (cur.rolconnlimit >= 0 && cur.rolconnlimit <= s.connectionLimit) {
         return { performed: false, detail: `${input.role} already limited to ${cur.rolconnlimit} connections` };
       }
-      await c.query(`ALTER ROLE ${c.escapeIdentifier(input.role)} CONNECTION LIMIT ${Math.floor(s.connectionLimit)}`);
+      await c.query(`ALTER ROLE ${escapeIdentifier(input.role)} CONNECTION LIMIT ${Math.floor(s.connectionLimit)}`);
       return {
         performed: true,
         detail: `${input.role} limited to ${s.connectionLimit} connections (was ${cur.rolconnlimit < 0 ? 'unlimited' : cur.rolconnlimit})`,
@@ -252,7 +253,7 @@ export function createPgPressureActivities(deps: ActivityDeps) {
     const s = settings(input.target);
     if (!s.limitRoles.includes(input.role))
       throw permanent(ErrorType.Refused, `role "${input.role}" may not be trimmed on ${input.target}`);
-    return withPgClient(deps, input.target, async (c) => {
+    return withPgAdmin(deps, input.target, async (c) => {
       const r = await c.query<{ ok: boolean }>(
         `WITH ranked AS (
            SELECT pid, state, state_change, row_number() OVER (ORDER BY state_change DESC) AS keep_rank

@@ -5,7 +5,7 @@
  */
 import type { ActivityDeps } from './deps';
 import { ErrorType, permanent } from './errors';
-import { withPgClient } from './postgres';
+import { withPgAdmin } from './postgres';
 
 export interface RunningQuery {
   pid: number;
@@ -26,8 +26,12 @@ export function redactLiterals(sql: string): string {
 
 export function createPgSessionActivities(deps: ActivityDeps) {
   /** Non-idle queries of the target's database running longer than `minSeconds`, longest first. */
-  async function runningQueries(input: { target: string; minSeconds: number; limit?: number }): Promise<RunningQuery[]> {
-    return withPgClient(deps, input.target, async (c) => {
+  async function runningQueries(input: {
+    target: string;
+    minSeconds: number;
+    limit?: number;
+  }): Promise<RunningQuery[]> {
+    return withPgAdmin(deps, input.target, async (c) => {
       const r = await c.query<{ pid: number; seconds: string; state: string; query: string }>(
         `SELECT pid, extract(epoch FROM now() - query_start)::text AS seconds, state, left(query, 120) AS query
            FROM pg_stat_activity
@@ -35,7 +39,12 @@ export function createPgSessionActivities(deps: ActivityDeps) {
           ORDER BY query_start ASC LIMIT $2`,
         [input.minSeconds, input.limit ?? 20],
       );
-      return r.rows.map((x) => ({ pid: x.pid, seconds: Math.round(Number(x.seconds)), state: x.state, query: redactLiterals(x.query) }));
+      return r.rows.map((x) => ({
+        pid: x.pid,
+        seconds: Math.round(Number(x.seconds)),
+        state: x.state,
+        query: redactLiterals(x.query),
+      }));
     });
   }
 
@@ -44,11 +53,15 @@ export function createPgSessionActivities(deps: ActivityDeps) {
    * running the same long query (older than `minSeconds`): a pid reused by a new session is spared.
    * Repeating it is harmless; the answer lists what was terminated this time.
    */
-  async function terminateQueries(input: { target: string; pids: number[]; minSeconds: number }): Promise<{ terminated: number[]; spared: number[] }> {
+  async function terminateQueries(input: {
+    target: string;
+    pids: number[];
+    minSeconds: number;
+  }): Promise<{ terminated: number[]; spared: number[] }> {
     if (!(input.minSeconds >= 5)) throw permanent(ErrorType.Refused, 'refusing to terminate queries younger than 5 s');
     const pids = input.pids.filter((p) => Number.isInteger(p) && p > 0);
     if (pids.length === 0) return { terminated: [], spared: [] };
-    return withPgClient(deps, input.target, async (c) => {
+    return withPgAdmin(deps, input.target, async (c) => {
       const r = await c.query<{ pid: number; ok: boolean }>(
         `SELECT pid, pg_terminate_backend(pid) AS ok FROM pg_stat_activity
           WHERE ${OWN_SESSIONS} AND pid = ANY($1::int[]) AND now() - query_start > make_interval(secs => $2)`,

@@ -87,21 +87,34 @@ export function trafficFromPrometheus(text: string): Omit<TrafficCounters, 'avai
 }
 
 /**
- * The probe run inside the api container: DNS lookup and one GET per provider URL, printed as JSON.
- * Plain Node (the api image has no curl); URLs arrive as an argument, never spliced into code.
+ * The probe run inside the api container with its own Python (seed 002 runs `docker compose exec api
+ * python -c ...` there, and checks egress and DNS from it: `curl -s https://api.openai.com/v1/models`,
+ * `nslookup api.openai.com`): a DNS lookup and one GET per provider URL, printed as one JSON line.
+ * URLs arrive as an argument, never spliced into code.
  */
 const PROBE_SCRIPT = `
-const dns = require('node:dns').promises;
-const targets = JSON.parse(process.argv[1]);
-Promise.all(targets.map(async (t) => {
-  const host = new URL(t.url).hostname;
-  const r = { name: t.name, host, dnsOk: false, addresses: [], status: 0 };
-  try { r.addresses = (await dns.lookup(host, { all: true })).map((a) => a.address); r.dnsOk = true; }
-  catch (e) { r.dnsError = String(e.code || e.message); }
-  try { r.status = (await fetch(t.url, { signal: AbortSignal.timeout(4000) })).status; }
-  catch (e) { r.egressError = String((e.cause && e.cause.code) || e.name || e.message); }
-  return r;
-})).then((all) => console.log(JSON.stringify(all)));
+import json, socket, sys, urllib.error, urllib.parse, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+def probe(t):
+    host = urllib.parse.urlsplit(t["url"]).hostname or ""
+    r = {"name": t["name"], "host": host, "dnsOk": False, "addresses": [], "status": 0}
+    try:
+        r["addresses"] = sorted({a[4][0] for a in socket.getaddrinfo(host, None)})
+        r["dnsOk"] = True
+    except OSError as e:
+        r["dnsError"] = type(e).__name__ + ": " + str(e)
+    try:
+        with urllib.request.urlopen(t["url"], timeout=4) as res:
+            r["status"] = res.status
+    except urllib.error.HTTPError as e:
+        r["status"] = e.code
+    except Exception as e:
+        reason = getattr(e, "reason", e)
+        r["egressError"] = type(reason).__name__ + ": " + str(reason)
+    return r
+targets = json.loads(sys.argv[1])
+with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+    print(json.dumps(list(pool.map(probe, targets))))
 `;
 
 export function createProviderActivities(deps: ActivityDeps) {
@@ -158,11 +171,18 @@ export function createProviderActivities(deps: ActivityDeps) {
   async function probeProviders(input: { target: string; component: string }): Promise<ProviderProbe[]> {
     const targets = Object.entries(providersOf(input.target)).map(([name, p]) => ({ name, url: p.url }));
     if (targets.length === 0) return [];
+    const python = targetConfig(deps, input.target).python;
     const r = await docker.execInContainer({
       target: input.target,
       component: input.component,
-      cmd: ['node', '-e', PROBE_SCRIPT, JSON.stringify(targets)],
+      cmd: [python, '-c', PROBE_SCRIPT, JSON.stringify(targets)],
     });
+    if (r.exitCode === 126 || r.exitCode === 127) {
+      throw permanent(
+        ErrorType.NotConfigured,
+        `"${python}" could not run in the ${input.component} container of ${input.target} (exit ${r.exitCode}): set targets.${input.target}.python to its Python interpreter`,
+      );
+    }
     const line = r.output.trim().split('\n').pop() ?? '';
     try {
       return JSON.parse(line) as ProviderProbe[];

@@ -1,8 +1,8 @@
 /**
- * Job-queue activities: how deep a target's Redis job list is, how old its oldest job is, whether
- * consumers are taking jobs at all, and how many clients Redis serves. Producers push on the left
- * and consumers pop on the right (LPUSH / BRPOP), so the oldest job is the last element.
- * Job payloads may hold user data: only a job's id, kind and enqueue time leave this file.
+ * Job-queue activities over RQ's layout in Redis (seed 000: `LLEN rq:queue:default`, "RQ queue
+ * state"): the queue key holds job ids, enqueued on the right and taken from the left, so the oldest
+ * job is the first element; each job's data is the hash `rq:job:<id>` (RQ's own prefix). Job
+ * arguments may hold user data: only a job's id, its function and its enqueue time leave this file.
  */
 import type Redis from 'ioredis';
 import type { ActivityDeps } from './deps';
@@ -20,8 +20,9 @@ export interface QueueConfig {
 
 export interface OldestJob {
   id?: string;
+  /** The job's function (`app.jobs.apply_transfer`), without its arguments. */
   kind?: string;
-  /** Seconds since the job was enqueued, when the job carries its enqueue time. */
+  /** Seconds since the job was enqueued, when its hash says when. */
   ageSeconds?: number;
 }
 
@@ -34,29 +35,29 @@ export interface QueueSnapshot {
   sampleMs: number;
   oldestTaken: boolean;
   oldest?: OldestJob;
-  /** INFO clients: all connections, and those blocked in BRPOP and the like (waiting consumers). */
+  /** INFO clients: all connections, and those blocked in BLPOP and the like (waiting consumers). */
   connectedClients: number;
   blockedClients: number;
 }
 
-const TIME_FIELDS = ['enqueued_at', 'created_at', 'enqueuedAt', 'createdAt'] as const;
+/** RQ keeps each job's data in a hash under this prefix. */
+export const RQ_JOB_PREFIX = 'rq:job:';
 
-/** Id, kind and age of a job payload, without any other field. */
-export function describeJob(raw: string | null, now: number): OldestJob | undefined {
-  if (raw === null) return undefined;
-  let job: Record<string, unknown>;
-  try {
-    job = JSON.parse(raw) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
-  if (!job || typeof job !== 'object') return {};
-  const out: OldestJob = {};
-  if (typeof job.id === 'string') out.id = job.id.slice(0, 80);
-  if (typeof job.kind === 'string') out.kind = job.kind.slice(0, 80);
-  for (const f of TIME_FIELDS) {
-    const v = job[f];
-    const t = typeof v === 'number' ? (v < 1e12 ? v * 1000 : v) : typeof v === 'string' ? Date.parse(v) : NaN;
+/** The fields of an RQ job hash this engine reads; nothing else (arguments, results) is fetched. */
+export const RQ_JOB_FIELDS = ['enqueued_at', 'created_at', 'description'] as const;
+
+/**
+ * Id, function and age of a job from its RQ hash fields (`enqueued_at` / `created_at` are UTC
+ * times such as `2026-12-01T07:48:46.447400Z`; `description` is `func(args)`, whose arguments are dropped).
+ */
+export function describeJob(id: string | null, fields: (string | null)[], now: number): OldestJob | undefined {
+  if (id === null) return undefined;
+  const [enqueuedAt, createdAt, description] = fields;
+  const out: OldestJob = { id: id.slice(0, 80) };
+  const fn = description ? /^([\w.]+)\(/.exec(description)?.[1] : undefined;
+  if (fn) out.kind = fn.slice(0, 80);
+  for (const v of [enqueuedAt, createdAt]) {
+    const t = v ? Date.parse(v.endsWith('Z') || /[+-]\d\d:?\d\d$/.test(v) ? v : `${v}Z`) : NaN;
     if (Number.isFinite(t)) {
       out.ageSeconds = Math.max(0, Math.round((now - t) / 1000));
       break;
@@ -89,20 +90,17 @@ export function createQueueActivities(deps: ActivityDeps) {
     const sampleMs = Math.min(Math.max(input.sampleMs ?? 2000, 0), 10_000);
     try {
       return await withRedis(input.target, async (r) => {
-        const [depth, oldestRaw] = await Promise.all([r.llen(q.key), r.lindex(q.key, -1)]);
+        const [depth, oldestId] = await Promise.all([r.llen(q.key), r.lindex(q.key, 0)]);
+        const fields = oldestId === null ? [] : await r.hmget(`${RQ_JOB_PREFIX}${oldestId}`, ...RQ_JOB_FIELDS);
         if (sampleMs > 0) await new Promise((res) => setTimeout(res, sampleMs));
-        const [depthAfter, oldestAfter, clients] = await Promise.all([
-          r.llen(q.key),
-          r.lindex(q.key, -1),
-          r.info('clients'),
-        ]);
-        const oldest = describeJob(oldestRaw, Date.now());
+        const [depthAfter, oldestAfter, clients] = await Promise.all([r.llen(q.key), r.lindex(q.key, 0), r.info('clients')]);
+        const oldest = describeJob(oldestId, fields, Date.now());
         return {
           ok: true,
           depth,
           depthAfter,
           sampleMs,
-          oldestTaken: oldestRaw !== null && oldestAfter !== oldestRaw,
+          oldestTaken: oldestId !== null && oldestAfter !== oldestId,
           ...(oldest ? { oldest } : {}),
           connectedClients: infoInt(clients, 'connected_clients'),
           blockedClients: infoInt(clients, 'blocked_clients'),

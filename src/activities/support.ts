@@ -6,10 +6,11 @@
  * Results carry ids, counts, statuses and times only: never a key, a key hash or another user's email.
  */
 import type Redis from 'ioredis';
-import { type Client as PgClient } from 'pg';
+import type { PgQueryable } from './pg-exec';
 import type { ActivityDeps } from './deps';
 import { withPgClient } from './postgres';
 import { withRedisClient } from './redis';
+import { RQ_JOB_PREFIX } from './queue';
 import { targetConfig } from './deps';
 import { createDockerActivities } from './docker';
 import { ErrorType, describeError, permanent } from './errors';
@@ -99,7 +100,7 @@ const MAX_QUEUE_SCAN = 20_000;
 export function createSupportActivities(deps: ActivityDeps) {
   const docker = createDockerActivities(deps);
 
-  const withPg = <T>(target: string, fn: (c: PgClient) => Promise<T>): Promise<T> => withPgClient(deps, target, fn);
+  const withPg = <T>(target: string, fn: (c: PgQueryable) => Promise<T>): Promise<T> => withPgClient(deps, target, fn);
 
   const withRedis = <T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
 
@@ -268,13 +269,17 @@ export function createSupportActivities(deps: ActivityDeps) {
       const ahead: Record<string, number> = {};
       let scanned = 0;
       for (let start = 0; start < Math.min(length, MAX_QUEUE_SCAN) && wanted.size > 0; start += 1000) {
-        const chunk = await r.lrange(key, start, start + 999);
-        chunk.forEach((raw, i) => {
-          const id = transferIdOf(raw);
-          // LPUSH in, BRPOP out: the job at index i has every job after it ahead of it.
-          if (id && wanted.has(id) && ahead[id] === undefined) ahead[id] = Math.max(0, length - 1 - (start + i));
+        const ids = await r.lrange(key, start, start + 999);
+        // RQ: ids on the list, each job's call in its hash's description (`func(args)`).
+        const pipe = r.pipeline();
+        for (const id of ids) pipe.hget(`${RQ_JOB_PREFIX}${id}`, 'description');
+        const descriptions = ((await pipe.exec()) ?? []).map(([, v]) => (typeof v === 'string' ? v : null));
+        descriptions.forEach((description, i) => {
+          const id = transferIdOf(description, queue.transferFunction);
+          // Enqueued on the right, taken from the left: the job at index i has i jobs ahead of it.
+          if (id && wanted.has(id) && ahead[id] === undefined) ahead[id] = start + i;
         });
-        scanned += chunk.length;
+        scanned += ids.length;
       }
       if (sampleMs > 0) await new Promise((res) => setTimeout(res, sampleMs));
       const lengthAfter = await r.llen(key);
@@ -305,11 +310,9 @@ export function createSupportActivities(deps: ActivityDeps) {
   return { lookupUser, keyEvents, requestRows, apiRequestLog, userTransfers, jobQueueState, workerLogErrors };
 }
 
-function transferIdOf(raw: string): string | undefined {
-  try {
-    const job = JSON.parse(raw) as { transfer_id?: unknown };
-    return job.transfer_id === undefined ? undefined : String(job.transfer_id);
-  } catch {
-    return undefined;
-  }
+/** The transfer a job applies, from its RQ description `<transferFunction>(<id>)`; other jobs have none. */
+export function transferIdOf(description: string | null, transferFunction: string): string | undefined {
+  if (!description || !description.startsWith(`${transferFunction}(`)) return undefined;
+  const arg = /^\(\s*'?(\d+)'?\s*[,)]/.exec(description.slice(transferFunction.length))?.[1];
+  return arg;
 }

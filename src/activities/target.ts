@@ -13,7 +13,7 @@ export interface TargetInfo {
   hasPostgres: boolean;
   hasRedis: boolean;
   /** Where and as whom to reach PostgreSQL from inside its own container (restore, dump). */
-  postgres?: { port: number; user: string; database: string; dataDir: string; backupPath: string };
+  postgres?: { port?: number; user?: string; execUser?: string; component?: string; database: string; dataDir: string; backupPath: string };
 }
 
 export function createTargetActivities(deps: ActivityDeps) {
@@ -31,8 +31,10 @@ export function createTargetActivities(deps: ActivityDeps) {
       ...(t.postgres
         ? {
             postgres: {
-              port: t.postgres.port,
-              user: t.postgres.user,
+              ...(t.postgres.port !== undefined ? { port: t.postgres.port } : {}),
+              ...(t.postgres.user !== undefined ? { user: t.postgres.user } : {}),
+              execUser: t.postgres.execUser,
+              component: t.postgres.component,
               database: t.postgres.database,
               dataDir: t.postgres.dataDir,
               backupPath: t.postgres.backupPath,

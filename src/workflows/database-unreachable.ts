@@ -32,7 +32,7 @@ async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
     acts.httpMetrics({ target: t, prefixes: ['alfred_db_pool_'] }),
   ]);
   ctx.finding('SELECT 1', ping.ok, ping.ok ? `ok in ${ping.latencyMs} ms` : `failed: ${ping.error ?? ''}`);
-  ctx.finding('server reachable (pg_isready)', reach.reachable, reach.reachable ? 'accepting TCP connections' : `not reachable: ${reach.error ?? ''}`);
+  ctx.finding('server reachable (pg_isready)', reach.reachable, reach.reachable ? `accepting connections (${reach.method ?? 'tcp'})` : `not reachable: ${reach.error ?? ''}`);
   ctx.finding('db container', db.running, `${db.name} ${db.status}, exit code ${db.exitCode}${db.oomKilled ? ', OOM-killed' : ''}`);
   const facts: DbFacts = {
     selectOk: ping.ok,

@@ -5,14 +5,18 @@ import { longActs, type Check, type Step } from './kernel';
 export type PostgresInfo = NonNullable<TargetInfo['postgres']>;
 
 export const DEFAULT_PG: PostgresInfo = {
-  port: 5432,
-  user: 'postgres',
-  database: 'postgres',
+  execUser: 'alfred',
+  component: 'db',
+  database: 'alfred',
   dataDir: '/var/lib/postgresql/data',
-  backupPath: '/backups/latest.dump',
+  backupPath: '/backups/alfred-latest.dump',
 };
 
-/** pg_restore of the latest dump inside the db container: always two-person. */
+/**
+ * pg_restore of the latest dump inside the db container, as seed 000 runs it (`docker compose exec db
+ * pg_restore -U alfred -d alfred /backups/alfred-latest.dump`), with --clean --if-exists so the dump
+ * replaces what is there rather than failing on every existing object. Always two-person.
+ */
 export function restoreBackupStep(target: string, pg: PostgresInfo, precondition?: () => Promise<Check>): Step {
   const backupPath = pg.backupPath;
   return {
@@ -23,10 +27,12 @@ export function restoreBackupStep(target: string, pg: PostgresInfo, precondition
     describe: `pg_restore --clean ${backupPath} into the database`,
     ...(precondition ? { precondition } : {}),
     run: async () => {
+      // Histories recorded before execUser existed replay with the user they ran as.
+      const user = pg.execUser ?? pg.user ?? 'alfred';
       const r = await longActs.execInContainer({
         target,
-        component: 'db',
-        cmd: ['pg_restore', '--clean', '--if-exists', '-h', '/tmp', '-p', String(pg.port), '-U', pg.user, '-d', pg.database, backupPath],
+        component: pg.component ?? 'db',
+        cmd: ['pg_restore', '--clean', '--if-exists', '-U', user, '-d', pg.database, backupPath],
       });
       if (r.exitCode !== 0) throw new Error(`pg_restore exited ${r.exitCode}: ${r.output.slice(-300)}`);
       return `restored ${backupPath}`;

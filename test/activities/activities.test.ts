@@ -4,14 +4,13 @@
  */
 import Docker from 'dockerode';
 import Redis from 'ioredis';
-import { Client as PgClient } from 'pg';
 import pino from 'pino';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities, type Activities } from '../../src/activities';
 import { ErrorType } from '../../src/activities/errors';
-import { readSecret } from '../../src/config';
 import { testConfig } from '../helpers/engine';
+import { drillPg } from '../helpers/drill';
 
 jest.setTimeout(120_000);
 
@@ -108,15 +107,15 @@ describe('redis', () => {
 describe('postgres', () => {
   test('SELECT 1, reachability and connection counts', async () => {
     expect((await run(acts.pgPing, { target: 'alfred' })).ok).toBe(true);
-    expect(await run(acts.pgReachable, { target: 'alfred' })).toEqual({ reachable: true });
+    expect(await run(acts.pgReachable, { target: 'alfred' })).toEqual({ reachable: true, method: 'pg_isready' });
     const conns = await run(acts.pgConnections, { target: 'alfred' });
     expect(conns.max).toBe(60);
     expect(conns.total).toBeGreaterThan(0);
   });
 
   test('finds a long query in pg_stat_activity and terminates it', async () => {
-    const pg = config.targets.alfred!.postgres!;
-    const victim = new PgClient({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, password: readSecret(pg.password) });
+    // The application's own long query: the engine reads pg_stat_activity as alfred, which sees its own role's sessions.
+    const victim = drillPg(undefined, 'alfred');
     victim.on('error', () => undefined);
     await victim.connect();
     const sleeping = victim.query('SELECT pg_sleep(60)').catch((err: Error) => err);

@@ -22,6 +22,7 @@ const DRILL = path.join(REPO, 'drill');
 const config = testConfig();
 const docker = new Docker({ socketPath: config.docker.socketPath });
 const env = new MockActivityEnvironment();
+const act = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args);
 
 /** `docker compose ARGS` from drill/, as an operator types it there (DOCKER_HOST names Podman's socket). */
 async function compose(...args: string[]): Promise<{ code: number; out: string }> {
@@ -108,15 +109,15 @@ describe('the replica as a compose project', () => {
 describe('the engine finds containers by compose project and service', () => {
   test('a component is the service of the same name in the configured project', async () => {
     const acts = createActivities({ config, docker, logger: pino({ level: 'silent' }) });
-    const db = await env.run(acts.containerState, { target: 'alfred', component: 'db' });
+    const db = await act(acts.containerState, { target: 'alfred', component: 'db' });
     expect(db).toMatchObject({ name: 'alfred-db', running: true });
-    const ready = await env.run(acts.execInContainer, { target: 'alfred', component: 'db', cmd: ['pg_isready', '-U', 'alfred'] });
+    const ready = await act(acts.execInContainer, { target: 'alfred', component: 'db', cmd: ['pg_isready', '-U', 'alfred'] });
     expect(ready.exitCode).toBe(0);
   });
 
   test('a project that does not exist is refused, naming the setting that fixes it', async () => {
     const acts = activitiesWith((t) => (t.containers.project = 'not-alfred'));
-    const err = await failure(env.run(acts.containerState, { target: 'other', component: 'api' }));
+    const err = await failure(act(acts.containerState, { target: 'other', component: 'api' }));
     expect(err.nonRetryable).toBe(true);
     expect(err.type).toBe(ErrorType.UnknownContainer);
     expect(err.message).toMatch(/com\.docker\.compose\.project=not-alfred/);
@@ -125,7 +126,7 @@ describe('the engine finds containers by compose project and service', () => {
 
   test('a service named otherwise is refused with the services the project has and the mapping to set', async () => {
     const acts = activitiesWith((t) => (t.containers.services = { api: 'gateway' }));
-    const err = await failure(env.run(acts.containerState, { target: 'other', component: 'api' }));
+    const err = await failure(act(acts.containerState, { target: 'other', component: 'api' }));
     expect(err.type).toBe(ErrorType.UnknownContainer);
     expect(err.message).toMatch(/services api, db, proxy, redis, worker but none is "gateway"/);
     expect(err.message).toMatch(/targets\.other\.containers\.services\.api/);
@@ -136,13 +137,13 @@ describe('the engine finds containers by compose project and service', () => {
       t.containers.services = { cache: 'redis' };
       t.components = [...t.components, 'cache'];
     });
-    const state = await env.run(acts.containerState, { target: 'other', component: 'cache' });
+    const state = await act(acts.containerState, { target: 'other', component: 'cache' });
     expect(state.name).toBe('alfred-redis');
   });
 
   test('a command the container does not have is reported with its exit code, not a crash', async () => {
     const acts = createActivities({ config, docker, logger: pino({ level: 'silent' }) });
-    const r = await env.run(acts.execInContainer, { target: 'alfred', component: 'redis', cmd: ['no-such-command-here'] });
+    const r = await act(acts.execInContainer, { target: 'alfred', component: 'redis', cmd: ['no-such-command-here'] });
     expect(r.exitCode).not.toBe(0);
   });
 });
@@ -151,10 +152,10 @@ describe('a container the engine recreates stays the compose service', () => {
   test('after a recreate on another tag, docker compose still lists it as the service, and up does not duplicate it', async () => {
     const acts = createActivities({ config, docker, logger: pino({ level: 'silent' }) });
     const ref = { target: 'alfred', component: 'worker' };
-    const before = await env.run(acts.containerState, ref);
+    const before = await act(acts.containerState, ref);
     expect(before.tag).toBe('1.1.0');
     try {
-      const r = await env.run(acts.recreateContainer, { ...ref, tag: '1.0.0' });
+      const r = await act(acts.recreateContainer, { ...ref, tag: '1.0.0' });
       expect(r.performed).toBe(true);
       const ps = await compose('ps', 'worker', '--format', '{{.Service}} {{.Name}} {{.Image}}');
       expect(ps.out.trim()).toBe('worker alfred-worker localhost/alfred-worker:1.0.0');
@@ -164,8 +165,45 @@ describe('a container the engine recreates stays the compose service', () => {
       const all = await docker.listContainers({ all: true, filters: { label: ['com.docker.compose.project=alfred', 'com.docker.compose.service=worker'] } });
       expect(all.map((c) => c.Image)).toEqual(['localhost/alfred-worker:1.0.0']);
     } finally {
-      await env.run(acts.recreateContainer, { ...ref, tag: '1.1.0' });
+      await act(acts.recreateContainer, { ...ref, tag: '1.1.0' });
     }
-    expect((await env.run(acts.containerState, ref)).tag).toBe('1.1.0');
+    expect((await act(acts.containerState, ref)).tag).toBe('1.1.0');
+  });
+});
+
+describe('PostgreSQL through psql in the db container (postgres.via: exec)', () => {
+  const acts = createActivities({ config, docker, logger: pino({ level: 'silent' }) });
+
+  test('the engine asks as alfred, in its own session, with the seeds pg_isready', async () => {
+    expect(config.targets.alfred!.postgres).toMatchObject({ via: 'exec', execUser: 'alfred' });
+    expect(await act(acts.pgPing, { target: 'alfred' })).toMatchObject({ ok: true });
+    expect(await act(acts.pgReachable, { target: 'alfred' })).toMatchObject({ reachable: true, method: 'pg_isready' });
+    const conns = await act(acts.pgConnections, { target: 'alfred' });
+    expect(conns.total).toBeGreaterThan(0);
+    expect(conns.max).toBe(60);
+  });
+
+  test('pg_isready run where no server answers reports "not reachable" in its own words', async () => {
+    const bad = activitiesWith((t) => {
+      t.postgres = { ...t.postgres!, component: 'redis' };
+    });
+    const r = await act(bad.pgReachable, { target: 'other' });
+    expect(r).toMatchObject({ reachable: false, method: 'pg_isready' });
+    expect(r.error).toMatch(/pg_isready -U alfred: .*no response/);
+  });
+
+  test('via: tcp still connects over the network as the configured user', async () => {
+    const tcp = activitiesWith((t) => {
+      t.postgres = {
+        ...t.postgres!,
+        via: 'tcp',
+        host: '127.0.0.1',
+        port: Number(process.env.DRILL_DB_PORT ?? 55432),
+        user: 'postgres',
+        password: { file: path.join(REPO, '.stack/secrets/postgres-password') },
+      };
+    });
+    expect(await act(tcp.pgPing, { target: 'other' })).toMatchObject({ ok: true });
+    expect(await act(tcp.pgReachable, { target: 'other' })).toMatchObject({ reachable: true, method: 'tcp' });
   });
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import Redis from 'ioredis';
 import { Client as PgClient } from 'pg';
 import { runFault, type FaultOptions, type FaultResult } from '../../drill/src/faults/catalog';
-import { readSecret, type EngineConfig } from '../../src/config';
+import { loadDrillEnv } from '../../drill/src/faults/env';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { drillContainer, STACK_DIR, waitUntil, type Engine } from './engine';
 
@@ -107,10 +107,15 @@ export async function unfillRedis(prefix: string): Promise<void> {
 }
 
 /** A client (not yet connected) for the drill's PostgreSQL as the engine's configuration names it. */
-export function drillPg(config: EngineConfig, database?: string): PgClient {
-  const c = config.targets.alfred?.postgres;
-  if (!c) throw new Error('alfred has no postgres configured');
-  return new PgClient({ host: c.host, port: c.port, user: c.user, password: readSecret(c.password), database: database ?? c.database });
+/**
+ * The tests' own connection to the drill's PostgreSQL, as its superuser over the published port
+ * (the engine itself goes through psql in the db container).
+ */
+export function drillPg(database?: string, role: 'postgres' | 'alfred' = 'postgres'): PgClient {
+  const { pg, stackDir } = loadDrillEnv();
+  // alfred is the application's role (the api's own sessions); postgres the superuser.
+  const password = role === 'alfred' ? readFileSync(path.join(stackDir, 'secrets', 'alfred-db-password'), 'utf8').trim() : pg.password;
+  return new PgClient({ host: pg.host, port: pg.port, user: role, password, database: database ?? pg.database });
 }
 
 /** Leaves the drill api as a test found it: recreated without a memory limit if one was set, and healthy. */

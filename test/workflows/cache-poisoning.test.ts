@@ -5,7 +5,7 @@
  */
 import Redis from 'ioredis';
 import { runFault } from '../../drill/src/faults/catalog';
-import { cacheKey } from '../../drill/src/cache';
+import { cacheKey } from '../../drill/src/faults/replica-formats';
 import { approveSignal } from '../../src/workflows/contracts';
 import { startEngine, type Engine } from '../helpers/engine';
 import { API, adminKey } from '../helpers/drill';

@@ -27,7 +27,7 @@ let cleanSince: string;
 const sha256 = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
 
 async function sql<T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-  const client = drillPg(engine.config);
+  const client = drillPg();
   await client.connect();
   try {
     return (await client.query<T>(text, params)).rows;

@@ -14,7 +14,7 @@ const MB = 1024 * 1024;
 let engine: Engine;
 
 function pg(database: string): PgClient {
-  return drillPg(engine.config, database);
+  return drillPg(database);
 }
 
 /** Non-idle sessions of the drill database running pg_sleep, as pg_stat_activity reports them. */

@@ -1,6 +1,6 @@
 /**
- * Migration permission drills on the real drill target: the app role really loses INSERT on
- * schema_migrations and the migration really fails with "permission denied"; the runbook really
+ * Migration permission drills on the real drill target: the app role really loses UPDATE on
+ * alembic_version and the migration really fails with "permission denied"; the runbook really
  * GRANTs it back after approval and re-runs the migration through the admin API.
  */
 import { runFault } from '../../drill/src/faults/catalog';
@@ -13,10 +13,10 @@ jest.setTimeout(180_000);
 let engine: Engine;
 const drill = new FaultContext();
 
-async function canInsert(): Promise<boolean> {
+async function canUpdate(): Promise<boolean> {
   const { rows } = await (
     await drill.pg()
-  ).query<{ ok: boolean }>("SELECT has_table_privilege('alfred', 'schema_migrations', 'INSERT') AS ok");
+  ).query<{ ok: boolean }>("SELECT has_table_privilege('alfred', 'alembic_version', 'UPDATE') AS ok");
   return rows[0]?.ok === true;
 }
 
@@ -36,31 +36,31 @@ afterAll(async () => {
   }
 });
 
-test('a migration role without INSERT on the migrations table: grant after approval, migration re-run, verified', async () => {
+test('a migration role without UPDATE on the migrations table: grant after approval, migration re-run, verified', async () => {
   const injected = await runFault('migration-grant', false);
   expect(injected.messages.join('\n')).toMatch(/migration run answered 500/);
-  expect(await canInsert()).toBe(false);
+  expect(await canUpdate()).toBe(false);
   const before = await migrations();
   expect(before.current).toBeLessThan(before.target);
 
   const h = await engine.start({ runbook: 'migrationPermissions', target: 'alfred', requestedBy: 'dave' });
   const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'apply-grants'));
   expect(waiting.diagnosis).toMatch(
-    /alfred lacks INSERT on schema_migrations: the pending migration cannot be recorded/,
+    /alfred lacks UPDATE on alembic_version: the pending migration cannot be recorded/,
   );
-  expect(waiting.rootCause).toMatch(/missing grant INSERT on schema_migrations for the migration role alfred/);
-  expect(waiting.findings.find((f) => f.check === 'alfred privileges on schema_migrations')).toMatchObject({
+  expect(waiting.rootCause).toMatch(/missing grant UPDATE on alembic_version for the migration role alfred/);
+  expect(waiting.findings.find((f) => f.check === 'alfred privileges on alembic_version')).toMatchObject({
     ok: false,
-    detail: expect.stringMatching(/missing INSERT/),
+    detail: expect.stringMatching(/missing UPDATE/),
   });
   expect(waiting.findings.find((f) => /permission errors in api logs/.test(f.check))).toMatchObject({
     ok: false,
-    detail: expect.stringMatching(/permission denied for table schema_migrations/),
+    detail: expect.stringMatching(/permission denied for table alembic_version/),
   });
-  expect(waiting.report).toMatch(/GRANT INSERT ON schema_migrations TO alfred \(after approval\)/);
+  expect(waiting.report).toMatch(/GRANT UPDATE ON alembic_version TO alfred \(after approval\)/);
   expect(waiting.report).toMatch(/Reply to the customer \(initial response\)/);
   // Nothing changes before the approval.
-  expect(await canInsert()).toBe(false);
+  expect(await canUpdate()).toBe(false);
 
   await h.signal(approveSignal, { stepId: 'apply-grants', approver: 'alice' });
   const rec = await engine.result(h);
@@ -71,14 +71,14 @@ test('a migration role without INSERT on the migrations table: grant after appro
   ]);
   expect(rec.actions[0]).toMatchObject({
     approvals: ['alice'],
-    detail: 'granted INSERT on schema_migrations to alfred',
+    detail: 'granted UPDATE on alembic_version to alfred',
   });
   expect(rec.actions[1]?.detail).toMatch(new RegExp(`applied migration ${before.target}; schema at ${before.target}`));
   expect(rec.timeline.some((t) => /verification passed: alfred has SELECT, INSERT, UPDATE, DELETE/.test(t.event))).toBe(
     true,
   );
   // The real effect: the privilege is there and the schema is at the release's version.
-  expect(await canInsert()).toBe(true);
+  expect(await canUpdate()).toBe(true);
   const after = await migrations();
   expect(after.current).toBe(after.target);
 });
@@ -88,7 +88,7 @@ test('complete grants and no pending migration are a false alarm: nothing is gra
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('false-alarm');
   expect(rec.diagnosis).toMatch(
-    /alfred has SELECT, INSERT, UPDATE, DELETE on schema_migrations and the schema is at the release's version/,
+    /alfred has SELECT, INSERT, UPDATE, DELETE on alembic_version and the schema is at the release's version/,
   );
   expect(rec.actions).toEqual([]);
   expect(rec.report).toMatch(/Reply to the customer \(resolution\)/);

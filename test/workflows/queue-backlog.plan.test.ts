@@ -1,5 +1,6 @@
 /** Queue backlog decisions and report: pure functions over findings, no Temporal needed. */
 import { describeJob } from '../../src/activities/queue';
+import { transferIdOf } from '../../src/activities/support';
 import { planQueueBacklog, queueReport, type QueueFacts } from '../../src/workflows/queue-backlog';
 
 const quiet: QueueFacts = {
@@ -98,21 +99,22 @@ describe('queueBacklog report', () => {
 
 describe('describeJob', () => {
   const now = Date.parse('2026-11-27T10:00:00Z');
-  it('keeps only id, kind and age', () => {
-    const raw = JSON.stringify({
-      id: 'job_1',
-      kind: 'apply_transfer',
-      enqueued_at: '2026-11-27T09:59:00Z',
-      email: 'a@b.c',
-    });
-    expect(describeJob(raw, now)).toEqual({ id: 'job_1', kind: 'apply_transfer', ageSeconds: 60 });
+  it("keeps only the id, the job's function and its age from RQ's hash", () => {
+    const fields = ['2026-11-27T09:59:00.125000Z', '2026-11-27T09:58:00.000000Z', "app.jobs.apply_transfer(24, 'a@b.c')"];
+    expect(describeJob('job_1', fields, now)).toEqual({ id: 'job_1', kind: 'app.jobs.apply_transfer', ageSeconds: 60 });
   });
-  it('reads epoch seconds and tolerates payloads that are not JSON', () => {
-    expect(describeJob(JSON.stringify({ id: 'x', created_at: now / 1000 - 5 }), now)).toEqual({
-      id: 'x',
-      ageSeconds: 5,
-    });
-    expect(describeJob('not json', now)).toEqual({});
-    expect(describeJob(null, now)).toBeUndefined();
+  it('falls back to created_at, and tolerates a job whose hash is gone', () => {
+    expect(describeJob('x', [null, '2026-11-27T09:59:55Z', null], now)).toEqual({ id: 'x', ageSeconds: 5 });
+    expect(describeJob('gone', [null, null, null], now)).toEqual({ id: 'gone' });
+    expect(describeJob(null, [], now)).toBeUndefined();
+  });
+});
+
+describe('transferIdOf', () => {
+  it('reads the transfer id of the configured function only', () => {
+    expect(transferIdOf('app.jobs.apply_transfer(24)', 'app.jobs.apply_transfer')).toBe('24');
+    expect(transferIdOf("app.jobs.apply_transfer('7', retry=1)", 'app.jobs.apply_transfer')).toBe('7');
+    expect(transferIdOf('app.jobs.send_mail(24)', 'app.jobs.apply_transfer')).toBeUndefined();
+    expect(transferIdOf(null, 'app.jobs.apply_transfer')).toBeUndefined();
   });
 });

@@ -67,7 +67,7 @@ test('a hung worker with 1,500 queued jobs: replicas are added after approval, d
   expect(waiting.rootCause).toMatch(/alfred-worker is running but not consuming/);
   expect(waiting.findings.find((f) => f.check === 'consumers taking jobs')?.ok).toBe(false);
   expect(waiting.findings.find((f) => f.check === 'oldest job')?.detail).toMatch(
-    /job_drill_\d+ \(apply_transfer\), waiting \d+ s/,
+    /job_drill_\d+ \(app\.jobs\.apply_transfer\), waiting \d+ s/,
   );
   expect(waiting.report).toMatch(/Reply to the customer \(initial response\)/);
   expect(waiting.report).toMatch(/Inspect alfred-worker's logs/);

@@ -9,7 +9,7 @@ import type { Client as PgClient } from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../src/activities';
 import { approveSignal } from '../../src/workflows/contracts';
-import { periodStart } from '../../drill/src/billing';
+import { periodStart } from '../../drill/src/faults/replica-formats';
 import { CARRYOVER_USER_IDS } from '../../drill/src/faults/billing';
 import { startEngine, waitUntil, type Engine } from '../helpers/engine';
 import { API, drillPg, health, injectFault, undoFault } from '../helpers/drill';
@@ -41,7 +41,7 @@ beforeAll(async () => {
   await waitUntil('drill healthy', async () => (await health())?.status === 'ok', 90_000);
   engine = await startEngine();
   acts = engine.activities;
-  db = drillPg(engine.config);
+  db = drillPg();
   await db.connect();
   const users = await db.query<{ id: string; used_tokens: string }>(
     'SELECT id::text AS id, used_tokens::text AS used_tokens FROM users',

@@ -42,7 +42,7 @@ beforeAll(async () => {
   await waitUntil('drill healthy', async () => (await health())?.status === 'ok', 90_000);
   engine = await startEngine();
   acts = engine.activities;
-  db = drillPg(engine.config);
+  db = drillPg();
   await db.connect();
   const users = await db.query<{ id: string; personal_quota: string; used_tokens: string }>('SELECT id::text AS id, personal_quota::text AS personal_quota, used_tokens::text AS used_tokens FROM users');
   const wallets = await db.query<{ id: string; balance: string }>('SELECT id::text AS id, balance::text AS balance FROM wallets');

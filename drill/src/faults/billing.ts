@@ -7,7 +7,7 @@
  * usage as it was.
  */
 import type { Client } from 'pg';
-import { BILLING_LOCK, periodStart, previousPeriodStart } from '../billing';
+import { BILLING_LOCK, periodStart, previousPeriodStart } from './replica-formats';
 import type { FaultDef } from './catalog';
 import type { FaultContext } from './context';
 import { ensureStateTable } from './data-faults';

@@ -2,7 +2,7 @@
  * Every fault the drill can inject, each with its undo. Both directions are idempotent: applying an
  * active fault or undoing an absent one reports so and changes nothing.
  */
-import { cacheKey } from '../cache';
+import { cacheKey } from './replica-formats';
 import { FaultContext, waitFor } from './context';
 import type { Component } from './containers';
 import { certNotAfter, writeCert } from './tls';
@@ -474,14 +474,9 @@ export const FAULTS: FaultDef[] = [
       await ctx.api.hook('worker-paused', true, { scope: 'running' });
       const depth = await ctx.redis().llen(QUEUE_KEY);
       if (depth >= jobs) return { messages: ['worker paused', `queue already holds ${depth} jobs`] };
+      // Real RQ jobs (ids on the list, data in rq:job:<id>), enqueued by the replica itself.
       const ids = await insertPendingTransfers(await ctx.pg(), jobs - depth);
-      const pipe = ctx.redis().pipeline();
-      for (const id of ids)
-        pipe.lpush(
-          QUEUE_KEY,
-          JSON.stringify({ id: `job_drill_${id}`, kind: 'apply_transfer', transfer_id: id, enqueued_at: new Date().toISOString() }),
-        );
-      await pipe.exec();
+      await ctx.api.admin('POST', '/v1/drill/jobs', { transfer_ids: ids });
       return {
         messages: [
           'worker paused',
@@ -518,7 +513,7 @@ export const FAULTS: FaultDef[] = [
   },
   {
     name: 'migration-grant',
-    summary: 'revert the newest migration, revoke INSERT on schema_migrations from the app role, run the migration: it fails with 42501 (seed 004)',
+    summary: 'revert the newest migration, revoke UPDATE on alembic_version from the app role, run the migration: it fails with 42501 (seed 004)',
     options: {},
     async apply(ctx) {
       return { messages: await revokeMigrationGrant(ctx) };

@@ -1,7 +1,7 @@
 /** Faults written straight into the drill's database, as a bad migration, a tamperer or a racing writer would. */
 import { randomBytes } from 'node:crypto';
 import type { Client } from 'pg';
-import { auditHash, GENESIS_HASH, type AuditRow } from '../audit-chain';
+import { auditHash, GENESIS_HASH, type AuditRow } from './replica-formats';
 
 export type AuditBreakKind = 'tamper' | 'missing-hash' | 'race';
 export const AUDIT_BREAK_KINDS: readonly AuditBreakKind[] = ['tamper', 'missing-hash', 'race'];

@@ -1,14 +1,15 @@
 /**
  * The "migration role missing a grant" fault (seed 004: `permission denied for table`, SQLSTATE
- * 42501). The newest migration is reverted so one is pending, the app role loses INSERT on
- * `schema_migrations`, and the migration is run once through the admin API so it really fails (and
+ * 42501). The newest migration is reverted so one is pending, the app role loses UPDATE on
+ * `alembic_version`, and the migration is run once through the admin API so it really fails (and
  * the api logs why). Undo grants the privilege back and runs the migration again.
  */
 import type { FaultContext } from './context';
 
 export const MIGRATION_ROLE = 'alfred';
-export const MIGRATIONS_TABLE = 'schema_migrations';
-export const REVOKED_PRIVILEGE = 'INSERT';
+/** alembic's own table; an upgrade rewrites its one row, so losing UPDATE is what fails it. */
+export const MIGRATIONS_TABLE = 'alembic_version';
+export const REVOKED_PRIVILEGE = 'UPDATE';
 
 interface MigrationStatus {
   current: number;
@@ -30,8 +31,8 @@ async function hasPrivilege(ctx: FaultContext): Promise<boolean> {
 export async function revokeMigrationGrant(ctx: FaultContext): Promise<string[]> {
   const messages: string[] = [];
   const before = await status(ctx);
-  // A migration must be pending for the missing grant to matter: revert the newest one first
-  // (that needs DELETE on the table, which the role keeps).
+  // A migration must be pending for the missing grant to matter: revert the newest one first,
+  // while the role still has every privilege on the table.
   if (before.current >= before.target) {
     const down = await ctx.api.admin<{ reverted: number[]; current: number }>(
       'POST',
