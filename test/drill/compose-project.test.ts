@@ -13,7 +13,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import { ErrorType } from '../../src/activities/errors';
 import type { EngineConfig } from '../../src/config';
-import { REPO, testConfig } from '../helpers/engine';
+import { REPO, testConfig, waitUntil } from '../helpers/engine';
+import { health } from '../helpers/drill';
 
 jest.setTimeout(120_000);
 
@@ -103,6 +104,32 @@ describe('the replica as a compose project', () => {
     const r = await compose('logs', 'api', '--since', '60m');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/path=\/health/);
+  });
+
+  test('docker compose restart api (seed 002, INC-01) restarts the api container, which answers again', async () => {
+    const before = await docker.getContainer('alfred-api').inspect();
+    const r = await compose(...seedCommand('docker compose restart api'));
+    expect(r.code).toBe(0);
+    const after = await docker.getContainer('alfred-api').inspect();
+    expect(after.Id).toBe(before.Id);
+    expect(Date.parse(after.State.StartedAt)).toBeGreaterThan(Date.parse(before.State.StartedAt));
+    await waitUntil('api healthy', async () => (await health())?.status === 'ok', 30_000);
+  });
+
+  test('the api container has the seeds python, alembic and the billing reset entry point', async () => {
+    const current = await compose(...seedCommand('docker compose exec api alembic -c src/backend/config/alembic.ini current'));
+    expect(current).toMatchObject({ code: 0 });
+    expect(current.out).toMatch(/^0003\b/m);
+    const reset = await compose(
+      'exec',
+      'api',
+      'python',
+      '-c',
+      'from app.wallet_reset import wallet_reset_cron; import asyncio; print(asyncio.run(wallet_reset_cron()))',
+    );
+    expect(reset).toMatchObject({ code: 0 });
+    // The seed's manual reset runs and names the period (a period already reset is left as it is).
+    expect(reset.out).toMatch(/'period_start': '\d{4}-\d{2}-01'/);
   });
 });
 
