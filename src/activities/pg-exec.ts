@@ -248,7 +248,8 @@ export class PsqlSession implements PgQueryable {
       .slice(1)
       .map(([name = '', type = '']) => ({ name, parse: parserFor(type) }));
     // 2. Run it.
-    const res = await this.roundTrip(`${sql};`);
+    // The terminator on a line of its own: a query ending in a `--` comment still ends here.
+    const res = await this.roundTrip(`${sql}\n;`);
     const err = PsqlSession.failure(res.err);
     if (err) throw err;
     if (columns.length === 0) {

@@ -12,6 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import { ErrorType } from '../../src/activities/errors';
+import { withPgClient } from '../../src/activities/postgres';
 import type { EngineConfig } from '../../src/config';
 import { REPO, testConfig, waitUntil } from '../helpers/engine';
 import { health } from '../helpers/drill';
@@ -217,6 +218,22 @@ describe('PostgreSQL through psql in the db container (postgres.via: exec)', () 
     const r = await act(bad.pgReachable, { target: 'other' });
     expect(r).toMatchObject({ reachable: false, method: 'pg_isready' });
     expect(r.error).toMatch(/pg_isready -U alfred: .*no response/);
+  });
+
+  test('parameters travel as literals: quotes, arrays, nulls and a trailing comment come back as sent, typed as node-postgres types them', async () => {
+    const deps = { config, docker, logger: pino({ level: 'silent' }) };
+    const tricky = "O'Brien\\'); DROP TABLE users; --";
+    const r = await withPgClient(deps, 'alfred', (c) =>
+      c.query<{ a: string; b: number[]; n: string | null; big: string; at: Date; j: { k: string } }>(
+        "SELECT $1::text AS a, $2::int[] AS b, $3::text AS n, 9007199254740993::bigint AS big, now() AS at, $4::jsonb AS j -- trailing comment",
+        [tricky, [1, 2, 3], null, { k: 'v"w' }],
+      ),
+    );
+    expect(r.rows).toHaveLength(1);
+    expect(r.rows[0]).toMatchObject({ a: tricky, b: [1, 2, 3], n: null, big: '9007199254740993', j: { k: 'v"w' } });
+    expect(r.rows[0]!.at).toBeInstanceOf(Date);
+    // The table the literal tried to drop is still there.
+    expect((await withPgClient(deps, 'alfred', (c) => c.query('SELECT count(*) AS n FROM users'))).rows[0]).toMatchObject({ n: expect.stringMatching(/^\d+$/) });
   });
 
   test('via: tcp still connects over the network as the configured user', async () => {
