@@ -110,23 +110,46 @@ build_images() {
   (cd "$REPO_ROOT/drill/alfred" && tar --exclude=__pycache__ --exclude='*.pyc' -cf - .) | tar -C "$BUILD/rootfs/app" -xf - \
     || die "images: copying drill/alfred into the image failed"
   local sha; sha="$(app_sha)"
-  local tag role built=0
+  local tag role head
+  local -A packed=()
+  rm -f "$BUILD"/app-*.tar
   for role in api worker; do
     for tag in "${API_TAGS[@]}" "$BAD_TAG" "$AUTH_BUG_TAG"; do
       local img="localhost/alfred-$role:$tag"
-      if [ "$(image_label "$img" app.sha)" = "$sha" ]; then continue; fi
-      [ "$built" = 1 ] || { tar -C "$BUILD/rootfs" -cf "$BUILD/app.tar" .; built=1; }
+      head="$(release_head "$tag")"
+      # The image label names the code and the migrations it ships: other code or another head rebuilds it.
+      if [ "$(image_label "$img" app.sha)" = "$sha.$head" ]; then continue; fi
+      [ -n "${packed[$head]:-}" ] || { release_tar "$head" "$BUILD/app-$head.tar"; packed[$head]=1; }
       local bad=0; [ "$tag" = "$BAD_TAG" ] && bad=1
       local authbug=0; [ "$tag" = "$AUTH_BUG_TAG" ] && authbug=1
       pm import \
         --change "ENV APP_VERSION=$tag" --change "ENV APP_ROLE=$role" --change "ENV DRILL_BAD_RELEASE=$bad" --change "ENV DRILL_AUTH_BUG=$authbug" \
         --change "ENV PYTHONDONTWRITEBYTECODE=1" --change "ENV PYTHONUNBUFFERED=1" --change "WORKDIR /app" \
-        --change "LABEL app.sha=$sha" --change "LABEL org.opencontainers.image.version=$tag" \
+        --change "LABEL app.sha=$sha.$head" --change "LABEL org.opencontainers.image.version=$tag" \
         --change "CMD [\"/usr/bin/python3\", \"-m\", \"app\", \"$role\"]" \
-        "$BUILD/app.tar" "$img" >/dev/null || die "images: podman import of $img failed"
-      log "built $img"
+        "$BUILD/app-$head.tar" "$img" >/dev/null || die "images: podman import of $img failed"
+      log "built $img (migrations up to $head)"
     done
   done
+  rm -f "$BUILD"/app-*.tar
+}
+
+# release_head TAG: the newest alembic revision release TAG ships (drill/releases.tsv).
+release_head() {
+  local head; head="$(awk -F'\t' -v t="$1" '$1 == t { print $2 }' "$REPO_ROOT/drill/releases.tsv")"
+  [ -n "$head" ] || die "images: release $1 is not in drill/releases.tsv"
+  echo "$head"
+}
+
+# release_tar HEAD FILE: the image's root file system with the migrations up to HEAD only.
+release_tar() {
+  local head="$1" out="$2" versions="$BUILD/rootfs/app/src/backend/migrations/versions" f rev
+  local -a exclude=()
+  for f in "$versions"/*.py; do
+    rev="$(basename "$f")"; rev="${rev%%_*}"
+    if [[ "$rev" =~ ^[0-9]+$ ]] && (( 10#$rev > 10#$head )); then exclude+=(--exclude "./app/src/backend/migrations/versions/$(basename "$f")"); fi
+  done
+  tar -C "$BUILD/rootfs" "${exclude[@]}" -cf "$out" . || die "images: packing the release with migrations up to $head failed"
 }
 
 # ---------- SMTP relays (host processes: the api runs on the host network) ----------
@@ -220,7 +243,9 @@ db_up() {
 replace_stale() {
   local name="$1" sha="$2"
   pm container exists "$name" || return 0
-  if [ "$(pm container inspect --format '{{ index .Config.Labels "app.sha" }}' "$name" 2>/dev/null)" != "$sha" ]; then
+  local label; label="$(pm container inspect --format '{{ index .Config.Labels "app.sha" }}' "$name" 2>/dev/null)"
+  # The label is <code>.<alembic head>: a container on any release of the current code is kept.
+  if [ "${label%%.*}" != "$sha" ]; then
     pm rm -f "$name" >/dev/null && log "replacing $name (drill code changed)"
   fi
 }

@@ -144,9 +144,15 @@ export const TargetSchema = z.object({
             .array(z.enum(['SELECT', 'INSERT', 'UPDATE', 'DELETE']))
             .min(1)
             .default(['SELECT', 'INSERT', 'UPDATE', 'DELETE']),
-          /** Admin API paths: migration status (GET) and re-running pending migrations (POST). */
-          statusPath: z.string().regex(/^\/v1\//),
-          upgradePath: z.string().regex(/^\/v1\//),
+          /**
+           * The migration tool as run in the component's containers, without its subcommand (seed 002,
+           * INC-12: `alembic -c src/backend/config/alembic.ini current`); `current`, `heads`, `history`,
+           * `upgrade head` and `downgrade -1` are appended.
+           */
+          command: z.array(z.string().min(1)).min(1).default(['alembic', '-c', 'src/backend/config/alembic.ini']),
+          /** Retired: admin API paths of migration status and upgrade, read only by incidents started before alembic was used. */
+          statusPath: z.string().regex(/^\/v1\//).optional(),
+          upgradePath: z.string().regex(/^\/v1\//).optional(),
         })
         .optional(),
     })

@@ -11,6 +11,7 @@ import { createDockerActivities } from './docker';
 import { createGuardActivities } from './guard';
 import { createHttpActivities } from './http';
 import { createLedgerActivities } from './ledger';
+import { createMigrationActivities } from './migrations';
 import { createNotifyActivities } from './notify';
 import { createPgGrantActivities } from './pg-grants';
 import { createPgPressureActivities } from './pg-pressure';
@@ -45,6 +46,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createSmtpActivities(deps),
     ...createAuthActivities(deps),
     ...createReleaseActivities(deps),
+    ...createMigrationActivities(deps),
     ...createPgSessionActivities(deps),
     ...createPgPressureActivities(deps),
     ...createPgGrantActivities(deps),

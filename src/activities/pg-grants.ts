@@ -14,8 +14,10 @@ export interface MigrationSettings {
   table: string;
   component: string;
   privileges: string[];
-  statusPath: string;
-  upgradePath: string;
+  command: string[];
+  /** Retired (incidents started before alembic was used). */
+  statusPath?: string;
+  upgradePath?: string;
 }
 
 export interface TableGrants {
@@ -33,7 +35,7 @@ export function createPgGrantActivities(deps: ActivityDeps) {
   function settings(target: string): MigrationSettings {
     const m = targetConfig(deps, target).postgres?.migrations;
     if (!m) throw permanent(ErrorType.NotConfigured, `target "${target}" has no migration role configured`);
-    return { ...m, privileges: [...m.privileges] };
+    return { ...m, privileges: [...m.privileges], command: [...m.command] };
   }
 
   async function migrationSettings(input: { target: string }): Promise<MigrationSettings> {

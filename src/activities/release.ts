@@ -79,7 +79,10 @@ export function createReleaseActivities(deps: ActivityDeps) {
     }
   }
 
-  /** The schema revision from the service's admin API; unreachable is a finding, not a failure. */
+  /**
+   * Retired: the replica's admin API view of the schema, read only by INC-12 incidents started before
+   * migrations were read with alembic (./migrations.ts). Unreachable is a finding, not a failure.
+   */
   async function migrationStatus(input: { target: string }): Promise<MigrationState> {
     try {
       const r = await http.adminRequest({ target: input.target, method: 'GET', path: '/v1/admin/migrations', timeoutMs: 5000 });

@@ -8,12 +8,13 @@
  * Params: `windowMinutes` (a deploy this recent is a suspect, and errors are compared over this long
  * before it; default 60), `errorRatePct` (baseline; default 1 %, seed 001's alert threshold).
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { RequestCounts } from '../activities/release';
 import { childIncidentStep } from './child-step';
+import { revisionsBetween } from '../lib/migration-chain';
 
 export interface ServiceRelease {
   service: string;
@@ -30,7 +31,12 @@ export interface ReleaseFacts {
   /** Before: from a component that outlives deploys (the proxy); after: the worse of it and the service itself. */
   before: RequestCounts;
   after: RequestCounts;
-  migration: { available: boolean; current?: number; broughtByRelease: number[] };
+  /**
+   * The revisions the release brought (newest first), reverted with that release's own code. Read
+   * with alembic (the database's revision, the chain the deployed release ships, and the head of the
+   * last good release); incidents started before that read the replica's admin API.
+   */
+  migration: { via: 'alembic' | 'admin-api'; available: boolean; current?: string; broughtByRelease: string[]; goodHead?: string; error?: string };
   errorRatePct: number;
   windowMinutes: number;
   now: number;
@@ -43,6 +49,8 @@ export interface ReleaseFacts {
 const downgradeOnce = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 1 } });
 
 const HIGH_ERROR_RATE_PCT = 25;
+/** Migrations read and reverted with alembic in the service's containers (seed 002, INC-12). */
+const ALEMBIC = 'alembic-migrations';
 /** Clocks of the container engine and the database differ a little. */
 const CLOCK_SLACK_MS = 5000;
 const FRONT = 'proxy';
@@ -52,6 +60,54 @@ const describeCounts = (c: RequestCounts): string => `${c.errors}/${c.requests} 
 
 function numberParam(v: unknown, fallback: number): number {
   return typeof v === 'number' && v > 0 ? v : fallback;
+}
+
+/** The alembic way (seed 002, INC-12: `alembic ... current`, `history`): which revisions the release brought. */
+async function alembicFacts(ctx: RunbookContext, deployed: ServiceRelease | undefined): Promise<ReleaseFacts['migration']> {
+  const t = ctx.target;
+  const st = await acts.alembicStatus({ target: t });
+  const good = deployed?.lastGoodTag && deployed.lastGoodTag !== deployed.tag ? await acts.releaseMigrationHead({ target: t, tag: deployed.lastGoodTag }) : undefined;
+  const current = st.current ?? undefined;
+  let brought: string[] = [];
+  let detail: string;
+  if (!st.available) detail = `unknown: ${st.error ?? 'alembic did not answer'}`;
+  else if (!deployed || !good) detail = `current ${current ?? 'none'}, head of the running release ${st.head ?? 'none'}`;
+  else if (!good.available) detail = `current ${current ?? 'none'}; the head of ${deployed.lastGoodTag ?? '?'} is unknown: ${good.error ?? ''}`;
+  else {
+    const between = current ? revisionsBetween(st.history, good.head ?? null, current) : [];
+    brought = between ?? [];
+    detail = `current ${current ?? 'none'}; ${deployed.lastGoodTag ?? '?'} ships up to ${good.head ?? 'none'}${
+      between === undefined ? `; ${current ?? ''} is not above it on the chain ${deployed.tag} ships` : brought.length ? `; brought by ${deployed.tag}: ${brought.join(', ')}` : ''
+    }`;
+  }
+  ctx.finding('migration revision', st.available && brought.length === 0, detail);
+  return {
+    via: 'alembic',
+    available: st.available,
+    ...(current ? { current } : {}),
+    broughtByRelease: brought,
+    ...(good?.head ? { goodHead: good.head } : {}),
+    ...(st.error ? { error: st.error } : {}),
+  };
+}
+
+/** Incidents started before alembic was used: the replica's admin API and its applied-at times. */
+async function adminApiMigrationFacts(ctx: RunbookContext, deployed: ServiceRelease | undefined): Promise<ReleaseFacts['migration']> {
+  const mig = await acts.migrationStatus({ target: ctx.target });
+  const broughtByRelease = deployed
+    ? mig.history.filter((h) => Date.parse(h.appliedAt) >= Date.parse(deployed.createdAt) - CLOCK_SLACK_MS).map((h) => h.version)
+    : [];
+  ctx.finding(
+    'migration revision',
+    broughtByRelease.length === 0,
+    mig.available ? `current ${mig.current ?? '?'}${broughtByRelease.length ? `; applied by this release: ${broughtByRelease.join(', ')}` : ''}` : `unknown: ${mig.error ?? ''}`,
+  );
+  return {
+    via: 'admin-api',
+    available: mig.available,
+    ...(mig.current !== undefined ? { current: String(mig.current) } : {}),
+    broughtByRelease: broughtByRelease.sort((a, b) => b - a).map(String),
+  };
 }
 
 async function diagnose(ctx: RunbookContext): Promise<ReleaseFacts> {
@@ -92,22 +148,14 @@ async function diagnose(ctx: RunbookContext): Promise<ReleaseFacts> {
     ctx.finding('errors after the deploy', rate(after) <= errorRatePct, `${describeCounts(after)}; baseline ${errorRatePct} %`);
   }
 
-  const mig = await acts.migrationStatus({ target: t });
-  const broughtByRelease = deployed
-    ? mig.history.filter((h) => Date.parse(h.appliedAt) >= Date.parse(deployed.createdAt) - CLOCK_SLACK_MS).map((h) => h.version)
-    : [];
-  ctx.finding(
-    'migration revision',
-    broughtByRelease.length === 0,
-    mig.available ? `current ${mig.current ?? '?'}${broughtByRelease.length ? `; applied by this release: ${broughtByRelease.join(', ')}` : ''}` : `unknown: ${mig.error ?? ''}`,
-  );
+  const migration = patched(ALEMBIC) ? await alembicFacts(ctx, deployed) : await adminApiMigrationFacts(ctx, deployed);
   return {
     ...(deployed ? { deployed } : {}),
     healthOk: health.ok,
     healthDetail,
     before,
     after,
-    migration: { available: mig.available, ...(mig.current !== undefined ? { current: mig.current } : {}), broughtByRelease },
+    migration,
     errorRatePct,
     windowMinutes,
     now,
@@ -138,10 +186,59 @@ export function planBadRelease(f: ReleaseFacts): Omit<Plan, 'steps'> & { steps: 
   }
   const migrate = f.migration.broughtByRelease.length > 0;
   return {
-    diagnosis: `${summary}: bad release; roll back to ${d.lastGoodTag}${migrate ? `, then downgrade migration ${Math.max(...f.migration.broughtByRelease)}` : ''}`,
+    diagnosis: `${summary}: bad release; roll back to ${d.lastGoodTag}${migrate ? `, then downgrade migration ${f.migration.broughtByRelease.join(', ')}` : ''}`,
     rootCause: `Release ${d.tag} of ${d.service}`,
     severity,
     steps: migrate ? ['rollback-release', 'migration-downgrade'] : ['rollback-release'],
+  };
+}
+
+/**
+ * Reverts the revisions the release brought, newest first, each with `alembic downgrade -1` run by the
+ * release's own code (a one-off container of its image: the older release cannot revert what it does
+ * not know). Each downgrade first checks the database is still at that revision, so a repeat never
+ * reverts one more.
+ */
+function alembicDowngradeStep(t: string, d: ServiceRelease, f: ReleaseFacts): Step {
+  const revs = f.migration.broughtByRelease;
+  return {
+    id: 'migration-downgrade',
+    title: `Downgrade migration ${revs.join(', ')} (alembic downgrade -1 with ${d.tag})`,
+    risk: 'approve',
+    resource: 'db',
+    describe: `revert schema migration ${revs.join(', ')}, which release ${d.tag} applied, down to ${f.migration.goodHead ?? '?'}`,
+    precondition: async () => {
+      const m = await acts.alembicStatus({ target: t });
+      return { ok: m.available && revs.includes(m.current ?? ''), detail: `database at ${m.available ? m.current ?? 'no revision' : `unknown (${m.error ?? ''})`}` };
+    },
+    run: async () => {
+      const done: string[] = [];
+      for (const rev of revs) done.push((await downgradeOnce.alembicDowngrade({ target: t, tag: d.tag, expect: rev })).detail);
+      return done.join('; ');
+    },
+  };
+}
+
+function adminApiDowngradeStep(t: string, d: ServiceRelease, f: ReleaseFacts): Step {
+  const newest = Math.max(...f.migration.broughtByRelease.map(Number));
+  return {
+    id: 'migration-downgrade',
+    title: `Downgrade migration ${newest} (one step)`,
+    risk: 'approve',
+    resource: 'db',
+    describe: `revert schema migration ${newest}, which release ${d.tag} applied`,
+    precondition: async () => {
+      const m = await acts.migrationStatus({ target: t });
+      return { ok: m.available && (m.current ?? 0) >= newest, detail: `schema at ${m.current ?? 'unknown'}` };
+    },
+    run: async () => {
+      // "One step down" is relative: the step checks where the schema is and never repeats itself.
+      const m = await acts.migrationStatus({ target: t });
+      if (m.available && m.current !== undefined && m.current < newest) return `schema already at ${m.current}: migration ${newest} is reverted`;
+      const r = await downgradeOnce.adminRequest({ target: t, method: 'POST', path: '/v1/admin/migrations/downgrade', body: { steps: 1 } });
+      const body = r.body as { reverted?: number[]; current?: number };
+      return `reverted migration ${(body.reverted ?? []).join(', ')}; schema now at ${body.current ?? '?'}`;
+    },
   };
 }
 
@@ -152,7 +249,6 @@ const runbook: Runbook<ReleaseFacts> = {
     const t = ctx.target;
     const p = planBadRelease(f);
     const d = f.deployed as ServiceRelease;
-    const newest = Math.max(...f.migration.broughtByRelease);
     const build: Record<ReleaseStep, () => Step> = {
       'rollback-release': () =>
         childIncidentStep(ctx, {
@@ -163,25 +259,7 @@ const runbook: Runbook<ReleaseFacts> = {
           reason: `INC-12 on ${t}: ${p.diagnosis}`,
           params: { services: [d.service], tag: d.lastGoodTag, reason: `INC-12 bad release ${d.tag}` },
         }),
-      'migration-downgrade': () => ({
-        id: 'migration-downgrade',
-        title: `Downgrade migration ${newest} (one step)`,
-        risk: 'approve',
-        resource: 'db',
-        describe: `revert schema migration ${newest}, which release ${d.tag} applied`,
-        precondition: async () => {
-          const m = await acts.migrationStatus({ target: t });
-          return { ok: m.available && (m.current ?? 0) >= newest, detail: `schema at ${m.current ?? 'unknown'}` };
-        },
-        run: async () => {
-          // "One step down" is relative: the step checks where the schema is and never repeats itself.
-          const m = await acts.migrationStatus({ target: t });
-          if (m.available && m.current !== undefined && m.current < newest) return `schema already at ${m.current}: migration ${newest} is reverted`;
-          const r = await downgradeOnce.adminRequest({ target: t, method: 'POST', path: '/v1/admin/migrations/downgrade', body: { steps: 1 } });
-          const body = r.body as { reverted?: number[]; current?: number };
-          return `reverted migration ${(body.reverted ?? []).join(', ')}; schema now at ${body.current ?? '?'}`;
-        },
-      }),
+      'migration-downgrade': () => (f.migration.via === 'alembic' ? alembicDowngradeStep(t, d, f) : adminApiDowngradeStep(t, d, f)),
     };
     return { ...p, steps: p.steps.map((id) => build[id]()) };
   },

@@ -16,6 +16,7 @@ import {
   type RunbookContext,
   type Step,
 } from './kernel';
+import { patched } from '@temporalio/workflow';
 import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
@@ -24,8 +25,13 @@ import type { MigrationSettings, TableGrants } from '../activities/pg-grants';
 export interface MigrationFacts {
   settings: MigrationSettings;
   grants: TableGrants;
-  /** Schema version applied and the one the running release expects. */
-  status?: { current: number; target: number };
+  /**
+   * Read with alembic in the migrating component (`current`, `heads`); incidents started before
+   * that read the replica's admin API.
+   */
+  via: 'alembic' | 'admin-api';
+  /** The database's revision, the one the running release migrates to, and whether it is pending. */
+  status?: MigrationStatus;
   statusError?: string;
   /** Permission errors in the migrating component's logs, last hour. */
   permissionErrors: number;
@@ -47,12 +53,36 @@ interface MigrationStatusBody {
   target?: unknown;
 }
 
-async function migrationStatus(target: string, path: string): Promise<{ current: number; target: number }> {
+export interface MigrationStatus {
+  current: string;
+  target: string;
+  pending: boolean;
+}
+
+/** Migrations read with alembic in the migrating component (seed 002: `alembic ... current`). */
+const ALEMBIC = 'alembic-migrations';
+const RETIRED_STATUS_PATH = '/v1/admin/migrations';
+const RETIRED_UPGRADE_PATH = '/v1/admin/migrations/upgrade';
+
+async function alembicMigrationStatus(target: string): Promise<MigrationStatus> {
+  const m = await acts.alembicStatus({ target });
+  if (!m.available) throw new Error(`alembic in ${m.component}: ${m.error ?? 'no answer'}`);
+  const current = m.current ?? 'none';
+  const head = m.head ?? 'none';
+  // A revision the running release does not know is newer than it: nothing is pending.
+  return { current, target: head, pending: m.known !== false && current !== head };
+}
+
+async function adminMigrationStatus(target: string, path: string): Promise<MigrationStatus> {
   const r = await acts.adminRequest({ target, method: 'GET', path });
   const b = (r.body ?? {}) as MigrationStatusBody;
   if (typeof b.current !== 'number' || typeof b.target !== 'number')
     throw new Error(`${path} did not report current and target versions`);
-  return { current: b.current, target: b.target };
+  return { current: String(b.current), target: String(b.target), pending: b.current < b.target };
+}
+
+function migrationStatus(f: Pick<MigrationFacts, 'via' | 'settings'>, target: string): Promise<MigrationStatus> {
+  return f.via === 'alembic' ? alembicMigrationStatus(target) : adminMigrationStatus(target, f.settings.statusPath ?? RETIRED_STATUS_PATH);
 }
 
 async function diagnose(ctx: RunbookContext): Promise<MigrationFacts> {
@@ -68,11 +98,11 @@ async function diagnose(ctx: RunbookContext): Promise<MigrationFacts> {
       limit: 3,
     }),
   ]);
-  const facts: MigrationFacts = { settings, grants, permissionErrors: logs.matched };
+  const facts: MigrationFacts = { settings, via: patched(ALEMBIC) ? 'alembic' : 'admin-api', grants, permissionErrors: logs.matched };
   const last = logs.lines[logs.lines.length - 1];
   if (last) facts.lastError = last.slice(0, 240);
   try {
-    facts.status = await migrationStatus(t, settings.statusPath);
+    facts.status = await migrationStatus(facts, t);
   } catch (err) {
     // An activity failure's own message is generic; its cause says what the API answered.
     const e = err as { message?: string; cause?: { message?: string } };
@@ -82,7 +112,7 @@ async function diagnose(ctx: RunbookContext): Promise<MigrationFacts> {
   return facts;
 }
 
-const pendingOf = (f: MigrationFacts): boolean => f.status !== undefined && f.status.current < f.status.target;
+const pendingOf = (f: MigrationFacts): boolean => f.status?.pending === true;
 
 /** The checks of the report and the findings, from the facts. */
 export function migrationChecks(f: MigrationFacts): Array<{ check: string; ok: boolean; detail: string }> {
@@ -227,13 +257,14 @@ const runbook: Runbook<MigrationFacts> = {
         title: 'Re-run the pending migrations',
         risk: 'auto',
         resource: s.component,
-        describe: `POST ${s.upgradePath} on ${ctx.target}`,
+        describe: f.via === 'alembic' ? `${s.command.join(' ')} upgrade head in ${s.component}` : `POST ${s.upgradePath ?? RETIRED_UPGRADE_PATH} on ${ctx.target}`,
         precondition: async () => {
-          const st = await migrationStatus(ctx.target, s.statusPath);
-          return { ok: st.current < st.target, detail: `schema at ${st.current}, release expects ${st.target}` };
+          const st = await migrationStatus(f, ctx.target);
+          return { ok: st.pending, detail: `schema at ${st.current}, release expects ${st.target}` };
         },
         run: async () => {
-          const r = await longActs.adminRequest({ target: ctx.target, method: 'POST', path: s.upgradePath, body: {} });
+          if (f.via === 'alembic') return (await longActs.alembicUpgrade({ target: ctx.target })).detail;
+          const r = await longActs.adminRequest({ target: ctx.target, method: 'POST', path: s.upgradePath ?? RETIRED_UPGRADE_PATH, body: {} });
           const b = (r.body ?? {}) as { applied?: number[]; current?: number };
           return `applied migration ${(b.applied ?? []).join(', ') || 'none'}; schema at ${String(b.current ?? '?')}`;
         },
@@ -244,10 +275,10 @@ const runbook: Runbook<MigrationFacts> = {
   async verify(ctx, f): Promise<Check> {
     const [g, st] = await Promise.all([
       acts.tableGrants({ target: ctx.target }),
-      migrationStatus(ctx.target, f.settings.statusPath),
+      migrationStatus(f, ctx.target),
     ]);
     return {
-      ok: g.missing.length === 0 && st.current >= st.target,
+      ok: g.missing.length === 0 && !st.pending,
       detail: `${g.role} ${g.missing.length ? `lacks ${g.missing.join(', ')}` : `has ${g.granted.join(', ')}`} on ${g.table}; schema at ${st.current}, release expects ${st.target}`,
     };
   },

@@ -7,6 +7,7 @@
  * `migrationDowngrade` (boolean), `restoreBackup` (boolean), `gateDeadlineMs` (health gate per service,
  * default 60 s), `reason`.
  */
+import { patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import { DEFAULT_PG, restoreBackupStep, type PostgresInfo } from './steps';
@@ -106,15 +107,24 @@ const runbook: Runbook<RollbackFacts> = {
       gateDeadlineMs: typeof ctx.input.params?.gateDeadlineMs === 'number' ? ctx.input.params.gateDeadlineMs : 60_000,
     }));
     if (f.migrationDowngrade) {
+      const alembic = patched('alembic-migrations');
       steps.push({
         id: 'migration-downgrade',
         title: 'Downgrade the newest migration one step',
         risk: 'approve',
         resource: 'db',
-        describe: 'run the down step of the newest migration',
+        describe: 'alembic downgrade -1, with the code of the release rolled back from (it knows the newest migration)',
         run: async () => {
-          const r = await acts.adminRequest({ target: t, method: 'POST', path: '/v1/admin/migrations/downgrade', body: { steps: 1 } });
-          return `migration downgraded: ${JSON.stringify(r.body).slice(0, 200)}`;
+          if (!alembic) {
+            const r = await acts.adminRequest({ target: t, method: 'POST', path: '/v1/admin/migrations/downgrade', body: { steps: 1 } });
+            return `migration downgraded: ${JSON.stringify(r.body).slice(0, 200)}`;
+          }
+          const m = await acts.alembicStatus({ target: t });
+          if (!m.available || !m.current) throw new Error(`no revision to downgrade: ${m.error ?? 'the database has none'}`);
+          // The running release may be the older one now; the one rolled back from shipped the newest migration.
+          const from = f.services.find((s) => s.service === m.component)?.current;
+          const running = await acts.containerState({ target: t, component: m.component });
+          return (await acts.alembicDowngrade({ target: t, tag: from ?? running.tag, expect: m.current })).detail;
         },
       });
     }

@@ -154,3 +154,48 @@ describe('http', () => {
     await expectPermanent(run(wrongKey.adminRequest, { target: 'alfred', method: 'GET', path: '/v1/governance/settings' }), ErrorType.HttpClientError, /answered 401/);
   });
 });
+
+describe('alembic (seed 002: alembic -c src/backend/config/alembic.ini ...)', () => {
+  test('current, heads and history in the api container: the good release at its own head', async () => {
+    const st = await run(acts.alembicStatus, { target: 'alfred' });
+    expect(st).toMatchObject({ available: true, current: '0003', known: true, head: '0003', component: 'api' });
+    expect(st.history.map((r) => [r.down, r.revision])).toEqual([
+      ['0002', '0003'],
+      ['0001', '0002'],
+      [null, '0001'],
+    ]);
+  });
+
+  test('what another release ships comes from a one-off container of its image, left behind by nobody', async () => {
+    const before = (await docker.listContainers({ all: true })).length;
+    expect(await run(acts.releaseMigrationHead, { target: 'alfred', tag: '1.0.0' })).toEqual({
+      available: true,
+      image: 'localhost/alfred-api:1.0.0',
+      head: '0002',
+    });
+    expect(await run(acts.releaseMigrationHead, { target: 'alfred', tag: '1.2.0-bad' })).toMatchObject({ head: '0004' });
+    const missing = await run(acts.releaseMigrationHead, { target: 'alfred', tag: '9.9.9' });
+    expect(missing).toMatchObject({ available: false, image: 'localhost/alfred-api:9.9.9', error: expect.stringMatching(/9\.9\.9/) });
+    expect((await docker.listContainers({ all: true })).length).toBe(before);
+  });
+
+  test('a downgrade runs only while the database is at the revision named: otherwise nothing is reverted', async () => {
+    const out = await run(acts.alembicDowngrade, { target: 'alfred', tag: '1.1.0', expect: '0004' });
+    expect(out).toEqual({ performed: false, current: '0003', detail: 'the database is at 0003, not 0004: nothing reverted' });
+    expect((await run(acts.alembicStatus, { target: 'alfred' })).current).toBe('0003');
+  });
+
+  test('a migration command the container does not have is a finding that names the setting', async () => {
+    const alfred = config.targets.alfred!;
+    const odd = {
+      ...config,
+      targets: {
+        ...config.targets,
+        alfred: { ...alfred, postgres: { ...alfred.postgres!, migrations: { ...alfred.postgres!.migrations!, command: ['no-such-alembic'] } } },
+      },
+    };
+    const other = createActivities({ config: odd, docker, logger: pino({ level: 'silent' }) });
+    const st = await run(other.alembicStatus, { target: 'alfred' });
+    expect(st).toMatchObject({ available: false, error: expect.stringMatching(/no-such-alembic cannot run in the api container \(exit 12[67]\).*postgres\.migrations\.command/) });
+  });
+});

@@ -9,7 +9,7 @@ const quiet: ReleaseFacts = {
   healthDetail: 'healthy',
   before: { requests: 100, errors: 0 },
   after: { requests: 100, errors: 0 },
-  migration: { available: true, current: 3, broughtByRelease: [] },
+  migration: { via: 'alembic', available: true, current: '0003', broughtByRelease: [], goodHead: '0003' },
   errorRatePct: 1,
   windowMinutes: 60,
   now: NOW,
@@ -42,11 +42,11 @@ describe('badRelease plan', () => {
       healthOk: false,
       healthDetail: 'HTTP 500',
       after: { requests: 20, errors: 20 },
-      migration: { available: true, current: 4, broughtByRelease: [4] },
+      migration: { via: 'alembic', available: true, current: '0005', broughtByRelease: ['0005', '0004'], goodHead: '0003' },
     });
     expect(p.steps).toEqual(['rollback-release', 'migration-downgrade']);
     expect(p.severity).toBe(1);
-    expect(p.diagnosis).toMatch(/downgrade migration 4/);
+    expect(p.diagnosis).toMatch(/downgrade migration 0005, 0004$/);
   });
   it('does not blame a release whose errors were already there before it', () => {
     const p = planBadRelease({ ...quiet, before: { requests: 100, errors: 5 }, after: { requests: 100, errors: 5 } });

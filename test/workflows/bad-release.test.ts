@@ -97,7 +97,7 @@ test('a release that raised errors: child rollback, then its migration downgrade
 
   expect(rec.outcome).toBe('resolved');
   expect(rec.severity).toBe(1);
-  expect(rec.diagnosis).toMatch(/api 1\.2\.0-bad deployed .*errors [\d.]+ % before, 100 % after.*downgrade migration 4/);
+  expect(rec.diagnosis).toMatch(/api 1\.2\.0-bad deployed .*errors [\d.]+ % before, 100 % after.*downgrade migration 0004$/);
   // Before: whatever the proxy saw in the hour before the deploy (earlier drills included); after: every request failed.
   expect(rec.findings.find((f) => f.check === 'errors before the deploy')?.detail).toMatch(/^\d+\/\d+ .* at the proxy/);
   expect(rec.findings.find((f) => f.check === 'errors after the deploy')).toMatchObject({ ok: false, detail: expect.stringMatching(/\(100 %\)/) });
@@ -105,6 +105,12 @@ test('a release that raised errors: child rollback, then its migration downgrade
     expect.objectContaining({ stepId: 'rollback-release', state: 'done', approvals: ['alice'] }),
     expect.objectContaining({ stepId: 'migration-downgrade', state: 'done', approvals: ['bob'] }),
   ]);
+  // alembic in the api container: the database at 0004, which the good release (up to 0003) does not ship.
+  expect(rec.findings.find((f) => f.check === 'migration revision')).toEqual(
+    expect.objectContaining({ ok: false, detail: 'current 0004; 1.1.0 ships up to 0003; brought by 1.2.0-bad: 0004' }),
+  );
+  // Reverted after the rollback, with the bad release's own alembic (1.1.0 cannot revert what it does not know).
+  expect(rec.actions[1]?.detail).toBe('reverted 0004 with localhost/alfred-api:1.2.0-bad; the database is at 0003');
   expect(rec.children).toEqual([`${h.workflowId}.rollback.1`]);
   const child = (await engine.client.workflow.getHandle(rec.children[0] as string).result()) as IncidentRecord;
   expect(child).toMatchObject({ outcome: 'resolved', parentIncidentId: h.workflowId });

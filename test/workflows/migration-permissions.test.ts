@@ -1,7 +1,7 @@
 /**
  * Migration permission drills on the real drill target: the app role really loses UPDATE on
  * alembic_version and the migration really fails with "permission denied"; the runbook really
- * GRANTs it back after approval and re-runs the migration through the admin API.
+ * GRANTs it back after approval and re-runs the migration with `alembic ... upgrade head` in the api container.
  */
 import { runFault } from '../../drill/src/faults/catalog';
 import { FaultContext } from '../../drill/src/faults/context';
@@ -57,6 +57,10 @@ test('a migration role without UPDATE on the migrations table: grant after appro
     ok: false,
     detail: expect.stringMatching(/permission denied for table alembic_version/),
   });
+  expect(waiting.findings.find((f) => f.check === 'migration status')).toMatchObject({
+    ok: false,
+    detail: `schema at ${String(before.current).padStart(4, '0')}, release expects ${String(before.target).padStart(4, '0')}`,
+  });
   expect(waiting.report).toMatch(/GRANT UPDATE ON alembic_version TO alfred \(after approval\)/);
   expect(waiting.report).toMatch(/Reply to the customer \(initial response\)/);
   // Nothing changes before the approval.
@@ -73,7 +77,9 @@ test('a migration role without UPDATE on the migrations table: grant after appro
     approvals: ['alice'],
     detail: 'granted UPDATE on alembic_version to alfred',
   });
-  expect(rec.actions[1]?.detail).toMatch(new RegExp(`applied migration ${before.target}; schema at ${before.target}`));
+  // The seeds' alembic in the api container re-ran it: from the reverted revision to the release's head.
+  const rev = (n: number): string => String(n).padStart(4, '0');
+  expect(rec.actions[1]?.detail).toBe(`alembic upgrade head: ${rev(before.current)} → ${rev(before.target)}`);
   expect(rec.timeline.some((t) => /verification passed: alfred has SELECT, INSERT, UPDATE, DELETE/.test(t.event))).toBe(
     true,
   );

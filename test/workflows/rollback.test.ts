@@ -5,7 +5,7 @@
 import { runFault } from '../../drill/src/faults/catalog';
 import { closeSignal, decideUpdate } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine, type IncidentHandle } from '../helpers/engine';
-import { health } from '../helpers/drill';
+import { drillPg, health } from '../helpers/drill';
 
 jest.setTimeout(240_000);
 
@@ -105,4 +105,39 @@ test('a rollback onto an unhealthy tag stops at the failed gate, escalates and s
   expect((await h.describe()).status.name).toBe('RUNNING');
   await h.signal(closeSignal, { by: 'alice', note: 'rolled forward by hand' });
   expect((await engine.result(h)).outcome).toBe('escalated');
+});
+
+test('a rollback with migrationDowngrade reverts the newest migration with the alembic of the release rolled back from', async () => {
+  await runFault('bad-release', false);
+  expect(await imageOf('api')).toMatch(/:1\.2\.0-bad$/);
+  const revision = async (): Promise<string | undefined> => {
+    const pg = drillPg();
+    await pg.connect();
+    try {
+      return (await pg.query<{ v: string }>('SELECT version_num AS v FROM alembic_version')).rows[0]?.v;
+    } finally {
+      await pg.end();
+    }
+  };
+  await waitUntil('the bad release migrated to 0004', async () => (await revision()) === '0004');
+
+  const h = await engine.start({
+    runbook: 'rollback',
+    target: 'alfred',
+    requestedBy: 'erin',
+    params: { services: ['api'], tag: '1.1.0', migrationDowngrade: true },
+  });
+  await approveWhenPending(h, 'recreate-api');
+  await approveWhenPending(h, 'migration-downgrade', 'bob');
+  const rec = await engine.result(h);
+
+  expect(rec.outcome).toBe('resolved');
+  expect(rec.actions.map((a) => [a.stepId, a.state])).toEqual([
+    ['recreate-api', 'done'],
+    ['migration-downgrade', 'done'],
+  ]);
+  // 1.1.0 ships migrations up to 0003 only: the downgrade ran with 1.2.0-bad's code, in a one-off container.
+  expect(rec.actions[1]?.detail).toBe('reverted 0004 with localhost/alfred-api:1.2.0-bad; the database is at 0003');
+  expect(await imageOf('api')).toMatch(/:1\.1\.0$/);
+  expect(await revision()).toBe('0003');
 });

@@ -133,9 +133,9 @@ const granted: MigrationFacts = {
     table: 'schema_migrations',
     component: 'api',
     privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-    statusPath: '/v1/admin/migrations',
-    upgradePath: '/v1/admin/migrations/upgrade',
+    command: ['alembic', '-c', 'src/backend/config/alembic.ini'],
   },
+  via: 'alembic',
   grants: {
     role: 'alfred',
     table: 'schema_migrations',
@@ -144,7 +144,7 @@ const granted: MigrationFacts = {
     missing: [],
     grants: {},
   },
-  status: { current: 3, target: 3 },
+  status: { current: '0003', target: '0003', pending: false },
   permissionErrors: 0,
 };
 const denied: MigrationFacts = {
@@ -155,7 +155,7 @@ const denied: MigrationFacts = {
     missing: ['INSERT'],
     grants: { alfred: ['SELECT', 'UPDATE', 'DELETE'] },
   },
-  status: { current: 2, target: 3 },
+  status: { current: '0002', target: '0003', pending: true },
   permissionErrors: 2,
   lastError: 'level=error msg="unhandled error" err="permission denied for table schema_migrations"',
 };
@@ -170,10 +170,10 @@ describe('migrationPermissions plan', () => {
     expect(p.rootCause).toBe('missing grant INSERT on schema_migrations for the migration role alfred');
   });
   it('only grants when nothing is pending', () => {
-    expect(planMigrationPermissions({ ...denied, status: { current: 3, target: 3 } }).steps).toEqual(['apply-grants']);
+    expect(planMigrationPermissions({ ...denied, status: { current: '0003', target: '0003', pending: false } }).steps).toEqual(['apply-grants']);
   });
   it('escalates a pending migration that is not a permissions problem', () => {
-    const p = planMigrationPermissions({ ...granted, status: { current: 2, target: 3 } });
+    const p = planMigrationPermissions({ ...granted, status: { current: '0002', target: '0003', pending: true } });
     expect(p.steps).toEqual([]);
     expect(p.escalate).toMatch(/other than grants/);
   });

@@ -88,7 +88,7 @@ def migrations_status(ctx: Ctx = Depends(request_ctx)) -> Any:
     svc = services(ctx.request)
     auth_admin(svc, ctx)
     status = migration_status(svc.db)
-    return {**status, "target": target_version(svc.cfg.version), "known": known_revisions()}
+    return {**status, "target": target_version(), "known": known_revisions()}
 
 
 @router.post("/v1/admin/migrations/downgrade")
@@ -118,7 +118,7 @@ def migrations_upgrade(ctx: Ctx = Depends(request_ctx)) -> Any:
     actor = auth_admin(svc, ctx)
     # A failure (e.g. 42501 permission denied on alembic_version) rolls the run back and answers 500
     # "internal error" with the `unhandled error` log line, as the TS api answers a failed migration.
-    applied = [version_number(r) for r in upgrade_to_release(svc.db, svc.cfg.version)]
+    applied = [version_number(r) for r in upgrade_to_release(svc.db)]
     if applied:
         with svc.db.tx() as c:
             append_audit(c, actor_user_id=actor.id, action="migration_applied", target_type="schema",

@@ -119,7 +119,7 @@ def _prepare_database(svc: Services) -> None:
     warned = False
     while True:
         try:
-            applied = upgrade_to_release(svc.db, cfg.version)
+            applied = upgrade_to_release(svc.db)
             if applied:
                 log("info", "migrations applied", versions=",".join(applied))
             seed_if_empty(svc.db, cfg.admin_key, int(time.time() * 1000))
@@ -127,7 +127,7 @@ def _prepare_database(svc: Services) -> None:
             bump_counter(svc.db, "starts_api")
             svc.gov.refresh()
             svc.schema_ready.set()
-            log("info", "database ready", schema_target=target_revision(cfg.version))
+            log("info", "database ready", schema_target=target_revision())
             return
         except Exception as exc:  # noqa: BLE001 - the database may not be up yet
             if time.monotonic() > deadline and not warned:

@@ -30,8 +30,6 @@ from .jsonjs import iso_ms
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "src" / "backend" / "config" / "alembic.ini"
 MIGRATION_LOCK = 7_402_311
-#: The head of the good releases: what an unknown or development version migrates to.
-GOOD_HEAD = "0003"
 #: The running service needs at least this schema; downgrades below it are refused (as in the TS drill).
 MIN_SCHEMA_VERSION = 2
 #: The replica's own record of when each revision was applied (kept by env.py's on_version_apply hook).
@@ -57,13 +55,13 @@ STANDING_SCHEMA = """
 """
 
 
-def target_revision(app_version: str) -> str:
-    """The alembic revision each release migrates to at start."""
-    if app_version.startswith("1.0."):
-        return "0002"
-    if app_version.startswith("1.2."):
-        return "0004"
-    return GOOD_HEAD
+def target_revision() -> str:
+    """The revision this release migrates to at start: the head of the migrations its image ships.
+
+    Each release image carries the migrations up to its own (drill/releases.tsv: 1.0.0 ships 0001-0002,
+    1.1.0 0001-0003, the 1.2 releases 0001-0004), as a real release does: an older release does not
+    know the revisions a newer one brought, so only the newer one's code can downgrade them."""
+    return _script().get_current_head() or "base"
 
 
 def version_number(revision: Optional[str]) -> int:
@@ -71,9 +69,9 @@ def version_number(revision: Optional[str]) -> int:
     return _order(revision)
 
 
-def target_version(app_version: str) -> int:
-    """targetVersion(): the schema version each release migrates to at start."""
-    return version_number(target_revision(app_version))
+def target_version() -> int:
+    """targetVersion(): the schema version this release migrates to at start."""
+    return version_number(target_revision())
 
 
 def revision_name(doc: Optional[str]) -> str:
@@ -113,12 +111,12 @@ def _order(revision: Optional[str]) -> int:
         return 10**9  # an unknown (newer) revision: tolerated, never downgraded
 
 
-def upgrade_to_release(db: Database, app_version: str) -> list[str]:
+def upgrade_to_release(db: Database) -> list[str]:
     """Upgrades to the release's revision if the database is older; returns the revisions applied.
 
     An error (a failed statement, a missing privilege on alembic_version) rolls the whole run back and
     is raised to the caller."""
-    target = target_revision(app_version)
+    target = target_revision()
     cfg = alembic_config()
     script = _script()
     with db.engine.connect() as conn:

@@ -2,6 +2,8 @@
  * Every fault the drill can inject, each with its undo. Both directions are idempotent: applying an
  * active fault or undoing an absent one reports so and changes nothing.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { cacheKey } from './replica-formats';
 import { FaultContext, waitFor } from './context';
 import type { Component } from './containers';
@@ -110,6 +112,42 @@ async function imageFor(ctx: FaultContext, component: Component, tag: string): P
   const c = await ctx.containers.find(component);
   const repo = c.image.replace(/:[^:/]+$/, '');
   return `${repo}:${tag}`;
+}
+
+/** The release tags of drill/releases.tsv and the newest migration each ships. */
+export function releaseHeads(): Map<string, string> {
+  const file = path.join(__dirname, '..', '..', 'releases.tsv');
+  const heads = new Map<string, string>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const [tag, head] = line.split('\t');
+    if (tag && head && !tag.startsWith('#')) heads.set(tag, head);
+  }
+  return heads;
+}
+
+/**
+ * The database back at the revision release `tag` ships: what a newer release brought is reverted
+ * with that release's own code (`alembic downgrade <head of tag>` in a one-off container of its
+ * image, as `docker compose run` would), since the older release does not know it.
+ */
+async function revertNewerMigrations(ctx: FaultContext, tag: string): Promise<string> {
+  const heads = releaseHeads();
+  const goal = heads.get(tag);
+  if (!goal) return `release ${tag} is not in drill/releases.tsv: schema left as it is`;
+  const { rows } = await (await ctx.pg()).query<{ v: string }>('SELECT version_num AS v FROM alembic_version');
+  const at = rows[0]?.v;
+  if (!at || Number(at) <= Number(goal)) return `schema at ${at ?? 'no revision'}, which ${tag} ships`;
+  const newer = [...heads].find(([, head]) => Number(head) >= Number(at));
+  if (!newer) return `schema at ${at}, which no release of drill/releases.tsv ships: left as it is`;
+  const run = await ctx.containers.runOnce('api', await imageFor(ctx, 'api', newer[0]), [
+    'alembic',
+    '-c',
+    'src/backend/config/alembic.ini',
+    'downgrade',
+    goal,
+  ]);
+  if (run.exitCode !== 0) throw new Error(`alembic downgrade ${goal} with ${newer[0]} failed: ${run.output.slice(-400)}`);
+  return `reverted the schema from ${at} to ${goal} with release ${newer[0]}'s alembic`;
 }
 
 async function waitApi(ctx: FaultContext, wantHealthy: boolean, timeoutMs = 40000): Promise<string> {
@@ -413,15 +451,7 @@ export const FAULTS: FaultDef[] = [
         messages.push(await ctx.containers.recreate('api', { image: await imageFor(ctx, 'api', tag) }));
         messages.push(await waitApi(ctx, true));
       }
-      const mig = await ctx.api.admin<{ current: number; target: number }>('GET', '/v1/admin/migrations');
-      if (mig.current > mig.target) {
-        const down = await ctx.api.admin<{ reverted: number[]; current: number }>(
-          'POST',
-          '/v1/admin/migrations/downgrade',
-          { steps: 1 },
-        );
-        messages.push(`reverted migration ${down.reverted.join(', ')}; schema now at ${down.current}`);
-      }
+      messages.push(await revertNewerMigrations(ctx, tag));
       return { messages };
     },
   },

@@ -173,6 +173,40 @@ export class DrillContainers {
     }
   }
 
+  /**
+   * `docker compose run --rm --no-deps <component> <cmd>` on another image: a one-off container with
+   * the component's environment, mounts and network, removed afterwards. Returns its exit code and output.
+   */
+  async runOnce(component: Component, image: string, cmd: string[]): Promise<{ exitCode: number; output: string }> {
+    const c = await this.find(component);
+    const imageEnv = new Set(
+      (
+        await this.docker
+          .getImage(c.info.Image)
+          .inspect()
+          .catch(() => undefined)
+      )?.Config.Env ?? [],
+    );
+    const created = await this.docker.createContainer({
+      name: `${c.name}-run-${Date.now()}`,
+      Image: image,
+      Entrypoint: cmd.slice(0, 1),
+      Cmd: cmd.slice(1),
+      Env: (c.info.Config.Env ?? []).filter((e) => !imageEnv.has(e) && !e.startsWith('HOSTNAME=')),
+      WorkingDir: c.info.Config.WorkingDir || undefined,
+      User: c.info.Config.User || undefined,
+      HostConfig: { Binds: c.info.HostConfig.Binds ?? [], NetworkMode: c.info.HostConfig.NetworkMode },
+    });
+    try {
+      await created.start();
+      const done = (await created.wait()) as { StatusCode?: number };
+      const raw = (await created.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer | string;
+      return { exitCode: done.StatusCode ?? -1, output: demux(typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw) };
+    } finally {
+      await created.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
   /** stdout+stderr of a container since `sinceSec` seconds ago, demultiplexed to text. */
   async logs(component: Component, sinceSec = 300): Promise<string> {
     const c = await this.find(component);
