@@ -122,7 +122,7 @@ export function createMigrationActivities(deps: ActivityDeps) {
       const imageEnv = new Set((await docker.getImage(info.Image).inspect()).Config?.Env ?? []);
       env = (info.Config.Env ?? []).filter((kv) => !imageEnv.has(kv));
     }
-    const project = info.Config.Labels?.['com.docker.compose.project'] ?? target;
+    const project = targetConfig(deps, target).containers.project;
     const created: Docker.Container = await docker.createContainer({
       name: `${project}-${component}-run-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`,
       Image: image,
