@@ -15,6 +15,72 @@ const secretRef = z
   .object({ file: z.string().optional(), env: z.string().optional(), value: z.string().optional() })
   .refine((s) => s.file ?? s.env ?? s.value, 'a secret needs one of file, env or value');
 
+/**
+ * A table or column name on a target, as PostgreSQL stores it (lower case unless it was created
+ * quoted). Only plain identifiers pass, and the SQL built from them always quotes them, so a setting
+ * can name a column and nothing else.
+ */
+const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+
+/** True for a name `sqlColumn` accepts. */
+export function isSqlIdentifier(name: string): boolean {
+  return SQL_IDENTIFIER.test(name);
+}
+
+const sqlColumn = z.string().refine(isSqlIdentifier, (name) => ({
+  message: `"${name}" is not a plain SQL identifier (a letter or _, then letters, digits, _ or $; at most 63)`,
+}));
+
+/** A table name, optionally qualified by its schema (`billing.wallets`). */
+const sqlTable = z.string().refine(
+  (name) => name.split('.').length <= 2 && name.split('.').every(isSqlIdentifier),
+  (name) => ({ message: `"${name}" is not a table name (an SQL identifier, optionally schema.table)` }),
+);
+
+/**
+ * Names of the target's tables and columns that the seeds do not state, each defaulting to the replica's
+ * (`drill/`). The tables and columns the seeds quote (`users.email`, `used_tokens`, `request_logs.amount`,
+ * `audit_logs`, ...) are not settings: the engine uses them as written there.
+ */
+const pgSchemaNames = z
+  .object({
+    users: z
+      .object({
+        /** Boolean column: the user is an administrator (left out of quota work, INC-07; admin access, INC-14). */
+        isAdmin: sqlColumn.default('is_admin'),
+        /** The sha256 hex of the user's API key (INC-06 key-hash check, INC-10 and INC-14 key owners). */
+        apiKeyHash: sqlColumn.default('api_key_hash'),
+        /** When the account was created (apiKeyTrace). */
+        createdAt: sqlColumn.default('created_at'),
+      })
+      .default({}),
+    wallets: z
+      .object({
+        /** The table of users' wallets, one or more per user; the first (lowest id) is topped up (INC-07). */
+        table: sqlTable.default('wallets'),
+        /** The wallet id, as the admin API's `/v1/wallets/<wallet_id>/topup` takes it. */
+        id: sqlColumn.default('id'),
+        /** The owning user's id (`users.id`). */
+        userId: sqlColumn.default('user_id'),
+        /** The wallet's balance. */
+        balance: sqlColumn.default('balance'),
+      })
+      .default({}),
+    requestLogs: z
+      .object({
+        /** The row id of a charge: the id a refund references (INC-08, apiKeyTrace). */
+        id: sqlColumn.default('id'),
+        /** The request's outcome (apiKeyTrace counts the user's requests by it). */
+        status: sqlColumn.default('status'),
+        /** The provider that served the request, nullable (apiKeyTrace). */
+        provider: sqlColumn.default('provider'),
+        /** On a refund row (amount < 0): the id of the charge it reverses; null on charges (INC-08). */
+        refundOf: sqlColumn.default('refund_of'),
+      })
+      .default({}),
+  })
+  .default({});
+
 const smtpRelay = z.object({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535),
@@ -155,6 +221,12 @@ export const TargetSchema = z.object({
           upgradePath: z.string().regex(/^\/v1\//).optional(),
         })
         .optional(),
+      /**
+       * Table and column names the seeds do not state (`postgres.schema.users.isAdmin`, ...), each
+       * defaulting to the replica's. A name missing on the target fails the statement that uses it
+       * with an error naming this setting.
+       */
+      schema: pgSchemaNames,
     })
     .optional(),
   /** A job queue on the target's Redis and the component that consumes it. */
@@ -296,6 +368,8 @@ export const TargetSchema = z.object({
     .default({}),
 });
 export type TargetConfig = z.infer<typeof TargetSchema>;
+/** `postgres.schema` of a target, defaults applied. */
+export type PgSchemaNames = z.infer<typeof pgSchemaNames>;
 
 /** A target as the engine accepts it: the schema plus the rules that span fields. */
 export const CheckedTargetSchema = TargetSchema.superRefine((t, ctx) => {

@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import type { ActivityDeps } from './deps';
 import { adminKey, targetConfig } from './deps';
 import { createDockerActivities } from './docker';
+import type { PgSchemaNames } from '../config';
 import { withPgClient } from './postgres';
+import { isSchemaFailure, pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
 import { ErrorType, describeError, permanent } from './errors';
 
 export interface WhoAmI {
@@ -36,6 +38,14 @@ export interface AuthErrors {
 
 const FLAG = /^(true|false|\d{1,6})$/;
 const REASON = /\breason=("?)([\w.-]+)\1/;
+
+/** The user whose stored key hash is `$1` (the sha256 hex of a key): email and admin flag. */
+export function userByKeyHashStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(
+    schema,
+    (n) => `SELECT u.email, ${n('users.isAdmin', 'u')} AS is_admin FROM users u WHERE ${n('users.apiKeyHash', 'u')} = $1 LIMIT 1`,
+  );
+}
 
 export function createAuthActivities(deps: ActivityDeps) {
   const doFetch = deps.fetch ?? fetch;
@@ -73,19 +83,15 @@ export function createAuthActivities(deps: ActivityDeps) {
    * comparison's outcome is returned, never the key or either hash.
    */
   async function adminKeyHashCheck(input: { target: string }): Promise<KeyHashCheck> {
-    const pg = targetConfig(deps, input.target).postgres;
-    if (!pg) throw permanent(ErrorType.NotConfigured, `target "${input.target}" has no postgres configured`);
+    const stmt = userByKeyHashStatement(targetSchemaNames(deps, input.target));
     const hash = createHash('sha256').update(key(input.target)).digest('hex');
     try {
-      const r = await withPgClient(
-        deps,
-        input.target,
-        (c) => c.query<{ email: string; is_admin: boolean }>('SELECT email, is_admin FROM users WHERE api_key_hash = $1 LIMIT 1', [hash]),
-        3000,
-      );
+      const r = await withPgClient(deps, input.target, (c) => runStatement<{ email: string; is_admin: boolean }>(c, input.target, stmt, [hash]), 3000);
       const row = r.rows[0];
       return row ? { reachable: true, matches: true, email: row.email, isAdmin: row.is_admin } : { reachable: true, matches: false };
     } catch (err) {
+      // A column the users table lacks is a setting to fix, not an unreachable database.
+      if (isSchemaFailure(err)) throw err;
       return { reachable: false, matches: false, error: describeError(err) };
     }
   }

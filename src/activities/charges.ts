@@ -6,11 +6,16 @@
  * in one transaction) and is keyed by the charge it reverses: the ledger holds at most one refund per
  * charge (a unique index on `refund_of`), and this activity first looks for that refund, so a retry
  * after a lost answer or a dead worker finds it instead of refunding twice.
+ *
+ * `request_logs.user_id`, `request_id`, `amount` and `created_at` are the seeds' (seed 002); the row id
+ * and the refund reference are settings (`postgres.schema.requestLogs`).
  */
 import type { ActivityDeps } from './deps';
 import { adminKey, targetConfig } from './deps';
 import { ErrorType, permanent } from './errors';
+import type { PgSchemaNames } from '../config';
 import { withPgClient } from './postgres';
+import { pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
 
 export interface DuplicateCharge {
   id: string;
@@ -38,27 +43,48 @@ export interface UserReconciliation {
 
 const ID = /^[1-9][0-9]{0,17}$/;
 
+/**
+ * Charges (not refunds) in the last `$1` minutes that share a request id, grouped with the row ids in
+ * order: the first stands, the others are duplicates.
+ */
+export function duplicateChargesStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(
+    schema,
+    (n) => `SELECT r.request_id, r.user_id::text AS user_id, array_agg(${n('requestLogs.id', 'r')}::text ORDER BY ${n('requestLogs.id', 'r')}) AS ids,
+                array_agg(r.amount::text ORDER BY ${n('requestLogs.id', 'r')}) AS amounts, min(r.created_at) AS first_at
+           FROM request_logs r
+          WHERE r.created_at > now() - make_interval(mins => $1) AND r.amount > 0 AND ${n('requestLogs.refundOf', 'r')} IS NULL
+          GROUP BY r.request_id, r.user_id HAVING count(*) > 1
+          ORDER BY min(r.created_at) LIMIT 500`,
+  );
+}
+
+/** The refund rows of the charges whose ids are `$1` (one per charge at most). */
+export function refundsOfStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(
+    schema,
+    (n) =>
+      `SELECT ${n('requestLogs.refundOf', 'r')}::text AS refund_of, ${n('requestLogs.id', 'r')}::text AS id FROM request_logs r
+        WHERE ${n('requestLogs.refundOf', 'r')} = ANY($1::bigint[])`,
+  );
+}
+
 export function createChargeActivities(deps: ActivityDeps) {
   const doFetch = deps.fetch ?? fetch;
 
   /** Deductions in the window that share a request id with an earlier one, with any refunds of them. */
   async function findDuplicateCharges(input: { target: string; windowMinutes: number }): Promise<DuplicateGroup[]> {
+    const schema = targetSchemaNames(deps, input.target);
     return withPgClient(deps, input.target, async (c) => {
-      const groups = await c.query<{ request_id: string; user_id: string; ids: string[]; amounts: string[]; first_at: Date }>(
-        `SELECT request_id, user_id::text AS user_id, array_agg(id::text ORDER BY id) AS ids,
-                array_agg(amount::text ORDER BY id) AS amounts, min(created_at) AS first_at
-           FROM request_logs
-          WHERE created_at > now() - make_interval(mins => $1) AND amount > 0 AND refund_of IS NULL
-          GROUP BY request_id, user_id HAVING count(*) > 1
-          ORDER BY min(created_at) LIMIT 500`,
+      const groups = await runStatement<{ request_id: string; user_id: string; ids: string[]; amounts: string[]; first_at: Date }>(
+        c,
+        input.target,
+        duplicateChargesStatement(schema),
         [input.windowMinutes],
       );
       const extraIds = groups.rows.flatMap((g) => g.ids.slice(1));
       const refunds = extraIds.length
-        ? await c.query<{ refund_of: string; id: string }>(
-            'SELECT refund_of::text AS refund_of, id::text AS id FROM request_logs WHERE refund_of = ANY($1::bigint[])',
-            [extraIds],
-          )
+        ? await runStatement<{ refund_of: string; id: string }>(c, input.target, refundsOfStatement(schema), [extraIds])
         : { rows: [] };
       const refundOf = new Map(refunds.rows.map((r) => [r.refund_of, r.id]));
       return groups.rows.map((g) => ({
@@ -101,8 +127,9 @@ export function createChargeActivities(deps: ActivityDeps) {
   }
 
   async function existingRefund(target: string, chargeId: string): Promise<string | undefined> {
+    const stmt = refundsOfStatement(targetSchemaNames(deps, target));
     return withPgClient(deps, target, async (c) => {
-      const r = await c.query<{ id: string }>('SELECT id::text AS id FROM request_logs WHERE refund_of = $1', [chargeId]);
+      const r = await runStatement<{ id: string }>(c, target, stmt, [[chargeId]]);
       return r.rows[0]?.id;
     });
   }

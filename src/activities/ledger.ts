@@ -4,7 +4,9 @@
  * Changes to balances go through the target's own admin API (idempotent top-ups), never raw SQL.
  */
 import type { ActivityDeps } from './deps';
+import type { PgSchemaNames } from '../config';
 import { withPgClient } from './postgres';
+import { pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
 
 export interface QuotaUser {
   userId: number;
@@ -20,18 +22,34 @@ export interface Deductions {
   deducted: number;
 }
 
+/**
+ * Users (not admins) with their first wallet and where they stand against their quota. `$1` is the
+ * share of the quota that counts as near, `$2` an optional list of user ids.
+ */
+export function quotaStatusStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(
+    schema,
+    (n) => `SELECT u.id::text AS user_id, w.id::text AS wallet_id, u.used_tokens::text AS used, u.personal_quota::text AS quota,
+                w.balance::text AS balance, u.used_tokens >= u.personal_quota AS at_limit,
+                u.used_tokens >= u.personal_quota * $1 / 100.0 AS near
+           FROM users u LEFT JOIN LATERAL (
+                SELECT ${n('wallets.id', 'w0')} AS id, ${n('wallets.balance', 'w0')} AS balance FROM ${n('wallets.table')} w0
+                 WHERE ${n('wallets.userId', 'w0')} = u.id ORDER BY ${n('wallets.id', 'w0')} LIMIT 1) w ON true
+          WHERE NOT ${n('users.isAdmin', 'u')} AND ($2::bigint[] IS NULL OR u.id = ANY($2::bigint[]))
+          ORDER BY u.id`,
+  );
+}
+
 export function createLedgerActivities(deps: ActivityDeps) {
   /** Users (not admins) at their quota, and how many are near it (`nearPct` of the quota used). */
   async function quotaStatus(input: { target: string; nearPct: number; userIds?: number[] }): Promise<{ atLimit: QuotaUser[]; nearLimit: number; users: number }> {
+    const stmt = quotaStatusStatement(targetSchemaNames(deps, input.target));
     return withPgClient(deps, input.target, async (c) => {
       const ids = input.userIds?.filter((x) => Number.isInteger(x)) ?? null;
-      const r = await c.query<{ user_id: string; wallet_id: string | null; used: string; quota: string; balance: string | null; at_limit: boolean; near: boolean }>(
-        `SELECT u.id::text AS user_id, w.id::text AS wallet_id, u.used_tokens::text AS used, u.personal_quota::text AS quota,
-                w.balance::text AS balance, u.used_tokens >= u.personal_quota AS at_limit,
-                u.used_tokens >= u.personal_quota * $1 / 100.0 AS near
-           FROM users u LEFT JOIN LATERAL (SELECT id, balance FROM wallets WHERE user_id = u.id ORDER BY id LIMIT 1) w ON true
-          WHERE NOT u.is_admin AND ($2::bigint[] IS NULL OR u.id = ANY($2::bigint[]))
-          ORDER BY u.id`,
+      const r = await runStatement<{ user_id: string; wallet_id: string | null; used: string; quota: string; balance: string | null; at_limit: boolean; near: boolean }>(
+        c,
+        input.target,
+        stmt,
         [input.nearPct, ids],
       );
       const atLimit = r.rows

@@ -157,6 +157,9 @@ export class PsqlSession implements PgQueryable {
         `null=${NULL}`,
         '-v',
         'ON_ERROR_STOP=0',
+        // Errors carry their SQLSTATE (`ERROR:  42703: column ...`), as node-postgres' `code` does.
+        '-v',
+        'VERBOSITY=verbose',
         '-U',
         opts.user,
         '-d',
@@ -229,9 +232,15 @@ export class PsqlSession implements PgQueryable {
   private static failure(err: string): PgExecError | undefined {
     const m = /(?:ERROR|FATAL):\s+(.*)/.exec(err);
     if (!m) return undefined;
-    const message = (m[1] ?? '').trim();
-    const code = /canceling statement due to statement timeout/.test(message) ? '57014' : undefined;
-    return new PgExecError(message, code);
+    return PsqlSession.errorOf((m[1] ?? '').trim());
+  }
+
+  /** An error line's text after `ERROR:`, with or without the SQLSTATE verbose output puts first. */
+  static errorOf(text: string): PgExecError {
+    const coded = /^([0-9A-Z]{5}):\s+(.*)$/.exec(text);
+    if (coded) return new PgExecError(coded[2] ?? '', coded[1]);
+    const code = /canceling statement due to statement timeout/.test(text) ? '57014' : undefined;
+    return new PgExecError(text, code);
   }
 
   async query<R = Record<string, unknown>>(

@@ -5,9 +5,10 @@
  */
 import type { ActivityDeps } from './deps';
 import { withPgClient } from './postgres';
+import { pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
 import { targetConfig } from './deps';
 import { createDockerActivities } from './docker';
-import type { TargetConfig } from '../config';
+import type { PgSchemaNames, TargetConfig } from '../config';
 import { ErrorType, permanent } from './errors';
 import { createHttpActivities } from './http';
 import { inspectComponent } from './containers';
@@ -67,13 +68,22 @@ export function summariseRateLimitLines(lines: string[], sinceSeconds: number): 
   return { total429: total, sinceSeconds, clients: top(clients), distinctClients: clients.size, keys: top(keys), withoutKey };
 }
 
+/** Owners of the keys whose hash starts with one of `$1` (hex prefixes): user id and tenant (email domain). */
+export function keyOwnersStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(
+    schema,
+    (n) => `SELECT k.id AS key_id, u.id::int AS user_id, split_part(u.email, '@', 2) AS tenant
+         FROM users u JOIN unnest($1::text[]) AS k(id) ON ${n('users.apiKeyHash', 'u')} LIKE k.id || '%'`,
+  );
+}
+
 export function createRateLimitActivities(deps: ActivityDeps) {
   const docker = createDockerActivities(deps);
   const http = createHttpActivities(deps);
 
-  /** One read-only query on a short-lived connection with tight timeouts. */
-  const pgQuery = <T>(target: string, sql: string, params: unknown[]): Promise<T[]> =>
-    withPgClient(deps, target, async (c) => (await c.query(sql, params)).rows as T[]);
+  /** One read-only statement on a short-lived connection with tight timeouts. */
+  const pgQuery = <T>(target: string, stmt: PgStatement, params: unknown[]): Promise<T[]> =>
+    withPgClient(deps, target, async (c) => (await runStatement<T>(c, target, stmt, params)).rows);
 
   /** The target's rate-limit settings from configuration (no secrets). */
   async function rateLimitPolicy(input: { target: string }): Promise<TargetConfig['rateLimit']> {
@@ -95,12 +105,7 @@ export function createRateLimitActivities(deps: ActivityDeps) {
   async function keyOwners(input: { target: string; keyIds: string[] }): Promise<KeyOwner[]> {
     const ids = input.keyIds.filter((k) => /^[0-9a-f]{8,64}$/.test(k)).slice(0, 50);
     if (ids.length === 0) return [];
-    const rows = await pgQuery<{ key_id: string; user_id: number; tenant: string }>(
-      input.target,
-      `SELECT k.id AS key_id, u.id::int AS user_id, split_part(u.email, '@', 2) AS tenant
-         FROM users u JOIN unnest($1::text[]) AS k(id) ON u.api_key_hash LIKE k.id || '%'`,
-      [ids],
-    );
+    const rows = await pgQuery<{ key_id: string; user_id: number; tenant: string }>(input.target, keyOwnersStatement(targetSchemaNames(deps, input.target)), [ids]);
     return rows.map((r) => ({ keyId: r.key_id, userId: r.user_id, tenant: r.tenant }));
   }
 

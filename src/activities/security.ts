@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readSecret } from '../config';
+import { readSecret, type PgSchemaNames } from '../config';
 import type { ActivityDeps } from './deps';
 import { targetConfig } from './deps';
 import { createDockerActivities } from './docker';
@@ -18,6 +18,7 @@ import { ErrorType, permanent } from './errors';
 import { incidentEvidenceDir, preserveEvidence } from './evidence';
 import { createHttpActivities } from './http';
 import { withPgClient } from './postgres';
+import { pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
 
 export const PII_KINDS = ['email', 'card_number', 'api_key', 'ssn', 'password'] as const;
 export type PiiKind = (typeof PII_KINDS)[number];
@@ -144,6 +145,26 @@ export function scanLines(lines: string[]): Omit<PiiScan, 'component' | 'since' 
   return { linesScanned: lines.length, linesWithPii, counts, distinctEmails: emails.size, samples, rawKeys: [...rawKeys] };
 }
 
+/** The users whose stored key hash is one of `$1` (sha256 hex): id and hash. */
+export function usersByKeyHashStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(schema, (n) => `SELECT u.id, ${n('users.apiKeyHash', 'u')} AS api_key_hash FROM users u WHERE ${n('users.apiKeyHash', 'u')} = ANY($1::text[])`);
+}
+
+/** Audit actions `$1` in the last `$2` hours, per action and actor, with whether the actor is an admin. */
+export function auditAccessStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(
+    schema,
+    (n) => `SELECT a.action, a.actor_user_id::text AS actor, bool_or(${n('users.isAdmin', 'u')}) AS admin, count(*)::text AS n, max(a.created_at) AS latest
+         FROM audit_logs a LEFT JOIN users u ON u.id = a.actor_user_id
+         WHERE a.action = ANY($1::text[]) AND a.created_at > now() - make_interval(hours => $2) GROUP BY a.action, a.actor_user_id`,
+  );
+}
+
+/** The first 12 hex digits of the stored key hash of each user in `$1`. */
+export function keyFingerprintsStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(schema, (n) => `SELECT u.id, left(${n('users.apiKeyHash', 'u')}, 12) AS fp FROM users u WHERE u.id = ANY($1::int[])`);
+}
+
 export function createSecurityActivities(deps: ActivityDeps) {
   const docker = createDockerActivities(deps);
   const http = createHttpActivities(deps);
@@ -177,9 +198,8 @@ export function createSecurityActivities(deps: ActivityDeps) {
     const hashes = rawKeys.map((k) => createHash('sha256').update(k).digest('hex'));
     const owners = new Map<string, number>();
     if (hashes.length > 0) {
-      const rows = await withPgClient(deps, input.target, (c) =>
-        c.query<{ id: number; api_key_hash: string }>('SELECT id, api_key_hash FROM users WHERE api_key_hash = ANY($1::text[])', [hashes]),
-      );
+      const stmt = usersByKeyHashStatement(targetSchemaNames(deps, input.target));
+      const rows = await withPgClient(deps, input.target, (c) => runStatement<{ id: number; api_key_hash: string }>(c, input.target, stmt, [hashes]));
       for (const r of rows.rows) owners.set(r.api_key_hash, Number(r.id));
     }
     const leakedKeys = hashes.map((h) => ({ fingerprint: h.slice(0, 12), userId: owners.get(h) ?? null }));
@@ -189,13 +209,9 @@ export function createSecurityActivities(deps: ActivityDeps) {
   /** Audit actions that read or export personal data in the last `hours`. */
   async function auditAccess(input: { target: string; hours: number }): Promise<AuditAccess> {
     const actions = settings(input.target).accessActions;
+    const stmt = auditAccessStatement(targetSchemaNames(deps, input.target));
     const rows = await withPgClient(deps, input.target, (c) =>
-      c.query<{ action: string; actor: string | null; admin: boolean | null; n: string; latest: Date }>(
-        `SELECT a.action, a.actor_user_id::text AS actor, bool_or(u.is_admin) AS admin, count(*)::text AS n, max(a.created_at) AS latest
-         FROM audit_logs a LEFT JOIN users u ON u.id = a.actor_user_id
-         WHERE a.action = ANY($1::text[]) AND a.created_at > now() - make_interval(hours => $2) GROUP BY a.action, a.actor_user_id`,
-        [actions, input.hours],
-      ),
+      runStatement<{ action: string; actor: string | null; admin: boolean | null; n: string; latest: Date }>(c, input.target, stmt, [actions, input.hours]),
     );
     const byAction: Record<string, number> = {};
     const actors = new Set<number>();
@@ -254,9 +270,8 @@ export function createSecurityActivities(deps: ActivityDeps) {
   /** Which of these leaked keys still open their user's account (the stored hash still matches). */
   async function leakedKeysValid(input: { target: string; keys: { userId: number; fingerprint: string }[] }): Promise<{ valid: { userId: number; fingerprint: string }[] }> {
     if (input.keys.length === 0) return { valid: [] };
-    const rows = await withPgClient(deps, input.target, (c) =>
-      c.query<{ id: number; fp: string }>('SELECT id, left(api_key_hash, 12) AS fp FROM users WHERE id = ANY($1::int[])', [input.keys.map((k) => k.userId)]),
-    );
+    const stmt = keyFingerprintsStatement(targetSchemaNames(deps, input.target));
+    const rows = await withPgClient(deps, input.target, (c) => runStatement<{ id: number; fp: string }>(c, input.target, stmt, [input.keys.map((k) => k.userId)]));
     const current = new Map(rows.rows.map((r) => [Number(r.id), r.fp]));
     return { valid: input.keys.filter((k) => current.get(k.userId) === k.fingerprint) };
   }

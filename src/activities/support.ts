@@ -8,7 +8,9 @@
 import type Redis from 'ioredis';
 import type { PgQueryable } from './pg-exec';
 import type { ActivityDeps } from './deps';
+import type { PgSchemaNames } from '../config';
 import { withPgClient } from './postgres';
+import { pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
 import { withRedisClient } from './redis';
 import { RQ_JOB_PREFIX } from './queue';
 import { targetConfig } from './deps';
@@ -97,6 +99,35 @@ function escapeRe(s: string): string {
 
 const MAX_QUEUE_SCAN = 20_000;
 
+/** The account whose email is `$1` (case-insensitive): id, admin flag, creation time. */
+export function userByEmailStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(
+    schema,
+    (n) => `SELECT u.id::text AS id, ${n('users.isAdmin', 'u')} AS is_admin, ${n('users.createdAt', 'u')} AS created_at
+              FROM users u WHERE lower(u.email) = lower($1) LIMIT 1`,
+  );
+}
+
+/** The charged requests of user `$1` between `$2` and `$3`, per status. */
+export function requestsByStatusStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(
+    schema,
+    (n) => `SELECT ${n('requestLogs.status', 'r')} AS status, count(*)::text AS n, min(r.created_at) AS first, max(r.created_at) AS last
+              FROM request_logs r
+             WHERE r.user_id = $1 AND r.amount > 0 AND r.created_at BETWEEN $2 AND $3 GROUP BY ${n('requestLogs.status', 'r')}`,
+  );
+}
+
+/** The first row of request id `$1`, whoever it belongs to. */
+export function requestRowStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(
+    schema,
+    (n) => `SELECT ${n('requestLogs.id', 'r')}::text AS id, r.user_id::text AS user_id, r.amount::text AS amount, ${n('requestLogs.status', 'r')} AS status,
+                   ${n('requestLogs.provider', 'r')} AS provider, r.created_at
+              FROM request_logs r WHERE r.request_id = $1 ORDER BY ${n('requestLogs.id', 'r')} LIMIT 1`,
+  );
+}
+
 export function createSupportActivities(deps: ActivityDeps) {
   const docker = createDockerActivities(deps);
 
@@ -106,11 +137,9 @@ export function createSupportActivities(deps: ActivityDeps) {
 
   /** The account behind an email (case-insensitive). An unknown email is a finding, not an error. */
   async function lookupUser(input: { target: string; email: string }): Promise<SupportUser> {
+    const stmt = userByEmailStatement(targetSchemaNames(deps, input.target));
     return withPg(input.target, async (c) => {
-      const r = await c.query<{ id: string; is_admin: boolean; created_at: Date }>(
-        'SELECT id::text AS id, is_admin, created_at FROM users WHERE lower(email) = lower($1) LIMIT 1',
-        [input.email],
-      );
+      const r = await runStatement<{ id: string; is_admin: boolean; created_at: Date }>(c, input.target, stmt, [input.email]);
       const row = r.rows[0];
       if (!row) return { found: false };
       return { found: true, userId: row.id, isAdmin: row.is_admin, createdAt: row.created_at.toISOString() };
@@ -132,12 +161,13 @@ export function createSupportActivities(deps: ActivityDeps) {
 
   /** The user's charged requests in the window, and the row of one request id if it exists. */
   async function requestRows(input: { target: string; userId: string; requestId?: string; from: string; to: string }): Promise<RequestRows> {
+    const schema = targetSchemaNames(deps, input.target);
     return withPg(input.target, async (c) => {
-      const agg = await c.query<{ status: string; n: string; first: Date; last: Date }>(
-        `SELECT status, count(*)::text AS n, min(created_at) AS first, max(created_at) AS last FROM request_logs
-          WHERE user_id = $1 AND amount > 0 AND created_at BETWEEN $2 AND $3 GROUP BY status`,
-        [input.userId, input.from, input.to],
-      );
+      const agg = await runStatement<{ status: string; n: string; first: Date; last: Date }>(c, input.target, requestsByStatusStatement(schema), [
+        input.userId,
+        input.from,
+        input.to,
+      ]);
       const byStatus: Record<string, number> = {};
       let first: Date | undefined;
       let last: Date | undefined;
@@ -153,9 +183,10 @@ export function createSupportActivities(deps: ActivityDeps) {
         ...(last ? { last: last.toISOString() } : {}),
       };
       if (input.requestId) {
-        const m = await c.query<{ id: string; user_id: string; amount: string; status: string; provider: string | null; created_at: Date }>(
-          `SELECT id::text AS id, user_id::text AS user_id, amount::text AS amount, status, provider, created_at
-             FROM request_logs WHERE request_id = $1 ORDER BY id LIMIT 1`,
+        const m = await runStatement<{ id: string; user_id: string; amount: string; status: string; provider: string | null; created_at: Date }>(
+          c,
+          input.target,
+          requestRowStatement(schema),
           [input.requestId],
         );
         const row = m.rows[0];

@@ -236,6 +236,21 @@ describe('PostgreSQL through psql in the db container (postgres.via: exec)', () 
     expect((await withPgClient(deps, 'alfred', (c) => c.query('SELECT count(*) AS n FROM users'))).rows[0]).toMatchObject({ n: expect.stringMatching(/^\d+$/) });
   });
 
+  test('errors carry their SQLSTATE, and a column the target lacks names the setting that fixes it', async () => {
+    const deps = { config, docker, logger: pino({ level: 'silent' }) };
+    await expect(withPgClient(deps, 'alfred', (c) => c.query('SELECT no_such_column FROM users'))).rejects.toMatchObject({
+      code: '42703',
+      message: 'column "no_such_column" does not exist',
+    });
+    const renamed = activitiesWith((t) => {
+      t.postgres = { ...t.postgres!, schema: { ...t.postgres!.schema, users: { ...t.postgres!.schema.users, createdAt: 'registered_at' } } };
+    });
+    const f = await failure(act(renamed.lookupUser, { target: 'other', email: 'admin@alfred.local' }));
+    expect(f.type).toBe(ErrorType.NotConfigured);
+    expect(f.nonRetryable).toBe(true);
+    expect(f.message).toMatch(/^column "registered_at" does not exist on target "other".*targets\.other\.postgres\.schema\.users\.createdAt/);
+  });
+
   test('via: tcp still connects over the network as the configured user', async () => {
     const tcp = activitiesWith((t) => {
       t.postgres = {
