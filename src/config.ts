@@ -310,8 +310,8 @@ export const TargetSchema = z.object({
   /**
    * What the runbooks look for in the target's container logs: regular expressions (case-insensitive),
    * each checked at load; those that extract a value name it with a named group (e.g. `provider:
-   * '(?:^|\\s)provider=(?<provider>\\w+)'`). The defaults match the replica's logfmt lines; a target
-   * that logs JSON sets e.g. `providerError: '"message":\\s*"provider error"'`. Every key and its
+   * '(?:^|\s)provider=(?<provider>\w+)'`). The defaults match the replica's logfmt lines; a target
+   * that logs JSON sets e.g. `providerError: '"message":\s*"provider error"'`. Every key and its
    * default: `LOG_PATTERN_DEFAULTS` in src/lib/target-signals.ts, and docs/targets.md (Logs).
    */
   logs: z
