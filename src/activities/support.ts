@@ -83,6 +83,10 @@ export interface WorkerLogErrors {
   samples: string[];
 }
 
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 const MAX_QUEUE_SCAN = 20_000;
 
 export function createSupportActivities(deps: ActivityDeps) {
@@ -182,7 +186,8 @@ export function createSupportActivities(deps: ActivityDeps) {
       const m = logMatchers(deps, input.target);
       const value = (key: LogPattern, line: string): string | undefined => logValue(m, key, line);
       if (input.requestId) {
-        const lines = await logLines(input.target, 'api', input.from, input.to, m.requestId.source);
+        // The id as a literal narrows the read whatever the log format; the pattern then checks it is the request id.
+        const lines = await logLines(input.target, 'api', input.from, input.to, escapeRe(input.requestId));
         const line = lines.find((l) => value('requestId', l) === input.requestId && value('status', l) !== undefined);
         if (line) {
           const userId = value('userId', line);
