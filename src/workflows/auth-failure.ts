@@ -11,7 +11,7 @@ import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type 
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuthErrors, KeyHashCheck, WhoAmI } from '../activities/auth';
 import { childIncidentStep } from './child-step';
-import { signalSettings } from './log-metric-settings';
+import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface AuthFacts {
   me: WhoAmI;
@@ -41,7 +41,7 @@ async function diagnose(ctx: RunbookContext): Promise<AuthFacts> {
     me.status === 200 && me.isAdmin === true,
     me.status === 200 ? `200 as ${me.email ?? '?'}${me.isAdmin ? ' (admin)' : ' (not admin)'}` : `${me.status || 'no answer'}: ${me.error ?? ''}`,
   );
-  const useSettings = signalSettings();
+  const useSettings = usesLogMetricSettings();
   const [keyHash, health, found, sso, release, good] = await Promise.all([
     acts.adminKeyHashCheck({ target: t }),
     acts.httpHealth({ target: t }),

@@ -15,7 +15,7 @@ import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { RequestCounts } from '../activities/release';
 import { childIncidentStep } from './child-step';
 import { revisionsBetween } from '../lib/migration-chain';
-import { signalSettings } from './log-metric-settings';
+import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface ServiceRelease {
   service: string;
@@ -137,7 +137,7 @@ async function diagnose(ctx: RunbookContext): Promise<ReleaseFacts> {
   let before: RequestCounts = zero;
   let after: RequestCounts = zero;
   if (deployed) {
-    const frontComponent = signalSettings() ? (info.frontComponent ?? LEGACY_FRONT) : LEGACY_FRONT;
+    const frontComponent = usesLogMetricSettings() ? (info.frontComponent ?? LEGACY_FRONT) : LEGACY_FRONT;
     const since = new Date(Date.parse(deployed.createdAt) - windowMinutes * 60_000).toISOString();
     const [front, own] = await Promise.all([
       info.components.includes(frontComponent)

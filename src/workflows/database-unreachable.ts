@@ -5,7 +5,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import { readDbPool, signalSettings } from './log-metric-settings';
+import { readDbPool, usesLogMetricSettings } from './log-metric-settings';
 import { DEFAULT_PG, restoreBackupStep, type PostgresInfo } from './steps';
 
 export interface DbFacts {
@@ -24,7 +24,7 @@ export interface DbFacts {
 
 async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
   const t = ctx.target;
-  const useSettings = signalSettings();
+  const useSettings = usesLogMetricSettings();
   const [info, ping, reach, db, health, metrics] = await Promise.all([
     acts.describeTarget({ target: t }),
     acts.pgPing({ target: t }),

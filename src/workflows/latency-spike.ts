@@ -12,7 +12,7 @@ import type { IncidentInput, IncidentRecord } from './contracts';
 import type { MemoryTrend } from '../activities/probes';
 import type { RunningQuery } from '../activities/pg-sessions';
 import { isGrowing } from './memory-leak';
-import { readDbPool, signalSettings } from './log-metric-settings';
+import { readDbPool, usesLogMetricSettings } from './log-metric-settings';
 
 export interface LatencyFacts {
   /** The SLA endpoint's 300 s window; it lags a recovery by up to five minutes. */
@@ -46,7 +46,7 @@ async function diagnose(ctx: RunbookContext): Promise<LatencyFacts> {
   const api = { target: t, component: 'api' };
   const info = await acts.describeTarget({ target: t });
   const th = info.thresholds;
-  const useSettings = signalSettings();
+  const useSettings = usesLogMetricSettings();
   const [sla, probe, stats, trend, queries, metrics, redis] = await Promise.all([
     slaMetrics(t),
     acts.latencyProbe({ target: t, samples: 10 }),
@@ -149,7 +149,7 @@ const runbook: Runbook<LatencyFacts> = {
         resource: 'api',
         describe: `restart the api container of ${t}`,
         precondition: async () => {
-          const m = await readDbPool(t, signalSettings());
+          const m = await readDbPool(t, usesLogMetricSettings());
           const usedPct = Math.round(((m.total - m.idle) / (m.max || 1)) * 100);
           return { ok: m.waiting > 0 || usedPct >= f.thresholds.poolUsagePct, detail: `pool ${usedPct}% in use, ${m.waiting} waiting` };
         },

@@ -1,16 +1,16 @@
 /**
  * Log texts and metric names are per-target settings (`logs.*`, `metrics.*`) that activities resolve;
  * workflow code never reads them. Incidents begun before that replay with the replica's names, read
- * the way they were then: `signalSettings()` tells the two apart (a patch marker in the history).
+ * the way they were then: `usesLogMetricSettings()` tells the two apart (a patch marker in the history).
  */
 import { patched } from '@temporalio/workflow';
 import { acts } from './kernel';
 
-export const SIGNAL_SETTINGS_PATCH = 'target-signal-settings';
+export const LOG_METRIC_SETTINGS_PATCH = 'target-signal-settings';
 
 /** True for incidents that read the target's log and metric settings; false when replaying older ones. */
-export function signalSettings(): boolean {
-  return patched(SIGNAL_SETTINGS_PATCH);
+export function usesLogMetricSettings(): boolean {
+  return patched(LOG_METRIC_SETTINGS_PATCH);
 }
 
 export interface PoolGauge {

@@ -13,7 +13,7 @@ import { sleep } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { MemoryTrend } from '../activities/probes';
-import { signalSettings } from './log-metric-settings';
+import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface MemoryFacts {
   component: string;
@@ -57,7 +57,7 @@ async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
   const params = ctx.input.params;
   const component = typeof params?.component === 'string' ? params.component : 'api';
   const ref = { target: t, component };
-  const useSettings = signalSettings();
+  const useSettings = usesLogMetricSettings();
   const [info, state, trend, metrics] = await Promise.all([
     acts.describeTarget({ target: t }),
     acts.containerState(ref),

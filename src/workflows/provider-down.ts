@@ -10,7 +10,7 @@ import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookCon
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { ProviderInfo } from '../activities/providers';
 import { describeRate, measureTraffic, type TrafficWindow } from './provider-traffic';
-import { signalSettings } from './log-metric-settings';
+import { usesLogMetricSettings } from './log-metric-settings';
 
 /** Seed 002: a provider above 5 % errors is failing; above 90 % on every provider is INC-03. */
 export const PROVIDER_ERROR_PCT = 5;
@@ -67,7 +67,7 @@ export function providerLogCounts(lines: string[]): { errors: Record<string, num
 async function diagnose(ctx: RunbookContext): Promise<ProviderDownFacts> {
   const t = ctx.target;
   const params = providerDownParams(ctx.input);
-  const useSettings = signalSettings();
+  const useSettings = usesLogMetricSettings();
   const [setup, sla, logs] = await Promise.all([
     acts.providerSetup({ target: t }),
     acts.slaMetrics({ target: t }),

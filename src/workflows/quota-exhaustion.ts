@@ -18,7 +18,7 @@ import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookCon
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { BillingStatus } from '../activities/billing';
 import type { Deductions, QuotaUser } from '../activities/ledger';
-import { signalSettings } from './log-metric-settings';
+import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface QuotaFacts {
   /** Users refused with 402 in the window who are still at their quota. */
@@ -71,7 +71,7 @@ async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
   const info = await acts.describeTarget({ target: t });
   // Incidents recorded before the billing period was read replay without that call.
   const readBilling = patched('billing-reset');
-  const useSettings = signalSettings();
+  const useSettings = usesLogMetricSettings();
   const [refused, calc, status, deductions, billing] = await Promise.all([
     useSettings
       ? acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, count: { refused: { pattern: 'quotaRefused', by: 'userId' } }, limit: 20 })
