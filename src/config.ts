@@ -10,6 +10,16 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import {
+  HTTP_REQUESTS_DEFAULTS,
+  LABEL_NAME,
+  LOG_PATTERN_DEFAULTS,
+  METRIC_DEFAULTS,
+  METRIC_NAME,
+  PROVIDER_REQUESTS_DEFAULTS,
+  logPatternProblem,
+  type LogPattern,
+} from './lib/target-signals';
 
 const secretRef = z
   .object({ file: z.string().optional(), env: z.string().optional(), value: z.string().optional() })
@@ -87,6 +97,25 @@ const smtpRelay = z.object({
   probeHost: z.string().min(1).optional(),
   probePort: z.number().int().min(1).max(65535).optional(),
 });
+
+/** A log pattern: a regular expression, checked here (and its named group, where it extracts a value). */
+function logPattern(key: LogPattern) {
+  return z
+    .string()
+    .min(1)
+    .superRefine((p, ctx) => {
+      const problem = logPatternProblem(key, p);
+      if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+    })
+    .default(LOG_PATTERN_DEFAULTS[key]);
+}
+
+const logPatterns = Object.fromEntries(
+  (Object.keys(LOG_PATTERN_DEFAULTS) as LogPattern[]).map((k) => [k, logPattern(k)]),
+) as { [K in LogPattern]: ReturnType<typeof logPattern> };
+
+const metricName = (d: string) => z.string().regex(METRIC_NAME, 'a Prometheus metric name').default(d);
+const labelName = (d: string) => z.string().regex(LABEL_NAME, 'a Prometheus label name').default(d);
 
 export const TargetSchema = z.object({
   description: z.string().default(''),
@@ -350,6 +379,47 @@ export const TargetSchema = z.object({
       timeoutMs: z.number().int().min(500).max(60_000).default(10_000),
     })
     .optional(),
+  /**
+   * What the runbooks look for in the target's container logs: regular expressions (case-insensitive),
+   * each checked at load; those that extract a value name it with a named group (e.g. `provider:
+   * '(?:^|\s)provider=(?<provider>\w+)'`). The defaults match the replica's logfmt lines; a target
+   * that logs JSON sets e.g. `providerError: '"message":\s*"provider error"'`. Every key and its
+   * default: `LOG_PATTERN_DEFAULTS` in src/lib/target-signals.ts, and docs/targets.md (Logs).
+   */
+  logs: z
+    .object({
+      ...logPatterns,
+      /** The component in front of the services whose logs outlive their deploys (INC-12 reads errors before a deploy there). */
+      frontComponent: z.string().min(1).default('proxy'),
+    })
+    .default({}),
+  /** The Prometheus series (GET /metrics) the runbooks read, and the labels they read on them. */
+  metrics: z
+    .object({
+      dbPoolTotal: metricName(METRIC_DEFAULTS.dbPoolTotal),
+      dbPoolIdle: metricName(METRIC_DEFAULTS.dbPoolIdle),
+      dbPoolWaiting: metricName(METRIC_DEFAULTS.dbPoolWaiting),
+      dbPoolMax: metricName(METRIC_DEFAULTS.dbPoolMax),
+      residentMemory: metricName(METRIC_DEFAULTS.residentMemory),
+      /** Calls to upstream providers: a counter with the provider and the outcome as labels. */
+      providerRequests: z
+        .object({
+          name: metricName(PROVIDER_REQUESTS_DEFAULTS.name),
+          providerLabel: labelName(PROVIDER_REQUESTS_DEFAULTS.providerLabel),
+          resultLabel: labelName(PROVIDER_REQUESTS_DEFAULTS.resultLabel),
+          errorResult: z.string().min(1).default(PROVIDER_REQUESTS_DEFAULTS.errorResult),
+        })
+        .default({}),
+      /** Requests the gateway answered: a counter with the path and the status as labels. */
+      httpRequests: z
+        .object({
+          name: metricName(HTTP_REQUESTS_DEFAULTS.name),
+          pathLabel: labelName(HTTP_REQUESTS_DEFAULTS.pathLabel),
+          statusLabel: labelName(HTTP_REQUESTS_DEFAULTS.statusLabel),
+        })
+        .default({}),
+    })
+    .default({}),
   /** What the support runbooks read (seeds 000, 004). */
   support: z
     .object({

@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { ActivityDeps } from './deps';
-import { adminKey, targetConfig } from './deps';
+import { adminKey, logMatchers, targetConfig } from './deps';
+import { logValue, type LogMatchers } from '../lib/target-signals';
 import { createDockerActivities } from './docker';
 import type { PgSchemaNames } from '../config';
 import { withPgClient } from './postgres';
@@ -32,12 +33,25 @@ export interface KeyHashCheck {
 
 export interface AuthErrors {
   total: number;
-  /** Refusals by the `reason=` the api logged (e.g. unknown_key, sso_provider_unreachable). */
+  /** Refusals by the reason the api logged (`logs.authReason`; e.g. unknown_key, sso_provider_unreachable). */
   byReason: Record<string, number>;
+  /** Refusals because the SSO provider is unreachable (`logs.ssoUnreachable`); absent in incidents begun before it was read. */
+  ssoUnreachable?: number;
 }
 
 const FLAG = /^(true|false|\d{1,6})$/;
-const REASON = /\breason=("?)([\w.-]+)\1/;
+
+/** Pure: refusal lines by reason, and those saying the SSO provider is unreachable. */
+export function countAuthErrors(m: LogMatchers, lines: string[]): { byReason: Record<string, number>; ssoUnreachable: number } {
+  const byReason: Record<string, number> = {};
+  let ssoUnreachable = 0;
+  for (const line of lines) {
+    const reason = logValue(m, 'authReason', line) ?? 'unknown';
+    byReason[reason] = (byReason[reason] ?? 0) + 1;
+    if (m.ssoUnreachable.test(line)) ssoUnreachable++;
+  }
+  return { byReason, ssoUnreachable };
+}
 
 /** The user whose stored key hash is `$1` (the sha256 hex of a key): email and admin flag. */
 export function userByKeyHashStatement(schema: PgSchemaNames): PgStatement {
@@ -96,15 +110,11 @@ export function createAuthActivities(deps: ActivityDeps) {
     }
   }
 
-  /** `auth failed` lines in a component's recent logs, counted by reason. */
+  /** Refused authentications (`logs.authFailed`) in a component's recent logs, counted by reason. */
   async function authErrorsInLogs(input: { target: string; component: string; sinceSeconds: number }): Promise<AuthErrors> {
-    const logs = await docker.containerLogs({ ...input, grep: 'auth failed', limit: 5000 });
-    const byReason: Record<string, number> = {};
-    for (const line of logs.lines) {
-      const reason = REASON.exec(line)?.[2] ?? 'unknown';
-      byReason[reason] = (byReason[reason] ?? 0) + 1;
-    }
-    return { total: logs.matched, byReason };
+    const m = logMatchers(deps, input.target);
+    const logs = await docker.containerLogs({ ...input, grep: m.authFailed.source, limit: 5000 });
+    return { total: logs.matched, ...countAuthErrors(m, logs.lines) };
   }
 
   /**

@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { readSecret, type EngineConfig, type TargetConfig } from '../config';
 import { ErrorType, permanent } from './errors';
+import { LOG_PATTERN_DEFAULTS, compileLogPatterns, type LogMatchers, type LogPattern } from '../lib/target-signals';
 
 export interface ActivityDeps {
   config: EngineConfig;
@@ -29,4 +30,18 @@ export function adminKey(deps: ActivityDeps, target: string): string | undefined
 export function pgPassword(deps: ActivityDeps, target: string): string | undefined {
   if (deps.secrets) return deps.secrets.pgPassword(target);
   return readSecret(targetConfig(deps, target).postgres?.password);
+}
+
+const compiled = new WeakMap<TargetConfig, LogMatchers>();
+
+/** The target's log patterns (`logs.*`), compiled once per configuration. */
+export function logMatchers(deps: ActivityDeps, target: string): LogMatchers {
+  const t = targetConfig(deps, target);
+  let m = compiled.get(t);
+  if (!m) {
+    const logs = t.logs;
+    m = compileLogPatterns(Object.fromEntries((Object.keys(LOG_PATTERN_DEFAULTS) as LogPattern[]).map((k) => [k, logs[k]])) as Record<LogPattern, string>);
+    compiled.set(t, m);
+  }
+  return m;
 }

@@ -7,6 +7,8 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { heartbeat } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
+import { logMatchers } from './deps';
+import { countLogLines, type LogCount, type LogCountSpec } from '../lib/target-signals';
 import { PARKED, findContainer } from './containers';
 import { ErrorType, permanent } from './errors';
 
@@ -139,16 +141,21 @@ export function createDockerActivities(deps: ActivityDeps) {
     return Buffer.concat(chunks).toString('utf8');
   }
 
-  /** Log lines since a time, optionally filtered by a regular expression; bounded. */
+  /**
+   * Log lines since a time, optionally filtered by a regular expression; bounded. `count` counts lines
+   * by the target's log patterns (`logs.*`), over every line read: without `grep`, the lines returned
+   * are those matching one of the counted patterns.
+   */
   async function containerLogs(
-    ref: ComponentRef & { sinceSeconds: number; grep?: string; limit?: number },
-  ): Promise<{ lines: string[]; total: number; matched: number }> {
+    ref: ComponentRef & { sinceSeconds: number; grep?: string; limit?: number; count?: Record<string, LogCountSpec> },
+  ): Promise<{ lines: string[]; total: number; matched: number; counts?: Record<string, LogCount> }> {
     let re: RegExp | undefined;
     try {
       re = ref.grep ? new RegExp(ref.grep, 'i') : undefined;
     } catch (err) {
       throw permanent(ErrorType.BadInput, `grep is not a valid regular expression: ${(err as Error).message}`);
     }
+    const m = ref.count ? logMatchers(deps, ref.target) : undefined;
     const { state, info } = await inspect(ref);
     const since = Math.floor(Date.now() / 1000) - Math.max(1, ref.sinceSeconds);
     const raw = (await docker
@@ -156,9 +163,16 @@ export function createDockerActivities(deps: ActivityDeps) {
       .logs({ stdout: true, stderr: true, since, follow: false, timestamps: false })) as unknown as Buffer;
     const text = await readStream(raw, Boolean(info.Config.Tty));
     const all = text.split('\n').filter((l) => l.length > 0);
-    const matched = re ? all.filter((l) => re.test(l)) : all;
+    const counted = m && ref.count ? Object.values(ref.count).map((c) => m[c.pattern]) : [];
+    const keep = re ?? (counted.length ? { test: (l: string) => counted.some((c) => c.test(l)) } : undefined);
+    const matched = keep ? all.filter((l) => keep.test(l)) : all;
     const limit = ref.limit ?? 200;
-    return { lines: matched.slice(-limit), total: all.length, matched: matched.length };
+    return {
+      lines: matched.slice(-limit),
+      total: all.length,
+      matched: matched.length,
+      ...(m && ref.count ? { counts: countLogLines(m, all, ref.count) } : {}),
+    };
   }
 
   async function containerStats(ref: ComponentRef): Promise<{ memoryBytes: number; memoryLimitBytes: number; cpuPct: number }> {

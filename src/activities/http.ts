@@ -5,6 +5,7 @@
 import type { ActivityDeps } from './deps';
 import { adminKey, targetConfig } from './deps';
 import { ErrorType, describeError, permanent } from './errors';
+import type { MetricGauge } from '../lib/target-signals';
 
 export interface HealthResult {
   ok: boolean;
@@ -53,17 +54,29 @@ export function createHttpActivities(deps: ActivityDeps) {
     }
   }
 
-  /** Selected series from /metrics (name prefixes), or `available: false` if unreachable. */
-  async function httpMetrics(input: { target: string; prefixes: string[] }): Promise<{ available: boolean; values: Record<string, number>; error?: string }> {
+  /**
+   * Selected series from /metrics (name prefixes), or `available: false` if unreachable. `gauges` are
+   * read by role under the names the target's `metrics.*` settings give (each summed over its label
+   * sets; absent when the target does not expose it).
+   */
+  async function httpMetrics(input: {
+    target: string;
+    prefixes: string[];
+    gauges?: MetricGauge[];
+  }): Promise<{ available: boolean; values: Record<string, number>; gauges?: Partial<Record<MetricGauge, number>>; error?: string }> {
     const t = targetConfig(deps, input.target);
+    const wanted = new Map((input.gauges ?? []).map((g) => [t.metrics[g], g]));
     try {
       const res = await get(new URL('/metrics', t.baseUrl).toString(), {}, 3000);
       if (!res.ok) return { available: false, values: {}, error: `HTTP ${res.status}` };
       const values: Record<string, number> = {};
+      const gauges: Partial<Record<MetricGauge, number>> = {};
       for (const [k, v] of parsePrometheusText(await res.text())) {
         if (input.prefixes.some((p) => k.startsWith(p))) values[k] = v;
+        const g = wanted.get(k.replace(/\{.*$/, ''));
+        if (g) gauges[g] = (gauges[g] ?? 0) + v;
       }
-      return { available: true, values };
+      return { available: true, values, ...(input.gauges ? { gauges } : {}) };
     } catch (err) {
       return { available: false, values: {}, error: describeError(err) };
     }

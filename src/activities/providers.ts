@@ -10,6 +10,8 @@ import { adminKey, targetConfig } from './deps';
 import { createDockerActivities } from './docker';
 import { ErrorType, describeError, permanent } from './errors';
 import { createHttpActivities, parsePrometheusText } from './http';
+import type { TargetConfig } from '../config';
+import { HTTP_REQUESTS_DEFAULTS, PROVIDER_REQUESTS_DEFAULTS } from '../lib/target-signals';
 
 export interface ProviderInfo {
   name: string;
@@ -68,19 +70,28 @@ function labelsOf(series: string): Record<string, string> {
   return out;
 }
 
+/** The counters trafficFromPrometheus reads: the target's `metrics.providerRequests` and `metrics.httpRequests`. */
+export type TrafficMetrics = Pick<TargetConfig['metrics'], 'providerRequests' | 'httpRequests'>;
+
+const REPLICA_TRAFFIC_METRICS: TrafficMetrics = { providerRequests: PROVIDER_REQUESTS_DEFAULTS, httpRequests: HTTP_REQUESTS_DEFAULTS };
+
 /** Provider call counters and chat completion outcomes from Prometheus text. */
-export function trafficFromPrometheus(text: string): Omit<TrafficCounters, 'available'> {
+export function trafficFromPrometheus(text: string, metrics: TrafficMetrics = REPLICA_TRAFFIC_METRICS): Omit<TrafficCounters, 'available'> {
+  const pr = metrics.providerRequests;
+  const hr = metrics.httpRequests;
   const providers: TrafficCounters['providers'] = {};
   const chat = { total: 0, errors: 0 };
   for (const [series, value] of parsePrometheusText(text)) {
+    const name = series.replace(/\{.*$/, '');
     const l = labelsOf(series);
-    if (series.startsWith('alfred_provider_requests_total{') && l.provider) {
-      const p = (providers[l.provider] ??= { ok: 0, error: 0 });
-      if (l.result === 'error') p.error += value;
+    const provider = l[pr.providerLabel];
+    if (name === pr.name && provider) {
+      const p = (providers[provider] ??= { ok: 0, error: 0 });
+      if (l[pr.resultLabel] === pr.errorResult) p.error += value;
       else p.ok += value;
-    } else if (series.startsWith('alfred_http_requests_total{') && l.path === CHAT_PATH) {
+    } else if (name === hr.name && l[hr.pathLabel] === CHAT_PATH) {
       chat.total += value;
-      if (Number(l.status) >= 500) chat.errors += value;
+      if (Number(l[hr.statusLabel]) >= 500) chat.errors += value;
     }
   }
   return { providers, chat };
@@ -161,7 +172,7 @@ export function createProviderActivities(deps: ActivityDeps) {
         signal: AbortSignal.timeout(3000),
       });
       if (!res.ok) return { available: false, error: `HTTP ${res.status}`, providers: {}, chat: { total: 0, errors: 0 } };
-      return { available: true, ...trafficFromPrometheus(await res.text()) };
+      return { available: true, ...trafficFromPrometheus(await res.text(), targetConfig(deps, input.target).metrics) };
     } catch (err) {
       return { available: false, error: describeError(err), providers: {}, chat: { total: 0, errors: 0 } };
     }

@@ -6,7 +6,8 @@
 import type { ActivityDeps } from './deps';
 import { withPgClient } from './postgres';
 import { pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
-import { targetConfig } from './deps';
+import { logMatchers, targetConfig } from './deps';
+import { DEFAULT_LOG_MATCHERS, logValue, type LogMatchers } from '../lib/target-signals';
 import { createDockerActivities } from './docker';
 import type { PgSchemaNames, TargetConfig } from '../config';
 import { ErrorType, permanent } from './errors';
@@ -36,33 +37,25 @@ export interface KeyOwner {
   tenant: string;
 }
 
-const RATE_LIMITED = /msg="?rate limit exceeded/;
-const FIELD = /(\w+)=("(?:[^"\\]|\\.)*"|\S+)/g;
 const SECRETISH = /KEY|SECRET|PASSWORD|TOKEN|URL|DSN|CREDENTIAL/i;
-
-function fields(line: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of line.matchAll(FIELD)) out[m[1] as string] = (m[2] as string).replace(/^"|"$/g, '');
-  return out;
-}
 
 function top(counts: Map<string, number>, n = 20): ClientCount[] {
   return [...counts].map(([id, count]) => ({ id, count })).sort((a, b) => b.count - a.count || a.id.localeCompare(b.id)).slice(0, n);
 }
 
-/** Counts the limiter's refusals by client address and key id (logfmt lines of the api). */
-export function summariseRateLimitLines(lines: string[], sinceSeconds: number): RateLimitSummary {
+/** Counts the limiter's refusals (`logs.rateLimited`) by client address (`logs.clientIp`) and key id (`logs.keyId`). */
+export function summariseRateLimitLines(lines: string[], sinceSeconds: number, m: LogMatchers = DEFAULT_LOG_MATCHERS): RateLimitSummary {
   const clients = new Map<string, number>();
   const keys = new Map<string, number>();
   let total = 0;
   let withoutKey = 0;
   for (const line of lines) {
-    if (!RATE_LIMITED.test(line)) continue;
-    const f = fields(line);
+    if (!m.rateLimited.test(line)) continue;
     total++;
-    const ip = f.client_ip ?? 'unknown';
+    const ip = logValue(m, 'clientIp', line) ?? 'unknown';
     clients.set(ip, (clients.get(ip) ?? 0) + 1);
-    if (f.key_id) keys.set(f.key_id, (keys.get(f.key_id) ?? 0) + 1);
+    const key = logValue(m, 'keyId', line);
+    if (key) keys.set(key, (keys.get(key) ?? 0) + 1);
     else withoutKey++;
   }
   return { total429: total, sinceSeconds, clients: top(clients), distinctClients: clients.size, keys: top(keys), withoutKey };
@@ -91,14 +84,15 @@ export function createRateLimitActivities(deps: ActivityDeps) {
   }
 
   async function rateLimitSummary(input: { target: string; component: string; sinceSeconds: number }): Promise<RateLimitSummary> {
+    const m = logMatchers(deps, input.target);
     const logs = await docker.containerLogs({
       target: input.target,
       component: input.component,
       sinceSeconds: input.sinceSeconds,
-      grep: 'rate limit exceeded',
+      grep: m.rateLimited.source,
       limit: 1_000_000,
     });
-    return summariseRateLimitLines(logs.lines, input.sinceSeconds);
+    return summariseRateLimitLines(logs.lines, input.sinceSeconds, m);
   }
 
   /** Which users (and tenants) the key ids belong to; unknown ids are simply absent. */

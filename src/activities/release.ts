@@ -2,11 +2,14 @@
  * Release activities (INC-12): when a service was last deployed, how its request error rate compares
  * before and after that moment, and which schema migration the service's database is at.
  *
- * Error counts come from request log lines (logfmt `path=… status=…`). A recreated container starts
+ * Error counts come from request log lines (`logs.status`, `logs.path`, `logs.timestamp`; the replica's
+ * are logfmt `ts=… path=… status=…`). A recreated container starts
  * with empty logs, so "before the deploy" is read from a component that outlives deploys (the proxy
  * in front of the api); "after" from either.
  */
 import type { ActivityDeps } from './deps';
+import { logMatchers } from './deps';
+import { DEFAULT_LOG_MATCHERS, logValue, type LogMatchers } from '../lib/target-signals';
 import { createDockerActivities } from './docker';
 import { createHttpActivities } from './http';
 import { describeError } from './errors';
@@ -40,22 +43,18 @@ export interface ReleaseInfo {
   imageCreatedAt?: string;
 }
 
-/** Monitoring and drill traffic is not user load. */
-const NOT_LOAD = /^\/(metrics|v1\/drill\/)/;
-const FIELD = (name: string): RegExp => new RegExp(`(?:^|\\s)${name}=("?)([^\\s"]*)\\1`);
-const TS = FIELD('ts');
-const PATH = FIELD('path');
-const STATUS = FIELD('status');
-
-/** Pure: request and 5xx counts of logfmt request lines, split at `splitAt` (ms). */
-export function countRequestErrors(lines: string[], splitAtMs: number): { before: RequestCounts; after: RequestCounts } {
+/**
+ * Pure: request and 5xx counts of request lines, split at `splitAt` (ms). Paths matching
+ * `logs.ignoredPaths` (monitoring, the replica's drill traffic) are not user load.
+ */
+export function countRequestErrors(lines: string[], splitAtMs: number, m: LogMatchers = DEFAULT_LOG_MATCHERS): { before: RequestCounts; after: RequestCounts } {
   const before = { requests: 0, errors: 0 };
   const after = { requests: 0, errors: 0 };
   for (const line of lines) {
-    const path = PATH.exec(line)?.[2];
-    const status = Number(STATUS.exec(line)?.[2]);
-    const at = Date.parse(TS.exec(line)?.[2] ?? '');
-    if (!path || NOT_LOAD.test(path) || !Number.isFinite(status) || Number.isNaN(at)) continue;
+    const path = logValue(m, 'path', line);
+    const status = Number(logValue(m, 'status', line) ?? NaN);
+    const at = Date.parse(logValue(m, 'timestamp', line) ?? '');
+    if (!path || m.ignoredPaths.test(path) || !Number.isFinite(status) || Number.isNaN(at)) continue;
     const bucket = at < splitAtMs ? before : after;
     bucket.requests += 1;
     if (status >= 500) bucket.errors += 1;
@@ -71,9 +70,10 @@ export function createReleaseActivities(deps: ActivityDeps) {
   async function requestErrorCounts(input: { target: string; component: string; since: string; splitAt?: string }): Promise<ErrorCounts> {
     const sinceSeconds = Math.max(1, Math.ceil((Date.now() - Date.parse(input.since)) / 1000));
     try {
-      const logs = await docker.containerLogs({ target: input.target, component: input.component, sinceSeconds, grep: 'status=', limit: 20_000 });
+      const m = logMatchers(deps, input.target);
+      const logs = await docker.containerLogs({ target: input.target, component: input.component, sinceSeconds, grep: m.status.source, limit: 20_000 });
       const split = input.splitAt ? Date.parse(input.splitAt) : Date.parse(input.since);
-      return { ...countRequestErrors(logs.lines, split), available: true };
+      return { ...countRequestErrors(logs.lines, split, m), available: true };
     } catch (err) {
       return { before: { requests: 0, errors: 0 }, after: { requests: 0, errors: 0 }, available: false, error: describeError(err) };
     }

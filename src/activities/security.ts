@@ -12,7 +12,8 @@ import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readSecret, type PgSchemaNames } from '../config';
 import type { ActivityDeps } from './deps';
-import { targetConfig } from './deps';
+import { logMatchers, targetConfig } from './deps';
+import { DEFAULT_LOG_MATCHERS, LOG_PATTERN_GROUPS } from '../lib/target-signals';
 import { createDockerActivities } from './docker';
 import { ErrorType, permanent } from './errors';
 import { incidentEvidenceDir, preserveEvidence } from './evidence';
@@ -62,9 +63,11 @@ export interface KeyUsage {
 
 const fingerprintOf = (secret: string): string => createHash('sha256').update(secret).digest('hex').slice(0, 12);
 
-interface Matcher {
+export interface PiiMatcher {
   kind: PiiKind;
   re: RegExp;
+  /** The named group holding the value (a configured pattern); otherwise the first positional group. */
+  group?: string;
   redact(m: string, groups: string[]): string;
   /** Extra check on a match (a card number must pass Luhn). */
   valid?(m: string): boolean;
@@ -81,9 +84,9 @@ function luhn(digits: string): boolean {
 }
 
 // Order matters: a bearer key is redacted before anything inside it could look like something else.
-const MATCHERS: Matcher[] = [
+const MATCHERS: PiiMatcher[] = [
   { kind: 'api_key', re: /\bBearer\s+([\w.~+/-]{8,})/gi, redact: (_m, [key]) => `Bearer [key ${fingerprintOf(key ?? '')}]` },
-  { kind: 'api_key', re: /\b(ak_[0-9a-f]{32,})\b/g, redact: (_m, [key]) => `[key ${fingerprintOf(key ?? '')}]` },
+  // The target's own key format (`logs.apiKey`) goes here.
   { kind: 'password', re: /\b(password|passwd|secret)=("[^"]*"|\S+)/gi, redact: (_m, [name]) => `${name ?? 'password'}=[redacted]` },
   {
     kind: 'email',
@@ -106,16 +109,33 @@ export interface LineFindings {
   keys: string[];
 }
 
+/** The PII matchers with the target's API key pattern (`logs.apiKey`, its value in the group `key`) after the bearer one. */
+function matchersWith(apiKey: RegExp): PiiMatcher[] {
+  const key: PiiMatcher = {
+    kind: 'api_key',
+    re: new RegExp(apiKey.source, apiKey.flags.includes('g') ? apiKey.flags : `${apiKey.flags}g`),
+    group: LOG_PATTERN_GROUPS.apiKey ?? 'key',
+    redact: (_m, [k]) => `[key ${fingerprintOf(k ?? '')}]`,
+  };
+  return [MATCHERS[0] as PiiMatcher, key, ...MATCHERS.slice(1)];
+}
+
+const REPLICA_MATCHERS = matchersWith(DEFAULT_LOG_MATCHERS.apiKey);
+
 /** Finds PII in one log line and returns the line with every match redacted. */
-export function redactLine(line: string): LineFindings {
+export function redactLine(line: string, matchers: PiiMatcher[] = REPLICA_MATCHERS): LineFindings {
   const counts: Partial<Record<PiiKind, number>> = {};
   const emails: string[] = [];
   const keys: string[] = [];
   let text = line;
-  for (const m of MATCHERS) {
+  for (const m of matchers) {
     text = text.replace(m.re, (match: string, ...rest: unknown[]) => {
       if (m.valid && !m.valid(match)) return match;
-      const groups = rest.filter((g): g is string => typeof g === 'string');
+      const named = rest[rest.length - 1];
+      const groups =
+        m.group !== undefined
+          ? [typeof named === 'object' && named !== null ? ((named as Record<string, string | undefined>)[m.group] ?? match) : match]
+          : rest.filter((g): g is string => typeof g === 'string');
       counts[m.kind] = (counts[m.kind] ?? 0) + 1;
       if (m.kind === 'email') emails.push(match.toLowerCase());
       if (m.kind === 'api_key' && groups[0]) keys.push(groups[0]);
@@ -126,14 +146,15 @@ export function redactLine(line: string): LineFindings {
 }
 
 /** Counts and redacted samples over many lines; the raw keys are returned only to the caller in this process. */
-export function scanLines(lines: string[]): Omit<PiiScan, 'component' | 'since' | 'leakedKeys'> & { rawKeys: string[] } {
+export function scanLines(lines: string[], apiKey: RegExp = DEFAULT_LOG_MATCHERS.apiKey): Omit<PiiScan, 'component' | 'since' | 'leakedKeys'> & { rawKeys: string[] } {
+  const matchers = apiKey === DEFAULT_LOG_MATCHERS.apiKey ? REPLICA_MATCHERS : matchersWith(apiKey);
   const counts = Object.fromEntries(PII_KINDS.map((k) => [k, 0])) as Record<PiiKind, number>;
   const emails = new Set<string>();
   const rawKeys = new Set<string>();
   const samples: string[] = [];
   let linesWithPii = 0;
   for (const line of lines) {
-    const f = redactLine(line);
+    const f = redactLine(line, matchers);
     const kinds = Object.entries(f.counts) as [PiiKind, number][];
     if (kinds.length === 0) continue;
     linesWithPii += 1;
@@ -194,7 +215,7 @@ export function createSecurityActivities(deps: ActivityDeps) {
   /** PII in a component's logs since a time: counts per kind, redacted samples, leaked keys by fingerprint. */
   async function scanLogsForPii(input: { target: string; component: string; since: string }): Promise<PiiScan> {
     const lines = await apiLogLines(input.target, input.component, input.since);
-    const { rawKeys, ...scan } = scanLines(lines);
+    const { rawKeys, ...scan } = scanLines(lines, logMatchers(deps, input.target).apiKey);
     const hashes = rawKeys.map((k) => createHash('sha256').update(k).digest('hex'));
     const owners = new Map<string, number>();
     if (hashes.length > 0) {

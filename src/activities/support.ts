@@ -13,7 +13,8 @@ import { withPgClient } from './postgres';
 import { pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
 import { withRedisClient } from './redis';
 import { RQ_JOB_PREFIX } from './queue';
-import { targetConfig } from './deps';
+import { logMatchers, targetConfig } from './deps';
+import { logValue, type LogPattern } from '../lib/target-signals';
 import { createDockerActivities } from './docker';
 import { ErrorType, describeError, permanent } from './errors';
 
@@ -82,15 +83,6 @@ export interface WorkerLogErrors {
   forTransfers: number;
   /** A few of those lines, as the worker wrote them (they hold ids, never secrets). */
   samples: string[];
-}
-
-/** Splits one logfmt line into its fields. */
-export function parseLogfmt(line: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const re = /(\w+)=("((?:[^"\\]|\\.)*)"|\S*)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(line)) !== null) out[m[1] as string] = m[3] !== undefined ? m[3].replace(/\\(.)/g, '$1') : (m[2] ?? '');
-  return out;
 }
 
 function escapeRe(s: string): string {
@@ -205,14 +197,15 @@ export function createSupportActivities(deps: ActivityDeps) {
     });
   }
 
-  /** Log lines of a component inside [from, to], optionally only those matching `grep`. */
-  async function logLines(target: string, component: string, from: string, to: string, grep?: string): Promise<Record<string, string>[]> {
+  /** Log lines of a component inside [from, to] (by `logs.timestamp`; lines without one are kept), optionally only those matching `grep`. */
+  async function logLines(target: string, component: string, from: string, to: string, grep?: string): Promise<string[]> {
+    const m = logMatchers(deps, target);
     const sinceSeconds = Math.ceil((Date.now() - Date.parse(from)) / 1000) + 5;
     const r = await docker.containerLogs({ target, component, sinceSeconds, limit: 50_000, ...(grep ? { grep } : {}) });
     const lo = Date.parse(from);
     const hi = Date.parse(to);
-    return r.lines.map(parseLogfmt).filter((f) => {
-      const t = Date.parse(f.ts ?? '');
+    return r.lines.filter((line) => {
+      const t = Date.parse(logValue(m, 'timestamp', line) ?? '');
       return Number.isNaN(t) || (t >= lo && t <= hi);
     });
   }
@@ -221,26 +214,32 @@ export function createSupportActivities(deps: ActivityDeps) {
   async function apiRequestLog(input: { target: string; requestId?: string; userId?: string; from: string; to: string }): Promise<ApiLogTrace> {
     const out: ApiLogTrace = { available: true, userRequests: 0, userByStatus: {}, authFailures: 0 };
     try {
+      const m = logMatchers(deps, input.target);
+      const value = (key: LogPattern, line: string): string | undefined => logValue(m, key, line);
       if (input.requestId) {
-        const lines = await logLines(input.target, 'api', input.from, input.to, `request_id=${escapeRe(input.requestId)}(\\s|$)`);
-        const line = lines.find((f) => f.status !== undefined);
+        // The id as a literal narrows the read whatever the log format; the pattern then checks it is the request id.
+        const lines = await logLines(input.target, 'api', input.from, input.to, escapeRe(input.requestId));
+        const line = lines.find((l) => value('requestId', l) === input.requestId && value('status', l) !== undefined);
         if (line) {
+          const userId = value('userId', line);
           out.request = {
-            status: Number(line.status),
-            path: line.path ?? '',
-            at: line.ts ?? '',
-            ...(line.user_id ? { userId: line.user_id } : {}),
+            status: Number(value('status', line)),
+            path: value('path', line) ?? '',
+            at: value('timestamp', line) ?? '',
+            ...(userId ? { userId } : {}),
           };
         }
       }
       if (input.userId) {
-        const lines = await logLines(input.target, 'api', input.from, input.to, `user_id=${escapeRe(input.userId)}(\\s|$)`);
-        for (const f of lines.filter((x) => x.status !== undefined && x.path?.startsWith('/v1/'))) {
+        const lines = await logLines(input.target, 'api', input.from, input.to, m.userId.source);
+        for (const l of lines) {
+          const status = value('status', l);
+          if (value('userId', l) !== input.userId || status === undefined || !value('path', l)?.startsWith('/v1/')) continue;
           out.userRequests++;
-          out.userByStatus[f.status as string] = (out.userByStatus[f.status as string] ?? 0) + 1;
+          out.userByStatus[status] = (out.userByStatus[status] ?? 0) + 1;
         }
       }
-      out.authFailures = (await logLines(input.target, 'api', input.from, input.to, 'msg="auth failed"')).length;
+      out.authFailures = (await logLines(input.target, 'api', input.from, input.to, m.authFailed.source)).length;
     } catch (err) {
       return { available: false, error: describeError(err), userRequests: 0, userByStatus: {}, authFailures: 0 };
     }
@@ -323,15 +322,23 @@ export function createSupportActivities(deps: ActivityDeps) {
     try {
       const consumer = targetConfig(deps, input.target).queue?.component;
       if (!consumer) throw permanent(ErrorType.NotConfigured, `target "${input.target}" has no job queue configured`);
-      const lines = await logLines(input.target, consumer, input.from, input.to, 'level=(error|warn)');
+      const m = logMatchers(deps, input.target);
+      const lines = await logLines(input.target, consumer, input.from, input.to, `(?:${m.levelError.source})|(?:${m.levelWarning.source})`);
       const ids = new Set(input.transferIds);
-      const named = lines.filter((f) => f.transfer_id !== undefined && ids.has(f.transfer_id));
+      const named = lines.filter((l) => {
+        const id = logValue(m, 'transferId', l);
+        return id !== undefined && ids.has(id);
+      });
       return {
         available: true,
-        errors: lines.filter((f) => f.level === 'error').length,
-        warnings: lines.filter((f) => f.level === 'warn').length,
+        errors: lines.filter((l) => m.levelError.test(l)).length,
+        warnings: lines.filter((l) => m.levelWarning.test(l)).length,
         forTransfers: named.length,
-        samples: named.slice(-3).map((f) => `${f.ts ?? ''} ${f.level ?? ''} ${f.msg ?? ''} transfer_id=${f.transfer_id ?? ''}`.trim()),
+        samples: named.slice(-3).map((l) =>
+          [logValue(m, 'timestamp', l), m.levelError.test(l) ? 'error' : 'warn', logValue(m, 'message', l), `transfer_id=${logValue(m, 'transferId', l) ?? ''}`]
+            .filter((x) => x !== undefined && x !== '')
+            .join(' '),
+        ),
       };
     } catch (err) {
       return { available: false, error: describeError(err), errors: 0, warnings: 0, forTransfers: 0, samples: [] };

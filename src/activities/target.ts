@@ -12,6 +12,8 @@ export interface TargetInfo {
   limits: TargetConfig['limits'];
   hasPostgres: boolean;
   hasRedis: boolean;
+  /** The component whose logs outlive the services' deploys (`logs.frontComponent`); absent in incidents begun before it was read. */
+  frontComponent?: string;
   /** Where and as whom to reach PostgreSQL from inside its own container (restore, dump). */
   postgres?: { port?: number; user?: string; execUser?: string; component?: string; database: string; dataDir: string; backupPath: string };
 }
@@ -28,6 +30,7 @@ export function createTargetActivities(deps: ActivityDeps) {
       limits: t.limits,
       hasPostgres: Boolean(t.postgres),
       hasRedis: Boolean(t.redis),
+      frontComponent: t.logs.frontComponent,
       ...(t.postgres
         ? {
             postgres: {

@@ -11,6 +11,7 @@ import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type 
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuthErrors, KeyHashCheck, WhoAmI } from '../activities/auth';
 import { childIncidentStep } from './child-step';
+import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface AuthFacts {
   me: WhoAmI;
@@ -27,7 +28,8 @@ export interface AuthFacts {
 
 const API = 'api';
 const SSO_FLAG = 'SSO_REQUIRED';
-const SSO_REASON = 'sso_provider_unreachable';
+/** The replica's reason, as incidents begun before `logs.ssoUnreachable` read it. */
+const LEGACY_SSO_REASON = 'sso_provider_unreachable';
 const LOG_WINDOW_SECONDS = 900;
 
 async function diagnose(ctx: RunbookContext): Promise<AuthFacts> {
@@ -39,7 +41,8 @@ async function diagnose(ctx: RunbookContext): Promise<AuthFacts> {
     me.status === 200 && me.isAdmin === true,
     me.status === 200 ? `200 as ${me.email ?? '?'}${me.isAdmin ? ' (admin)' : ' (not admin)'}` : `${me.status || 'no answer'}: ${me.error ?? ''}`,
   );
-  const [keyHash, health, authErrors, sso, release, good] = await Promise.all([
+  const useSettings = usesLogMetricSettings();
+  const [keyHash, health, found, sso, release, good] = await Promise.all([
     acts.adminKeyHashCheck({ target: t }),
     acts.httpHealth({ target: t }),
     acts.authErrorsInLogs({ target: t, component: API, sinceSeconds: LOG_WINDOW_SECONDS }),
@@ -47,6 +50,8 @@ async function diagnose(ctx: RunbookContext): Promise<AuthFacts> {
     acts.releaseInfo({ target: t, component: API }),
     acts.lastKnownGoodTag({ target: t, component: API }),
   ]);
+  // Older incidents decided on the replica's reason: they keep doing so when replayed.
+  const authErrors: AuthErrors = useSettings ? found : { total: found.total, byReason: found.byReason };
   ctx.finding(
     'users table',
     keyHash.reachable,
@@ -93,7 +98,7 @@ export function planAuthFailure(f: AuthFacts): Omit<Plan, 'steps'> & { steps: Au
       steps: ['database-incident'],
     };
   }
-  const ssoRefusals = f.authErrors.byReason[SSO_REASON] ?? 0;
+  const ssoRefusals = f.authErrors.ssoUnreachable ?? f.authErrors.byReason[LEGACY_SSO_REASON] ?? 0;
   if (f.ssoRequired && ssoRefusals > 0) {
     return {
       diagnosis: `the SSO provider is unreachable and the api requires it (${SSO_FLAG}=true): ${ssoRefusals} keys refused`,

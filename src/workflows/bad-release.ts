@@ -15,6 +15,7 @@ import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { RequestCounts } from '../activities/release';
 import { childIncidentStep } from './child-step';
 import { revisionsBetween } from '../lib/migration-chain';
+import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface ServiceRelease {
   service: string;
@@ -28,7 +29,7 @@ export interface ReleaseFacts {
   deployed?: ServiceRelease;
   healthOk: boolean;
   healthDetail: string;
-  /** Before: from a component that outlives deploys (the proxy); after: the worse of it and the service itself. */
+  /** Before: from a component that outlives deploys (`logs.frontComponent`, the replica's proxy); after: the worse of it and the service itself. */
   before: RequestCounts;
   after: RequestCounts;
   /**
@@ -53,7 +54,8 @@ const HIGH_ERROR_RATE_PCT = 25;
 const ALEMBIC = 'alembic-migrations';
 /** Clocks of the container engine and the database differ a little. */
 const CLOCK_SLACK_MS = 5000;
-const FRONT = 'proxy';
+/** The replica's front, as incidents begun before `logs.frontComponent` read it. */
+const LEGACY_FRONT = 'proxy';
 
 const rate = (c: RequestCounts): number => (c.requests === 0 ? 0 : Math.round((c.errors / c.requests) * 1000) / 10);
 const describeCounts = (c: RequestCounts): string => `${c.errors}/${c.requests} (${rate(c)} %)`;
@@ -135,16 +137,17 @@ async function diagnose(ctx: RunbookContext): Promise<ReleaseFacts> {
   let before: RequestCounts = zero;
   let after: RequestCounts = zero;
   if (deployed) {
+    const frontComponent = usesLogMetricSettings() ? (info.frontComponent ?? LEGACY_FRONT) : LEGACY_FRONT;
     const since = new Date(Date.parse(deployed.createdAt) - windowMinutes * 60_000).toISOString();
     const [front, own] = await Promise.all([
-      info.components.includes(FRONT)
-        ? acts.requestErrorCounts({ target: t, component: FRONT, since, splitAt: deployed.createdAt })
+      info.components.includes(frontComponent)
+        ? acts.requestErrorCounts({ target: t, component: frontComponent, since, splitAt: deployed.createdAt })
         : Promise.resolve(undefined),
       acts.requestErrorCounts({ target: t, component: deployed.service, since: deployed.createdAt }),
     ]);
     before = front?.available ? front.before : zero;
     after = front?.available && rate(front.after) > rate(own.after) ? front.after : own.after;
-    ctx.finding('errors before the deploy', rate(before) <= errorRatePct, front?.available ? `${describeCounts(before)} at the ${FRONT}` : 'not observable');
+    ctx.finding('errors before the deploy', rate(before) <= errorRatePct, front?.available ? `${describeCounts(before)} at the ${frontComponent}` : 'not observable');
     ctx.finding('errors after the deploy', rate(after) <= errorRatePct, `${describeCounts(after)}; baseline ${errorRatePct} %`);
   }
 

@@ -5,6 +5,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
+import { readDbPool, usesLogMetricSettings } from './log-metric-settings';
 import { DEFAULT_PG, restoreBackupStep, type PostgresInfo } from './steps';
 
 export interface DbFacts {
@@ -23,13 +24,14 @@ export interface DbFacts {
 
 async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
   const t = ctx.target;
+  const useSettings = usesLogMetricSettings();
   const [info, ping, reach, db, health, metrics] = await Promise.all([
     acts.describeTarget({ target: t }),
     acts.pgPing({ target: t }),
     acts.pgReachable({ target: t }),
     acts.containerState({ target: t, component: 'db' }),
     acts.httpHealth({ target: t }),
-    acts.httpMetrics({ target: t, prefixes: ['alfred_db_pool_'] }),
+    readDbPool(t, useSettings),
   ]);
   ctx.finding('SELECT 1', ping.ok, ping.ok ? `ok in ${ping.latencyMs} ms` : `failed: ${ping.error ?? ''}`);
   ctx.finding('server reachable (pg_isready)', reach.reachable, reach.reachable ? `accepting connections (${reach.method ?? 'tcp'})` : `not reachable: ${reach.error ?? ''}`);
@@ -51,10 +53,9 @@ async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
     ctx.finding('api /health', false, health.error ?? `HTTP ${health.status}`);
   }
   if (metrics.available) {
-    const v = (k: string) => metrics.values[`alfred_db_pool_${k}`] ?? 0;
-    const max = v('max') || 1;
-    const used = v('total') - v('idle');
-    const pool = { total: v('total'), idle: v('idle'), waiting: v('waiting'), max, usedPct: Math.round((used / max) * 100) };
+    const max = metrics.max || 1;
+    const used = metrics.total - metrics.idle;
+    const pool = { total: metrics.total, idle: metrics.idle, waiting: metrics.waiting, max, usedPct: Math.round((used / max) * 100) };
     facts.pool = pool;
     const poolOk = pool.usedPct < info.thresholds.poolUsagePct && pool.waiting === 0;
     ctx.finding('api DB pool', poolOk, `${used}/${max} in use (${pool.usedPct}%), ${pool.waiting} waiting`);

@@ -12,6 +12,7 @@ import type { IncidentInput, IncidentRecord } from './contracts';
 import type { MemoryTrend } from '../activities/probes';
 import type { RunningQuery } from '../activities/pg-sessions';
 import { isGrowing } from './memory-leak';
+import { readDbPool, usesLogMetricSettings } from './log-metric-settings';
 
 export interface LatencyFacts {
   /** The SLA endpoint's 300 s window; it lags a recovery by up to five minutes. */
@@ -45,13 +46,14 @@ async function diagnose(ctx: RunbookContext): Promise<LatencyFacts> {
   const api = { target: t, component: 'api' };
   const info = await acts.describeTarget({ target: t });
   const th = info.thresholds;
+  const useSettings = usesLogMetricSettings();
   const [sla, probe, stats, trend, queries, metrics, redis] = await Promise.all([
     slaMetrics(t),
     acts.latencyProbe({ target: t, samples: 10 }),
     acts.containerStats(api),
     acts.memoryTrend({ ...api, samples: 6, intervalMs: 1500 }),
     acts.runningQueries({ target: t, minSeconds: th.slowQuerySeconds }),
-    acts.httpMetrics({ target: t, prefixes: ['alfred_db_pool_'] }),
+    readDbPool(t, useSettings),
     acts.redisPing({ target: t }),
   ]);
   const facts: LatencyFacts = {
@@ -78,9 +80,8 @@ async function diagnose(ctx: RunbookContext): Promise<LatencyFacts> {
     queries.length ? queries.map((q) => `pid ${q.pid} ${q.seconds} s: ${q.query}`).join('; ') : 'none',
   );
   if (metrics.available) {
-    const v = (k: string): number => metrics.values[`alfred_db_pool_${k}`] ?? 0;
-    const max = v('max') || 1;
-    facts.pool = { usedPct: Math.round(((v('total') - v('idle')) / max) * 100), waiting: v('waiting') };
+    const max = metrics.max || 1;
+    facts.pool = { usedPct: Math.round(((metrics.total - metrics.idle) / max) * 100), waiting: metrics.waiting };
     ctx.finding('api DB pool', facts.pool.usedPct < th.poolUsagePct && facts.pool.waiting === 0, `${facts.pool.usedPct}% in use, ${facts.pool.waiting} waiting`);
   }
   ctx.finding('Redis round trip', redis.ok, redis.ok ? `${redis.latencyMs} ms` : `no answer: ${redis.error ?? ''}`);
@@ -148,10 +149,9 @@ const runbook: Runbook<LatencyFacts> = {
         resource: 'api',
         describe: `restart the api container of ${t}`,
         precondition: async () => {
-          const m = await acts.httpMetrics({ target: t, prefixes: ['alfred_db_pool_'] });
-          const v = (k: string): number => m.values[`alfred_db_pool_${k}`] ?? 0;
-          const usedPct = Math.round(((v('total') - v('idle')) / (v('max') || 1)) * 100);
-          return { ok: v('waiting') > 0 || usedPct >= f.thresholds.poolUsagePct, detail: `pool ${usedPct}% in use, ${v('waiting')} waiting` };
+          const m = await readDbPool(t, usesLogMetricSettings());
+          const usedPct = Math.round(((m.total - m.idle) / (m.max || 1)) * 100);
+          return { ok: m.waiting > 0 || usedPct >= f.thresholds.poolUsagePct, detail: `pool ${usedPct}% in use, ${m.waiting} waiting` };
         },
         run: async (notBefore) => (await acts.restartContainer({ target: t, component: 'api', notBefore })).detail,
         gate: async () => {

@@ -13,6 +13,7 @@ import { sleep } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { MemoryTrend } from '../activities/probes';
+import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface MemoryFacts {
   component: string;
@@ -22,7 +23,7 @@ export interface MemoryFacts {
   restartCount: number;
   limitBytes: number;
   trend: MemoryTrend;
-  /** What the service itself reports (process_resident_memory_bytes), if it exposes it. */
+  /** What the service itself reports (`metrics.residentMemory`), if it exposes it. */
   serviceRssBytes?: number;
   growthThresholdMbPerMin: number;
   wantedLimitMb: number;
@@ -30,6 +31,8 @@ export interface MemoryFacts {
 }
 
 const MB = 1024 * 1024;
+/** The replica's series, as incidents begun before the metric settings read it. */
+const LEGACY_RSS = 'process_resident_memory_bytes';
 /** Memory at this share of its limit counts as "at the limit". */
 const HIGH_SHARE = 0.9;
 
@@ -54,11 +57,14 @@ async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
   const params = ctx.input.params;
   const component = typeof params?.component === 'string' ? params.component : 'api';
   const ref = { target: t, component };
+  const useSettings = usesLogMetricSettings();
   const [info, state, trend, metrics] = await Promise.all([
     acts.describeTarget({ target: t }),
     acts.containerState(ref),
     acts.memoryTrend({ ...ref, samples: 6, intervalMs: 1500 }),
-    acts.httpMetrics({ target: t, prefixes: ['process_resident_memory_bytes'] }),
+    useSettings
+      ? acts.httpMetrics({ target: t, prefixes: [], gauges: ['residentMemory'] })
+      : acts.httpMetrics({ target: t, prefixes: [LEGACY_RSS] }),
   ]);
   const facts: MemoryFacts = {
     component,
@@ -84,7 +90,7 @@ async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
       `${trend.samples.map(mb).join(' → ')}: ${trend.growthMbPerMin} MB/min${trend.rising ? ', rising steadily' : ''} (threshold ${facts.growthThresholdMbPerMin} MB/min)`,
     );
   }
-  const rss = metrics.values.process_resident_memory_bytes;
+  const rss = useSettings ? metrics.gauges?.residentMemory : metrics.values[LEGACY_RSS];
   if (metrics.available && rss !== undefined) {
     facts.serviceRssBytes = rss;
     ctx.finding('service resident memory (/metrics)', true, mb(rss));

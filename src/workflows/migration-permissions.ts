@@ -46,8 +46,6 @@ export interface MigrationPlan {
   steps: Array<'apply-grants' | 'rerun-migration'>;
 }
 
-const PERMISSION_ERROR = 'permission denied|42501|must be owner';
-
 interface MigrationStatusBody {
   current?: unknown;
   target?: unknown;
@@ -94,7 +92,8 @@ async function diagnose(ctx: RunbookContext): Promise<MigrationFacts> {
       target: t,
       component: settings.component,
       sinceSeconds: 3600,
-      grep: PERMISSION_ERROR,
+      // The target's `logs.migrationPermissionError`: the lines kept are those it matches.
+      count: { permission: { pattern: 'migrationPermissionError' } },
       limit: 3,
     }),
   ]);

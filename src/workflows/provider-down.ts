@@ -10,6 +10,7 @@ import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookCon
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { ProviderInfo } from '../activities/providers';
 import { describeRate, measureTraffic, type TrafficWindow } from './provider-traffic';
+import { usesLogMetricSettings } from './log-metric-settings';
 
 /** Seed 002: a provider above 5 % errors is failing; above 90 % on every provider is INC-03. */
 export const PROVIDER_ERROR_PCT = 5;
@@ -31,7 +32,7 @@ export interface ProviderDownFacts {
   slaAvailable: boolean;
   /** The SLA monitor's per-provider error rates over its 300 s window. */
   slaRates: Record<string, number>;
-  /** "provider error" log lines per provider in the last 5 minutes. */
+  /** Provider error log lines (`logs.providerError`) per provider (`logs.provider`) in the last 5 minutes. */
   logErrors: Record<string, number>;
   failoverLines: number;
   /** Enabled providers the SLA monitor or the logs show failing. */
@@ -50,7 +51,7 @@ export function providerDownParams(input: IncidentInput): ProviderDownParams {
   };
 }
 
-/** Per-provider counts of provider errors and the number of failovers in logfmt lines. */
+/** Incidents begun before `logs.providerError` and `logs.providerFailover`: the replica's logfmt lines, read here. */
 export function providerLogCounts(lines: string[]): { errors: Record<string, number>; failovers: number } {
   const errors: Record<string, number> = {};
   let failovers = 0;
@@ -66,12 +67,24 @@ export function providerLogCounts(lines: string[]): { errors: Record<string, num
 async function diagnose(ctx: RunbookContext): Promise<ProviderDownFacts> {
   const t = ctx.target;
   const params = providerDownParams(ctx.input);
+  const useSettings = usesLogMetricSettings();
   const [setup, sla, logs] = await Promise.all([
     acts.providerSetup({ target: t }),
     acts.slaMetrics({ target: t }),
-    acts.containerLogs({ target: t, component: 'api', sinceSeconds: LOG_WINDOW_SECONDS, grep: 'provider error|provider failover|status=502|timeout', limit: 20000 }),
+    useSettings
+      ? acts.containerLogs({
+          target: t,
+          component: 'api',
+          sinceSeconds: LOG_WINDOW_SECONDS,
+          count: { errors: { pattern: 'providerError', by: 'provider' }, failovers: { pattern: 'providerFailover' } },
+          limit: 20,
+        })
+      : acts.containerLogs({ target: t, component: 'api', sinceSeconds: LOG_WINDOW_SECONDS, grep: 'provider error|provider failover|status=502|timeout', limit: 20000 }),
   ]);
-  const counts = providerLogCounts(logs.lines);
+  const counts =
+    useSettings && logs.counts
+      ? { errors: logs.counts.errors?.by ?? {}, failovers: logs.counts.failovers?.matched ?? 0 }
+      : providerLogCounts(logs.lines);
   const disabled = setup.governance.disabledProviders;
   for (const p of setup.providers) {
     const r = sla.providerErrorRates[p.name] ?? 0;

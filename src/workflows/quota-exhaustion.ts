@@ -18,6 +18,7 @@ import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookCon
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { BillingStatus } from '../activities/billing';
 import type { Deductions, QuotaUser } from '../activities/ledger';
+import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface QuotaFacts {
   /** Users refused with 402 in the window who are still at their quota. */
@@ -34,7 +35,7 @@ export interface QuotaFacts {
   billing?: BillingStatus;
 }
 
-/** User ids of 402 answers in logfmt request lines (`status=402 ... user_id=11`). */
+/** Incidents begun before `logs.quotaRefused` and `logs.userId`: user ids of 402 answers in the replica's logfmt request lines (`status=402 ... user_id=11`). */
 export function refusedUsers(lines: string[]): number[] {
   const ids = new Set<number>();
   for (const line of lines) {
@@ -43,6 +44,14 @@ export function refusedUsers(lines: string[]): number[] {
     if (m) ids.add(Number(m[1]));
   }
   return [...ids].sort((a, b) => a - b);
+}
+
+/** The numeric user ids among counted values, ascending. */
+export function userIds(byUser: Record<string, number>): number[] {
+  return Object.keys(byUser)
+    .filter((id) => /^\d+$/.test(id))
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 /**
@@ -62,14 +71,17 @@ async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
   const info = await acts.describeTarget({ target: t });
   // Incidents recorded before the billing period was read replay without that call.
   const readBilling = patched('billing-reset');
+  const useSettings = usesLogMetricSettings();
   const [refused, calc, status, deductions, billing] = await Promise.all([
-    acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, grep: 'status=402', limit: 500 }),
+    useSettings
+      ? acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, count: { refused: { pattern: 'quotaRefused', by: 'userId' } }, limit: 20 })
+      : acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, grep: 'status=402', limit: 500 }),
     acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, grep: 'credit_calc', limit: 5 }),
     acts.quotaStatus({ target: t, nearPct: info.thresholds.quotaNearPct }),
     acts.recentDeductions({ target: t, minutes: 60 }),
     readBilling ? acts.billingStatus({ target: t }) : Promise.resolve(undefined),
   ]);
-  const refusedUserIds = refusedUsers(refused.lines);
+  const refusedUserIds = useSettings && refused.counts ? userIds(refused.counts.refused?.by ?? {}) : refusedUsers(refused.lines);
   const affected = status.atLimit.filter((u) => refusedUserIds.includes(u.userId));
   ctx.finding(
     'users at / near their quota',

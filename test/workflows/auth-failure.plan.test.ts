@@ -21,6 +21,13 @@ describe('authFailure plan', () => {
     expect(p.falseAlarm).toBe(true);
     expect(p.steps).toEqual([]);
   });
+  it('disables SSO on the refusals the target logs as SSO-unreachable (logs.ssoUnreachable), whatever their reason is called', () => {
+    const p = planAuthFailure({ ...refused, ssoRequired: true, authErrors: { total: 2, byReason: { idp_down: 2 }, ssoUnreachable: 2 } });
+    expect(p.steps).toEqual(['disable-sso']);
+    expect(planAuthFailure({ ...refused, ssoRequired: true, authErrors: { total: 2, byReason: { sso_provider_unreachable: 2 }, ssoUnreachable: 0 } }).steps).not.toEqual([
+      'disable-sso',
+    ]);
+  });
   it('hands an unreachable users table to a child INC-01', () => {
     const p = planAuthFailure({ ...refused, me: { status: 500 }, keyHash: { reachable: false, matches: false, error: 'ECONNREFUSED' } });
     expect(p.steps).toEqual(['database-incident']);

@@ -1,7 +1,7 @@
 /** Decision logic of INC-04, INC-07 and INC-11: pure functions over findings, no Temporal needed. */
 import { planLatencySpike, type LatencyFacts } from '../../src/workflows/latency-spike';
 import { planMemoryLeak, type MemoryFacts } from '../../src/workflows/memory-leak';
-import { planQuotaExhaustion, refusedUsers, topupAmount, type QuotaFacts } from '../../src/workflows/quota-exhaustion';
+import { planQuotaExhaustion, refusedUsers, topupAmount, userIds, type QuotaFacts } from '../../src/workflows/quota-exhaustion';
 import { redactLiterals } from '../../src/activities/pg-sessions';
 import type { MemoryTrend } from '../../src/activities/probes';
 
@@ -144,6 +144,9 @@ describe('quotaExhaustion plan', () => {
         'ts=4 level=info status=402 user_id=11',
       ]),
     ).toEqual([4, 11]);
+  });
+  it('takes refused user ids from the counts by logs.userId, numeric ones only, ascending', () => {
+    expect(userIds({ '11': 2, '4': 1, 'null': 3, 'u-7': 1 })).toEqual([4, 11]);
   });
   it('caps a top-up and covers the overage plus an hour at the recent rate', () => {
     expect(topupAmount(judy, 0, 5000)).toBe(2000);
