@@ -22,6 +22,13 @@ const smtpRelay = z.object({
   probePort: z.number().int().min(1).max(65535).optional(),
 });
 
+/** An HTTP path on the target: starts with `/`, no query, no spaces. */
+const apiPath = z.string().regex(/^\/[\w\-/.:]*$/, 'a path starting with /');
+/** A field of a JSON answer: a name, or a dotted path into nested objects and arrays (`metrics.p99_latency_ms`, `choices.0.message`). */
+const answerField = z.string().regex(/^[\w-]+(\.[\w-]+)*$/, 'a field name or a dotted path such as metrics.p99_latency_ms');
+/** A field of a JSON request body: a plain name. */
+const requestField = z.string().regex(/^[\w-]+$/, 'a field name');
+
 export const TargetSchema = z.object({
   description: z.string().default(''),
   /** Base URL of the service's HTTP API (health, metrics, admin endpoints). */
@@ -175,7 +182,15 @@ export const TargetSchema = z.object({
         .default('app.jobs.apply_transfer'),
     })
     .optional(),
-  redis: z.object({ host: z.string(), port: z.number().int(), password: secretRef.optional() }).optional(),
+  redis: z
+    .object({
+      host: z.string(),
+      port: z.number().int(),
+      password: secretRef.optional(),
+      /** The key INC-05's write probe sets (`SET <key> <ms> EX 60`): at maxmemory with noeviction the write is refused. */
+      probeKey: z.string().min(1).default('remediation:probe'),
+    })
+    .optional(),
   cache: z
     .object({
       /** Only keys matching this pattern may ever be flushed. */
@@ -183,6 +198,8 @@ export const TargetSchema = z.object({
       batchSize: z.number().int().min(1).max(1000).default(100),
       /** A hit rate above this share of lookups is anomalous: answers may be served for the wrong prompts (INC-15). */
       hitRateAnomalyPct: z.number().min(1).max(100).default(80),
+      /** A cached entry is a JSON object; these dotted paths hold the prompt it answers and the answer served (INC-15). */
+      entry: z.object({ prompt: answerField.default('prompt'), response: answerField.default('response') }).default({}),
       /** A query with a known answer, asked to check that cached answers are right (INC-15). */
       probe: z
         .object({ prompt: z.string().min(1), expect: z.string().min(1), model: z.string().min(1) })
@@ -278,6 +295,110 @@ export const TargetSchema = z.object({
       timeoutMs: z.number().int().min(500).max(60_000).default(10_000),
     })
     .optional(),
+  /**
+   * The target's HTTP endpoints and answer fields that the seeds do not state (docs/targets.md, "HTTP
+   * API"). Each default is the replica's value. Paths and fields the seeds quote are not settings.
+   * Activities read answers through these names and hand runbooks the engine's own shapes; an answer
+   * without a configured field is reported naming the field and its setting, never read as a default.
+   */
+  api: z
+    .object({
+      /** Endpoint paths, joined to `baseUrl`. */
+      paths: z
+        .object({
+          /** GET: the governance switches (seed 002 only POSTs to `/v1/governance/settings`). */
+          governanceSettings: apiPath.default('/v1/governance/settings'),
+          /** POST with `provider`, `reason`: undoes `/v1/governance/providers/disable` (seed 002); named in the owners' notice. */
+          enableProvider: apiPath.default('/v1/governance/providers/enable'),
+          /** GET: the client addresses blocked by `/v1/governance/block` (seed 002). */
+          blocks: apiPath.default('/v1/governance/blocks'),
+          /** POST: refund one charge (seed 002: "each refund must reference the original transaction_id"). */
+          refunds: apiPath.default('/v1/admin/refunds'),
+          /** GET: the billing period and whether its usage reset is due (seed 002: "Billing reset didn't run?"). */
+          billingStatus: apiPath.default('/v1/admin/billing/status'),
+          /** POST: the usage reset of the running period (seed 002: "Trigger manual wallet reset"). */
+          billingReset: apiPath.default('/v1/admin/billing/reset'),
+        })
+        .default({}),
+      /** Field names in requests, dotted paths into JSON answers (`a.b`, `list.0.c`). */
+      fields: z
+        .object({
+          /** `GET /health`: the api's own view of Redis, healthy when it equals `healthy` (seed 002's value for `database`). */
+          health: z.object({ redis: answerField.default('redis') }).default({}),
+          /** The answer of `GET api.paths.governanceSettings`. */
+          governanceSettings: z
+            .object({
+              cacheOnlyMode: answerField.default('settings.cache_only_mode'),
+              disabledProviders: answerField.default('settings.disabled_providers'),
+              cacheSimilarityThreshold: answerField.default('settings.cache_similarity_threshold'),
+              maintenanceMode: answerField.default('settings.maintenance_mode'),
+            })
+            .default({}),
+          /** Answers of `/v1/governance/providers/disable` and of `api.paths.enableProvider`: whether anything changed. */
+          providerToggle: z.object({ changed: answerField.default('changed') }).default({}),
+          /** The answer of `GET api.paths.blocks`: the list of blocks and the address of each. */
+          blocks: z.object({ list: answerField.default('blocked'), ip: answerField.default('ip') }).default({}),
+          /** The answer of `POST /v1/governance/block` (seed 002): whether the address was newly blocked. */
+          block: z.object({ changed: answerField.default('changed') }).default({}),
+          /** `/v1/notifications/sla/metrics` fields besides the seed's `metrics.provider_error_rates`, `p95_latency_ms`, `cache_hit_rate_pct`. */
+          sla: z
+            .object({
+              errorRatePct: answerField.default('metrics.error_rate_pct'),
+              requestCount: answerField.default('metrics.request_count'),
+              p99LatencyMs: answerField.default('metrics.p99_latency_ms'),
+            })
+            .default({}),
+          /** `GET /v1/users/me` fields besides the seed's `email`. */
+          usersMe: z.object({ isAdmin: answerField.default('is_admin'), id: answerField.default('id') }).default({}),
+          /** Chat completion fields besides the seed's `choices[0].message.content`: who answered, and from cache or not. */
+          chatCompletion: z.object({ provider: answerField.default('provider'), cached: answerField.default('cached') }).default({}),
+          /** `POST /v1/admin/audit-logs/verify` fields besides the seed's `valid`, `first_break_at`. */
+          auditVerify: z
+            .object({ breakKind: answerField.default('break_kind'), breaks: answerField.default('breaks'), total: answerField.default('total') })
+            .default({}),
+          /** The answer of `POST /v1/admin/users/<id>/rotate-key` (seed 002): the new key. */
+          rotateKey: z.object({ apiKey: answerField.default('api_key') }).default({}),
+          /** The answer of `POST /v1/gdpr/erasure/<id>` (seed 002). */
+          erasure: z.object({ erased: answerField.default('erased'), idempotent: answerField.default('idempotent') }).default({}),
+          /** `POST /v1/wallets/<id>/topup` (seed 002): the request's idempotency key, and the answer's top-up id and repeat flag. */
+          topup: z
+            .object({
+              idempotencyKey: requestField.default('idempotency_key'),
+              topupId: answerField.default('topup_id'),
+              idempotent: answerField.default('idempotent'),
+            })
+            .default({}),
+          /** `POST api.paths.refunds`: the charge refunded (request), the refund row and the repeat flag (answer). */
+          refund: z
+            .object({
+              requestLogId: requestField.default('request_log_id'),
+              refundId: answerField.default('refund_id'),
+              idempotent: answerField.default('idempotent'),
+            })
+            .default({}),
+          /** The answer of `GET api.paths.billingStatus`. */
+          billingStatus: z
+            .object({
+              periodStart: answerField.default('period_start'),
+              resetDue: answerField.default('reset_due'),
+              lastResetPeriodStart: answerField.default('last_reset_period_start'),
+              lastResetAt: answerField.default('last_reset_at'),
+              cronEnabled: answerField.default('cron_enabled'),
+            })
+            .default({}),
+          /** `POST api.paths.billingReset`: the period named in the request, and the answer's period, users reset and repeat flag. */
+          billingReset: z
+            .object({
+              periodStart: requestField.default('period_start'),
+              answerPeriodStart: answerField.default('period_start'),
+              usersReset: answerField.default('users_reset'),
+              idempotent: answerField.default('idempotent'),
+            })
+            .default({}),
+        })
+        .default({}),
+    })
+    .default({}),
   /** What the support runbooks read (seeds 000, 004). */
   support: z
     .object({
