@@ -122,10 +122,11 @@ export function createChargeActivities(deps: ActivityDeps) {
       body: { [api.fields.refund.requestLogId]: input.chargeId, reason: `${input.reason}; duplicate of charge ${input.originalId}` },
     });
     const r = answerReader(deps, input.target, 'refund', `POST ${path}`, res.body);
-    const refundId = r.id('refundId');
     const idempotent = r.boolean('idempotent');
-    // The refund is made; an answer that does not say which row it is, or whether it is new, is an error to look at.
-    r.orThrow();
+    // A refund that raced another one may come back without its id: the ledger row says which it is.
+    const refundId = r.id('refundId') ?? (idempotent === true ? await existingRefund(input.target, input.chargeId) : undefined);
+    // An answer that does not say which row the refund is, or whether it is new, is an error to look at.
+    if (refundId === undefined || idempotent === undefined) r.orThrow();
     return { refundId: refundId as string, applied: idempotent !== true };
   }
 
