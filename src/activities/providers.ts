@@ -37,7 +37,7 @@ export interface SlaMetrics {
   available: boolean;
   error?: string;
   providerErrorRates: Record<string, number>;
-  /** Not reported (absent from the answer or from results recorded before they were read): undefined, see `unreadable`. */
+  /** Undefined when the answer lacks the field (`api.fields.sla.*`); `unreadable` names its setting. */
   errorRatePct?: number;
   requestCount?: number;
   windowSeconds: number;

@@ -15,8 +15,10 @@ import { isGrowing } from './memory-leak';
 import { readsTargetApiSettings } from './target-api';
 
 export interface LatencyFacts {
-  /** The SLA endpoint's 300 s window; it lags a recovery by up to five minutes. */
-  /** The SLA window; p99 and the request count are undefined when the target does not report them (`unreadable` says which setting names them). */
+  /**
+   * The SLA endpoint's 300 s window; it lags a recovery by up to five minutes. p99 and the request
+   * count are undefined when the target does not report them (`unreadable` names their settings).
+   */
   sla?: { p95Ms: number; p99Ms?: number; requests?: number; unreadable?: string };
   /** p95 of fresh requests sent now. */
   probeP95Ms: number;
