@@ -323,75 +323,152 @@ export const TargetSchema = z.object({
       /** Field names in requests, dotted paths into JSON answers (`a.b`, `list.0.c`). */
       fields: z
         .object({
-          /** `GET /health`: the api's own view of Redis, healthy when it equals `healthy` (seed 002's value for `database`). */
-          health: z.object({ redis: answerField.default('redis') }).default({}),
-          /** The answer of `GET api.paths.governanceSettings`. */
+          /** `GET /health` (seed 002 quotes only its `database` field). */
+          health: z
+            .object({
+              /** The api's own view of Redis; healthy when it equals `healthy` (seed 002's value for `database`). */
+              redis: answerField.default('redis'),
+            })
+            .default({}),
+          /** The answer of `GET api.paths.governanceSettings` (seed 002 names the switches only in its POSTs). */
           governanceSettings: z
             .object({
+              /** Whether only cached answers are served (boolean). */
               cacheOnlyMode: answerField.default('settings.cache_only_mode'),
+              /** The providers switched off (list of names). */
               disabledProviders: answerField.default('settings.disabled_providers'),
+              /** The semantic cache's minimum similarity (number). */
               cacheSimilarityThreshold: answerField.default('settings.cache_similarity_threshold'),
+              /** Whether traffic is paused (boolean). */
               maintenanceMode: answerField.default('settings.maintenance_mode'),
             })
             .default({}),
-          /** Answers of `/v1/governance/providers/disable` and of `api.paths.enableProvider`: whether anything changed. */
-          providerToggle: z.object({ changed: answerField.default('changed') }).default({}),
-          /** The answer of `GET api.paths.blocks`: the list of blocks and the address of each. */
-          blocks: z.object({ list: answerField.default('blocked'), ip: answerField.default('ip') }).default({}),
-          /** The answer of `POST /v1/governance/block` (seed 002): whether the address was newly blocked. */
-          block: z.object({ changed: answerField.default('changed') }).default({}),
-          /** `/v1/notifications/sla/metrics` fields besides the seed's `metrics.provider_error_rates`, `p95_latency_ms`, `cache_hit_rate_pct`. */
+          /** Answers of `POST /v1/governance/providers/disable` (seed 002) and of `api.paths.enableProvider`. */
+          providerToggle: z
+            .object({
+              /** Whether the call changed anything (boolean; false: it already was so). */
+              changed: answerField.default('changed'),
+            })
+            .default({}),
+          /** The answer of `GET api.paths.blocks`. */
+          blocks: z
+            .object({
+              /** The list of blocks. */
+              list: answerField.default('blocked'),
+              /** The blocked address, within each entry of the list. */
+              ip: answerField.default('ip'),
+            })
+            .default({}),
+          /** The answer of `POST /v1/governance/block` (seed 002). */
+          block: z
+            .object({
+              /** Whether the address was newly blocked (boolean). */
+              changed: answerField.default('changed'),
+            })
+            .default({}),
+          /** `GET /v1/notifications/sla/metrics` fields besides the seed's `metrics.provider_error_rates`, `p95_latency_ms`, `cache_hit_rate_pct`. */
           sla: z
             .object({
+              /** The gateway's error rate over the window, in percent. */
               errorRatePct: answerField.default('metrics.error_rate_pct'),
+              /** Requests in the window. */
               requestCount: answerField.default('metrics.request_count'),
+              /** p99 latency over the window, in ms. */
               p99LatencyMs: answerField.default('metrics.p99_latency_ms'),
             })
             .default({}),
           /** `GET /v1/users/me` fields besides the seed's `email`. */
-          usersMe: z.object({ isAdmin: answerField.default('is_admin'), id: answerField.default('id') }).default({}),
-          /** Chat completion fields besides the seed's `choices[0].message.content`: who answered, and from cache or not. */
-          chatCompletion: z.object({ provider: answerField.default('provider'), cached: answerField.default('cached') }).default({}),
+          usersMe: z
+            .object({
+              /** Whether the key's user is an admin (boolean). */
+              isAdmin: answerField.default('is_admin'),
+              /** The user's id (number or string). */
+              id: answerField.default('id'),
+            })
+            .default({}),
+          /** Chat completion fields besides the seed's `choices[0].message.content`. */
+          chatCompletion: z
+            .object({
+              /** The provider that answered (string). */
+              provider: answerField.default('provider'),
+              /** Whether the answer came from the semantic cache (boolean). */
+              cached: answerField.default('cached'),
+            })
+            .default({}),
           /** `POST /v1/admin/audit-logs/verify` fields besides the seed's `valid`, `first_break_at`. */
           auditVerify: z
-            .object({ breakKind: answerField.default('break_kind'), breaks: answerField.default('breaks'), total: answerField.default('total') })
-            .default({}),
-          /** The answer of `POST /v1/admin/users/<id>/rotate-key` (seed 002): the new key. */
-          rotateKey: z.object({ apiKey: answerField.default('api_key') }).default({}),
-          /** The answer of `POST /v1/gdpr/erasure/<id>` (seed 002). */
-          erasure: z.object({ erased: answerField.default('erased'), idempotent: answerField.default('idempotent') }).default({}),
-          /** `POST /v1/wallets/<id>/topup` (seed 002): the request's idempotency key, and the answer's top-up id and repeat flag. */
-          topup: z
             .object({
-              idempotencyKey: requestField.default('idempotency_key'),
-              topupId: answerField.default('topup_id'),
+              /** The target's name for the first break (string or null). */
+              breakKind: answerField.default('break_kind'),
+              /** How many entries break the chain (number). */
+              breaks: answerField.default('breaks'),
+              /** How many entries the chain has (number). */
+              total: answerField.default('total'),
+            })
+            .default({}),
+          /** The answer of `POST /v1/admin/users/<id>/rotate-key` (seed 002). */
+          rotateKey: z
+            .object({
+              /** The new key (string); stored, never returned. */
+              apiKey: answerField.default('api_key'),
+            })
+            .default({}),
+          /** The answer of `POST /v1/gdpr/erasure/<id>` (seed 002). */
+          erasure: z
+            .object({
+              /** Whether the user is erased (boolean). */
+              erased: answerField.default('erased'),
+              /** Whether it already was (boolean). */
               idempotent: answerField.default('idempotent'),
             })
             .default({}),
-          /** `POST api.paths.refunds`: the charge refunded (request), the refund row and the repeat flag (answer). */
+          /** `POST /v1/wallets/<id>/topup` (seed 002, with `amount` and `reason`). */
+          topup: z
+            .object({
+              /** Request field: the key that makes a repeated top-up add nothing (one per incident and user). */
+              idempotencyKey: requestField.default('idempotency_key'),
+              /** The top-up's ledger id (number or string). */
+              topupId: answerField.default('topup_id'),
+              /** Whether the key had been used already, so nothing was added (boolean). */
+              idempotent: answerField.default('idempotent'),
+            })
+            .default({}),
+          /** `POST api.paths.refunds` (with `reason`). */
           refund: z
             .object({
+              /** Request field: the id of the charge refunded. */
               requestLogId: requestField.default('request_log_id'),
+              /** The refund's ledger id (number or string). */
               refundId: answerField.default('refund_id'),
+              /** Whether the charge had been refunded already (boolean). */
               idempotent: answerField.default('idempotent'),
             })
             .default({}),
           /** The answer of `GET api.paths.billingStatus`. */
           billingStatus: z
             .object({
+              /** The running period's first day (string). */
               periodStart: answerField.default('period_start'),
+              /** Whether the running period's usage reset has yet to run (boolean). */
               resetDue: answerField.default('reset_due'),
+              /** The period of the last reset (string, null: never). */
               lastResetPeriodStart: answerField.default('last_reset_period_start'),
+              /** When the last reset ran (string, null: never). */
               lastResetAt: answerField.default('last_reset_at'),
+              /** Whether the scheduled reset is on (boolean). */
               cronEnabled: answerField.default('cron_enabled'),
             })
             .default({}),
-          /** `POST api.paths.billingReset`: the period named in the request, and the answer's period, users reset and repeat flag. */
+          /** `POST api.paths.billingReset`. */
           billingReset: z
             .object({
+              /** Request field: the period to reset, so a reset never lands in a period begun after the diagnosis. */
               periodStart: requestField.default('period_start'),
+              /** The period reset (string). */
               answerPeriodStart: answerField.default('period_start'),
+              /** How many users' usage was reset (number). */
               usersReset: answerField.default('users_reset'),
+              /** Whether the period had been reset already (boolean). */
               idempotent: answerField.default('idempotent'),
             })
             .default({}),
