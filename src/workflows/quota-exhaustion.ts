@@ -220,7 +220,7 @@ const runbook: Runbook<QuotaFacts> = {
         title: 'Trigger the missed billing reset of the current period',
         risk: 'approve',
         resource: `billing:${t}`,
-        describe: `POST /v1/admin/billing/reset on ${t}: zero the usage of every non-admin user for the period starting ${period ?? '?'} (recorded once per period: a repeat changes nothing)`,
+        describe: `trigger the billing reset of ${t} (its admin API, api.paths.billingReset): zero the usage of every non-admin user for the period starting ${period ?? '?'} (recorded once per period: a repeat changes nothing)`,
         precondition: async () => {
           const b = await acts.billingStatus({ target: t });
           const due = b.available && b.resetDue === true && b.periodStart === period;
