@@ -15,6 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
+import { TargetSchema } from '../src/config';
 import { buildIncidentInput } from '../src/lib/incident-input';
 import { approveSignal, statusQuery } from '../src/workflows/contracts';
 import { cpuSeconds, freePort, startBenchEngine, temporalServerPid, type BenchEngine } from './processes';
@@ -126,7 +127,8 @@ async function once(n: number, tuning: WorkerTuning, sdkDefaults: boolean): Prom
     worker: true,
     receiver: false,
     policy: { cooldownMs: 0 },
-    targetOverrides: { redis: { host: '127.0.0.1', port: redisPort } },
+    // Parsed so the section's defaults (probeKey) apply as they would from the file.
+    targetOverrides: { redis: TargetSchema.shape.redis.unwrap().parse({ host: '127.0.0.1', port: redisPort }) },
     workerOptions: tuning,
     sdkDefaults,
   });

@@ -116,6 +116,12 @@ const logPatterns = Object.fromEntries(
 
 const metricName = (d: string) => z.string().regex(METRIC_NAME, 'a Prometheus metric name').default(d);
 const labelName = (d: string) => z.string().regex(LABEL_NAME, 'a Prometheus label name').default(d);
+/** An HTTP path on the target: starts with `/`, no query, no spaces. */
+const apiPath = z.string().regex(/^\/[\w\-/.:]*$/, 'a path starting with /');
+/** A field of a JSON answer: a name, or a dotted path into nested objects and arrays (`metrics.p99_latency_ms`, `choices.0.message`). */
+const answerField = z.string().regex(/^[\w-]+(\.[\w-]+)*$/, 'a field name or a dotted path such as metrics.p99_latency_ms');
+/** A field of a JSON request body: a plain name. */
+const requestField = z.string().regex(/^[\w-]+$/, 'a field name');
 
 export const TargetSchema = z.object({
   description: z.string().default(''),
@@ -276,7 +282,15 @@ export const TargetSchema = z.object({
         .default('app.jobs.apply_transfer'),
     })
     .optional(),
-  redis: z.object({ host: z.string(), port: z.number().int(), password: secretRef.optional() }).optional(),
+  redis: z
+    .object({
+      host: z.string(),
+      port: z.number().int(),
+      password: secretRef.optional(),
+      /** The key INC-05's write probe sets (`SET <key> <ms> EX 60`): at maxmemory with noeviction the write is refused. */
+      probeKey: z.string().min(1).default('remediation:probe'),
+    })
+    .optional(),
   cache: z
     .object({
       /** Only keys matching this pattern may ever be flushed. */
@@ -284,6 +298,8 @@ export const TargetSchema = z.object({
       batchSize: z.number().int().min(1).max(1000).default(100),
       /** A hit rate above this share of lookups is anomalous: answers may be served for the wrong prompts (INC-15). */
       hitRateAnomalyPct: z.number().min(1).max(100).default(80),
+      /** A cached entry is a JSON object; these dotted paths hold the prompt it answers and the answer served (INC-15). */
+      entry: z.object({ prompt: answerField.default('prompt'), response: answerField.default('response') }).default({}),
       /** A query with a known answer, asked to check that cached answers are right (INC-15). */
       probe: z
         .object({ prompt: z.string().min(1), expect: z.string().min(1), model: z.string().min(1) })
@@ -416,6 +432,187 @@ export const TargetSchema = z.object({
           name: metricName(HTTP_REQUESTS_DEFAULTS.name),
           pathLabel: labelName(HTTP_REQUESTS_DEFAULTS.pathLabel),
           statusLabel: labelName(HTTP_REQUESTS_DEFAULTS.statusLabel),
+        })
+        .default({}),
+    })
+    .default({}),
+  /**
+   * The target's HTTP endpoints and answer fields that the seeds do not state (docs/targets.md, "HTTP
+   * API"). Each default is the replica's value. Paths and fields the seeds quote are not settings.
+   * Activities read answers through these names and hand runbooks the engine's own shapes; an answer
+   * without a configured field is reported naming the field and its setting, never read as a default.
+   */
+  api: z
+    .object({
+      /** Endpoint paths, joined to `baseUrl`. */
+      paths: z
+        .object({
+          /** GET: the governance switches (seed 002 only POSTs to `/v1/governance/settings`). */
+          governanceSettings: apiPath.default('/v1/governance/settings'),
+          /** POST with `provider`, `reason`: undoes `/v1/governance/providers/disable` (seed 002); named in the owners' notice. */
+          enableProvider: apiPath.default('/v1/governance/providers/enable'),
+          /** GET: the client addresses blocked by `/v1/governance/block` (seed 002). */
+          blocks: apiPath.default('/v1/governance/blocks'),
+          /** POST: refund one charge (seed 002: "each refund must reference the original transaction_id"). */
+          refunds: apiPath.default('/v1/admin/refunds'),
+          /** GET: the billing period and whether its usage reset is due (seed 002: "Billing reset didn't run?"). */
+          billingStatus: apiPath.default('/v1/admin/billing/status'),
+          /** POST: the usage reset of the running period (seed 002: "Trigger manual wallet reset"). */
+          billingReset: apiPath.default('/v1/admin/billing/reset'),
+        })
+        .default({}),
+      /** Field names in requests, dotted paths into JSON answers (`a.b`, `list.0.c`). */
+      fields: z
+        .object({
+          /** `GET /health` (seed 002 quotes only its `database` field). */
+          health: z
+            .object({
+              /** The api's own view of Redis; healthy when it equals `healthy` (seed 002's value for `database`). */
+              redis: answerField.default('redis'),
+            })
+            .default({}),
+          /** The answer of `GET api.paths.governanceSettings` (seed 002 names the switches only in its POSTs). */
+          governanceSettings: z
+            .object({
+              /** Whether only cached answers are served (boolean). */
+              cacheOnlyMode: answerField.default('settings.cache_only_mode'),
+              /** The providers switched off (list of names). */
+              disabledProviders: answerField.default('settings.disabled_providers'),
+              /** The semantic cache's minimum similarity (number). */
+              cacheSimilarityThreshold: answerField.default('settings.cache_similarity_threshold'),
+              /** Whether traffic is paused (boolean). */
+              maintenanceMode: answerField.default('settings.maintenance_mode'),
+            })
+            .default({}),
+          /** Answers of `POST /v1/governance/providers/disable` (seed 002) and of `api.paths.enableProvider`. */
+          providerToggle: z
+            .object({
+              /** Whether the call changed anything (boolean; false: it already was so). */
+              changed: answerField.default('changed'),
+            })
+            .default({}),
+          /** The answer of `GET api.paths.blocks`. */
+          blocks: z
+            .object({
+              /** The list of blocks. */
+              list: answerField.default('blocked'),
+              /** The blocked address, within each entry of the list. */
+              ip: answerField.default('ip'),
+            })
+            .default({}),
+          /** The answer of `POST /v1/governance/block` (seed 002). */
+          block: z
+            .object({
+              /** Whether the address was newly blocked (boolean). */
+              changed: answerField.default('changed'),
+            })
+            .default({}),
+          /** `GET /v1/notifications/sla/metrics` fields besides the seed's `metrics.provider_error_rates`, `p95_latency_ms`, `cache_hit_rate_pct`. */
+          sla: z
+            .object({
+              /** The gateway's error rate over the window, in percent. */
+              errorRatePct: answerField.default('metrics.error_rate_pct'),
+              /** Requests in the window. */
+              requestCount: answerField.default('metrics.request_count'),
+              /** p99 latency over the window, in ms. */
+              p99LatencyMs: answerField.default('metrics.p99_latency_ms'),
+            })
+            .default({}),
+          /** `GET /v1/users/me` fields besides the seed's `email`. */
+          usersMe: z
+            .object({
+              /** Whether the key's user is an admin (boolean). */
+              isAdmin: answerField.default('is_admin'),
+              /** The user's id (number or string). */
+              id: answerField.default('id'),
+            })
+            .default({}),
+          /** Chat completion fields besides the seed's `choices[0].message.content`. */
+          chatCompletion: z
+            .object({
+              /** The provider that answered (string). */
+              provider: answerField.default('provider'),
+              /** Whether the answer came from the semantic cache (boolean). */
+              cached: answerField.default('cached'),
+            })
+            .default({}),
+          /** `POST /v1/admin/audit-logs/verify` fields besides the seed's `valid`, `first_break_at`. */
+          auditVerify: z
+            .object({
+              /** The target's name for the first break (string or null). */
+              breakKind: answerField.default('break_kind'),
+              /** How many entries break the chain (number). */
+              breaks: answerField.default('breaks'),
+              /** How many entries the chain has (number). */
+              total: answerField.default('total'),
+            })
+            .default({}),
+          /** The answer of `POST /v1/admin/users/<id>/rotate-key` (seed 002). */
+          rotateKey: z
+            .object({
+              /** The new key (string); stored, never returned. */
+              apiKey: answerField.default('api_key'),
+            })
+            .default({}),
+          /** The answer of `POST /v1/gdpr/erasure/<id>` (seed 002). */
+          erasure: z
+            .object({
+              /** Whether the user is erased (boolean). */
+              erased: answerField.default('erased'),
+              /** Whether it already was (boolean). */
+              idempotent: answerField.default('idempotent'),
+            })
+            .default({}),
+          /** `POST /v1/wallets/<id>/topup` (seed 002, with `amount` and `reason`). */
+          topup: z
+            .object({
+              /** Request field: the key that makes a repeated top-up add nothing (one per incident and user). */
+              idempotencyKey: requestField.default('idempotency_key'),
+              /** The top-up's ledger id (number or string). */
+              topupId: answerField.default('topup_id'),
+              /** Whether the key had been used already, so nothing was added (boolean). */
+              idempotent: answerField.default('idempotent'),
+            })
+            .default({}),
+          /** `POST api.paths.refunds` (with `reason`). */
+          refund: z
+            .object({
+              /** Request field: the id of the charge refunded. */
+              requestLogId: requestField.default('request_log_id'),
+              /** The refund's ledger id (number or string). */
+              refundId: answerField.default('refund_id'),
+              /** Whether the charge had been refunded already (boolean). */
+              idempotent: answerField.default('idempotent'),
+            })
+            .default({}),
+          /** The answer of `GET api.paths.billingStatus`. */
+          billingStatus: z
+            .object({
+              /** The running period's first day (string). */
+              periodStart: answerField.default('period_start'),
+              /** Whether the running period's usage reset has yet to run (boolean). */
+              resetDue: answerField.default('reset_due'),
+              /** The period of the last reset (string, null: never). */
+              lastResetPeriodStart: answerField.default('last_reset_period_start'),
+              /** When the last reset ran (string, null: never). */
+              lastResetAt: answerField.default('last_reset_at'),
+              /** Whether the scheduled reset is on (boolean). */
+              cronEnabled: answerField.default('cron_enabled'),
+            })
+            .default({}),
+          /** `POST api.paths.billingReset`. */
+          billingReset: z
+            .object({
+              /** Request field: the period to reset, so a reset never lands in a period begun after the diagnosis. */
+              periodStart: requestField.default('period_start'),
+              /** The period reset (string). */
+              answerPeriodStart: answerField.default('period_start'),
+              /** How many users' usage was reset (number). */
+              usersReset: answerField.default('users_reset'),
+              /** Whether the period had been reset already (boolean). */
+              idempotent: answerField.default('idempotent'),
+            })
+            .default({}),
         })
         .default({}),
     })

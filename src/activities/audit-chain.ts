@@ -15,9 +15,25 @@ import { heartbeat } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import { ErrorType, permanent } from './errors';
 import { checkEvidence, incidentEvidenceDir, preserveEvidence, type EvidenceBundle } from './evidence';
+import { answerReader } from './api-fields';
+import { createHttpActivities } from './http';
 import { withPgClient } from './postgres';
 
 export const GENESIS_HASH = '0'.repeat(64);
+
+/** The target's own chain verify, in the engine's shape. */
+export interface AuditVerdict {
+  valid: boolean;
+  firstBreakAt: string | null;
+  /** The target's name for the first break; null when it gives none. */
+  breakKind: string | null;
+  /** null: not reported (the answer lacks the field; `unreadable` names its setting). */
+  breaks: number | null;
+  total: number | null;
+  unreadable?: string;
+}
+
+const VERIFY_PATH = '/v1/admin/audit-logs/verify';
 
 interface AuditRow {
   id: string;
@@ -193,5 +209,27 @@ export function createAuditChainActivities(deps: ActivityDeps) {
     return updated;
   }
 
-  return { auditNeighbourhood, exportAuditEvidence, checkIncidentEvidence, rehashAuditChain };
+  /**
+   * seed 002: `POST /v1/admin/audit-logs/verify`, `jq '.valid'`, `first_break_at`; the other fields
+   * by `api.fields.auditVerify`. A verdict without `valid` fails: it is never taken as either answer.
+   */
+  async function auditChainVerify(input: { target: string }): Promise<AuditVerdict> {
+    const res = await createHttpActivities(deps).adminRequest({ target: input.target, method: 'POST', path: VERIFY_PATH });
+    const b = (res.body && typeof res.body === 'object' ? res.body : {}) as Record<string, unknown>;
+    if (typeof b.valid !== 'boolean') throw permanent(ErrorType.Refused, `POST ${VERIFY_PATH} answered without a boolean \`valid\``);
+    const r = answerReader(deps, input.target, 'auditVerify', `POST ${VERIFY_PATH}`, b);
+    const breakKind = r.nullableString('breakKind');
+    const breaks = r.number('breaks');
+    const total = r.number('total');
+    return {
+      valid: b.valid,
+      firstBreakAt: b.first_break_at === null || b.first_break_at === undefined ? null : String(b.first_break_at),
+      breakKind: breakKind ?? null,
+      breaks: breaks ?? null,
+      total: total ?? null,
+      ...(r.problems.length ? { unreadable: r.problems.join('; ') } : {}),
+    };
+  }
+
+  return { auditNeighbourhood, exportAuditEvidence, checkIncidentEvidence, rehashAuditChain, auditChainVerify };
 }

@@ -9,6 +9,7 @@ import { adminKey, logMatchers, targetConfig } from './deps';
 import { logValue, type LogMatchers } from '../lib/target-signals';
 import { createDockerActivities } from './docker';
 import type { PgSchemaNames } from '../config';
+import { answerReader } from './api-fields';
 import { withPgClient } from './postgres';
 import { isSchemaFailure, pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
 import { ErrorType, describeError, permanent } from './errors';
@@ -71,25 +72,37 @@ export function createAuthActivities(deps: ActivityDeps) {
     return k;
   }
 
-  /** GET /v1/users/me with the admin key; every answer (401, 500, no answer) is a finding. */
+  /**
+   * GET /v1/users/me with the admin key; every answer (401, 500, no answer) is a finding. A 200 whose
+   * answer lacks the admin flag (`api.fields.usersMe.isAdmin`) fails the activity naming the setting:
+   * it is neither "not an admin" nor a pass.
+   */
   async function whoAmI(input: { target: string }): Promise<WhoAmI> {
     const t = targetConfig(deps, input.target);
+    let status: number;
+    let text: string;
     try {
       const res = await doFetch(new URL('/v1/users/me', t.baseUrl).toString(), {
         headers: { authorization: `Bearer ${key(input.target)}` },
         signal: AbortSignal.timeout(5000),
       });
-      const text = await res.text();
-      if (!res.ok) return { status: res.status, error: text.slice(0, 200) };
-      const body = JSON.parse(text) as { email?: unknown; is_admin?: unknown };
-      return {
-        status: res.status,
-        ...(typeof body.email === 'string' ? { email: body.email } : {}),
-        isAdmin: body.is_admin === true,
-      };
+      status = res.status;
+      text = await res.text();
     } catch (err) {
       return { status: 0, error: describeError(err) };
     }
+    if (status < 200 || status >= 300) return { status, error: text.slice(0, 200) };
+    let body: { email?: unknown };
+    try {
+      body = JSON.parse(text) as { email?: unknown };
+    } catch (err) {
+      return { status: 0, error: `GET /v1/users/me answered ${status} without JSON: ${describeError(err)}` };
+    }
+    // seed 002: `jq '.email'`; whether the key is an admin's is read by `api.fields.usersMe.isAdmin`.
+    const r = answerReader(deps, input.target, 'usersMe', 'GET /v1/users/me', body);
+    const isAdmin = r.boolean('isAdmin');
+    r.orThrow();
+    return { status, ...(typeof body.email === 'string' ? { email: body.email } : {}), ...(isAdmin !== undefined ? { isAdmin } : {}) };
   }
 
   /**

@@ -5,8 +5,9 @@
  * period on the target's side).
  */
 import type { ActivityDeps } from './deps';
-import { describeError } from './errors';
-import { createHttpActivities } from './http';
+import { answerReader, apiSettings } from './api-fields';
+import { ErrorType, describeError, permanent } from './errors';
+import { createAdminClient } from './http';
 
 export interface BillingStatus {
   /** False when the target does not answer (or has no billing endpoint): nothing is known. */
@@ -15,40 +16,89 @@ export interface BillingStatus {
   lastResetPeriodStart?: string | null;
   lastResetAt?: string | null;
   resetDue?: boolean;
+  /** Absent when the target does not report it (`api.fields.billingStatus.cronEnabled`). */
   cronEnabled?: boolean;
   error?: string;
+  /** Fields of the answer that were missing, with the settings that name them. */
+  unreadable?: string;
 }
 
-const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-
 export function createBillingActivities(deps: ActivityDeps) {
-  const http = createHttpActivities(deps);
+  const adminCall = createAdminClient(deps);
 
-  /** The billing period's reset state; an unreachable or older target is a finding, not a failure. */
+  /**
+   * The billing period's reset state (`api.paths.billingStatus`, read by `api.fields.billingStatus`);
+   * an unreachable target, or an answer without a configured field, is a finding, not a failure.
+   */
   async function billingStatus(input: { target: string }): Promise<BillingStatus> {
+    const path = apiSettings(deps, input.target).paths.billingStatus;
     try {
-      const r = await http.adminRequest({
-        target: input.target,
-        method: 'GET',
-        path: '/v1/admin/billing/status',
-        timeoutMs: 5000,
-      });
-      const b = r.body as Record<string, unknown>;
-      if (typeof b.period_start !== 'string' || typeof b.reset_due !== 'boolean') {
-        return { available: false, error: 'unexpected answer from /v1/admin/billing/status' };
-      }
+      const res = await adminCall({ target: input.target, method: 'GET', path, timeoutMs: 5000 });
+      const r = answerReader(deps, input.target, 'billingStatus', `GET ${path}`, res.body);
+      const periodStart = r.string('periodStart');
+      const resetDue = r.boolean('resetDue');
+      const lastResetPeriodStart = r.nullableString('lastResetPeriodStart');
+      const lastResetAt = r.nullableString('lastResetAt');
+      const cronEnabled = r.boolean('cronEnabled');
+      if (periodStart === undefined || resetDue === undefined) return { available: false, error: r.problems.join('; ') };
       return {
         available: true,
-        periodStart: b.period_start,
-        lastResetPeriodStart: text(b.last_reset_period_start),
-        lastResetAt: text(b.last_reset_at),
-        resetDue: b.reset_due,
-        cronEnabled: b.cron_enabled !== false,
+        periodStart,
+        // Only shown in findings: a field the answer lacks stays absent and is named in `unreadable`.
+        ...(lastResetPeriodStart !== undefined ? { lastResetPeriodStart } : {}),
+        ...(lastResetAt !== undefined ? { lastResetAt } : {}),
+        resetDue,
+        ...(cronEnabled !== undefined ? { cronEnabled } : {}),
+        ...(r.problems.length ? { unreadable: r.problems.join('; ') } : {}),
       };
     } catch (err) {
       return { available: false, error: describeError(err) };
     }
   }
 
-  return { billingStatus };
+  /**
+   * The usage reset of the running period (`api.paths.billingReset`), naming the period so it never
+   * lands in one that began after the diagnosis. Idempotent per period on the target's side.
+   */
+  async function resetBilling(input: { target: string; periodStart: string | undefined }): Promise<{ detail: string }> {
+    const api = apiSettings(deps, input.target);
+    const path = api.paths.billingReset;
+    const f = api.fields.billingReset;
+    const res = await adminCall({
+      target: input.target,
+      method: 'POST',
+      path,
+      ...(input.periodStart !== undefined ? { body: { [f.periodStart]: input.periodStart } } : { body: {} }),
+    });
+    const r = answerReader(deps, input.target, 'billingReset', `POST ${path}`, res.body);
+    const period = r.string('answerPeriodStart') ?? input.periodStart ?? '?';
+    const users = r.number('usersReset');
+    const idempotent = r.boolean('idempotent');
+    const repeat = idempotent === undefined ? '' : idempotent ? ' (it had already run: nothing changed)' : '';
+    const unknown = r.problems.length ? `; ${r.problems.join('; ')}` : '';
+    return { detail: `period ${period}: usage of ${users ?? '?'} users reset${repeat}${unknown}` };
+  }
+
+  /**
+   * Tops up one wallet (seed 002: `POST /v1/wallets/<wallet_id>/topup` with `amount`, `reason`),
+   * keyed by `idempotencyKey` (`api.fields.topup.idempotencyKey`) so a retry adds nothing.
+   */
+  async function topUpWallet(input: { target: string; walletId: number; amount: number; reason: string; idempotencyKey: string }): Promise<{ detail: string }> {
+    const f = apiSettings(deps, input.target).fields.topup;
+    const path = `/v1/wallets/${input.walletId}/topup`;
+    if (!Number.isSafeInteger(input.walletId) || input.walletId < 1) throw permanent(ErrorType.BadInput, `not a wallet id: ${input.walletId}`);
+    const res = await adminCall({
+      target: input.target,
+      method: 'POST',
+      path,
+      body: { amount: input.amount, reason: input.reason, [f.idempotencyKey]: input.idempotencyKey },
+    });
+    const r = answerReader(deps, input.target, 'topup', `POST ${path}`, res.body);
+    const id = r.id('topupId');
+    const idempotent = r.boolean('idempotent');
+    const unknown = r.problems.length ? `; ${r.problems.join('; ')}` : '';
+    return { detail: `wallet ${input.walletId} +${input.amount} (top-up #${id ?? '?'}${idempotent ? ', already done' : ''}${unknown})` };
+  }
+
+  return { billingStatus, resetBilling, topUpWallet };
 }

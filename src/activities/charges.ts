@@ -11,7 +11,8 @@
  * and the refund reference are settings (`postgres.schema.requestLogs`).
  */
 import type { ActivityDeps } from './deps';
-import { adminKey, targetConfig } from './deps';
+import { answerReader, apiSettings } from './api-fields';
+import { createAdminClient } from './http';
 import { ErrorType, permanent } from './errors';
 import type { PgSchemaNames } from '../config';
 import { withPgClient } from './postgres';
@@ -70,7 +71,7 @@ export function refundsOfStatement(schema: PgSchemaNames): PgStatement {
 }
 
 export function createChargeActivities(deps: ActivityDeps) {
-  const doFetch = deps.fetch ?? fetch;
+  const adminCall = createAdminClient(deps);
 
   /** Deductions in the window that share a request id with an earlier one, with any refunds of them. */
   async function findDuplicateCharges(input: { target: string; windowMinutes: number }): Promise<DuplicateGroup[]> {
@@ -139,20 +140,21 @@ export function createChargeActivities(deps: ActivityDeps) {
     if (!ID.test(input.chargeId) || !ID.test(input.originalId)) throw permanent(ErrorType.BadInput, 'charge ids must be positive integers');
     const prior = await existingRefund(input.target, input.chargeId);
     if (prior) return { refundId: prior, applied: false };
-    const t = targetConfig(deps, input.target);
-    const key = adminKey(deps, input.target);
-    if (!key) throw permanent(ErrorType.NotConfigured, `target "${input.target}" has no admin key configured`);
-    const res = await doFetch(new URL('/v1/admin/refunds', t.baseUrl).toString(), {
+    const api = apiSettings(deps, input.target);
+    const path = api.paths.refunds;
+    const res = await adminCall({
+      target: input.target,
       method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ request_log_id: input.chargeId, reason: `${input.reason}; duplicate of charge ${input.originalId}` }),
-      signal: AbortSignal.timeout(10_000),
+      path,
+      body: { [api.fields.refund.requestLogId]: input.chargeId, reason: `${input.reason}; duplicate of charge ${input.originalId}` },
     });
-    const text = await res.text();
-    if (res.status >= 400 && res.status < 500) throw permanent(ErrorType.HttpClientError, `refund of charge ${input.chargeId} refused: HTTP ${res.status} ${text.slice(0, 200)}`);
-    if (!res.ok) throw new Error(`refund of charge ${input.chargeId}: HTTP ${res.status}`);
-    const body = JSON.parse(text) as { refund_id?: number; idempotent?: boolean };
-    return { refundId: String(body.refund_id), applied: body.idempotent !== true };
+    const r = answerReader(deps, input.target, 'refund', `POST ${path}`, res.body);
+    const idempotent = r.boolean('idempotent');
+    // A refund that raced another one may come back without its id: the ledger row says which it is.
+    const refundId = r.id('refundId') ?? (idempotent === true ? await existingRefund(input.target, input.chargeId) : undefined);
+    // An answer that does not say which row the refund is, or whether it is new, is an error to look at.
+    if (refundId === undefined || idempotent === undefined) r.orThrow();
+    return { refundId: refundId as string, applied: idempotent !== true };
   }
 
   return { findDuplicateCharges, reconcileCharges, refundDuplicateCharge };

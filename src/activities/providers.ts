@@ -9,7 +9,8 @@ import type { ActivityDeps } from './deps';
 import { adminKey, targetConfig } from './deps';
 import { createDockerActivities } from './docker';
 import { ErrorType, describeError, permanent } from './errors';
-import { createHttpActivities, parsePrometheusText } from './http';
+import { answerReader, apiSettings } from './api-fields';
+import { createAdminClient, createHttpActivities, parsePrometheusText } from './http';
 import type { TargetConfig } from '../config';
 import { HTTP_REQUESTS_DEFAULTS, PROVIDER_REQUESTS_DEFAULTS } from '../lib/target-signals';
 
@@ -24,13 +25,31 @@ export interface GovernanceState {
   disabledProviders: string[];
 }
 
+/** The governance switches as the target reports them; a switch it does not report is undefined and named in `unreadable`. */
+export interface GovernanceSettings {
+  cacheOnlyMode?: boolean;
+  disabledProviders?: string[];
+  cacheSimilarityThreshold?: number;
+  maintenanceMode?: boolean;
+  /** One message per field the answer lacks, naming the setting (`api.fields.governanceSettings.*`). */
+  unreadable: string[];
+}
+
 export interface SlaMetrics {
   available: boolean;
   error?: string;
   providerErrorRates: Record<string, number>;
-  errorRatePct: number;
-  requestCount: number;
+  /** Undefined when the answer lacks the field (`api.fields.sla.*`); `unreadable` names its setting. */
+  errorRatePct?: number;
+  requestCount?: number;
   windowSeconds: number;
+  /** seed 002: `jq '.metrics.p95_latency_ms'`. */
+  p95LatencyMs?: number;
+  p99LatencyMs?: number;
+  /** seed 002: `jq '.metrics.cache_hit_rate_pct'`. */
+  cacheHitRatePct?: number;
+  /** One message per field the answer lacks, naming its setting. */
+  unreadable?: string[];
 }
 
 /** Cumulative counters at one instant; two of them give the rates in between. */
@@ -130,39 +149,76 @@ with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
 
 export function createProviderActivities(deps: ActivityDeps) {
   const http = createHttpActivities(deps);
+  const adminCall = createAdminClient(deps);
   const docker = createDockerActivities(deps);
   const doFetch = deps.fetch ?? fetch;
+
+  /** GET `api.paths.governanceSettings`, read by `api.fields.governanceSettings`. */
+  async function governanceSettings(input: { target: string }): Promise<GovernanceSettings> {
+    const path = apiSettings(deps, input.target).paths.governanceSettings;
+    const res = await adminCall({ target: input.target, method: 'GET', path });
+    const r = answerReader(deps, input.target, 'governanceSettings', `GET ${path}`, res.body);
+    const cacheOnlyMode = r.boolean('cacheOnlyMode');
+    const disabled = r.list('disabledProviders');
+    const cacheSimilarityThreshold = r.number('cacheSimilarityThreshold');
+    const maintenanceMode = r.boolean('maintenanceMode');
+    return {
+      ...(cacheOnlyMode !== undefined ? { cacheOnlyMode } : {}),
+      ...(disabled !== undefined ? { disabledProviders: disabled.map(String) } : {}),
+      ...(cacheSimilarityThreshold !== undefined ? { cacheSimilarityThreshold } : {}),
+      ...(maintenanceMode !== undefined ? { maintenanceMode } : {}),
+      unreadable: r.problems,
+    };
+  }
 
   function providersOf(target: string) {
     return targetConfig(deps, target).providers;
   }
 
-  /** The configured providers (name, a model each serves, owners) and the governance switches. */
+  /**
+   * The configured providers (name, a model each serves, owners) and the governance switches. A
+   * switch the target does not report fails the activity naming its setting: an unknown switch is
+   * never taken as off.
+   */
   async function providerSetup(input: { target: string }): Promise<{ providers: ProviderInfo[]; governance: GovernanceState }> {
     const providers = Object.entries(providersOf(input.target)).map(([name, p]) => ({ name, model: p.model, owners: p.owners }));
-    const res = await http.adminRequest({ target: input.target, method: 'GET', path: '/v1/governance/settings' });
-    const s = res.body as { cache_only_mode?: boolean; disabled_providers?: string[]; settings?: unknown };
-    const settings = (s.settings && typeof s.settings === 'object' ? s.settings : s) as { cache_only_mode?: boolean; disabled_providers?: string[] };
-    return {
-      providers,
-      governance: { cacheOnly: settings.cache_only_mode === true, disabledProviders: settings.disabled_providers ?? [] },
-    };
+    const g = await governanceSettings(input);
+    if (g.cacheOnlyMode === undefined || g.disabledProviders === undefined) {
+      throw permanent(ErrorType.NotConfigured, g.unreadable.join('; '));
+    }
+    return { providers, governance: { cacheOnly: g.cacheOnlyMode, disabledProviders: g.disabledProviders } };
   }
 
-  /** The SLA monitor's 300 s window (seed 002: `/v1/notifications/sla/metrics`). */
+  /**
+   * The SLA monitor's 300 s window (seed 002: `/v1/notifications/sla/metrics`, `jq '.metrics'`). The
+   * seed's fields are read as it quotes them; the others by `api.fields.sla`.
+   */
   async function slaMetrics(input: { target: string }): Promise<SlaMetrics> {
+    const path = '/v1/notifications/sla/metrics';
     try {
-      const res = await http.adminRequest({ target: input.target, method: 'GET', path: '/v1/notifications/sla/metrics' });
-      const m = (res.body as { metrics?: Record<string, unknown> }).metrics ?? {};
+      const res = await http.adminRequest({ target: input.target, method: 'GET', path });
+      const body = res.body as { metrics?: Record<string, unknown> } | null;
+      const m = (body && typeof body === 'object' ? body.metrics : undefined) ?? {};
+      const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+      const r = answerReader(deps, input.target, 'sla', `GET ${path}`, res.body);
+      const errorRatePct = r.number('errorRatePct');
+      const requestCount = r.number('requestCount');
+      const p99LatencyMs = r.number('p99LatencyMs');
+      const p95LatencyMs = num(m.p95_latency_ms);
+      const cacheHitRatePct = num(m.cache_hit_rate_pct);
       return {
         available: true,
         providerErrorRates: (m.provider_error_rates as Record<string, number> | undefined) ?? {},
-        errorRatePct: Number(m.error_rate_pct ?? 0),
-        requestCount: Number(m.request_count ?? 0),
+        ...(errorRatePct !== undefined ? { errorRatePct } : {}),
+        ...(requestCount !== undefined ? { requestCount } : {}),
         windowSeconds: Number(m.window_seconds ?? 0),
+        ...(p95LatencyMs !== undefined ? { p95LatencyMs } : {}),
+        ...(p99LatencyMs !== undefined ? { p99LatencyMs } : {}),
+        ...(cacheHitRatePct !== undefined ? { cacheHitRatePct } : {}),
+        unreadable: r.problems,
       };
     } catch (err) {
-      return { available: false, error: describeError(err), providerErrorRates: {}, errorRatePct: 0, requestCount: 0, windowSeconds: 0 };
+      return { available: false, error: describeError(err), providerErrorRates: {}, windowSeconds: 0 };
     }
   }
 
@@ -202,19 +258,24 @@ export function createProviderActivities(deps: ActivityDeps) {
     }
   }
 
-  async function setProviderEnabled(input: { target: string; provider: string; enabled: boolean; reason: string }): Promise<{ changed: boolean; detail: string }> {
+  /**
+   * Disables (seed 002's path) or re-enables (`api.paths.enableProvider`) a provider. `changed` is
+   * null when the answer does not say (`api.fields.providerToggle.changed`); `undo` is the call that
+   * reverses a disable, for the owners' notice.
+   */
+  async function setProviderEnabled(input: { target: string; provider: string; enabled: boolean; reason: string }): Promise<{ changed: boolean | null; detail: string; undo?: string }> {
     if (!Object.hasOwn(providersOf(input.target), input.provider)) {
       throw permanent(ErrorType.BadInput, `provider "${input.provider}" is not configured for ${input.target}`);
     }
-    const res = await http.adminRequest({
-      target: input.target,
-      method: 'POST',
-      path: `/v1/governance/providers/${input.enabled ? 'enable' : 'disable'}`,
-      body: { provider: input.provider, reason: input.reason },
-    });
-    const changed = (res.body as { changed?: boolean }).changed === true;
+    const enablePath = apiSettings(deps, input.target).paths.enableProvider;
+    const path = input.enabled ? enablePath : '/v1/governance/providers/disable';
+    const res = await adminCall({ target: input.target, method: 'POST', path, body: { provider: input.provider, reason: input.reason } });
+    const r = answerReader(deps, input.target, 'providerToggle', `POST ${path}`, res.body);
+    const changed = r.boolean('changed');
     const verb = input.enabled ? 'enabled' : 'disabled';
-    return { changed, detail: changed ? `${input.provider} ${verb} in the governance API` : `${input.provider} was already ${verb}` };
+    const undo = `POST ${input.enabled ? '/v1/governance/providers/disable' : enablePath}`;
+    if (changed === undefined) return { changed: null, detail: `${input.provider} ${verb} in the governance API; whether it already was is unknown: ${r.problems.join('; ')}`, undo };
+    return { changed, detail: changed ? `${input.provider} ${verb} in the governance API` : `${input.provider} was already ${verb}`, undo };
   }
 
   async function setCacheOnly(input: { target: string; on: boolean; reason: string }): Promise<{ detail: string }> {
@@ -244,24 +305,22 @@ export function createProviderActivities(deps: ActivityDeps) {
         signal: AbortSignal.timeout(10_000),
       });
       const body = (await res.json().catch(() => ({}))) as {
-        provider?: string;
-        cached?: boolean;
         error?: string;
         choices?: { message?: { content?: string } }[];
       };
       const answer = body.choices?.[0]?.message?.content;
-      return {
-        ok: res.ok,
-        status: res.status,
-        ...(body.provider ? { provider: body.provider } : {}),
-        ...(body.cached !== undefined ? { cached: body.cached } : {}),
-        correct: answer === String(a + b),
-        ...(res.ok ? {} : { error: String(body.error ?? `HTTP ${res.status}`).slice(0, 200) }),
-      };
+      if (!res.ok) return { ok: false, status: res.status, correct: false, error: String(body.error ?? `HTTP ${res.status}`).slice(0, 200) };
+      const r = answerReader(deps, input.target, 'chatCompletion', `POST ${CHAT_PATH}`, body);
+      const provider = r.string('provider');
+      const cached = r.boolean('cached');
+      const correct = answer === String(a + b);
+      // Whether the answer came from a provider is the point of this check: not knowing it is not a pass.
+      if (cached === undefined) return { ok: false, status: res.status, correct, error: r.problems.join('; ') };
+      return { ok: true, status: res.status, ...(provider !== undefined ? { provider } : {}), cached, correct };
     } catch (err) {
       return { ok: false, status: 0, correct: false, error: describeError(err) };
     }
   }
 
-  return { providerSetup, slaMetrics, trafficCounters, probeProviders, setProviderEnabled, setCacheOnly, liveCompletion };
+  return { governanceSettings, providerSetup, slaMetrics, trafficCounters, probeProviders, setProviderEnabled, setCacheOnly, liveCompletion };
 }

@@ -11,7 +11,8 @@ import { DEFAULT_LOG_MATCHERS, logValue, type LogMatchers } from '../lib/target-
 import { createDockerActivities } from './docker';
 import type { PgSchemaNames, TargetConfig } from '../config';
 import { ErrorType, permanent } from './errors';
-import { createHttpActivities } from './http';
+import { answerReader, apiSettings } from './api-fields';
+import { createAdminClient, createHttpActivities } from './http';
 import { inspectComponent } from './containers';
 
 export interface ClientCount {
@@ -73,6 +74,7 @@ export function keyOwnersStatement(schema: PgSchemaNames): PgStatement {
 export function createRateLimitActivities(deps: ActivityDeps) {
   const docker = createDockerActivities(deps);
   const http = createHttpActivities(deps);
+  const adminCall = createAdminClient(deps);
 
   /** One read-only statement on a short-lived connection with tight timeouts. */
   const pgQuery = <T>(target: string, stmt: PgStatement, params: unknown[]): Promise<T[]> =>
@@ -111,20 +113,33 @@ export function createRateLimitActivities(deps: ActivityDeps) {
     return { value: kv ? kv.slice(input.name.length + 1) : null };
   }
 
+  /** The addresses already blocked (`api.paths.blocks`, read by `api.fields.blocks`). */
   async function blockedIps(input: { target: string }): Promise<{ ips: string[] }> {
-    const res = await http.adminRequest({ target: input.target, method: 'GET', path: '/v1/governance/blocks' });
-    return { ips: ((res.body as { blocked?: { ip: string }[] }).blocked ?? []).map((b) => b.ip) };
+    const path = apiSettings(deps, input.target).paths.blocks;
+    const res = await adminCall({ target: input.target, method: 'GET', path });
+    const r = answerReader(deps, input.target, 'blocks', `GET ${path}`, res.body);
+    const list = r.list('list');
+    r.orThrow();
+    const ips = (list ?? []).map((entry, i) => {
+      const e = answerReader(deps, input.target, 'blocks', `GET ${path} (${r.name('list')}.${i})`, entry);
+      const ip = e.string('ip');
+      e.orThrow();
+      return ip as string;
+    });
+    return { ips };
   }
 
   /** Blocks a client address at the gateway (stored by the target, so it survives a restart). */
-  async function blockClient(input: { target: string; ip: string; reason: string }): Promise<{ changed: boolean; detail: string }> {
+  async function blockClient(input: { target: string; ip: string; reason: string }): Promise<{ changed: boolean | null; detail: string }> {
     const res = await http.adminRequest({
       target: input.target,
       method: 'POST',
       path: '/v1/governance/block',
       body: { ip: input.ip, reason: input.reason },
     });
-    const changed = (res.body as { changed?: boolean }).changed === true;
+    const r = answerReader(deps, input.target, 'block', 'POST /v1/governance/block', res.body);
+    const changed = r.boolean('changed');
+    if (changed === undefined) return { changed: null, detail: `${input.ip} blocked at the gateway; whether it already was is unknown: ${r.problems.join('; ')}` };
     return { changed, detail: changed ? `${input.ip} blocked at the gateway` : `${input.ip} was already blocked` };
   }
 

@@ -84,7 +84,9 @@ export function createRedisActivities(deps: ActivityDeps) {
   /** Can Redis take a write? (At maxmemory with noeviction it answers OOM.) */
   async function redisWriteProbe(input: { target: string }): Promise<{ ok: boolean; error?: string }> {
     try {
-      await withRedis(input.target, (r) => r.set('remediation:probe', String(Date.now()), 'EX', 60));
+      const probeKey = targetConfig(deps, input.target).redis?.probeKey;
+      // withRedis refuses a target without a redis section before the callback runs.
+      await withRedis(input.target, (r) => r.set(probeKey as string, String(Date.now()), 'EX', 60));
       return { ok: true };
     } catch (err) {
       return { ok: false, error: describeError(err) };

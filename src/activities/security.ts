@@ -17,6 +17,7 @@ import { DEFAULT_LOG_MATCHERS, LOG_PATTERN_GROUPS } from '../lib/target-signals'
 import { createDockerActivities } from './docker';
 import { ErrorType, permanent } from './errors';
 import { incidentEvidenceDir, preserveEvidence } from './evidence';
+import { answerReader } from './api-fields';
 import { createHttpActivities } from './http';
 import { withPgClient } from './postgres';
 import { pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
@@ -314,7 +315,10 @@ export function createSecurityActivities(deps: ActivityDeps) {
       signal: AbortSignal.timeout(5000),
     });
     if (!res.ok) return false;
-    return Number(((await res.json()) as { id?: unknown }).id) === userId;
+    const r = answerReader(deps, target, 'usersMe', 'GET /v1/users/me', await res.json());
+    const id = r.id('id');
+    r.orThrow();
+    return id === String(userId);
   }
 
   /**
@@ -328,8 +332,10 @@ export function createSecurityActivities(deps: ActivityDeps) {
     const rotated: { userId: number; newFingerprint: string }[] = [];
     for (const k of valid) {
       const res = await http.adminRequest({ target: input.target, method: 'POST', path: `/v1/admin/users/${k.userId}/rotate-key`, body: { reason: input.reason } });
-      const key = (res.body as { api_key?: unknown }).api_key;
-      if (typeof key !== 'string' || key.length < 16) throw permanent(ErrorType.Refused, `rotating the key of user ${k.userId} returned no new key`);
+      const r = answerReader(deps, input.target, 'rotateKey', `POST /v1/admin/users/${k.userId}/rotate-key`, res.body);
+      const key = r.string('apiKey');
+      r.orThrow();
+      if (key === undefined || key.length < 16) throw permanent(ErrorType.Refused, `rotating the key of user ${k.userId} returned no usable new key`);
       const file = await storeKey(path.resolve(dir), k.userId, key);
       if (!(await keyOpensAccount(input.target, file, k.userId))) throw new Error(`the new key of user ${k.userId} does not sign in`);
       rotated.push({ userId: k.userId, newFingerprint: fingerprintOf(key) });
@@ -347,9 +353,13 @@ export function createSecurityActivities(deps: ActivityDeps) {
   /** GDPR erasure through the admin API: anonymises the user's email and revokes the key. */
   async function eraseUser(input: { target: string; userId: number }): Promise<{ detail: string }> {
     const res = await http.adminRequest({ target: input.target, method: 'POST', path: `/v1/gdpr/erasure/${input.userId}` });
-    const body = res.body as { erased?: unknown; idempotent?: unknown };
-    if (body.erased !== true) throw new Error(`erasure of user ${input.userId} was not confirmed`);
-    return { detail: `user ${input.userId} ${body.idempotent === true ? 'was already erased' : 'erased (email anonymised, key revoked)'}` };
+    const r = answerReader(deps, input.target, 'erasure', `POST /v1/gdpr/erasure/${input.userId}`, res.body);
+    const erased = r.boolean('erased');
+    const idempotent = r.boolean('idempotent');
+    if (erased === undefined) r.orThrow();
+    if (erased !== true) throw new Error(`erasure of user ${input.userId} was not confirmed`);
+    const how = idempotent === undefined ? `erased (whether it already was is unknown: ${r.problems.join('; ')})` : idempotent ? 'was already erased' : 'erased (email anonymised, key revoked)';
+    return { detail: `user ${input.userId} ${how}` };
   }
 
   return { securitySettings, scanLogsForPii, auditAccess, keyUsage, preserveBreachEvidence, leakedKeysValid, rotateLeakedKeys, findUserByEmail, eraseUser };

@@ -7,6 +7,7 @@ import type Redis from 'ioredis';
 import type { ActivityDeps } from './deps';
 import { withRedisClient } from './redis';
 import { adminKey, targetConfig } from './deps';
+import { answerReader, fieldAt } from './api-fields';
 import { ErrorType, describeError, permanent } from './errors';
 
 export interface CacheEntryExcerpt {
@@ -22,6 +23,9 @@ export interface SuspiciousEntries {
   /** Entries that would be served for the probe prompt but do not carry its known answer. */
   suspicious: number;
   example?: CacheEntryExcerpt;
+  /** JSON entries without the configured prompt or response field (`cache.entry`): not checked, and said so. */
+  unreadable?: number;
+  unreadableDetail?: string;
 }
 
 export interface ProbeAnswer {
@@ -31,6 +35,8 @@ export interface ProbeAnswer {
   correct: boolean;
   cached?: boolean;
   error?: string;
+  /** The answer lacks the configured `api.fields.chatCompletion.cached`: whether it came from the cache is unknown. */
+  unreadable?: string;
 }
 
 const MAX_SCAN = 5000;
@@ -66,14 +72,23 @@ export function similarity(a: string, b: string): number {
   return inter / (x.size + y.size - inter);
 }
 
-function parseEntry(raw: string | null): { prompt: string; response: string } | undefined {
+type Entry = { prompt: string; response: string } | 'unreadable' | undefined;
+
+/** A cached entry by the configured dotted paths (`cache.entry`); a JSON object without them is unreadable. */
+export function parseEntry(raw: string | null, fields: { prompt: string; response: string }): Entry {
   if (!raw) return undefined;
+  let v: unknown;
   try {
-    const v = JSON.parse(raw) as { prompt?: unknown; response?: unknown };
-    return typeof v.prompt === 'string' && typeof v.response === 'string' ? { prompt: v.prompt, response: v.response } : undefined;
+    v = JSON.parse(raw);
   } catch {
     return undefined;
   }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const prompt = fieldAt(v, fields.prompt);
+  const response = fieldAt(v, fields.response);
+  return prompt.found && response.found && typeof prompt.value === 'string' && typeof response.value === 'string'
+    ? { prompt: prompt.value, response: response.value }
+    : 'unreadable';
 }
 
 export function createSemanticCacheActivities(deps: ActivityDeps) {
@@ -87,12 +102,13 @@ export function createSemanticCacheActivities(deps: ActivityDeps) {
    * matched cache.
    */
   async function findSuspiciousCacheEntries(input: { target: string; threshold: number }): Promise<SuspiciousEntries> {
-    const { keyPattern: pattern, probe } = targetConfig(deps, input.target).cache;
+    const { keyPattern: pattern, probe, entry: fields } = targetConfig(deps, input.target).cache;
     return withRedis(input.target, async (r) => {
       let cursor = '0';
       let scanned = 0;
       let suspicious = 0;
       let example: CacheEntryExcerpt | undefined;
+      let unreadable = 0;
       do {
         const [next, keys] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
         cursor = next;
@@ -100,8 +116,9 @@ export function createSemanticCacheActivities(deps: ActivityDeps) {
         scanned += keys.length;
         const values = await r.mget(...keys);
         values.forEach((raw, i) => {
-          const entry = parseEntry(raw);
-          if (!entry) return;
+          const entry = parseEntry(raw, fields);
+          if (entry === 'unreadable') unreadable++;
+          if (!entry || entry === 'unreadable') return;
           const sim = similarity(probe.prompt, entry.prompt);
           if (sim < input.threshold || entry.response.includes(probe.expect)) return;
           suspicious++;
@@ -110,7 +127,15 @@ export function createSemanticCacheActivities(deps: ActivityDeps) {
           }
         });
       } while (cursor !== '0' && scanned < MAX_SCAN);
-      return { scanned, suspicious, ...(example ? { example } : {}) };
+      const setting = `targets.${input.target}.cache.entry`;
+      return {
+        scanned,
+        suspicious,
+        ...(example ? { example } : {}),
+        ...(unreadable > 0
+          ? { unreadable, unreadableDetail: `${unreadable} JSON entries have no string \`${fields.prompt}\` and \`${fields.response}\` (set ${setting}.prompt and .response)` }
+          : {}),
+      };
     });
   }
 
@@ -127,14 +152,17 @@ export function createSemanticCacheActivities(deps: ActivityDeps) {
         body: JSON.stringify({ model, messages: [{ role: 'user', content: prompt }] }),
         signal: AbortSignal.timeout(10_000),
       });
-      const body = (await res.json().catch(() => ({}))) as { cached?: unknown; choices?: { message?: { content?: unknown } }[] };
+      const body = (await res.json().catch(() => ({}))) as { choices?: { message?: { content?: unknown } }[] };
       const content = body.choices?.[0]?.message?.content;
       const answer = typeof content === 'string' ? content : '';
+      const r = answerReader(deps, input.target, 'chatCompletion', 'POST /v1/chat/completions', body);
+      const cached = res.ok ? r.boolean('cached') : undefined;
       return {
         status: res.status,
         answer: redactExcerpt(answer),
         correct: res.ok && answer.includes(expect),
-        ...(typeof body.cached === 'boolean' ? { cached: body.cached } : {}),
+        ...(cached !== undefined ? { cached } : {}),
+        ...(res.ok && cached === undefined ? { unreadable: r.problems.join('; ') } : {}),
       };
     } catch (err) {
       return { status: 0, answer: '', correct: false, error: describeError(err) };

@@ -13,6 +13,7 @@
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuditEntryView, AuditNeighbourhood } from '../activities/audit-chain';
+import { readsTargetApiSettings } from './target-api';
 
 /** Seed 002: "notify SergeyBar + Security Lead immediately". */
 export const SECURITY_CONTACTS = ['@security-lead', '@ledger-owner'];
@@ -23,8 +24,10 @@ export interface ChainVerdict {
   valid: boolean;
   firstBreakAt: string | null;
   breakKind: string | null;
-  breaks: number;
-  total: number;
+  /** null: the target's answer does not report it (`unreadable` says which setting names it). */
+  breaks: number | null;
+  total: number | null;
+  unreadable?: string;
 }
 
 export interface AuditFacts {
@@ -36,6 +39,7 @@ export type AuditStep = 'preserve-evidence' | 'rehash-chain';
 
 /** The target's audit chain verdict (POST /v1/admin/audit-logs/verify), also read by INC-08. */
 export async function chainVerdict(target: string): Promise<ChainVerdict> {
+  if (readsTargetApiSettings()) return acts.auditChainVerify({ target });
   const r = await acts.adminRequest({ target, method: 'POST', path: '/v1/admin/audit-logs/verify' });
   const b = (r.body && typeof r.body === 'object' ? r.body : {}) as Record<string, unknown>;
   return {
@@ -68,7 +72,7 @@ export function neighbourhoodReport(f: AuditFacts, cls: BreakClass | undefined):
   return [
     `### Audit chain break at entry ${f.verdict.firstBreakAt ?? '?'} (${cls ?? 'unclassified'})`,
     '',
-    `Chain verify: ${f.verdict.breaks} breaks in ${f.verdict.total} entries; the target calls the first one \`${f.verdict.breakKind ?? '?'}\`.`,
+    `Chain verify: ${f.verdict.breaks ?? '?'} breaks in ${f.verdict.total ?? '?'} entries; the target calls the first one \`${f.verdict.breakKind ?? '?'}\`.${f.verdict.unreadable ? ` (${f.verdict.unreadable})` : ''}`,
     '',
     '| id | action | created_at | previous_hash | hash | finding |',
     '|---|---|---|---|---|---|',
@@ -81,7 +85,10 @@ async function diagnose(ctx: RunbookContext): Promise<AuditFacts> {
   ctx.finding(
     'chain verify',
     verdict.valid,
-    verdict.valid ? `valid (${verdict.total} entries)` : `first_break_at ${verdict.firstBreakAt ?? '?'} (${verdict.breakKind ?? '?'}), ${verdict.breaks} breaks in ${verdict.total} entries`,
+    (verdict.valid
+      ? `valid (${verdict.total ?? '?'} entries)`
+      : `first_break_at ${verdict.firstBreakAt ?? '?'} (${verdict.breakKind ?? '?'}), ${verdict.breaks ?? '?'} breaks in ${verdict.total ?? '?'} entries`) +
+      (verdict.unreadable ? `; ${verdict.unreadable}` : ''),
   );
   if (verdict.valid || !verdict.firstBreakAt) return { verdict };
   const neighbourhood = await acts.auditNeighbourhood({ target: ctx.target, id: verdict.firstBreakAt, around: 2 });
@@ -98,7 +105,7 @@ async function diagnose(ctx: RunbookContext): Promise<AuditFacts> {
 
 /** Pure decision over the findings. */
 export function planAuditChainBreak(f: AuditFacts): Omit<Plan, 'steps'> & { steps: AuditStep[]; classification?: BreakClass } {
-  if (f.verdict.valid) return { diagnosis: `audit chain valid (${f.verdict.total} entries)`, falseAlarm: true, steps: [] };
+  if (f.verdict.valid) return { diagnosis: `audit chain valid (${f.verdict.total ?? '?'} entries)`, falseAlarm: true, steps: [] };
   const b = f.neighbourhood?.broken;
   if (!b) {
     return {
@@ -202,7 +209,7 @@ const runbook: Runbook<AuditFacts> = {
   },
   async verify(ctx, f): Promise<Check> {
     const v = await chainVerdict(ctx.target);
-    if (v.valid) return { ok: true, detail: `chain verify valid (${v.total} entries)` };
+    if (v.valid) return { ok: true, detail: `chain verify valid (${v.total ?? '?'} entries)` };
     const cls = f.neighbourhood?.broken ? classifyBreak(f.neighbourhood.broken) : undefined;
     if (cls === 'tampering' || cls === 'unexplained') {
       // By design the chain stays broken: altered entries are evidence, and security decides.

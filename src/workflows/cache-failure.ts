@@ -6,6 +6,7 @@
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { RedisMemory } from '../activities/redis';
+import type { DependencyView, HealthResult } from '../activities/http';
 
 export interface CacheFacts {
   pingOk: boolean;
@@ -24,6 +25,18 @@ export interface CacheFacts {
 
 const MB = 1024 * 1024;
 
+/**
+ * The api's view of Redis, read by the activity through `api.fields.health.redis`. Results recorded
+ * before the activity read it carry only the body: the replica's field `redis` is read there, as
+ * those incidents did, so they replay unchanged.
+ */
+export function apiRedisView(health: HealthResult): DependencyView {
+  if (health.apiRedis) return health.apiRedis;
+  if (!health.body) return { state: 'unknown', detail: 'n/a' };
+  const v = health.body.redis;
+  return { state: v === 'healthy' ? 'healthy' : 'unhealthy', detail: String(v) };
+}
+
 async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
   const ref = { target: ctx.target, component: 'redis' };
   const [info, ping, container, health] = await Promise.all([
@@ -38,8 +51,11 @@ async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
     container.running,
     `${container.name} ${container.status}${container.oomKilled ? ' (OOM-killed)' : ''}, exit code ${container.exitCode}`,
   );
-  const apiSeesRedis = health.body ? health.body.redis === 'healthy' : undefined;
-  if (apiSeesRedis !== undefined) ctx.finding('api /health redis', apiSeesRedis, String(health.body?.redis));
+  const view = apiRedisView(health);
+  const apiSeesRedis = view.state === 'unknown' ? undefined : view.state === 'healthy';
+  if (apiSeesRedis !== undefined) ctx.finding('api /health redis', apiSeesRedis, view.detail);
+  // A /health answer without the configured field: the api's view is unknown, and the finding says which setting names it.
+  else if (health.body && health.apiRedis) ctx.finding('api /health redis', false, `unknown: ${view.detail}`);
 
   const facts: CacheFacts = {
     pingOk: ping.ok,
@@ -163,10 +179,12 @@ const runbook: Runbook<CacheFacts> = {
       acts.redisWriteProbe({ target: ctx.target }),
       acts.httpHealth({ target: ctx.target }),
     ]);
-    const apiOk = health.body ? health.body.redis === 'healthy' : true;
+    const view = apiRedisView(health);
+    // Unknown (no answer, or no such field) neither passes nor fails this check; the detail says why.
+    const apiOk = view.state !== 'unhealthy';
     return {
       ok: ping.ok && write.ok && apiOk,
-      detail: `PING ${ping.ok ? ping.reply : 'failed'}, write ${write.ok ? 'ok' : 'refused'}, api sees redis ${String(health.body?.redis ?? 'n/a')}`,
+      detail: `PING ${ping.ok ? ping.reply : 'failed'}, write ${write.ok ? 'ok' : 'refused'}, api sees redis ${view.state === 'unknown' ? `n/a (${view.detail})` : view.detail}`,
     };
   },
 };

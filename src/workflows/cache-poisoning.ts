@@ -8,6 +8,7 @@
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { ProbeAnswer, SuspiciousEntries } from '../activities/semantic-cache';
+import { readsTargetApiSettings } from './target-api';
 
 /** Seed 002: "Increase minimum similarity score for cache hits" to 0.98. */
 export const SAFE_SIMILARITY = 0.98;
@@ -32,41 +33,69 @@ function numberAt(body: unknown, ...path: string[]): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-async function currentThreshold(target: string): Promise<number | undefined> {
+/** The similarity threshold the target runs with; `unreadable` says why it is not known. */
+async function thresholdReading(target: string): Promise<{ threshold?: number; unreadable?: string }> {
+  if (readsTargetApiSettings()) {
+    const g = await acts.governanceSettings({ target });
+    return g.cacheSimilarityThreshold !== undefined ? { threshold: g.cacheSimilarityThreshold } : { unreadable: g.unreadable.join('; ') };
+  }
   const r = await acts.adminRequest({ target, method: 'GET', path: '/v1/governance/settings' });
-  return numberAt(r.body, 'settings', 'cache_similarity_threshold');
+  const threshold = numberAt(r.body, 'settings', 'cache_similarity_threshold');
+  return threshold !== undefined ? { threshold } : {};
+}
+
+async function currentThreshold(target: string): Promise<number | undefined> {
+  return (await thresholdReading(target)).threshold;
+}
+
+/** The SLA window's cache hit rate (seed 002: `jq '.metrics.cache_hit_rate_pct'`) and request count. */
+async function hitRateReading(target: string): Promise<{ hitRatePct?: number; requests?: number; unreadable?: string }> {
+  if (readsTargetApiSettings()) {
+    const s = await acts.slaMetrics({ target });
+    const unreadable = s.available ? (s.unreadable ?? []).join('; ') : `SLA metrics unavailable: ${s.error ?? ''}`;
+    return {
+      ...(s.cacheHitRatePct !== undefined ? { hitRatePct: s.cacheHitRatePct } : {}),
+      ...(s.requestCount !== undefined ? { requests: s.requestCount } : {}),
+      ...(unreadable ? { unreadable } : {}),
+    };
+  }
+  const sla = await acts.adminRequest({ target, method: 'GET', path: '/v1/notifications/sla/metrics' });
+  const hitRatePct = numberAt(sla.body, 'metrics', 'cache_hit_rate_pct');
+  const requests = numberAt(sla.body, 'metrics', 'request_count');
+  return { ...(hitRatePct !== undefined ? { hitRatePct } : {}), ...(requests !== undefined ? { requests } : {}) };
 }
 
 async function diagnose(ctx: RunbookContext): Promise<PoisoningFacts> {
   const t = ctx.target;
   const cache = await acts.describeSemanticCache({ target: t });
-  const [sla, keys, threshold, probe] = await Promise.all([
-    acts.adminRequest({ target: t, method: 'GET', path: '/v1/notifications/sla/metrics' }),
+  const [sla, keys, reading, probe] = await Promise.all([
+    hitRateReading(t),
     acts.countKeys({ target: t, pattern: cache.keyPattern }),
-    currentThreshold(t),
+    thresholdReading(t),
     acts.probeKnownQuery({ target: t }),
   ]);
+  const threshold = reading.threshold;
   // The probe's own answer may have just been cached; scanning after it sees what users would get.
   const suspicious = await acts.findSuspiciousCacheEntries({ target: t, threshold: threshold ?? SAFE_SIMILARITY });
-  const hitRatePct = numberAt(sla.body, 'metrics', 'cache_hit_rate_pct');
-  const requests = numberAt(sla.body, 'metrics', 'request_count');
+  const { hitRatePct, requests } = sla;
+  const also = sla.unreadable ? ` (${sla.unreadable})` : '';
   ctx.finding(
     'cache hit rate',
     hitRatePct === undefined || hitRatePct <= cache.hitRateAnomalyPct,
-    hitRatePct === undefined ? 'not reported' : `${hitRatePct}% over the last window (${requests ?? '?'} requests; above ${cache.hitRateAnomalyPct}% is anomalous)`,
+    hitRatePct === undefined ? `not reported${also}` : `${hitRatePct}% over the last window (${requests ?? '?'} requests; above ${cache.hitRateAnomalyPct}% is anomalous)${also}`,
   );
   ctx.finding('cache key count', true, `${keys.count}${keys.capped ? '+' : ''} keys match ${cache.keyPattern}`);
   ctx.finding(
     'similarity threshold',
     threshold === undefined || threshold >= SAFE_SIMILARITY,
-    threshold === undefined ? 'not reported' : `cache_similarity_threshold ${threshold} (safe: ${SAFE_SIMILARITY})`,
+    threshold === undefined ? `not reported${reading.unreadable ? ` (${reading.unreadable})` : ''}` : `cache_similarity_threshold ${threshold} (safe: ${SAFE_SIMILARITY})`,
   );
   ctx.finding(
     'known query',
     probe.correct,
     probe.status === 0
       ? `"${cache.probePrompt}" could not be asked: ${probe.error ?? 'no answer'}`
-      : `"${cache.probePrompt}" → HTTP ${probe.status}, "${probe.answer}"${probe.cached === undefined ? '' : probe.cached ? ' (from cache)' : ' (from a provider)'}`,
+      : `"${cache.probePrompt}" → HTTP ${probe.status}, "${probe.answer}"${probe.cached === undefined ? (probe.unreadable ? ` (from cache or not: unknown, ${probe.unreadable})` : '') : probe.cached ? ' (from cache)' : ' (from a provider)'}`,
   );
   ctx.finding(
     'suspicious cache entries',
@@ -76,6 +105,7 @@ async function diagnose(ctx: RunbookContext): Promise<PoisoningFacts> {
           `"${suspicious.example.prompt}" → "${suspicious.example.response}" (similarity ${suspicious.example.similarity})`
       : `none among ${suspicious.scanned} scanned entries`,
   );
+  if (suspicious.unreadable) ctx.finding('unreadable cache entries', false, suspicious.unreadableDetail ?? `${suspicious.unreadable} entries`);
   return {
     keyPattern: cache.keyPattern,
     ...(hitRatePct !== undefined ? { hitRatePct } : {}),

@@ -8,6 +8,7 @@
  * (approve: the owner's review). Verify: the audit chain is valid and no duplicate is left unrefunded.
  */
 import { chainVerdict, type ChainVerdict } from './audit-chain-break';
+import { readsTargetApiSettings } from './target-api';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { DuplicateGroup, UserReconciliation } from '../activities/charges';
@@ -63,10 +64,19 @@ export function rollbackTarget(f: DoubleSpendFacts): string | undefined {
   return upgraded && Date.parse(d.deployedAt) <= Date.parse(first) ? d.previous : undefined;
 }
 
-async function maintenanceOn(target: string): Promise<boolean | undefined> {
+/** Whether the target is in maintenance mode; `unreadable` says why it is not known. */
+async function maintenanceReading(target: string): Promise<{ on?: boolean; unreadable?: string }> {
+  if (readsTargetApiSettings()) {
+    const g = await acts.governanceSettings({ target });
+    return g.maintenanceMode !== undefined ? { on: g.maintenanceMode } : { unreadable: g.unreadable.join('; ') };
+  }
   const r = await acts.adminRequest({ target, method: 'GET', path: '/v1/governance/settings' });
   const s = (r.body as { settings?: { maintenance_mode?: unknown } } | null)?.settings?.maintenance_mode;
-  return typeof s === 'boolean' ? s : undefined;
+  return typeof s === 'boolean' ? { on: s } : {};
+}
+
+async function maintenanceOn(target: string): Promise<boolean | undefined> {
+  return (await maintenanceReading(target)).on;
 }
 
 async function setMaintenance(ctx: RunbookContext, on: boolean): Promise<string> {
@@ -94,10 +104,10 @@ async function diagnose(ctx: RunbookContext): Promise<DoubleSpendFacts> {
   const t = ctx.target;
   const info = await acts.describeTarget({ target: t });
   const service = info.rollbackOrder[0] ?? 'api';
-  const [groups, audit, maintenance, deploy] = await Promise.all([
+  const [groups, audit, reading, deploy] = await Promise.all([
     acts.findDuplicateCharges({ target: t, windowMinutes: WINDOW_MINUTES }),
     chainVerdict(t),
-    maintenanceOn(t),
+    maintenanceReading(t),
     deployFacts(ctx, service),
   ]);
   const open = unrefunded(groups);
@@ -121,9 +131,11 @@ async function diagnose(ctx: RunbookContext): Promise<DoubleSpendFacts> {
   ctx.finding(
     'audit chain verify',
     audit.valid,
-    audit.valid ? 'valid' : `broken at entry ${audit.firstBreakAt ?? '?'} (${audit.breakKind ?? 'unknown'}, ${audit.breaks} breaks)`,
+    audit.valid ? 'valid' : `broken at entry ${audit.firstBreakAt ?? '?'} (${audit.breakKind ?? 'unknown'}, ${audit.breaks ?? '?'} breaks)`,
   );
+  const maintenance = reading.on;
   if (maintenance !== undefined) ctx.finding('maintenance mode', true, maintenance ? 'on' : 'off');
+  else if (reading.unreadable) ctx.finding('maintenance mode', false, `not reported: ${reading.unreadable}`);
   if (deploy) {
     ctx.finding('last deploy', true, `${deploy.service} ${deploy.current} deployed ${deploy.deployedAt}${deploy.previous ? ` (ran ${deploy.previous} before)` : ''}`);
   }

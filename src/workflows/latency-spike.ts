@@ -13,10 +13,14 @@ import type { MemoryTrend } from '../activities/probes';
 import type { RunningQuery } from '../activities/pg-sessions';
 import { isGrowing } from './memory-leak';
 import { readDbPool, usesLogMetricSettings } from './log-metric-settings';
+import { readsTargetApiSettings } from './target-api';
 
 export interface LatencyFacts {
-  /** The SLA endpoint's 300 s window; it lags a recovery by up to five minutes. */
-  sla?: { p95Ms: number; p99Ms: number; requests: number };
+  /**
+   * The SLA endpoint's 300 s window; it lags a recovery by up to five minutes. p99 and the request
+   * count are undefined when the target does not report them (`unreadable` names their settings).
+   */
+  sla?: { p95Ms: number; p99Ms?: number; requests?: number; unreadable?: string };
   /** p95 of fresh requests sent now. */
   probeP95Ms: number;
   probeFailures: number;
@@ -31,6 +35,18 @@ export interface LatencyFacts {
 const MB = 1024 * 1024;
 
 async function slaMetrics(target: string): Promise<LatencyFacts['sla']> {
+  if (readsTargetApiSettings()) {
+    const m = await acts.slaMetrics({ target });
+    // seed 002's `jq '.metrics.p95_latency_ms'` is the signal; without it the probe below measures latency.
+    if (!m.available || m.p95LatencyMs === undefined) return undefined;
+    const unreadable = (m.unreadable ?? []).join('; ');
+    return {
+      p95Ms: m.p95LatencyMs,
+      ...(m.p99LatencyMs !== undefined ? { p99Ms: m.p99LatencyMs } : {}),
+      ...(m.requestCount !== undefined ? { requests: m.requestCount } : {}),
+      ...(unreadable ? { unreadable } : {}),
+    };
+  }
   try {
     const r = await acts.adminRequest({ target, method: 'GET', path: '/v1/notifications/sla/metrics' });
     const m = (r.body as { metrics?: Record<string, unknown> }).metrics ?? {};
@@ -66,7 +82,7 @@ async function diagnose(ctx: RunbookContext): Promise<LatencyFacts> {
     ...(redis.ok ? { redisLatencyMs: redis.latencyMs } : {}),
     thresholds: { p95LatencyMs: th.p95LatencyMs, slowQuerySeconds: th.slowQuerySeconds, memoryGrowthMbPerMin: th.memoryGrowthMbPerMin, poolUsagePct: th.poolUsagePct },
   };
-  if (sla) ctx.finding('SLA p95 (300 s window)', sla.p95Ms < th.p95LatencyMs, `p95 ${sla.p95Ms} ms, p99 ${sla.p99Ms} ms over ${sla.requests} requests`);
+  if (sla) ctx.finding('SLA p95 (300 s window)', sla.p95Ms < th.p95LatencyMs, `p95 ${sla.p95Ms} ms, p99 ${sla.p99Ms ?? '?'} ms over ${sla.requests ?? '?'} requests${sla.unreadable ? ` (${sla.unreadable})` : ''}`);
   ctx.finding('latency now (probe)', probe.p95Ms < th.p95LatencyMs && probe.failures === 0, `p95 ${probe.p95Ms} ms over ${probe.samples} requests, ${probe.failures} failed`);
   ctx.finding('api container', true, `CPU ${stats.cpuPct}%, memory ${(stats.memoryBytes / MB).toFixed(0)} MB`);
   ctx.finding(

@@ -200,7 +200,8 @@ function disableStep(ctx: RunbookContext, provider: ProviderInfo, reason: string
       const r = await acts.setProviderEnabled({ target: ctx.target, provider: provider.name, enabled: false, reason });
       ctx.notify({
         title: `${provider.name} disabled on ${ctx.target}`,
-        text: `${reason}. Re-enable with POST /v1/governance/providers/enable once the provider has recovered.`,
+        // Results recorded before the activity named the undo call carry none: the replica's path then.
+        text: `${reason}. Re-enable with ${r.undo ?? 'POST /v1/governance/providers/enable'} once the provider has recovered.`,
         contacts: provider.owners,
       });
       return r.detail;

@@ -16,6 +16,7 @@
 import { patched } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
+import { readsTargetApiSettings } from './target-api';
 import type { BillingStatus } from '../activities/billing';
 import type { Deductions, QuotaUser } from '../activities/ledger';
 import { usesLogMetricSettings } from './log-metric-settings';
@@ -118,8 +119,9 @@ async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
 
 function billingDetail(b: BillingStatus): string {
   if (!b.available) return `billing status unreadable: ${b.error ?? 'no answer'}`;
-  const last = b.lastResetPeriodStart ? `period ${b.lastResetPeriodStart} (at ${b.lastResetAt ?? '?'})` : 'never';
-  return `period ${b.periodStart}: ${b.resetDue ? 'reset DUE, it has not run' : 'reset done'}; last reset ${last}; reset cron ${b.cronEnabled ? 'on' : 'off'}`;
+  const last = b.lastResetPeriodStart === undefined ? 'not reported' : b.lastResetPeriodStart ? `period ${b.lastResetPeriodStart} (at ${b.lastResetAt ?? '?'})` : 'never';
+  const cron = b.cronEnabled === undefined ? 'not reported' : b.cronEnabled ? 'on' : 'off';
+  return `period ${b.periodStart}: ${b.resetDue ? 'reset DUE, it has not run' : 'reset done'}; last reset ${last}; reset cron ${cron}${b.unreadable ? ` (${b.unreadable})` : ''}`;
 }
 
 /** Pure decision over the findings. */
@@ -205,12 +207,19 @@ const runbook: Runbook<QuotaFacts> = {
               done.push(`user ${g.user.userId} has no wallet`);
               continue;
             }
+            const reason = `${ctx.incidentId}: INC-07 quota exhaustion`;
+            // Keyed by incident and user: a retried or repeated step finds its ledger row and adds nothing.
+            const idempotencyKey = `${ctx.incidentId}:user-${g.user.userId}`;
+            if (readsTargetApiSettings()) {
+              const r = await acts.topUpWallet({ target: t, walletId: g.user.walletId, amount: g.amount, reason, idempotencyKey });
+              done.push(r.detail);
+              continue;
+            }
             const r = await acts.adminRequest({
               target: t,
               method: 'POST',
               path: `/v1/wallets/${g.user.walletId}/topup`,
-              // Keyed by incident and user: a retried or repeated step finds its ledger row and adds nothing.
-              body: { amount: g.amount, reason: `${ctx.incidentId}: INC-07 quota exhaustion`, idempotency_key: `${ctx.incidentId}:user-${g.user.userId}` },
+              body: { amount: g.amount, reason, idempotency_key: idempotencyKey },
             });
             const b = r.body as { topup_id?: number; idempotent?: boolean };
             done.push(`wallet ${g.user.walletId} +${g.amount} (top-up #${b.topup_id ?? '?'}${b.idempotent ? ', already done' : ''})`);
@@ -223,7 +232,7 @@ const runbook: Runbook<QuotaFacts> = {
         title: 'Trigger the missed billing reset of the current period',
         risk: 'approve',
         resource: `billing:${t}`,
-        describe: `POST /v1/admin/billing/reset on ${t}: zero the usage of every non-admin user for the period starting ${period ?? '?'} (recorded once per period: a repeat changes nothing)`,
+        describe: `trigger the billing reset of ${t} (its admin API, api.paths.billingReset): zero the usage of every non-admin user for the period starting ${period ?? '?'} (recorded once per period: a repeat changes nothing)`,
         precondition: async () => {
           const b = await acts.billingStatus({ target: t });
           const due = b.available && b.resetDue === true && b.periodStart === period;
@@ -231,6 +240,7 @@ const runbook: Runbook<QuotaFacts> = {
         },
         run: async () => {
           // The period is named so a reset never lands in a period that began after the diagnosis.
+          if (readsTargetApiSettings()) return (await acts.resetBilling({ target: t, periodStart: period })).detail;
           const r = await acts.adminRequest({ target: t, method: 'POST', path: '/v1/admin/billing/reset', body: { period_start: period } });
           const b = r.body as { period_start?: string; users_reset?: number; idempotent?: boolean };
           return `period ${b.period_start ?? period}: usage of ${b.users_reset ?? '?'} users reset${b.idempotent ? ' (it had already run: nothing changed)' : ''}`;
