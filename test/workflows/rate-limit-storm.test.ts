@@ -14,6 +14,9 @@ jest.setTimeout(180_000);
 let engine: Engine;
 const ABUSER = '203.0.113.7';
 
+/** When a drill here last drew 429s from the api: the refusals' log lines stay in later windows. */
+let last429 = 0;
+
 async function chat(ip: string, key: string): Promise<number> {
   const res = await fetch(`${API}/v1/chat/completions`, {
     method: 'POST',
@@ -22,7 +25,17 @@ async function chat(ip: string, key: string): Promise<number> {
     signal: AbortSignal.timeout(10_000),
   });
   await res.text();
+  if (res.status === 429) last429 = Date.now();
   return res.status;
+}
+
+/**
+ * Waits until no 429 of an earlier drill falls inside a runbook window of `seconds` that starts now:
+ * the api's log keeps every line of its container, so an earlier drill's refusals would be counted.
+ */
+async function outsideWindow(seconds: number): Promise<void> {
+  const wait = last429 + (seconds + 1) * 1000 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 }
 
 /** `perClient` requests from each client address at once, each client with its own key. */
@@ -82,6 +95,7 @@ test('no 429s beyond the baseline is a false alarm: nothing is done', async () =
 
 test('one abusive client: its address is blocked after approval and really refused', async () => {
   await runFault('rate-limit-storm', false, { ip: ABUSER, requests: '200' });
+  last429 = Date.now();
   const h = await engine.start({ runbook: 'rateLimitStorm', target: 'alfred', params: { windowSeconds: 30 } });
   const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'block-client'));
   expect(waiting.diagnosis).toMatch(new RegExp(`single abusive client: ${ABUSER.replace(/\./g, '\\.')} caused 100% of \\d+ 429s`));
@@ -98,6 +112,7 @@ test('one abusive client: its address is blocked after approval and really refus
 
 test("one tenant's traffic over many clients: the limit is raised and the api recreated with it", async () => {
   const clients = [1, 2, 3, 4, 5].map((n) => ({ ip: `198.51.100.${10 + n}`, key: `test-key-${n}` }));
+  await outsideWindow(10);
   // 130 each: more than the limit in one minute even if the burst straddles a minute boundary.
   const counts = await burst(clients, 130);
   expect(counts[429]).toBeGreaterThan(20);
@@ -125,6 +140,7 @@ test("one tenant's traffic over many clients: the limit is raised and the api re
 
 test('a distributed storm without known keys is escalated and held open', async () => {
   const clients = Array.from({ length: 8 }, (_, i) => ({ ip: `192.0.2.${40 + i}`, key: `unknown-key-${i}` }));
+  await outsideWindow(20);
   const counts = await burst(clients, 130);
   expect(counts[429]).toBeGreaterThan(30);
   const h = await engine.start({ runbook: 'rateLimitStorm', target: 'alfred', params: { windowSeconds: 20 } });
