@@ -126,7 +126,7 @@ async function once(n: number, tuning: WorkerTuning, sdkDefaults: boolean): Prom
     worker: true,
     receiver: false,
     policy: { cooldownMs: 0 },
-    targetOverrides: { redis: { host: '127.0.0.1', port: redisPort } },
+    targetOverrides: { redis: { via: 'tcp', component: 'redis', cli: ['redis-cli'], host: '127.0.0.1', port: redisPort } },
     workerOptions: tuning,
     sdkDefaults,
   });

@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { readSecret, type EngineConfig, type TargetConfig } from '../config';
 import { ErrorType, permanent } from './errors';
+import type { CliSpawn } from './redis-cli';
 
 export interface ActivityDeps {
   config: EngineConfig;
@@ -14,6 +15,11 @@ export interface ActivityDeps {
   fetch?: typeof fetch;
   /** Resolves secrets; defaults to reading the refs in the config. */
   secrets?: { adminKey(target: string): string | undefined; pgPassword(target: string): string | undefined };
+  /**
+   * Starts redis-cli for `redis.via: exec` in place of the Docker exec in the redis component's
+   * container (tests run it against a local redis-server).
+   */
+  redisCliSpawn?: CliSpawn;
 }
 
 export function targetConfig(deps: ActivityDeps, target: string): TargetConfig {
