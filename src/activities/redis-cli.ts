@@ -245,6 +245,7 @@ export class RedisCliSession implements RedisTransport {
   private queue: Promise<unknown> = Promise.resolve();
   private broken: Error | undefined;
   private readonly nonce = randomBytes(8).toString('hex');
+  private readonly errDone: Promise<void>;
 
   private constructor(
     private readonly proc: CliProcess,
@@ -259,6 +260,11 @@ export class RedisCliSession implements RedisTransport {
     proc.stderr.on('data', (s: string) => {
       this.err += s;
       this.wake();
+    });
+    this.errDone = new Promise<void>((resolve) => {
+      proc.stderr.on('end', resolve);
+      proc.stderr.on('close', resolve);
+      proc.stderr.on('error', () => resolve());
     });
     const end = () => {
       this.ended = true;
@@ -307,6 +313,8 @@ export class RedisCliSession implements RedisTransport {
     const down = UNREACHABLE.exec(this.err);
     if (down) return new RedisUnreachableError(`Redis unreachable from ${this.opts.label}: ${down[1] ?? ''}`.trim());
     if (!this.ended) return undefined;
+    // What the process said last may still be on its way on stderr.
+    await Promise.race([this.errDone, new Promise((r) => setTimeout(r, 500).unref())]);
     const code = await this.proc.exitCode().catch(() => null);
     const said = `${this.err}\n${this.out}`.trim().split('\n').slice(-3).join(' ').slice(0, 300);
     if (code === 126 || code === 127 || NOT_INSTALLED.test(said)) {
@@ -474,7 +482,12 @@ export function dockerExecSpawn(container: Docker.Container): CliSpawn {
       stderr,
       async exitCode() {
         await ended;
-        return (await exec.inspect()).ExitCode ?? null;
+        // The daemon may still report the exec as running just after its stream ended.
+        for (let i = 0; ; i++) {
+          const info = await exec.inspect();
+          if (!info.Running || i >= 10) return info.Running ? null : (info.ExitCode ?? null);
+          await new Promise((r) => setTimeout(r, 100));
+        }
       },
       kill() {
         stream.destroy();

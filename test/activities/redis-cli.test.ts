@@ -5,6 +5,7 @@
  * appended. The Docker exec transport is tested on the replica (test/drill/compose-project.test.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Duplex, PassThrough } from 'node:stream';
 import net from 'node:net';
 import Docker from 'dockerode';
 import Redis from 'ioredis';
@@ -19,6 +20,7 @@ import { RedisProtocolError, RedisReplyError, RedisUnreachableError } from '../.
 import {
   RedisCliSession,
   commandLine,
+  dockerExecSpawn,
   parseJsonReply,
   quoteArg,
   unrepr,
@@ -503,6 +505,94 @@ describe('errors stay distinct', () => {
     const t0 = Date.now();
     await expect(session.run([['PING']])).rejects.toThrow(/Redis did not answer within \d+ ms \(a silent container\)/);
     expect(Date.now() - t0).toBeLessThan(3000);
+    await session.close();
+  });
+});
+
+/**
+ * The exec session as the Docker API hands it over: one socket, stdin written to it, stdout and
+ * stderr multiplexed in 8-byte-header frames, here cut into 3-byte pieces so frames arrive split.
+ * What runs behind it is the real redis-cli.
+ */
+function dockerLikeContainer(port: number): Docker.Container {
+  return {
+    async exec(opts: { Cmd: string[]; Env: string[] }) {
+      let child: ChildProcess | undefined;
+      return {
+        async start() {
+          const extra = Object.fromEntries(
+            opts.Env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+          );
+          const c = spawn('sh', ['-c', 'exec "$@"', 'sh', ...opts.Cmd, '-p', String(port)], {
+            env: { ...process.env, ...extra },
+          });
+          child = c;
+          const frames = new PassThrough();
+          const frame = (type: number) => (chunk: Buffer) => {
+            const h = Buffer.alloc(8);
+            h[0] = type;
+            h.writeUInt32BE(chunk.length, 4);
+            const all = Buffer.concat([h, chunk]);
+            for (let i = 0; i < all.length; i += 3) frames.write(all.subarray(i, i + 3));
+          };
+          c.stdout.on('data', frame(1));
+          c.stderr.on('data', frame(2));
+          c.on('close', () => frames.end());
+          // Like the daemon's socket: input for a process that has gone is dropped, output is kept.
+          c.stdin.on('error', () => undefined);
+          const socket = new Duplex({
+            write(chunk: Buffer, _enc, cb) {
+              c.stdin.write(chunk, () => cb());
+            },
+            final(cb) {
+              c.stdin.end();
+              cb();
+            },
+            read() {},
+          });
+          frames.on('data', (b: Buffer) => socket.push(b));
+          frames.on('end', () => socket.push(null));
+          return socket;
+        },
+        async inspect() {
+          return { ExitCode: child?.exitCode ?? null };
+        },
+      };
+    },
+  } as unknown as Docker.Container;
+}
+
+describe('the Docker exec stream', () => {
+  test('stdin goes in, stdout and stderr come apart from split frames', async () => {
+    await direct.set('framed', 'a "quoted"\nvalue');
+    const session = await RedisCliSession.open(dockerExecSpawn(dockerLikeContainer(plain.port)), {
+      cli: ['redis-cli'],
+      label: 'a container',
+    });
+    const replies = await session.run([['PING'], ['GET', 'framed'], ['INFO', 'server'], ['LLEN', 'framed']]);
+    expect(replies.slice(0, 2)).toEqual(['PONG', 'a "quoted"\nvalue']);
+    expect(replies[2]).toMatch(/^# Server\r\nredis_version:/);
+    expect(replies[3]).toEqual(
+      new RedisReplyError('WRONGTYPE Operation against a key holding the wrong kind of value'),
+    );
+    await session.close();
+
+    const down = await RedisCliSession.open(dockerExecSpawn(dockerLikeContainer(await freePort())), {
+      cli: ['redis-cli'],
+      label: 'a container',
+    });
+    await expect(down.run([['PING']])).rejects.toThrow(
+      /Redis unreachable from a container: Could not connect to Redis/,
+    );
+    await down.close();
+  });
+
+  test('a client missing in the container: exit 127 from the exec', async () => {
+    const session = await RedisCliSession.open(dockerExecSpawn(dockerLikeContainer(plain.port)), {
+      cli: ['no-such-redis-cli'],
+      label: 'a container',
+    });
+    await expect(session.run([['PING']])).rejects.toThrow(/no-such-redis-cli could not run in a container \(exit 127/);
     await session.close();
   });
 });
