@@ -238,6 +238,8 @@ export interface RedisCliSessionOptions {
  */
 export class RedisCliSession implements RedisTransport {
   private out = '';
+  /** Where the unread part of `out` begins. */
+  private pos = 0;
   private err = '';
   private ended = false;
   private waiters: (() => void)[] = [];
@@ -316,7 +318,12 @@ export class RedisCliSession implements RedisTransport {
     // What the process said last may still be on its way on stderr.
     await Promise.race([this.errDone, new Promise((r) => setTimeout(r, 500).unref())]);
     const code = await this.proc.exitCode().catch(() => null);
-    const said = `${this.err}\n${this.out}`.trim().split('\n').slice(-3).join(' ').slice(0, 300);
+    // Its own words (stderr, or a runtime's message on stdout), never a reply that may hold data.
+    const notReplies = this.out
+      .slice(this.pos)
+      .split('\n')
+      .filter((l) => l && !/^("|\[|-?\d|null$|error:)/.test(l));
+    const said = [...this.err.split('\n'), ...notReplies].filter(Boolean).slice(-3).join(' ').slice(0, 300);
     if (code === 126 || code === 127 || NOT_INSTALLED.test(said)) {
       return new RedisCliUnusableError(
         `${this.opts.cli[0] ?? 'redis-cli'} could not run in ${this.opts.label} (exit ${code ?? '?'}: ${said || 'no output'})`,
@@ -347,10 +354,15 @@ export class RedisCliSession implements RedisTransport {
     }, timeoutMs);
     const nextLine = async (): Promise<string> => {
       for (;;) {
-        const nl = this.out.indexOf('\n');
+        const nl = this.out.indexOf('\n', this.pos);
         if (nl >= 0) {
-          const line = this.out.slice(0, nl);
-          this.out = this.out.slice(nl + 1);
+          const line = this.out.slice(this.pos, nl);
+          this.pos = nl + 1;
+          // Drop what was read now and then, not at every line: a batch may be thousands of lines.
+          if (this.pos > 65536) {
+            this.out = this.out.slice(this.pos);
+            this.pos = 0;
+          }
           return line;
         }
         const why = await this.failure();
