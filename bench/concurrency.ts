@@ -128,7 +128,7 @@ async function once(n: number, tuning: WorkerTuning, sdkDefaults: boolean): Prom
     receiver: false,
     policy: { cooldownMs: 0 },
     // Parsed so the section's defaults (probeKey) apply as they would from the file.
-    targetOverrides: { redis: TargetSchema.shape.redis.unwrap().parse({ host: '127.0.0.1', port: redisPort }) },
+    targetOverrides: { redis: TargetSchema.shape.redis.unwrap().parse({ via: 'tcp', host: '127.0.0.1', port: redisPort }) },
     workerOptions: tuning,
     sdkDefaults,
   });

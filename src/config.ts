@@ -284,8 +284,29 @@ export const TargetSchema = z.object({
     .optional(),
   redis: z
     .object({
-      host: z.string(),
-      port: z.number().int(),
+      /**
+       * How the engine reaches Redis: `exec` runs `cli` inside the container of `component` through the
+       * Docker exec API (seed 002: `docker compose exec redis redis-cli ping`), so no port needs
+       * publishing; `tcp` connects to host:port.
+       */
+      via: z.enum(['exec', 'tcp']).default('exec'),
+      /** The component whose container runs Redis and has redis-cli (`via: exec`). */
+      component: z.string().min(1).default('redis'),
+      /**
+       * The client's argv inside that container, before the engine's own options (`-2 --quoted-json`):
+       * connection options such as `-p`, `-s`, `-n`, `--user`, `--tls` go here. The password never does:
+       * it is `password`, handed to redis-cli as REDISCLI_AUTH.
+       */
+      cli: z
+        .array(z.string().min(1))
+        .min(1)
+        .default(['redis-cli'])
+        .refine(
+          (argv) => !argv.some((a) => ['-a', '--pass', '--askpass', '-u'].includes(a)),
+          'a password or URI in redis.cli would show in the process list: set redis.password (passed as REDISCLI_AUTH)',
+        ),
+      host: z.string().min(1).optional(),
+      port: z.number().int().min(1).max(65535).optional(),
       password: secretRef.optional(),
       /** The key INC-05's write probe sets (`SET <key> <ms> EX 60`): at maxmemory with noeviction the write is refused. */
       probeKey: z.string().min(1).default('remediation:probe'),
@@ -650,6 +671,24 @@ export const CheckedTargetSchema = TargetSchema.superRefine((t, ctx) => {
           message: `required when postgres.via is tcp`,
         });
     }
+  }
+  const redis = t.redis;
+  if (redis?.via === 'tcp') {
+    for (const key of ['host', 'port'] as const) {
+      if (redis[key] === undefined)
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['redis', key],
+          message: `required when redis.via is tcp`,
+        });
+    }
+  }
+  if (redis?.via === 'exec' && !t.components.includes(redis.component)) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ['redis', 'component'],
+      message: `"${redis.component}" is not one of components (${t.components.join(', ')})`,
+    });
   }
   if (pg && !t.components.includes(pg.component)) {
     ctx.addIssue({

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { readSecret, type EngineConfig, type TargetConfig } from '../config';
 import { ErrorType, permanent } from './errors';
 import { LOG_PATTERN_DEFAULTS, compileLogPatterns, type LogMatchers, type LogPattern } from '../lib/target-signals';
+import type { CliSpawn } from './redis-cli';
 
 export interface ActivityDeps {
   config: EngineConfig;
@@ -15,6 +16,11 @@ export interface ActivityDeps {
   fetch?: typeof fetch;
   /** Resolves secrets; defaults to reading the refs in the config. */
   secrets?: { adminKey(target: string): string | undefined; pgPassword(target: string): string | undefined };
+  /**
+   * Starts redis-cli for `redis.via: exec` in place of the Docker exec in the redis component's
+   * container (tests run it against a local redis-server).
+   */
+  redisCliSpawn?: CliSpawn;
 }
 
 export function targetConfig(deps: ActivityDeps, target: string): TargetConfig {

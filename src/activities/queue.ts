@@ -4,10 +4,10 @@
  * job is the first element; each job's data is the hash `rq:job:<id>` (RQ's own prefix). Job
  * arguments may hold user data: only a job's id, its function and its enqueue time leave this file.
  */
-import type Redis from 'ioredis';
 import type { ActivityDeps } from './deps';
-import { withRedisClient } from './redis';
+import { withRedisClient, type RedisClient } from './redis';
 import { targetConfig } from './deps';
+import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType, describeError, permanent } from './errors';
 
 export interface QueueConfig {
@@ -66,13 +66,15 @@ export function describeJob(id: string | null, fields: (string | null)[], now: n
   return out;
 }
 
+/** A count INFO must have: a missing field is an error, not 0. */
 function infoInt(info: string, key: string): number {
   const m = new RegExp(`^${key}:(\\d+)`, 'm').exec(info);
-  return m?.[1] ? Number(m[1]) : 0;
+  if (!m?.[1]) throw new Error(`INFO clients has no ${key}`);
+  return Number(m[1]);
 }
 
 export function createQueueActivities(deps: ActivityDeps) {
-  const withRedis = <T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
+  const withRedis = <T>(target: string, fn: (r: RedisClient) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
 
   /** The target's queue settings (no secrets), or a permanent NotConfigured failure. */
   async function queueConfig(input: { target: string }): Promise<QueueConfig> {
@@ -90,10 +92,14 @@ export function createQueueActivities(deps: ActivityDeps) {
     const sampleMs = Math.min(Math.max(input.sampleMs ?? 2000, 0), 10_000);
     try {
       return await withRedis(input.target, async (r) => {
-        const [depth, oldestId] = await Promise.all([r.llen(q.key), r.lindex(q.key, 0)]);
-        const fields = oldestId === null ? [] : await r.hmget(`${RQ_JOB_PREFIX}${oldestId}`, ...RQ_JOB_FIELDS);
+        // Seed 000: `LLEN rq:queue:default`; the head of the queue is its oldest job.
+        const depth = await r.llen(q.key);
+        const oldestId = await r.lindex(q.key, 0);
+        const fields = oldestId === null ? [] : await r.hmget(`${RQ_JOB_PREFIX}${oldestId}`, RQ_JOB_FIELDS);
         if (sampleMs > 0) await new Promise((res) => setTimeout(res, sampleMs));
-        const [depthAfter, oldestAfter, clients] = await Promise.all([r.llen(q.key), r.lindex(q.key, 0), r.info('clients')]);
+        const depthAfter = await r.llen(q.key);
+        const oldestAfter = await r.lindex(q.key, 0);
+        const clients = await r.info('clients');
         const oldest = describeJob(oldestId, fields, Date.now());
         return {
           ok: true,
@@ -107,6 +113,7 @@ export function createQueueActivities(deps: ActivityDeps) {
         };
       });
     } catch (err) {
+      if (err instanceof ApplicationFailure && err.nonRetryable === true) throw err;
       return {
         ok: false,
         error: describeError(err),

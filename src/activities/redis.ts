@@ -1,13 +1,22 @@
 /**
- * Redis activities. Each call uses its own connection that fails fast (no offline queue, no
- * reconnect loop), so a dead Redis is a quick finding rather than a hung activity.
+ * Redis activities. By default (`redis.via: exec`) every command runs in redis-cli inside the redis
+ * component's container, as the seeds do (`docker compose exec redis redis-cli ping`); with
+ * `via: tcp`, on a connection to host:port. Either way each call has its own session that fails fast
+ * (no offline queue, no reconnect loop, a bound on every round trip), so a dead Redis is a quick
+ * finding rather than a hung activity.
  */
 import Redis from 'ioredis';
 import { heartbeat } from '@temporalio/activity';
-import { readSecret } from '../config';
+import { ApplicationFailure } from '@temporalio/common';
+import { readSecret, type TargetConfig } from '../config';
 import type { ActivityDeps } from './deps';
 import { targetConfig } from './deps';
+import { findContainer, isParked } from './containers';
 import { ErrorType, describeError, permanent } from './errors';
+import { RedisClient, RedisUnreachableError, ioredisTransport } from './redis-client';
+import { RedisCliSession, RedisCliUnusableError, dockerExecSpawn, type CliSpawn } from './redis-cli';
+
+export { RedisClient } from './redis-client';
 
 export interface RedisMemory {
   usedBytes: number;
@@ -22,16 +31,79 @@ function infoField(info: string, key: string): string | undefined {
   return m?.[1]?.trim();
 }
 
+/** A number INFO must have: a missing or garbled field is an error, never 0. */
+function infoNumber(info: string, key: string): number {
+  const v = Number(infoField(info, key));
+  if (infoField(info, key) === undefined || !Number.isFinite(v)) throw new Error(`INFO has no numeric ${key}`);
+  return v;
+}
+
 /** The prefix before the first glob character, or null if the pattern has none. */
 function literalPrefix(pattern: string): string {
   const i = pattern.search(/[*?[\\]/);
   return i < 0 ? pattern : pattern.slice(0, i);
 }
 
-/** One short-lived connection to a target's Redis that fails fast, closed afterwards. */
-export async function withRedisClient<T>(deps: ActivityDeps, target: string, fn: (r: Redis) => Promise<T>): Promise<T> {
+/** Configuration problems are not findings about Redis: they go up as permanent failures. */
+function isPermanent(err: unknown): boolean {
+  return err instanceof ApplicationFailure && err.nonRetryable === true;
+}
+
+type RedisSettings = NonNullable<TargetConfig['redis']>;
+
+/**
+ * redis-cli in the component's running container. A component without a container, or a client
+ * that cannot run there, is a permanent failure naming the setting to change; a stopped container
+ * is Redis being down.
+ */
+async function withRedisCli<T>(deps: ActivityDeps, target: string, c: RedisSettings, fn: (r: RedisClient) => Promise<T>): Promise<T> {
+  const label = `the ${c.component} container of ${target}`;
+  let spawn: CliSpawn;
+  if (deps.redisCliSpawn) spawn = deps.redisCliSpawn;
+  else {
+    let own;
+    try {
+      own = await findContainer(deps, target, c.component);
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.type === ErrorType.UnknownContainer) {
+        throw permanent(
+          ErrorType.UnknownContainer,
+          `${err.message}; redis-cli runs in the container of targets.${target}.redis.component ("${c.component}")`,
+        );
+      }
+      throw err;
+    }
+    if (own.State !== 'running' || isParked(own)) throw new RedisUnreachableError(`${label} is ${own.State}: Redis is not running there`);
+    spawn = dockerExecSpawn(deps.docker.getContainer(own.Id));
+  }
+  const unusable = (err: unknown): unknown =>
+    err instanceof RedisCliUnusableError
+      ? permanent(
+          ErrorType.NotConfigured,
+          `${err.message}; set targets.${target}.redis.cli to the client's argv in that container, ` +
+            `targets.${target}.redis.component to the component that runs Redis, or targets.${target}.redis.via: tcp`,
+        )
+      : err;
+  let session: RedisCliSession;
+  try {
+    session = await RedisCliSession.open(spawn, { cli: c.cli, password: readSecret(c.password), label });
+  } catch (err) {
+    throw unusable(err);
+  }
+  try {
+    return await fn(new RedisClient(session));
+  } catch (err) {
+    throw unusable(err);
+  } finally {
+    await session.close();
+  }
+}
+
+/** One short-lived session with a target's Redis (redis-cli in its container, or a connection), closed afterwards. */
+export async function withRedisClient<T>(deps: ActivityDeps, target: string, fn: (r: RedisClient) => Promise<T>): Promise<T> {
   const c = targetConfig(deps, target).redis;
   if (!c) throw permanent(ErrorType.NotConfigured, `target "${target}" has no redis configured`);
+  if (c.via === 'exec') return withRedisCli(deps, target, c, fn);
   const r = new Redis({
     host: c.host,
     port: c.port,
@@ -46,34 +118,42 @@ export async function withRedisClient<T>(deps: ActivityDeps, target: string, fn:
   r.on('error', () => undefined);
   await r.connect();
   try {
-    return await fn(r);
+    return await fn(new RedisClient(ioredisTransport(r)));
   } finally {
     r.disconnect();
   }
 }
 
 export function createRedisActivities(deps: ActivityDeps) {
-  const withRedis = <T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
+  const withRedis = <T>(target: string, fn: (r: RedisClient) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
 
+  /** PING, and its round trip once the session is up (seed 002: `redis-cli ping`). */
   async function redisPing(input: { target: string }): Promise<{ ok: boolean; reply?: string; latencyMs: number; error?: string }> {
     const t0 = Date.now();
     try {
-      const reply = await withRedis(input.target, (r) => r.ping());
-      return { ok: reply === 'PONG', reply, latencyMs: Date.now() - t0 };
+      const { reply, latencyMs } = await withRedis(input.target, async (r) => {
+        const t1 = Date.now();
+        const pong = await r.ping();
+        return { reply: pong, latencyMs: Date.now() - t1 };
+      });
+      return { ok: reply === 'PONG', reply, latencyMs };
     } catch (err) {
+      if (isPermanent(err)) throw err;
       return { ok: false, latencyMs: Date.now() - t0, error: describeError(err) };
     }
   }
 
+  /** Seed 002: `redis-cli info memory`, `redis-cli config get maxmemory`. */
   async function redisMemory(input: { target: string }): Promise<RedisMemory> {
     return withRedis(input.target, async (r) => {
       const info = await r.info('memory');
-      const max = (await r.config('GET', 'maxmemory')) as string[];
-      const used = Number(infoField(info, 'used_memory') ?? 0);
-      const maxmemory = Number(max[1] ?? 0);
+      const max = await r.configGet('maxmemory');
+      if (max === undefined || !Number.isFinite(Number(max))) throw new Error('CONFIG GET maxmemory gave no number');
+      const used = infoNumber(info, 'used_memory');
+      const maxmemory = Number(max);
       return {
         usedBytes: used,
-        peakBytes: Number(infoField(info, 'used_memory_peak') ?? 0),
+        peakBytes: infoNumber(info, 'used_memory_peak'),
         maxmemoryBytes: maxmemory,
         usedPct: maxmemory > 0 ? Math.round((used / maxmemory) * 1000) / 10 : 0,
         policy: infoField(info, 'maxmemory_policy') ?? '',
@@ -86,46 +166,41 @@ export function createRedisActivities(deps: ActivityDeps) {
     try {
       const probeKey = targetConfig(deps, input.target).redis?.probeKey;
       // withRedis refuses a target without a redis section before the callback runs.
-      await withRedis(input.target, (r) => r.set(probeKey as string, String(Date.now()), 'EX', 60));
+      await withRedis(input.target, (r) => r.set(probeKey as string, String(Date.now()), { exSeconds: 60 }));
       return { ok: true };
     } catch (err) {
+      if (isPermanent(err)) throw err;
       return { ok: false, error: describeError(err) };
     }
   }
 
+  /** Seed 002: `redis-cli slowlog get 10`. */
   async function redisSlowlog(input: { target: string; count?: number }): Promise<{ entries: { id: number; micros: number; command: string }[] }> {
-    return withRedis(input.target, async (r) => {
-      const raw = (await r.slowlog('GET', input.count ?? 10)) as unknown[];
-      const entries = raw.map((e) => {
-        const row = e as [number, number, number, string[]];
-        // Only the command name and key count: argument values may hold user data.
-        const args = row[3] ?? [];
-        return { id: row[0], micros: row[2], command: `${args[0] ?? '?'} (${Math.max(0, args.length - 1)} args)` };
-      });
-      return { entries };
-    });
+    return withRedis(input.target, async (r) => ({ entries: await r.slowlogGet(input.count ?? 10) }));
   }
 
   /** Raises maxmemory to at least `bytes`; never lowers it (idempotent). */
   async function raiseMaxmemory(input: { target: string; bytes: number }): Promise<{ performed: boolean; detail: string }> {
     if (!(input.bytes > 0)) throw permanent(ErrorType.BadInput, 'maxmemory must be positive');
     return withRedis(input.target, async (r) => {
-      const cur = Number(((await r.config('GET', 'maxmemory')) as string[])[1] ?? 0);
+      const cur = Number(await r.configGet('maxmemory'));
+      if (!Number.isFinite(cur)) throw new Error('CONFIG GET maxmemory gave no number');
       if (cur === 0 || cur >= input.bytes) return { performed: false, detail: `maxmemory already ${cur} bytes` };
-      await r.config('SET', 'maxmemory', String(input.bytes));
+      await r.configSet('maxmemory', String(input.bytes));
       return { performed: true, detail: `maxmemory raised from ${cur} to ${input.bytes} bytes` };
     });
   }
 
+  /** Seed 002: `redis-cli --scan --pattern "alfred:cache:*"`, counted (SCAN, 1,000 a step). */
   async function countKeys(input: { target: string; pattern: string; max?: number }): Promise<{ count: number; capped: boolean }> {
     const max = input.max ?? 100_000;
     return withRedis(input.target, async (r) => {
       let cursor = '0';
       let count = 0;
       do {
-        const [next, keys] = await r.scan(cursor, 'MATCH', input.pattern, 'COUNT', 1000);
-        cursor = next;
-        count += keys.length;
+        const step = await r.scan(cursor, { match: input.pattern, count: 1000 });
+        cursor = step.cursor;
+        count += step.keys.length;
       } while (cursor !== '0' && count < max);
       return { count, capped: count >= max };
     });
@@ -151,11 +226,12 @@ export function createRedisActivities(deps: ActivityDeps) {
       let cursor = '0';
       let deleted = 0;
       do {
-        const [next, keys] = await r.scan(cursor, 'MATCH', input.pattern, 'COUNT', batch);
-        cursor = next;
+        const step = await r.scan(cursor, { match: input.pattern, count: batch });
+        cursor = step.cursor;
+        const keys = step.keys;
         for (let i = 0; i < keys.length && deleted < maxKeys; i += batch) {
           const chunk = keys.slice(i, Math.min(i + batch, i + maxKeys - deleted));
-          if (chunk.length > 0) deleted += await r.unlink(...chunk);
+          if (chunk.length > 0) deleted += await r.unlink(chunk);
         }
         heartbeat({ deleted });
       } while (cursor !== '0' && deleted < maxKeys);

@@ -3,9 +3,8 @@
  * cache key pattern, and a probe that asks the gateway a query whose answer is known. Cached prompts
  * and answers may hold user data, so only redacted, truncated excerpts ever leave these activities.
  */
-import type Redis from 'ioredis';
 import type { ActivityDeps } from './deps';
-import { withRedisClient } from './redis';
+import { withRedisClient, type RedisClient } from './redis';
 import { adminKey, targetConfig } from './deps';
 import { answerReader, fieldAt } from './api-fields';
 import { ErrorType, describeError, permanent } from './errors';
@@ -94,7 +93,7 @@ export function parseEntry(raw: string | null, fields: { prompt: string; respons
 export function createSemanticCacheActivities(deps: ActivityDeps) {
   const doFetch = deps.fetch ?? fetch;
 
-  const withRedis = <T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
+  const withRedis = <T>(target: string, fn: (r: RedisClient) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
 
   /**
    * Scans cached answers (bounded) for entries the gateway would serve for the known query at
@@ -110,11 +109,12 @@ export function createSemanticCacheActivities(deps: ActivityDeps) {
       let example: CacheEntryExcerpt | undefined;
       let unreadable = 0;
       do {
-        const [next, keys] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-        cursor = next;
+        const step = await r.scan(cursor, { match: pattern, count: 500 });
+        cursor = step.cursor;
+        const keys = step.keys;
         if (keys.length === 0) continue;
         scanned += keys.length;
-        const values = await r.mget(...keys);
+        const values = await r.mget(keys);
         values.forEach((raw, i) => {
           const entry = parseEntry(raw, fields);
           if (entry === 'unreadable') unreadable++;

@@ -5,13 +5,12 @@
  *
  * Results carry ids, counts, statuses and times only: never a key, a key hash or another user's email.
  */
-import type Redis from 'ioredis';
 import type { PgQueryable } from './pg-exec';
 import type { ActivityDeps } from './deps';
 import type { PgSchemaNames } from '../config';
 import { withPgClient } from './postgres';
 import { pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
-import { withRedisClient } from './redis';
+import { withRedisClient, type RedisClient } from './redis';
 import { RQ_JOB_PREFIX } from './queue';
 import { logMatchers, targetConfig } from './deps';
 import { logValue, type LogPattern } from '../lib/target-signals';
@@ -125,7 +124,7 @@ export function createSupportActivities(deps: ActivityDeps) {
 
   const withPg = <T>(target: string, fn: (c: PgQueryable) => Promise<T>): Promise<T> => withPgClient(deps, target, fn);
 
-  const withRedis = <T>(target: string, fn: (r: Redis) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
+  const withRedis = <T>(target: string, fn: (r: RedisClient) => Promise<T>): Promise<T> => withRedisClient(deps, target, fn);
 
   /** The account behind an email (case-insensitive). An unknown email is a finding, not an error. */
   async function lookupUser(input: { target: string; email: string }): Promise<SupportUser> {
@@ -300,10 +299,11 @@ export function createSupportActivities(deps: ActivityDeps) {
       let scanned = 0;
       for (let start = 0; start < Math.min(length, MAX_QUEUE_SCAN) && wanted.size > 0; start += 1000) {
         const ids = await r.lrange(key, start, start + 999);
-        // RQ: ids on the list, each job's call in its hash's description (`func(args)`).
-        const pipe = r.pipeline();
-        for (const id of ids) pipe.hget(`${RQ_JOB_PREFIX}${id}`, 'description');
-        const descriptions = ((await pipe.exec()) ?? []).map(([, v]) => (typeof v === 'string' ? v : null));
+        // RQ: ids on the list, each job's call in its hash's description (`func(args)`); one round trip for all.
+        const descriptions = await r.hgetEach(
+          ids.map((id) => `${RQ_JOB_PREFIX}${id}`),
+          'description',
+        );
         descriptions.forEach((description, i) => {
           const id = transferIdOf(description, queue.transferFunction);
           // Enqueued on the right, taken from the left: the job at index i has i jobs ahead of it.

@@ -266,3 +266,47 @@ describe('PostgreSQL through psql in the db container (postgres.via: exec)', () 
     expect(await act(tcp.pgReachable, { target: 'other' })).toMatchObject({ reachable: true, method: 'tcp' });
   });
 });
+
+describe('Redis through redis-cli in the redis container (redis.via: exec)', () => {
+  const acts = createActivities({ config, docker, logger: pino({ level: 'silent' }) });
+
+  test('the engine asks as the seeds do: ping, info memory, config get maxmemory, slowlog get 10, --scan', async () => {
+    expect(config.targets.alfred!.redis).toMatchObject({ via: 'exec', component: 'redis' });
+    expect(await act(acts.redisPing, { target: 'alfred' })).toMatchObject({ ok: true, reply: 'PONG' });
+    const mem = await act(acts.redisMemory, { target: 'alfred' });
+    expect(mem.maxmemoryBytes).toBe(64 * 1024 * 1024);
+    expect(mem.usedBytes).toBeGreaterThan(0);
+    // The same answer as the seed's own command from drill/.
+    const seed = await compose('exec', '-T', 'redis', 'redis-cli', 'config', 'get', 'maxmemory');
+    expect(seed.out.trim().split('\n')).toEqual(['maxmemory', String(mem.maxmemoryBytes)]);
+    expect(Array.isArray((await act(acts.redisSlowlog, { target: 'alfred', count: 10 })).entries)).toBe(true);
+    expect(await act(acts.redisWriteProbe, { target: 'alfred' })).toEqual({ ok: true });
+    expect((await act(acts.countKeys, { target: 'alfred', pattern: 'remediation:probe' })).count).toBe(1);
+  });
+
+  test('a component without a container, or a client the container lacks, is refused naming the setting', async () => {
+    const noContainer = activitiesWith((t) => {
+      t.components = [...t.components, 'cache'];
+      t.redis = { ...t.redis!, component: 'cache' };
+    });
+    const f = await failure(act(noContainer.redisPing, { target: 'other' }));
+    expect(f.type).toBe(ErrorType.UnknownContainer);
+    expect(f.message).toMatch(/targets\.other\.redis\.component/);
+
+    const noCli = activitiesWith((t) => {
+      t.redis = { ...t.redis!, cli: ['/usr/local/bin/no-such-redis-cli'] };
+    });
+    const g = await failure(act(noCli.redisMemory, { target: 'other' }));
+    expect(g.type).toBe(ErrorType.NotConfigured);
+    expect(g.message).toMatch(/could not run in the redis container of other/);
+    expect(g.message).toMatch(/targets\.other\.redis\.cli/);
+  });
+
+  test('via: tcp still connects over the network', async () => {
+    const tcp = activitiesWith((t) => {
+      t.redis = { ...t.redis!, via: 'tcp', host: '127.0.0.1', port: Number(process.env.DRILL_REDIS_PORT ?? 6379) };
+    });
+    expect(await act(tcp.redisPing, { target: 'other' })).toMatchObject({ ok: true, reply: 'PONG' });
+    expect((await act(tcp.redisMemory, { target: 'other' })).maxmemoryBytes).toBe(64 * 1024 * 1024);
+  });
+});
