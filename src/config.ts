@@ -88,6 +88,23 @@ const pgSchemaNames = z
         refundOf: sqlColumn.default('refund_of'),
       })
       .default({}),
+    /** `token_transfers` (seed 000 quotes `id, sender_id, recipient_id, amount, status, created_at`). */
+    transfers: z
+      .object({
+        /** When the transfer was applied to both balances; null while it is not (transferNotApplied). */
+        appliedAt: sqlColumn.default('applied_at'),
+      })
+      .default({}),
+    /** `approval_requests` (seed 000 names the table): the approvals a transfer waits for. */
+    approvals: z
+      .object({
+        id: sqlColumn.default('id'),
+        /** The transfer the approval is for (`token_transfers.id`). */
+        transferId: sqlColumn.default('transfer_id'),
+        status: sqlColumn.default('status'),
+        createdAt: sqlColumn.default('created_at'),
+      })
+      .default({}),
   })
   .default({});
 
@@ -134,8 +151,19 @@ export const TargetSchema = z.object({
     .object({
       /** Directory the TLS terminator reads `server.crt` and `server.key` from (as seen by the engine). */
       certDir: z.string().min(1),
-      /** The component serving TLS; it reloads on SIGHUP or is restarted. */
+      /** The component serving TLS; it reloads on `reloadSignal` or is restarted. */
       component: z.string().min(1).default('proxy'),
+      /** The certificate and key files in certDir that the terminator reads. */
+      certFile: z
+        .string()
+        .regex(/^[\w.-]+$/, 'a file name in certDir')
+        .default('server.crt'),
+      keyFile: z
+        .string()
+        .regex(/^[\w.-]+$/, 'a file name in certDir')
+        .default('server.key'),
+      /** The signal that makes the terminator re-read its files without dropping connections; `none`: restart only. */
+      reloadSignal: z.enum(['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'none']).default('SIGHUP'),
       /** argv of the renewal (e.g. certbot renew); without it an expiring certificate gets an emergency one. */
       renewCommand: z.array(z.string().min(1)).min(1).optional(),
       /** Fewer days left than this opens the incident (daily check) and fails verification. */
@@ -153,6 +181,10 @@ export const TargetSchema = z.object({
       logWindowMinutes: z.number().int().positive().default(60),
       /** Audit actions that read or export personal data. */
       accessActions: z.array(z.string().min(1)).default(['data_export', 'user_read', 'gdpr_export']),
+      /** The audit action (target_type `user`) of an API key rotation: it ends the user's old key (apiKeyTrace). */
+      keyRotatedAction: z.string().min(1).default('api_key_rotated'),
+      /** The audit action (target_type `user`) of a GDPR erasure: it ends the user's keys too. */
+      erasureAction: z.string().min(1).default('gdpr_erasure'),
       /** A key with at least this many requests in 24 h, and this many times the median, is anomalous. */
       anomalyMinRequests: z.number().int().positive().default(200),
       anomalyFactor: z.number().min(1).default(5),
@@ -404,6 +436,8 @@ export const TargetSchema = z.object({
         .string()
         .regex(/^[A-Z_][A-Z0-9_]*$/)
         .default('SMTP_PORT'),
+      /** The port the component uses when `portEnv` is not set (the SMTP port). */
+      defaultPort: z.number().int().min(1).max(65535).default(25),
       primary: smtpRelay,
       /** Captures mail instead of delivering it (seed 004: mailhog on 1025): a stopgap while the primary refuses. */
       sandbox: smtpRelay,

@@ -19,7 +19,7 @@ function issues(extra: Record<string, unknown>): string[] {
 describe('redis', () => {
   test('by default the seeds way: redis-cli in the redis component, no address needed', () => {
     const t = CheckedTargetSchema.parse(target({ redis: {} }));
-    expect(t.redis).toEqual({ via: 'exec', component: 'redis', cli: ['redis-cli'] });
+    expect(t.redis).toEqual({ via: 'exec', component: 'redis', cli: ['redis-cli'], probeKey: 'remediation:probe' });
   });
 
   test('via: tcp needs host and port; via: exec does not', () => {
@@ -56,6 +56,7 @@ describe('redis', () => {
       via: 'exec',
       component: 'redis',
       cli: ['redis-cli', '-p', '6379'],
+      probeKey: 'remediation:probe',
     });
     expect(
       loadConfig(path.join(REPO, 'config/engine.yaml'), { ...env, DRILL_REDIS_PORT: '6390' }).targets.alfred?.redis

@@ -18,6 +18,8 @@ describe('postgres.schema', () => {
       users: { isAdmin: 'is_admin', apiKeyHash: 'api_key_hash', createdAt: 'created_at' },
       wallets: { table: 'wallets', id: 'id', userId: 'user_id', balance: 'balance' },
       requestLogs: { id: 'id', status: 'status', provider: 'provider', refundOf: 'refund_of' },
+      transfers: { appliedAt: 'applied_at' },
+      approvals: { id: 'id', transferId: 'transfer_id', status: 'status', createdAt: 'created_at' },
     });
   });
 
@@ -79,5 +81,40 @@ describe('postgres.schema', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('TLS files and reload, key-ending audit actions, the default SMTP port', () => {
+  const base = {
+    baseUrl: 'http://127.0.0.1:58000',
+    containers: { project: 'alfred' },
+    components: ['api', 'proxy'],
+    tls: { certDir: '/etc/alfred/tls' },
+  };
+
+  test('default to the replica’s values', () => {
+    const t = TargetSchema.parse(base);
+    expect(t.tls).toMatchObject({ certFile: 'server.crt', keyFile: 'server.key', reloadSignal: 'SIGHUP' });
+    expect(t.security).toMatchObject({ keyRotatedAction: 'api_key_rotated', erasureAction: 'gdpr_erasure' });
+  });
+
+  test('take other values', () => {
+    const t = TargetSchema.parse({
+      ...base,
+      tls: { certDir: '/etc/nginx/tls', certFile: 'fullchain.pem', keyFile: 'privkey.pem', reloadSignal: 'none' },
+      security: { keyRotatedAction: 'key.rotate', erasureAction: 'user.erase' },
+    });
+    expect(t.tls).toMatchObject({ certFile: 'fullchain.pem', keyFile: 'privkey.pem', reloadSignal: 'none' });
+    expect(t.security).toMatchObject({ keyRotatedAction: 'key.rotate', erasureAction: 'user.erase' });
+  });
+
+  test.each([
+    [{ tls: { certDir: '/x', certFile: '../etc/passwd' } }, 'tls.certFile'],
+    [{ tls: { certDir: '/x', keyFile: 'a/b.key' } }, 'tls.keyFile'],
+    [{ tls: { certDir: '/x', reloadSignal: 'SIGKILL' } }, 'tls.reloadSignal'],
+  ])('refuses %j at %s', (extra, where) => {
+    const r = TargetSchema.safeParse({ ...base, ...extra });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => i.path.join('.'))).toEqual([where]);
   });
 });

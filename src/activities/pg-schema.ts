@@ -30,7 +30,12 @@ export type SchemaSetting =
   | 'requestLogs.id'
   | 'requestLogs.status'
   | 'requestLogs.provider'
-  | 'requestLogs.refundOf';
+  | 'requestLogs.refundOf'
+  | 'transfers.appliedAt'
+  | 'approvals.id'
+  | 'approvals.transferId'
+  | 'approvals.status'
+  | 'approvals.createdAt';
 
 /** One configured name a statement uses, and where. */
 export interface SchemaUse {

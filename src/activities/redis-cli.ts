@@ -219,6 +219,7 @@ function parseRawReply(text: string): RedisReply {
 /** stderr lines that mean the connection is gone or was never made. */
 const UNREACHABLE = /^(Could not connect to Redis at [^\n]*|Error: [^\n]*)\n/m;
 const AUTH_FAILED = /^AUTH failed: ([^\n]*)\n/m;
+const RUNTIME_REFUSED = /^.*(?:OCI runtime|runc: exec failed|crun: |executable file not found in \$PATH).*$/m;
 const NOT_INSTALLED =
   /executable file not found|not found in \$PATH|no such file or directory|exec format error|permission denied/i;
 
@@ -312,6 +313,11 @@ export class RedisCliSession implements RedisTransport {
     // A password Redis does not need is only warned about (as ioredis does); a wrong one is Redis' answer.
     if (auth && !/without any password configured/.test(auth[1] ?? ''))
       return new RedisReplyError((auth[1] ?? '').trim());
+    // The container runtime refusing to start the client (runc, crun: "executable file not found",
+    // "OCI runtime attempted to invoke a command that was not found") is not Redis: the setting is wrong.
+    const refused = RUNTIME_REFUSED.exec(this.err);
+    if (refused)
+      return new RedisCliUnusableError(`${this.opts.cli[0] ?? 'redis-cli'} could not run in ${this.opts.label}: ${refused[0].slice(0, 300)}`);
     const down = UNREACHABLE.exec(this.err);
     if (down) return new RedisUnreachableError(`Redis unreachable from ${this.opts.label}: ${down[1] ?? ''}`.trim());
     if (!this.ended) return undefined;

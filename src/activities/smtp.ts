@@ -227,7 +227,7 @@ export function createSmtpActivities(deps: ActivityDeps) {
     const port = envValue(env, smtp.portEnv);
     const base = { component: smtp.component, running: info.State.Running };
     if (host === undefined) return { ...base, relay: 'primary', address: `${smtp.primary.host}:${smtp.primary.port}`, fromEnv: false };
-    const address = `${host}:${port ?? '25'}`;
+    const address = `${host}:${port ?? String(smtp.defaultPort)}`;
     const named = (['primary', 'sandbox'] as const).find((r) => `${smtp[r].host}:${smtp[r].port}` === address);
     return { ...base, relay: named ?? 'other', address, fromEnv: true };
   }

@@ -27,6 +27,8 @@ export interface SupportUser {
 export interface KeyEvent {
   action: string;
   at: string;
+  /** What the action did to the user's keys (`security.keyRotatedAction`, `security.erasureAction`); absent in results recorded before. */
+  kind?: 'rotation' | 'erasure';
 }
 
 export interface RequestRows {
@@ -119,6 +121,22 @@ export function requestRowStatement(schema: PgSchemaNames): PgStatement {
   );
 }
 
+/** The transfers user `$1` sent or received (optionally transfer `$2`, between `$3` and `$4`), each with its latest approval request. */
+export function userTransfersStatement(schema: PgSchemaNames): PgStatement {
+  return pgStatement(
+    schema,
+    (n) => `SELECT t.id::text AS id, t.sender_id::text AS sender_id, t.amount::text AS amount, t.status, t.created_at, ${n('transfers.appliedAt', 't')} AS applied_at,
+                   ${n('approvals.id', 'a')}::text AS approval_id, ${n('approvals.status', 'a')} AS approval_status, ${n('approvals.createdAt', 'a')} AS approval_at
+              FROM token_transfers t
+              LEFT JOIN LATERAL (SELECT * FROM approval_requests ar WHERE ${n('approvals.transferId', 'ar')} = t.id ORDER BY ${n('approvals.id', 'ar')} DESC LIMIT 1) a ON true
+             WHERE (t.sender_id = $1 OR t.recipient_id = $1)
+               AND ($2::bigint IS NULL OR t.id = $2::bigint)
+               AND ($3::timestamptz IS NULL OR t.created_at >= $3::timestamptz)
+               AND ($4::timestamptz IS NULL OR t.created_at <= $4::timestamptz)
+             ORDER BY t.created_at DESC, t.id DESC LIMIT 20`,
+  );
+}
+
 export function createSupportActivities(deps: ActivityDeps) {
   const docker = createDockerActivities(deps);
 
@@ -139,14 +157,16 @@ export function createSupportActivities(deps: ActivityDeps) {
 
   /** Key rotations and erasures of the user up to `to` (newest first): why a key that worked stops working. */
   async function keyEvents(input: { target: string; userId: string; to: string }): Promise<{ events: KeyEvent[] }> {
+    const sec = targetConfig(deps, input.target).security;
     return withPg(input.target, async (c) => {
       const r = await c.query<{ action: string; created_at: Date }>(
         `SELECT action, created_at FROM audit_logs
-          WHERE target_type = 'user' AND target_id = $1 AND action IN ('api_key_rotated', 'gdpr_erasure') AND created_at <= $2
+          WHERE target_type = 'user' AND target_id = $1 AND action = ANY($3::text[]) AND created_at <= $2
           ORDER BY created_at DESC LIMIT 5`,
-        [input.userId, input.to],
+        [input.userId, input.to, [sec.keyRotatedAction, sec.erasureAction]],
       );
-      return { events: r.rows.map((x) => ({ action: x.action, at: x.created_at.toISOString() })) };
+      const kind = (action: string): KeyEvent['kind'] => (action === sec.keyRotatedAction ? 'rotation' : 'erasure');
+      return { events: r.rows.map((x) => ({ action: x.action, at: x.created_at.toISOString(), kind: kind(x.action) })) };
     });
   }
 
@@ -247,8 +267,9 @@ export function createSupportActivities(deps: ActivityDeps) {
 
   /** The user's transfers (sent or received) with their approval requests, newest first. */
   async function userTransfers(input: { target: string; userId: string; transferId?: string; from?: string; to?: string }): Promise<{ transfers: TransferRow[] }> {
+    const stmt = userTransfersStatement(targetSchemaNames(deps, input.target));
     return withPg(input.target, async (c) => {
-      const r = await c.query<{
+      const r = await runStatement<{
         id: string;
         sender_id: string;
         amount: string;
@@ -258,18 +279,7 @@ export function createSupportActivities(deps: ActivityDeps) {
         approval_id: string | null;
         approval_status: string | null;
         approval_at: Date | null;
-      }>(
-        `SELECT t.id::text AS id, t.sender_id::text AS sender_id, t.amount::text AS amount, t.status, t.created_at, t.applied_at,
-                a.id::text AS approval_id, a.status AS approval_status, a.created_at AS approval_at
-           FROM token_transfers t
-           LEFT JOIN LATERAL (SELECT * FROM approval_requests ar WHERE ar.transfer_id = t.id ORDER BY ar.id DESC LIMIT 1) a ON true
-          WHERE (t.sender_id = $1 OR t.recipient_id = $1)
-            AND ($2::bigint IS NULL OR t.id = $2::bigint)
-            AND ($3::timestamptz IS NULL OR t.created_at >= $3::timestamptz)
-            AND ($4::timestamptz IS NULL OR t.created_at <= $4::timestamptz)
-          ORDER BY t.created_at DESC, t.id DESC LIMIT 20`,
-        [input.userId, input.transferId ?? null, input.from ?? null, input.to ?? null],
-      );
+      }>(c, input.target, stmt, [input.userId, input.transferId ?? null, input.from ?? null, input.to ?? null]);
       return {
         transfers: r.rows.map((x) => ({
           id: x.id,

@@ -172,7 +172,8 @@ export function createTlsActivities(deps: ActivityDeps) {
 
   /** The certificate file the terminator reads (it may differ from what it serves until reloaded). */
   async function tlsCertificateFile(input: { target: string }): Promise<CertificateFile> {
-    const file = path.resolve(tlsConf(input.target).certDir, 'server.crt');
+    const { certDir, certFile } = tlsConf(input.target);
+    const file = path.resolve(certDir, certFile);
     if (!existsSync(file)) return { exists: false, path: file };
     const x = new X509Certificate(await readFile(file));
     const notAfter = new Date(x.validTo).toISOString();
@@ -216,7 +217,8 @@ export function createTlsActivities(deps: ActivityDeps) {
   }): Promise<{ performed: boolean; notAfter: string; fingerprint256: string }> {
     if (!/^[\w.-]{1,64}$/.test(input.incidentId)) throw permanent(ErrorType.BadInput, 'incident id cannot name a certificate');
     if (!/^[\w.*-]{1,64}$/.test(input.commonName)) throw permanent(ErrorType.BadInput, 'common name must be a host name');
-    const dir = path.resolve(tlsConf(input.target).certDir);
+    const conf = tlsConf(input.target);
+    const dir = path.resolve(conf.certDir);
     const current = await tlsCertificateFile(input);
     if (current.emergencyFor === input.incidentId && current.notAfter && Date.parse(current.notAfter) > Date.now()) {
       return { performed: false, notAfter: current.notAfter, fingerprint256: current.fingerprint256 ?? '' };
@@ -224,14 +226,14 @@ export function createTlsActivities(deps: ActivityDeps) {
     const tmp = await mkdtemp(path.join(dir, '.emergency-'));
     try {
       const args = ['req', '-x509', '-nodes', '-newkey', 'rsa:2048', '-sha256', '-days', String(input.days)];
-      args.push('-keyout', path.join(tmp, 'server.key'), '-out', path.join(tmp, 'server.crt'));
+      args.push('-keyout', path.join(tmp, conf.keyFile), '-out', path.join(tmp, conf.certFile));
       args.push('-subj', `/CN=${input.commonName}/O=${EMERGENCY_ORG}/OU=${input.incidentId}`);
       if (input.altNames) args.push('-addext', `subjectAltName=${input.altNames}`);
       await run('openssl', args, { timeout: 60_000 });
-      await chmod(path.join(tmp, 'server.key'), 0o600);
-      await chmod(path.join(tmp, 'server.crt'), 0o644);
-      await rename(path.join(tmp, 'server.key'), path.join(dir, 'server.key'));
-      await rename(path.join(tmp, 'server.crt'), path.join(dir, 'server.crt'));
+      await chmod(path.join(tmp, conf.keyFile), 0o600);
+      await chmod(path.join(tmp, conf.certFile), 0o644);
+      await rename(path.join(tmp, conf.keyFile), path.join(dir, conf.keyFile));
+      await rename(path.join(tmp, conf.certFile), path.join(dir, conf.certFile));
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
@@ -250,21 +252,21 @@ export function createTlsActivities(deps: ActivityDeps) {
   }
 
   /**
-   * Makes the terminator serve the certificate file: SIGHUP first (no dropped connections), a
+   * Makes the terminator serve the certificate file: `tls.reloadSignal` first (no dropped connections), a
    * restart if it still serves the old one. Nothing is done if it already serves the file.
    */
   async function reloadTlsTerminator(input: { target: string; notBefore: string }): Promise<{ performed: boolean; detail: string }> {
-    const { component } = tlsConf(input.target);
+    const { component, reloadSignal } = tlsConf(input.target);
     const file = await tlsCertificateFile(input);
     if (!file.exists) throw permanent(ErrorType.Refused, `no certificate at ${file.path}: nothing to reload`);
     if (await servesFile(input.target, file.fingerprint256, 0)) {
       return { performed: false, detail: `${component} already serves the certificate (until ${file.notAfter})` };
     }
     const state = await docker.containerState({ target: input.target, component });
-    if (state.running) {
-      await deps.docker.getContainer(state.id).kill({ signal: 'SIGHUP' });
+    if (state.running && reloadSignal !== 'none') {
+      await deps.docker.getContainer(state.id).kill({ signal: reloadSignal });
       if (await servesFile(input.target, file.fingerprint256, 5000)) {
-        return { performed: true, detail: `${state.name} reloaded (SIGHUP); serves the certificate valid until ${file.notAfter}` };
+        return { performed: true, detail: `${state.name} reloaded (${reloadSignal}); serves the certificate valid until ${file.notAfter}` };
       }
     }
     const restarted = await docker.restartContainer({ target: input.target, component, notBefore: input.notBefore });

@@ -84,7 +84,8 @@ function statusList(by: Record<string, number>): string {
 }
 
 function lastRotation(f: KeyTraceFacts, before: string): KeyEvent | undefined {
-  return f.keyEvents.find((e) => e.action === 'api_key_rotated' && e.at <= before);
+  // Results recorded before `kind` existed name the replica's action.
+  return f.keyEvents.find((e) => (e.kind ? e.kind === 'rotation' : e.action === 'api_key_rotated') && e.at <= before);
 }
 
 /** A rejected key (401): rotated, erased, or simply not this account's. */

@@ -18,7 +18,12 @@ import {
 } from '../../src/activities/pg-schema';
 import { keyOwnersStatement } from '../../src/activities/rate-limits';
 import { auditAccessStatement, keyFingerprintsStatement, usersByKeyHashStatement } from '../../src/activities/security';
-import { requestRowStatement, requestsByStatusStatement, userByEmailStatement } from '../../src/activities/support';
+import {
+  requestRowStatement,
+  requestsByStatusStatement,
+  userByEmailStatement,
+  userTransfersStatement,
+} from '../../src/activities/support';
 
 function schemaOf(schema?: unknown): PgSchemaNames {
   const t = TargetSchema.parse({
@@ -35,11 +40,13 @@ const OTHER = schemaOf({
   users: { isAdmin: 'Admin', apiKeyHash: 'key_sha256', createdAt: 'signed_up' },
   wallets: { table: 'billing.purses', id: 'purse_id', userId: 'owner', balance: 'credits' },
   requestLogs: { id: 'log_id', status: 'outcome', provider: 'upstream', refundOf: 'reverses' },
+  transfers: { appliedAt: 'settled_at' },
+  approvals: { id: 'approval_no', transferId: 'for_transfer', status: 'decision', createdAt: 'asked_at' },
 });
 
 /** The replica's own names, which must not appear where another name is configured. */
 const REPLICA_NAMES =
-  /"is_admin"|"api_key_hash"|\bwallets\b|"balance"|"refund_of"|"status"|"provider"|"id"|"created_at"|"user_id"/;
+  /"is_admin"|"api_key_hash"|\bwallets\b|"balance"|"refund_of"|"status"|"provider"|"id"|"created_at"|"user_id"|"applied_at"|"transfer_id"/;
 
 const STATEMENTS: [string, (s: PgSchemaNames) => PgStatement, string[]][] = [
   [
@@ -68,6 +75,17 @@ const STATEMENTS: [string, (s: PgSchemaNames) => PgStatement, string[]][] = [
     'existing refunds',
     refundsOfStatement,
     ['r."reverses"::text AS refund_of', 'r."log_id"::text AS id', 'r."reverses" = ANY($1::bigint[])'],
+  ],
+  [
+    'userTransfers',
+    userTransfersStatement,
+    [
+      't."settled_at" AS applied_at',
+      'a."approval_no"::text AS approval_id',
+      'a."decision" AS approval_status',
+      'a."asked_at" AS approval_at',
+      'ar."for_transfer" = t.id ORDER BY ar."approval_no" DESC',
+    ],
   ],
 ];
 
