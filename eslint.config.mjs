@@ -28,7 +28,7 @@ export default tseslint.config(
           paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code is deterministic: no Node built-ins.' })),
           patterns: [
             {
-              group: ['**/activities', '**/activities/*', '../activities/**'],
+              group: ['**/activities', '**/activities/**', '../activities/**'],
               allowTypeImports: true,
               message: 'Workflows import activity types only (proxyActivities<...>).',
             },

@@ -2,35 +2,35 @@
  * All activities, built from injected dependencies. Workflows import only the *type* of this
  * factory's result (proxyActivities<Activities>).
  */
-import type { ActivityDeps } from './deps';
-import { createAuthActivities } from './auth';
-import { createAuditChainActivities } from './audit-chain';
-import { createBillingActivities } from './billing';
-import { createChargeActivities } from './charges';
-import { createDockerActivities } from './docker';
-import { createGuardActivities } from './guard';
-import { createHttpActivities } from './http';
-import { createLedgerActivities } from './ledger';
-import { createMigrationActivities } from './migrations';
-import { createNotifyActivities } from './notify';
-import { createPgGrantActivities } from './pg-grants';
-import { createPgPressureActivities } from './pg-pressure';
-import { createPgSessionActivities } from './pg-sessions';
-import { createPostgresActivities } from './postgres';
-import { createProbeActivities } from './probes';
-import { createProviderActivities } from './providers';
-import { createQueueActivities } from './queue';
-import { createRateLimitActivities } from './rate-limits';
-import { createRedisActivities } from './redis';
-import { createReleaseActivities } from './release';
-import { createReplicaActivities } from './replicas';
-import { createSemanticCacheActivities } from './semantic-cache';
-import { createSecurityActivities } from './security';
-import { createSharedSecretActivities } from './shared-secrets';
-import { createSmtpActivities } from './smtp';
-import { createSupportActivities } from './support';
-import { createTargetActivities } from './target';
-import { createTlsActivities } from './tls';
+import type { ActivityDeps } from './engine/deps';
+import { createAuthActivities } from './target-api/auth';
+import { createAuditChainActivities } from './postgres/audit-chain';
+import { createBillingActivities } from './target-api/billing';
+import { createChargeActivities } from './postgres/charges';
+import { createDockerActivities } from './containers/docker';
+import { createGuardActivities } from './engine/guard';
+import { createHttpActivities } from './target-api/http';
+import { createLedgerActivities } from './postgres/ledger';
+import { createMigrationActivities } from './containers/migrations';
+import { createNotifyActivities } from './engine/notify';
+import { createPgGrantActivities } from './postgres/pg-grants';
+import { createPgPressureActivities } from './postgres/pg-pressure';
+import { createPgSessionActivities } from './postgres/pg-sessions';
+import { createPostgresActivities } from './postgres/postgres';
+import { createProbeActivities } from './containers/probes';
+import { createProviderActivities } from './target-api/providers';
+import { createQueueActivities } from './redis/queue';
+import { createRateLimitActivities } from './target-api/rate-limits';
+import { createRedisActivities } from './redis/redis';
+import { createReleaseActivities } from './containers/release';
+import { createReplicaActivities } from './containers/replicas';
+import { createSemanticCacheActivities } from './redis/semantic-cache';
+import { createSecurityActivities } from './postgres/security';
+import { createSharedSecretActivities } from './containers/shared-secrets';
+import { createSmtpActivities } from './smtp/smtp';
+import { createSupportActivities } from './postgres/support';
+import { createTargetActivities } from './engine/target';
+import { createTlsActivities } from './tls/tls';
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -66,4 +66,4 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
-export type { ActivityDeps } from './deps';
+export type { ActivityDeps } from './engine/deps';

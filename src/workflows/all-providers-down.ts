@@ -9,7 +9,7 @@
 import { sleep } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { ProviderInfo, ProviderProbe } from '../activities/providers';
+import type { ProviderInfo, ProviderProbe } from '../activities/target-api/providers';
 import { ALL_DOWN_PCT } from './provider-down';
 
 export interface AllProvidersDownParams {

@@ -6,7 +6,7 @@
  */
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
-import type { ApiLogTrace, KeyEvent, RequestRows, SupportUser } from '../activities/support';
+import type { ApiLogTrace, KeyEvent, RequestRows, SupportUser } from '../activities/postgres/support';
 import { renderSupportReport, type ReportStatus } from './support-report';
 
 export interface KeyTraceFacts {

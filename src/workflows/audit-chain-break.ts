@@ -12,7 +12,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { AuditEntryView, AuditNeighbourhood } from '../activities/audit-chain';
+import type { AuditEntryView, AuditNeighbourhood } from '../activities/postgres/audit-chain';
 import { readsTargetApiSettings } from './target-api';
 
 /** Seed 002: "notify SergeyBar + Security Lead immediately". */

@@ -9,7 +9,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { AuthErrors, KeyHashCheck, WhoAmI } from '../activities/auth';
+import type { AuthErrors, KeyHashCheck, WhoAmI } from '../activities/target-api/auth';
 import { childIncidentStep } from './child-step';
 import { usesLogMetricSettings } from './log-metric-settings';
 

@@ -12,7 +12,7 @@ import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
-import type { RequestCounts } from '../activities/release';
+import type { RequestCounts } from '../activities/containers/release';
 import { childIncidentStep } from './child-step';
 import { revisionsBetween } from '../lib/migration-chain';
 import { usesLogMetricSettings } from './log-metric-settings';

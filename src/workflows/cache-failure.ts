@@ -5,8 +5,8 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { RedisMemory } from '../activities/redis';
-import type { DependencyView, HealthResult } from '../activities/http';
+import type { RedisMemory } from '../activities/redis/redis';
+import type { DependencyView, HealthResult } from '../activities/target-api/http';
 
 export interface CacheFacts {
   pingOk: boolean;

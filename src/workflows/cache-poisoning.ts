@@ -7,7 +7,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { ProbeAnswer, SuspiciousEntries } from '../activities/semantic-cache';
+import type { ProbeAnswer, SuspiciousEntries } from '../activities/redis/semantic-cache';
 import { readsTargetApiSettings } from './target-api';
 
 /** Seed 002: "Increase minimum similarity score for cache hits" to 0.98. */

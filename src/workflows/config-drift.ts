@@ -6,7 +6,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
-import type { SecretComparison, SecretHolder } from '../activities/shared-secrets';
+import type { SecretComparison, SecretHolder } from '../activities/containers/shared-secrets';
 import { renderSupportReport, type ReportStatus } from './support-report';
 
 export interface DriftFacts {

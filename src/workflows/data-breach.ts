@@ -12,7 +12,7 @@
 import { condition, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { AuditAccess, KeyUsage, PiiScan } from '../activities/security';
+import type { AuditAccess, KeyUsage, PiiScan } from '../activities/postgres/security';
 
 /** The seed's resolution criteria; each must be confirmed by a person. */
 export const CHECKLIST_ITEMS = ['keysRotated', 'vectorClosed', 'documented', 'usersNotified'] as const;

@@ -10,8 +10,8 @@ import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookCon
 import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
-import type { DbPressure, PressureSettings } from '../activities/pg-pressure';
-import type { RunningQuery } from '../activities/pg-sessions';
+import type { DbPressure, PressureSettings } from '../activities/postgres/pg-pressure';
+import type { RunningQuery } from '../activities/postgres/pg-sessions';
 
 export interface PressureFacts {
   settings: PressureSettings;

@@ -11,7 +11,7 @@ import { chainVerdict, type ChainVerdict } from './audit-chain-break';
 import { readsTargetApiSettings } from './target-api';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { DuplicateGroup, UserReconciliation } from '../activities/charges';
+import type { DuplicateGroup, UserReconciliation } from '../activities/postgres/charges';
 
 /** Seed 002 looks at the last hour of request logs. */
 export const WINDOW_MINUTES = 60;

@@ -25,7 +25,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { Notification } from '../activities/notify';
+import type { Notification } from '../activities/engine/notify';
 import {
   DEFAULT_CADENCE_MS,
   currentStage,

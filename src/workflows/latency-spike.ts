@@ -9,8 +9,8 @@
  */
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { MemoryTrend } from '../activities/probes';
-import type { RunningQuery } from '../activities/pg-sessions';
+import type { MemoryTrend } from '../activities/containers/probes';
+import type { RunningQuery } from '../activities/postgres/pg-sessions';
 import { isGrowing } from './memory-leak';
 import { readDbPool, usesLogMetricSettings } from './log-metric-settings';
 import { readsTargetApiSettings } from './target-api';

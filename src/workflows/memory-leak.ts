@@ -12,7 +12,7 @@
 import { sleep } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { MemoryTrend } from '../activities/probes';
+import type { MemoryTrend } from '../activities/containers/probes';
 import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface MemoryFacts {

@@ -20,7 +20,7 @@ import { patched } from '@temporalio/workflow';
 import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
-import type { MigrationSettings, TableGrants } from '../activities/pg-grants';
+import type { MigrationSettings, TableGrants } from '../activities/postgres/pg-grants';
 
 export interface MigrationFacts {
   settings: MigrationSettings;

@@ -8,7 +8,7 @@
 import { sleep } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { ProviderInfo } from '../activities/providers';
+import type { ProviderInfo } from '../activities/target-api/providers';
 import { describeRate, measureTraffic, type TrafficWindow } from './provider-traffic';
 import { usesLogMetricSettings } from './log-metric-settings';
 

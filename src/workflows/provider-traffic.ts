@@ -5,7 +5,7 @@
  */
 import { sleep } from '@temporalio/workflow';
 import { acts } from './kernel';
-import type { TrafficCounters } from '../activities/providers';
+import type { TrafficCounters } from '../activities/target-api/providers';
 
 export interface Rate {
   calls: number;

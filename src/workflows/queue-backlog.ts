@@ -19,7 +19,7 @@ import {
 import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
-import type { QueueConfig, QueueSnapshot } from '../activities/queue';
+import type { QueueConfig, QueueSnapshot } from '../activities/redis/queue';
 
 /** The queue sample as the activity took it (depths, oldest job, clients), and what surrounds it. */
 export interface QueueFacts extends Omit<QueueSnapshot, 'ok' | 'error'> {

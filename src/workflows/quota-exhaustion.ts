@@ -17,8 +17,8 @@ import { patched } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import { readsTargetApiSettings } from './target-api';
-import type { BillingStatus } from '../activities/billing';
-import type { Deductions, QuotaUser } from '../activities/ledger';
+import type { BillingStatus } from '../activities/target-api/billing';
+import type { Deductions, QuotaUser } from '../activities/postgres/ledger';
 import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface QuotaFacts {

@@ -7,7 +7,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { KeyOwner, RateLimitSummary } from '../activities/rate-limits';
+import type { KeyOwner, RateLimitSummary } from '../activities/target-api/rate-limits';
 
 /** A key-owned share of the 429s at least this large means known customers, not an attack. */
 export const KNOWN_KEY_SHARE_PCT = 80;

@@ -7,7 +7,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
-import type { SmtpProbe, SmtpRelayInUse } from '../activities/smtp';
+import type { SmtpProbe, SmtpRelayInUse } from '../activities/smtp/smtp';
 import { RUNBOOKS } from './catalog';
 import { renderSupportReport, type ReportStatus } from './support-report';
 

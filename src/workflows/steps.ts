@@ -1,5 +1,5 @@
 /** Steps more than one runbook uses. */
-import type { TargetInfo } from '../activities/target';
+import type { TargetInfo } from '../activities/engine/target';
 import { longActs, type Check, type Step } from './kernel';
 
 export type PostgresInfo = NonNullable<TargetInfo['postgres']>;

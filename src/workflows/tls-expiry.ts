@@ -7,7 +7,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { CertificateFile, ServedCertificate } from '../activities/tls';
+import type { CertificateFile, ServedCertificate } from '../activities/tls/tls';
 
 export interface TlsFacts {
   served: ServedCertificate;

@@ -7,7 +7,7 @@
  */
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
-import type { QueueState, SupportUser, TransferRow, WorkerLogErrors } from '../activities/support';
+import type { QueueState, SupportUser, TransferRow, WorkerLogErrors } from '../activities/postgres/support';
 import { renderSupportReport, type ReportStatus } from './support-report';
 
 export interface TransferFacts {

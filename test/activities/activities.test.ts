@@ -8,7 +8,7 @@ import pino from 'pino';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities, type Activities } from '../../src/activities';
-import { ErrorType } from '../../src/activities/errors';
+import { ErrorType } from '../../src/activities/engine/errors';
 import { testConfig } from '../helpers/engine';
 import { drillPg } from '../helpers/drill';
 

@@ -10,9 +10,9 @@ import type Docker from 'dockerode';
 import pino from 'pino';
 import { ApplicationFailure } from '@temporalio/common';
 import { createActivities, type Activities } from '../../src/activities';
-import { AnswerReader, fieldAt } from '../../src/activities/api-fields';
-import { parseEntry } from '../../src/activities/semantic-cache';
-import { ErrorType } from '../../src/activities/errors';
+import { AnswerReader, fieldAt } from '../../src/activities/target-api/api-fields';
+import { parseEntry } from '../../src/activities/redis/semantic-cache';
+import { ErrorType } from '../../src/activities/engine/errors';
 import { ConfigSchema } from '../../src/config';
 import { apiRedisView } from '../../src/workflows/cache-failure';
 

@@ -3,11 +3,11 @@
  * logs JSON and names its series otherwise. Pure functions: no stack needed.
  */
 import { TargetSchema } from '../../src/config';
-import { countAuthErrors } from '../../src/activities/auth';
-import { trafficFromPrometheus } from '../../src/activities/providers';
-import { summariseRateLimitLines } from '../../src/activities/rate-limits';
-import { countRequestErrors } from '../../src/activities/release';
-import { scanLines } from '../../src/activities/security';
+import { countAuthErrors } from '../../src/activities/target-api/auth';
+import { trafficFromPrometheus } from '../../src/activities/target-api/providers';
+import { summariseRateLimitLines } from '../../src/activities/target-api/rate-limits';
+import { countRequestErrors } from '../../src/activities/containers/release';
+import { scanLines } from '../../src/activities/postgres/security';
 import { DEFAULT_LOG_MATCHERS } from '../../src/lib/target-signals';
 import { JSON_LINES, REPLICA_LINES, jsonMatchers } from '../helpers/log-fixtures';
 

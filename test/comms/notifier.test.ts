@@ -10,7 +10,7 @@ import path from 'node:path';
 import pino from 'pino';
 import Docker from 'dockerode';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createNotifyActivities, type Notification } from '../../src/activities/notify';
+import { createNotifyActivities, type Notification } from '../../src/activities/engine/notify';
 import { testConfig } from '../helpers/engine';
 
 interface Hook {

@@ -2,8 +2,8 @@
 import { planLatencySpike, type LatencyFacts } from '../../src/workflows/latency-spike';
 import { planMemoryLeak, type MemoryFacts } from '../../src/workflows/memory-leak';
 import { planQuotaExhaustion, refusedUsers, topupAmount, userIds, type QuotaFacts } from '../../src/workflows/quota-exhaustion';
-import { redactLiterals } from '../../src/activities/pg-sessions';
-import type { MemoryTrend } from '../../src/activities/probes';
+import { redactLiterals } from '../../src/activities/postgres/pg-sessions';
+import type { MemoryTrend } from '../../src/activities/containers/probes';
 
 const MB = 1024 * 1024;
 const flat: MemoryTrend = { running: true, samples: [100 * MB, 101 * MB, 100 * MB], lastBytes: 100 * MB, limitBytes: 0, growthMbPerMin: 0, rising: false };

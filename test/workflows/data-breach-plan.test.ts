@@ -1,5 +1,5 @@
 /** The INC-14 decision and the PII redaction it relies on: pure functions, tested without the stack. */
-import { redactLine, scanLines } from '../../src/activities/security';
+import { redactLine, scanLines } from '../../src/activities/postgres/security';
 import { planDataBreach, type BreachFacts } from '../../src/workflows/data-breach';
 
 const noPii = { email: 0, card_number: 0, api_key: 0, ssn: 0, password: 0 };

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { MANIFEST } from '../../src/activities/evidence';
+import { MANIFEST } from '../../src/activities/engine/evidence';
 import { approveSignal, guardWorkflowId, type IncidentRecord } from '../../src/workflows/contracts';
 import { CHECKLIST_ITEMS, checklistSignal } from '../../src/workflows/data-breach';
 import { startEngine, type Engine, type IncidentHandle } from '../helpers/engine';

@@ -3,7 +3,7 @@
  * the runbook really recreates it with a memory limit through Podman's Docker API after approval,
  * and verification really samples the new container's memory over a (short) watch window.
  */
-import { workingSet } from '../../src/activities/probes';
+import { workingSet } from '../../src/activities/containers/probes';
 import { approveSignal } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
 import { apiWithoutMemoryLimit, API, adminKey, health, processFault } from '../helpers/drill';

@@ -1,6 +1,6 @@
 /** Queue backlog decisions and report: pure functions over findings, no Temporal needed. */
-import { describeJob } from '../../src/activities/queue';
-import { transferIdOf } from '../../src/activities/support';
+import { describeJob } from '../../src/activities/redis/queue';
+import { transferIdOf } from '../../src/activities/postgres/support';
 import { planQueueBacklog, queueReport, type QueueFacts } from '../../src/workflows/queue-backlog';
 
 const quiet: QueueFacts = {

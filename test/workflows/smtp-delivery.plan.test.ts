@@ -1,5 +1,5 @@
 /** smtpDelivery's verdict and ticket report: pure functions over probe results, no Temporal or stack needed. */
-import type { SmtpProbe, SmtpRelayInUse } from '../../src/activities/smtp';
+import type { SmtpProbe, SmtpRelayInUse } from '../../src/activities/smtp/smtp';
 import { SWITCH_STEP, planSmtpDelivery, probeChecks, smtpReport, type SmtpFacts } from '../../src/workflows/smtp-delivery';
 
 const inUse: SmtpRelayInUse = { relay: 'primary', component: 'api', running: true, address: 'mx.example:25', fromEnv: true };

@@ -1,6 +1,6 @@
 /** Decision logic of INC-02, INC-03 and INC-10: pure functions over findings, no Temporal, no drill. */
-import { trafficFromPrometheus } from '../../src/activities/providers';
-import { summariseRateLimitLines } from '../../src/activities/rate-limits';
+import { trafficFromPrometheus } from '../../src/activities/target-api/providers';
+import { summariseRateLimitLines } from '../../src/activities/target-api/rate-limits';
 import { planAllProvidersDown, type AllProvidersDownFacts } from '../../src/workflows/all-providers-down';
 import { planProviderDown, providerLogCounts, type ProviderDownFacts } from '../../src/workflows/provider-down';
 import { windowBetween, type TrafficWindow } from '../../src/workflows/provider-traffic';
