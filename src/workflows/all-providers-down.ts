@@ -6,7 +6,7 @@
  * page update, then durable timers until a provider answers again (bounded by a deadline), then
  * leaving cache-only needs approval. Verified by a live test completion.
  */
-import { sleep } from '@temporalio/workflow';
+import { patched, sleep } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { ProviderInfo, ProviderProbe } from '../activities/target-api/providers';
@@ -29,6 +29,8 @@ export interface AllProvidersDownFacts {
   slaRates: Record<string, number>;
   probes: ProviderProbe[];
   params: AllProvidersDownParams;
+  /** A probe the provider refused (4xx) is neither up nor down (absent in facts of incidents started before this rule). */
+  evidenceRule?: boolean;
 }
 
 /** Seed 002's status page template ("Identified"), worded for an outage of every provider. */
@@ -79,8 +81,12 @@ async function diagnose(ctx: RunbookContext): Promise<AllProvidersDownFacts> {
     slaRates: sla.providerErrorRates,
     probes,
     params: allProvidersDownParams(ctx.input),
+    ...(patched('evidence-before-conclusions') ? { evidenceRule: true } : {}),
   };
 }
+
+/** The provider answered but refused the probe (a key, a rate limit): it is reachable, and no more is known. */
+const refused = (p: ProviderProbe): boolean => p.status >= 400 && p.status < 500;
 
 /** Pure decision over the findings. */
 export function planAllProvidersDown(f: AllProvidersDownFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
@@ -96,6 +102,15 @@ export function planAllProvidersDown(f: AllProvidersDownFacts, target: string): 
       return { diagnosis: `providers answer again (${up})${past}, but cache-only mode is still on`, steps: leave };
     }
     return { diagnosis: `providers answer (${up})${past}: no outage of every provider`, falseAlarm: true, steps: [] };
+  }
+  const ambiguous = f.evidenceRule ? probed.filter(refused) : [];
+  if (ambiguous.length > 0) {
+    const list = ambiguous.map((p) => `${p.name} HTTP ${p.status}`).join(', ');
+    return {
+      diagnosis: `no provider answered the probe normally; ${list} refused it: reachable, but up or down is not known`,
+      escalate: `cannot tell whether every provider of ${target} is down: ${list} answered the probe with a refusal (key, rate limit or probe URL); check the providers' status pages and the probe URLs (providers.<name>.url) before switching to cache-only mode`,
+      steps: [],
+    };
   }
   if (probed.every((p) => p.status === 0)) {
     const dns = probed.every((p) => !p.dnsOk) ? 'DNS resolution fails for every provider' : 'no connection to any provider';

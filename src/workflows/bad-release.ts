@@ -148,7 +148,21 @@ async function diagnose(ctx: RunbookContext): Promise<ReleaseFacts> {
     before = front?.available ? front.before : zero;
     after = front?.available && rate(front.after) > rate(own.after) ? front.after : own.after;
     ctx.finding('errors before the deploy', rate(before) <= errorRatePct, front?.available ? `${describeCounts(before)} at the ${frontComponent}` : 'not observable');
-    ctx.finding('errors after the deploy', rate(after) <= errorRatePct, `${describeCounts(after)}; baseline ${errorRatePct} %`);
+    // No request line read since the deploy is not a 0 % error rate: logs that could not be read, or
+    // lines in a format the log settings do not recognise, show nothing. (Incidents recorded before
+    // this rule read them as at baseline, and replay so.)
+    const unreadable = !own.available && !front?.available;
+    if ((unreadable || after.requests === 0) && patched('evidence-before-conclusions')) {
+      const read = [deployed.service, ...(front?.available ? [frontComponent] : [])].join(' and ');
+      ctx.unknown(
+        'errors after the deploy',
+        unreadable
+          ? `the ${deployed.service} logs could not be read: ${own.error ?? ''}`
+          : `no request line recognised in the logs of ${read} since the deploy (settings logs.status, logs.path, logs.timestamp)`,
+      );
+    } else {
+      ctx.finding('errors after the deploy', rate(after) <= errorRatePct, `${describeCounts(after)}; baseline ${errorRatePct} %`);
+    }
   }
 
   const migration = patched(ALEMBIC) ? await alembicFacts(ctx, deployed) : await adminApiMigrationFacts(ctx, deployed);

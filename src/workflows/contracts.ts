@@ -128,8 +128,11 @@ export type StepState =
 
 export interface Finding {
   check: string;
+  /** Positively observed healthy. A problem and an unobserved signal both read `false`. */
   ok: boolean;
   detail: string;
+  /** The signal could not be observed (absent metric, unreadable answer, ...): neither healthy nor a problem; `detail` says why. */
+  unknown?: true;
 }
 
 export interface ActionRecord {

@@ -88,6 +88,11 @@ const notifyActs = proxyActivities<Activities>({
 export interface Check {
   ok: boolean;
   detail: string;
+  /**
+   * With `ok: false`: what could not be observed and why. Recovery that was not observed is not
+   * recovery: the incident escalates saying so, never closes as resolved.
+   */
+  unknown?: string;
 }
 
 export interface Step {
@@ -139,6 +144,12 @@ export interface RunbookContext {
   readonly incidentId: string;
   /** Records a diagnostic finding (shown in the UI and kept in the incident record). */
   finding(check: string, ok: boolean, detail: string): void;
+  /**
+   * Records a signal that could not be observed, and why (absent metric, unreadable answer, endpoint
+   * error). It is neither healthy nor a problem: a plan that calls a false alarm while one is recorded
+   * escalates instead, naming what could not be observed.
+   */
+  unknown(check: string, why: string): void;
   /** Adds a line to the timeline. */
   note(event: string): void;
   /**
@@ -386,6 +397,10 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
       rec.findings.push({ check, ok, detail });
       render();
     },
+    unknown(check, why) {
+      rec.findings.push({ check, ok: false, detail: why, unknown: true });
+      render();
+    },
     note,
     notify(m) {
       send({ kind: m.kind ?? 'status', title: m.title, text: m.text, ...(m.contacts ? { contacts: m.contacts } : {}) });
@@ -447,7 +462,15 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   }
   render();
 
-  if (plan.falseAlarm) return finish('false-alarm');
+  if (plan.falseAlarm) {
+    // A false alarm needs positive evidence of health: an unobserved signal is not one. Incidents
+    // recorded before this rule recorded no unknown findings, and replay as they ran.
+    const unobserved = rec.findings.filter((f) => f.unknown);
+    if (unobserved.length > 0 && patched('evidence-before-conclusions')) {
+      return escalate(`not a false alarm without evidence: ${unobserved.map((f) => `could not observe ${f.check}: ${f.detail}`).join('; ')}`);
+    }
+    return finish('false-alarm');
+  }
   if (comms && !rec.dryRun) {
     // A real problem: tell people what is known, then keep them updated at the severity's cadence.
     rec.comms = { updates: 0, initialResponse: initialResponse(rec, { cadenceMs: cadenceMs(), now: nowIso(), ...customer() }).text };
@@ -489,7 +512,10 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   // ---------------- RESOLVE ----------------
   setPhase('RESOLVE');
   const verdict = await pollUntil(() => rb.verify(ctx, facts), policy.verifyDeadlineMs);
-  note(`verification ${verdict.ok ? 'passed' : 'failed'}: ${verdict.detail}`);
+  note(`verification ${verdict.ok ? 'passed' : verdict.unknown ? 'could not observe recovery' : 'failed'}: ${verdict.detail}`);
+  if (!verdict.ok && verdict.unknown) {
+    return escalate(`recovery not observed within ${policy.verifyDeadlineMs} ms: could not observe ${verdict.unknown}`);
+  }
   if (!verdict.ok) return escalate(`verification did not pass within ${policy.verifyDeadlineMs} ms: ${verdict.detail}`);
   return finish('resolved');
 
@@ -831,7 +857,9 @@ export function renderDetails(rec: IncidentRecord): string {
   }
   if (rec.findings.length > 0) {
     lines.push('', '### Findings');
-    for (const f of rec.findings) lines.push(`- ${ICON[String(f.ok)]} **${f.check}**: ${f.detail}`);
+    for (const f of rec.findings) {
+      lines.push(`- ${f.unknown ? 'UNKNOWN' : ICON[String(f.ok)]} **${f.check}**: ${f.unknown ? `could not observe: ${f.detail}` : f.detail}`);
+    }
   }
   if (rec.actions.length > 0) {
     lines.push('', '### Actions', '| step | risk | state | detail |', '|---|---|---|---|');

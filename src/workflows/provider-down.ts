@@ -5,11 +5,11 @@
  * fails over → nothing to do but tell the owners. Failover not effective → disable the provider in
  * the governance API (approve) and notify its owners. Every provider failing is INC-03, escalated.
  */
-import { sleep } from '@temporalio/workflow';
+import { patched, sleep } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { ProviderInfo } from '../activities/target-api/providers';
-import { describeRate, measureTraffic, type TrafficWindow } from './provider-traffic';
+import { describeRate, measureTraffic, type Rate, type TrafficWindow } from './provider-traffic';
 import { usesLogMetricSettings } from './log-metric-settings';
 
 /** Seed 002: a provider above 5 % errors is failing; above 90 % on every provider is INC-03. */
@@ -40,6 +40,8 @@ export interface ProviderDownFacts {
   params: ProviderDownParams;
   /** The window measured after the grace period; absent if no suspect or /metrics was unreachable. */
   after?: TrafficWindow;
+  /** Calls that were not made are no evidence (absent in facts of incidents started before this rule). */
+  evidenceRule?: boolean;
 }
 
 export function providerDownParams(input: IncidentInput): ProviderDownParams {
@@ -86,12 +88,20 @@ async function diagnose(ctx: RunbookContext): Promise<ProviderDownFacts> {
       ? { errors: logs.counts.errors?.by ?? {}, failovers: logs.counts.failovers?.matched ?? 0 }
       : providerLogCounts(logs.lines);
   const disabled = setup.governance.disabledProviders;
+  // A rate the SLA monitor does not report is not a rate of 0%. (Incidents recorded before this rule
+  // read it as 0%, and replay so.)
+  const evidence = patched('evidence-before-conclusions');
   for (const p of setup.providers) {
-    const r = sla.providerErrorRates[p.name] ?? 0;
     const off = disabled.includes(p.name) ? ' (disabled in governance)' : '';
+    const reported = sla.providerErrorRates[p.name];
+    if (evidence && reported === undefined) {
+      ctx.unknown(`SLA error rate ${p.name}`, sla.available ? `no rate for ${p.name} in the SLA metrics${off}` : `SLA metrics unavailable: ${sla.error ?? ''}`);
+      continue;
+    }
+    const r = reported ?? 0;
     ctx.finding(`SLA error rate ${p.name}`, r <= PROVIDER_ERROR_PCT, `${r}% over the last ${sla.windowSeconds || 300} s${off}`);
   }
-  if (!sla.available) ctx.finding('SLA metrics', false, `unavailable: ${sla.error ?? ''}`);
+  if (!sla.available && !evidence) ctx.finding('SLA metrics', false, `unavailable: ${sla.error ?? ''}`);
   const logDetail = Object.entries(counts.errors).map(([p, n]) => `${p} ${n}`).join(', ') || 'none';
   ctx.finding('provider errors in api logs (5 min)', Object.keys(counts.errors).length === 0, `${logDetail}; ${counts.failovers} failovers`);
 
@@ -107,6 +117,7 @@ async function diagnose(ctx: RunbookContext): Promise<ProviderDownFacts> {
     failoverLines: counts.failovers,
     suspects,
     params,
+    ...(evidence ? { evidenceRule: true } : {}),
   };
   if (suspects.length === 0 || allDown(facts)) return facts;
 
@@ -118,7 +129,8 @@ async function diagnose(ctx: RunbookContext): Promise<ProviderDownFacts> {
     facts.after = after;
     for (const p of suspects) {
       const r = after.providers[p];
-      ctx.finding(`${p} after the grace period`, !r || r.pct < PROVIDER_ERROR_PCT, `${describeRate(r)} in ${after.seconds} s`);
+      if (evidence && !(r && r.calls > 0)) ctx.unknown(`${p} after the grace period`, `no calls to ${p} in ${after.seconds} s`);
+      else ctx.finding(`${p} after the grace period`, !r || r.pct < PROVIDER_ERROR_PCT, `${describeRate(r)} in ${after.seconds} s`);
     }
     ctx.finding('gateway chat errors after the grace period', after.chat.pct < PROVIDER_ERROR_PCT, `${describeRate(after.chat)} in ${after.seconds} s`);
   } else {
@@ -160,6 +172,14 @@ export function planProviderDown(f: ProviderDownFacts, target: string): Omit<Pla
     };
   }
   const failing = stillFailing(f);
+  const unseen = f.suspects.filter((p) => !((f.after?.providers[p]?.calls ?? 0) > 0));
+  if (f.evidenceRule && failing.length === 0 && unseen.length > 0) {
+    return {
+      diagnosis: `${names} failing in the SLA window; no calls to ${unseen.join(', ')} in the ${f.after.seconds} s after the grace period`,
+      escalate: `cannot tell whether ${unseen.join(', ')} recovered on ${target}: could not observe calls to it after the grace period (provider counters in /metrics, settings metrics.providerRequests)`,
+      steps: [],
+    };
+  }
   if (failing.length === 0) {
     return { diagnosis: `${names} recovered during the ${f.params.graceSeconds} s grace period: no action`, rootCause: `transient ${names} outage`, steps: [] };
   }
@@ -228,12 +248,30 @@ const runbook: Runbook<ProviderDownFacts> = {
   async verify(ctx, f): Promise<Check> {
     const w = await measureTraffic(ctx.target, f.params.sampleSeconds);
     if (!w) return { ok: false, detail: '/metrics unreachable' };
+    const detail = `${f.suspects.map((p) => `${p} ${describeRate(w.providers[p])}`).join(', ')}; gateway chat ${describeRate(w.chat)} (${w.seconds} s)`;
+    // Incidents recorded before this rule read a window without calls as recovered, and replay so.
+    if (patched('evidence-before-conclusions')) return verifyFromWindow(f.suspects, w, detail);
     const providersOk = f.suspects.every((p) => (w.providers[p]?.pct ?? 0) < PROVIDER_ERROR_PCT);
     const failoverOk = w.chat.pct < PROVIDER_ERROR_PCT;
-    const detail = f.suspects.map((p) => `${p} ${describeRate(w.providers[p])}`).join(', ');
-    return { ok: providersOk || failoverOk, detail: `${detail}; gateway chat ${describeRate(w.chat)} (${w.seconds} s)` };
+    return { ok: providersOk || failoverOk, detail };
   },
 };
+
+/**
+ * Pure: recovery as a window of traffic shows it. Only calls that were made count as evidence: the
+ * suspects answering below the error threshold, or the gateway's chat completions succeeding through
+ * failover. A window without such calls shows nothing, and says so.
+ */
+export function verifyFromWindow(suspects: string[], w: TrafficWindow, detail: string): Check {
+  const observed = (r: Rate | undefined): r is Rate => r !== undefined && r.calls > 0;
+  const providersOk = suspects.length > 0 && suspects.every((p) => observed(w.providers[p]) && (w.providers[p] as Rate).pct < PROVIDER_ERROR_PCT);
+  const failoverOk = observed(w.chat) && w.chat.pct < PROVIDER_ERROR_PCT;
+  if (providersOk || failoverOk) return { ok: true, detail };
+  const unseen = [...suspects.filter((p) => !observed(w.providers[p])), ...(observed(w.chat) ? [] : ['gateway chat completions'])];
+  const anyFailing = suspects.some((p) => observed(w.providers[p])) || observed(w.chat);
+  if (anyFailing) return { ok: false, detail };
+  return { ok: false, detail, unknown: `${unseen.join(', ')}: no calls in the ${w.seconds} s window (provider and chat counters in /metrics)` };
+}
 
 /** INC-02: LLM provider down (single). */
 export async function providerDown(input: IncidentInput): Promise<IncidentRecord> {

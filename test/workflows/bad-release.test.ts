@@ -80,6 +80,34 @@ test('a fresh deploy of the good release at baseline is a false alarm: nothing i
   expect([after.Id, after.Config.Image]).toEqual([before.Id, before.Config.Image]);
 });
 
+test('request lines the log settings do not recognise are no evidence: escalated with what could not be observed, never a false alarm', async () => {
+  await redeployGoodRelease();
+  expect((await traffic(10)).every((s) => s === 200)).toBe(true);
+  // An engine whose target logs JSON: the replica's logfmt request lines match none of its patterns.
+  const json = await startEngine({
+    configure: (c) => {
+      (c.targets.alfred as (typeof c.targets)[string]).logs.status = '"status":\\s*(?<status>\\d{3})';
+    },
+  });
+  try {
+    const h = await json.start({ runbook: 'badRelease', target: 'alfred' });
+    const rec = await json.waitFor(h, (s) => s.phase === 'ESCALATED');
+    expect(rec.findings.find((f) => f.check === 'errors after the deploy')).toEqual({
+      check: 'errors after the deploy',
+      ok: false,
+      unknown: true,
+      detail: 'no request line recognised in the logs of api and proxy since the deploy (settings logs.status, logs.path, logs.timestamp)',
+    });
+    expect(rec.escalations.join(' ')).toMatch(/not a false alarm without evidence: could not observe errors after the deploy/);
+    expect(rec.outcome).toBeUndefined();
+    expect(rec.actions).toEqual([]);
+    await h.signal(closeSignal, { by: 'alice', note: 'checked by hand' });
+    expect((await json.result(h)).outcome).toBe('escalated');
+  } finally {
+    await json.stop();
+  }
+});
+
 test('a release that raised errors: child rollback, then its migration downgraded, SEV-1, verified', async () => {
   expect(await schemaVersion()).toBe(3);
   expect((await traffic(10)).every((s) => s === 200)).toBe(true);

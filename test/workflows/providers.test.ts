@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { runFault } from '../../drill/src/faults/catalog';
-import { approveSignal, guardWorkflowId } from '../../src/workflows/contracts';
+import { approveSignal, closeSignal, guardWorkflowId } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
 import { API, adminKey, health, processFault } from '../helpers/drill';
 
@@ -139,6 +139,33 @@ describe('INC-02 providerDown', () => {
     expect(rec.timeline.some((t) => /verification passed: openai no calls/.test(t.event))).toBe(true);
   });
 
+  test('provider counters the metric settings do not find are no evidence: escalated, never "recovered"', async () => {
+    await processFault('provider-errors', true, { providers: ['openai'], no_failover: true });
+    load.start();
+    await waitUntil('openai errors in the SLA window', async () => {
+      const m = (await admin('GET', '/v1/notifications/sla/metrics')).metrics as { provider_error_rates: Record<string, number> };
+      return (m.provider_error_rates.openai ?? 0) > 50;
+    });
+    // An engine that looks for the provider counter under another name: /metrics has none such.
+    const other = await startEngine({
+      configure: (c) => {
+        (c.targets.alfred as (typeof c.targets)[string]).metrics.providerRequests.name = 'gateway_upstream_calls_total';
+      },
+    });
+    try {
+      const h = await other.start({ runbook: 'providerDown', target: 'alfred', params: FAST });
+      const rec = await other.waitFor(h, (s) => s.phase === 'ESCALATED');
+      expect(rec.findings.find((f) => f.check === 'openai after the grace period')).toMatchObject({ ok: false, unknown: true, detail: expect.stringMatching(/^no calls to openai in 3 s$/) });
+      expect(rec.escalations.join(' ')).toMatch(/cannot tell whether openai recovered on alfred: could not observe calls to it after the grace period/);
+      expect(rec.actions).toEqual([]);
+      expect((await governance()).disabled_providers).toEqual([]);
+      await h.signal(closeSignal, { by: 'alice', note: 'checked by hand' });
+      expect((await other.result(h)).outcome).toBe('escalated');
+    } finally {
+      await other.stop();
+    }
+  });
+
   test('a provider that recovers during the grace period: no action', async () => {
     await processFault('provider-errors', true, { providers: ['openai'], no_failover: true });
     load.start();
@@ -177,6 +204,27 @@ describe('INC-03 allProvidersDown', () => {
     expect(rec.actions).toEqual([]);
     expect(rec.findings.find((f) => f.check === 'egress + DNS openai')?.detail).toMatch(/DNS localhost → .*; HTTP 200/);
     expect((await governance()).cache_only_mode).toBe(false);
+  });
+
+  test('probes the providers refuse (HTTP 401) are no outage: escalated, cache-only stays off', async () => {
+    // An engine whose probe URLs need a key: every provider answers the probe with 401.
+    const refusing = await startEngine({
+      configure: (c) => {
+        for (const p of Object.values((c.targets.alfred as (typeof c.targets)[string]).providers)) p.url = 'http://localhost:58000/v1/users/me';
+      },
+    });
+    try {
+      const h = await refusing.start({ runbook: 'allProvidersDown', target: 'alfred', params: { pollSeconds: 1, recoveryDeadlineSeconds: 30 } });
+      const rec = await refusing.waitFor(h, (s) => s.phase === 'ESCALATED');
+      expect(rec.findings.find((f) => f.check === 'egress + DNS openai')?.detail).toMatch(/; HTTP 401$/);
+      expect(rec.escalations.join(' ')).toMatch(/cannot tell whether every provider of alfred is down: openai HTTP 401, .* answered the probe with a refusal/);
+      expect(rec.actions).toEqual([]);
+      expect((await governance()).cache_only_mode).toBe(false);
+      await h.signal(closeSignal, { by: 'alice', note: 'checked by hand' });
+      expect((await refusing.result(h)).outcome).toBe('escalated');
+    } finally {
+      await refusing.stop();
+    }
   });
 
   test('every provider down: cache-only on with a status update, then off after recovery and approval', async () => {
