@@ -75,7 +75,12 @@ async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
   const useSettings = usesLogMetricSettings();
   const [refused, calc, status, deductions, billing] = await Promise.all([
     useSettings
-      ? acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, count: { refused: { pattern: 'quotaRefused', by: 'userId' } }, limit: 20 })
+      ? acts.containerLogs({
+          ...api,
+          sinceSeconds: windowMinutes * 60,
+          count: { refused: { pattern: 'quotaRefused', by: 'userId' }, requests: { pattern: 'status' } },
+          limit: 20,
+        })
       : acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, grep: 'status=402', limit: 500 }),
     acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, grep: 'credit_calc', limit: 5 }),
     acts.quotaStatus({ target: t, nearPct: info.thresholds.quotaNearPct }),
@@ -89,11 +94,22 @@ async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
     status.atLimit.length === 0,
     `${status.atLimit.length} at their quota (user ids ${status.atLimit.map((u) => u.userId).join(', ') || 'none'}), ${status.nearLimit} above ${info.thresholds.quotaNearPct}% of ${status.users}`,
   );
-  ctx.finding(
-    `402 answers in the last ${windowMinutes} min`,
-    refusedUserIds.length === 0,
-    `${refused.matched} refused requests from user ids ${refusedUserIds.join(', ') || 'none'}`,
-  );
+  // No 402 among log lines that are not recognised as request lines is no evidence that nobody was
+  // refused. (Incidents recorded before this rule read it as none, and replay so.)
+  const evidence = patched('evidence-before-conclusions');
+  const requestLines = refused.counts?.requests?.matched;
+  if (evidence && useSettings && refusedUserIds.length === 0 && requestLines === 0) {
+    ctx.unknown(
+      `402 answers in the last ${windowMinutes} min`,
+      `no request line recognised among ${refused.total} api log lines in the last ${windowMinutes} min (settings logs.status, logs.quotaRefused, logs.userId)`,
+    );
+  } else {
+    ctx.finding(
+      `402 answers in the last ${windowMinutes} min`,
+      refusedUserIds.length === 0,
+      `${refused.counts?.refused?.matched ?? refused.matched} refused requests from user ids ${refusedUserIds.join(', ') || 'none'}`,
+    );
+  }
   ctx.finding(
     'deductions per user, last hour',
     true,

@@ -7,7 +7,7 @@
 import type { Client as PgClient } from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../src/activities';
-import { approveSignal } from '../../src/workflows/contracts';
+import { approveSignal, closeSignal } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
 import { adminKey, API, drillPg, health, processFault } from '../helpers/drill';
 
@@ -68,12 +68,43 @@ afterAll(async () => {
 
 test('a user at their quota who was not refused recently is a false alarm: nothing is done', async () => {
   await putJudyAtQuota();
+  // Requests answered in the window: the api's log shows requests, none of them refused for quota.
+  expect((await health())?.status).toBe('ok');
   const h = await engine.start({ runbook: 'quotaExhaustion', target: 'alfred', params: { windowMinutes: 0.5 } });
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('false-alarm');
   expect(rec.findings.find((f) => f.check === 'users at / near their quota')?.detail).toMatch(/user ids .*\b11\b/);
   expect(rec.actions).toEqual([]);
   expect(await topups(`${h.workflowId}:user-${JUDY}`)).toEqual([]);
+});
+
+test('api log lines the log settings do not recognise are no evidence: escalated, never a false alarm', async () => {
+  await putJudyAtQuota();
+  expect(await chat('test-key-10')).toBe(402);
+  // An engine whose target logs JSON: neither its request-line nor its 402 pattern matches the replica's logfmt.
+  const json = await startEngine({
+    configure: (c) => {
+      const logs = (c.targets.alfred as (typeof c.targets)[string]).logs;
+      logs.status = '"status":\\s*(?<status>\\d{3})';
+      logs.quotaRefused = '"status":\\s*402\\b';
+    },
+  });
+  try {
+    const h = await json.start({ runbook: 'quotaExhaustion', target: 'alfred', params: { windowMinutes: 0.5 } });
+    const rec = await json.waitFor(h, (s) => s.phase === 'ESCALATED');
+    expect(rec.findings.find((f) => f.check === '402 answers in the last 0.5 min')).toMatchObject({
+      ok: false,
+      unknown: true,
+      detail: expect.stringMatching(/^no request line recognised among \d+ api log lines in the last 0\.5 min/),
+    });
+    expect(rec.escalations.join(' ')).toMatch(/not a false alarm without evidence: could not observe 402 answers/);
+    expect(rec.actions).toEqual([]);
+    expect(await topups(`${h.workflowId}:user-${JUDY}`)).toEqual([]);
+    await h.signal(closeSignal, { by: 'alice', note: 'checked by hand' });
+    expect((await json.result(h)).outcome).toBe('escalated');
+  } finally {
+    await json.stop();
+  }
 });
 
 test('a legitimate spike: capped top-up after approval, exactly one ledger row, and the user gets 200 again', async () => {
