@@ -307,6 +307,16 @@ export function createSecurityActivities(deps: ActivityDeps) {
     return file;
   }
 
+  /** The whole answer of a rotation whose new key could not be read, beside the keys (mode 600). */
+  async function storeRawAnswer(dir: string, userId: number, body: unknown): Promise<string> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, `user-${userId}.rotate-answer.json`);
+    const tmp = `${file}.tmp-${process.pid}`;
+    await writeFile(tmp, `${typeof body === 'string' ? body : JSON.stringify(body)}\n`, { mode: 0o600 });
+    await rename(tmp, file);
+    return file;
+  }
+
   /** GET /v1/users/me with the key read back from the store, as anything configured with it would. */
   async function keyOpensAccount(target: string, file: string, userId: number): Promise<boolean> {
     const key = readSecret({ file });
@@ -334,8 +344,15 @@ export function createSecurityActivities(deps: ActivityDeps) {
       const res = await http.adminRequest({ target: input.target, method: 'POST', path: `/v1/admin/users/${k.userId}/rotate-key`, body: { reason: input.reason } });
       const r = answerReader(deps, input.target, 'rotateKey', `POST /v1/admin/users/${k.userId}/rotate-key`, res.body);
       const key = r.string('apiKey');
-      r.orThrow();
-      if (key === undefined || key.length < 16) throw permanent(ErrorType.Refused, `rotating the key of user ${k.userId} returned no usable new key`);
+      if (key === undefined || key.length < 16) {
+        // The target has rotated the key: its old one no longer works, and the new one is somewhere in
+        // this answer. Kept where rotated keys go (mode 600), for a person to recover; never logged.
+        const kept = await storeRawAnswer(path.resolve(dir), k.userId, res.body);
+        throw permanent(
+          ErrorType.Refused,
+          `rotating the key of user ${k.userId} returned no usable new key${r.problems.length ? ` (${r.problems.join('; ')})` : ''}; the answer is kept in ${kept} for a person to recover the key`,
+        );
+      }
       const file = await storeKey(path.resolve(dir), k.userId, key);
       if (!(await keyOpensAccount(input.target, file, k.userId))) throw new Error(`the new key of user ${k.userId} does not sign in`);
       rotated.push({ userId: k.userId, newFingerprint: fingerprintOf(key) });
