@@ -499,6 +499,13 @@ export const TargetSchema = z.object({
    */
   api: z
     .object({
+      /**
+       * Whether the target honours the top-up's idempotency key (`api.fields.topup.idempotencyKey`), so a
+       * repeated top-up adds nothing. Seed 002 names no such key: with `false`, a top-up is sent once,
+       * and one whose outcome is unknown (timeout, 5xx, lost connection) fails naming the wallet to check
+       * instead of being retried.
+       */
+      idempotentTopups: z.boolean().default(true),
       /** Endpoint paths, joined to `baseUrl`. */
       paths: z
         .object({

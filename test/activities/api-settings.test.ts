@@ -9,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 import type Docker from 'dockerode';
 import pino from 'pino';
 import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import { createActivities, type Activities } from '../../src/activities';
 import { AnswerReader, fieldAt } from '../../src/activities/target-api/api-fields';
 import { parseEntry } from '../../src/activities/redis/semantic-cache';
@@ -326,6 +328,32 @@ describe('billing', () => {
     const r = await acts.topUpWallet({ target: 'alfred', walletId: 5, amount: 500, reason: 'INC-07', idempotencyKey: 'inc-1:user-3' });
     expect(r.detail).toBe('wallet 5 +500 (top-up #11, already done)');
     expect(fake.seen[0]?.body).toEqual({ amount: 500, reason: 'INC-07', dedupe_key: 'inc-1:user-3' });
+  });
+
+  test('a target without idempotent top-ups: an unanswered top-up is never retried, and a second attempt sends nothing', async () => {
+    fake.answer('POST /v1/wallets/5/topup', { error: 'upstream timeout' }, 503);
+    const once = activitiesFor(baseUrl, { api: { idempotentTopups: false } });
+    const f = await failure(once.topUpWallet({ target: 'alfred', walletId: 5, amount: 500, reason: 'INC-07', idempotencyKey: 'k' }));
+    expect(f.nonRetryable).toBe(true);
+    expect(f.message).toMatch(/^the top-up ended without an answer .*: wallet 5 may or may not have received \+500: check its balance and ledger/);
+    expect(fake.seen).toHaveLength(1);
+
+    const retry = new MockActivityEnvironment({ attempt: 2 }, { logger: new DefaultLogger('ERROR') });
+    const g = await failure(retry.run(once.topUpWallet, { target: 'alfred', walletId: 5, amount: 500, reason: 'INC-07', idempotencyKey: 'k' }));
+    expect(g.message).toMatch(/^an earlier attempt of this top-up ended without an answer: wallet 5 may or may not have received/);
+    expect(fake.seen).toHaveLength(1);
+  });
+
+  test('with idempotent top-ups (the replica), an unanswered top-up is retried as usual', async () => {
+    fake.answer('POST /v1/wallets/5/topup', { error: 'upstream timeout' }, 503);
+    const err = await activitiesFor(baseUrl)
+      .topUpWallet({ target: 'alfred', walletId: 5, amount: 500, reason: 'INC-07', idempotencyKey: 'k' })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(Error);
+    expect(err).not.toBeInstanceOf(ApplicationFailure);
   });
 });
 

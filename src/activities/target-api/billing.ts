@@ -4,6 +4,8 @@
  * Dates and flags only. The reset itself is an admin POST made by the runbook step (idempotent per
  * period on the target's side).
  */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityDeps } from '../engine/deps';
 import { answerReader, apiSettings } from './api-fields';
 import { ErrorType, describeError, permanent } from '../engine/errors';
@@ -21,6 +23,15 @@ export interface BillingStatus {
   error?: string;
   /** Fields of the answer that were missing, with the settings that name them. */
   unreadable?: string;
+}
+
+/** The attempt of the running activity; 1 outside an activity (tests calling it directly). */
+function activityAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
 }
 
 export function createBillingActivities(deps: ActivityDeps) {
@@ -84,15 +95,25 @@ export function createBillingActivities(deps: ActivityDeps) {
    * keyed by `idempotencyKey` (`api.fields.topup.idempotencyKey`) so a retry adds nothing.
    */
   async function topUpWallet(input: { target: string; walletId: number; amount: number; reason: string; idempotencyKey: string }): Promise<{ detail: string }> {
-    const f = apiSettings(deps, input.target).fields.topup;
+    const api = apiSettings(deps, input.target);
+    const f = api.fields.topup;
     const path = `/v1/wallets/${input.walletId}/topup`;
     if (!Number.isSafeInteger(input.walletId) || input.walletId < 1) throw permanent(ErrorType.BadInput, `not a wallet id: ${input.walletId}`);
-    const res = await adminCall({
-      target: input.target,
-      method: 'POST',
-      path,
-      body: { amount: input.amount, reason: input.reason, [f.idempotencyKey]: input.idempotencyKey },
-    });
+    const unsure = `wallet ${input.walletId} may or may not have received +${input.amount}: check its balance and ledger before topping up again (targets.${input.target}.api.idempotentTopups is false)`;
+    // Without an idempotency key the target honours, a second attempt could credit twice.
+    if (!api.idempotentTopups && activityAttempt() > 1) throw permanent(ErrorType.Refused, `an earlier attempt of this top-up ended without an answer: ${unsure}`);
+    let res: { status: number; body: unknown };
+    try {
+      res = await adminCall({
+        target: input.target,
+        method: 'POST',
+        path,
+        body: { amount: input.amount, reason: input.reason, [f.idempotencyKey]: input.idempotencyKey },
+      });
+    } catch (err) {
+      if (api.idempotentTopups || (err instanceof ApplicationFailure && err.nonRetryable)) throw err;
+      throw permanent(ErrorType.Refused, `the top-up ended without an answer (${describeError(err)}): ${unsure}`);
+    }
     const r = answerReader(deps, input.target, 'topup', `POST ${path}`, res.body);
     const id = r.id('topupId');
     const idempotent = r.boolean('idempotent');
