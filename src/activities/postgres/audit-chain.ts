@@ -190,6 +190,24 @@ export function createAuditChainActivities(deps: ActivityDeps) {
     let previous = head.rows[0] ? head.rows[0].hash : GENESIS_HASH;
     if (previous === null) throw permanent(ErrorType.Refused, `the entry before ${fromId} has no hash: start the re-hash earlier`);
     const rows = await c.query<AuditRow>(`${ROW_SQL} WHERE audit_logs.id >= $1 ORDER BY audit_logs.id`, [fromId]);
+    // The hash definition is the engine's reading of the target's (not in the seeds). Before anything
+    // is written it must reproduce the hashes the chain already holds: the entries before the break,
+    // and below, every hashed entry after it. Hashes it cannot show to be the target's are not written.
+    const known = await c.query<AuditRow>(
+      `${ROW_SQL} WHERE audit_logs.id < $1 AND audit_logs.hash IS NOT NULL AND audit_logs.previous_hash IS NOT NULL ORDER BY audit_logs.id DESC LIMIT 20`,
+      [fromId],
+    );
+    const hashedAfter = rows.rows.filter((r) => r.hash !== null && r.previous_hash !== null);
+    if (known.rows.length === 0 && hashedAfter.length === 0) {
+      throw permanent(ErrorType.Refused, `no audit entry holds a hash to check the hash definition against: not writing hashes that cannot be shown to be the target's`);
+    }
+    const unlike = known.rows.find((r) => auditHash(r.previous_hash as string, r) !== r.hash);
+    if (unlike) {
+      throw permanent(
+        ErrorType.Refused,
+        `the hash definition does not reproduce the stored hash of audit entry ${unlike.id}, before the break: the target hashes its entries otherwise; re-hashing with it would write hashes the target's verification rejects`,
+      );
+    }
     const updated: string[] = [];
     for (const row of rows.rows) {
       const missing = row.hash === null || row.previous_hash === null;
