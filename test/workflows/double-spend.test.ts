@@ -7,11 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { runFault } from '../../drill/src/faults/catalog';
+import { DrillContainers } from '../../drill/src/faults/containers';
+import { loadDrillEnv } from '../../drill/src/faults/env';
 import { FaultContext } from '../../drill/src/faults/context';
 import { buildIncidentInput } from '../../src/lib/incident-input';
 import { approveSignal, statusQuery, type IncidentRecord } from '../../src/workflows/contracts';
 import { clearGuards, recordHistories, TEST_POLICY, testConfig, waitUntil, type IncidentWorkflow } from '../helpers/engine';
-import { freePort } from '../helpers/drill';
+import { freePort, health } from '../helpers/drill';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
 jest.setTimeout(180_000);
@@ -85,6 +87,10 @@ beforeAll(async () => {
   taskQueue = `double-spend-${randomUUID().slice(0, 8)}`;
   metricsPort = await freePort();
   await runFault('duplicate-charges', true);
+  // The api as first deployed: an earlier drill's rollback and restore would otherwise leave an older
+  // release in its deploy history, and the double charges would be put down to that "upgrade".
+  await new DrillContainers(loadDrillEnv().dockerSocket).recreate('api', { freshHistory: true });
+  await waitUntil('api healthy', async () => (await health())?.status === 'ok');
   await startWorker();
 });
 

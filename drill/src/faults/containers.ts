@@ -94,7 +94,8 @@ export class DrillContainers {
    * new image's own (APP_VERSION, version label) apply; `env` overrides single variables. The old
    * container is renamed aside until the new one has started, and put back if it does not.
    */
-  async recreate(component: Component, opts: { image?: string; env?: Record<string, string> }): Promise<string> {
+  /** `freshHistory`: the container starts a deploy history of its own (as if first deployed now). */
+  async recreate(component: Component, opts: { image?: string; env?: Record<string, string>; freshHistory?: boolean }): Promise<string> {
     const c = await this.find(component);
     const image = opts.image ?? c.image;
     const oldImage = await this.docker
@@ -119,7 +120,8 @@ export class DrillContainers {
     }
     // A deploy records the release it replaces, as the engine's own recreate does: otherwise the
     // history would still end in a tag the engine rolled back from, and that would pass for "last good".
-    if (image !== c.image) {
+    if (opts.freshHistory) delete labels[HISTORY_LABEL];
+    else if (image !== c.image) {
       const history = (labels[HISTORY_LABEL] ?? '').split(',').filter(Boolean);
       labels[HISTORY_LABEL] = [...history, tagOf(c.image)].slice(-10).join(',');
     }
@@ -127,7 +129,7 @@ export class DrillContainers {
       const [src, dst, mode = ''] = b.split(':');
       return mode.split(',').includes('ro') ? `${src}:${dst}:ro` : `${src}:${dst}`;
     });
-    const sameImage = image === c.image && !opts.env;
+    const sameImage = image === c.image && !opts.env && !opts.freshHistory;
     if (sameImage && c.running) return `${c.name} already on ${image}`;
 
     const aside = `${c.name}-replaced-${Date.now()}`;
