@@ -17,6 +17,7 @@ import { parseEntry } from '../../src/activities/redis/semantic-cache';
 import { ErrorType } from '../../src/activities/engine/errors';
 import { ConfigSchema } from '../../src/config';
 import { apiRedisView } from '../../src/workflows/cache-failure';
+import { applicationFailure } from '../helpers/failure';
 
 const KEY = 'ak_test_admin_key';
 
@@ -68,16 +69,6 @@ function activitiesFor(baseUrl: string, target: Record<string, unknown> = {}): A
   });
   // No activity under test touches Docker.
   return createActivities({ config, docker: {} as Docker, logger: pino({ level: 'silent' }) });
-}
-
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ApplicationFailure);
-    return err as ApplicationFailure;
-  }
-  throw new Error('expected a failure');
 }
 
 let fake: FakeTarget;
@@ -188,7 +179,7 @@ describe('governance settings', () => {
     expect(g.unreadable).toEqual([
       'GET /v1/governance/settings answered without `settings.cache_only_mode` (set targets.alfred.api.fields.governanceSettings.cacheOnlyMode to the field that holds it)',
     ]);
-    const f = await failure(acts.providerSetup({ target: 'alfred' }));
+    const f = await applicationFailure(acts.providerSetup({ target: 'alfred' }));
     expect(f.type).toBe(ErrorType.NotConfigured);
     expect(f.nonRetryable).toBe(true);
     expect(f.message).toMatch(/targets\.alfred\.api\.fields\.governanceSettings\.cacheOnlyMode/);
@@ -257,7 +248,7 @@ describe('blocks', () => {
 
   test('an answer without the list fails naming the setting, never "nothing blocked"', async () => {
     fake.answer('GET /v1/governance/blocks', { items: [] });
-    const f = await failure(activitiesFor(baseUrl).blockedIps({ target: 'alfred' }));
+    const f = await applicationFailure(activitiesFor(baseUrl).blockedIps({ target: 'alfred' }));
     expect(f.message).toMatch(/without `blocked` \(set targets\.alfred\.api\.fields\.blocks\.list/);
   });
 });
@@ -273,7 +264,7 @@ describe('users/me', () => {
 
   test('a 200 without the admin flag fails naming the setting; a 401 stays a finding', async () => {
     fake.answer('GET /v1/users/me', { email: 'admin@alfred.local' });
-    const f = await failure(activitiesFor(baseUrl).whoAmI({ target: 'alfred' }));
+    const f = await applicationFailure(activitiesFor(baseUrl).whoAmI({ target: 'alfred' }));
     expect(f.type).toBe(ErrorType.NotConfigured);
     expect(f.message).toMatch(/targets\.alfred\.api\.fields\.usersMe\.isAdmin/);
     fake.answer('GET /v1/users/me', { error: 'invalid key' }, 401);
@@ -333,13 +324,13 @@ describe('billing', () => {
   test('a target without idempotent top-ups: an unanswered top-up is never retried, and a second attempt sends nothing', async () => {
     fake.answer('POST /v1/wallets/5/topup', { error: 'upstream timeout' }, 503);
     const once = activitiesFor(baseUrl, { api: { idempotentTopups: false } });
-    const f = await failure(once.topUpWallet({ target: 'alfred', walletId: 5, amount: 500, reason: 'INC-07', idempotencyKey: 'k' }));
+    const f = await applicationFailure(once.topUpWallet({ target: 'alfred', walletId: 5, amount: 500, reason: 'INC-07', idempotencyKey: 'k' }));
     expect(f.nonRetryable).toBe(true);
     expect(f.message).toMatch(/^the top-up ended without an answer .*: wallet 5 may or may not have received \+500: check its balance and ledger/);
     expect(fake.seen).toHaveLength(1);
 
     const retry = new MockActivityEnvironment({ attempt: 2 }, { logger: new DefaultLogger('ERROR') });
-    const g = await failure(retry.run(once.topUpWallet, { target: 'alfred', walletId: 5, amount: 500, reason: 'INC-07', idempotencyKey: 'k' }));
+    const g = await applicationFailure(retry.run(once.topUpWallet, { target: 'alfred', walletId: 5, amount: 500, reason: 'INC-07', idempotencyKey: 'k' }));
     expect(g.message).toMatch(/^an earlier attempt of this top-up ended without an answer: wallet 5 may or may not have received/);
     expect(fake.seen).toHaveLength(1);
   });
@@ -362,7 +353,7 @@ describe('security answers', () => {
     fake.answer('POST /v1/gdpr/erasure/4', { done: true, repeat: false });
     const acts = activitiesFor(baseUrl, { api: { fields: { erasure: { erased: 'done', idempotent: 'repeat' } } } });
     expect(await acts.eraseUser({ target: 'alfred', userId: 4 })).toEqual({ detail: 'user 4 erased (email anonymised, key revoked)' });
-    const f = await failure(activitiesFor(baseUrl).eraseUser({ target: 'alfred', userId: 4 }));
+    const f = await applicationFailure(activitiesFor(baseUrl).eraseUser({ target: 'alfred', userId: 4 }));
     expect(f.message).toMatch(/targets\.alfred\.api\.fields\.erasure\.erased/);
   });
 });

@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import pino from 'pino';
-import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { ConfigSchema } from '../../src/config';
 import { createActivities, type Activities } from '../../src/activities';
+import { applicationFailure } from '../helpers/failure';
 import { startThrowawayPg, type ThrowawayPg } from '../helpers/throwaway-pg';
 
 jest.setTimeout(60_000);
@@ -81,14 +81,9 @@ afterAll(async () => {
 });
 
 test('an answer without the configured key field: kept for a person (mode 600), the step fails naming the file, the key is in no message', async () => {
-  const err = await env
-    .run(acts.rotateLeakedKeys, { target: 'alfred', keys: [{ userId: 1, fingerprint: sha256(LEAKED).slice(0, 12) }], reason: 'INC-14 test' })
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-  expect(err).toBeInstanceOf(ApplicationFailure);
-  const f = err as ApplicationFailure;
+  const f = await applicationFailure(
+    env.run(acts.rotateLeakedKeys, { target: 'alfred', keys: [{ userId: 1, fingerprint: sha256(LEAKED).slice(0, 12) }], reason: 'INC-14 test' }),
+  );
   expect(f.nonRetryable).toBe(true);
   const kept = path.join(keyDir, 'user-1.rotate-answer.json');
   expect(f.message).toContain(`the answer is kept in ${kept} for a person to recover the key`);

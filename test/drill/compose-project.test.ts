@@ -8,7 +8,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import pino from 'pino';
-import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import { ErrorType } from '../../src/activities/engine/errors';
@@ -16,6 +15,7 @@ import { withPgClient } from '../../src/activities/postgres/postgres';
 import type { EngineConfig } from '../../src/config';
 import { REPO, testConfig, waitUntil } from '../helpers/engine';
 import { health } from '../helpers/drill';
+import { applicationFailure } from '../helpers/failure';
 
 jest.setTimeout(120_000);
 
@@ -51,16 +51,6 @@ function activitiesWith(configure: (t: EngineConfig['targets'][string]) => void)
   configure(t);
   cfg.targets.other = t;
   return createActivities({ config: cfg, docker, logger: pino({ level: 'silent' }) });
-}
-
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ApplicationFailure);
-    return err as ApplicationFailure;
-  }
-  throw new Error('expected a failure');
 }
 
 describe('the replica as a compose project', () => {
@@ -145,7 +135,7 @@ describe('the engine finds containers by compose project and service', () => {
 
   test('a project that does not exist is refused, naming the setting that fixes it', async () => {
     const acts = activitiesWith((t) => (t.containers.project = 'not-alfred'));
-    const err = await failure(act(acts.containerState, { target: 'other', component: 'api' }));
+    const err = await applicationFailure(act(acts.containerState, { target: 'other', component: 'api' }));
     expect(err.nonRetryable).toBe(true);
     expect(err.type).toBe(ErrorType.UnknownContainer);
     expect(err.message).toMatch(/com\.docker\.compose\.project=not-alfred/);
@@ -154,7 +144,7 @@ describe('the engine finds containers by compose project and service', () => {
 
   test('a service named otherwise is refused with the services the project has and the mapping to set', async () => {
     const acts = activitiesWith((t) => (t.containers.services = { api: 'gateway' }));
-    const err = await failure(act(acts.containerState, { target: 'other', component: 'api' }));
+    const err = await applicationFailure(act(acts.containerState, { target: 'other', component: 'api' }));
     expect(err.type).toBe(ErrorType.UnknownContainer);
     expect(err.message).toMatch(/services api, db, proxy, redis, worker but none is "gateway"/);
     expect(err.message).toMatch(/targets\.other\.containers\.services\.api/);
@@ -245,7 +235,7 @@ describe('PostgreSQL through psql in the db container (postgres.via: exec)', () 
     const renamed = activitiesWith((t) => {
       t.postgres = { ...t.postgres!, schema: { ...t.postgres!.schema, users: { ...t.postgres!.schema.users, createdAt: 'registered_at' } } };
     });
-    const f = await failure(act(renamed.lookupUser, { target: 'other', email: 'admin@alfred.local' }));
+    const f = await applicationFailure(act(renamed.lookupUser, { target: 'other', email: 'admin@alfred.local' }));
     expect(f.type).toBe(ErrorType.NotConfigured);
     expect(f.nonRetryable).toBe(true);
     expect(f.message).toMatch(/^column "registered_at" does not exist on target "other".*targets\.other\.postgres\.schema\.users\.createdAt/);
@@ -289,14 +279,14 @@ describe('Redis through redis-cli in the redis container (redis.via: exec)', () 
       t.components = [...t.components, 'cache'];
       t.redis = { ...t.redis!, component: 'cache' };
     });
-    const f = await failure(act(noContainer.redisPing, { target: 'other' }));
+    const f = await applicationFailure(act(noContainer.redisPing, { target: 'other' }));
     expect(f.type).toBe(ErrorType.UnknownContainer);
     expect(f.message).toMatch(/targets\.other\.redis\.component/);
 
     const noCli = activitiesWith((t) => {
       t.redis = { ...t.redis!, cli: ['/usr/local/bin/no-such-redis-cli'] };
     });
-    const g = await failure(act(noCli.redisMemory, { target: 'other' }));
+    const g = await applicationFailure(act(noCli.redisMemory, { target: 'other' }));
     expect(g.type).toBe(ErrorType.NotConfigured);
     expect(g.message).toMatch(/could not run in the redis container of other/);
     expect(g.message).toMatch(/targets\.other\.redis\.cli/);

@@ -10,7 +10,6 @@ import net from 'node:net';
 import Docker from 'dockerode';
 import Redis from 'ioredis';
 import pino from 'pino';
-import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../../src/activities';
 import type { ActivityDeps } from '../../../src/activities/engine/deps';
@@ -28,6 +27,7 @@ import {
   type CliSpawn,
 } from '../../../src/activities/redis/redis-cli';
 import { ConfigSchema } from '../../../src/config';
+import { applicationFailure } from '../../helpers/failure';
 
 jest.setTimeout(60_000);
 
@@ -124,16 +124,6 @@ function depsFor(
     logger: pino({ level: 'silent' }),
     redisCliSpawn: localSpawn(port, seen),
   };
-}
-
-async function permanentFailure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ApplicationFailure);
-    return err as ApplicationFailure;
-  }
-  throw new Error('expected a failure');
 }
 
 let plain: Server;
@@ -442,12 +432,12 @@ describe('errors stay distinct', () => {
 
   test('a redis-cli that is not there is a configuration problem naming redis.cli, not "Redis is down"', async () => {
     const acts = createActivities(depsFor(plain.port, { cli: ['/usr/bin/no-such-redis-cli'] }));
-    const f = await permanentFailure(act(acts.redisPing, { target: 'local' }));
+    const f = await applicationFailure(act(acts.redisPing, { target: 'local' }));
     expect(f.type).toBe(ErrorType.NotConfigured);
     expect(f.message).toMatch(/no-such-redis-cli could not run in the redis container of local \(exit 127/);
     expect(f.message).toMatch(/targets\.local\.redis\.cli/);
     expect(f.message).toMatch(/targets\.local\.redis\.component/);
-    const q = await permanentFailure(act(acts.queueStats, { target: 'local', sampleMs: 0 }));
+    const q = await applicationFailure(act(acts.queueStats, { target: 'local', sampleMs: 0 }));
     expect(q.type).toBe(ErrorType.NotConfigured);
   });
 
@@ -459,7 +449,7 @@ describe('errors stay distinct', () => {
       'echo "Unrecognized option or bad number of args for: \'--quoted-json\'" >&2; exit 1',
       'redis-cli-6',
     ];
-    const f = await permanentFailure(
+    const f = await applicationFailure(
       act(createActivities(depsFor(plain.port, { cli })).redisMemory, { target: 'local' }),
     );
     expect(f.type).toBe(ErrorType.NotConfigured);
