@@ -12,7 +12,7 @@
  */
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { AuditEntryView, AuditNeighbourhood } from '../activities/postgres/audit-chain';
+import type { AuditEntryView, AuditNeighbourhood, AuditVerdict } from '../activities/postgres/audit-chain';
 import { readsTargetApiSettings } from './target-api';
 
 /** Seed 002: "notify SergeyBar + Security Lead immediately". */
@@ -20,15 +20,8 @@ export const SECURITY_CONTACTS = ['@security-lead', '@ledger-owner'];
 
 export type BreakClass = 'missing-hash' | 'tampering' | 'race' | 'unexplained';
 
-export interface ChainVerdict {
-  valid: boolean;
-  firstBreakAt: string | null;
-  breakKind: string | null;
-  /** null: the target's answer does not report it (`unreadable` says which setting names it). */
-  breaks: number | null;
-  total: number | null;
-  unreadable?: string;
-}
+/** The target's chain verify, as the auditChainVerify activity reads it. */
+export type ChainVerdict = AuditVerdict;
 
 export interface AuditFacts {
   verdict: ChainVerdict;
