@@ -7,7 +7,8 @@
  * a false alarm or as resolved, and no step is chosen.
  */
 import type { EngineConfig, TargetConfig } from '../../src/config';
-import type { IncidentRecord, RunbookName } from '../../src/workflows/contracts';
+import type { IncidentRecord } from '../../src/workflows/contracts';
+import type { RunbookName } from '../../src/workflows/catalog';
 import { startEngine, type Engine } from './engine';
 
 export interface Garbled {
