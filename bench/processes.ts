@@ -169,7 +169,7 @@ export async function startBenchEngine(opts: BenchEngineOptions): Promise<BenchE
   const taskQueue = `bench-${run}`;
   config.temporal.taskQueue = taskQueue;
   config.docker.socketPath = path.resolve(REPO, config.docker.socketPath);
-  config.notify = { file: path.join(dir, 'notifications.jsonl'), stdout: false };
+  config.notify = { ...config.notify, file: path.join(dir, 'notifications.jsonl'), stdout: false };
   config.policy = { ...config.policy, settleMs: 0, ...opts.policy };
   config.worker = { ...config.worker, metricsAddress: `127.0.0.1:${await freePort()}`, ...opts.workerOptions };
   const engineFile = path.join(dir, 'engine.json');

@@ -805,12 +805,42 @@ export const ConfigSchema = z.object({
        */
       slack: z
         .object({
-          webhook: secretRef,
+          /** An incoming webhook. With a bot token instead (or as well), messages go through the Web API. */
+          webhook: secretRef.optional(),
+          /**
+           * A Slack bot token (Web API: `conversations.create`, `chat.postMessage`): with it the engine
+           * opens each incident's channel and posts to the channel each message names (seed 002, "First
+           * 5 Minutes"). A secret reference.
+           */
+          botToken: secretRef.optional(),
+          /** The Web API's base URL. */
+          apiUrl: z.string().url().default('https://slack.com/api'),
           channel: z.string().optional(),
           username: z.string().default('remediation-engine'),
           /** Attempts within one delivery before the activity's own retry takes over. */
           attempts: z.number().int().positive().default(3),
           timeoutMs: z.number().int().positive().default(5000),
+        })
+        .refine((s) => s.webhook || s.botToken, { message: 'give a webhook, a botToken, or both' })
+        .optional(),
+      /**
+       * Seed 002, "First 5 Minutes": "Announce in `#incidents`" and "Open an incident channel:
+       * `#inc-YYYY-MM-DD-<short-name>`". The announcement channel is the seed's; the short name is the
+       * target and the runbook.
+       */
+      announce: z.object({ channel: z.string().regex(/^#[a-z0-9_-]+$/).default('#incidents') }).default({}),
+      /**
+       * PagerDuty's REST API, to acknowledge the PagerDuty incident an alert came from (seed 002: "Acknowledge
+       * the PagerDuty alert within 2 minutes"). Without it such incidents note that nobody acknowledged.
+       */
+      pagerduty: z
+        .object({
+          apiUrl: z.string().url().default('https://api.pagerduty.com'),
+          /** A REST API key: a secret reference. */
+          token: secretRef,
+          /** The PagerDuty user the engine acknowledges as (the `From` header PagerDuty requires with account keys). */
+          from: z.string().email(),
+          timeoutMs: z.number().int().positive().default(10_000),
         })
         .optional(),
     })

@@ -13,6 +13,7 @@ import { createHttpActivities } from './target-api/http';
 import { createLedgerActivities } from './postgres/ledger';
 import { createMigrationActivities } from './containers/migrations';
 import { createNotifyActivities } from './engine/notify';
+import { createPagerDutyActivities } from './engine/pagerduty';
 import { createPgGrantActivities } from './postgres/pg-grants';
 import { createPgPressureActivities } from './postgres/pg-pressure';
 import { createPgSessionActivities } from './postgres/pg-sessions';
@@ -39,6 +40,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRedisActivities(deps),
     ...createHttpActivities(deps),
     ...createNotifyActivities(deps),
+    ...createPagerDutyActivities(deps),
     ...createGuardActivities(deps),
     ...createTargetActivities(deps),
     ...createSupportActivities(deps),

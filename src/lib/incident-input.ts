@@ -26,6 +26,15 @@ export function isRunbookName(name: string): name is RunbookName {
   return Object.prototype.hasOwnProperty.call(RUNBOOKS, name);
 }
 
+/**
+ * The seed's severity is a floor for what an alert says of itself: its label may make an incident more
+ * severe, never less (an alert labelled `severity: warning` does not make a database outage SEV-4).
+ */
+export function severityAtLeastSeed(runbook: RunbookName, asked: Severity | undefined): Severity {
+  const seed = RUNBOOKS[runbook].severity;
+  return asked !== undefined && asked < seed ? asked : seed;
+}
+
 /** Refuses unknown runbooks and unknown targets: targets are never guessed. */
 export function buildIncidentInput(cfg: EngineConfig, req: IncidentRequest): { runbook: RunbookName; input: IncidentInput } {
   if (!isRunbookName(req.runbook)) {
@@ -46,7 +55,7 @@ export function buildIncidentInput(cfg: EngineConfig, req: IncidentRequest): { r
     requestedBy: req.requestedBy,
     severity: req.severity ?? RUNBOOKS[req.runbook].severity,
     dryRun: req.dryRun ?? false,
-    policy: { ...cfg.policy, ...req.policy },
+    policy: { ...cfg.policy, announceChannel: cfg.notify.announce.channel, ...req.policy },
     ...(req.alert ? { alert: req.alert } : {}),
     ...(params ? { params } : {}),
     ...(req.summary ? { summary: req.summary } : {}),

@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, type EngineConfig } from '../config';
-import { isRunbookName } from '../lib/incident-input';
+import { isRunbookName, severityAtLeastSeed } from '../lib/incident-input';
 import { RUNBOOKS, type RunbookName } from '../workflows/catalog';
 import type { Severity } from '../workflows/contracts';
 import { formatIssues, formatPath, readYamlFile, SOURCES, type SourceName } from './config';
@@ -238,7 +238,9 @@ export function routeAlert(table: RouteTable, alert: IncomingAlert): RouteDecisi
       reason: `unknown target "${target}"; configured: ${[...table.targets].join(', ')}`,
     };
   }
-  const severity = rule.severity ?? parseSeverity(labels.severity) ?? RUNBOOKS[rule.runbook].severity;
+  // A route's severity is configuration (seed 001's "High alert" for the pool, say); an alert's own
+  // label may raise the seed's severity, never lower it.
+  const severity = rule.severity ?? severityAtLeastSeed(rule.runbook, parseSeverity(labels.severity));
   return {
     kind: 'routed',
     rule: rule.name,

@@ -286,7 +286,16 @@ const runbook: Runbook<ReleaseFacts> = {
     // The running container is the rolled-back one: its own log is the error rate of the good release.
     const now = await acts.requestErrorCounts({ target: ctx.target, component: service, since: release.containerCreatedAt });
     const ok = health.ok && rate(now.after) <= f.errorRatePct;
-    return { ok, detail: `/health ${health.ok ? 'ok' : health.status}; ${service} ${release.tag} errors ${describeCounts(now.after)} (baseline ${f.errorRatePct} %)` };
+    const detail = `/health ${health.ok ? 'ok' : health.status}; ${service} ${release.tag} errors ${describeCounts(now.after)} (baseline ${f.errorRatePct} %)`;
+    // No request served since the rollback is not an error rate at baseline. (Incidents recorded
+    // before this rule read it as 0 %, and replay so.)
+    if (health.ok && (!now.available || now.after.requests === 0) && patched('evidence-before-conclusions')) {
+      const why = now.available
+        ? `no request line recognised in the ${service} logs since ${release.containerCreatedAt} (settings logs.status, logs.path, logs.timestamp)`
+        : `the ${service} logs could not be read: ${now.error ?? ''}`;
+      return { ok: false, detail, unknown: `the error rate of ${service} ${release.tag}: ${why}` };
+    }
+    return { ok, detail };
   },
 };
 

@@ -66,6 +66,8 @@ export interface IncidentPolicy {
   settleMs?: number;
   /** Status update cadence by severity ("1".."4"), ms; 0 = no scheduled updates. */
   updateCadenceMs?: Partial<Record<'1' | '2' | '3' | '4', number>>;
+  /** Where incidents are announced (seed 002: `#incidents`). */
+  announceChannel?: string;
 }
 
 /** Input of every runbook workflow. Carries no secrets: activities resolve the target by name. */
@@ -178,6 +180,10 @@ export interface IncidentRecord {
   outcome?: IncidentOutcome;
   openedAt: string;
   closedAt?: string;
+  /** The incident's chat channel, `#inc-YYYY-MM-DD-<short-name>` (seed 002), once people were told. */
+  channel?: string;
+  /** Seed 002: "Schedule post-mortem within 48 hours" of the resolution. */
+  postmortemDueBy?: string;
   diagnosis?: string;
   rootCause?: string;
   findings: Finding[];

@@ -85,6 +85,13 @@ const notifyActs = proxyActivities<Activities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
 });
 
+/** Seed 002: "Acknowledge the PagerDuty alert within 2 minutes". Retried until then, never longer. */
+const ackActs = proxyActivities<Activities>({
+  scheduleToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '20 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '20 seconds' },
+});
+
 export interface Check {
   ok: boolean;
   detail: string;
@@ -237,8 +244,11 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     note(`phase ${phase}`);
   };
   const send = (n: Omit<Notification, 'incidentId' | 'severity'>): void => {
+    const deliver = () => notifyActs.notify({ ...(messageChannel ? { channel: messageChannel } : {}), ...n, incidentId: rec.incidentId, severity: rec.severity });
+    // Once the incident has a channel, messages wait for it to be opened (incidents recorded before
+    // incident channels scheduled each message at once, and replay so).
     notifications.push(
-      notifyActs.notify({ ...n, incidentId: rec.incidentId, severity: rec.severity }).then(
+      (channelOpening ? channelOpening.then(deliver) : deliver()).then(
         () => undefined,
         (err: unknown) => note(`notification "${n.title}" failed: ${failureMessage(err)}`),
       ),
@@ -382,12 +392,22 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   ]);
   // Status-page updates and seed 001's messages (a child reports through its parent instead).
   const comms = !input.parent && patched('status-comms');
+  // Seed 002's first five minutes and post-incident steps: the PagerDuty acknowledgement, the incident
+  // channel and its announcement in #incidents, the post-mortem date. (Incidents recorded before
+  // these replay without them.)
+  const firstMinutes = comms && patched('first-five-minutes');
+  let announced = false;
+  /** Opening the incident's channel; messages sent meanwhile wait for it. */
+  let channelOpening: Promise<void> | undefined;
+  /** Where messages go once the incident's channel is open (else each sink's own channel). */
+  let messageChannel: string | undefined;
   let stopUpdates = false;
   let updatesLoop: Promise<void> | undefined;
   note(
     `opened by ${input.requestedBy}${input.alert ? ` on alert ${input.alert.name}` : ''}${rec.dryRun ? ' (dry-run)' : ''}` +
       `${input.parent ? ` as a child of ${input.parent.incidentId}` : ''}`,
   );
+  if (firstMinutes && !rec.dryRun) acknowledgePagerDuty();
 
   const ctx: RunbookContext = {
     input,
@@ -473,9 +493,14 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   }
   if (comms && !rec.dryRun) {
     // A real problem: tell people what is known, then keep them updated at the severity's cadence.
+    announce();
     rec.comms = { updates: 0, initialResponse: initialResponse(rec, { cadenceMs: cadenceMs(), now: nowIso(), ...customer() }).text };
-    postStatus(rec.rootCause ? 'identified' : 'investigating');
-    updatesLoop = scheduledUpdates();
+    if (firstMinutes && rec.severity === 4) {
+      note('SEV-4: ticket only, no status page (seed 002)');
+    } else {
+      postStatus(rec.rootCause ? 'identified' : 'investigating');
+      updatesLoop = scheduledUpdates();
+    }
   }
   if (plan.escalate) return escalate(plan.escalate);
 
@@ -532,6 +557,48 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   }
 
   /** One status-page post: rendered from the record, delivered in the background, counted. */
+  /**
+   * Seed 002, "First 5 Minutes": acknowledge the PagerDuty alert within 2 minutes. In the background:
+   * triage does not wait for PagerDuty, and the incident does not close before the answer is in.
+   */
+  function acknowledgePagerDuty(): void {
+    const id = input.alert?.source === 'pagerduty' ? input.alert.labels?.pagerduty_incident_id : undefined;
+    if (!id) return;
+    notifications.push(
+      ackActs.acknowledgePagerDuty({ pagerdutyIncidentId: id }).then(
+        (r) => note(r.detail),
+        (err: unknown) => note(`PagerDuty incident ${id} not acknowledged within 2 minutes: ${failureMessage(err)}`),
+      ),
+    );
+  }
+
+  /**
+   * Seed 002, "First 5 Minutes": open the incident channel `#inc-YYYY-MM-DD-<short-name>` and announce
+   * "INC opened — SEV-X — [brief description]" in #incidents. Once per incident, when it turns out to
+   * need people (not for a false alarm); later messages go to the incident's channel.
+   */
+  function announce(): void {
+    if (!firstMinutes || announced) return;
+    announced = true;
+    const channel = incidentChannel(rec);
+    rec.channel = channel;
+    channelOpening = notifyActs.openIncidentChannel({ name: channel.slice(1) }).then(
+      (r) => {
+        if (r.opened) messageChannel = channel;
+        note(r.detail);
+      },
+      (err: unknown) => note(`incident channel ${channel} not opened: ${failureMessage(err)}`),
+    );
+    notifications.push(channelOpening);
+    send({
+      kind: 'announcement',
+      channel: policy.announceChannel ?? DEFAULT_ANNOUNCE_CHANNEL,
+      title: `INC opened — SEV-${rec.severity} — ${rec.scenario} ${rec.title} on ${rec.target}`,
+      text: `${rec.diagnosis ?? rec.summary ?? ''} Incident channel: ${rec.channel}.`,
+    });
+    note(`announced in ${policy.announceChannel ?? DEFAULT_ANNOUNCE_CHANNEL}; incident channel ${rec.channel}`);
+  }
+
   function postStatus(stage: StatusStage, text?: string): void {
     const m = statusPage(stage, rec, { cadenceMs: cadenceMs(), now: nowIso() });
     send({ kind: 'status', stage, title: m.title, text: text ?? m.text });
@@ -749,6 +816,7 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
 
   /** The incident stays open and escalated until a human closes it; it never closes by itself. */
   async function escalate(reason: string): Promise<IncidentRecord> {
+    if (!rec.dryRun) announce();
     rec.escalations.push(reason);
     setPhase('ESCALATED');
     note(`escalated: ${reason}`);
@@ -813,11 +881,35 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     if (outcome === 'resolved' || outcome === 'false-alarm') {
       send({ kind: 'resolved', title: `${rec.scenario} ${rec.title} on ${rec.target}: ${outcome}`, text: rec.diagnosis ?? '' });
     }
+    if (announced) {
+      // Seed 002, "Within 1 Hour of Resolution": a summary in #incidents, the post-mortem within 48 hours.
+      rec.postmortemDueBy = new Date(Date.parse(rec.closedAt) + POSTMORTEM_WITHIN_MS).toISOString();
+      send({
+        kind: 'announcement',
+        channel: policy.announceChannel ?? DEFAULT_ANNOUNCE_CHANNEL,
+        title: `INC closed — SEV-${rec.severity} — ${rec.scenario} ${rec.title} on ${rec.target}: ${outcome}`,
+        text: `${rec.diagnosis ?? ''}${rec.rootCause ? ` Root cause: ${rec.rootCause}.` : ''} Post-mortem due by ${rec.postmortemDueBy} (within 48 hours).`,
+      });
+      note(`post-mortem due by ${rec.postmortemDueBy}`);
+    }
     await Promise.allSettled(notifications);
     setPhase('CLOSED');
     note(`closed: ${outcome}`);
     return rec;
   }
+}
+
+const DEFAULT_ANNOUNCE_CHANNEL = '#incidents';
+const POSTMORTEM_WITHIN_MS = 48 * 3600_000;
+
+/**
+ * `#inc-YYYY-MM-DD-<short-name>` (seed 002), the short name being the target and the runbook:
+ * `#inc-2026-12-02-alfred-cache-failure`. Slack's rules: lowercase, digits, `-`, at most 80 characters.
+ */
+export function incidentChannel(rec: Pick<IncidentRecord, 'openedAt' | 'target' | 'runbook'>): string {
+  const kebab = rec.runbook.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const name = `inc-${rec.openedAt.slice(0, 10)}-${rec.target}-${kebab}`.replace(/[^a-z0-9-]/g, '-').slice(0, 80);
+  return `#${name}`;
 }
 
 function failureMessage(err: unknown): string {

@@ -133,6 +133,8 @@ async function diagnose(ctx: RunbookContext): Promise<ProviderDownFacts> {
       else ctx.finding(`${p} after the grace period`, !r || r.pct < PROVIDER_ERROR_PCT, `${describeRate(r)} in ${after.seconds} s`);
     }
     ctx.finding('gateway chat errors after the grace period', after.chat.pct < PROVIDER_ERROR_PCT, `${describeRate(after.chat)} in ${after.seconds} s`);
+  } else if (evidence) {
+    ctx.unknown('re-measure after the grace period', 'the gateway counters could not be read: /metrics unreachable');
   } else {
     ctx.finding('re-measure after the grace period', false, '/metrics unreachable');
   }
@@ -247,7 +249,7 @@ const runbook: Runbook<ProviderDownFacts> = {
   },
   async verify(ctx, f): Promise<Check> {
     const w = await measureTraffic(ctx.target, f.params.sampleSeconds);
-    if (!w) return { ok: false, detail: '/metrics unreachable' };
+    if (!w) return { ok: false, detail: '/metrics unreachable', unknown: 'provider and chat counters: /metrics unreachable' };
     const detail = `${f.suspects.map((p) => `${p} ${describeRate(w.providers[p])}`).join(', ')}; gateway chat ${describeRate(w.chat)} (${w.seconds} s)`;
     // Incidents recorded before this rule read a window without calls as recovered, and replay so.
     if (patched('evidence-before-conclusions')) return verifyFromWindow(f.suspects, w, detail);

@@ -52,7 +52,7 @@ const message: Notification = {
 function notifier(url: string, attempts = 3) {
   const dir = mkdtempSync(path.join(tmpdir(), 'notify-'));
   const config = testConfig();
-  config.notify = { file: path.join(dir, 'n.jsonl'), stdout: false, slack: { webhook: { value: url }, username: 'remediation-engine', attempts, timeoutMs: 2000, channel: '#incidents' } };
+  config.notify = { file: path.join(dir, 'n.jsonl'), stdout: false, slack: { webhook: { value: url }, apiUrl: 'https://slack.com/api', username: 'remediation-engine', attempts, timeoutMs: 2000, channel: '#incidents' }, announce: { channel: '#incidents' } };
   const acts = createNotifyActivities({ config, docker: new Docker(), logger: pino({ level: 'silent' }) });
   return { acts, file: config.notify.file as string };
 }

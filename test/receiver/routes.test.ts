@@ -155,12 +155,17 @@ describe('matching', () => {
     expect(routeAlert(table2, withDetails('Redis gone')).kind).toBe('unrouted');
   });
 
-  test('severity: rule, then the alert label, then the runbook default', () => {
+  test('severity: rule, then the alert label, then the runbook default; never below the seed\'s', () => {
     expect(routeAlert(table, alert('AlfredRedisDown', { target: 'alfred', severity: 'critical' }))).toMatchObject({
       severity: 1,
     });
+    // INC-05 is SEV-2 in seed 002: a label saying sev3 or "low" does not make it less severe.
+    expect(RUNBOOKS.cacheFailure.severity).toBe(2);
     expect(routeAlert(table, alert('AlfredRedisDown', { target: 'alfred', severity: 'sev3' }))).toMatchObject({
-      severity: 3,
+      severity: 2,
+    });
+    expect(routeAlert(table, alert('AlfredRedisDown', { target: 'alfred', severity: 'low' }))).toMatchObject({
+      severity: 2,
     });
     expect(routeAlert(table, alert('AlfredRedisDown', { target: 'alfred', severity: 'whatever' }))).toMatchObject({
       severity: RUNBOOKS.cacheFailure.severity,

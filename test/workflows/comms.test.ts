@@ -44,7 +44,7 @@ beforeAll(async () => {
   hook = await webhook([500, 500, 200]);
   engine = await startEngine({
     configure: (cfg) => {
-      cfg.notify.slack = { webhook: { value: hook.url }, username: 'remediation-engine', attempts: 3, timeoutMs: 2000 };
+      cfg.notify.slack = { webhook: { value: hook.url }, apiUrl: 'https://slack.com/api', username: 'remediation-engine', attempts: 3, timeoutMs: 2000 };
     },
   });
 });

@@ -12,10 +12,11 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readSecret } from '../../config';
 import type { ActivityDeps } from './deps';
+import { ErrorType, permanent } from './errors';
 
 export interface Notification {
   incidentId: string;
-  kind: 'approval-needed' | 'escalation' | 'status' | 'resolved' | 'expired';
+  kind: 'approval-needed' | 'escalation' | 'status' | 'resolved' | 'expired' | 'announcement';
   severity: number;
   tier?: string;
   contacts?: string[];
@@ -23,7 +24,11 @@ export interface Notification {
   text: string;
   /** For status-page updates: investigating, identified, monitoring, resolved. */
   stage?: string;
+  /** The chat channel the message belongs in (the incident's, or the announcement channel); else the sink's own. */
+  channel?: string;
 }
+
+type SlackConfig = NonNullable<ActivityDeps['config']['notify']['slack']>;
 
 type Entry = Notification & { at: string };
 
@@ -67,33 +72,85 @@ export function createNotifyActivities(deps: ActivityDeps) {
       list.push({
         name: 'slack',
         async deliver(e) {
-          // The URL holds a token: it is read here and appears in no message or log.
+          // Secrets (the webhook URL, the bot token) are read here and appear in no message or log.
+          const token = readSecret(slack.botToken);
+          if (token) {
+            // The Web API needs a channel: the message's, else the configured one, else #incidents.
+            const channel = e.channel ?? slack.channel ?? cfg.announce.channel;
+            await slackApi(slack, token, 'chat.postMessage', slackMessage(e, { username: slack.username, channel }));
+            return;
+          }
           const url = readSecret(slack.webhook);
           if (!url) throw new Error('the Slack webhook secret is empty');
-          const body = JSON.stringify(slackMessage(e, { username: slack.username, ...(slack.channel ? { channel: slack.channel } : {}) }));
-          let last = '';
-          for (let attempt = 1; attempt <= slack.attempts; attempt++) {
-            try {
-              const res = await doFetch(url, {
-                method: 'POST',
-                headers: { 'content-type': 'application/json' },
-                body,
-                signal: AbortSignal.timeout(slack.timeoutMs),
-              });
-              if (res.ok) return;
-              last = `HTTP ${res.status}`;
-              // 4xx other than 429 will not get better by asking again.
-              if (res.status >= 400 && res.status < 500 && res.status !== 429) break;
-            } catch (err) {
-              last = (err as Error).name === 'TimeoutError' ? `no answer in ${slack.timeoutMs} ms` : 'connection failed';
-            }
-            if (attempt < slack.attempts) await sleep(250 * 2 ** (attempt - 1));
-          }
-          throw new Error(`Slack webhook refused the message: ${last}`);
+          const channel = e.channel ?? slack.channel;
+          await postWithRetries(slack, url, slackMessage(e, { username: slack.username, ...(channel ? { channel } : {}) }));
         },
       });
     }
     return list;
+  }
+
+  /** Posts to the webhook, a few quick attempts; a 4xx other than 429 will not get better by asking again. */
+  async function postWithRetries(slack: SlackConfig, url: string, message: Record<string, unknown>): Promise<void> {
+    let last = '';
+    for (let attempt = 1; attempt <= slack.attempts; attempt++) {
+      try {
+        const res = await doFetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(message),
+          signal: AbortSignal.timeout(slack.timeoutMs),
+        });
+        if (res.ok) return;
+        last = `HTTP ${res.status}`;
+        if (res.status >= 400 && res.status < 500 && res.status !== 429) break;
+      } catch (err) {
+        last = (err as Error).name === 'TimeoutError' ? `no answer in ${slack.timeoutMs} ms` : 'connection failed';
+      }
+      if (attempt < slack.attempts) await sleep(250 * 2 ** (attempt - 1));
+    }
+    throw new Error(`Slack webhook refused the message: ${last}`);
+  }
+
+  /**
+   * One Slack Web API call. Slack answers HTTP 200 with `ok: false` and an error code; the code is
+   * returned to the caller, who knows which ones are expected (`name_taken`).
+   */
+  async function slackApi(slack: SlackConfig, token: string, method: string, body: Record<string, unknown>): Promise<{ ok: boolean; error?: string; [k: string]: unknown }> {
+    let res: Response;
+    try {
+      res = await doFetch(`${slack.apiUrl.replace(/\/$/, '')}/${method}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-8', authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(slack.timeoutMs),
+      });
+    } catch (err) {
+      throw new Error(`Slack ${method}: ${(err as Error).name === 'TimeoutError' ? `no answer in ${slack.timeoutMs} ms` : 'connection failed'}`);
+    }
+    if (res.status === 429) throw new Error(`Slack ${method}: rate limited (retry after ${res.headers.get('retry-after') ?? '?'} s)`);
+    if (!res.ok) throw new Error(`Slack ${method}: HTTP ${res.status}`);
+    const answer = (await res.json().catch(() => undefined)) as { ok?: unknown; error?: unknown } | undefined;
+    if (!answer || typeof answer.ok !== 'boolean') throw new Error(`Slack ${method}: the answer is not Slack's ({"ok": ...})`);
+    if (answer.ok) return answer as { ok: true };
+    const error = typeof answer.error === 'string' ? answer.error : 'unknown_error';
+    if (method === 'conversations.create' && error === 'name_taken') return { ok: false, error };
+    // Bad credentials, missing scopes, a bad channel: asking again changes nothing.
+    throw permanent(ErrorType.Refused, `Slack ${method} refused: ${error}`);
+  }
+
+  /**
+   * Opens the incident's channel (seed 002: "Open an incident channel: `#inc-YYYY-MM-DD-<short-name>`").
+   * Idempotent: a channel of that name that exists already is the incident's (a retried activity, or
+   * the same incident replayed). Without a bot token the channel cannot be created by the engine: the
+   * answer says so, and the announcement names the channel for people to open.
+   */
+  async function openIncidentChannel(req: { name: string }): Promise<{ opened: boolean; detail: string }> {
+    const slack = cfg.slack;
+    const token = readSecret(slack?.botToken);
+    if (!slack || !token) return { opened: false, detail: `#${req.name} not opened: no Slack bot token (notify.slack.botToken)` };
+    const r = await slackApi(slack, token, 'conversations.create', { name: req.name });
+    return r.ok ? { opened: true, detail: `#${req.name} opened` } : { opened: true, detail: `#${req.name} exists already` };
   }
 
   async function notify(n: Notification): Promise<{ delivered: string[] }> {
@@ -118,5 +175,5 @@ export function createNotifyActivities(deps: ActivityDeps) {
     }
     return { delivered: [...already] };
   }
-  return { notify };
+  return { notify, openIncidentChannel };
 }
