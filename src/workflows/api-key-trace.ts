@@ -4,10 +4,12 @@
  * the api's request log, key rotations) and give a verdict a support engineer can paste into the
  * ticket. Diagnose-first: it changes nothing; 5xx or repeated failures are escalated (seed 000).
  */
+import { patched } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { ApiLogTrace, KeyEvent, RequestRows, SupportUser } from '../activities/postgres/support';
-import { renderSupportReport, type ReportStatus } from './support-report';
+import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
+import { notConfiguredMessage, recordChecks } from './support-evidence';
 
 export interface KeyTraceFacts {
   email: string;
@@ -22,6 +24,13 @@ export interface KeyTraceFacts {
   keyEvents: KeyEvent[];
   serviceHealthy: boolean;
   serviceDetail: string;
+  /** Why the user's charged requests (`request_logs`) could not be read, when they could not. */
+  rowsError?: string;
+  /**
+   * Signals that were not observed are unknown, never "nothing there" (absent in facts of incidents
+   * started before this rule, which read them as nothing there).
+   */
+  evidenceRule?: boolean;
 }
 
 export interface KeyTraceVerdict {
@@ -30,6 +39,8 @@ export interface KeyTraceVerdict {
   rootCause?: string;
   solution?: string;
   nextSteps: string[];
+  /** Why the incident escalates, when it is not the diagnosis itself (what could not be observed). */
+  escalate?: string;
 }
 
 /** Repeated server errors for one user in the window: seed 000 says escalate to SRE. */
@@ -49,6 +60,9 @@ async function diagnose(ctx: RunbookContext): Promise<KeyTraceFacts> {
   const from = new Date(atMs - minutes * 60_000).toISOString();
   const to = new Date(Math.min(atMs + minutes * 60_000, now)).toISOString();
   const t = ctx.target;
+  // Incidents recorded before this rule failed on an unreadable request_logs and read logs the
+  // settings do not recognise as empty; they replay so.
+  const evidence = patched('evidence-before-conclusions');
 
   const [user, health] = await Promise.all([acts.lookupUser({ target: t, email }), acts.httpHealth({ target: t })]);
   const serviceDetail = `/health ${health.status || 'unreachable'}${health.body ? `: database ${String(health.body.database)}, redis ${String(health.body.redis)}` : ''}`;
@@ -62,19 +76,26 @@ async function diagnose(ctx: RunbookContext): Promise<KeyTraceFacts> {
     keyEvents: [],
     serviceHealthy: health.ok,
     serviceDetail,
+    ...(evidence ? { evidenceRule: true } : {}),
   };
   if (user.found && user.userId) {
     const userId = user.userId;
     const [rows, log, keys] = await Promise.all([
-      acts.requestRows({ target: t, userId, ...(requestId ? { requestId } : {}), from, to }),
+      acts.requestRows({ target: t, userId, ...(requestId ? { requestId } : {}), from, to }).catch((err: unknown) => {
+        // A column the target lacks (a `postgres.schema` setting) shows no rows: the read is unknown.
+        const why = evidence ? notConfiguredMessage(err) : undefined;
+        if (why === undefined) throw err;
+        facts.rowsError = why;
+        return undefined;
+      }),
       acts.apiRequestLog({ target: t, userId, ...(requestId ? { requestId } : {}), from, to }),
       acts.keyEvents({ target: t, userId, to }),
     ]);
-    facts.rows = rows;
+    if (rows) facts.rows = rows;
     facts.log = log;
     facts.keyEvents = keys.events;
   }
-  for (const c of checksOf(facts)) ctx.finding(c.check, c.ok, c.detail);
+  recordChecks(ctx, checksOf(facts));
   return facts;
 }
 
@@ -106,6 +127,53 @@ function rejectedKey(f: KeyTraceFacts, when: string): KeyTraceVerdict {
     rootCause: 'The API key sent does not match the key on this account.',
     solution: 'Check the key in the client configuration (no spaces or truncation) or issue a new one.',
     nextSteps: ['Ask the customer to re-copy the key from the dashboard.'],
+  };
+}
+
+/**
+ * The signals a verdict of absence ("never reached the api", "no request from this account") rests
+ * on, each with why it could not be observed; empty when all were. Pure.
+ */
+export function unobservedSignals(f: KeyTraceFacts): Array<{ signal: string; why: string }> {
+  if (!f.evidenceRule || !f.user.found) return [];
+  const out: Array<{ signal: string; why: string }> = [];
+  const window = `between ${f.from} and ${f.to}`;
+  if (f.rowsError !== undefined || !f.rows) out.push({ signal: 'charged requests in the window', why: `request_logs could not be read: ${f.rowsError ?? 'no answer'}` });
+  const log = f.log;
+  if (!log || !log.available) {
+    out.push({ signal: 'the api request log', why: `the api log could not be read: ${log?.error ?? 'not read'}` });
+    return out;
+  }
+  if (log.linesRead === undefined) return out;
+  if (log.linesRead === 0) {
+    out.push({ signal: 'the api request log', why: `no api log line ${window}` });
+    return out;
+  }
+  if (!log.requestLines) {
+    out.push({ signal: 'the api request log', why: `no request line recognised among ${log.linesRead} api log lines ${window} (settings logs.status, logs.timestamp)` });
+    return out;
+  }
+  if (f.requestId && !log.withRequestId) {
+    out.push({ signal: 'request ids in the api log', why: `none of ${log.requestLines} request lines ${window} carries a request id (setting logs.requestId)` });
+  }
+  if (!log.withUser) {
+    out.push({ signal: 'user ids in the api log', why: `none of ${log.requestLines} request lines ${window} carries a user id (setting logs.userId)` });
+  }
+  if ((log.unauthorized ?? 0) > 0 && log.authFailures === 0) {
+    out.push({ signal: 'failed authentications in the api log', why: `${log.unauthorized ?? 0} requests answered 401 ${window}, none of them recognised as a failed authentication (setting logs.authFailed)` });
+  }
+  return out;
+}
+
+/** An absence that rests on signals that could not be observed is not known: escalate, naming them. */
+function notDetermined(f: KeyTraceFacts, what: string, unseen: Array<{ signal: string; why: string }>): KeyTraceVerdict {
+  const text = unseen.map((u) => `could not observe ${u.signal}: ${u.why}`).join('; ');
+  return {
+    status: 'escalated',
+    diagnosis: `could not determine whether ${what} between ${f.from} and ${f.to}: ${unseen.map((u) => u.signal).join(', ')} not observed`,
+    rootCause: 'Not determined: the request logs could not be read.',
+    nextSteps: [`Escalated: ${text}.`],
+    escalate: text,
   };
 }
 
@@ -166,6 +234,8 @@ function traceRequest(f: KeyTraceFacts, id: string): KeyTraceVerdict {
       nextSteps: [],
     };
   }
+  const unseen = unobservedSignals(f).filter((u) => u.signal !== 'user ids in the api log' && u.signal !== 'failed authentications in the api log');
+  if (unseen.length > 0) return notDetermined(f, `request ${id} reached the api`, unseen);
   return {
     status: 'answered',
     diagnosis: `request ${id} never reached the api between ${f.from} and ${f.to}`,
@@ -201,6 +271,8 @@ function traceWindow(f: KeyTraceFacts): KeyTraceVerdict {
     };
   }
   if ((log?.authFailures ?? 0) > 0) return rejectedKey(f, f.to);
+  const unseen = unobservedSignals(f).filter((u) => u.signal !== 'request ids in the api log');
+  if (unseen.length > 0) return notDetermined(f, 'any request from this account reached the api', unseen);
   return {
     status: 'answered',
     diagnosis: `no request from this account reached the api between ${f.from} and ${f.to}`,
@@ -233,7 +305,7 @@ export function planApiKeyTrace(f: KeyTraceFacts): KeyTraceVerdict {
 }
 
 /** The ticket report for a verdict. */
-export function apiKeyTraceReport(f: KeyTraceFacts, v: KeyTraceVerdict, meta: { incidentId: string; at: string; severity: Severity; checks: Array<{ check: string; ok: boolean; detail: string }> }): string {
+export function apiKeyTraceReport(f: KeyTraceFacts, v: KeyTraceVerdict, meta: { incidentId: string; at: string; severity: Severity; checks: SupportCheck[] }): string {
   return renderSupportReport({
     title: 'API key trace',
     incidentId: meta.incidentId,
@@ -267,7 +339,7 @@ const runbook: Runbook<KeyTraceFacts> = {
       diagnosis: v.diagnosis,
       ...(v.rootCause ? { rootCause: v.rootCause } : {}),
       ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
-      ...(v.status === 'escalated' ? { escalate: `${v.diagnosis}: ${v.nextSteps.join(' ')}` } : {}),
+      ...(v.status === 'escalated' ? { escalate: v.escalate ?? `${v.diagnosis}: ${v.nextSteps.join(' ')}` } : {}),
       report: apiKeyTraceReport(f, v, rec),
       steps: [],
     };
@@ -279,21 +351,47 @@ const runbook: Runbook<KeyTraceFacts> = {
   },
 };
 
-/** The checks behind the verdict: recorded as findings and listed in the report. */
-function checksOf(f: KeyTraceFacts): Array<{ check: string; ok: boolean; detail: string }> {
-  const out = [
+/** The checks behind the verdict: recorded as findings and listed in the report; a signal not observed is unknown. */
+export function checksOf(f: KeyTraceFacts): SupportCheck[] {
+  const out: SupportCheck[] = [
     { check: 'service health', ok: f.serviceHealthy, detail: f.serviceDetail },
     { check: 'account', ok: f.user.found, detail: f.user.found ? `user #${f.user.userId ?? '?'}` : `no user with email ${f.email}` },
   ];
   if (!f.user.found) return out;
-  out.push({ check: 'charged requests in the window', ok: true, detail: `${f.rows?.inWindow ?? 0}${f.rows?.last ? `, last at ${f.rows.last}` : ''}` });
+  const unseen = unobservedSignals(f);
+  const unknown = (signal: string): SupportCheck | undefined => {
+    const u = unseen.find((x) => x.signal === signal);
+    return u ? { check: signal, ok: false, detail: u.why, unknown: true } : undefined;
+  };
+  const logUnknown = unknown('the api request log');
+  out.push(
+    unknown('charged requests in the window') ?? { check: 'charged requests in the window', ok: true, detail: `${f.rows?.inWindow ?? 0}${f.rows?.last ? `, last at ${f.rows.last}` : ''}` },
+  );
   if (f.requestId) {
     const m = f.rows?.match;
-    out.push({ check: `request ${f.requestId} in request_logs`, ok: m?.mine ?? false, detail: m ? `row #${m.rowId} at ${m.createdAt} (${m.mine ? "this user's" : "another account's"})` : 'not found' });
+    if (f.rows || !f.evidenceRule) {
+      out.push({ check: `request ${f.requestId} in request_logs`, ok: m?.mine ?? false, detail: m ? `row #${m.rowId} at ${m.createdAt} (${m.mine ? "this user's" : "another account's"})` : 'not found' });
+    }
     const seen = f.log?.request;
-    out.push({ check: `request ${f.requestId} in the api log`, ok: seen ? seen.status < 400 : false, detail: seen ? `${seen.path} → ${seen.status} at ${seen.at}` : 'not seen' });
+    const idsUnknown = logUnknown ?? unknown('request ids in the api log');
+    if (seen || !idsUnknown) {
+      out.push({ check: `request ${f.requestId} in the api log`, ok: seen ? seen.status < 400 : false, detail: seen ? `${seen.path} → ${seen.status} at ${seen.at}` : 'not seen' });
+    } else {
+      out.push({ ...idsUnknown, check: `request ${f.requestId} in the api log` });
+    }
   }
-  if (f.log) out.push({ check: 'api log for this user', ok: f.log.available, detail: `${f.log.userRequests} requests (${statusList(f.log.userByStatus)}), ${f.log.authFailures} failed authentications` });
+  if (logUnknown) out.push({ ...logUnknown, check: 'api log for this user' });
+  else if (f.log) {
+    out.push(
+      unknown('user ids in the api log') ?? {
+        check: 'api log for this user',
+        ok: f.log.available,
+        detail: `${f.log.userRequests} requests (${statusList(f.log.userByStatus)}), ${f.log.authFailures} failed authentications`,
+      },
+    );
+    const auth = unknown('failed authentications in the api log');
+    if (auth) out.push(auth);
+  }
   out.push({ check: 'key events', ok: true, detail: f.keyEvents.length ? f.keyEvents.map((e) => `${e.action} at ${e.at}`).join(', ') : 'none' });
   return out;
 }

@@ -4,13 +4,20 @@
  * containers' environment; no value is ever read into the workflow. A drifted component is recreated
  * with the reference's value after approval; verification compares again.
  */
+import { patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { SecretComparison, SecretHolder } from '../activities/containers/shared-secrets';
-import { renderSupportReport, type ReportStatus } from './support-report';
+import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
+import { recordChecks, unobservedText } from './support-evidence';
 
 export interface DriftFacts {
   comparisons: SecretComparison[];
+  /**
+   * A secret the reference component's environment lacks, and a target without shared secrets, are
+   * unknown, never "no drift" (absent in facts of incidents started before this rule).
+   */
+  evidenceRule?: boolean;
 }
 
 export interface DriftItem {
@@ -31,17 +38,32 @@ export interface DriftVerdict {
 
 async function diagnose(ctx: RunbookContext): Promise<DriftFacts> {
   const { comparisons } = await acts.compareSharedSecrets({ target: ctx.target });
-  for (const c of checksOf({ comparisons })) ctx.finding(c.check, c.ok, c.detail);
-  return { comparisons };
+  // Incidents recorded before this rule called nothing compared "no drift", and replay so.
+  const facts: DriftFacts = { comparisons, ...(patched('evidence-before-conclusions') ? { evidenceRule: true } : {}) };
+  recordChecks(ctx, checksOf(facts));
+  return facts;
 }
 
 function describeHolder(h: SecretHolder): string {
   return h.present ? `fingerprint ${h.fingerprint ?? '?'}` : 'not set';
 }
 
-function checksOf(f: DriftFacts): Array<{ check: string; ok: boolean; detail: string }> {
-  const out: Array<{ check: string; ok: boolean; detail: string }> = [];
+/** The checks behind the verdict; a signal not observed is unknown. */
+export function checksOf(f: DriftFacts): SupportCheck[] {
+  const out: SupportCheck[] = [];
+  if (f.evidenceRule && f.comparisons.length === 0) {
+    return [{ check: 'shared secrets', ok: false, unknown: true, detail: 'no shared secret is configured for this target, so nothing was compared (setting support.sharedSecrets)' }];
+  }
   for (const c of f.comparisons) {
+    if (f.evidenceRule && !c.reference.present) {
+      out.push({
+        check: `${c.env} in ${c.reference.component} (reference)`,
+        ok: false,
+        unknown: true,
+        detail: `${c.env} is not in the container environment of ${c.reference.component}, so there is no value to compare with (setting support.sharedSecrets: env, reference)`,
+      });
+      continue;
+    }
     out.push({ check: `${c.env} in ${c.reference.component} (reference)`, ok: c.reference.present, detail: describeHolder(c.reference) });
     for (const o of c.others) {
       out.push({
@@ -56,6 +78,16 @@ function checksOf(f: DriftFacts): Array<{ check: string; ok: boolean; detail: st
 
 /** Pure decision over the comparisons. */
 export function planConfigDrift(f: DriftFacts): DriftVerdict {
+  const unseen = f.evidenceRule ? unobservedText(checksOf(f)) : '';
+  if (unseen) {
+    return {
+      status: 'escalated',
+      diagnosis: `config drift could not be determined: ${unseen}`,
+      rootCause: 'Not determined: the secrets could not be compared.',
+      drifted: [],
+      escalate: unseen,
+    };
+  }
   const noReference = f.comparisons.filter((c) => !c.reference.present);
   if (noReference.length > 0) {
     const names = noReference.map((c) => `${c.env} in ${c.reference.component}`).join(', ');
@@ -137,12 +169,22 @@ const runbook: Runbook<DriftFacts> = {
       steps,
     };
   },
-  async verify(ctx): Promise<Check> {
+  async verify(ctx, f): Promise<Check> {
     const { comparisons } = await acts.compareSharedSecrets({ target: ctx.target });
+    if (f.evidenceRule) return verifyAligned(comparisons);
     const bad = comparisons.flatMap((c) => c.others.filter((o) => !o.matches || !o.running).map((o) => `${c.env} in ${o.component}`));
     return { ok: bad.length === 0, detail: bad.length ? `still drifted or not running: ${bad.join(', ')}` : `${comparisons.map((c) => c.env).join(', ')} equal in every component` };
   },
 };
+
+/** Pure: every component holds the reference's value, as a comparison that could be made shows it. */
+export function verifyAligned(comparisons: SecretComparison[]): Check {
+  const unseen = unobservedText(checksOf({ comparisons, evidenceRule: true })).replace(/^could not observe /, '');
+  const bad = comparisons.flatMap((c) => c.others.filter((o) => !o.matches || !o.running).map((o) => `${c.env} in ${o.component}`));
+  const detail = bad.length ? `still drifted or not running: ${bad.join(', ')}` : `${comparisons.map((c) => c.env).join(', ')} equal in every component`;
+  if (unseen) return { ok: false, detail, unknown: unseen };
+  return { ok: bad.length === 0, detail };
+}
 
 /** Support: secrets that must match across services, compared by hash and aligned after approval. */
 export async function configDrift(input: IncidentInput): Promise<IncidentRecord> {

@@ -5,7 +5,7 @@
  * and how Redis is doing. Remedy: a stopped worker is started (auto); worker replicas are added
  * (approve) and removed again once the queue has drained (auto).
  */
-import { sleep } from '@temporalio/workflow';
+import { patched, sleep } from '@temporalio/workflow';
 import {
   acts,
   longActs,
@@ -18,7 +18,8 @@ import {
 } from './kernel';
 import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
-import { renderSupportReport, reportStatus } from './support-report';
+import { renderSupportReport, reportStatus, type SupportCheck } from './support-report';
+import { recordChecks } from './support-evidence';
 import type { QueueConfig, QueueSnapshot } from '../activities/redis/queue';
 
 /** The queue sample as the activity took it (depths, oldest job, clients), and what surrounds it. */
@@ -29,6 +30,11 @@ export interface QueueFacts extends Omit<QueueSnapshot, 'ok' | 'error'> {
   memoryUsedPct?: number;
   worker: { name: string; running: boolean; status: string };
   replicas: number;
+  /**
+   * A queue key that is no queue, and a job whose age its hash does not give, are unknown, never an
+   * empty queue or a young job (absent in facts of incidents started before this rule).
+   */
+  evidenceRule?: boolean;
 }
 
 export interface QueuePlan {
@@ -62,8 +68,10 @@ async function diagnose(ctx: RunbookContext): Promise<QueueFacts> {
     ...sample,
     worker: { name: worker.name, running: worker.running, status: worker.status },
     replicas,
+    // Incidents recorded before this rule read a key that is no queue as an empty one, and replay so.
+    ...(patched('evidence-before-conclusions') ? { evidenceRule: true } : {}),
   };
-  for (const c of queueChecks(facts)) ctx.finding(c.check, c.ok, c.detail);
+  recordChecks(ctx, queueChecks(facts));
   if (stats.ok) {
     const mem = await acts.redisMemory({ target: t });
     facts.memoryUsedPct = mem.usedPct;
@@ -76,28 +84,48 @@ async function diagnose(ctx: RunbookContext): Promise<QueueFacts> {
   return facts;
 }
 
-/** The checks of the report and the findings, from the facts. */
-export function queueChecks(f: QueueFacts): Array<{ check: string; ok: boolean; detail: string }> {
+/** Why the queue's depth is not known although Redis answered (a key that is no queue), or undefined. Pure. */
+export function depthUnobserved(s: { depth: number; known?: boolean }, key: string): string | undefined {
+  return s.depth === 0 && s.known === false
+    ? `${key} is neither a list in Redis nor among RQ's queues (rq:queues) (setting queue.key)`
+    : undefined;
+}
+
+/** The checks of the report and the findings, from the facts; a signal not observed is unknown. */
+export function queueChecks(f: QueueFacts): SupportCheck[] {
   if (!f.redisOk) return [{ check: 'Redis', ok: false, detail: `unreachable: ${f.redisError ?? 'no answer'}` }];
   const age = f.oldest?.ageSeconds;
+  const depthUnknown = f.evidenceRule ? depthUnobserved(f, f.queue.key) : undefined;
+  const ageUnknown = f.evidenceRule === true && f.oldest !== undefined && age === undefined;
   return [
-    {
-      check: `queue depth (LLEN ${f.queue.key})`,
-      ok: f.depth < f.queue.depthThreshold,
-      detail: `${f.depth} jobs (threshold ${f.queue.depthThreshold})`,
-    },
-    {
-      check: 'consumers taking jobs',
-      ok: f.depth === 0 || f.oldestTaken || f.depthAfter < f.depth,
-      detail: `${f.depth} → ${f.depthAfter} in ${f.sampleMs / 1000} s; oldest job ${f.oldestTaken ? 'taken' : 'not taken'}`,
-    },
-    {
-      check: 'oldest job',
-      ok: age === undefined || age < f.queue.stuckAfterSeconds,
-      detail: f.oldest
-        ? `${f.oldest.id ?? '?'} (${f.oldest.kind ?? '?'})${age !== undefined ? `, waiting ${age} s` : ''}`
-        : 'queue empty',
-    },
+    depthUnknown
+      ? { check: `queue depth (LLEN ${f.queue.key})`, ok: false, unknown: true, detail: depthUnknown }
+      : {
+          check: `queue depth (LLEN ${f.queue.key})`,
+          ok: f.depth < f.queue.depthThreshold,
+          detail: `${f.depth} jobs (threshold ${f.queue.depthThreshold})`,
+        },
+    depthUnknown
+      ? { check: 'consumers taking jobs', ok: false, unknown: true, detail: `the queue ${f.queue.key} was not read` }
+      : {
+          check: 'consumers taking jobs',
+          ok: f.depth === 0 || f.oldestTaken || f.depthAfter < f.depth,
+          detail: `${f.depth} → ${f.depthAfter} in ${f.sampleMs / 1000} s; oldest job ${f.oldestTaken ? 'taken' : 'not taken'}`,
+        },
+    ageUnknown
+      ? {
+          check: 'oldest job',
+          ok: false,
+          unknown: true,
+          detail: `${f.oldest?.id ?? '?'} (${f.oldest?.kind ?? '?'}): its job hash gives no enqueued_at or created_at, so its age is not known`,
+        }
+      : {
+          check: 'oldest job',
+          ok: age === undefined || age < f.queue.stuckAfterSeconds,
+          detail: f.oldest
+            ? `${f.oldest.id ?? '?'} (${f.oldest.kind ?? '?'})${age !== undefined ? `, waiting ${age} s` : ''}`
+            : 'queue empty',
+        },
     {
       check: 'Redis clients',
       ok: true,
@@ -118,6 +146,15 @@ export function planQueueBacklog(f: QueueFacts): QueuePlan {
     return {
       diagnosis: `the queue's Redis does not answer (${f.redisError ?? 'no reply'})`,
       escalate: 'Redis is unreachable, so the queue cannot be read: run the cacheFailure runbook first',
+      steps: [],
+      stuck: false,
+    };
+  }
+  const unseen = f.evidenceRule ? depthUnobserved(f, q.key) : undefined;
+  if (unseen) {
+    return {
+      diagnosis: `the depth of queue ${q.key} could not be read: ${unseen}`,
+      escalate: `could not observe queue depth (LLEN ${q.key}): ${unseen}`,
       steps: [],
       stuck: false,
     };
@@ -272,6 +309,7 @@ const runbook: Runbook<QueueFacts> = {
   },
   async verify(ctx, f): Promise<Check> {
     const s = await acts.queueStats({ target: ctx.target, sampleMs: 0 });
+    if (f.evidenceRule) return verifyQueue(s, f.queue);
     return {
       ok: s.ok && s.depth < f.queue.depthThreshold,
       detail: s.ok
@@ -280,6 +318,19 @@ const runbook: Runbook<QueueFacts> = {
     };
   },
 };
+
+/** Pure: the queue is below its threshold, as a readable sample shows it; an unreadable one shows nothing. */
+export function verifyQueue(s: Pick<QueueSnapshot, 'ok' | 'error' | 'depth' | 'known'>, q: QueueConfig): Check {
+  if (!s.ok)
+    return {
+      ok: false,
+      detail: `Redis: ${s.error ?? 'no answer'}`,
+      unknown: `queue depth (LLEN ${q.key}): Redis did not answer: ${s.error ?? 'no answer'}`,
+    };
+  const unseen = depthUnobserved(s, q.key);
+  if (unseen) return { ok: false, detail: `LLEN ${q.key} = 0`, unknown: `queue depth (LLEN ${q.key}): ${unseen}` };
+  return { ok: s.depth < q.depthThreshold, detail: `${s.depth} jobs queued (threshold ${q.depthThreshold})` };
+}
 
 /**
  * Durable wait (workflow timers) until the queue is drained; the replicas stay until then. A queue

@@ -5,11 +5,13 @@
  * sandbox accepts, the component is switched to the sandbox after approval (seed 004 step 4: sandbox
  * mode by SMTP_HOST/SMTP_PORT); verification probes the relay then in use. Anything else escalates.
  */
+import { patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { SmtpProbe, SmtpRelayInUse } from '../activities/smtp/smtp';
 import { RUNBOOKS } from './catalog';
-import { renderSupportReport, type ReportStatus } from './support-report';
+import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
+import { recordChecks } from './support-evidence';
 
 export interface SmtpFacts {
   inUse: SmtpRelayInUse;
@@ -17,6 +19,12 @@ export interface SmtpFacts {
   probe: SmtpProbe;
   /** The probe of the sandbox relay, when another relay is in use. */
   sandbox: SmtpProbe | null;
+  /**
+   * A relay the component's environment does not name is unknown, never the primary; a relay that
+   * accepts mail for a component that is not running is no working delivery (absent in facts of
+   * incidents started before this rule).
+   */
+  evidenceRule?: boolean;
 }
 
 export interface SmtpVerdict {
@@ -35,8 +43,9 @@ async function diagnose(ctx: RunbookContext): Promise<SmtpFacts> {
   const inUse = await acts.smtpRelayInUse({ target: ctx.target });
   const probe = await acts.probeSmtpRelay({ target: ctx.target, relay: 'in-use', ...(recipient ? { recipient } : {}) });
   const sandbox = inUse.relay === 'sandbox' ? null : await acts.probeSmtpRelay({ target: ctx.target, relay: 'sandbox', ...(recipient ? { recipient } : {}) });
-  const facts = { inUse, probe, sandbox };
-  for (const c of checksOf(facts)) ctx.finding(c.check, c.ok, c.detail);
+  // Incidents recorded before this rule assumed the primary relay, and replay so.
+  const facts: SmtpFacts = { inUse, probe, sandbox, ...(patched('evidence-before-conclusions') ? { evidenceRule: true } : {}) };
+  recordChecks(ctx, checksOf(facts));
   return facts;
 }
 
@@ -79,9 +88,17 @@ function failure(p: SmtpProbe): string {
   return p.code !== null ? `${p.code} ${p.text ?? ''}`.trim() : (p.error ?? 'unknown error');
 }
 
-function checksOf(f: SmtpFacts): Array<{ check: string; ok: boolean; detail: string }> {
+/** Why the relay the component uses is not known (its environment names none), or undefined. Pure. */
+export function relayUnobserved(u: SmtpRelayInUse): string | undefined {
+  if (u.fromEnv) return undefined;
+  const env = u.hostEnv ?? 'the host variable';
+  return `${env} is not in the container environment of ${u.component}, so the relay it uses is not known (setting smtp.hostEnv)`;
+}
+
+export function checksOf(f: SmtpFacts): SupportCheck[] {
+  const unseen = f.evidenceRule ? relayUnobserved(f.inUse) : undefined;
   return [
-    { check: 'relay in use', ok: f.inUse.running, detail: describeInUse(f.inUse) },
+    unseen ? { check: 'relay in use', ok: false, unknown: true, detail: unseen } : { check: 'relay in use', ok: f.inUse.running, detail: describeInUse(f.inUse) },
     ...probeChecks(f.probe),
     ...(f.sandbox ? probeChecks(f.sandbox) : []),
   ];
@@ -113,6 +130,25 @@ export function refusalCause(p: SmtpProbe): string {
 /** Pure decision over the probes. */
 export function planSmtpDelivery(f: SmtpFacts): SmtpVerdict {
   const relay = `the ${f.probe.relay} relay ${f.probe.address}`;
+  const unseen = f.evidenceRule ? relayUnobserved(f.inUse) : undefined;
+  if (unseen) {
+    return {
+      status: 'escalated',
+      diagnosis: `the relay ${f.inUse.component} uses could not be determined: ${unseen}`,
+      rootCause: 'Not determined: the relay in use is not known.',
+      switchToSandbox: false,
+      escalate: `could not observe the relay in use: ${unseen}`,
+    };
+  }
+  if (f.evidenceRule && !f.inUse.running) {
+    return {
+      status: 'escalated',
+      diagnosis: `${f.inUse.component} is not running: it sends no mail${f.probe.ok ? `, although ${relay} accepts mail` : `, and ${relay} fails at ${f.probe.stage}: ${failure(f.probe)}`}`,
+      rootCause: `The ${f.inUse.component} container that sends the mail is not running.`,
+      switchToSandbox: false,
+      escalate: `${f.inUse.component}, which sends the mail, is not running: start it, then re-run`,
+    };
+  }
   if (f.probe.ok) {
     const ms = f.probe.connectMs ?? 0;
     return { status: 'nothing-wrong', diagnosis: `SMTP works: ${relay} accepted EHLO, MAIL FROM and RCPT TO (connected in ${ms} ms)`, switchToSandbox: false };
@@ -198,11 +234,13 @@ const runbook: Runbook<SmtpFacts> = {
       steps,
     };
   },
-  async verify(ctx): Promise<Check> {
+  async verify(ctx, f): Promise<Check> {
     const recipient = recipientOf(ctx);
     const inUse = await acts.smtpRelayInUse({ target: ctx.target });
     const p = await acts.probeSmtpRelay({ target: ctx.target, relay: 'in-use', ...(recipient ? { recipient } : {}) });
     if (!inUse.running) return { ok: false, detail: `${inUse.component} is not running` };
+    const unseen = f.evidenceRule ? relayUnobserved(inUse) : undefined;
+    if (unseen) return { ok: false, detail: `the relay of ${inUse.component} is not known`, unknown: `the relay in use: ${unseen}` };
     return {
       ok: p.ok,
       detail: p.ok ? `the ${p.relay} relay ${p.address} in use accepts mail (EHLO, MAIL FROM, RCPT TO)` : `the ${p.relay} relay ${p.address} in use fails at ${p.stage}: ${failure(p)}`,

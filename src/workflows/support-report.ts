@@ -13,6 +13,15 @@ export function reportStatus(p: { falseAlarm?: boolean; escalate?: string }): Re
   return p.falseAlarm ? 'nothing-wrong' : p.escalate ? 'escalated' : 'mitigation-proposed';
 }
 
+/** One check of a report. */
+export interface SupportCheck {
+  check: string;
+  ok: boolean;
+  detail: string;
+  /** The signal could not be observed: `detail` says why. */
+  unknown?: boolean;
+}
+
 export interface SupportReport {
   title: string;
   incidentId: string;
@@ -32,8 +41,8 @@ export interface SupportReport {
   verification?: string;
   /** What the engineer asked for, as given (email, time, request id, ...). */
   facts: Array<[string, string]>;
-  /** The checks, each with its result. */
-  checks: Array<{ check: string; ok: boolean; detail: string }>;
+  /** The checks, each with its result; `unknown`: the check could not be made (neither OK nor FAIL). */
+  checks: Array<SupportCheck>;
   nextSteps?: string[];
 }
 
@@ -102,7 +111,7 @@ export function renderSupportReport(r: SupportReport): string {
     '### Checks',
     '| check | result | detail |',
     '|---|---|---|',
-    ...r.checks.map((c) => `| ${cell(c.check)} | ${c.ok ? 'OK' : 'FAIL'} | ${cell(c.detail)} |`),
+    ...r.checks.map((c) => `| ${cell(c.check)} | ${c.unknown ? 'UNKNOWN' : c.ok ? 'OK' : 'FAIL'} | ${cell(c.detail)} |`),
     '',
     '### Verdict',
     r.verdict,

@@ -5,10 +5,12 @@
  * transfer has not been applied. Diagnose-first: seed 000 calls for no mitigation here, so a fault on
  * our side (worker down or stalled, job lost, transfer failed) is escalated with the report.
  */
+import { patched } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { QueueState, SupportUser, TransferRow, WorkerLogErrors } from '../activities/postgres/support';
-import { renderSupportReport, type ReportStatus } from './support-report';
+import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
+import { notConfiguredMessage, recordChecks } from './support-evidence';
 
 export interface TransferFacts {
   email: string;
@@ -22,6 +24,14 @@ export interface TransferFacts {
   workerRunning?: boolean;
   workerStatus?: string;
   workerLog?: WorkerLogErrors;
+  /** Why the account or its transfers could not be read (a column the target lacks), when they could not. */
+  userError?: string;
+  transfersError?: string;
+  /**
+   * Signals that were not observed are unknown, never "nothing there" (absent in facts of incidents
+   * started before this rule, which failed on an unreadable table and read an unknown queue as empty).
+   */
+  evidenceRule?: boolean;
 }
 
 export interface TransferVerdict {
@@ -32,6 +42,8 @@ export interface TransferVerdict {
   rootCause?: string;
   solution?: string;
   nextSteps: string[];
+  /** Why the incident escalates, when it is not the diagnosis itself (what could not be observed). */
+  escalate?: string;
 }
 
 function str(v: unknown): string | undefined {
@@ -48,12 +60,37 @@ async function diagnose(ctx: RunbookContext): Promise<TransferFacts> {
   const from = new Date(atMs - minutes * 60_000).toISOString();
   const to = new Date(now).toISOString();
   const t = ctx.target;
+  const evidence = patched('evidence-before-conclusions');
+  // A column the target lacks (a `postgres.schema` setting) shows no rows: the read is unknown.
+  // (Incidents recorded before this rule failed there, and replay so.)
+  const unreadable = (err: unknown): string => {
+    const why = evidence ? notConfiguredMessage(err) : undefined;
+    if (why === undefined) throw err;
+    return why;
+  };
 
-  const user = await acts.lookupUser({ target: t, email });
-  const facts: TransferFacts = { email, ...(transferId ? { transferId } : {}), at: new Date(atMs).toISOString(), from, to, user, transfers: [] };
+  let userError: string | undefined;
+  const user = await acts.lookupUser({ target: t, email }).catch((err: unknown): SupportUser => {
+    userError = unreadable(err);
+    return { found: false };
+  });
+  const facts: TransferFacts = {
+    email,
+    ...(transferId ? { transferId } : {}),
+    at: new Date(atMs).toISOString(),
+    from,
+    to,
+    user,
+    transfers: [],
+    ...(userError !== undefined ? { userError } : {}),
+    ...(evidence ? { evidenceRule: true } : {}),
+  };
   if (user.found && user.userId) {
     // A transfer id narrows the search to that transfer, whenever it was made.
-    const rows = await acts.userTransfers({ target: t, userId: user.userId, ...(transferId ? { transferId } : { from, to }) });
+    const rows = await acts.userTransfers({ target: t, userId: user.userId, ...(transferId ? { transferId } : { from, to }) }).catch((err: unknown) => {
+      facts.transfersError = unreadable(err);
+      return { transfers: [] };
+    });
     facts.transfers = rows.transfers;
     const open = rows.transfers.filter((x) => x.status !== 'applied').map((x) => x.id);
     const [queue, workerLog] = await Promise.all([
@@ -66,7 +103,7 @@ async function diagnose(ctx: RunbookContext): Promise<TransferFacts> {
     facts.workerStatus = worker.status;
     facts.workerLog = workerLog;
   }
-  for (const c of checksOf(facts)) ctx.finding(c.check, c.ok, c.detail);
+  recordChecks(ctx, checksOf(facts));
   return facts;
 }
 
@@ -94,6 +131,17 @@ function pendingInQueue(f: TransferFacts, x: TransferRow): TransferVerdict {
     };
   }
   if (ahead === undefined) {
+    const unseen = f.evidenceRule ? queueUnobserved(q) : undefined;
+    if (unseen) {
+      return {
+        status: 'escalated',
+        transfer: x,
+        diagnosis: `${describeTransfer(x)} is pending; whether its job is queued could not be determined: ${unseen}`,
+        rootCause: 'Not determined: the job queue could not be read.',
+        nextSteps: [`Escalated: could not observe the transfer's job on the queue: ${unseen}.`],
+        escalate: `could not observe the transfer's job on the queue: ${unseen}`,
+      };
+    }
     return {
       status: 'escalated',
       transfer: x,
@@ -125,8 +173,31 @@ function pendingInQueue(f: TransferFacts, x: TransferRow): TransferVerdict {
   };
 }
 
+/**
+ * Why the queue shows nothing about a transfer's job, when that is not evidence the job is missing:
+ * a key that is no queue (`queue.key`), jobs none of which is recognised as a transfer's
+ * (`queue.transferFunction`), or jobs beyond those scanned. Undefined when the queue was read. Pure.
+ */
+export function queueUnobserved(q: QueueState | undefined): string | undefined {
+  if (!q) return 'the queue was not read';
+  if (q.known === false) return `${q.key} is neither a list in Redis nor among RQ's queues (rq:queues) (setting queue.key)`;
+  if (q.transferJobs === 0 && q.scanned > 0) return `none of the ${q.scanned} jobs on ${q.key} is recognised as a transfer's job (setting queue.transferFunction)`;
+  if (q.scanned < q.length) return `only ${q.scanned} of the ${q.length} jobs on ${q.key} were scanned`;
+  return undefined;
+}
+
 /** Pure verdict over the findings. */
 export function planTransferNotApplied(f: TransferFacts): TransferVerdict {
+  const unread = f.userError !== undefined ? { what: 'the account', why: f.userError } : f.transfersError !== undefined ? { what: 'token_transfers', why: f.transfersError } : undefined;
+  if (unread) {
+    return {
+      status: 'escalated',
+      diagnosis: `could not determine the state of the transfer: ${unread.what} could not be read`,
+      rootCause: 'Not determined: the transfer records could not be read.',
+      nextSteps: [`Escalated: could not observe ${unread.what}: ${unread.why}.`],
+      escalate: `could not observe ${unread.what}: ${unread.why}`,
+    };
+  }
   if (!f.user.found) {
     return {
       status: 'answered',
@@ -177,9 +248,15 @@ export function planTransferNotApplied(f: TransferFacts): TransferVerdict {
   return pendingInQueue(f, x);
 }
 
-function checksOf(f: TransferFacts): Array<{ check: string; ok: boolean; detail: string }> {
-  const out = [{ check: 'account', ok: f.user.found, detail: f.user.found ? `user #${f.user.userId ?? '?'}` : `no user with email ${f.email}` }];
+/** The checks behind the verdict: recorded as findings and listed in the report; a signal not observed is unknown. */
+export function checksOf(f: TransferFacts): SupportCheck[] {
+  if (f.userError !== undefined) return [{ check: 'account', ok: false, detail: f.userError, unknown: true }];
+  const out: SupportCheck[] = [{ check: 'account', ok: f.user.found, detail: f.user.found ? `user #${f.user.userId ?? '?'}` : `no user with email ${f.email}` }];
   if (!f.user.found) return out;
+  if (f.transfersError !== undefined) {
+    out.push({ check: 'token_transfers', ok: false, detail: f.transfersError, unknown: true });
+    return out;
+  }
   const byStatus: Record<string, number> = {};
   for (const x of f.transfers) byStatus[x.status] = (byStatus[x.status] ?? 0) + 1;
   const summary = Object.entries(byStatus).map(([s, n]) => `${n} ${s}`).join(', ') || 'none';
@@ -193,16 +270,19 @@ function checksOf(f: TransferFacts): Array<{ check: string; ok: boolean; detail:
   if (f.queue) {
     const q = f.queue;
     const queued = Object.entries(q.ahead).map(([id, n]) => `#${id} has ${n} ahead`);
+    const unseen = f.evidenceRule ? queueUnobserved(q) : undefined;
     out.push({
+      ...(unseen && q.length === 0 ? { unknown: true } : {}),
       check: `LLEN ${q.key}`,
       ok: q.length === 0 || q.lengthAfter < q.length,
-      detail: `${q.length} jobs, ${q.lengthAfter} after ${(q.sampleMs / 1000).toFixed(0)} s${queued.length ? `; ${queued.join(', ')}` : ''}`,
+      detail: unseen && q.length === 0 ? unseen : `${q.length} jobs, ${q.lengthAfter} after ${(q.sampleMs / 1000).toFixed(0)} s${queued.length ? `; ${queued.join(', ')}` : ''}`,
     });
   }
   if (f.workerRunning !== undefined) out.push({ check: 'worker container', ok: f.workerRunning, detail: f.workerStatus ?? '' });
   if (f.workerLog) {
     const w = f.workerLog;
     out.push({
+      ...(f.evidenceRule && !w.available ? { unknown: true } : {}),
       check: 'worker log errors',
       ok: w.available && w.forTransfers === 0,
       detail: w.available ? `${w.errors} errors, ${w.warnings} warnings; ${w.forTransfers} about these transfers${w.samples.length ? `: ${w.samples.join(' / ')}` : ''}` : `unavailable: ${w.error ?? ''}`,
@@ -244,7 +324,7 @@ const runbook: Runbook<TransferFacts> = {
       diagnosis: v.diagnosis,
       ...(v.rootCause ? { rootCause: v.rootCause } : {}),
       ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
-      ...(v.status === 'escalated' ? { escalate: `${v.diagnosis}. ${v.nextSteps.join(' ')}` } : {}),
+      ...(v.status === 'escalated' ? { escalate: v.escalate ?? `${v.diagnosis}. ${v.nextSteps.join(' ')}` } : {}),
       report: transferReport(f, v, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: (ctx.input.severity ?? 3) as Severity }),
       steps: [],
     };

@@ -11,7 +11,7 @@ import type { PgSchemaNames } from '../../config';
 import { withPgClient } from './postgres';
 import { pgStatement, runStatement, targetSchemaNames, type PgStatement } from './pg-schema';
 import { withRedisClient, type RedisClient } from '../redis/redis';
-import { RQ_JOB_PREFIX } from '../redis/queue';
+import { RQ_JOB_PREFIX, queueRegistered } from '../redis/queue';
 import { logMatchers, targetConfig } from '../engine/deps';
 import { logValue, type LogPattern } from '../../lib/target-signals';
 import { createDockerActivities } from '../containers/docker';
@@ -50,6 +50,16 @@ export interface ApiLogTrace {
   userByStatus: Record<string, number>;
   /** Failed authentications in the window (they carry no user id: the key matched nobody). */
   authFailures: number;
+  /**
+   * How much of the window the log settings recognise: api lines read, request lines among them
+   * (`logs.status`), and request lines with a user id (`logs.userId`), with a request id
+   * (`logs.requestId`) and with status 401. Absent in results recorded before they were counted.
+   */
+  linesRead?: number;
+  requestLines?: number;
+  withUser?: number;
+  withRequestId?: number;
+  unauthorized?: number;
 }
 
 export interface TransferRow {
@@ -73,6 +83,12 @@ export interface QueueState {
   /** Jobs ahead of each transfer's job (the worker pops from the tail); absent = not queued. */
   ahead: Record<string, number>;
   scanned: number;
+  /**
+   * Jobs among those scanned that call `queue.transferFunction`; and whether the key is a queue at all
+   * (a list in Redis, or registered in RQ's `rq:queues`). Absent in results recorded before.
+   */
+  transferJobs?: number;
+  known?: boolean;
 }
 
 export interface WorkerLogErrors {
@@ -229,36 +245,39 @@ export function createSupportActivities(deps: ActivityDeps) {
     });
   }
 
-  /** The api's request log around the time: the request's own line, the user's requests, failed authentications. */
+  /**
+   * The api's request log around the time: the request's own line, the user's requests, failed
+   * authentications, and how much of the log the log settings recognise (lines read, request lines,
+   * request lines with a user id or a request id): a request not found among lines nobody can read
+   * is not a request that never came.
+   */
   async function apiRequestLog(input: { target: string; requestId?: string; userId?: string; from: string; to: string }): Promise<ApiLogTrace> {
-    const out: ApiLogTrace = { available: true, userRequests: 0, userByStatus: {}, authFailures: 0 };
+    const out: ApiLogTrace = { available: true, userRequests: 0, userByStatus: {}, authFailures: 0, linesRead: 0, requestLines: 0, withUser: 0, withRequestId: 0, unauthorized: 0 };
     try {
       const m = logMatchers(deps, input.target);
       const value = (key: LogPattern, line: string): string | undefined => logValue(m, key, line);
-      if (input.requestId) {
-        // The id as a literal narrows the read whatever the log format; the pattern then checks it is the request id.
-        const lines = await logLines(input.target, 'api', input.from, input.to, escapeRe(input.requestId));
-        const line = lines.find((l) => value('requestId', l) === input.requestId && value('status', l) !== undefined);
-        if (line) {
-          const userId = value('userId', line);
-          out.request = {
-            status: Number(value('status', line)),
-            path: value('path', line) ?? '',
-            at: value('timestamp', line) ?? '',
-            ...(userId ? { userId } : {}),
-          };
+      const lines = await logLines(input.target, 'api', input.from, input.to);
+      out.linesRead = lines.length;
+      // The id as a literal narrows the lines whatever the log format; the pattern then checks it is the request id.
+      const mentions = input.requestId ? new RegExp(escapeRe(input.requestId), 'i') : undefined;
+      for (const l of lines) {
+        if (m.authFailed.test(l)) out.authFailures++;
+        const status = value('status', l);
+        if (status === undefined) continue;
+        out.requestLines = (out.requestLines ?? 0) + 1;
+        if (status === '401') out.unauthorized = (out.unauthorized ?? 0) + 1;
+        const userId = value('userId', l);
+        if (userId !== undefined) out.withUser = (out.withUser ?? 0) + 1;
+        const requestId = value('requestId', l);
+        if (requestId !== undefined) out.withRequestId = (out.withRequestId ?? 0) + 1;
+        if (mentions && !out.request && mentions.test(l) && requestId === input.requestId) {
+          out.request = { status: Number(status), path: value('path', l) ?? '', at: value('timestamp', l) ?? '', ...(userId ? { userId } : {}) };
         }
-      }
-      if (input.userId) {
-        const lines = await logLines(input.target, 'api', input.from, input.to, m.userId.source);
-        for (const l of lines) {
-          const status = value('status', l);
-          if (value('userId', l) !== input.userId || status === undefined || !value('path', l)?.startsWith('/v1/')) continue;
+        if (input.userId && userId === input.userId && value('path', l)?.startsWith('/v1/')) {
           out.userRequests++;
           out.userByStatus[status] = (out.userByStatus[status] ?? 0) + 1;
         }
       }
-      out.authFailures = (await logLines(input.target, 'api', input.from, input.to, m.authFailed.source)).length;
     } catch (err) {
       return { available: false, error: describeError(err), userRequests: 0, userByStatus: {}, authFailures: 0 };
     }
@@ -307,7 +326,9 @@ export function createSupportActivities(deps: ActivityDeps) {
       const wanted = new Set(input.transferIds);
       const ahead: Record<string, number> = {};
       let scanned = 0;
-      for (let start = 0; start < Math.min(length, MAX_QUEUE_SCAN) && wanted.size > 0; start += 1000) {
+      let transferJobs = 0;
+      // Jobs are scanned even when no transfer is wanted: that they are recognised is evidence too.
+      for (let start = 0; start < Math.min(length, MAX_QUEUE_SCAN); start += 1000) {
         const ids = await r.lrange(key, start, start + 999);
         // RQ: ids on the list, each job's call in its hash's description (`func(args)`); one round trip for all.
         const descriptions = await r.hgetEach(
@@ -316,6 +337,7 @@ export function createSupportActivities(deps: ActivityDeps) {
         );
         descriptions.forEach((description, i) => {
           const id = transferIdOf(description, queue.transferFunction);
+          if (id) transferJobs++;
           // Enqueued on the right, taken from the left: the job at index i has i jobs ahead of it.
           if (id && wanted.has(id) && ahead[id] === undefined) ahead[id] = start + i;
         });
@@ -323,7 +345,8 @@ export function createSupportActivities(deps: ActivityDeps) {
       }
       if (sampleMs > 0) await new Promise((res) => setTimeout(res, sampleMs));
       const lengthAfter = await r.llen(key);
-      return { key, consumer: queue.component, length, lengthAfter, sampleMs, ahead, scanned };
+      const known = length > 0 || lengthAfter > 0 || (await queueRegistered(r, key));
+      return { key, consumer: queue.component, length, lengthAfter, sampleMs, ahead, scanned, transferJobs, known };
     });
   }
 

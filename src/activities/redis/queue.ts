@@ -38,10 +38,18 @@ export interface QueueSnapshot {
   /** INFO clients: all connections, and those blocked in BLPOP and the like (waiting consumers). */
   connectedClients: number;
   blockedClients: number;
+  /**
+   * The key is a queue: a list in Redis, or registered in RQ's `rq:queues`. An empty queue and a key
+   * that is no queue both have LLEN 0. Absent in results recorded before.
+   */
+  known?: boolean;
 }
 
 /** RQ keeps each job's data in a hash under this prefix. */
 export const RQ_JOB_PREFIX = 'rq:job:';
+
+/** RQ's registry of queue keys: every queue it has enqueued a job to. */
+export const RQ_QUEUES = 'rq:queues';
 
 /** The fields of an RQ job hash this engine reads; nothing else (arguments, results) is fetched. */
 export const RQ_JOB_FIELDS = ['enqueued_at', 'created_at', 'description'] as const;
@@ -64,6 +72,14 @@ export function describeJob(id: string | null, fields: (string | null)[], now: n
     }
   }
   return out;
+}
+
+/**
+ * Whether `key` is a queue RQ knows: RQ deletes an empty queue's list, so an empty queue and a wrong
+ * key look alike to LLEN; RQ registers every queue it enqueued to in the set `rq:queues`.
+ */
+export async function queueRegistered(r: RedisClient, key: string): Promise<boolean> {
+  return Number(await r.call('SISMEMBER', RQ_QUEUES, key)) === 1;
 }
 
 /** A count INFO must have: a missing field is an error, not 0. */
@@ -100,6 +116,7 @@ export function createQueueActivities(deps: ActivityDeps) {
         const depthAfter = await r.llen(q.key);
         const oldestAfter = await r.lindex(q.key, 0);
         const clients = await r.info('clients');
+        const known = depth > 0 || depthAfter > 0 || (await queueRegistered(r, q.key));
         const oldest = describeJob(oldestId, fields, Date.now());
         return {
           ok: true,
@@ -110,6 +127,7 @@ export function createQueueActivities(deps: ActivityDeps) {
           ...(oldest ? { oldest } : {}),
           connectedClients: infoInt(clients, 'connected_clients'),
           blockedClients: infoInt(clients, 'blocked_clients'),
+          known,
         };
       });
     } catch (err) {

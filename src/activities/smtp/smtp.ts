@@ -29,6 +29,8 @@ export interface SmtpRelayInUse {
   address: string;
   /** False when the component's env names no relay and the primary is assumed (the app's default). */
   fromEnv: boolean;
+  /** The variable read for the host (`smtp.hostEnv`); absent in results recorded before. */
+  hostEnv?: string;
 }
 
 export type SmtpStage = 'connect' | 'greeting' | 'ehlo' | 'mail' | 'rcpt' | 'done';
@@ -225,7 +227,7 @@ export function createSmtpActivities(deps: ActivityDeps) {
     const env = info.Config.Env ?? [];
     const host = envValue(env, smtp.hostEnv);
     const port = envValue(env, smtp.portEnv);
-    const base = { component: smtp.component, running: info.State.Running };
+    const base = { component: smtp.component, running: info.State.Running, hostEnv: smtp.hostEnv };
     if (host === undefined) return { ...base, relay: 'primary', address: `${smtp.primary.host}:${smtp.primary.port}`, fromEnv: false };
     const address = `${host}:${port ?? String(smtp.defaultPort)}`;
     const named = (['primary', 'sandbox'] as const).find((r) => `${smtp[r].host}:${smtp[r].port}` === address);
