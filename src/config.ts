@@ -781,6 +781,19 @@ export const ConfigSchema = z.object({
       .positive()
       .default(7 * 24 * 3600_000),
     settleMs: z.number().int().nonnegative().default(60_000),
+    /**
+     * Who is engaged at each severity: announced with the incident and added to its escalations.
+     * Defaults follow seed 002's matrix (SEV-1: IC + Sergey Bar + SRE; SEV-2: IC + SRE; SEV-3: on-call;
+     * SEV-4: ticket only).
+     */
+    severityContacts: z
+      .object({
+        '1': z.array(z.string().min(1)).optional(),
+        '2': z.array(z.string().min(1)).optional(),
+        '3': z.array(z.string().min(1)).optional(),
+        '4': z.array(z.string().min(1)).optional(),
+      })
+      .optional(),
     /** Status updates while an incident is open, by severity (ms; 0 = none). Defaults follow seeds 001/002. */
     updateCadenceMs: z
       .object({

@@ -29,6 +29,18 @@ export type UpdateCadence = Record<`${Severity}`, number>;
  */
 export const DEFAULT_CADENCE_MS: UpdateCadence = { 1: 15 * 60_000, 2: 30 * 60_000, 3: 60 * 60_000, 4: 0 };
 
+/**
+ * Seed 002 §2, the severity matrix: who is engaged, and how fast. "SEV-1 | Immediate | IC + Sergey Bar
+ * + SRE", "SEV-2 | <15 min | IC + SRE", "SEV-3 | <1 hour | On-call engineer", "SEV-4 | Next business
+ * day | Ticket only". The handles are settings (`policy.severityContacts`); these are their defaults.
+ */
+export const SEVERITY_MATRIX: Record<1 | 2 | 3 | 4, { response: string; contacts: string[]; ticketOnly?: true }> = {
+  1: { response: 'immediate', contacts: ['@incident-commander', '@sergey-bar', '@sre'] },
+  2: { response: 'within 15 minutes', contacts: ['@incident-commander', '@sre'] },
+  3: { response: 'within 1 hour', contacts: ['@on-call'] },
+  4: { response: 'next business day', contacts: [], ticketOnly: true },
+};
+
 const minutes = (ms: number): number => Math.max(1, Math.round(ms / 60_000));
 
 function durationMinutes(rec: IncidentRecord, now: string): number {

@@ -68,6 +68,8 @@ export interface IncidentPolicy {
   updateCadenceMs?: Partial<Record<'1' | '2' | '3' | '4', number>>;
   /** Where incidents are announced (seed 002: `#incidents`). */
   announceChannel?: string;
+  /** Who is engaged at each severity (seed 002's matrix: SEV-1 IC + Sergey Bar + SRE, ...). */
+  severityContacts?: Partial<Record<'1' | '2' | '3' | '4', string[]>>;
 }
 
 /** Input of every runbook workflow. Carries no secrets: activities resolve the target by name. */

@@ -28,6 +28,7 @@ import type { Activities } from '../activities';
 import type { Notification } from '../activities/engine/notify';
 import {
   DEFAULT_CADENCE_MS,
+  SEVERITY_MATRIX,
   currentStage,
   initialResponse,
   resolutionSummary,
@@ -580,6 +581,10 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
   function announce(): void {
     if (!firstMinutes || announced) return;
     announced = true;
+    if (SEVERITY_MATRIX[rec.severity].ticketOnly) {
+      note('SEV-4: ticket only (seed 002): no incident channel, no announcement');
+      return;
+    }
     const channel = incidentChannel(rec);
     rec.channel = channel;
     channelOpening = notifyActs.openIncidentChannel({ name: channel.slice(1) }).then(
@@ -594,9 +599,15 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
       kind: 'announcement',
       channel: policy.announceChannel ?? DEFAULT_ANNOUNCE_CHANNEL,
       title: `INC opened — SEV-${rec.severity} — ${rec.scenario} ${rec.title} on ${rec.target}`,
-      text: `${rec.diagnosis ?? rec.summary ?? ''} Incident channel: ${rec.channel}.`,
+      text: `${rec.diagnosis ?? rec.summary ?? ''} Incident channel: ${rec.channel}. Response: ${SEVERITY_MATRIX[rec.severity].response}.`,
+      contacts: severityContacts(),
     });
     note(`announced in ${policy.announceChannel ?? DEFAULT_ANNOUNCE_CHANNEL}; incident channel ${rec.channel}`);
+  }
+
+  /** Who the severity engages (seed 002's matrix, or the configured handles). */
+  function severityContacts(): string[] {
+    return policy.severityContacts?.[String(rec.severity) as '1'] ?? SEVERITY_MATRIX[rec.severity].contacts;
   }
 
   function postStatus(stage: StatusStage, text?: string): void {
@@ -821,9 +832,12 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     setPhase('ESCALATED');
     note(`escalated: ${reason}`);
     const tier = policy.tiers[Math.min(1, policy.tiers.length - 1)];
+    // With seed 002's first five minutes, an escalation also engages whom the severity names.
+    const contacts = [...new Set([...(tier?.contacts ?? []), ...(announced ? severityContacts() : [])])];
     const notice = {
       kind: 'escalation' as const,
-      ...(tier ? { tier: tier.name, contacts: tier.contacts } : {}),
+      ...(tier ? { tier: tier.name } : {}),
+      ...(contacts.length > 0 ? { contacts } : {}),
       title: `${rec.scenario} ${rec.title} on ${rec.target} needs a human`,
       text: `${reason}. Close with signal "close" {"by":"<name>","note":"..."} once handled.`,
     };

@@ -74,11 +74,15 @@ test('an incident that needs people: acknowledged, its channel opened, announced
   expect(incidents.PREAL22.status).toBe('acknowledged');
   const mine = () => slack.posts.filter((p) => p.text.includes(open.incidentId));
   expect(mine().filter((p) => p.text.startsWith('*INC opened'))).toEqual([
-    { channel: '#incidents', text: expect.stringMatching(new RegExp(`^\\*INC opened — SEV-2 — INC-05 .* on no-redis\\*\\n.*Incident channel: ${channel}\\.`)) },
+    // Seed 002's matrix: SEV-2 engages IC + SRE, response within 15 minutes.
+    {
+      channel: '#incidents',
+      text: expect.stringMatching(new RegExp(`^\\*INC opened — SEV-2 — INC-05 .* on no-redis\\* @incident-commander @sre\\n.*Incident channel: ${channel}\\. Response: within 15 minutes\\.`)),
+    },
   ]);
   // What follows goes to the incident's own channel: here, the escalation.
   await new Promise((r) => setTimeout(r, 1000));
-  expect(mine().some((p) => p.channel === channel && /needs a human/.test(p.text))).toBe(true);
+  expect(mine().some((p) => p.channel === channel && /needs a human\* @platform-lead @incident-commander @sre\n/.test(p.text))).toBe(true);
 
   await h.signal(closeSignal, { by: 'alice', note: 'redis container renamed; fixed by hand' });
   const rec: IncidentRecord = await engine.result(h);
