@@ -3,7 +3,7 @@
  * restart the db container (auto); disk full → VACUUM FULL (approve); corruption → restore the
  * latest dump (two-person).
  */
-import { patched } from '@temporalio/workflow';
+import { ActivityFailure, patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import { poolUnobserved, readDbPool, usesLogMetricSettings } from './log-metric-settings';
@@ -91,7 +91,8 @@ async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
       facts.diskUsedPct = disk.usedPct;
       ctx.finding('data-dir disk', disk.usedPct < info.thresholds.diskUsagePct, `${disk.usedPct}% used, ${Math.round(disk.availableKb / 1024)} MB free`);
     } catch (err) {
-      if (evidence) unknown('data-dir disk', `df -P ${facts.pg.dataDir} failed in the db container: ${(err as Error).message} (setting postgres.dataDir)`);
+      const why = err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
+      if (evidence) unknown('data-dir disk', `df -P ${facts.pg.dataDir} failed in the db container: ${why} (setting postgres.dataDir)`);
       else ctx.finding('data-dir disk', false, `df failed: ${(err as Error).message}`);
     }
   }

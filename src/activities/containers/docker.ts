@@ -220,7 +220,7 @@ export function createDockerActivities(deps: ActivityDeps) {
     const line = r.output.trim().split('\n').pop() ?? '';
     const cols = line.trim().split(/\s+/);
     const pct = Number.parseInt((cols[4] ?? '').replace('%', ''), 10);
-    if (r.exitCode !== 0 || Number.isNaN(pct)) throw new Error(`df failed (exit ${r.exitCode}): ${r.output.slice(0, 200)}`);
+    if (r.exitCode !== 0 || Number.isNaN(pct)) throw new Error(`df failed (exit ${r.exitCode}): ${r.output.trim().slice(0, 200)}`);
     return { usedPct: pct, availableKb: Number.parseInt(cols[3] ?? '0', 10) };
   }
 
