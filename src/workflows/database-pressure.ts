@@ -73,6 +73,19 @@ async function diagnose(ctx: RunbookContext): Promise<PressureFacts> {
 
 const busiest = (p: DbPressure) => p.byRole[0];
 
+/** Pure: recovery as a fresh reading shows it; a reading that could not be taken is unknown, not recovery. */
+export function verifyPressure(now: PressureFacts): Check {
+  const p = now.pressure;
+  const s = now.settings;
+  const unseen = pressureUnobserved(now);
+  if (unseen) return { ok: false, detail: `PostgreSQL: ${p.error ?? 'no answer'}`, unknown: `connections, locks and slow queries: ${unseen}` };
+  if (!p.ok) return { ok: false, detail: `PostgreSQL: ${p.error ?? 'no answer'}` };
+  return {
+    ok: p.lockWaits.length === 0 && now.slow.length === 0 && p.usedPct < s.connectionsPct,
+    detail: `${p.lockWaits.length} lock wait(s), ${now.slow.length} slow quer${now.slow.length === 1 ? 'y' : 'ies'}, ${p.totalConnections}/${p.maxConnections} connections (${p.usedPct}%)`,
+  };
+}
+
 /** The checks of the report and the findings, from the facts. */
 export function pressureChecks(f: PressureFacts): Array<{ check: string; ok: boolean; detail: string }> {
   const p = f.pressure;
@@ -310,14 +323,8 @@ const runbook: Runbook<PressureFacts> = {
   async verify(ctx, f): Promise<Check> {
     const s = f.settings;
     const p = await acts.dbPressure({ target: ctx.target });
-    const unseen = pressureUnobserved({ ...f, pressure: p });
-    if (unseen) return { ok: false, detail: `PostgreSQL: ${p.error ?? 'no answer'}`, unknown: `connections, locks and slow queries: ${unseen}` };
-    if (!p.ok) return { ok: false, detail: `PostgreSQL: ${p.error ?? 'no answer'}` };
-    const slow = await slowQueries(ctx.target, s, p);
-    return {
-      ok: p.lockWaits.length === 0 && slow.length === 0 && p.usedPct < s.connectionsPct,
-      detail: `${p.lockWaits.length} lock wait(s), ${slow.length} slow quer${slow.length === 1 ? 'y' : 'ies'}, ${p.totalConnections}/${p.maxConnections} connections (${p.usedPct}%)`,
-    };
+    const slow = p.ok ? await slowQueries(ctx.target, s, p) : [];
+    return verifyPressure({ ...f, pressure: p, slow });
   },
 };
 

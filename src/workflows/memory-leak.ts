@@ -13,6 +13,7 @@ import { patched, sleep } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { MemoryTrend } from '../activities/containers/probes';
+import type { ContainerState } from '../activities/containers/docker';
 import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface MemoryFacts {
@@ -152,6 +153,29 @@ export function planMemoryLeak(f: MemoryFacts): { diagnosis: string; rootCause?:
   };
 }
 
+/**
+ * Pure: one sample of the watch, or undefined while memory stays under the limit. Stats without a
+ * memory usage are no measurement: "under the limit" would be read from nothing. (Incidents started
+ * before this rule read them as 0 bytes, and replay so.)
+ */
+export function watchRound(
+  state: Pick<ContainerState, 'name' | 'status' | 'running' | 'oomKilled' | 'startedAt' | 'memoryLimitBytes'>,
+  stats: { memoryBytes: number; unreadable?: string },
+  startedAt: string,
+  limit: number,
+  f: Pick<MemoryFacts, 'unobserved'>,
+): Check | undefined {
+  if (!state.running || state.oomKilled || state.startedAt !== startedAt) {
+    return { ok: false, detail: `${state.name} ${state.status}${state.oomKilled ? ', OOM-killed' : ''} during the watch` };
+  }
+  if (f.unobserved && stats.unreadable) return { ok: false, detail: stats.unreadable, unknown: `memory during the watch: ${stats.unreadable}` };
+  if (state.memoryLimitBytes !== limit) return { ok: false, detail: `memory limit is ${mb(state.memoryLimitBytes)}, not ${mb(limit)}` };
+  if (stats.memoryBytes >= limit * HIGH_SHARE) {
+    return { ok: false, detail: `memory ${mb(stats.memoryBytes)} reached ${Math.round(HIGH_SHARE * 100)}% of the ${mb(limit)} limit` };
+  }
+  return undefined;
+}
+
 /** Memory stays under the limit, with no OOM kill and no restart, for the whole watch window. */
 async function watchMemory(ctx: RunbookContext, f: MemoryFacts): Promise<Check> {
   const ref = { target: ctx.target, component: f.component };
@@ -164,16 +188,8 @@ async function watchMemory(ctx: RunbookContext, f: MemoryFacts): Promise<Check> 
     if (i > 0) await sleep(Math.max(1000, Math.floor(f.watchMs / rounds)));
     const [state, stats] = await Promise.all([acts.containerState(ref), acts.containerStats(ref)]);
     peak = Math.max(peak, stats.memoryBytes);
-    if (!state.running || state.oomKilled || state.startedAt !== start.startedAt) {
-      return { ok: false, detail: `${state.name} ${state.status}${state.oomKilled ? ', OOM-killed' : ''} during the watch` };
-    }
-    // Stats without a memory usage are no measurement: "under the limit" would be read from nothing.
-    // (Incidents started before this rule read them as 0 bytes, and replay so.)
-    if (f.unobserved && stats.unreadable) return { ok: false, detail: stats.unreadable, unknown: `memory during the watch: ${stats.unreadable}` };
-    if (state.memoryLimitBytes !== limit) return { ok: false, detail: `memory limit is ${mb(state.memoryLimitBytes)}, not ${mb(limit)}` };
-    if (stats.memoryBytes >= limit * HIGH_SHARE) {
-      return { ok: false, detail: `memory ${mb(stats.memoryBytes)} reached ${Math.round(HIGH_SHARE * 100)}% of the ${mb(limit)} limit` };
-    }
+    const broken = watchRound(state, stats, start.startedAt, limit, f);
+    if (broken) return broken;
   }
   return { ok: true, detail: `memory stayed under the ${mb(limit)} limit for ${Math.round(f.watchMs / 1000)} s (peak ${mb(peak)})` };
 }
