@@ -3,6 +3,7 @@
  * maxmemory → evict cache keys by pattern, then raise maxmemory if still needed (each approved);
  * reachable container but no answer → network partition, escalated to humans.
  */
+import { patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { RedisMemory } from '../activities/redis/redis';
@@ -21,7 +22,12 @@ export interface CacheFacts {
   apiSeesRedis?: boolean;
   memoryThresholdPct: number;
   keyPattern: string;
+  /** Signals that could not be observed, each `<check>: <why>` (absent in incidents started before this rule). */
+  unobserved?: string[];
 }
+
+/** Redis refuses a write for memory (`OOM command not allowed when used memory > 'maxmemory'`). */
+const OOM_REFUSAL = /\bOOM\b/;
 
 const MB = 1024 * 1024;
 
@@ -45,6 +51,10 @@ async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
     acts.containerState(ref),
     acts.httpHealth({ target: ctx.target }),
   ]);
+  // A signal that could not be read is unknown, not healthy. (Incidents recorded before this rule
+  // read it as healthy, and replay so.)
+  const evidence = patched('evidence-before-conclusions');
+  const unobserved: string[] = [];
   ctx.finding('PING', ping.ok, ping.ok ? `${ping.reply} in ${ping.latencyMs} ms` : `no answer: ${ping.error ?? 'unknown'}`);
   ctx.finding(
     'redis container',
@@ -54,6 +64,11 @@ async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
   const view = apiRedisView(health);
   const apiSeesRedis = view.state === 'unknown' ? undefined : view.state === 'healthy';
   if (apiSeesRedis !== undefined) ctx.finding('api /health redis', apiSeesRedis, view.detail);
+  else if (evidence) {
+    // No answer, or an answer without the configured field: the api's view is unknown, and says which setting names it.
+    ctx.unknown('api /health redis', view.detail);
+    unobserved.push(`api /health redis: ${view.detail}`);
+  }
   // A /health answer without the configured field: the api's view is unknown, and the finding says which setting names it.
   else if (health.body && health.apiRedis) ctx.finding('api /health redis', false, `unknown: ${view.detail}`);
 
@@ -68,6 +83,7 @@ async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
     ...(apiSeesRedis !== undefined ? { apiSeesRedis } : {}),
     memoryThresholdPct: info.thresholds.redisMemoryPct,
     keyPattern: info.cacheKeyPattern,
+    ...(evidence ? { unobserved } : {}),
   };
   if (!ping.ok) return facts;
 
@@ -109,7 +125,18 @@ export function planCacheFailure(f: CacheFacts, target: string): Omit<Plan, 'ste
       steps: [],
     };
   }
-  const atLimit = !f.writeOk || (f.memory !== undefined && f.memory.maxmemoryBytes > 0 && f.memory.usedPct >= f.memoryThresholdPct);
+  const memoryFull = f.memory !== undefined && f.memory.maxmemoryBytes > 0 && f.memory.usedPct >= f.memoryThresholdPct;
+  if (f.unobserved && !f.writeOk && !memoryFull && !OOM_REFUSAL.test(f.writeError ?? '')) {
+    // A write refused for something else than memory (read-only replica, failed snapshots, ACL):
+    // evicting keys or raising maxmemory would not fix it.
+    return {
+      diagnosis: `redis refuses writes, but not for memory (${f.memory?.usedPct ?? '?'}% of maxmemory used): ${f.writeError ?? 'no reason given'}`,
+      rootCause: 'Redis refuses writes',
+      escalate: `Redis on ${target} refuses writes for another reason than memory (${f.writeError ?? 'no reason given'}): no automatic remedy`,
+      steps: [],
+    };
+  }
+  const atLimit = !f.writeOk || memoryFull;
   if (atLimit) {
     return {
       diagnosis: `redis at maxmemory (${f.memory?.usedPct ?? '?'}% used${f.writeOk ? '' : ', writes refused'})`,
@@ -121,7 +148,30 @@ export function planCacheFailure(f: CacheFacts, target: string): Omit<Plan, 'ste
     // Nothing to fix in Redis; the api reconnects by itself. Verification waits for it (and escalates if it never does).
     return { diagnosis: 'Redis is healthy but the api has not reconnected to it yet: waiting for recovery', steps: [] };
   }
+  if (f.unobserved?.length) {
+    // Healthy where observed; the kernel escalates a false alarm while anything is unobserved.
+    return { diagnosis: `Redis healthy where observed: PONG, writes accepted, memory within limits; could not observe ${f.unobserved.join('; ')}`, falseAlarm: true, steps: [] };
+  }
   return { diagnosis: `Redis healthy: PONG, writes accepted, memory within limits`, falseAlarm: true, steps: [] };
+}
+
+/**
+ * Pure: recovery is PONG, a write accepted, and the api seeing Redis healthy. Under the evidence rule
+ * an api view that cannot be read (no answer, or no such field) is not recovery: it is unknown.
+ * (Incidents started before the rule let it neither pass nor fail, and replay so.)
+ */
+export function verifyCache(
+  ping: { ok: boolean; reply?: string },
+  write: { ok: boolean },
+  view: DependencyView,
+  f: Pick<CacheFacts, 'unobserved'>,
+): Check {
+  const detail = `PING ${ping.ok ? ping.reply : 'failed'}, write ${write.ok ? 'ok' : 'refused'}, api sees redis ${view.state === 'unknown' ? `n/a (${view.detail})` : view.detail}`;
+  if (f.unobserved && view.state === 'unknown') {
+    if (!ping.ok || !write.ok) return { ok: false, detail };
+    return { ok: false, detail, unknown: `api /health redis: ${view.detail}` };
+  }
+  return { ok: ping.ok && write.ok && view.state !== 'unhealthy', detail };
 }
 
 const runbook: Runbook<CacheFacts> = {
@@ -173,19 +223,13 @@ const runbook: Runbook<CacheFacts> = {
     };
     return { ...p, steps: p.steps.map((id) => all[id] as Step) };
   },
-  async verify(ctx): Promise<Check> {
+  async verify(ctx, f): Promise<Check> {
     const [ping, write, health] = await Promise.all([
       acts.redisPing({ target: ctx.target }),
       acts.redisWriteProbe({ target: ctx.target }),
       acts.httpHealth({ target: ctx.target }),
     ]);
-    const view = apiRedisView(health);
-    // Unknown (no answer, or no such field) neither passes nor fails this check; the detail says why.
-    const apiOk = view.state !== 'unhealthy';
-    return {
-      ok: ping.ok && write.ok && apiOk,
-      detail: `PING ${ping.ok ? ping.reply : 'failed'}, write ${write.ok ? 'ok' : 'refused'}, api sees redis ${view.state === 'unknown' ? `n/a (${view.detail})` : view.detail}`,
-    };
+    return verifyCache(ping, write, apiRedisView(health), f);
   },
 };
 

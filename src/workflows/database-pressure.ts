@@ -6,6 +6,7 @@
  * re-lists right before it runs: terminate the blockers; terminate the slow queries; lower the
  * busiest (configured) role's CONNECTION LIMIT and end its surplus idle sessions.
  */
+import { patched } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
@@ -18,6 +19,19 @@ export interface PressureFacts {
   pressure: DbPressure;
   /** Queries running longer than the threshold that are not merely waiting on a lock. */
   slow: RunningQuery[];
+  /** Missing evidence is unknown, never health (absent in facts of incidents started before this rule). */
+  evidenceRule?: boolean;
+}
+
+/** What the engine could not read about the database's pressure, and why; undefined when it read it all. */
+export function pressureUnobserved(f: PressureFacts): string | undefined {
+  if (!f.evidenceRule) return undefined;
+  const p = f.pressure;
+  if (!p.ok) {
+    return `PostgreSQL did not answer the engine's session as postgres.adminUser: ${p.error ?? 'no answer'} (settings postgres.adminUser, postgres.database, postgres.component)`;
+  }
+  if (!(p.maxConnections > 0)) return 'SHOW max_connections gave no number';
+  return undefined;
 }
 
 export type PressureStep = 'terminate-blockers' | 'terminate-slow-queries' | 'limit-connections';
@@ -47,12 +61,30 @@ async function diagnose(ctx: RunbookContext): Promise<PressureFacts> {
   const settings = await acts.pressureSettings({ target: t });
   const pressure = await acts.dbPressure({ target: t });
   const slow = pressure.ok ? await slowQueries(t, settings, pressure) : [];
-  const facts: PressureFacts = { settings, pressure, slow };
-  for (const c of pressureChecks(facts)) ctx.finding(c.check, c.ok, c.detail);
+  // Pressure that could not be read is unknown, not "no pressure". (Incidents recorded before this
+  // rule read it so, and replay as they ran.)
+  const evidence = patched('evidence-before-conclusions');
+  const facts: PressureFacts = { settings, pressure, slow, ...(evidence ? { evidenceRule: true } : {}) };
+  const unseen = pressureUnobserved(facts);
+  if (unseen) ctx.unknown('connections, locks and slow queries', unseen);
+  else for (const c of pressureChecks(facts)) ctx.finding(c.check, c.ok, c.detail);
   return facts;
 }
 
 const busiest = (p: DbPressure) => p.byRole[0];
+
+/** Pure: recovery as a fresh reading shows it; a reading that could not be taken is unknown, not recovery. */
+export function verifyPressure(now: PressureFacts): Check {
+  const p = now.pressure;
+  const s = now.settings;
+  const unseen = pressureUnobserved(now);
+  if (unseen) return { ok: false, detail: `PostgreSQL: ${p.error ?? 'no answer'}`, unknown: `connections, locks and slow queries: ${unseen}` };
+  if (!p.ok) return { ok: false, detail: `PostgreSQL: ${p.error ?? 'no answer'}` };
+  return {
+    ok: p.lockWaits.length === 0 && now.slow.length === 0 && p.usedPct < s.connectionsPct,
+    detail: `${p.lockWaits.length} lock wait(s), ${now.slow.length} slow quer${now.slow.length === 1 ? 'y' : 'ies'}, ${p.totalConnections}/${p.maxConnections} connections (${p.usedPct}%)`,
+  };
+}
 
 /** The checks of the report and the findings, from the facts. */
 export function pressureChecks(f: PressureFacts): Array<{ check: string; ok: boolean; detail: string }> {
@@ -99,6 +131,14 @@ export function pressureChecks(f: PressureFacts): Array<{ check: string; ok: boo
 export function planDatabasePressure(f: PressureFacts): PressurePlan {
   const p = f.pressure;
   const s = f.settings;
+  const unseen = pressureUnobserved(f);
+  if (unseen) {
+    return {
+      diagnosis: `the database's pressure could not be read: ${unseen}`,
+      escalate: `could not observe connections, locks and slow queries: ${unseen}; if PostgreSQL is down, run the databaseUnreachable runbook`,
+      steps: [],
+    };
+  }
   if (!p.ok) {
     return {
       diagnosis: `PostgreSQL does not answer (${p.error ?? 'no reply'})`,
@@ -283,12 +323,8 @@ const runbook: Runbook<PressureFacts> = {
   async verify(ctx, f): Promise<Check> {
     const s = f.settings;
     const p = await acts.dbPressure({ target: ctx.target });
-    if (!p.ok) return { ok: false, detail: `PostgreSQL: ${p.error ?? 'no answer'}` };
-    const slow = await slowQueries(ctx.target, s, p);
-    return {
-      ok: p.lockWaits.length === 0 && slow.length === 0 && p.usedPct < s.connectionsPct,
-      detail: `${p.lockWaits.length} lock wait(s), ${slow.length} slow quer${slow.length === 1 ? 'y' : 'ies'}, ${p.totalConnections}/${p.maxConnections} connections (${p.usedPct}%)`,
-    };
+    const slow = p.ok ? await slowQueries(ctx.target, s, p) : [];
+    return verifyPressure({ ...f, pressure: p, slow });
   },
 };
 

@@ -3,9 +3,10 @@
  * restart the db container (auto); disk full → VACUUM FULL (approve); corruption → restore the
  * latest dump (two-person).
  */
+import { ActivityFailure, patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import { readDbPool, usesLogMetricSettings } from './log-metric-settings';
+import { poolUnobserved, readDbPool, usesLogMetricSettings } from './log-metric-settings';
 import { DEFAULT_PG, restoreBackupStep, type PostgresInfo } from './steps';
 
 export interface DbFacts {
@@ -20,11 +21,23 @@ export interface DbFacts {
   diskUsedPct?: number;
   thresholds: { diskUsagePct: number; poolUsagePct: number };
   pg: PostgresInfo;
+  /** Signals that could not be observed, each `<check>: <why>` (absent in incidents started before this rule). */
+  unobserved?: string[];
+  /** SELECT 1 refused for the engine's own login: it says nothing about the server (absent before this rule). */
+  selectUnobserved?: string;
+  /** Missing evidence is unknown, never health (absent in facts of incidents started before this rule). */
+  evidenceRule?: boolean;
 }
+
+/** seed 002: `curl -s http://localhost:8000/health | jq '.database'`. */
+const HEALTH_DB = "GET /health (seed 002: jq '.database')";
 
 async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
   const t = ctx.target;
   const useSettings = usesLogMetricSettings();
+  // A signal that could not be read is unknown, not healthy. (Incidents recorded before this rule
+  // read it as healthy, and replay so.)
+  const evidence = patched('evidence-before-conclusions');
   const [info, ping, reach, db, health, metrics] = await Promise.all([
     acts.describeTarget({ target: t }),
     acts.pgPing({ target: t }),
@@ -33,7 +46,13 @@ async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
     acts.httpHealth({ target: t }),
     readDbPool(t, useSettings),
   ]);
-  ctx.finding('SELECT 1', ping.ok, ping.ok ? `ok in ${ping.latencyMs} ms` : `failed: ${ping.error ?? ''}`);
+  const unobserved: string[] = [];
+  const unknown = (check: string, why: string): void => {
+    ctx.unknown(check, why);
+    unobserved.push(`${check}: ${why}`);
+  };
+  if (evidence && !ping.ok && ping.unobservable) unknown('SELECT 1', ping.unobservable);
+  else ctx.finding('SELECT 1', ping.ok, ping.ok ? `ok in ${ping.latencyMs} ms` : `failed: ${ping.error ?? ''}`);
   ctx.finding('server reachable (pg_isready)', reach.reachable, reach.reachable ? `accepting connections (${reach.method ?? 'tcp'})` : `not reachable: ${reach.error ?? ''}`);
   ctx.finding('db container', db.running, `${db.name} ${db.status}, exit code ${db.exitCode}${db.oomKilled ? ', OOM-killed' : ''}`);
   const facts: DbFacts = {
@@ -45,14 +64,20 @@ async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
     dbStatus: db.status,
     thresholds: info.thresholds,
     pg: info.postgres ?? DEFAULT_PG,
+    ...(evidence ? { evidenceRule: true, unobserved } : {}),
+    ...(evidence && !ping.ok && ping.unobservable ? { selectUnobserved: ping.unobservable } : {}),
   };
   if (health.body && typeof health.body.database === 'string') {
     facts.apiDbHealthy = health.body.database === 'healthy';
     ctx.finding('api /health database', facts.apiDbHealthy, String(health.body.database));
+  } else if (evidence) {
+    unknown('api /health database', health.error ? `no answer from ${HEALTH_DB}: ${health.error}` : `${HEALTH_DB} answered HTTP ${health.status} without a \`database\` field`);
   } else {
     ctx.finding('api /health', false, health.error ?? `HTTP ${health.status}`);
   }
-  if (metrics.available) {
+  const poolWhy = evidence && useSettings ? poolUnobserved(metrics) : undefined;
+  if (poolWhy) unknown('api DB pool', poolWhy);
+  else if (metrics.available) {
     const max = metrics.max || 1;
     const used = metrics.total - metrics.idle;
     const pool = { total: metrics.total, idle: metrics.idle, waiting: metrics.waiting, max, usedPct: Math.round((used / max) * 100) };
@@ -66,14 +91,27 @@ async function diagnose(ctx: RunbookContext): Promise<DbFacts> {
       facts.diskUsedPct = disk.usedPct;
       ctx.finding('data-dir disk', disk.usedPct < info.thresholds.diskUsagePct, `${disk.usedPct}% used, ${Math.round(disk.availableKb / 1024)} MB free`);
     } catch (err) {
-      ctx.finding('data-dir disk', false, `df failed: ${(err as Error).message}`);
+      const why = err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
+      if (evidence) unknown('data-dir disk', `df -P ${facts.pg.dataDir} failed in the db container: ${why} (setting postgres.dataDir)`);
+      else ctx.finding('data-dir disk', false, `df failed: ${(err as Error).message}`);
     }
   }
   return facts;
 }
 
+/** Pure: recovery is `/health` reporting the database healthy; an answer without the field shows nothing. */
+export function verifyDatabase(h: { status: number; body: Record<string, unknown> | null; error?: string }, f: Pick<DbFacts, 'evidenceRule'>): Check {
+  const db = h.body?.database;
+  const detail = `/health database: ${String(db ?? h.error ?? h.status)}`;
+  if (f.evidenceRule && typeof db !== 'string') {
+    const why = h.error ? `no answer from ${HEALTH_DB}: ${h.error}` : `${HEALTH_DB} answered HTTP ${h.status} without a \`database\` field`;
+    return { ok: false, detail, unknown: `api /health database: ${why}` };
+  }
+  return { ok: db === 'healthy', detail };
+}
+
 /** Pure decision over the findings: which branch of the playbook applies. */
-export function planDatabase(f: DbFacts): { diagnosis: string; rootCause?: string; falseAlarm?: boolean; steps: string[] } {
+export function planDatabase(f: DbFacts): { diagnosis: string; rootCause?: string; falseAlarm?: boolean; escalate?: string; steps: string[] } {
   if (!f.dbRunning) {
     return { diagnosis: `db container is ${f.dbStatus}: PostgreSQL crashed or was stopped`, rootCause: 'PostgreSQL not running', steps: ['restart-db'] };
   }
@@ -82,6 +120,14 @@ export function planDatabase(f: DbFacts): { diagnosis: string; rootCause?: strin
   }
   if (f.diskUsedPct !== undefined && f.diskUsedPct >= f.thresholds.diskUsagePct) {
     return { diagnosis: `data directory ${f.diskUsedPct}% full`, rootCause: 'disk full on the database host', steps: ['vacuum-full'] };
+  }
+  if (f.selectUnobserved) {
+    // Restarting the server for a login it refuses would change nothing, and hide the cause.
+    return {
+      diagnosis: `the database could not be queried: ${f.selectUnobserved}`,
+      escalate: `could not observe SELECT 1: ${f.selectUnobserved}`,
+      steps: [],
+    };
   }
   if (f.corruption) {
     return { diagnosis: `SELECT 1 fails with a corruption error: ${f.selectError ?? ''}`, rootCause: 'data corruption', steps: ['restore-backup'] };
@@ -96,6 +142,10 @@ export function planDatabase(f: DbFacts): { diagnosis: string; rootCause?: strin
   }
   if (!f.selectOk) {
     return { diagnosis: `database reachable but SELECT 1 fails: ${f.selectError ?? ''}`, steps: ['restart-db'] };
+  }
+  if (f.unobserved?.length) {
+    // Healthy where observed; the kernel escalates a false alarm while anything is unobserved.
+    return { diagnosis: `database healthy where observed; could not observe ${f.unobserved.join('; ')}`, falseAlarm: true, steps: [] };
   }
   return { diagnosis: 'database healthy: SELECT 1 ok, reachable, pool and disk within limits', falseAlarm: true, steps: [] };
 }
@@ -157,9 +207,9 @@ const runbook: Runbook<DbFacts> = {
     };
     return { ...p, steps: p.steps.map((id) => all[id] as Step) };
   },
-  async verify(ctx): Promise<Check> {
+  async verify(ctx, f): Promise<Check> {
     const h = await acts.httpHealth({ target: ctx.target });
-    return { ok: h.body?.database === 'healthy', detail: `/health database: ${String(h.body?.database ?? h.error ?? h.status)}` };
+    return verifyDatabase(h, f);
   },
 };
 

@@ -7,12 +7,13 @@
  *
  * Params (passed on to the INC-11 child): `memoryLimitMb`, `watchMs`.
  */
+import { patched } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { MemoryTrend } from '../activities/containers/probes';
 import type { RunningQuery } from '../activities/postgres/pg-sessions';
 import { isGrowing } from './memory-leak';
-import { readDbPool, usesLogMetricSettings } from './log-metric-settings';
+import { poolUnobserved, readDbPool, usesLogMetricSettings } from './log-metric-settings';
 import { readsTargetApiSettings } from './target-api';
 
 export interface LatencyFacts {
@@ -30,30 +31,41 @@ export interface LatencyFacts {
   pool?: { usedPct: number; waiting: number };
   redisLatencyMs?: number;
   thresholds: { p95LatencyMs: number; slowQuerySeconds: number; memoryGrowthMbPerMin: number; poolUsagePct: number };
+  /** Signals that could not be observed, each `<check>: <why>` (absent in incidents started before this rule). */
+  unobserved?: string[];
 }
 
-const MB = 1024 * 1024;
+/** seed 002: `curl -s http://localhost:8000/v1/notifications/sla/metrics | jq '.metrics.p95_latency_ms'`. */
+const SLA_P95 = "GET /v1/notifications/sla/metrics (seed 002: jq '.metrics.p95_latency_ms')";
 
-async function slaMetrics(target: string): Promise<LatencyFacts['sla']> {
-  if (readsTargetApiSettings()) {
-    const m = await acts.slaMetrics({ target });
-    // seed 002's `jq '.metrics.p95_latency_ms'` is the signal; without it the probe below measures latency.
-    if (!m.available || m.p95LatencyMs === undefined) return undefined;
-    const unreadable = (m.unreadable ?? []).join('; ');
-    return {
+/** The SLA window read through the target-API settings, or why it could not be. */
+async function slaWindow(target: string): Promise<{ sla?: LatencyFacts['sla']; why?: string }> {
+  const m = await acts.slaMetrics({ target });
+  if (!m.available) return { why: `${SLA_P95} unavailable: ${m.error ?? 'no answer'}` };
+  if (m.p95LatencyMs === undefined) return { why: `${SLA_P95} answered without a p95` };
+  const unreadable = (m.unreadable ?? []).join('; ');
+  return {
+    sla: {
       p95Ms: m.p95LatencyMs,
       ...(m.p99LatencyMs !== undefined ? { p99Ms: m.p99LatencyMs } : {}),
       ...(m.requestCount !== undefined ? { requests: m.requestCount } : {}),
       ...(unreadable ? { unreadable } : {}),
-    };
-  }
+    },
+  };
+}
+
+const MB = 1024 * 1024;
+
+async function slaMetrics(target: string): Promise<{ sla?: LatencyFacts['sla']; why?: string }> {
+  // seed 002's `jq '.metrics.p95_latency_ms'` is the signal; the probe below measures latency too.
+  if (readsTargetApiSettings()) return slaWindow(target);
   try {
     const r = await acts.adminRequest({ target, method: 'GET', path: '/v1/notifications/sla/metrics' });
     const m = (r.body as { metrics?: Record<string, unknown> }).metrics ?? {};
-    return { p95Ms: Number(m.p95_latency_ms ?? 0), p99Ms: Number(m.p99_latency_ms ?? 0), requests: Number(m.request_count ?? 0) };
+    return { sla: { p95Ms: Number(m.p95_latency_ms ?? 0), p99Ms: Number(m.p99_latency_ms ?? 0), requests: Number(m.request_count ?? 0) } };
   } catch {
-    // The SLA endpoint is one signal among several; the probe below measures latency directly.
-    return undefined;
+    // Incidents recorded before the target-API settings read the endpoint here, and replay so.
+    return {};
   }
 }
 
@@ -63,7 +75,10 @@ async function diagnose(ctx: RunbookContext): Promise<LatencyFacts> {
   const info = await acts.describeTarget({ target: t });
   const th = info.thresholds;
   const useSettings = usesLogMetricSettings();
-  const [sla, probe, stats, trend, queries, metrics, redis] = await Promise.all([
+  // A signal that could not be read is unknown, not healthy. (Incidents recorded before this rule
+  // read it as healthy, and replay so.)
+  const evidence = patched('evidence-before-conclusions');
+  const [{ sla, why: slaWhy }, probe, stats, trend, queries, metrics, redis] = await Promise.all([
     slaMetrics(t),
     acts.latencyProbe({ target: t, samples: 10 }),
     acts.containerStats(api),
@@ -82,10 +97,19 @@ async function diagnose(ctx: RunbookContext): Promise<LatencyFacts> {
     ...(redis.ok ? { redisLatencyMs: redis.latencyMs } : {}),
     thresholds: { p95LatencyMs: th.p95LatencyMs, slowQuerySeconds: th.slowQuerySeconds, memoryGrowthMbPerMin: th.memoryGrowthMbPerMin, poolUsagePct: th.poolUsagePct },
   };
+  const unobserved: string[] = [];
+  const unknown = (check: string, why: string): void => {
+    ctx.unknown(check, why);
+    unobserved.push(`${check}: ${why}`);
+  };
+  if (evidence) facts.unobserved = unobserved;
+  if (evidence && !sla && slaWhy) unknown('SLA p95 (300 s window)', slaWhy);
   if (sla) ctx.finding('SLA p95 (300 s window)', sla.p95Ms < th.p95LatencyMs, `p95 ${sla.p95Ms} ms, p99 ${sla.p99Ms ?? '?'} ms over ${sla.requests ?? '?'} requests${sla.unreadable ? ` (${sla.unreadable})` : ''}`);
   ctx.finding('latency now (probe)', probe.p95Ms < th.p95LatencyMs && probe.failures === 0, `p95 ${probe.p95Ms} ms over ${probe.samples} requests, ${probe.failures} failed`);
-  ctx.finding('api container', true, `CPU ${stats.cpuPct}%, memory ${(stats.memoryBytes / MB).toFixed(0)} MB`);
-  ctx.finding(
+  ctx.finding('api container', true, `CPU ${stats.cpuPct}%, memory ${stats.unreadable && evidence ? 'not reported' : `${(stats.memoryBytes / MB).toFixed(0)} MB`}`);
+  const trendWhy = evidence ? memoryTrendUnobserved(trend) : undefined;
+  if (trendWhy) unknown('api memory trend', trendWhy);
+  else ctx.finding(
     'api memory trend',
     !isGrowing(trend, th.memoryGrowthMbPerMin),
     `${trend.growthMbPerMin} MB/min${trend.rising ? ', rising steadily' : ''} (threshold ${th.memoryGrowthMbPerMin})`,
@@ -95,13 +119,21 @@ async function diagnose(ctx: RunbookContext): Promise<LatencyFacts> {
     queries.length === 0,
     queries.length ? queries.map((q) => `pid ${q.pid} ${q.seconds} s: ${q.query}`).join('; ') : 'none',
   );
-  if (metrics.available) {
+  const poolWhy = evidence && useSettings ? poolUnobserved(metrics) : undefined;
+  if (poolWhy) unknown('api DB pool', poolWhy);
+  else if (metrics.available) {
     const max = metrics.max || 1;
     facts.pool = { usedPct: Math.round(((metrics.total - metrics.idle) / max) * 100), waiting: metrics.waiting };
     ctx.finding('api DB pool', facts.pool.usedPct < th.poolUsagePct && facts.pool.waiting === 0, `${facts.pool.usedPct}% in use, ${facts.pool.waiting} waiting`);
   }
   ctx.finding('Redis round trip', redis.ok, redis.ok ? `${redis.latencyMs} ms` : `no answer: ${redis.error ?? ''}`);
   return facts;
+}
+
+/** Why a memory trend is no measurement (no running container, stats without memory), or undefined. */
+function memoryTrendUnobserved(t: MemoryTrend): string | undefined {
+  if (!t.running) return 'no running api container to sample';
+  return t.unreadable;
 }
 
 /** Pure decision over the findings: every cause found gets its step, in the playbook's order. */
@@ -123,12 +155,19 @@ export function planLatencySpike(f: LatencyFacts): { diagnosis: string; rootCaus
   }
   const latency = `p95 now ${f.probeP95Ms} ms${f.sla ? `, SLA window p95 ${f.sla.p95Ms} ms` : ''} (target ${th.p95LatencyMs} ms)`;
   if (steps.length > 0) return { diagnosis: `${latency}; ${causes.join('; ')}`, rootCause: causes.join('; '), steps };
+  const unseen = f.unobserved?.length ? `; could not observe ${f.unobserved.join('; ')}` : '';
   if (f.probeP95Ms >= th.p95LatencyMs || f.probeFailures > 0) {
     return {
-      diagnosis: `${latency}; no long queries, pool pressure or memory growth found`,
-      escalate: 'latency above the SLA target with no cause the runbook can fix: check CPU, providers and the network',
+      diagnosis: `${latency}; no long queries, pool pressure or memory growth found${unseen}`,
+      escalate: unseen
+        ? `latency above the SLA target and its cause not known: could not observe ${(f.unobserved ?? []).join('; ')}`
+        : 'latency above the SLA target with no cause the runbook can fix: check CPU, providers and the network',
       steps: [],
     };
+  }
+  if (unseen) {
+    // Within the SLA where observed; the kernel escalates a false alarm while anything is unobserved.
+    return { diagnosis: `${latency}; no long queries, pool pressure or memory growth where observed${unseen}`, falseAlarm: true, steps: [] };
   }
   return { diagnosis: `${latency}; no long queries, pool pressure or memory growth: latency is within the SLA now`, falseAlarm: true, steps: [] };
 }
@@ -166,6 +205,8 @@ const runbook: Runbook<LatencyFacts> = {
         describe: `restart the api container of ${t}`,
         precondition: async () => {
           const m = await readDbPool(t, usesLogMetricSettings());
+          const unseen = f.unobserved ? poolUnobserved(m) : undefined;
+          if (unseen) return { ok: false, detail: `pool not observable: ${unseen}` };
           const usedPct = Math.round(((m.total - m.idle) / (m.max || 1)) * 100);
           return { ok: m.waiting > 0 || usedPct >= f.thresholds.poolUsagePct, detail: `pool ${usedPct}% in use, ${m.waiting} waiting` };
         },

@@ -9,10 +9,11 @@
  * Params: `memoryLimitMb` (default: the target's limits.apiMemoryMb), `watchMs` (default
  * limits.memoryWatchMs), `component` (default api).
  */
-import { sleep } from '@temporalio/workflow';
+import { patched, sleep } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { MemoryTrend } from '../activities/containers/probes';
+import type { ContainerState } from '../activities/containers/docker';
 import { usesLogMetricSettings } from './log-metric-settings';
 
 export interface MemoryFacts {
@@ -28,6 +29,8 @@ export interface MemoryFacts {
   growthThresholdMbPerMin: number;
   wantedLimitMb: number;
   watchMs: number;
+  /** Signals that could not be observed, each `<check>: <why>` (absent in incidents started before this rule). */
+  unobserved?: string[];
 }
 
 const MB = 1024 * 1024;
@@ -58,6 +61,9 @@ async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
   const component = typeof params?.component === 'string' ? params.component : 'api';
   const ref = { target: t, component };
   const useSettings = usesLogMetricSettings();
+  // A signal that could not be read is unknown, not healthy. (Incidents recorded before this rule
+  // read it as healthy, and replay so.)
+  const evidence = patched('evidence-before-conclusions');
   const [info, state, trend, metrics] = await Promise.all([
     acts.describeTarget({ target: t }),
     acts.containerState(ref),
@@ -78,12 +84,20 @@ async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
     wantedLimitMb: numberParam(params, 'memoryLimitMb') ?? info.limits.apiMemoryMb,
     watchMs: numberParam(params, 'watchMs') ?? info.limits.memoryWatchMs,
   };
+  const unobserved: string[] = [];
+  const unknown = (check: string, why: string): void => {
+    ctx.unknown(check, why);
+    unobserved.push(`${check}: ${why}`);
+  };
+  if (evidence) facts.unobserved = unobserved;
   ctx.finding(
     `${component} container`,
     state.running && !state.oomKilled,
     `${state.name} ${state.status}${state.oomKilled ? ', OOM-killed' : ''}, ${state.restartCount} restarts, memory limit ${state.memoryLimitBytes ? mb(state.memoryLimitBytes) : 'none'}`,
   );
-  if (trend.running) {
+  if (evidence && (!trend.running || trend.unreadable)) {
+    unknown('memory trend (container stats)', trend.unreadable ?? `no running ${component} container to sample (${state.status})`);
+  } else if (trend.running) {
     ctx.finding(
       'memory trend (container stats)',
       !isGrowing(trend, facts.growthThresholdMbPerMin) && !nearLimit(trend),
@@ -94,6 +108,8 @@ async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
   if (metrics.available && rss !== undefined) {
     facts.serviceRssBytes = rss;
     ctx.finding('service resident memory (/metrics)', true, mb(rss));
+  } else if (evidence && useSettings) {
+    unknown('service resident memory (/metrics)', metrics.available ? (metrics.missing ?? []).join('; ') : `/metrics unavailable: ${metrics.error ?? 'no answer'}`);
   }
   return facts;
 }
@@ -122,11 +138,42 @@ export function planMemoryLeak(f: MemoryFacts): { diagnosis: string; rootCause?:
       steps: ['restart-with-limit'],
     };
   }
+  if (f.unobserved?.length) {
+    // Steady where observed; the kernel escalates a false alarm while anything is unobserved.
+    return {
+      diagnosis: `${f.component} never OOM-killed (${limit}); could not observe ${f.unobserved.join('; ')}`,
+      falseAlarm: true,
+      steps: [],
+    };
+  }
   return {
     diagnosis: `${f.component} memory steady at ${mb(f.trend.lastBytes)} (${f.trend.growthMbPerMin} MB/min, ${limit}), never OOM-killed`,
     falseAlarm: true,
     steps: [],
   };
+}
+
+/**
+ * Pure: one sample of the watch, or undefined while memory stays under the limit. Stats without a
+ * memory usage are no measurement: "under the limit" would be read from nothing. (Incidents started
+ * before this rule read them as 0 bytes, and replay so.)
+ */
+export function watchRound(
+  state: Pick<ContainerState, 'name' | 'status' | 'running' | 'oomKilled' | 'startedAt' | 'memoryLimitBytes'>,
+  stats: { memoryBytes: number; unreadable?: string },
+  startedAt: string,
+  limit: number,
+  f: Pick<MemoryFacts, 'unobserved'>,
+): Check | undefined {
+  if (!state.running || state.oomKilled || state.startedAt !== startedAt) {
+    return { ok: false, detail: `${state.name} ${state.status}${state.oomKilled ? ', OOM-killed' : ''} during the watch` };
+  }
+  if (f.unobserved && stats.unreadable) return { ok: false, detail: stats.unreadable, unknown: `memory during the watch: ${stats.unreadable}` };
+  if (state.memoryLimitBytes !== limit) return { ok: false, detail: `memory limit is ${mb(state.memoryLimitBytes)}, not ${mb(limit)}` };
+  if (stats.memoryBytes >= limit * HIGH_SHARE) {
+    return { ok: false, detail: `memory ${mb(stats.memoryBytes)} reached ${Math.round(HIGH_SHARE * 100)}% of the ${mb(limit)} limit` };
+  }
+  return undefined;
 }
 
 /** Memory stays under the limit, with no OOM kill and no restart, for the whole watch window. */
@@ -141,13 +188,8 @@ async function watchMemory(ctx: RunbookContext, f: MemoryFacts): Promise<Check> 
     if (i > 0) await sleep(Math.max(1000, Math.floor(f.watchMs / rounds)));
     const [state, stats] = await Promise.all([acts.containerState(ref), acts.containerStats(ref)]);
     peak = Math.max(peak, stats.memoryBytes);
-    if (!state.running || state.oomKilled || state.startedAt !== start.startedAt) {
-      return { ok: false, detail: `${state.name} ${state.status}${state.oomKilled ? ', OOM-killed' : ''} during the watch` };
-    }
-    if (state.memoryLimitBytes !== limit) return { ok: false, detail: `memory limit is ${mb(state.memoryLimitBytes)}, not ${mb(limit)}` };
-    if (stats.memoryBytes >= limit * HIGH_SHARE) {
-      return { ok: false, detail: `memory ${mb(stats.memoryBytes)} reached ${Math.round(HIGH_SHARE * 100)}% of the ${mb(limit)} limit` };
-    }
+    const broken = watchRound(state, stats, start.startedAt, limit, f);
+    if (broken) return broken;
   }
   return { ok: true, detail: `memory stayed under the ${mb(limit)} limit for ${Math.round(f.watchMs / 1000)} s (peak ${mb(peak)})` };
 }

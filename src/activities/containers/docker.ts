@@ -175,15 +175,23 @@ export function createDockerActivities(deps: ActivityDeps) {
     };
   }
 
-  async function containerStats(ref: ComponentRef): Promise<{ memoryBytes: number; memoryLimitBytes: number; cpuPct: number }> {
+  /**
+   * One stats sample. Stats without a memory usage (a runtime or cgroup that does not report it) are
+   * not 0 bytes: `unreadable` says so, and `memoryBytes` is then 0 only as a placeholder.
+   */
+  async function containerStats(
+    ref: ComponentRef,
+  ): Promise<{ memoryBytes: number; memoryLimitBytes: number; cpuPct: number; unreadable?: string }> {
     const { state } = await inspect(ref);
     if (!state.running) return { memoryBytes: 0, memoryLimitBytes: state.memoryLimitBytes, cpuPct: 0 };
     const s = (await docker.getContainer(state.id).stats({ stream: false })) as unknown as Docker.ContainerStats;
     const cpuDelta = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
     const sysDelta = (s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats.system_cpu_usage ?? 0);
     const cpus = s.cpu_stats.online_cpus ?? 1;
+    const usage = s.memory_stats?.usage;
     return {
-      memoryBytes: s.memory_stats.usage ?? 0,
+      ...(typeof usage === 'number' ? {} : { unreadable: `the container stats of ${state.name} report no memory usage` }),
+      memoryBytes: usage ?? 0,
       memoryLimitBytes: state.memoryLimitBytes || (s.memory_stats.limit ?? 0),
       cpuPct: sysDelta > 0 ? Math.round((cpuDelta / sysDelta) * cpus * 10000) / 100 : 0,
     };
@@ -212,7 +220,7 @@ export function createDockerActivities(deps: ActivityDeps) {
     const line = r.output.trim().split('\n').pop() ?? '';
     const cols = line.trim().split(/\s+/);
     const pct = Number.parseInt((cols[4] ?? '').replace('%', ''), 10);
-    if (r.exitCode !== 0 || Number.isNaN(pct)) throw new Error(`df failed (exit ${r.exitCode}): ${r.output.slice(0, 200)}`);
+    if (r.exitCode !== 0 || Number.isNaN(pct)) throw new Error(`df failed (exit ${r.exitCode}): ${r.output.trim().slice(0, 200)}`);
     return { usedPct: pct, availableKb: Number.parseInt(cols[3] ?? '0', 10) };
   }
 

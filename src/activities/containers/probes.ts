@@ -18,6 +18,8 @@ export interface MemoryTrend {
   growthMbPerMin: number;
   /** At least three in four samples higher than the one before: steady growth rather than noise. */
   rising: boolean;
+  /** Set when the container's stats report no memory usage: the samples are then no measurement. */
+  unreadable?: string;
 }
 
 const MB = 1024 * 1024;
@@ -54,10 +56,12 @@ export function createProbeActivities(deps: ActivityDeps) {
     const container = deps.docker.getContainer(c.Id);
     const limitBytes = (await container.inspect()).HostConfig.Memory ?? 0;
     const samples: number[] = [];
+    let unreported = 0;
     for (let i = 0; i < n; i++) {
       if (i > 0) await sleep(interval);
       const s = (await container.stats({ stream: false })) as unknown as Docker.ContainerStats;
-      samples.push(workingSet(s.memory_stats));
+      if (typeof s.memory_stats?.usage !== 'number') unreported++;
+      samples.push(workingSet(s.memory_stats ?? {}));
     }
     const first = samples[0] ?? 0;
     const last = samples[samples.length - 1] ?? 0;
@@ -70,6 +74,9 @@ export function createProbeActivities(deps: ActivityDeps) {
       growthMbPerMin: Math.round(((last - first) / MB / minutes) * 10) / 10,
       // Stats jitter by a few MB (page cache, GC): one dip among the samples does not hide a leak.
       rising: last > first && samples.filter((v, i) => i > 0 && v > (samples[i - 1] as number)).length >= 0.75 * (n - 1),
+      ...(unreported > 0
+        ? { unreadable: `the container stats of ${input.component} report no memory usage (${unreported} of ${n} samples)` }
+        : {}),
     };
   }
 

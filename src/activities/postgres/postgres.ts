@@ -21,6 +21,10 @@ export interface LongQuery {
 }
 
 const CORRUPTION = /invalid page|could not read block|checksum mismatch|corrupt|could not open file .* No such file/i;
+/** The server refused the engine's login: its database or role is not there, or its password is wrong. */
+const LOGIN_REFUSED = /(database|role) "[^"]*" does not exist|password authentication failed|no pg_hba\.conf entry/i;
+/** SQLSTATEs of the same: invalid_catalog_name, invalid_authorization_specification, invalid_password. */
+const LOGIN_CODES = ['3D000', '28000', '28P01'];
 
 /** The application name of the engine's own sessions, so listings and terminations leave them out. */
 const ENGINE_APP_NAME = 'remediation-engine';
@@ -36,18 +40,38 @@ export function createPostgresActivities(deps: ActivityDeps) {
   const withClient = <T>(target: string, fn: (c: PgQueryable) => Promise<T>, statementTimeoutMs = 5000): Promise<T> =>
     withPgClient(deps, target, fn, statementTimeoutMs);
 
-  /** `SELECT 1` with a timeout. */
+  /**
+   * `SELECT 1` with a timeout. A session refused for the engine's own login (no such database or
+   * role, a wrong password) says nothing about the server's health: `unobservable` then says so and
+   * names the settings the engine logs in with.
+   */
   async function pgPing(input: {
     target: string;
-  }): Promise<{ ok: boolean; latencyMs: number; error?: string; corruption: boolean }> {
+  }): Promise<{ ok: boolean; latencyMs: number; error?: string; corruption: boolean; unobservable?: string }> {
     const t0 = Date.now();
     try {
       await withClient(input.target, (c) => c.query('SELECT 1'), 3000);
       return { ok: true, latencyMs: Date.now() - t0, corruption: false };
     } catch (err) {
       const error = describeError(err);
-      return { ok: false, latencyMs: Date.now() - t0, error, corruption: CORRUPTION.test(error) };
+      const login = LOGIN_REFUSED.test(error) || LOGIN_CODES.includes(String((err as { code?: unknown }).code));
+      return {
+        ok: false,
+        latencyMs: Date.now() - t0,
+        error,
+        corruption: !login && CORRUPTION.test(error),
+        ...(login ? { unobservable: `the engine's session was refused: ${error} (${loginSettings(input.target)})` } : {}),
+      };
     }
+  }
+
+  /** The settings the engine logs in with, as a user writes them. */
+  function loginSettings(target: string): string {
+    const pg = conf(target);
+    const p = `targets.${target}.postgres`;
+    return pg.via === 'exec'
+      ? `settings ${p}.database, ${p}.execUser`
+      : `settings ${p}.database, ${p}.user, ${p}.password`;
   }
 
   /**

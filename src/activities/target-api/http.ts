@@ -123,13 +123,20 @@ export function createHttpActivities(deps: ActivityDeps) {
   /**
    * Selected series from /metrics (name prefixes), or `available: false` if unreachable. `gauges` are
    * read by role under the names the target's `metrics.*` settings give (each summed over its label
-   * sets; absent when the target does not expose it).
+   * sets; absent when the target does not expose it, and then listed in `missing` with the series
+   * looked for and the setting that names it).
    */
   async function httpMetrics(input: {
     target: string;
     prefixes: string[];
     gauges?: MetricGauge[];
-  }): Promise<{ available: boolean; values: Record<string, number>; gauges?: Partial<Record<MetricGauge, number>>; error?: string }> {
+  }): Promise<{
+    available: boolean;
+    values: Record<string, number>;
+    gauges?: Partial<Record<MetricGauge, number>>;
+    missing?: string[];
+    error?: string;
+  }> {
     const t = targetConfig(deps, input.target);
     const wanted = new Map((input.gauges ?? []).map((g) => [t.metrics[g], g]));
     try {
@@ -142,7 +149,10 @@ export function createHttpActivities(deps: ActivityDeps) {
         const g = wanted.get(k.replace(/\{.*$/, ''));
         if (g) gauges[g] = (gauges[g] ?? 0) + v;
       }
-      return { available: true, values, ...(input.gauges ? { gauges } : {}) };
+      const missing = (input.gauges ?? [])
+        .filter((g) => gauges[g] === undefined)
+        .map((g) => `metric ${t.metrics[g]} not in /metrics (setting metrics.${g})`);
+      return { available: true, values, ...(input.gauges ? { gauges } : {}), ...(missing.length ? { missing } : {}) };
     } catch (err) {
       return { available: false, values: {}, error: describeError(err) };
     }
