@@ -10,6 +10,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { RUNBOOKS } from './workflows/catalog';
 import {
   HTTP_REQUESTS_DEFAULTS,
   LABEL_NAME,
@@ -746,6 +747,43 @@ const TierSchema = z.object({
   waitMs: z.number().int().positive(),
 });
 
+/** The policy's fields: the defaults, and what an override may change. */
+const policyFields = {
+  approvers: z.array(z.string().min(1)).min(1),
+  tiers: z.array(TierSchema).min(1),
+  verifyDeadlineMs: z.number().int().positive().default(120_000),
+  cooldownMs: z.number().int().nonnegative().default(600_000),
+  lockWaitMs: z.number().int().positive().default(300_000),
+  escalatedHoldMs: z
+    .number()
+    .int()
+    .positive()
+    .default(7 * 24 * 3600_000),
+  settleMs: z.number().int().nonnegative().default(60_000),
+  /**
+   * Who is engaged at each severity: announced with the incident and added to its escalations.
+   * Defaults follow seed 002's matrix (SEV-1: IC + Sergey Bar + SRE; SEV-2: IC + SRE; SEV-3: on-call;
+   * SEV-4: ticket only).
+   */
+  severityContacts: z
+    .object({
+      '1': z.array(z.string().min(1)).optional(),
+      '2': z.array(z.string().min(1)).optional(),
+      '3': z.array(z.string().min(1)).optional(),
+      '4': z.array(z.string().min(1)).optional(),
+    })
+    .optional(),
+  /** Status updates while an incident is open, by severity (ms; 0 = none). Defaults follow seeds 001/002. */
+  updateCadenceMs: z
+    .object({
+      '1': z.number().int().nonnegative().optional(),
+      '2': z.number().int().nonnegative().optional(),
+      '3': z.number().int().nonnegative().optional(),
+      '4': z.number().int().nonnegative().optional(),
+    })
+    .optional(),
+};
+
 export const ConfigSchema = z.object({
   temporal: z
     .object({
@@ -769,41 +807,31 @@ export const ConfigSchema = z.object({
     .default({}),
   docker: z.object({ socketPath: z.string() }),
   targets: z.record(z.string().regex(/^[a-z0-9-]+$/), CheckedTargetSchema),
-  policy: z.object({
-    approvers: z.array(z.string().min(1)).min(1),
-    tiers: z.array(TierSchema).min(1),
-    verifyDeadlineMs: z.number().int().positive().default(120_000),
-    cooldownMs: z.number().int().nonnegative().default(600_000),
-    lockWaitMs: z.number().int().positive().default(300_000),
-    escalatedHoldMs: z
-      .number()
-      .int()
-      .positive()
-      .default(7 * 24 * 3600_000),
-    settleMs: z.number().int().nonnegative().default(60_000),
-    /**
-     * Who is engaged at each severity: announced with the incident and added to its escalations.
-     * Defaults follow seed 002's matrix (SEV-1: IC + Sergey Bar + SRE; SEV-2: IC + SRE; SEV-3: on-call;
-     * SEV-4: ticket only).
-     */
-    severityContacts: z
-      .object({
-        '1': z.array(z.string().min(1)).optional(),
-        '2': z.array(z.string().min(1)).optional(),
-        '3': z.array(z.string().min(1)).optional(),
-        '4': z.array(z.string().min(1)).optional(),
-      })
-      .optional(),
-    /** Status updates while an incident is open, by severity (ms; 0 = none). Defaults follow seeds 001/002. */
-    updateCadenceMs: z
-      .object({
-        '1': z.number().int().nonnegative().optional(),
-        '2': z.number().int().nonnegative().optional(),
-        '3': z.number().int().nonnegative().optional(),
-        '4': z.number().int().nonnegative().optional(),
-      })
-      .optional(),
-  }),
+  /**
+   * Who may decide, and how long things may take: the worker resolves it from here when an incident
+   * starts (recorded in the incident's history). Nothing in a start request changes it.
+   */
+  policy: z
+    .object({
+      ...policyFields,
+      /**
+       * Per target, runbook or severity: each override whose `match` fits the incident (every key
+       * given must equal) replaces the fields it names, in order.
+       */
+      overrides: z
+        .array(
+          z
+            .object({
+              match: z
+                .object({ target: z.string().min(1).optional(), runbook: z.string().min(1).optional(), severity: z.number().int().min(1).max(4).optional() })
+                .strict(),
+            })
+            .extend(z.object(policyFields).partial().shape)
+            .strict(),
+        )
+        .default([]),
+    })
+    .strict(),
   /** Where runbooks preserve evidence (exported rows, logs, sha256 manifests), one directory per incident. */
   evidence: z.object({ dir: z.string().default('.stack/evidence') }).default({}),
   notify: z
@@ -899,7 +927,23 @@ export function loadConfig(file = process.env.ENGINE_CONFIG ?? 'config/engine.ya
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new ConfigError(`config file ${abs} is invalid:\n${lines.join('\n')}`);
   }
+  const unknownNames = overrideNameIssues(parsed.data);
+  if (unknownNames.length > 0) throw new ConfigError(`config file ${abs} is invalid:\n${unknownNames.map((l) => `  ${l}`).join('\n')}`);
   return parsed.data;
+}
+
+/** Policy overrides that name a target or runbook the engine does not have would never apply: refused. */
+export function overrideNameIssues(cfg: EngineConfig): string[] {
+  const issues: string[] = [];
+  cfg.policy.overrides.forEach((o, i) => {
+    if (o.match.target !== undefined && !Object.prototype.hasOwnProperty.call(cfg.targets, o.match.target)) {
+      issues.push(`policy.overrides.${i}.match.target: unknown target "${o.match.target}"; configured: ${Object.keys(cfg.targets).join(', ')}`);
+    }
+    if (o.match.runbook !== undefined && !Object.prototype.hasOwnProperty.call(RUNBOOKS, o.match.runbook)) {
+      issues.push(`policy.overrides.${i}.match.runbook: unknown runbook "${o.match.runbook}"`);
+    }
+  });
+  return issues;
 }
 
 /** Reads a secret reference. Relative files resolve against the working directory. */

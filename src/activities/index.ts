@@ -14,6 +14,7 @@ import { createLedgerActivities } from './postgres/ledger';
 import { createMigrationActivities } from './containers/migrations';
 import { createNotifyActivities } from './engine/notify';
 import { createPagerDutyActivities } from './engine/pagerduty';
+import { createPolicyActivities } from './engine/policy';
 import { createPgGrantActivities } from './postgres/pg-grants';
 import { createPgPressureActivities } from './postgres/pg-pressure';
 import { createPgSessionActivities } from './postgres/pg-sessions';
@@ -41,6 +42,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createHttpActivities(deps),
     ...createNotifyActivities(deps),
     ...createPagerDutyActivities(deps),
+    ...createPolicyActivities(deps),
     ...createGuardActivities(deps),
     ...createTargetActivities(deps),
     ...createSupportActivities(deps),

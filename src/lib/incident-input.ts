@@ -18,8 +18,6 @@ export interface IncidentRequest {
   alert?: AlertEvent;
   params?: Record<string, unknown>;
   summary?: string;
-  /** Overrides of policy timings (tests and drills use short ones). */
-  policy?: Partial<IncidentInput['policy']>;
 }
 
 export function isRunbookName(name: string): name is RunbookName {
@@ -55,7 +53,6 @@ export function buildIncidentInput(cfg: EngineConfig, req: IncidentRequest): { r
     requestedBy: req.requestedBy,
     severity: req.severity ?? RUNBOOKS[req.runbook].severity,
     dryRun: req.dryRun ?? false,
-    policy: { ...cfg.policy, announceChannel: cfg.notify.announce.channel, ...req.policy },
     ...(req.alert ? { alert: req.alert } : {}),
     ...(params ? { params } : {}),
     ...(req.summary ? { summary: req.summary } : {}),

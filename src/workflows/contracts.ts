@@ -50,7 +50,7 @@ export interface EscalationTier {
   waitMs: number;
 }
 
-/** Who may decide, and how long things may take. Comes from configuration, passed in as input. */
+/** Who may decide, and how long things may take: the worker's configuration, resolved when an incident starts. */
 export interface IncidentPolicy {
   approvers: string[];
   tiers: EscalationTier[];
@@ -81,7 +81,11 @@ export interface IncidentInput {
   severity?: Severity;
   dryRun?: boolean;
   alert?: AlertEvent;
-  policy: IncidentPolicy;
+  /**
+   * Ignored: the worker resolves the policy from its own configuration (`policy` in engine.yaml).
+   * Incidents started before it did carried their policy here, and replay with it.
+   */
+  policy?: IncidentPolicy;
   /** Runbook-specific parameters (e.g. `{ "tag": "1.0.0" }` for a rollback). */
   params?: Record<string, unknown>;
   /** Short human summary, shown in the UI. */

@@ -165,7 +165,7 @@ class Checklist {
   private refusal(ctx: RunbookContext, c: ChecklistConfirmation): string | undefined {
     if (!c || typeof c.by !== 'string' || !c.items || typeof c.items !== 'object') return 'expected {"by": "<name>", "items": {...}}';
     if (c.by === ctx.input.requestedBy) return `${c.by} opened this incident and cannot confirm it`;
-    if (!ctx.input.policy.approvers.includes(c.by)) return `${c.by} is not an allowed approver`;
+    if (!ctx.policy.approvers.includes(c.by)) return `${c.by} is not an allowed approver`;
     const open = CHECKLIST_ITEMS.filter((i) => c.items[i] !== true);
     return open.length ? `not confirmed: ${open.join(', ')}` : undefined;
   }
@@ -249,7 +249,7 @@ function makeRunbook(checklist: Checklist): Runbook<BreachFacts> {
       if (valid.length) return { ok: false, detail: `${valid.length} leaked keys still valid` };
       if (!checklist.confirmed) {
         // A person must confirm; as long as an approval would wait, through every tier.
-        const waitMs = ctx.input.policy.tiers.reduce((sum, t) => sum + t.waitMs, 0);
+        const waitMs = ctx.policy.tiers.reduce((sum, t) => sum + t.waitMs, 0);
         ctx.note(`waiting for the checklist (${CHECKLIST_ITEMS.join(', ')}): signal "checklist"`);
         await condition(() => checklist.confirmed !== undefined, waitMs);
       }

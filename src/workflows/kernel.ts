@@ -58,6 +58,7 @@ import {
   type DecisionResult,
   type StepState,
   type IncidentInput,
+  type IncidentPolicy,
   type IncidentOutcome,
   type IncidentRecord,
   type LockGrant,
@@ -84,6 +85,12 @@ export const longActs = proxyActivities<Activities>({
 const notifyActs = proxyActivities<Activities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
+});
+
+/** The worker's configuration, read once per incident. */
+const policyActs = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
 /** Seed 002: "Acknowledge the PagerDuty alert within 2 minutes". Retried until then, never longer. */
@@ -150,6 +157,8 @@ export interface RunbookContext {
   readonly input: IncidentInput;
   readonly target: string;
   readonly incidentId: string;
+  /** The policy the incident runs under (the worker's configuration). */
+  readonly policy: IncidentPolicy;
   /** Records a diagnostic finding (shown in the UI and kept in the incident record). */
   finding(check: string, ok: boolean, detail: string): void;
   /**
@@ -193,10 +202,12 @@ export interface Runbook<F> {
 const nowIso = (): string => new Date().toISOString();
 
 /** Runs a runbook as one incident and returns its record. */
-export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Promise<IncidentRecord> {
+export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput): Promise<IncidentRecord> {
   const meta = RUNBOOKS[rb.name];
   const info = workflowInfo();
-  const policy = input.policy;
+  let input = startInput;
+  // Resolved by the worker below; incidents started before that carried it in their request.
+  let policy = startInput.policy as IncidentPolicy;
   const rec: IncidentRecord = {
     incidentId: info.workflowId,
     runbook: rb.name,
@@ -408,12 +419,25 @@ export async function runIncident<F>(rb: Runbook<F>, input: IncidentInput): Prom
     `opened by ${input.requestedBy}${input.alert ? ` on alert ${input.alert.name}` : ''}${rec.dryRun ? ' (dry-run)' : ''}` +
       `${input.parent ? ` as a child of ${input.parent.incidentId}` : ''}`,
   );
+  // The policy is the worker's own: resolved from its configuration for this target, runbook and
+  // severity, and recorded in the history. A policy in the start request is ignored. (Incidents
+  // started before this ran under the policy their request carried, and replay so.)
+  if (patched('worker-policy')) {
+    const { overrides, ...own } = await policyActs.incidentPolicy({ target: input.target, runbook: rb.name, severity: rec.severity });
+    policy = own;
+    input = { ...input, policy };
+    note(
+      `policy from the worker's configuration${overrides.length > 0 ? ` (overrides ${overrides.join(', ')})` : ''}: ` +
+        `approvers ${policy.approvers.join(', ')}; tiers ${policy.tiers.map((t) => `${t.name} ${t.waitMs} ms`).join(', ')}; cooldown ${policy.cooldownMs} ms`,
+    );
+  }
   if (firstMinutes && !rec.dryRun) acknowledgePagerDuty();
 
   const ctx: RunbookContext = {
     input,
     target: input.target,
     incidentId: rec.incidentId,
+    policy,
     finding(check, ok, detail) {
       rec.findings.push({ check, ok, detail });
       render();

@@ -299,7 +299,7 @@ const runbook: Runbook<QueueFacts> = {
           return { ok: set.replicas.length > 0, detail: `${set.replicas.length} extra replica(s)` };
         },
         run: async () => {
-          const waited = await waitForDrain(ctx, q, ctx.input.policy.verifyDeadlineMs);
+          const waited = await waitForDrain(ctx, q, ctx.policy.verifyDeadlineMs);
           const r = await longActs.scaleReplicas({ ...ref, replicas: 0, max: q.maxReplicas });
           return `queue down to ${waited} jobs; ${r.detail}`;
         },

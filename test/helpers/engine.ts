@@ -43,6 +43,16 @@ export function testConfig(): EngineConfig {
   return cfg;
 }
 
+/**
+ * The test configuration with the short timings of TEST_POLICY: the worker's own policy (a start
+ * request carries none). Per target, runbook or severity, tests add `policy.overrides`.
+ */
+export function testEngineConfig(): EngineConfig {
+  const cfg = testConfig();
+  cfg.policy = { ...cfg.policy, ...TEST_POLICY };
+  return cfg;
+}
+
 export interface Engine {
   config: EngineConfig;
   client: Client;
@@ -74,7 +84,7 @@ export async function startEngine(
   } = {},
 ): Promise<Engine> {
   installRuntime();
-  const config = testConfig();
+  const config = testEngineConfig();
   opts.configure?.(config);
   for (const name of opts.extraTargets ?? []) config.targets[name] = config.targets.alfred as EngineConfig['targets'][string];
   const taskQueue = opts.taskQueue ?? `test-${randomUUID().slice(0, 8)}`;
@@ -109,11 +119,7 @@ export async function startEngine(
     worker,
     activities,
     async start(req) {
-      const { runbook, input } = buildIncidentInput(config, {
-        requestedBy: 'test-requester',
-        ...req,
-        policy: { ...TEST_POLICY, ...req.policy },
-      });
+      const { runbook, input } = buildIncidentInput(config, { requestedBy: 'test-requester', ...req });
       const h = await client.workflow.start<IncidentWorkflow>(runbook, {
         taskQueue,
         workflowId: req.workflowId ?? `test-${runbook}-${randomUUID().slice(0, 8)}`,

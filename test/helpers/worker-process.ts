@@ -3,8 +3,9 @@
  * flags and environment), for tests that SIGKILL it mid-incident and start another.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO, STACK_DIR, waitUntil } from './engine';
+import { REPO, STACK_DIR, testEngineConfig, waitUntil } from './engine';
 
 export interface WorkerProcess {
   /** SIGKILLs the worker at once: no graceful shutdown, in-flight activities are lost mid-way. */
@@ -12,12 +13,18 @@ export interface WorkerProcess {
 }
 
 export async function startWorkerProcess(opts: { taskQueue: string; metricsPort: number }): Promise<WorkerProcess> {
+  // The worker owns the incident policy: it reads the tests' short timings from its configuration
+  // (JSON is YAML: the engine's own loader reads it back, secret references stay references).
+  const config = path.join(STACK_DIR, 'build', `worker-${opts.taskQueue}.json`);
+  mkdirSync(path.dirname(config), { recursive: true });
+  writeFileSync(config, JSON.stringify(testEngineConfig()));
   let child: ChildProcess | undefined = spawn(process.execPath, ['--optimize-for-size', '--import', 'tsx', 'src/workers/main.ts'], {
     cwd: REPO,
     env: {
       ...process.env,
       MALLOC_ARENA_MAX: '2',
       STACK_DIR,
+      ENGINE_CONFIG: config,
       TEMPORAL_TASK_QUEUE: opts.taskQueue,
       WORKER_METRICS_ADDRESS: `127.0.0.1:${opts.metricsPort}`,
       WORKFLOW_BUNDLE: path.join(REPO, '.stack/build/test-workflow-bundle.js'),

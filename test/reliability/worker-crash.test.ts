@@ -88,7 +88,7 @@ test(`${KILLS} worker SIGKILLs during mitigation: every incident completes, ever
 
     const handles = await Promise.all(
       (['cacheFailure', 'databaseUnreachable'] as const).map((runbook) => {
-        const { input } = buildIncidentInput(cfg, { runbook, target: 'alfred', requestedBy: 'crash-test', policy: TEST_POLICY });
+        const { input } = buildIncidentInput(cfg, { runbook, target: 'alfred', requestedBy: 'crash-test' });
         return client.workflow.start<IncidentWorkflow>(runbook, { taskQueue, workflowId: `crash-${runbook}-${round}-${randomUUID().slice(0, 6)}`, args: [input] });
       }),
     );

@@ -30,7 +30,13 @@ async function verify(): Promise<{ valid: boolean; first_break_at: string | null
 
 beforeAll(async () => {
   await runFault('break-audit-chain', true);
-  engine = await startEngine();
+  engine = await startEngine({
+    // A verification deadline longer than any test, as the worker's policy for this target.
+    extraTargets: ['alfred-slow-verify'],
+    configure: (c) => {
+      c.policy.overrides = [{ match: { target: 'alfred-slow-verify' }, verifyDeadlineMs: 600_000 }];
+    },
+  });
 });
 
 afterAll(async () => {
@@ -56,7 +62,7 @@ test('tampering: evidence exported with a matching sha256 manifest, security not
   const before = await snapshot();
 
   // A verification deadline longer than the test: the hand-off to security must not wait for it.
-  const h = await engine.start({ runbook: 'auditChainBreak', target: 'alfred', policy: { verifyDeadlineMs: 600_000 } });
+  const h = await engine.start({ runbook: 'auditChainBreak', target: 'alfred-slow-verify' });
   const rec = await engine.waitFor(h, (r) => r.phase === 'ESCALATED');
   expect(rec.timeline.some((t) => /verification/.test(t.event))).toBe(false);
   expect(rec.diagnosis).toMatch(new RegExp(`break at entry ${broken.first_break_at} .*content no longer matches its hash \\(tampering\\)`));

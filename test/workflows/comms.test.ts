@@ -43,8 +43,11 @@ const PREFIX = 'alfred:cache:comms-fill:';
 beforeAll(async () => {
   hook = await webhook([500, 500, 200]);
   engine = await startEngine({
+    // Updates every 2 s on this target: the worker's policy for it.
+    extraTargets: ['alfred-cadence'],
     configure: (cfg) => {
       cfg.notify.slack = { webhook: { value: hook.url }, apiUrl: 'https://slack.com/api', username: 'remediation-engine', attempts: 3, timeoutMs: 2000 };
+      cfg.policy.overrides = [{ match: { target: 'alfred-cadence' }, updateCadenceMs: { '2': 2000 } }];
     },
   });
 });
@@ -70,10 +73,9 @@ test('while an approval waits, updates go out at the cadence; the webhook gets t
   await fillRedis(PREFIX);
   const h = await engine.start({
     runbook: 'cacheFailure',
-    target: 'alfred',
+    target: 'alfred-cadence',
     requestedBy: 'dave',
     params: { customerName: 'Kari' },
-    policy: { updateCadenceMs: { '2': 2000 } },
   });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
   // Durable timers: the scheduled updates keep coming while nobody has decided.

@@ -43,7 +43,7 @@ function killWorker(): void {
 }
 
 async function startIncident(): Promise<WorkflowHandle<IncidentWorkflow>> {
-  const { input } = buildIncidentInput(testConfig(), { runbook: 'doubleSpend', target: 'alfred', requestedBy: 'test-requester', policy: TEST_POLICY });
+  const { input } = buildIncidentInput(testConfig(), { runbook: 'doubleSpend', target: 'alfred', requestedBy: 'test-requester' });
   const workflowId = `test-doubleSpend-${randomUUID().slice(0, 8)}`;
   started.push(workflowId);
   return client.workflow.start<IncidentWorkflow>('doubleSpend', { taskQueue, workflowId, args: [input] });

@@ -6,7 +6,9 @@
 import { readFileSync, existsSync } from 'node:fs';
 import Redis from 'ioredis';
 import { alertSignal, approveSignal, closeSignal, decideUpdate, rejectSignal, statusQuery } from '../../src/workflows/contracts';
-import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
+import { buildIncidentInput } from '../../src/lib/incident-input';
+import type { IncidentPolicy } from '../../src/workflows/contracts';
+import { drillContainer, startEngine, TEST_POLICY, waitUntil, type Engine, type IncidentWorkflow } from '../helpers/engine';
 import { fillRedis as fill, health, redisUp, unfillRedis } from '../helpers/drill';
 
 jest.setTimeout(180_000);
@@ -28,7 +30,24 @@ function notificationsFor(id: string): { kind: string; tier?: string }[] {
 }
 
 beforeAll(async () => {
-  engine = await startEngine();
+  engine = await startEngine({
+    extraTargets: ['alfred-tiers', 'alfred-settle'],
+    configure: (c) => {
+      c.policy.overrides = [
+        {
+          match: { target: 'alfred-tiers' },
+          tiers: [
+            { name: 'tier-1 on-call', contacts: ['@on-call'], waitMs: 1500 },
+            { name: 'tier-2 senior', contacts: ['@lead'], waitMs: 1500 },
+            { name: 'tier-3 engineering', contacts: ['@eng'], waitMs: 1500 },
+          ],
+        },
+        // A SEV-1 incident on alfred holds a 2-minute cooldown (the cooldown test raises its second incident).
+        { match: { target: 'alfred', severity: 1 }, cooldownMs: 120_000 },
+        { match: { target: 'alfred-settle' }, settleMs: 60_000, cooldownMs: 0 },
+      ];
+    },
+  });
 });
 
 async function healRedis(): Promise<void> {
@@ -48,17 +67,8 @@ afterAll(async () => {
 
 test('an unanswered approval escalates through the tiers, expires, and the incident stays open until closed', async () => {
   await fillRedis();
-  const h = await engine.start({
-    runbook: 'cacheFailure',
-    target: 'alfred',
-    policy: {
-      tiers: [
-        { name: 'tier-1 on-call', contacts: ['@on-call'], waitMs: 1500 },
-        { name: 'tier-2 senior', contacts: ['@lead'], waitMs: 1500 },
-        { name: 'tier-3 engineering', contacts: ['@eng'], waitMs: 1500 },
-      ],
-    },
-  });
+  // The short tiers are the worker's policy for this target (configured above).
+  const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred-tiers' });
   const rec = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
   expect(rec.actions.find((a) => a.stepId === 'evict-cache')?.state).toBe('expired');
   expect(rec.escalations).toEqual(
@@ -127,12 +137,12 @@ test('a target that breaks again within the cooldown escalates instead of loopin
   await c.kill();
   await waitUntil('redis down', async () => !(await redisUp()));
   // The first incident acts (no cooldown of its own); the second sees that restart as recent.
-  const first = await engine.start({ runbook: 'cacheFailure', target: 'alfred', policy: { cooldownMs: 0 } });
+  const first = await engine.start({ runbook: 'cacheFailure', target: 'alfred' });
   expect((await engine.result(first)).outcome).toBe('resolved');
 
   await c.kill();
   await waitUntil('redis down again', async () => !(await redisUp()));
-  const second = await engine.start({ runbook: 'cacheFailure', target: 'alfred', policy: { cooldownMs: 120_000 } });
+  const second = await engine.start({ runbook: 'cacheFailure', target: 'alfred', severity: 1 });
   const rec = await engine.waitFor(second, (s) => s.phase === 'ESCALATED');
   expect(rec.actions.find((a) => a.stepId === 'restart-redis')?.state).toBe('cooldown');
   expect((await c.inspect()).State.Running).toBe(false);
@@ -157,9 +167,8 @@ test('an incident opened by an alert absorbs repeats while it settles, and escal
   const alert = { source: 'generic' as const, name: 'CacheFailure', receivedAt: new Date().toISOString() };
   const h = await engine.start({
     runbook: 'cacheFailure',
-    target: 'alfred',
+    target: 'alfred-settle',
     alert: { ...alert, status: 'firing' },
-    policy: { settleMs: 60_000, cooldownMs: 0 },
   });
   await engine.waitFor(h, (s) => s.timeline.some((e) => /settling for 60000 ms/.test(e.event)));
   // A repeat while healthy is absorbed.
@@ -175,4 +184,25 @@ test('an incident opened by an alert absorbs repeats while it settles, and escal
   expect(rec.actions.filter((a) => a.stepId === 'restart-redis')).toHaveLength(1);
   await h.signal(closeSignal, { by: 'alice' });
   expect((await engine.result(h)).outcome).toBe('escalated');
+});
+
+test('a start request that carries its own policy widens nothing: the worker\'s policy decides who may approve', async () => {
+  await fillRedis();
+  // As anyone who can reach the Temporal frontend could: the input with a policy of one's own.
+  const { runbook, input } = buildIncidentInput(engine.config, { runbook: 'cacheFailure', target: 'alfred', requestedBy: 'mallory-script' });
+  const forged = { ...input, policy: { ...TEST_POLICY, approvers: ['mallory'], tiers: [{ name: 'nobody', contacts: [], waitMs: 600_000 }] } as IncidentPolicy };
+  const h = await engine.client.workflow.start<IncidentWorkflow>(runbook, { taskQueue: engine.taskQueue, workflowId: `test-forged-policy-${Date.now()}`, args: [forged] });
+  engine.track(h.workflowId);
+  const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
+  expect(waiting.timeline.map((t) => t.event)).toContain(
+    'policy from the worker\'s configuration: approvers alice, bob, carol; tiers tier-1 on-call 60000 ms, tier-2 senior 60000 ms; cooldown 0 ms',
+  );
+  await expect(h.executeUpdate(decideUpdate, { args: [{ stepId: 'evict-cache', approver: 'mallory', decision: 'approve' }] })).rejects.toMatchObject({
+    cause: { message: 'mallory is not an allowed approver (allowed: alice, bob, carol)' },
+  });
+  expect((await h.query(statusQuery)).pending.map((p) => p.stepId)).toEqual(['evict-cache']);
+  await h.signal(rejectSignal, { stepId: 'evict-cache', approver: 'alice', comment: 'test over' });
+  await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
+  await h.signal(closeSignal, { by: 'alice' });
+  await engine.result(h);
 });
