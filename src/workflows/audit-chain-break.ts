@@ -10,6 +10,7 @@
  *   explained and escalated: re-linking would rewrite every later hash, a decision for people.
  * Verify: chain verify valid.
  */
+import { patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuditEntryView, AuditNeighbourhood, AuditVerdict } from '../activities/postgres/audit-chain';
@@ -26,6 +27,11 @@ export type ChainVerdict = AuditVerdict;
 export interface AuditFacts {
   verdict: ChainVerdict;
   neighbourhood?: AuditNeighbourhood;
+  /**
+   * Incidents that check the hash definition (`audit.hash`) against the entries before the break
+   * before choosing anything that rests on it (absent in incidents recorded before).
+   */
+  hashRule?: boolean;
 }
 
 export type AuditStep = 'preserve-evidence' | 'rehash-chain';
@@ -51,16 +57,23 @@ export function classifyBreak(e: AuditEntryView): BreakClass {
   return e.linksToPreviousPrevious ? 'race' : 'unexplained';
 }
 
-function describeEntry(e: AuditEntryView): string {
+/** `hashesChecked`: the hash definition reproduced the entries before the break, so `contentMatches` means something. */
+function describeEntry(e: AuditEntryView, hashesChecked = true): string {
   if (e.hashMissing) return 'no hash';
   const link = e.linksToPrevious ? 'linked' : e.linksToPreviousPrevious ? "linked to its predecessor's predecessor" : 'links to nothing known';
+  if (!hashesChecked) return `${link}, content not checked (hash definition unconfirmed)`;
   return `${link}, content ${e.contentMatches ? 'matches' : 'does not match'} its hash`;
+}
+
+/** False when the incident checks the hash definition and it did not reproduce the entries before the break. */
+function hashesChecked(f: AuditFacts): boolean {
+  return !f.hashRule || f.neighbourhood?.definition?.reproduced === true;
 }
 
 /** Markdown for people: the broken entry and its neighbours. */
 export function neighbourhoodReport(f: AuditFacts, cls: BreakClass | undefined): string {
   const rows = (f.neighbourhood?.entries ?? []).map(
-    (e) => `| ${e.id === f.verdict.firstBreakAt ? `**${e.id}**` : e.id} | ${e.action} | ${e.createdAt} | ${e.previousHash ?? 'NULL'} | ${e.hash ?? 'NULL'} | ${describeEntry(e)} |`,
+    (e) => `| ${e.id === f.verdict.firstBreakAt ? `**${e.id}**` : e.id} | ${e.action} | ${e.createdAt} | ${e.previousHash ?? 'NULL'} | ${e.hash ?? 'NULL'} | ${describeEntry(e, hashesChecked(f))} |`,
   );
   return [
     `### Audit chain break at entry ${f.verdict.firstBreakAt ?? '?'} (${cls ?? 'unclassified'})`,
@@ -84,16 +97,24 @@ async function diagnose(ctx: RunbookContext): Promise<AuditFacts> {
       (verdict.unreadable ? `; ${verdict.unreadable}` : ''),
   );
   if (verdict.valid || !verdict.firstBreakAt) return { verdict };
+  const hashRule = patched('evidence-before-conclusions');
   const neighbourhood = await acts.auditNeighbourhood({ target: ctx.target, id: verdict.firstBreakAt, around: 2 });
   const b = neighbourhood.broken;
-  ctx.finding('broken entry', false, b ? `${b.id} ${b.action} at ${b.createdAt}: ${describeEntry(b)}` : `${verdict.firstBreakAt} not found`);
+  const def = neighbourhood.definition;
+  const checked = hashesChecked({ verdict, neighbourhood, ...(hashRule ? { hashRule } : {}) });
+  if (hashRule) {
+    if (!def) ctx.unknown('hash definition', 'the neighbourhood read gave no check of the hash definition (setting audit.hash)');
+    else if (def.checked === 0) ctx.unknown('hash definition', def.detail);
+    else ctx.finding('hash definition', def.reproduced, def.detail);
+  }
+  ctx.finding('broken entry', false, b ? `${b.id} ${b.action} at ${b.createdAt}: ${describeEntry(b, checked)}` : `${verdict.firstBreakAt} not found`);
   ctx.finding(
     'neighbours',
     true,
-    neighbourhood.entries.filter((e) => e.id !== b?.id).map((e) => `${e.id}: ${describeEntry(e)}`).join('; ') || 'none',
+    neighbourhood.entries.filter((e) => e.id !== b?.id).map((e) => `${e.id}: ${describeEntry(e, checked)}`).join('; ') || 'none',
   );
   if (b?.hashMissing) ctx.finding('entries without hashes', false, `${neighbourhood.missingRun} consecutive from ${b.id}`);
-  return { verdict, neighbourhood };
+  return { verdict, neighbourhood, ...(hashRule ? { hashRule } : {}) };
 }
 
 /** Pure decision over the findings. */
@@ -107,9 +128,24 @@ export function planAuditChainBreak(f: AuditFacts): Omit<Plan, 'steps'> & { step
       steps: [],
     };
   }
+  const at = `entry ${b.id} (${b.action}, ${b.createdAt})`;
+  const def = f.neighbourhood?.definition;
+  if (f.hashRule && !def?.reproduced) {
+    // Whether an entry matches its hash, and every hash a repair would write, rest on the definition:
+    // one that does not reproduce the entries that verify decides nothing and writes nothing.
+    const why = def ? def.detail : 'no check of the hash definition (setting audit.hash) was made';
+    const unobserved = !def || def.checked === 0;
+    return {
+      diagnosis: `audit chain break at ${at}: ${unobserved ? 'the hash definition could not be checked' : 'the hash definition does not match the target\'s entries'}`,
+      report: neighbourhoodReport(f, undefined),
+      escalate: unobserved
+        ? `could not observe the hash definition: ${why}; nothing written`
+        : `${why}; nothing written: set audit.hash to the target's own definition before the chain is repaired`,
+      steps: [],
+    };
+  }
   const cls = classifyBreak(b);
   const report = neighbourhoodReport(f, cls);
-  const at = `entry ${b.id} (${b.action}, ${b.createdAt})`;
   if (cls === 'missing-hash') {
     return {
       diagnosis: `audit chain break at ${at}: ${f.neighbourhood?.missingRun ?? 1} entries written without hashes (migration error)`,
@@ -184,7 +220,10 @@ const runbook: Runbook<AuditFacts> = {
         describe: `fill the missing hashes from entry ${from} on and re-link the entries after them (refused if any entry does not match its own hash)`,
         precondition: async () => {
           const v = await chainVerdict(t);
-          return { ok: !v.valid && v.breakKind === 'missing_hash', detail: v.valid ? 'chain valid' : `break at ${v.firstBreakAt ?? '?'} (${v.breakKind ?? '?'})` };
+          // The break is still the one diagnosed: the target calls it a missing hash, or names no kind
+          // (an unreadable kind is not a cleared break) and still breaks at the same entry.
+          const still = v.breakKind === 'missing_hash' || (v.breakKind === null && v.firstBreakAt === from);
+          return { ok: !v.valid && still, detail: v.valid ? 'chain valid' : `break at ${v.firstBreakAt ?? '?'} (${v.breakKind ?? '?'})` };
         },
         run: async () => {
           const r = await longActs.rehashAuditChain({ target: t, fromId: from });
