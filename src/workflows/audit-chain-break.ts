@@ -32,6 +32,14 @@ export interface AuditFacts {
    * before choosing anything that rests on it (absent in incidents recorded before).
    */
   hashRule?: boolean;
+  /** The chain verification could not be read (incidents with `hashRule`): why. */
+  verdictUnread?: string;
+}
+
+/** What an activity failure says (its cause holds the activity's own message). */
+function failureText(err: unknown): string {
+  const e = err as { message?: string; cause?: { message?: string } } | null;
+  return e?.cause?.message ?? e?.message ?? String(err);
 }
 
 export type AuditStep = 'preserve-evidence' | 'rehash-chain';
@@ -87,7 +95,18 @@ export function neighbourhoodReport(f: AuditFacts, cls: BreakClass | undefined):
 }
 
 async function diagnose(ctx: RunbookContext): Promise<AuditFacts> {
-  const verdict = await chainVerdict(ctx.target);
+  // Incidents recorded before this rule failed their diagnosis on an unreadable verdict, and decided
+  // from hashes without checking the definition; they replay so.
+  const hashRule = patched('evidence-before-conclusions');
+  let verdict: ChainVerdict;
+  try {
+    verdict = await chainVerdict(ctx.target);
+  } catch (err) {
+    if (!hashRule) throw err;
+    const why = `POST /v1/admin/audit-logs/verify: ${failureText(err)}`;
+    ctx.unknown('chain verify', why);
+    return { verdict: { valid: false, firstBreakAt: null, breakKind: null, breaks: null, total: null, unreadable: why }, hashRule, verdictUnread: why };
+  }
   ctx.finding(
     'chain verify',
     verdict.valid,
@@ -97,7 +116,6 @@ async function diagnose(ctx: RunbookContext): Promise<AuditFacts> {
       (verdict.unreadable ? `; ${verdict.unreadable}` : ''),
   );
   if (verdict.valid || !verdict.firstBreakAt) return { verdict };
-  const hashRule = patched('evidence-before-conclusions');
   const neighbourhood = await acts.auditNeighbourhood({ target: ctx.target, id: verdict.firstBreakAt, around: 2 });
   const b = neighbourhood.broken;
   const def = neighbourhood.definition;
@@ -119,6 +137,9 @@ async function diagnose(ctx: RunbookContext): Promise<AuditFacts> {
 
 /** Pure decision over the findings. */
 export function planAuditChainBreak(f: AuditFacts): Omit<Plan, 'steps'> & { steps: AuditStep[]; classification?: BreakClass } {
+  if (f.hashRule && f.verdictUnread) {
+    return { diagnosis: 'the audit chain verification could not be read', escalate: `could not observe chain verify: ${f.verdictUnread}`, steps: [] };
+  }
   if (f.verdict.valid) return { diagnosis: `audit chain valid (${f.verdict.total ?? '?'} entries)`, falseAlarm: true, steps: [] };
   const b = f.neighbourhood?.broken;
   if (!b) {
@@ -240,7 +261,13 @@ const runbook: Runbook<AuditFacts> = {
     };
   },
   async verify(ctx, f): Promise<Check> {
-    const v = await chainVerdict(ctx.target);
+    let v: ChainVerdict;
+    try {
+      v = await chainVerdict(ctx.target);
+    } catch (err) {
+      if (!f.hashRule) throw err;
+      return { ok: false, detail: `chain verify unreadable: ${failureText(err)}`, unknown: `chain verify: POST /v1/admin/audit-logs/verify: ${failureText(err)}` };
+    }
     if (v.valid) return { ok: true, detail: `chain verify valid (${v.total ?? '?'} entries)` };
     const cls = f.neighbourhood?.broken ? classifyBreak(f.neighbourhood.broken) : undefined;
     if (cls === 'tampering' || cls === 'unexplained') {

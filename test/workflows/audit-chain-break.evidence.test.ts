@@ -161,3 +161,13 @@ describe('auditChainBreak plan over the hash definition check', () => {
     expect(planAuditChainBreak(facts(missing, undefined, false)).steps).toEqual(['rehash-chain']);
   });
 });
+
+describe('auditChainBreak with the chain verification unreadable', () => {
+  it('escalates naming it, never a false alarm, no step', () => {
+    const why = 'POST /v1/admin/audit-logs/verify: POST /v1/admin/audit-logs/verify answered without a boolean `valid`';
+    const p = planAuditChainBreak({ verdict: { valid: false, firstBreakAt: null, breakKind: null, breaks: null, total: null, unreadable: why }, hashRule: true, verdictUnread: why });
+    expect(p.falseAlarm).toBeUndefined();
+    expect(p.steps).toEqual([]);
+    expect(p.escalate).toBe(`could not observe chain verify: ${why}`);
+  });
+});
