@@ -141,6 +141,62 @@ const answerField = z.string().regex(/^[\w-]+(\.[\w-]+)*$/, 'a field name or a d
 /** A field of a JSON request body: a plain name. */
 const requestField = z.string().regex(/^[\w-]+$/, 'a field name');
 
+/**
+ * How the target hashes one audit entry (INC-09; not in the seeds, which state only that the chain can
+ * be "re-computed forward from the break point"). Each default is the replica's formula
+ * (`drill/alfred/app/audit_chain.py`):
+ *   hash = sha256_hex(previous_hash + JSON.stringify(content with keys sorted at every level)),
+ *   content = {action, actor_user_id, created_at, details (null → {}), id, target_id, target_type}.
+ * Before the engine writes a hash it checks that this definition reproduces the hashes the entries
+ * before the break hold; it writes nothing otherwise.
+ */
+const auditHashColumn = z.union([
+  sqlColumn,
+  z.object({
+    /** The `audit_logs` column. */
+    column: sqlColumn,
+    /** Its name in the hashed content (default: the column's name). */
+    key: z.string().min(1).optional(),
+    /** The value hashed when the column is NULL (default: null). */
+    nullAs: z.unknown().optional(),
+  }),
+]);
+export const AUDIT_HASH_DEFAULT_COLUMNS = [
+  'action',
+  'actor_user_id',
+  'created_at',
+  { column: 'details', nullAs: {} },
+  'id',
+  'target_id',
+  'target_type',
+] as const;
+export const auditHashDefinition = z
+  .object({
+    /** The columns hashed, in this order (the order matters for `json` and `joined`). */
+    columns: z.array(auditHashColumn).min(1).default([...AUDIT_HASH_DEFAULT_COLUMNS]),
+    /**
+     * How the content is serialised: `sorted-json` an object of the columns, keys sorted at every level,
+     * as JSON.stringify writes it (no spaces); `json` the same object with the columns in the listed
+     * order; `joined` the values joined by `separator` (NULL → empty, objects as sorted JSON).
+     */
+    serialise: z.enum(['sorted-json', 'json', 'joined']).default('sorted-json'),
+    separator: z.string().default('|'),
+    /** How timestamps enter the content: ISO-8601 UTC with milliseconds, or epoch milliseconds/seconds. */
+    timestamps: z.enum(['iso-ms', 'epoch-ms', 'epoch-s']).default('iso-ms'),
+    /** Node's digest name. */
+    digest: z.enum(['sha256', 'sha384', 'sha512', 'sha1', 'md5', 'sha3-256', 'sha3-512']).default('sha256'),
+    encoding: z.enum(['hex', 'base64']).default('hex'),
+    /**
+     * How the previous entry's hash enters: `prefix` digest(previous + content), `suffix` digest(content +
+     * previous), `field` as one more content field named `previousHashKey`.
+     */
+    previousHash: z.enum(['prefix', 'suffix', 'field']).default('prefix'),
+    previousHashKey: z.string().min(1).default('previous_hash'),
+    /** The previous hash of the first entry. */
+    genesis: z.string().default('0'.repeat(64)),
+  })
+  .default({});
+
 export const TargetSchema = z.object({
   description: z.string().default(''),
   /** Base URL of the service's HTTP API (health, metrics, admin endpoints). */
@@ -680,6 +736,8 @@ export const TargetSchema = z.object({
         .default({}),
     })
     .default({}),
+  /** The target's tamper-evident audit chain (INC-09). */
+  audit: z.object({ hash: auditHashDefinition }).default({}),
   /** What the support runbooks read (seeds 000, 004). */
   support: z
     .object({
@@ -700,6 +758,8 @@ export const TargetSchema = z.object({
 export type TargetConfig = z.infer<typeof TargetSchema>;
 /** `postgres.schema` of a target, defaults applied. */
 export type PgSchemaNames = z.infer<typeof pgSchemaNames>;
+/** `audit.hash` of a target, defaults applied. */
+export type AuditHashDefinition = z.infer<typeof auditHashDefinition>;
 
 /** A target as the engine accepts it: the schema plus the rules that span fields. */
 export const CheckedTargetSchema = TargetSchema.superRefine((t, ctx) => {

@@ -10,6 +10,7 @@
  *   explained and escalated: re-linking would rewrite every later hash, a decision for people.
  * Verify: chain verify valid.
  */
+import { patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuditEntryView, AuditNeighbourhood, AuditVerdict } from '../activities/postgres/audit-chain';
@@ -26,6 +27,19 @@ export type ChainVerdict = AuditVerdict;
 export interface AuditFacts {
   verdict: ChainVerdict;
   neighbourhood?: AuditNeighbourhood;
+  /**
+   * Incidents that check the hash definition (`audit.hash`) against the entries before the break
+   * before choosing anything that rests on it (absent in incidents recorded before).
+   */
+  hashRule?: boolean;
+  /** The chain verification could not be read (incidents with `hashRule`): why. */
+  verdictUnread?: string;
+}
+
+/** What an activity failure says (its cause holds the activity's own message). */
+function failureText(err: unknown): string {
+  const e = err as { message?: string; cause?: { message?: string } } | null;
+  return e?.cause?.message ?? e?.message ?? String(err);
 }
 
 export type AuditStep = 'preserve-evidence' | 'rehash-chain';
@@ -51,16 +65,23 @@ export function classifyBreak(e: AuditEntryView): BreakClass {
   return e.linksToPreviousPrevious ? 'race' : 'unexplained';
 }
 
-function describeEntry(e: AuditEntryView): string {
+/** `hashesChecked`: the hash definition reproduced the entries before the break, so `contentMatches` means something. */
+function describeEntry(e: AuditEntryView, hashesChecked = true): string {
   if (e.hashMissing) return 'no hash';
   const link = e.linksToPrevious ? 'linked' : e.linksToPreviousPrevious ? "linked to its predecessor's predecessor" : 'links to nothing known';
+  if (!hashesChecked) return `${link}, content not checked (hash definition unconfirmed)`;
   return `${link}, content ${e.contentMatches ? 'matches' : 'does not match'} its hash`;
+}
+
+/** False when the incident checks the hash definition and it did not reproduce the entries before the break. */
+function hashesChecked(f: AuditFacts): boolean {
+  return !f.hashRule || f.neighbourhood?.definition?.reproduced === true;
 }
 
 /** Markdown for people: the broken entry and its neighbours. */
 export function neighbourhoodReport(f: AuditFacts, cls: BreakClass | undefined): string {
   const rows = (f.neighbourhood?.entries ?? []).map(
-    (e) => `| ${e.id === f.verdict.firstBreakAt ? `**${e.id}**` : e.id} | ${e.action} | ${e.createdAt} | ${e.previousHash ?? 'NULL'} | ${e.hash ?? 'NULL'} | ${describeEntry(e)} |`,
+    (e) => `| ${e.id === f.verdict.firstBreakAt ? `**${e.id}**` : e.id} | ${e.action} | ${e.createdAt} | ${e.previousHash ?? 'NULL'} | ${e.hash ?? 'NULL'} | ${describeEntry(e, hashesChecked(f))} |`,
   );
   return [
     `### Audit chain break at entry ${f.verdict.firstBreakAt ?? '?'} (${cls ?? 'unclassified'})`,
@@ -74,7 +95,18 @@ export function neighbourhoodReport(f: AuditFacts, cls: BreakClass | undefined):
 }
 
 async function diagnose(ctx: RunbookContext): Promise<AuditFacts> {
-  const verdict = await chainVerdict(ctx.target);
+  // Incidents recorded before this rule failed their diagnosis on an unreadable verdict, and decided
+  // from hashes without checking the definition; they replay so.
+  const hashRule = patched('evidence-before-conclusions');
+  let verdict: ChainVerdict;
+  try {
+    verdict = await chainVerdict(ctx.target);
+  } catch (err) {
+    if (!hashRule) throw err;
+    const why = `POST /v1/admin/audit-logs/verify: ${failureText(err)}`;
+    ctx.unknown('chain verify', why);
+    return { verdict: { valid: false, firstBreakAt: null, breakKind: null, breaks: null, total: null, unreadable: why }, hashRule, verdictUnread: why };
+  }
   ctx.finding(
     'chain verify',
     verdict.valid,
@@ -86,18 +118,28 @@ async function diagnose(ctx: RunbookContext): Promise<AuditFacts> {
   if (verdict.valid || !verdict.firstBreakAt) return { verdict };
   const neighbourhood = await acts.auditNeighbourhood({ target: ctx.target, id: verdict.firstBreakAt, around: 2 });
   const b = neighbourhood.broken;
-  ctx.finding('broken entry', false, b ? `${b.id} ${b.action} at ${b.createdAt}: ${describeEntry(b)}` : `${verdict.firstBreakAt} not found`);
+  const def = neighbourhood.definition;
+  const checked = hashesChecked({ verdict, neighbourhood, ...(hashRule ? { hashRule } : {}) });
+  if (hashRule) {
+    if (!def) ctx.unknown('hash definition', 'the neighbourhood read gave no check of the hash definition (setting audit.hash)');
+    else if (def.checked === 0) ctx.unknown('hash definition', def.detail);
+    else ctx.finding('hash definition', def.reproduced, def.detail);
+  }
+  ctx.finding('broken entry', false, b ? `${b.id} ${b.action} at ${b.createdAt}: ${describeEntry(b, checked)}` : `${verdict.firstBreakAt} not found`);
   ctx.finding(
     'neighbours',
     true,
-    neighbourhood.entries.filter((e) => e.id !== b?.id).map((e) => `${e.id}: ${describeEntry(e)}`).join('; ') || 'none',
+    neighbourhood.entries.filter((e) => e.id !== b?.id).map((e) => `${e.id}: ${describeEntry(e, checked)}`).join('; ') || 'none',
   );
   if (b?.hashMissing) ctx.finding('entries without hashes', false, `${neighbourhood.missingRun} consecutive from ${b.id}`);
-  return { verdict, neighbourhood };
+  return { verdict, neighbourhood, ...(hashRule ? { hashRule } : {}) };
 }
 
 /** Pure decision over the findings. */
 export function planAuditChainBreak(f: AuditFacts): Omit<Plan, 'steps'> & { steps: AuditStep[]; classification?: BreakClass } {
+  if (f.hashRule && f.verdictUnread) {
+    return { diagnosis: 'the audit chain verification could not be read', escalate: `could not observe chain verify: ${f.verdictUnread}`, steps: [] };
+  }
   if (f.verdict.valid) return { diagnosis: `audit chain valid (${f.verdict.total ?? '?'} entries)`, falseAlarm: true, steps: [] };
   const b = f.neighbourhood?.broken;
   if (!b) {
@@ -107,9 +149,24 @@ export function planAuditChainBreak(f: AuditFacts): Omit<Plan, 'steps'> & { step
       steps: [],
     };
   }
+  const at = `entry ${b.id} (${b.action}, ${b.createdAt})`;
+  const def = f.neighbourhood?.definition;
+  if (f.hashRule && !def?.reproduced) {
+    // Whether an entry matches its hash, and every hash a repair would write, rest on the definition:
+    // one that does not reproduce the entries that verify decides nothing and writes nothing.
+    const why = def ? def.detail : 'no check of the hash definition (setting audit.hash) was made';
+    const unobserved = !def || def.checked === 0;
+    return {
+      diagnosis: `audit chain break at ${at}: ${unobserved ? 'the hash definition could not be checked' : 'the hash definition does not match the target\'s entries'}`,
+      report: neighbourhoodReport(f, undefined),
+      escalate: unobserved
+        ? `could not observe the hash definition: ${why}; nothing written`
+        : `${why}; nothing written: set audit.hash to the target's own definition before the chain is repaired`,
+      steps: [],
+    };
+  }
   const cls = classifyBreak(b);
   const report = neighbourhoodReport(f, cls);
-  const at = `entry ${b.id} (${b.action}, ${b.createdAt})`;
   if (cls === 'missing-hash') {
     return {
       diagnosis: `audit chain break at ${at}: ${f.neighbourhood?.missingRun ?? 1} entries written without hashes (migration error)`,
@@ -184,7 +241,10 @@ const runbook: Runbook<AuditFacts> = {
         describe: `fill the missing hashes from entry ${from} on and re-link the entries after them (refused if any entry does not match its own hash)`,
         precondition: async () => {
           const v = await chainVerdict(t);
-          return { ok: !v.valid && v.breakKind === 'missing_hash', detail: v.valid ? 'chain valid' : `break at ${v.firstBreakAt ?? '?'} (${v.breakKind ?? '?'})` };
+          // The break is still the one diagnosed: the target calls it a missing hash, or names no kind
+          // (an unreadable kind is not a cleared break) and still breaks at the same entry.
+          const still = v.breakKind === 'missing_hash' || (v.breakKind === null && v.firstBreakAt === from);
+          return { ok: !v.valid && still, detail: v.valid ? 'chain valid' : `break at ${v.firstBreakAt ?? '?'} (${v.breakKind ?? '?'})` };
         },
         run: async () => {
           const r = await longActs.rehashAuditChain({ target: t, fromId: from });
@@ -201,7 +261,13 @@ const runbook: Runbook<AuditFacts> = {
     };
   },
   async verify(ctx, f): Promise<Check> {
-    const v = await chainVerdict(ctx.target);
+    let v: ChainVerdict;
+    try {
+      v = await chainVerdict(ctx.target);
+    } catch (err) {
+      if (!f.hashRule) throw err;
+      return { ok: false, detail: `chain verify unreadable: ${failureText(err)}`, unknown: `chain verify: POST /v1/admin/audit-logs/verify: ${failureText(err)}` };
+    }
     if (v.valid) return { ok: true, detail: `chain verify valid (${v.total ?? '?'} entries)` };
     const cls = f.neighbourhood?.broken ? classifyBreak(f.neighbourhood.broken) : undefined;
     if (cls === 'tampering' || cls === 'unexplained') {

@@ -7,6 +7,7 @@
  * so a retry or a dead worker never refunds twice), tell the ledger owner, then lift maintenance mode
  * (approve: the owner's review). Verify: the audit chain is valid and no duplicate is left unrefunded.
  */
+import { patched } from '@temporalio/workflow';
 import { chainVerdict, type ChainVerdict } from './audit-chain-break';
 import { readsTargetApiSettings } from './target-api';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
@@ -32,6 +33,24 @@ export interface DoubleSpendFacts {
   audit?: ChainVerdict;
   maintenance?: boolean;
   deploy?: DeployFacts;
+  /** Incidents that record unobserved signals as such (absent in incidents recorded before). */
+  evidenceRule?: boolean;
+  /** Signals that could not be read, and why. */
+  unobserved?: { duplicates?: string; audit?: string; maintenance?: string; deploy?: string };
+}
+
+/** What an activity failure says, for an unobserved signal (its cause holds the activity's own message). */
+function failureText(err: unknown): string {
+  const e = err as { message?: string; cause?: { message?: string } } | null;
+  return e?.cause?.message ?? e?.message ?? String(err);
+}
+
+/** A promise's value, or the failure's text: a read that fails is an unobserved signal, not a failed diagnosis. */
+function settle<T>(p: Promise<T>): Promise<{ value: T } | { error: string }> {
+  return p.then(
+    (value) => ({ value }),
+    (err: unknown) => ({ error: failureText(err) }),
+  );
 }
 
 export type DoubleSpendStep = 'maintenance-on' | 'rollback' | 'refund-duplicates' | 'maintenance-off';
@@ -89,14 +108,14 @@ async function setMaintenance(ctx: RunbookContext, on: boolean): Promise<string>
   return `maintenance mode ${on ? 'on: traffic paused' : 'off: traffic resumed'}`;
 }
 
-async function deployFacts(ctx: RunbookContext, service: string): Promise<DeployFacts | undefined> {
+async function deployFacts(ctx: RunbookContext, service: string): Promise<DeployFacts | string> {
   try {
     const [state, tags] = await Promise.all([acts.containerState({ target: ctx.target, component: service }), acts.imageTags({ target: ctx.target, component: service })]);
     const previous = [...tags.history].reverse().find((h) => h !== tags.current);
     return { service, current: tags.current, deployedAt: state.createdAt, ...(previous ? { previous } : {}) };
   } catch (err) {
     ctx.note(`deploy history of ${service} unavailable: ${(err as Error).message}`);
-    return undefined;
+    return `deploy history of ${service} unavailable: ${failureText(err)} (setting rollbackOrder names the service)`;
   }
 }
 
@@ -104,14 +123,31 @@ async function diagnose(ctx: RunbookContext): Promise<DoubleSpendFacts> {
   const t = ctx.target;
   const info = await acts.describeTarget({ target: t });
   const service = info.rollbackOrder[0] ?? 'api';
-  const [groups, audit, reading, deploy] = await Promise.all([
-    acts.findDuplicateCharges({ target: t, windowMinutes: WINDOW_MINUTES }),
-    chainVerdict(t),
+  // A read that fails or lacks its field is not observed: never "no duplicates", "chain valid" or
+  // "maintenance off". (Incidents recorded before this rule failed the diagnosis instead, and replay so.)
+  const evidence = patched('evidence-before-conclusions');
+  const unobserved: NonNullable<DoubleSpendFacts['unobserved']> = {};
+  const duplicatesRead = acts.findDuplicateCharges({ target: t, windowMinutes: WINDOW_MINUTES });
+  const auditRead = chainVerdict(t);
+  const [groupsRead, auditSettled, reading, deployRead] = await Promise.all([
+    evidence ? settle(duplicatesRead) : duplicatesRead.then((value) => ({ value })),
+    evidence ? settle(auditRead) : auditRead.then((value) => ({ value })),
     maintenanceReading(t),
     deployFacts(ctx, service),
   ]);
+  const duplicatesCheck = `duplicate request_id deductions (last ${WINDOW_MINUTES} min)`;
+  let groups: DuplicateGroup[] = [];
+  if ('value' in groupsRead) groups = groupsRead.value;
+  else {
+    unobserved.duplicates = `request_logs not readable: ${groupsRead.error}`;
+    ctx.unknown(duplicatesCheck, unobserved.duplicates);
+  }
+  const audit = 'value' in auditSettled ? auditSettled.value : undefined;
+  if (!('value' in auditSettled)) unobserved.audit = `POST /v1/admin/audit-logs/verify: ${auditSettled.error}`;
+  const deploy = typeof deployRead === 'string' ? undefined : deployRead;
+  if (typeof deployRead === 'string' && evidence) unobserved.deploy = deployRead;
   const open = unrefunded(groups);
-  ctx.finding(
+  if (!unobserved.duplicates) ctx.finding(
     `duplicate request_id deductions (last ${WINDOW_MINUTES} min)`,
     open.length === 0,
     groups.length === 0
@@ -128,18 +164,30 @@ async function diagnose(ctx: RunbookContext): Promise<DoubleSpendFacts> {
       `${r.charges} charges for ${r.requests} requests, deducted ${r.deducted}, refunded ${r.refunded}; overcharged by ${over}`,
     );
   }
-  ctx.finding(
-    'audit chain verify',
-    audit.valid,
-    audit.valid ? 'valid' : `broken at entry ${audit.firstBreakAt ?? '?'} (${audit.breakKind ?? 'unknown'}, ${audit.breaks ?? '?'} breaks)`,
-  );
+  if (audit) {
+    ctx.finding(
+      'audit chain verify',
+      audit.valid,
+      audit.valid ? 'valid' : `broken at entry ${audit.firstBreakAt ?? '?'} (${audit.breakKind ?? 'unknown'}, ${audit.breaks ?? '?'} breaks)`,
+    );
+  } else if (unobserved.audit) ctx.unknown('audit chain verify', unobserved.audit);
   const maintenance = reading.on;
   if (maintenance !== undefined) ctx.finding('maintenance mode', true, maintenance ? 'on' : 'off');
-  else if (reading.unreadable) ctx.finding('maintenance mode', false, `not reported: ${reading.unreadable}`);
+  else if (evidence) {
+    unobserved.maintenance = `not reported: ${reading.unreadable || 'GET /v1/governance/settings gave no maintenance_mode'} (setting api.fields.governanceSettings.maintenanceMode)`;
+    ctx.unknown('maintenance mode', unobserved.maintenance);
+  } else if (reading.unreadable) ctx.finding('maintenance mode', false, `not reported: ${reading.unreadable}`);
   if (deploy) {
     ctx.finding('last deploy', true, `${deploy.service} ${deploy.current} deployed ${deploy.deployedAt}${deploy.previous ? ` (ran ${deploy.previous} before)` : ''}`);
-  }
-  const facts: DoubleSpendFacts = { groups, reconciliation, audit, ...(maintenance !== undefined ? { maintenance } : {}), ...(deploy ? { deploy } : {}) };
+  } else if (unobserved.deploy) ctx.unknown('last deploy', unobserved.deploy);
+  const facts: DoubleSpendFacts = {
+    groups,
+    reconciliation,
+    ...(audit ? { audit } : {}),
+    ...(maintenance !== undefined ? { maintenance } : {}),
+    ...(deploy ? { deploy } : {}),
+    ...(evidence ? { evidenceRule: true, unobserved } : {}),
+  };
   if (open.length > 0) {
     ctx.notify({
       title: `Double charges confirmed on ${t}`,
@@ -154,6 +202,32 @@ async function diagnose(ctx: RunbookContext): Promise<DoubleSpendFacts> {
 /** Pure decision over the findings. */
 export function planDoubleSpend(f: DoubleSpendFacts): Omit<Plan, 'steps'> & { steps: DoubleSpendStep[]; rollbackTag?: string } {
   const open = unrefunded(f.groups);
+  const u = f.evidenceRule ? f.unobserved ?? {} : {};
+  if (u.duplicates) {
+    return {
+      diagnosis: `the deductions of the last ${WINDOW_MINUTES} min could not be read: ${u.duplicates}`,
+      escalate: `could not observe duplicate request_id deductions: ${u.duplicates}`,
+      steps: [],
+    };
+  }
+  if (open.length > 0 && (u.maintenance || u.deploy)) {
+    // Whether traffic is already paused (and by whom), and whether a deploy explains the double charges,
+    // choose the steps: neither is chosen from a signal that could not be read.
+    const what = u.maintenance ? `maintenance mode: ${u.maintenance}` : `last deploy: ${u.deploy ?? ''}`;
+    return {
+      diagnosis: `double-spend: ${open.length} duplicate charges on ${f.groups.length} requests; the steps cannot be chosen`,
+      rootCause: 'deductions applied twice for one request id',
+      escalate: `could not observe ${what}`,
+      steps: [],
+    };
+  }
+  if (open.length === 0 && u.audit) {
+    return {
+      diagnosis: `no unrefunded duplicate charges, but the audit chain verification could not be read`,
+      escalate: `could not observe audit chain verify: ${u.audit}`,
+      steps: [],
+    };
+  }
   const chain = f.audit ? (f.audit.valid ? 'audit chain valid' : `audit chain broken at entry ${f.audit.firstBreakAt ?? '?'}`) : 'audit chain not checked';
   if (open.length > 0) {
     const users = new Set(open.map((d) => d.group.userId)).size;
@@ -267,8 +341,16 @@ const runbook: Runbook<DoubleSpendFacts> = {
     };
     return { ...p, steps: p.steps.map((id) => all[id]) };
   },
-  async verify(ctx): Promise<Check> {
-    const [audit, groups] = await Promise.all([chainVerdict(ctx.target), acts.findDuplicateCharges({ target: ctx.target, windowMinutes: WINDOW_MINUTES })]);
+  async verify(ctx, f): Promise<Check> {
+    const auditRead = chainVerdict(ctx.target);
+    const groupsRead = acts.findDuplicateCharges({ target: ctx.target, windowMinutes: WINDOW_MINUTES });
+    if (f.evidenceRule) {
+      // Recovery is a valid chain and no unrefunded duplicate, both read: an unreadable one is not recovery.
+      const [a, g] = await Promise.all([settle(auditRead), settle(groupsRead)]);
+      if (!('value' in a)) return { ok: false, detail: `audit chain verify unreadable: ${a.error}`, unknown: `audit chain verify: ${a.error}` };
+      if (!('value' in g)) return { ok: false, detail: `request_logs unreadable: ${g.error}`, unknown: `duplicate request_id deductions: ${g.error}` };
+    }
+    const [audit, groups] = await Promise.all([auditRead, groupsRead]);
     const open = unrefunded(groups).length;
     return {
       ok: audit.valid && open === 0,

@@ -36,6 +36,11 @@ export interface MigrationFacts {
   /** Permission errors in the migrating component's logs, last hour. */
   permissionErrors: number;
   lastError?: string;
+  /**
+   * Incidents that take a migration status that could not be read as unobserved (absent in incidents
+   * recorded before, which read it as "nothing pending").
+   */
+  evidenceRule?: boolean;
 }
 
 export interface MigrationPlan {
@@ -98,6 +103,7 @@ async function diagnose(ctx: RunbookContext): Promise<MigrationFacts> {
     }),
   ]);
   const facts: MigrationFacts = { settings, via: patched(ALEMBIC) ? 'alembic' : 'admin-api', grants, permissionErrors: logs.matched };
+  if (patched('evidence-before-conclusions')) facts.evidenceRule = true;
   const last = logs.lines[logs.lines.length - 1];
   if (last) facts.lastError = last.slice(0, 240);
   try {
@@ -107,11 +113,20 @@ async function diagnose(ctx: RunbookContext): Promise<MigrationFacts> {
     const e = err as { message?: string; cause?: { message?: string } };
     facts.statusError = e.cause?.message ?? e.message ?? String(err);
   }
-  for (const c of migrationChecks(facts)) ctx.finding(c.check, c.ok, c.detail);
+  for (const c of migrationChecks(facts)) {
+    if (c.check === 'migration status' && !facts.status && facts.evidenceRule) ctx.unknown(c.check, statusUnreadable(facts));
+    else ctx.finding(c.check, c.ok, c.detail);
+  }
   return facts;
 }
 
 const pendingOf = (f: MigrationFacts): boolean => f.status?.pending === true;
+
+/** Why the migration status is not known, naming the setting that points at it. */
+function statusUnreadable(f: MigrationFacts): string {
+  const setting = f.via === 'alembic' ? 'settings postgres.migrations.command, postgres.migrations.component' : 'setting postgres.migrations.statusPath';
+  return `${f.statusError ?? 'no answer'} (${setting})`;
+}
 
 /** The checks of the report and the findings, from the facts. */
 export function migrationChecks(f: MigrationFacts): Array<{ check: string; ok: boolean; detail: string }> {
@@ -153,6 +168,15 @@ export function planMigrationPermissions(f: MigrationFacts): MigrationPlan {
     return {
       diagnosis: `the migrations table ${g.table} does not exist for ${g.role}`,
       escalate: `${g.table} is missing: the migrations never ran here, or the connection points at the wrong database`,
+      steps: [],
+    };
+  }
+  if (!f.status && f.evidenceRule) {
+    // Whether a migration is pending decides both the re-run and "nothing wrong": neither is read from
+    // a status that could not be observed.
+    return {
+      diagnosis: `the migration status could not be read${g.missing.length ? `; ${g.role} lacks ${g.missing.join(', ')} on ${g.table}` : ''}`,
+      escalate: `could not observe migration status: ${statusUnreadable(f)}`,
       steps: [],
     };
   }
@@ -272,10 +296,21 @@ const runbook: Runbook<MigrationFacts> = {
     return { ...p, report, steps: p.steps.map((id) => all[id]) };
   },
   async verify(ctx, f): Promise<Check> {
+    // Grants first, then the status: the order the commands were always issued in.
+    const grantsRead = acts.tableGrants({ target: ctx.target });
+    const statusRead = migrationStatus(f, ctx.target);
     const [g, st] = await Promise.all([
-      acts.tableGrants({ target: ctx.target }),
-      migrationStatus(f, ctx.target),
+      grantsRead,
+      f.evidenceRule
+        ? statusRead.catch((err: unknown) => {
+            const e = err as { message?: string; cause?: { message?: string } };
+            return { unreadable: e.cause?.message ?? e.message ?? String(err) };
+          })
+        : statusRead,
     ]);
+    if ('unreadable' in st) {
+      return { ok: false, detail: `migration status unreadable: ${st.unreadable}`, unknown: `migration status: ${statusUnreadable({ ...f, statusError: st.unreadable })}` };
+    }
     return {
       ok: g.missing.length === 0 && !st.pending,
       detail: `${g.role} ${g.missing.length ? `lacks ${g.missing.join(', ')}` : `has ${g.granted.join(', ')}`} on ${g.table}; schema at ${st.current}, release expects ${st.target}`,

@@ -17,6 +17,8 @@ interface ServiceFacts {
   current: string;
   goal: string | null;
   reason: string;
+  /** The release history could not be read: why (the goal is then null, never a guess). */
+  unobserved?: string;
 }
 
 export interface RollbackFacts {
@@ -25,6 +27,14 @@ export interface RollbackFacts {
   migrationDowngrade: boolean;
   restoreBackup: boolean;
   pg: PostgresInfo;
+  /** Incidents that record unobserved signals as such (absent in incidents recorded before). */
+  evidenceRule?: boolean;
+}
+
+/** What an activity failure says (its cause holds the activity's own message). */
+function failureText(err: unknown): string {
+  const e = err as { message?: string; cause?: { message?: string } } | null;
+  return e?.cause?.message ?? e?.message ?? String(err);
 }
 
 function stringList(v: unknown): string[] | undefined {
@@ -38,8 +48,20 @@ async function diagnose(ctx: RunbookContext): Promise<RollbackFacts> {
   const services = stringList(params.services) ?? info.rollbackOrder;
   const wanted = typeof params.tag === 'string' && params.tag ? params.tag : undefined;
   const out: ServiceFacts[] = [];
+  // A release history that cannot be read is not observed: the incident escalates naming it instead
+  // of failing its diagnosis. (Incidents recorded before this rule failed, and replay so.)
+  const evidence = patched('evidence-before-conclusions');
   for (const service of services) {
-    const good = await acts.lastKnownGoodTag({ target: t, component: service });
+    let good: Awaited<ReturnType<typeof acts.lastKnownGoodTag>>;
+    try {
+      good = await acts.lastKnownGoodTag({ target: t, component: service });
+    } catch (err) {
+      if (!evidence) throw err;
+      const why = `release history of ${service} unreadable: ${failureText(err)} (settings containers.services, rollbackOrder)`;
+      out.push({ service, current: '?', goal: null, reason: 'not observed', unobserved: why });
+      ctx.unknown(`${service} release`, why);
+      continue;
+    }
     if (wanted) {
       const tags = await acts.imageTags({ target: t, component: service });
       const present = tags.tags.includes(wanted);
@@ -58,11 +80,20 @@ async function diagnose(ctx: RunbookContext): Promise<RollbackFacts> {
     migrationDowngrade: params.migrationDowngrade === true,
     restoreBackup: params.restoreBackup === true,
     pg: info.postgres ?? DEFAULT_PG,
+    ...(evidence ? { evidenceRule: true } : {}),
   };
 }
 
 /** Pure: which services move, and whether the rollout can go ahead at all. */
 export function planRollback(f: RollbackFacts): { diagnosis: string; escalate?: string; falseAlarm?: boolean; moves: ServiceFacts[] } {
+  const unread = f.evidenceRule ? f.services.filter((s) => s.unobserved) : [];
+  if (unread.length > 0) {
+    return {
+      diagnosis: `the release history of ${unread.map((s) => s.service).join(', ')} could not be read`,
+      escalate: unread.map((s) => `could not observe ${s.service} release: ${s.unobserved ?? ''}`).join('; '),
+      moves: [],
+    };
+  }
   const missing = f.services.filter((s) => s.goal === null);
   if (missing.length > 0) {
     return {
@@ -131,8 +162,12 @@ const runbook: Runbook<RollbackFacts> = {
     if (f.restoreBackup) steps.push(restoreBackupStep(t, f.pg));
     return { diagnosis: p.diagnosis, ...(p.escalate ? { escalate: p.escalate } : {}), ...(p.falseAlarm ? { falseAlarm: true } : {}), steps };
   },
-  async verify(ctx): Promise<Check> {
+  async verify(ctx, f): Promise<Check> {
     const h = await acts.httpHealth({ target: ctx.target });
+    if (f.evidenceRule && !h.ok && h.status === 0) {
+      // No answer at all is not an unhealthy answer: recovery is not observed either way.
+      return { ok: false, detail: `/health did not answer: ${h.error ?? 'no answer'}`, unknown: `/health: no answer (${h.error ?? 'unreachable'}; setting baseUrl)` };
+    }
     return { ok: h.ok, detail: h.ok ? `/health ok (${String(h.body?.version ?? '')})` : `/health ${h.error ?? h.status}` };
   },
 };
