@@ -179,19 +179,27 @@ const runbook: Runbook<TlsFacts> = {
     return { ...p, steps: p.steps.map((id) => all[id] as Step) };
   },
   async verify(ctx, f): Promise<Check> {
-    const s = await acts.tlsServedCertificate({ target: ctx.target });
-    if (!s.ok && f.evidenceRule) {
-      return { ok: false, detail: `handshake failed: ${s.error ?? 'unknown'}`, unknown: `the certificate served on ${s.endpoint}: the TLS handshake failed: ${s.error ?? 'unknown error'}` };
-    }
-    if (!s.ok) return { ok: false, detail: `handshake failed: ${s.error ?? 'unknown'}` };
-    const days = s.daysLeft ?? 0;
-    const emergency = s.emergencyFor === ctx.incidentId;
-    return {
-      ok: days > 0 && (days >= f.minDaysLeft || emergency),
-      detail: `served certificate valid until ${s.notAfter} (${days} days${emergency ? ', emergency certificate of this incident' : ''})`,
-    };
+    return verifyServed(await acts.tlsServedCertificate({ target: ctx.target }), f, ctx.incidentId);
   },
 };
+
+/**
+ * Pure: the served certificate valid long enough, or this incident's emergency one valid at all. A
+ * handshake that fails shows no certificate: recovery is not observed (incidents begun before this
+ * rule called it a failed verification).
+ */
+export function verifyServed(s: ServedCertificate, f: TlsFacts, incidentId: string): Check {
+  if (!s.ok && f.evidenceRule) {
+    return { ok: false, detail: `handshake failed: ${s.error ?? 'unknown'}`, unknown: `the certificate served on ${s.endpoint}: the TLS handshake failed: ${s.error ?? 'unknown error'}` };
+  }
+  if (!s.ok) return { ok: false, detail: `handshake failed: ${s.error ?? 'unknown'}` };
+  const days = s.daysLeft ?? 0;
+  const emergency = s.emergencyFor === incidentId;
+  return {
+    ok: days > 0 && (days >= f.minDaysLeft || emergency),
+    detail: `served certificate valid until ${s.notAfter} (${days} days${emergency ? ', emergency certificate of this incident' : ''})`,
+  };
+}
 
 /** INC-13: certificate expiry / TLS failure. */
 export async function tlsExpiry(input: IncidentInput): Promise<IncidentRecord> {
