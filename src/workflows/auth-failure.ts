@@ -7,6 +7,7 @@
  *
  * Params: `deployWindowMinutes` (a deploy this recent is a suspect, default 60).
  */
+import { ActivityFailure, ApplicationFailure, patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuthErrors, KeyHashCheck, WhoAmI } from '../activities/target-api/auth';
@@ -24,6 +25,50 @@ export interface AuthFacts {
   /** Workflow time of the diagnosis, to judge how recent the deploy is. */
   now: number;
   deployWindowMinutes: number;
+  /** Only observed signals count (absent in facts of incidents begun before this rule). */
+  evidenceRule?: boolean;
+  /** Why the sign-in's answer or the key-hash self-check could not be read (a setting that names what the target lacks). */
+  meUnreadable?: string;
+  keyHashUnreadable?: string;
+  /** Why /health said nothing about the database. */
+  apiDatabaseUnreadable?: string;
+}
+
+/** A signal that could not be observed, and why (naming the setting that points at it). */
+export interface Unobserved {
+  check: string;
+  why: string;
+}
+
+export const ME_CHECK = 'GET /v1/users/me (admin key)';
+export const KEY_HASH_CHECK = 'key-hash self-check';
+export const AUTH_ERRORS_CHECK = 'auth errors in api logs';
+
+/** Pure: the admin key was refused (an answer, not a failure to ask). */
+const refused = (me: WhoAmI): boolean => me.status === 401 || me.status === 403;
+
+/**
+ * Pure: what these facts could not observe. An answer without the admin flag, a self-check over a
+ * column the users table lacks, a /health without its database, and api logs that do not show the
+ * refusal of the engine's own sign-in are not health. Facts of incidents begun before this rule have none.
+ */
+export function unobservedAuth(f: AuthFacts): Unobserved[] {
+  if (!f.evidenceRule) return [];
+  const out: Unobserved[] = [];
+  if (f.meUnreadable !== undefined) out.push({ check: ME_CHECK, why: f.meUnreadable });
+  else if (f.me.status === 200 && f.me.isAdmin === undefined) out.push({ check: ME_CHECK, why: 'the answer does not say whether the key is an admin\'s (setting api.fields.usersMe.isAdmin)' });
+  if (f.keyHashUnreadable !== undefined) out.push({ check: KEY_HASH_CHECK, why: f.keyHashUnreadable });
+  if (f.apiDatabaseUnreadable !== undefined) out.push({ check: 'api /health database', why: f.apiDatabaseUnreadable });
+  if (refused(f.me) && f.authErrors.total === 0) {
+    out.push({ check: AUTH_ERRORS_CHECK, why: `the refusal of the admin key (HTTP ${f.me.status}) is not among the api's log lines of the last ${LOG_WINDOW_SECONDS / 60} min (setting logs.authFailed)` });
+  }
+  return out;
+}
+
+/** A failure that names a setting the target does not match (NotConfigured): unknown, not a verdict. */
+function settingFailure(err: unknown): string | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure && cause.type === 'NotConfigured' ? cause.message : undefined;
 }
 
 const API = 'api';
@@ -35,15 +80,35 @@ const LOG_WINDOW_SECONDS = 900;
 async function diagnose(ctx: RunbookContext): Promise<AuthFacts> {
   const t = ctx.target;
   // users/me first: its own refusal is then in the logs read below.
-  const me = await acts.whoAmI({ target: t });
-  ctx.finding(
-    'GET /v1/users/me (admin key)',
-    me.status === 200 && me.isAdmin === true,
-    me.status === 200 ? `200 as ${me.email ?? '?'}${me.isAdmin ? ' (admin)' : ' (not admin)'}` : `${me.status || 'no answer'}: ${me.error ?? ''}`,
-  );
+  const evidence = patched('evidence-before-conclusions');
+  // An answer that lacks what the settings name is unknown. (Incidents begun before this rule failed
+  // their diagnosis on it, and replay so.)
+  const unreadable = (err: unknown): string => {
+    const why = evidence ? settingFailure(err) : undefined;
+    if (why === undefined) throw err;
+    return why;
+  };
+  let meUnreadable: string | undefined;
+  const me = await acts.whoAmI({ target: t }).catch((err: unknown): WhoAmI => {
+    meUnreadable = unreadable(err);
+    return { status: 0 };
+  });
+  // Recorded as unknown below.
+  const meUnknown = evidence && (meUnreadable !== undefined || (me.status === 200 && me.isAdmin === undefined));
+  if (!meUnknown) {
+    ctx.finding(
+      ME_CHECK,
+      me.status === 200 && me.isAdmin === true,
+      me.status === 200 ? `200 as ${me.email ?? '?'}${me.isAdmin ? ' (admin)' : ' (not admin)'}` : `${me.status || 'no answer'}: ${me.error ?? ''}`,
+    );
+  }
   const useSettings = usesLogMetricSettings();
+  let keyHashUnreadable: string | undefined;
   const [keyHash, health, found, sso, release, good] = await Promise.all([
-    acts.adminKeyHashCheck({ target: t }),
+    acts.adminKeyHashCheck({ target: t }).catch((err: unknown): KeyHashCheck => {
+      keyHashUnreadable = unreadable(err);
+      return { reachable: true, matches: false };
+    }),
     acts.httpHealth({ target: t }),
     acts.authErrorsInLogs({ target: t, component: API, sinceSeconds: LOG_WINDOW_SECONDS }),
     acts.containerEnvFlag({ target: t, component: API, name: SSO_FLAG }),
@@ -57,37 +122,59 @@ async function diagnose(ctx: RunbookContext): Promise<AuthFacts> {
     keyHash.reachable,
     keyHash.reachable ? 'reachable' : `unreachable: ${keyHash.error ?? 'unknown error'}`,
   );
-  if (keyHash.reachable) {
+  if (keyHash.reachable && keyHashUnreadable === undefined) {
     ctx.finding(
-      'key-hash self-check',
+      KEY_HASH_CHECK,
       keyHash.matches,
       keyHash.matches ? `the stored hash belongs to the configured admin key (${keyHash.email ?? '?'})` : 'no user holds the hash of the configured admin key',
     );
   }
   const apiDatabase = typeof health.body?.database === 'string' ? health.body.database : undefined;
   if (apiDatabase) ctx.finding('api /health database', apiDatabase === 'healthy', apiDatabase);
+  const apiDatabaseUnreadable =
+    evidence && !apiDatabase ? `GET /health answered ${health.status || 'nothing'} without a database field${health.error ? `: ${health.error}` : ''}` : undefined;
   const reasons = Object.entries(authErrors.byReason).map(([r, n]) => `${r} ×${n}`).join(', ');
-  ctx.finding('auth errors in api logs', authErrors.total === 0, `${authErrors.total} in ${LOG_WINDOW_SECONDS / 60} min${reasons ? ` (${reasons})` : ''}`);
-  const ssoRequired = sso.value === 'true';
-  ctx.finding(SSO_FLAG, !ssoRequired, sso.set ? `${SSO_FLAG}=${sso.value ?? '?'}` : 'not set (false)');
-  ctx.finding('api release', true, `${release.tag}, container created ${release.containerCreatedAt}; last known good ${good.tag ?? 'none'}`);
-  const window = ctx.input.params?.deployWindowMinutes;
-  return {
+  const facts: AuthFacts = {
     me,
     keyHash,
     ...(apiDatabase ? { apiDatabase } : {}),
     authErrors,
-    ssoRequired,
+    ssoRequired: sso.value === 'true',
     api: { tag: release.tag, createdAt: release.containerCreatedAt, lastGoodTag: good.tag },
     now: Date.now(),
-    deployWindowMinutes: typeof window === 'number' && window > 0 ? window : 60,
+    deployWindowMinutes: 60,
+    ...(evidence ? { evidenceRule: true } : {}),
+    ...(meUnreadable !== undefined ? { meUnreadable } : {}),
+    ...(keyHashUnreadable !== undefined ? { keyHashUnreadable } : {}),
+    ...(apiDatabaseUnreadable !== undefined ? { apiDatabaseUnreadable } : {}),
   };
+  const unknown = unobservedAuth(facts);
+  for (const u of unknown) ctx.unknown(u.check, u.why);
+  if (!unknown.some((u) => u.check === AUTH_ERRORS_CHECK)) ctx.finding(AUTH_ERRORS_CHECK, authErrors.total === 0, `${authErrors.total} in ${LOG_WINDOW_SECONDS / 60} min${reasons ? ` (${reasons})` : ''}`);
+  const ssoRequired = sso.value === 'true';
+  ctx.finding(SSO_FLAG, !ssoRequired, sso.set ? `${SSO_FLAG}=${sso.value ?? '?'}` : 'not set (false)');
+  ctx.finding('api release', true, `${release.tag}, container created ${release.containerCreatedAt}; last known good ${good.tag ?? 'none'}`);
+  const window = ctx.input.params?.deployWindowMinutes;
+  return { ...facts, deployWindowMinutes: typeof window === 'number' && window > 0 ? window : 60 };
 }
 
 export type AuthStep = 'database-incident' | 'disable-sso' | 'rollback-release';
 
 /** Pure decision over the findings. */
 export function planAuthFailure(f: AuthFacts): Omit<Plan, 'steps'> & { steps: AuthStep[] } {
+  const unknown = unobservedAuth(f);
+  const cannot = (checks: string[]): Omit<Plan, 'steps'> & { steps: AuthStep[] } | undefined => {
+    const u = unknown.filter((x) => checks.includes(x.check));
+    if (u.length === 0) return undefined;
+    const list = u.map((x) => `could not observe ${x.check}: ${x.why}`).join('; ');
+    return { diagnosis: list, escalate: list, steps: [] };
+  };
+  // Whether the admin key signs in is what every branch rests on.
+  const me = cannot([ME_CHECK]);
+  if (me) return me;
+  if (f.me.status === 200 && f.me.isAdmin === true && unknown.length > 0) {
+    return { ...cannot(unknown.map((u) => u.check)), diagnosis: `the admin key signs in (${f.me.email ?? '?'}), but ${unknown.map((u) => u.check).join(', ')} could not be observed`, steps: [] };
+  }
   if (f.me.status === 200 && f.me.isAdmin === true) {
     return { diagnosis: `the admin key signs in (${f.me.email ?? '?'}): authentication works`, falseAlarm: true, steps: [] };
   }
@@ -98,6 +185,9 @@ export function planAuthFailure(f: AuthFacts): Omit<Plan, 'steps'> & { steps: Au
       steps: ['database-incident'],
     };
   }
+  // The causes below read the api's refusals.
+  const logs = cannot([AUTH_ERRORS_CHECK]);
+  if (logs) return logs;
   const ssoRefusals = f.authErrors.ssoUnreachable ?? f.authErrors.byReason[LEGACY_SSO_REASON] ?? 0;
   if (f.ssoRequired && ssoRefusals > 0) {
     return {
@@ -110,11 +200,13 @@ export function planAuthFailure(f: AuthFacts): Omit<Plan, 'steps'> & { steps: Au
   const deployAgeMin = (f.now - Date.parse(f.api.createdAt)) / 60_000;
   if (deployAgeMin <= f.deployWindowMinutes && otherRefusals > 0 && f.api.lastGoodTag && f.api.lastGoodTag !== f.api.tag) {
     return {
-      diagnosis: `api ${f.api.tag} deployed ${Math.max(0, Math.round(deployAgeMin))} min ago refuses keys (${otherRefusals} auth errors) although the stored key hash ${f.keyHash.matches ? 'matches' : 'does not match'}: bad deploy`,
+      diagnosis: `api ${f.api.tag} deployed ${Math.max(0, Math.round(deployAgeMin))} min ago refuses keys (${otherRefusals} auth errors) although the stored key hash ${f.keyHashUnreadable !== undefined ? 'could not be checked' : f.keyHash.matches ? 'matches' : 'does not match'}: bad deploy`,
       rootCause: `Release ${f.api.tag} broke authentication`,
       steps: ['rollback-release'],
     };
   }
+  const hash = cannot([KEY_HASH_CHECK]);
+  if (hash) return hash;
   if (!f.keyHash.matches) {
     return {
       diagnosis: 'no user holds the hash of the configured admin key: the key was rotated or the configuration is stale',
@@ -177,6 +269,17 @@ const runbook: Runbook<AuthFacts> = {
     return { ...p, steps: p.steps.map((id) => build[id]()) };
   },
   async verify(ctx, f): Promise<Check> {
+    if (f.evidenceRule) {
+      // An answer or a column the settings name but the target lacks: recovery is not observed.
+      try {
+        const [me, keyHash] = await Promise.all([acts.whoAmI({ target: ctx.target }), acts.adminKeyHashCheck({ target: ctx.target })]);
+        return verifySignIn(me, keyHash.email ?? f.keyHash.email);
+      } catch (err) {
+        const why = settingFailure(err);
+        if (why === undefined) throw err;
+        return { ok: false, detail: why, unknown: `${ME_CHECK} or ${KEY_HASH_CHECK}: ${why}` };
+      }
+    }
     const [me, keyHash] = await Promise.all([acts.whoAmI({ target: ctx.target }), acts.adminKeyHashCheck({ target: ctx.target })]);
     const expected = keyHash.email ?? f.keyHash.email;
     const ok = me.status === 200 && me.isAdmin === true && (expected === undefined || me.email === expected);
@@ -186,6 +289,19 @@ const runbook: Runbook<AuthFacts> = {
     };
   },
 };
+
+/**
+ * Pure: recovery is /v1/users/me answering the admin's email with the admin flag. An answer without
+ * the flag or the email, or an admin email that could not be looked up, shows nothing.
+ */
+export function verifySignIn(me: WhoAmI, expected: string | undefined): Check {
+  if (me.status !== 200) return { ok: false, detail: `/v1/users/me answers ${me.status || 'nothing'}` };
+  const detail = `/v1/users/me returns ${me.email ?? '?'}${expected && me.email !== expected ? ` (expected ${expected})` : ''}`;
+  if (me.isAdmin === undefined) return { ok: false, detail, unknown: `${ME_CHECK}: the answer does not say whether the key is an admin's (setting api.fields.usersMe.isAdmin)` };
+  if (me.email === undefined) return { ok: false, detail, unknown: `${ME_CHECK}: the answer has no email` };
+  if (expected === undefined) return { ok: false, detail, unknown: `${KEY_HASH_CHECK}: the admin's email could not be looked up in the users table` };
+  return { ok: me.isAdmin && me.email === expected, detail };
+}
 
 /** INC-06: authentication failure. */
 export async function authFailure(input: IncidentInput): Promise<IncidentRecord> {

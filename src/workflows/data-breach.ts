@@ -9,7 +9,7 @@
  * Nothing personal reaches this workflow's history: activities return counts, user ids, redacted
  * lines and key fingerprints. The erasure email, if any, is the requester's own input.
  */
-import { condition, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, defineSignal, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuditAccess, KeyUsage, PiiScan } from '../activities/postgres/security';
@@ -40,10 +40,38 @@ export interface BreachFacts {
   erasure?: { requested: true; userId: number | null };
   contacts: string[];
   keyStoreConfigured: boolean;
+  /** Only observed signals count (absent in facts of incidents begun before this rule). */
+  evidenceRule?: boolean;
+}
+
+/** A signal that could not be observed, and why (naming the setting that points at it). */
+export interface Unobserved {
+  check: string;
+  why: string;
+}
+
+/**
+ * Pure: what these facts could not observe. No log line to scan (not even the engine's own GET
+ * /health), access actions the audit log has never recorded, and no request in 24 h are not "no
+ * exposure". Facts of incidents begun before this rule have none.
+ */
+export function unobservedBreach(f: BreachFacts): Unobserved[] {
+  if (!f.evidenceRule) return [];
+  const out: Unobserved[] = [];
+  if (f.pii.linesScanned === 0) out.push({ check: piiCheck(f), why: `no ${COMPONENT} log line since ${f.since}, not even the engine's own GET /health` });
+  if (f.access.recordedActions?.length === 0) {
+    out.push({ check: accessCheck, why: 'the audit log has never recorded any of the configured access actions (setting security.accessActions)' });
+  }
+  if (f.usage.users === 0) out.push({ check: usageCheck, why: `no request in request_logs in the last ${LOOKBACK_HOURS} h` });
+  return out;
 }
 
 const COMPONENT = 'api';
 const LOOKBACK_HOURS = 24;
+
+const piiCheck = (f: { since: string }): string => `PII in ${COMPONENT} logs since ${f.since}`;
+const accessCheck = `export / read actions in the audit log (${LOOKBACK_HOURS} h)`;
+const usageCheck = `key usage (${LOOKBACK_HOURS} h)`;
 
 function piiSummary(p: PiiScan): string {
   const kinds = Object.entries(p.counts).filter(([, n]) => n > 0);
@@ -56,6 +84,10 @@ async function diagnose(ctx: RunbookContext): Promise<BreachFacts> {
   const openedMs = Date.parse(workflowInfo().startTime.toISOString());
   const since = typeof params.since === 'string' ? params.since : new Date(openedMs - settings.logWindowMinutes * 60_000).toISOString();
   const email = typeof params.erasureUserEmail === 'string' ? params.erasureUserEmail : undefined;
+  // A request of the engine's own first: a readable log then has at least its line to scan.
+  // (Incidents begun before this rule did not, and replay so.)
+  const evidence = patched('evidence-before-conclusions');
+  if (evidence) await acts.httpHealth({ target: ctx.target });
   const [pii, access, usage, erasureUser] = await Promise.all([
     acts.scanLogsForPii({ target: ctx.target, component: COMPONENT, since }),
     acts.auditAccess({ target: ctx.target, hours: LOOKBACK_HOURS }),
@@ -65,8 +97,25 @@ async function diagnose(ctx: RunbookContext): Promise<BreachFacts> {
   const owned = pii.leakedKeys.filter((k): k is { fingerprint: string; userId: number } => k.userId !== null);
   const { valid } = await acts.leakedKeysValid({ target: ctx.target, keys: owned });
 
-  ctx.finding(
-    `PII in ${COMPONENT} logs since ${since}`,
+  const facts: BreachFacts = {
+    since,
+    pii,
+    access,
+    usage,
+    compromised: valid,
+    ...(email ? { erasure: { requested: true as const, userId: erasureUser?.userId ?? null } } : {}),
+    contacts: [...settings.contacts.owner, ...settings.contacts.security, ...settings.contacts.legal],
+    keyStoreConfigured: settings.keyStoreConfigured,
+    ...(evidence ? { evidenceRule: true } : {}),
+  };
+  const unknown = new Map(unobservedBreach(facts).map((u) => [u.check, u.why]));
+  const record = (check: string, ok: boolean, detail: string): void => {
+    const why = unknown.get(check);
+    if (why !== undefined) ctx.unknown(check, why);
+    else ctx.finding(check, ok, detail);
+  };
+  record(
+    piiCheck(facts),
     pii.linesWithPii === 0,
     `${pii.linesWithPii} of ${pii.linesScanned} lines: ${piiSummary(pii)}; ${pii.distinctEmails} distinct emails`,
   );
@@ -76,30 +125,21 @@ async function diagnose(ctx: RunbookContext): Promise<BreachFacts> {
     pii.leakedKeys.length === 0,
     pii.leakedKeys.length ? pii.leakedKeys.map((k) => `${k.fingerprint} → ${k.userId === null ? 'no current user' : `user ${k.userId}`}`).join(', ') : 'none',
   );
-  ctx.finding(
-    `export / read actions in the audit log (${LOOKBACK_HOURS} h)`,
+  record(
+    accessCheck,
     access.byNonAdmins === 0,
     access.count
       ? `${access.count} (${access.byNonAdmins} not by admins): ${Object.entries(access.byAction).map(([a, n]) => `${a} ×${n}`).join(', ')} by users ${access.actors.join(', ')}`
       : 'none',
   );
-  ctx.finding(
-    `key usage (${LOOKBACK_HOURS} h)`,
+  record(
+    usageCheck,
     usage.anomalies.length === 0,
     `${usage.users} keys used, median ${usage.medianRequests} requests` +
       (usage.anomalies.length ? `; anomalous: ${usage.anomalies.map((a) => `user ${a.userId} (${a.requests})`).join(', ')}` : '; no anomalies'),
   );
   if (email) ctx.finding('GDPR erasure request', erasureUser?.userId != null, erasureUser?.userId != null ? `user ${erasureUser.userId}` : 'no user holds that email');
-  return {
-    since,
-    pii,
-    access,
-    usage,
-    compromised: valid,
-    ...(email ? { erasure: { requested: true as const, userId: erasureUser?.userId ?? null } } : {}),
-    contacts: [...settings.contacts.owner, ...settings.contacts.security, ...settings.contacts.legal],
-    keyStoreConfigured: settings.keyStoreConfigured,
-  };
+  return facts;
 }
 
 /** The Markdown report kept in the incident record: what a security lead forwards to legal. */
@@ -117,6 +157,11 @@ function report(f: BreachFacts): string {
 export function planDataBreach(f: BreachFacts): Omit<Plan, 'steps'> & { steps: string[] } {
   const exposed = f.pii.linesWithPii > 0 || f.access.byNonAdmins > 0;
   const erase = f.erasure?.userId != null;
+  const unknown = unobservedBreach(f);
+  if (!exposed && !erase && unknown.length > 0) {
+    const list = unknown.map((u) => `could not observe ${u.check}: ${u.why}`).join('; ');
+    return { diagnosis: `no exposure seen, but ${unknown.map((u) => u.check).join(', ')} could not be observed`, escalate: list, steps: [] };
+  }
   if (!exposed && !erase) {
     const anomalies = f.usage.anomalies.length ? `; ${f.usage.anomalies.length} key usage anomalies reported for review` : '';
     return {

@@ -5,6 +5,7 @@
  * to one tenant → a legitimate spike: raise the limit and recreate the api with it (approve).
  * Anything else is a distributed attack: escalated (CDN / WAF level, no safe remedy here).
  */
+import { patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { KeyOwner, RateLimitSummary } from '../activities/target-api/rate-limits';
@@ -31,6 +32,62 @@ export interface RateLimitFacts {
   policy: RateLimitPolicy;
   /** When the mitigation took effect (workflow clock): verification counts 429s from then on. */
   mitigatedAt?: number;
+  /** 429s count only among log lines the settings recognise (absent in facts of incidents begun before this rule). */
+  evidenceRule?: boolean;
+}
+
+/** A signal that could not be observed, and why (naming the setting that points at it). */
+export interface Unobserved {
+  check: string;
+  why: string;
+}
+
+/** The check under which the 429 count is recorded. */
+export const count429Check = (s: RateLimitSummary): string => `429s in the api logs (${s.sinceSeconds} s)`;
+
+/**
+ * Pure: whether a window of api log lines can say how many requests were refused with 429. No
+ * request line recognised (not even the engine's own GET /health) shows nothing; neither do requests
+ * answered 429 that the rate-limit pattern does not recognise.
+ */
+export function unobserved429s(s: RateLimitSummary, baseline: number): Unobserved | undefined {
+  const check = count429Check(s);
+  if ((s.requests ?? 0) === 0) {
+    const why = s.lines
+      ? `no request line recognised among ${s.lines} api log lines in the last ${s.sinceSeconds} s (setting logs.status)`
+      : `no api log line in the last ${s.sinceSeconds} s, not even the engine's own GET /health`;
+    return { check, why };
+  }
+  if ((s.status429 ?? 0) > baseline && s.total429 <= baseline) {
+    return { check, why: `${s.status429} requests answered 429 in the last ${s.sinceSeconds} s, but ${s.total429} lines recognised as rate-limit refusals (setting logs.rateLimited)` };
+  }
+  return undefined;
+}
+
+/**
+ * Pure: the signals the decision over these facts rests on that could not be observed. Facts of
+ * incidents begun before this rule have none.
+ */
+export function unobservedRateLimits(f: RateLimitFacts): Unobserved[] {
+  if (!f.evidenceRule) return [];
+  const s = f.summary;
+  const count = unobserved429s(s, f.policy.baseline429);
+  if (count) return [count];
+  if (s.total429 <= f.policy.baseline429) return [];
+  // Refusals whose line names no client could be one client's or many: single or distributed is not known.
+  const top = s.clients[0];
+  const single = top !== undefined && top.count * 100 >= s.total429 * f.policy.singleClientSharePct;
+  const unattributed = s.withoutClient ?? 0;
+  if (!single && unattributed * 100 > s.total429 * (100 - f.policy.singleClientSharePct)) {
+    return [{ check: 'clients among the 429s', why: `${unattributed} of ${s.total429} rate-limit refusals name no client address (setting logs.clientIp)` }];
+  }
+  return [];
+}
+
+/** Pure: raising the limit needs the current one; a limit the api's environment does not hold is not 60. */
+function unobservedLimit(f: RateLimitFacts): Unobserved | undefined {
+  if (!f.evidenceRule || f.limitPerMinute !== null) return undefined;
+  return { check: `${f.policy.envVar} of the api`, why: `no number under ${f.policy.envVar} in the api container's environment (setting rateLimit.envVar)` };
 }
 
 export function rateLimitWindow(input: IncidentInput, policy: RateLimitPolicy): number {
@@ -42,6 +99,10 @@ async function diagnose(ctx: RunbookContext): Promise<RateLimitFacts> {
   const t = ctx.target;
   const policy = await acts.rateLimitPolicy({ target: t });
   const window = rateLimitWindow(ctx.input, policy);
+  // A request of the engine's own first: a log read in the format the settings describe then shows
+  // at least its line. (Incidents begun before this rule did not, and replay so.)
+  const evidence = patched('evidence-before-conclusions');
+  if (evidence) await acts.httpHealth({ target: t });
   const [summary, counters, env, blocks] = await Promise.all([
     acts.rateLimitSummary({ target: t, component: 'api', sinceSeconds: window }),
     acts.countKeys({ target: t, pattern: policy.keyPattern }),
@@ -51,7 +112,12 @@ async function diagnose(ctx: RunbookContext): Promise<RateLimitFacts> {
   const owners = summary.keys.length ? await acts.keyOwners({ target: t, keyIds: summary.keys.map((k) => k.id) }) : [];
   const limit = env.value !== null && /^\d+$/.test(env.value) ? Number(env.value) : null;
   const topClients = summary.clients.slice(0, 5).map((c) => `${c.id} ×${c.count}`).join(', ') || 'none';
-  ctx.finding(`429s in the api logs (${window} s)`, summary.total429 <= policy.baseline429, `${summary.total429} (baseline ≤ ${policy.baseline429}) from ${summary.distinctClients} clients; top: ${topClients}`);
+  const facts: RateLimitFacts = { summary, owners, counterKeys: counters.count, limitPerMinute: limit, blocked: blocks.ips, policy, ...(evidence ? { evidenceRule: true } : {}) };
+  const unknown = unobservedRateLimits(facts);
+  const countUnknown = unknown.find((u) => u.check === count429Check(summary));
+  if (countUnknown) ctx.unknown(countUnknown.check, countUnknown.why);
+  else ctx.finding(count429Check(summary), summary.total429 <= policy.baseline429, `${summary.total429} (baseline ≤ ${policy.baseline429}) from ${summary.distinctClients} clients${summary.withoutClient ? ` and ${summary.withoutClient} without a client address` : ''}; top: ${topClients}`);
+  for (const u of unknown) if (u !== countUnknown) ctx.unknown(u.check, u.why);
   const keyDetail = summary.keys
     .slice(0, 5)
     .map((k) => {
@@ -62,7 +128,7 @@ async function diagnose(ctx: RunbookContext): Promise<RateLimitFacts> {
   ctx.finding('keys among the 429s', true, `${keyDetail || 'none'}${summary.withoutKey ? `; ${summary.withoutKey} without a key` : ''}`);
   ctx.finding('rate-limit counters in Redis', true, `${counters.count}${counters.capped ? '+' : ''} keys matching ${policy.keyPattern}`);
   ctx.finding(`${policy.envVar} of the api`, limit !== null, limit !== null ? `${limit} per minute per client` : 'not set (image default)');
-  return { summary, owners, counterKeys: counters.count, limitPerMinute: limit, blocked: blocks.ips, policy };
+  return facts;
 }
 
 /** Share of the 429s carried by keys of known users, and the tenants they belong to. */
@@ -90,6 +156,8 @@ export function raisedLimit(f: RateLimitFacts): number | null {
 /** Pure decision over the findings. */
 export function planRateLimitStorm(f: RateLimitFacts, target: string): Omit<Plan, 'steps'> & { steps: string[]; ip?: string; limit?: number } {
   const s = f.summary;
+  const [unseen] = unobservedRateLimits(f);
+  if (unseen) return { diagnosis: `${unseen.check} could not be observed: ${unseen.why}`, escalate: `could not observe ${unseen.check}: ${unseen.why}`, steps: [] };
   if (s.total429 <= f.policy.baseline429) {
     return { diagnosis: `${s.total429} 429s in ${s.sinceSeconds} s, within the baseline of ${f.policy.baseline429}: no storm`, falseAlarm: true, steps: [] };
   }
@@ -108,8 +176,10 @@ export function planRateLimitStorm(f: RateLimitFacts, target: string): Omit<Plan
   }
   const keyed = keyedShare(f);
   if (keyed.pct >= KNOWN_KEY_SHARE_PCT && keyed.tenants.length === 1) {
-    const limit = raisedLimit(f);
     const spread = `${s.distinctClients} clients, ${keyed.pct}% with keys of tenant ${keyed.tenants[0]}`;
+    const current = unobservedLimit(f);
+    if (current) return { diagnosis: `legitimate spike (${spread}); the limit the api runs with is not known`, escalate: `could not observe ${current.check}: ${current.why}`, steps: [] };
+    const limit = raisedLimit(f);
     if (limit === null) {
       return {
         diagnosis: `legitimate spike (${spread}), but the limit is already at its maximum of ${f.policy.maxPerMinute}`,
@@ -194,13 +264,20 @@ const runbook: Runbook<RateLimitFacts> = {
     const since = f.mitigatedAt;
     const window = rateLimitWindow(ctx.input, f.policy);
     const seconds = since ? Math.max(1, Math.min(window, Math.ceil((Date.now() - since) / 1000))) : window;
+    // As in diagnosis: a request of the engine's own, so that a readable log shows at least one line.
+    if (f.evidenceRule) await acts.httpHealth({ target: ctx.target });
     const s = await acts.rateLimitSummary({ target: ctx.target, component: 'api', sinceSeconds: seconds });
-    return {
-      ok: s.total429 <= f.policy.baseline429,
-      detail: `${s.total429} 429s in the last ${seconds} s (baseline ≤ ${f.policy.baseline429})`,
-    };
+    return verifyRateLimits(f, s);
   },
 };
+
+/** Pure: 429s back to baseline, counted among request lines the settings recognise. */
+export function verifyRateLimits(f: RateLimitFacts, s: RateLimitSummary): Check {
+  const detail = `${s.total429} 429s in the last ${s.sinceSeconds} s (baseline ≤ ${f.policy.baseline429})`;
+  const unseen = f.evidenceRule ? unobserved429s(s, f.policy.baseline429) : undefined;
+  if (unseen) return { ok: false, detail, unknown: `${unseen.check}: ${unseen.why}` };
+  return { ok: s.total429 <= f.policy.baseline429, detail };
+}
 
 /** INC-10: API rate limit storm. */
 export async function rateLimitStorm(input: IncidentInput): Promise<IncidentRecord> {

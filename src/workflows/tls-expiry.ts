@@ -5,6 +5,7 @@
  * one day (approve); then the proxy is reloaded (approve). A daily schedule (tls-expiry-check.ts)
  * opens this incident before the certificate expires.
  */
+import { patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { CertificateFile, ServedCertificate } from '../activities/tls/tls';
@@ -15,6 +16,23 @@ export interface TlsFacts {
   minDaysLeft: number;
   renewConfigured: boolean;
   component: string;
+  /** A failed handshake or a missing file is unknown, not a verdict (absent in facts of incidents begun before this rule). */
+  evidenceRule?: boolean;
+}
+
+/** A signal that could not be observed, and why (naming the settings that point at it). */
+export interface Unobserved {
+  check: string;
+  why: string;
+}
+
+/** Pure: what these facts could not observe. Facts of incidents begun before this rule have nothing. */
+export function unobservedTls(f: TlsFacts): Unobserved[] {
+  if (!f.evidenceRule) return [];
+  const out: Unobserved[] = [];
+  if (!f.served.ok) out.push({ check: `certificate served on ${f.served.endpoint}`, why: `the TLS handshake failed: ${f.served.error ?? 'unknown error'} (setting tlsEndpoint)` });
+  if (!f.file.exists) out.push({ check: `certificate file the ${f.component} reads`, why: `no file at ${f.file.path} (settings tls.certDir, tls.certFile)` });
+  return out;
 }
 
 /** The emergency certificate lives one day: long enough for a human to renew properly. */
@@ -26,8 +44,15 @@ async function diagnose(ctx: RunbookContext): Promise<TlsFacts> {
     acts.tlsServedCertificate({ target: ctx.target }),
     acts.tlsCertificateFile({ target: ctx.target }),
   ]);
+  const facts: TlsFacts = { served, file, minDaysLeft: settings.minDaysLeft, renewConfigured: settings.renewConfigured, component: settings.component };
+  // A handshake that fails or a file that is not there shows no certificate. (Incidents recorded
+  // before this rule read them as findings, and replay so.)
+  if (patched('evidence-before-conclusions')) {
+    facts.evidenceRule = true;
+    for (const u of unobservedTls(facts)) ctx.unknown(u.check, u.why);
+  }
   if (!served.ok) {
-    ctx.finding(`TLS handshake with ${served.endpoint}`, false, `failed: ${served.error ?? 'unknown error'}`);
+    if (!facts.evidenceRule) ctx.finding(`TLS handshake with ${served.endpoint}`, false, `failed: ${served.error ?? 'unknown error'}`);
   } else {
     const days = served.daysLeft ?? 0;
     ctx.finding(
@@ -38,17 +63,24 @@ async function diagnose(ctx: RunbookContext): Promise<TlsFacts> {
     );
     ctx.finding('certificate chain', true, served.chain.map((c) => `${c.subject} ← ${c.issuer}`).join(' | ') || 'empty');
   }
-  ctx.finding(
-    'certificate file the proxy reads',
-    file.exists && (file.daysLeft ?? 0) >= settings.minDaysLeft,
-    file.exists ? `valid until ${file.notAfter} (${file.daysLeft} days)${file.fingerprint256 === served.fingerprint256 ? ', the one served' : ', not the one served'}` : 'missing',
-  );
-  return { served, file, minDaysLeft: settings.minDaysLeft, renewConfigured: settings.renewConfigured, component: settings.component };
+  if (file.exists || !facts.evidenceRule) {
+    ctx.finding(
+      'certificate file the proxy reads',
+      file.exists && (file.daysLeft ?? 0) >= settings.minDaysLeft,
+      file.exists ? `valid until ${file.notAfter} (${file.daysLeft} days)${file.fingerprint256 === served.fingerprint256 ? ', the one served' : ', not the one served'}` : 'missing',
+    );
+  }
+  return facts;
 }
 
 /** Pure decision over the findings. */
 export function planTlsExpiry(f: TlsFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
   const s = f.served;
+  const unseen = unobservedTls(f);
+  if (unseen.length > 0) {
+    const list = unseen.map((u) => `could not observe the ${u.check}: ${u.why}`).join('; ');
+    return { diagnosis: list, ...(s.ok ? {} : { rootCause: 'TLS endpoint unreachable or not speaking TLS' }), escalate: list, steps: [] };
+  }
   if (!s.ok) {
     return {
       diagnosis: `TLS handshake with ${s.endpoint} fails: ${s.error ?? 'unknown error'}`,
@@ -147,16 +179,27 @@ const runbook: Runbook<TlsFacts> = {
     return { ...p, steps: p.steps.map((id) => all[id] as Step) };
   },
   async verify(ctx, f): Promise<Check> {
-    const s = await acts.tlsServedCertificate({ target: ctx.target });
-    if (!s.ok) return { ok: false, detail: `handshake failed: ${s.error ?? 'unknown'}` };
-    const days = s.daysLeft ?? 0;
-    const emergency = s.emergencyFor === ctx.incidentId;
-    return {
-      ok: days > 0 && (days >= f.minDaysLeft || emergency),
-      detail: `served certificate valid until ${s.notAfter} (${days} days${emergency ? ', emergency certificate of this incident' : ''})`,
-    };
+    return verifyServed(await acts.tlsServedCertificate({ target: ctx.target }), f, ctx.incidentId);
   },
 };
+
+/**
+ * Pure: the served certificate valid long enough, or this incident's emergency one valid at all. A
+ * handshake that fails shows no certificate: recovery is not observed (incidents begun before this
+ * rule called it a failed verification).
+ */
+export function verifyServed(s: ServedCertificate, f: TlsFacts, incidentId: string): Check {
+  if (!s.ok && f.evidenceRule) {
+    return { ok: false, detail: `handshake failed: ${s.error ?? 'unknown'}`, unknown: `the certificate served on ${s.endpoint}: the TLS handshake failed: ${s.error ?? 'unknown error'}` };
+  }
+  if (!s.ok) return { ok: false, detail: `handshake failed: ${s.error ?? 'unknown'}` };
+  const days = s.daysLeft ?? 0;
+  const emergency = s.emergencyFor === incidentId;
+  return {
+    ok: days > 0 && (days >= f.minDaysLeft || emergency),
+    detail: `served certificate valid until ${s.notAfter} (${days} days${emergency ? ', emergency certificate of this incident' : ''})`,
+  };
+}
 
 /** INC-13: certificate expiry / TLS failure. */
 export async function tlsExpiry(input: IncidentInput): Promise<IncidentRecord> {

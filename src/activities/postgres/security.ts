@@ -53,6 +53,12 @@ export interface AuditAccess {
   /** Those done by someone who is not an admin (or by no known user): the ones that need explaining. */
   byNonAdmins: number;
   latest?: string;
+  /**
+   * The configured actions (`security.accessActions`) the audit log has ever recorded: none means the
+   * setting names actions this target does not record, and a quiet day shows nothing. Absent in results
+   * of incidents begun before it was read.
+   */
+  recordedActions?: string[];
 }
 
 export interface KeyUsage {
@@ -232,9 +238,10 @@ export function createSecurityActivities(deps: ActivityDeps) {
   async function auditAccess(input: { target: string; hours: number }): Promise<AuditAccess> {
     const actions = settings(input.target).accessActions;
     const stmt = auditAccessStatement(targetSchemaNames(deps, input.target));
-    const rows = await withPgClient(deps, input.target, (c) =>
-      runStatement<{ action: string; actor: string | null; admin: boolean | null; n: string; latest: Date }>(c, input.target, stmt, [actions, input.hours]),
-    );
+    const [rows, recorded] = await withPgClient(deps, input.target, async (c) => [
+      await runStatement<{ action: string; actor: string | null; admin: boolean | null; n: string; latest: Date }>(c, input.target, stmt, [actions, input.hours]),
+      await c.query<{ action: string }>('SELECT DISTINCT action FROM audit_logs WHERE action = ANY($1::text[])', [actions]),
+    ] as const);
     const byAction: Record<string, number> = {};
     const actors = new Set<number>();
     let latest: string | undefined;
@@ -247,7 +254,15 @@ export function createSecurityActivities(deps: ActivityDeps) {
       if (!latest || at > latest) latest = at;
     }
     const count = Object.values(byAction).reduce((a, b) => a + b, 0);
-    return { hours: input.hours, count, byAction, actors: [...actors].sort((a, b) => a - b), byNonAdmins, ...(latest ? { latest } : {}) };
+    return {
+      hours: input.hours,
+      count,
+      byAction,
+      actors: [...actors].sort((a, b) => a - b),
+      byNonAdmins,
+      ...(latest ? { latest } : {}),
+      recordedActions: recorded.rows.map((r) => r.action).sort(),
+    };
   }
 
   /** Requests per user in the last `hours`; a user far above the median is an anomaly. */

@@ -29,6 +29,15 @@ export interface RateLimitSummary {
   /** Most-refused key ids (sha256 prefixes) first (at most 20); requests without a key are not counted. */
   keys: ClientCount[];
   withoutKey: number;
+  /** Refusals whose line names no client address (`logs.clientIp`): in total429, never counted as a client. */
+  withoutClient?: number;
+  /**
+   * Request lines in the window (`logs.status`), those answered 429, and all lines read: whether the
+   * log was read in a format the settings recognise. Absent in results of incidents begun before.
+   */
+  requests?: number;
+  status429?: number;
+  lines?: number;
 }
 
 export interface KeyOwner {
@@ -50,16 +59,19 @@ export function summariseRateLimitLines(lines: string[], sinceSeconds: number, m
   const keys = new Map<string, number>();
   let total = 0;
   let withoutKey = 0;
+  let withoutClient = 0;
   for (const line of lines) {
     if (!m.rateLimited.test(line)) continue;
     total++;
-    const ip = logValue(m, 'clientIp', line) ?? 'unknown';
-    clients.set(ip, (clients.get(ip) ?? 0) + 1);
+    // A line without a recognised client address is no client's: never one client called "unknown".
+    const ip = logValue(m, 'clientIp', line);
+    if (ip) clients.set(ip, (clients.get(ip) ?? 0) + 1);
+    else withoutClient++;
     const key = logValue(m, 'keyId', line);
     if (key) keys.set(key, (keys.get(key) ?? 0) + 1);
     else withoutKey++;
   }
-  return { total429: total, sinceSeconds, clients: top(clients), distinctClients: clients.size, keys: top(keys), withoutKey };
+  return { total429: total, sinceSeconds, clients: top(clients), distinctClients: clients.size, keys: top(keys), withoutKey, ...(withoutClient ? { withoutClient } : {}) };
 }
 
 /** Owners of the keys whose hash starts with one of `$1` (hex prefixes): user id and tenant (email domain). */
@@ -93,8 +105,10 @@ export function createRateLimitActivities(deps: ActivityDeps) {
       sinceSeconds: input.sinceSeconds,
       grep: m.rateLimited.source,
       limit: 1_000_000,
+      count: { requests: { pattern: 'status', by: 'status' } },
     });
-    return summariseRateLimitLines(logs.lines, input.sinceSeconds, m);
+    const requests = logs.counts?.requests;
+    return { ...summariseRateLimitLines(logs.lines, input.sinceSeconds, m), requests: requests?.matched ?? 0, status429: requests?.by['429'] ?? 0, lines: logs.total };
   }
 
   /** Which users (and tenants) the key ids belong to; unknown ids are simply absent. */
