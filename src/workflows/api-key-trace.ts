@@ -27,6 +27,12 @@ export interface KeyTraceFacts {
   /** Why the user's charged requests (`request_logs`) could not be read, when they could not. */
   rowsError?: string;
   /**
+   * What runs now, for the escalation seed 000 asks for ("request IDs, user info, affected endpoints,
+   * and recent deploys"): each service's tag and since when, or why it could not be read. Absent in
+   * facts of incidents started before it was read.
+   */
+  deploys?: string[];
+  /**
    * Signals that were not observed are unknown, never "nothing there" (absent in facts of incidents
    * started before this rule, which read them as nothing there).
    */
@@ -95,8 +101,28 @@ async function diagnose(ctx: RunbookContext): Promise<KeyTraceFacts> {
     facts.log = log;
     facts.keyEvents = keys.events;
   }
+  // Seed 000's escalation carries the recent deploys. (Incidents recorded before this read none.)
+  if (patched('escalation-deploys')) facts.deploys = await recentDeploys(t);
   recordChecks(ctx, checksOf(facts));
   return facts;
+}
+
+/** The api's and worker's running release and since when (the seed's Compose services). */
+async function recentDeploys(t: string): Promise<string[]> {
+  return Promise.all(
+    (['api', 'worker'] as const).map((component) =>
+      acts.releaseInfo({ target: t, component }).then(
+        (r) => `${component} ${r.tag} since ${r.containerCreatedAt}`,
+        (err: unknown) => `${component}: not read (${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)})`,
+      ),
+    ),
+  );
+}
+
+/** Seed 000: "escalate to SRE and include: request IDs, user info, affected endpoints, and recent deploys". */
+function escalationStep(f: KeyTraceFacts, what: string): string {
+  const deploys = f.deploys ? f.deploys.join('; ') : 'not read';
+  return `Escalated to SRE with ${what}; recent deploys: ${deploys} (seed 000).`;
 }
 
 function statusList(by: Record<string, number>): string {
@@ -204,7 +230,7 @@ function traceRequest(f: KeyTraceFacts, id: string): KeyTraceVerdict {
       status: 'escalated',
       diagnosis: `request ${id} failed on our side (${seen.status} on ${seen.path})`,
       rootCause: `Server error ${seen.status} on ${seen.path}.`,
-      nextSteps: ['Escalated to SRE with the request id, the user, the endpoint and recent deploys (seed 000).'],
+      nextSteps: [escalationStep(f, `request id ${id}, user ${f.email}, endpoint ${seen.path}`)],
     };
   }
   if (seen && seen.status >= 400) {
@@ -256,7 +282,7 @@ function traceWindow(f: KeyTraceFacts): KeyTraceVerdict {
       status: 'escalated',
       diagnosis: `${serverErrors} server errors for this account between ${f.from} and ${f.to}`,
       rootCause: 'Repeated server errors on our side.',
-      nextSteps: ['Escalated to SRE with the user, the window, the endpoints and recent deploys (seed 000).'],
+      nextSteps: [escalationStep(f, `user ${f.email}, ${f.from} to ${f.to}, answers ${statusList(byStatus)}`)],
     };
   }
   const ok = Object.entries(byStatus).filter(([s]) => Number(s) < 400).reduce((a, [, n]) => a + n, 0);

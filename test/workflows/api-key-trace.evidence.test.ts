@@ -105,3 +105,24 @@ describe('apiKeyTrace: positive evidence stands, and unknown signals are still r
     expect(planApiKeyTrace(old).status).toBe('answered');
   });
 });
+
+describe('the escalation carries what seed 000 asks for, recent deploys included', () => {
+  test('a request that failed on our side: request id, user, endpoint, and the running releases', () => {
+    const f: KeyTraceFacts = {
+      ...withId,
+      log: { ...log, request: { status: 502, path: '/v1/chat/completions', at: '2026-11-27T09:59:00.000Z', userId: '3' } },
+      deploys: ['api 1.2.0-bad since 2026-11-27T09:30:00.000Z', 'worker: not read (no container for component "worker")'],
+    };
+    const v = planApiKeyTrace(f);
+    expect(v.status).toBe('escalated');
+    expect(v.nextSteps).toEqual([
+      'Escalated to SRE with request id req_1, user bob@example.com, endpoint /v1/chat/completions; recent deploys: api 1.2.0-bad since 2026-11-27T09:30:00.000Z; worker: not read (no container for component "worker") (seed 000).',
+    ]);
+  });
+
+  test('repeated server errors for the account, from facts recorded before deploys were read: said so', () => {
+    const v = planApiKeyTrace({ ...quiet, log: { ...log, userRequests: 6, userByStatus: { '500': 6 } } });
+    expect(v.status).toBe('escalated');
+    expect(v.nextSteps[0]).toMatch(/^Escalated to SRE with user bob@example.com, .* answers 500×6; recent deploys: not read \(seed 000\)\.$/);
+  });
+});
