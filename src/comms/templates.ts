@@ -149,3 +149,21 @@ export function resolutionSummary(rec: IncidentRecord, opts: { customer?: string
     ].join('\n'),
   };
 }
+
+/**
+ * Seed 002 §6, "User Notification — Data Incident", filled in from the incident: the notice to the
+ * affected users. The engine drafts it; people decide whom it goes to (GDPR Article 34) and send it.
+ */
+export function dataIncidentNotice(opts: { date: string; description: string; done: string[]; youShould: string[] }): Message {
+  return {
+    title: 'Important Security Notice',
+    text: [
+      `We identified and resolved a security incident on ${opts.date} that may have affected your account. ${opts.description}`,
+      '',
+      `**What we've done:** ${opts.done.join('; ')}.`,
+      `**What you should do:** ${opts.youShould.join('; ')}.`,
+      '',
+      'If you have questions, contact security@alfred.ai.',
+    ].join('\n'),
+  };
+}

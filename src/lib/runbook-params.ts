@@ -65,6 +65,10 @@ export const PARAM_SCHEMAS: Partial<Record<RunbookName, z.ZodType<Record<string,
       watchMs: z.coerce.number().int().min(1000).max(24 * 3600_000).optional(),
     })
     .strict(),
+  /** Seed 002, INC-09: "SEV-1 if during compliance audit". */
+  auditChainBreak: z
+    .object({ complianceAudit: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional() })
+    .strict(),
   quotaExhaustion: z.object({ windowMinutes: z.coerce.number().positive().max(24 * 60).optional() }).strict(),
   dataBreach: z.object({ since: pastInstant.optional(), erasureUserEmail: userEmail.optional() }).strict(),
   /** The address that got no mail: probed as RCPT TO instead of the configured one (no message is sent). */

@@ -253,8 +253,11 @@ const runbook: Runbook<AuditFacts> = {
       },
     };
     const altered = p.classification === 'tampering' || p.classification === 'unexplained';
+    // Seed 002: "SEV-2 (SEV-1 if during compliance audit)"; the person or route starting it says so.
+    const duringAudit = ctx.input.params?.complianceAudit === true && !f.verdict.valid;
     return {
       ...p,
+      ...(duringAudit ? { severity: 1 as const } : {}),
       steps: p.steps.map((id) => all[id]),
       // Altered entries are evidence: nothing will make the chain valid, so security takes over now.
       ...(altered ? { handOffAfterSteps: () => evidenceHandOff(ctx.incidentId, f.verdict.firstBreakAt) } : {}),

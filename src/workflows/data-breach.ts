@@ -12,6 +12,7 @@
 import { condition, defineSignal, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
+import { dataIncidentNotice } from '../comms/templates';
 import type { AuditAccess, KeyUsage, PiiScan } from '../activities/postgres/security';
 
 /** The seed's resolution criteria; each must be confirmed by a person. */
@@ -40,6 +41,8 @@ export interface BreachFacts {
   erasure?: { requested: true; userId: number | null };
   contacts: string[];
   keyStoreConfigured: boolean;
+  /** When the diagnosis ran: the date of the users' notice (absent in facts of earlier incidents). */
+  identifiedAt?: string;
   /** Only observed signals count (absent in facts of incidents begun before this rule). */
   evidenceRule?: boolean;
 }
@@ -105,6 +108,7 @@ async function diagnose(ctx: RunbookContext): Promise<BreachFacts> {
     compromised: valid,
     ...(email ? { erasure: { requested: true as const, userId: erasureUser?.userId ?? null } } : {}),
     contacts: [...settings.contacts.owner, ...settings.contacts.security, ...settings.contacts.legal],
+    identifiedAt: new Date().toISOString(),
     keyStoreConfigured: settings.keyStoreConfigured,
     ...(evidence ? { evidenceRule: true } : {}),
   };
@@ -186,9 +190,40 @@ export function planDataBreach(f: BreachFacts): Omit<Plan, 'steps'> & { steps: s
     ...(f.erasure && f.erasure.userId === null ? { rootCause: 'erasure requested for an email no user holds' } : {}),
     ...(escalate ? { escalate } : {}),
     severity: 1,
-    report: report(f),
+    report: `${report(f)}\n\n${userNoticeSection(f)}`,
     steps,
   };
+}
+
+/** The draft of seed 002's notice to the affected users, and who they are, as far as the engine knows. */
+function userNoticeSection(f: BreachFacts): string {
+  const keys = f.compromised.length > 0;
+  const notice = dataIncidentNotice({
+    date: (f.identifiedAt ?? f.since).slice(0, 10),
+    description: [
+      f.pii.linesWithPii ? `Personal data (${piiSummary(f.pii)}) was written to our application logs.` : '',
+      keys ? 'API keys appeared in clear text in those logs.' : '',
+      f.access.byNonAdmins ? 'User data was exported or read by accounts that should not have.' : '',
+    ]
+      .filter(Boolean)
+      .join(' '),
+    done: ['preserved the evidence', ...(keys ? ['revoked the exposed API keys and issued new ones'] : []), 'informed our security and legal teams'],
+    youShould: keys ? ['use the new API key we issued and remove the old one from your clients'] : ['review the recent activity of your account'],
+  });
+  const who = [
+    ...(keys ? [`the users whose keys leaked: ${f.compromised.map((k) => `user ${k.userId}`).join(', ')}`] : []),
+    ...(f.pii.distinctEmails ? [`the owners of the ${f.pii.distinctEmails} email addresses in the preserved logs`] : []),
+    ...(f.access.byNonAdmins ? ['the users whose data the audit log shows exported or read'] : []),
+  ];
+  return [
+    '## Notice to affected users (draft, seed 002 §6)',
+    '',
+    `To: ${who.join('; ') || 'to be determined by legal'}. Legal decides whether GDPR Article 34 applies; a person sends it.`,
+    '',
+    `> **${notice.title}**`,
+    '>',
+    ...notice.text.split('\n').map((l) => (l ? `> ${l}` : '>')),
+  ].join('\n');
 }
 
 /** The checklist as this incident received it; registered before the runbook's first await. */
@@ -254,7 +289,9 @@ function makeRunbook(checklist: Checklist): Runbook<BreachFacts> {
           run: async () => {
             ctx.notify({
               title: `SEV-1 data exposure on ${target}`,
-              text: `${p.diagnosis}. Evidence: ${evidence}. Compromised keys: ${f.compromised.map((k) => `user ${k.userId}`).join(', ') || 'none'}.`,
+              text:
+                `${p.diagnosis}. Evidence: ${evidence}. Compromised keys: ${f.compromised.map((k) => `user ${k.userId}`).join(', ') || 'none'}. ` +
+                'A draft of the notice to the affected users (seed 002 §6) is in the incident report.',
               contacts: f.contacts,
             });
             return `notified ${f.contacts.join(', ') || 'no configured contacts'}`;

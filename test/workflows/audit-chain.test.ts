@@ -62,8 +62,11 @@ test('tampering: evidence exported with a matching sha256 manifest, security not
   const before = await snapshot();
 
   // A verification deadline longer than the test: the hand-off to security must not wait for it.
-  const h = await engine.start({ runbook: 'auditChainBreak', target: 'alfred-slow-verify' });
+  // During a compliance audit (seed 002: "SEV-1 if during compliance audit").
+  const h = await engine.start({ runbook: 'auditChainBreak', target: 'alfred-slow-verify', params: { complianceAudit: true } });
   const rec = await engine.waitFor(h, (r) => r.phase === 'ESCALATED');
+  expect(rec.severity).toBe(1);
+  expect(rec.timeline.map((t) => t.event)).toContain('severity raised from SEV-2 to SEV-1');
   expect(rec.timeline.some((t) => /verification/.test(t.event))).toBe(false);
   expect(rec.diagnosis).toMatch(new RegExp(`break at entry ${broken.first_break_at} .*content no longer matches its hash \\(tampering\\)`));
   expect(rec.report).toMatch(/\| \*\*\d+\*\* \|/);

@@ -41,6 +41,27 @@ test('PII and a leaked key: evidence first, notify, then rotation', () => {
   expect(p.report).toMatch(/\| card_number \| 3 \|/);
 });
 
+test('the report drafts seed 002\'s notice to the affected users, and names them', () => {
+  const p = planDataBreach(facts({ ...leaking(), identifiedAt: '2026-11-27T04:10:00.000Z' }));
+  const notice = (p.report ?? '').slice((p.report ?? '').indexOf('## Notice to affected users'));
+  expect(notice).toBe(
+    [
+      '## Notice to affected users (draft, seed 002 §6)',
+      '',
+      'To: the users whose keys leaked: user 6; the owners of the 3 email addresses in the preserved logs. Legal decides whether GDPR Article 34 applies; a person sends it.',
+      '',
+      '> **Important Security Notice**',
+      '>',
+      '> We identified and resolved a security incident on 2026-11-27 that may have affected your account. Personal data (3 email, 3 card_number, 1 api_key) was written to our application logs. API keys appeared in clear text in those logs.',
+      '>',
+      "> **What we've done:** preserved the evidence; revoked the exposed API keys and issued new ones; informed our security and legal teams.",
+      '> **What you should do:** use the new API key we issued and remove the old one from your clients.',
+      '>',
+      '> If you have questions, contact security@alfred.ai.',
+    ].join('\n'),
+  );
+});
+
 test('an erasure request adds the erasure step, even without exposure', () => {
   expect(planDataBreach(facts({ erasure: { requested: true, userId: 10 } })).steps).toEqual(['preserve-evidence', 'notify-owner-security-legal', 'gdpr-erasure']);
   const unknown = planDataBreach(facts({ ...leaking(), erasure: { requested: true, userId: null } }));

@@ -121,6 +121,9 @@ test('PII and a key in the logs: evidence, notification, rotation, erasure, then
   expect(samples.some((s) => /\*\*\*@\*\*\*\.com/.test(s.detail) && /\*\*\*\*\d{4}/.test(s.detail))).toBe(true);
   expect(waiting.findings.find((f) => f.check === 'keys in clear text')?.detail).toMatch(new RegExp(`${sha256(LEAKER.key).slice(0, 12)} → user ${LEAKER.userId}`));
   expect(waiting.report).toMatch(/\| email \| \d+ \|/);
+  // Seed 002's notice to the affected users, drafted with today's date, for a person to send.
+  expect(waiting.report).toContain(`> We identified and resolved a security incident on ${waiting.openedAt.slice(0, 10)} that may have affected your account.`);
+  expect(waiting.report).toContain(`To: the users whose keys leaked: user ${LEAKER.userId}`);
   expect(waiting.actions.slice(0, 2)).toEqual([
     expect.objectContaining({ stepId: 'preserve-evidence', state: 'done' }),
     expect.objectContaining({ stepId: 'notify-owner-security-legal', state: 'done' }),
