@@ -43,8 +43,13 @@ maybe('alert → remediation → resolution, with the shipped rule', () => {
 
   beforeAll(async () => {
     t = await startTestReceiver();
-    t.engine.policy.settleMs = 3000;
-    engine = await startEngine({ taskQueue: t.taskQueue, extraTargets: [t.target] });
+    engine = await startEngine({
+      taskQueue: t.taskQueue,
+      extraTargets: [t.target],
+      configure: (c) => {
+        c.policy.settleMs = 3000;
+      },
+    });
     stack = mkdtempSync(path.join(tmpdir(), 'alert-remediation-'));
     mkdirSync(path.join(stack, 'secrets'), { recursive: true, mode: 0o700 });
     writeFileSync(path.join(stack, 'secrets/receiver-alertmanager-token'), TOKENS.alertmanager, { mode: 0o600 });

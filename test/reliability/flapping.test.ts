@@ -16,9 +16,14 @@ let engine: Engine;
 
 beforeAll(async () => {
   t = await startTestReceiver();
-  // Resolved incidents stay open 20 s for repeats of their alert (flap protection).
-  t.engine.policy.settleMs = 20_000;
-  engine = await startEngine({ taskQueue: t.taskQueue, extraTargets: [t.target] });
+  // Resolved incidents stay open 20 s for repeats of their alert (flap protection): the worker's policy.
+  engine = await startEngine({
+    taskQueue: t.taskQueue,
+    extraTargets: [t.target],
+    configure: (c) => {
+      c.policy.settleMs = 20_000;
+    },
+  });
 });
 
 afterAll(async () => {

@@ -94,9 +94,9 @@ test('while an approval waits, updates go out at the cadence; the webhook gets t
   expect(stages.filter((s) => s === 'identified').length).toBeGreaterThanOrEqual(3);
   expect(stages[stages.length - 1]).toBe('resolved');
   // The webhook failed twice (500, 500) and then took every message, the first one included.
-  await waitUntil('webhook got the resolution', async () => hook.texts.some((t) => t.includes('[Resolved] Redis / cache failure (alfred)')));
+  await waitUntil('webhook got the resolution', async () => hook.texts.some((t) => t.includes('[Resolved] Redis / cache failure (alfred-cadence)')));
   expect(hook.statuses.slice(0, 3)).toEqual([500, 500, 200]);
-  expect(hook.texts.some((t) => t.includes('[Identified] Redis / cache failure (alfred)'))).toBe(true);
+  expect(hook.texts.some((t) => t.includes('[Identified] Redis / cache failure (alfred-cadence)'))).toBe(true);
 });
 
 test('a false alarm posts nothing to the status page', async () => {
