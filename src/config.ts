@@ -320,6 +320,12 @@ export const TargetSchema = z.object({
           /** Roles whose CONNECTION LIMIT may be lowered; none unless listed. */
           limitRoles: z.array(z.string().min(1)).default([]),
           connectionLimit: z.number().int().min(1).default(20),
+          /**
+           * When a role's connections are trimmed to its new limit, its sessions idle at least this many
+           * seconds may be ended (databasePressure limit-connections). Not in the seeds; the default is
+           * the replica's value.
+           */
+          trimIdleSeconds: z.number().int().min(1).max(3600).default(5),
         })
         .default({}),
       /** The role migrations run as, the table that records them, and the grants it needs there. */
@@ -328,6 +334,11 @@ export const TargetSchema = z.object({
           role: z.string().min(1),
           /** The component that runs migrations; its logs show why one failed. */
           component: z.string().min(1).default('api'),
+          /**
+           * Permission errors are looked for in the component's logs this many seconds back
+           * (migrationPermissions). Not in the seeds; the default is the replica's value.
+           */
+          logWindowSeconds: z.number().int().min(60).max(604_800).default(3600),
           /** alembic's own version table (the seeds migrate with alembic). */
           table: z.string().min(1).default('alembic_version'),
           privileges: z
@@ -362,6 +373,16 @@ export const TargetSchema = z.object({
       depthThreshold: z.number().int().positive().default(1000),
       /** A job older than this at the head of the queue counts as stuck. */
       stuckAfterSeconds: z.number().int().positive().default(300),
+      /**
+       * The backlog counts as drained once the depth is at or below this share of `depthThreshold`
+       * (queueBacklog verification and scale-back). Not in the seeds; the default is the replica's value.
+       */
+      drainedPct: z.number().min(1).max(100).default(10),
+      /**
+       * Redis memory at or above this share of maxmemory fails the "Redis memory" check of the queue
+       * report (queueBacklog). Not in the seeds; the default is the replica's value.
+       */
+      redisMemoryPct: z.number().min(1).max(100).default(90),
       /** Extra replicas of the consuming component a scale-out may add. */
       maxReplicas: z.number().int().min(1).max(10).default(2),
       /** The RQ job function that applies a token transfer (its first argument is the transfer id). */
@@ -447,6 +468,12 @@ export const TargetSchema = z.object({
       /** A legitimate spike raises the limit by this factor, never above maxPerMinute. */
       raiseFactor: z.number().min(1.1).max(10).default(2),
       maxPerMinute: z.number().int().positive().default(600),
+      /**
+       * Keys of known users carrying at least this share of the 429s, all of one tenant, make the storm a
+       * legitimate spike (raise the limit) rather than an attack (escalate). Not in the seeds; the default
+       * is the replica's value.
+       */
+      knownKeySharePct: z.number().min(50).max(100).default(80),
     })
     .default({}),
   thresholds: z
@@ -462,6 +489,24 @@ export const TargetSchema = z.object({
       memoryGrowthMbPerMin: z.number().positive().default(60),
       /** A user at this share of their quota is "near" it (INC-07). */
       quotaNearPct: z.number().min(1).max(100).default(90),
+      /**
+       * An error rate after a deploy at or above this makes a bad release SEV-1 instead of SEV-2 (INC-12;
+       * seed 002 says only "SEV-1 if causing outage, SEV-2 if partial"). Not in the seeds; the default is
+       * the replica's value.
+       */
+      releaseOutageErrorRatePct: z.number().min(1).max(100).default(25),
+      /**
+       * A deploy at most this many minutes old is a suspect (INC-06 bad deploy, INC-12 bad release); the
+       * incident parameters `deployWindowMinutes` (INC-06) and `windowMinutes` (INC-12) override it. Not in
+       * the seeds; the default is the replica's value.
+       */
+      recentDeployMinutes: z.number().int().min(1).max(10_080).default(60),
+      /**
+       * This many server errors (5xx) for one account in the window escalate an API-key trace to SRE
+       * (seed 000: "If logs show 5xx errors or repeated failures, escalate to SRE"; the count is not in
+       * the seeds). The default is the replica's value.
+       */
+      repeatedServerErrors: z.number().int().min(1).max(1000).default(3),
     })
     .default({}),
   /** Bounds on what a mitigation may change. */
@@ -471,8 +516,23 @@ export const TargetSchema = z.object({
       apiMemoryMb: z.number().int().min(64).default(512),
       /** How long memory must stay under that limit before a leak counts as contained. */
       memoryWatchMs: z.number().int().positive().default(600_000),
+      /**
+       * Memory at or above this share of the container's limit counts as "at the limit": a leak that will
+       * be OOM-killed, and a failed watch (INC-11). Not in the seeds; the default is the replica's value.
+       */
+      memoryHighPct: z.number().min(50).max(100).default(90),
       /** Most credits one wallet may receive from one quota incident (INC-07). */
       topupCap: z.number().int().positive().default(5000),
+      /**
+       * A top-up gives at least this share of the user's quota, on top of what they are over (INC-07).
+       * Not in the seeds; the default is the replica's value.
+       */
+      topupMinQuotaPct: z.number().min(1).max(100).default(10),
+      /**
+       * Redis at maxmemory gets maxmemory raised by this factor (INC-05; seed 002 shows `config set
+       * maxmemory 2gb`, a fixed size). Not in the seeds; the default is the replica's value.
+       */
+      maxmemoryRaiseFactor: z.number().min(1.1).max(4).default(1.5),
       /** How often billing resets usage; a reset older than this was missed (INC-07). */
       billingPeriodDays: z.number().int().positive().default(30),
     })

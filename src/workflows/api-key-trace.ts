@@ -10,6 +10,7 @@ import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { ApiLogTrace, KeyEvent, RequestRows, SupportUser } from '../activities/postgres/support';
 import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
 import { notConfiguredMessage, recordChecks } from './support-evidence';
+import { setting } from './threshold-settings';
 
 export interface KeyTraceFacts {
   email: string;
@@ -37,6 +38,8 @@ export interface KeyTraceFacts {
    * started before this rule, which read them as nothing there).
    */
   evidenceRule?: boolean;
+  /** `thresholds.repeatedServerErrors` (absent in facts of incidents started before it was read). */
+  repeatedServerErrors?: number;
 }
 
 export interface KeyTraceVerdict {
@@ -49,8 +52,12 @@ export interface KeyTraceVerdict {
   escalate?: string;
 }
 
-/** Repeated server errors for one user in the window: seed 000 says escalate to SRE. */
-const REPEATED_5XX = 3;
+/**
+ * Repeated server errors for one user in the window: seed 000 says "If logs show 5xx errors or
+ * repeated failures, escalate to SRE"; the count is not in the seeds. The default of
+ * `thresholds.repeatedServerErrors`, and its value in incidents started before it was a setting.
+ */
+export const REPEATED_5XX = 3;
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v ? v : undefined;
@@ -103,6 +110,12 @@ async function diagnose(ctx: RunbookContext): Promise<KeyTraceFacts> {
   }
   // Seed 000's escalation carries the recent deploys. (Incidents recorded before this read none.)
   if (patched('escalation-deploys')) facts.deploys = await recentDeploys(t);
+  // The target's own count of repeated server errors. (Incidents recorded before it was a setting
+  // did not read it, and replay with the old constant.)
+  if (patched('threshold-settings')) {
+    const info = await acts.describeTarget({ target: t });
+    facts.repeatedServerErrors = setting(info.thresholds.repeatedServerErrors, REPEATED_5XX);
+  }
   recordChecks(ctx, checksOf(facts));
   return facts;
 }
@@ -277,7 +290,7 @@ function traceWindow(f: KeyTraceFacts): KeyTraceVerdict {
   const served = f.rows?.inWindow ?? 0;
   const byStatus = log?.userByStatus ?? {};
   const serverErrors = Object.entries(byStatus).filter(([s]) => Number(s) >= 500).reduce((a, [, n]) => a + n, 0);
-  if (serverErrors >= REPEATED_5XX) {
+  if (serverErrors >= setting(f.repeatedServerErrors, REPEATED_5XX)) {
     return {
       status: 'escalated',
       diagnosis: `${serverErrors} server errors for this account between ${f.from} and ${f.to}`,

@@ -13,6 +13,7 @@ import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuthErrors, KeyHashCheck, WhoAmI } from '../activities/target-api/auth';
 import { childIncidentStep } from './child-step';
 import { usesLogMetricSettings } from './log-metric-settings';
+import { setting } from './threshold-settings';
 
 export interface AuthFacts {
   me: WhoAmI;
@@ -75,7 +76,13 @@ const API = 'api';
 const SSO_FLAG = 'SSO_REQUIRED';
 /** The replica's reason, as incidents begun before `logs.ssoUnreachable` read it. */
 const LEGACY_SSO_REASON = 'sso_provider_unreachable';
+/**
+ * seed 002 INC-06: "docker compose logs api --since 5m | grep -i "auth\|401\|unauthori"". The engine
+ * reads 15 minutes, not the seed's 5.
+ */
 const LOG_WINDOW_SECONDS = 900;
+/** The default of `thresholds.recentDeployMinutes`, and the window of incidents begun before it was read. */
+export const DEPLOY_WINDOW_MINUTES = 60;
 
 async function diagnose(ctx: RunbookContext): Promise<AuthFacts> {
   const t = ctx.target;
@@ -142,7 +149,7 @@ async function diagnose(ctx: RunbookContext): Promise<AuthFacts> {
     ssoRequired: sso.value === 'true',
     api: { tag: release.tag, createdAt: release.containerCreatedAt, lastGoodTag: good.tag },
     now: Date.now(),
-    deployWindowMinutes: 60,
+    deployWindowMinutes: DEPLOY_WINDOW_MINUTES,
     ...(evidence ? { evidenceRule: true } : {}),
     ...(meUnreadable !== undefined ? { meUnreadable } : {}),
     ...(keyHashUnreadable !== undefined ? { keyHashUnreadable } : {}),
@@ -155,7 +162,12 @@ async function diagnose(ctx: RunbookContext): Promise<AuthFacts> {
   ctx.finding(SSO_FLAG, !ssoRequired, sso.set ? `${SSO_FLAG}=${sso.value ?? '?'}` : 'not set (false)');
   ctx.finding('api release', true, `${release.tag}, container created ${release.containerCreatedAt}; last known good ${good.tag ?? 'none'}`);
   const window = ctx.input.params?.deployWindowMinutes;
-  return { ...facts, deployWindowMinutes: typeof window === 'number' && window > 0 ? window : 60 };
+  // The target's window for a recent deploy. (Incidents recorded before it was a setting did not
+  // read it, and replay with the old constant.)
+  const targetWindow = patched('threshold-settings')
+    ? setting((await acts.describeTarget({ target: t })).thresholds.recentDeployMinutes, DEPLOY_WINDOW_MINUTES)
+    : DEPLOY_WINDOW_MINUTES;
+  return { ...facts, deployWindowMinutes: typeof window === 'number' && window > 0 ? window : targetWindow };
 }
 
 export type AuthStep = 'database-incident' | 'disable-sso' | 'rollback-release';

@@ -16,6 +16,7 @@ import type { RequestCounts } from '../activities/containers/release';
 import { childIncidentStep } from './child-step';
 import { revisionsBetween } from '../lib/migration-chain';
 import { usesLogMetricSettings } from './log-metric-settings';
+import { setting } from './threshold-settings';
 
 export interface ServiceRelease {
   service: string;
@@ -41,6 +42,8 @@ export interface ReleaseFacts {
   errorRatePct: number;
   windowMinutes: number;
   now: number;
+  /** `thresholds.releaseOutageErrorRatePct` (absent in facts of incidents begun before it was a setting). */
+  outageErrorRatePct?: number;
 }
 
 /**
@@ -49,10 +52,13 @@ export interface ReleaseFacts {
  */
 const downgradeOnce = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 1 } });
 
-const HIGH_ERROR_RATE_PCT = 25;
+/** The default of `thresholds.releaseOutageErrorRatePct`, and its value in incidents begun before it was a setting. */
+export const HIGH_ERROR_RATE_PCT = 25;
+/** The default of `thresholds.recentDeployMinutes`, and the window of incidents begun before it was a setting. */
+export const RECENT_DEPLOY_MINUTES = 60;
 /** Migrations read and reverted with alembic in the service's containers (seed 002, INC-12). */
 const ALEMBIC = 'alembic-migrations';
-/** Clocks of the container engine and the database differ a little. */
+/** Clocks of the container engine and the database differ a little (engine tolerance, not a property of the target). */
 const CLOCK_SLACK_MS = 5000;
 /** The replica's front, as incidents begun before `logs.frontComponent` read it. */
 const LEGACY_FRONT = 'proxy';
@@ -115,10 +121,12 @@ async function adminApiMigrationFacts(ctx: RunbookContext, deployed: ServiceRele
 async function diagnose(ctx: RunbookContext): Promise<ReleaseFacts> {
   const t = ctx.target;
   const params = ctx.input.params ?? {};
-  const windowMinutes = numberParam(params.windowMinutes, 60);
+  // seed 001: "Error rate > 1% → High alert" (the baseline a release must not exceed).
   const errorRatePct = numberParam(params.errorRatePct, 1);
   const now = Date.now();
   const info = await acts.describeTarget({ target: t });
+  const windowMinutes = numberParam(params.windowMinutes, setting(info.thresholds.recentDeployMinutes, RECENT_DEPLOY_MINUTES));
+  const outageErrorRatePct = setting(info.thresholds.releaseOutageErrorRatePct, HIGH_ERROR_RATE_PCT);
 
   const releases: ServiceRelease[] = [];
   for (const service of info.rollbackOrder) {
@@ -176,6 +184,7 @@ async function diagnose(ctx: RunbookContext): Promise<ReleaseFacts> {
     errorRatePct,
     windowMinutes,
     now,
+    outageErrorRatePct,
   };
 }
 
@@ -197,7 +206,7 @@ export function planBadRelease(f: ReleaseFacts): Omit<Plan, 'steps'> & { steps: 
   const d = f.deployed;
   const summary = `${d.service} ${d.tag} deployed at ${d.createdAt}: errors ${beforeRate} % before, ${afterRate} % after; health ${f.healthDetail}`;
   if (f.healthOk && !worse) return { diagnosis: `${summary}: at baseline`, falseAlarm: true, steps: [] };
-  const severity: Severity = !f.healthOk || afterRate >= HIGH_ERROR_RATE_PCT ? 1 : 2;
+  const severity: Severity = !f.healthOk || afterRate >= setting(f.outageErrorRatePct, HIGH_ERROR_RATE_PCT) ? 1 : 2;
   if (!d.lastGoodTag || d.lastGoodTag === d.tag) {
     return { diagnosis: `${summary}: bad release`, severity, escalate: `no earlier release of ${d.service} to roll back to; a human must choose`, steps: [] };
   }

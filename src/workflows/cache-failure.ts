@@ -8,6 +8,7 @@ import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type 
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { RedisMemory } from '../activities/redis/redis';
 import type { DependencyView, HealthResult } from '../activities/target-api/http';
+import { setting } from './threshold-settings';
 
 export interface CacheFacts {
   pingOk: boolean;
@@ -22,6 +23,8 @@ export interface CacheFacts {
   apiSeesRedis?: boolean;
   memoryThresholdPct: number;
   keyPattern: string;
+  /** `limits.maxmemoryRaiseFactor` (absent in facts of incidents begun before it was a setting). */
+  maxmemoryRaiseFactor?: number;
   /** Signals that could not be observed, each `<check>: <why>` (absent in incidents started before this rule). */
   unobserved?: string[];
 }
@@ -30,6 +33,8 @@ export interface CacheFacts {
 const OOM_REFUSAL = /\bOOM\b/;
 
 const MB = 1024 * 1024;
+/** The default of `limits.maxmemoryRaiseFactor`, and its value in incidents begun before it was a setting. */
+export const MAXMEMORY_RAISE_FACTOR = 1.5;
 
 /**
  * The api's view of Redis, read by the activity through `api.fields.health.redis`. Results recorded
@@ -83,6 +88,8 @@ async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
     ...(apiSeesRedis !== undefined ? { apiSeesRedis } : {}),
     memoryThresholdPct: info.thresholds.redisMemoryPct,
     keyPattern: info.cacheKeyPattern,
+    // Results recorded before describeTarget returned limits have none.
+    maxmemoryRaiseFactor: setting(info.limits?.maxmemoryRaiseFactor, MAXMEMORY_RAISE_FACTOR),
     ...(evidence ? { unobserved } : {}),
   };
   if (!ping.ok) return facts;
@@ -90,7 +97,7 @@ async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
   const [memory, write, slowlog] = await Promise.all([
     acts.redisMemory({ target: ctx.target }),
     acts.redisWriteProbe({ target: ctx.target }),
-    acts.redisSlowlog({ target: ctx.target, count: 10 }),
+    acts.redisSlowlog({ target: ctx.target, count: 10 }), // seed 002 INC-05: "redis-cli slowlog get 10"
   ]);
   facts.memory = memory;
   facts.writeOk = write.ok;
@@ -216,9 +223,9 @@ const runbook: Runbook<CacheFacts> = {
         title: 'Raise maxmemory by half',
         risk: 'approve',
         resource: 'redis',
-        describe: `raise maxmemory from ${((f.memory?.maxmemoryBytes ?? 0) / MB).toFixed(0)} MB to ${(((f.memory?.maxmemoryBytes ?? 0) * 1.5) / MB).toFixed(0)} MB`,
+        describe: `raise maxmemory from ${((f.memory?.maxmemoryBytes ?? 0) / MB).toFixed(0)} MB to ${(((f.memory?.maxmemoryBytes ?? 0) * setting(f.maxmemoryRaiseFactor, MAXMEMORY_RAISE_FACTOR)) / MB).toFixed(0)} MB`,
         precondition: atLimit,
-        run: async () => (await acts.raiseMaxmemory({ target: ctx.target, bytes: Math.round((f.memory?.maxmemoryBytes ?? 0) * 1.5) })).detail,
+        run: async () => (await acts.raiseMaxmemory({ target: ctx.target, bytes: Math.round((f.memory?.maxmemoryBytes ?? 0) * setting(f.maxmemoryRaiseFactor, MAXMEMORY_RAISE_FACTOR)) })).detail,
       },
     };
     return { ...p, steps: p.steps.map((id) => all[id] as Step) };

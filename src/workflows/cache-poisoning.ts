@@ -11,7 +11,7 @@ import type { IncidentInput, IncidentRecord } from './contracts';
 import type { ProbeAnswer, SuspiciousEntries } from '../activities/redis/semantic-cache';
 import { readsTargetApiSettings } from './target-api';
 
-/** Seed 002: "Increase minimum similarity score for cache hits" to 0.98. */
+/** seed 002 INC-15: "Increase minimum similarity score for cache hits", `{"cache_similarity_threshold":0.98}`. */
 export const SAFE_SIMILARITY = 0.98;
 
 export interface PoisoningFacts {

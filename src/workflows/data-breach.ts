@@ -70,6 +70,7 @@ export function unobservedBreach(f: BreachFacts): Unobserved[] {
 }
 
 const COMPONENT = 'api';
+/** seed 002 INC-14: "created_at > now() - interval '24 hours'" (the audit and API-key usage checks). */
 const LOOKBACK_HOURS = 24;
 
 const piiCheck = (f: { since: string }): string => `PII in ${COMPONENT} logs since ${f.since}`;

@@ -13,6 +13,7 @@ import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
 import type { DbPressure, PressureSettings } from '../activities/postgres/pg-pressure';
 import type { RunningQuery } from '../activities/postgres/pg-sessions';
+import { setting } from './threshold-settings';
 
 export interface PressureFacts {
   settings: PressureSettings;
@@ -46,8 +47,11 @@ export interface PressurePlan {
   role?: string;
 }
 
-/** Sessions idle this long may be ended when a role's connections are trimmed to its new limit. */
-const TRIM_IDLE_SECONDS = 5;
+/**
+ * Sessions idle this long may be ended when a role's connections are trimmed to its new limit: the
+ * default of `postgres.pressure.trimIdleSeconds`, and its value in incidents begun before it was a setting.
+ */
+export const TRIM_IDLE_SECONDS = 5;
 
 /** Slow queries that are neither lock waiters nor blockers (those are the lock problem, not slowness). */
 async function slowQueries(target: string, s: PressureSettings, p: DbPressure): Promise<RunningQuery[]> {
@@ -313,7 +317,7 @@ const runbook: Runbook<PressureFacts> = {
         },
         run: async () => {
           const limited = await acts.limitRoleConnections({ target: t, role });
-          const trimmed = await acts.trimIdleSessions({ target: t, role, minIdleSeconds: TRIM_IDLE_SECONDS });
+          const trimmed = await acts.trimIdleSessions({ target: t, role, minIdleSeconds: setting(f.settings.trimIdleSeconds, TRIM_IDLE_SECONDS) });
           return `${limited.detail}; ended ${trimmed.terminated} idle ${role} session(s)`;
         },
       },

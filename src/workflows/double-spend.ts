@@ -14,7 +14,7 @@ import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookCon
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { DuplicateGroup, UserReconciliation } from '../activities/postgres/charges';
 
-/** Seed 002 looks at the last hour of request logs. */
+/** seed 002 INC-08: "WHERE created_at > now() - interval '1 hour' GROUP BY request_id HAVING count(*) > 1". */
 export const WINDOW_MINUTES = 60;
 /** Seed 002: "All ledger issues require owner review". */
 export const LEDGER_OWNER = ['@ledger-owner'];

@@ -15,6 +15,7 @@ import type { IncidentInput, IncidentRecord } from './contracts';
 import type { MemoryTrend } from '../activities/containers/probes';
 import type { ContainerState } from '../activities/containers/docker';
 import { usesLogMetricSettings } from './log-metric-settings';
+import { setting } from './threshold-settings';
 
 export interface MemoryFacts {
   component: string;
@@ -29,6 +30,8 @@ export interface MemoryFacts {
   growthThresholdMbPerMin: number;
   wantedLimitMb: number;
   watchMs: number;
+  /** `limits.memoryHighPct` / 100 (absent in facts of incidents begun before it was a setting). */
+  highShare?: number;
   /** Signals that could not be observed, each `<check>: <why>` (absent in incidents started before this rule). */
   unobserved?: string[];
 }
@@ -36,8 +39,10 @@ export interface MemoryFacts {
 const MB = 1024 * 1024;
 /** The replica's series, as incidents begun before the metric settings read it. */
 const LEGACY_RSS = 'process_resident_memory_bytes';
-/** Memory at this share of its limit counts as "at the limit". */
-const HIGH_SHARE = 0.9;
+/** Memory at this share of its limit counts as "at the limit": `limits.memoryHighPct` / 100 by default, and in incidents begun before it was a setting. */
+export const MEMORY_HIGH_PCT = 90;
+export const HIGH_SHARE = MEMORY_HIGH_PCT / 100;
+const highShare = (f: { highShare?: number } | undefined): number => setting(f?.highShare, HIGH_SHARE);
 
 const mb = (bytes: number): string => `${(bytes / MB).toFixed(0)} MB`;
 
@@ -51,8 +56,8 @@ export function isGrowing(t: MemoryTrend, thresholdMbPerMin: number): boolean {
   return t.running && t.rising && t.growthMbPerMin >= thresholdMbPerMin;
 }
 
-function nearLimit(t: MemoryTrend): boolean {
-  return t.limitBytes > 0 && t.lastBytes >= t.limitBytes * HIGH_SHARE;
+function nearLimit(t: MemoryTrend, share = HIGH_SHARE): boolean {
+  return t.limitBytes > 0 && t.lastBytes >= t.limitBytes * share;
 }
 
 async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
@@ -83,6 +88,7 @@ async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
     growthThresholdMbPerMin: info.thresholds.memoryGrowthMbPerMin,
     wantedLimitMb: numberParam(params, 'memoryLimitMb') ?? info.limits.apiMemoryMb,
     watchMs: numberParam(params, 'watchMs') ?? info.limits.memoryWatchMs,
+    highShare: setting(info.limits.memoryHighPct, MEMORY_HIGH_PCT) / 100,
   };
   const unobserved: string[] = [];
   const unknown = (check: string, why: string): void => {
@@ -100,7 +106,7 @@ async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
   } else if (trend.running) {
     ctx.finding(
       'memory trend (container stats)',
-      !isGrowing(trend, facts.growthThresholdMbPerMin) && !nearLimit(trend),
+      !isGrowing(trend, facts.growthThresholdMbPerMin) && !nearLimit(trend, highShare(facts)),
       `${trend.samples.map(mb).join(' → ')}: ${trend.growthMbPerMin} MB/min${trend.rising ? ', rising steadily' : ''} (threshold ${facts.growthThresholdMbPerMin} MB/min)`,
     );
   }
@@ -131,7 +137,7 @@ export function planMemoryLeak(f: MemoryFacts): { diagnosis: string; rootCause?:
       steps: ['restart-with-limit'],
     };
   }
-  if (nearLimit(f.trend)) {
+  if (nearLimit(f.trend, highShare(f))) {
     return {
       diagnosis: `${f.component} uses ${mb(f.trend.lastBytes)} of its ${mb(f.limitBytes)} limit`,
       rootCause: `${f.component} memory at its limit`,
@@ -163,15 +169,15 @@ export function watchRound(
   stats: { memoryBytes: number; unreadable?: string },
   startedAt: string,
   limit: number,
-  f: Pick<MemoryFacts, 'unobserved'>,
+  f: Pick<MemoryFacts, 'unobserved' | 'highShare'>,
 ): Check | undefined {
   if (!state.running || state.oomKilled || state.startedAt !== startedAt) {
     return { ok: false, detail: `${state.name} ${state.status}${state.oomKilled ? ', OOM-killed' : ''} during the watch` };
   }
   if (f.unobserved && stats.unreadable) return { ok: false, detail: stats.unreadable, unknown: `memory during the watch: ${stats.unreadable}` };
   if (state.memoryLimitBytes !== limit) return { ok: false, detail: `memory limit is ${mb(state.memoryLimitBytes)}, not ${mb(limit)}` };
-  if (stats.memoryBytes >= limit * HIGH_SHARE) {
-    return { ok: false, detail: `memory ${mb(stats.memoryBytes)} reached ${Math.round(HIGH_SHARE * 100)}% of the ${mb(limit)} limit` };
+  if (stats.memoryBytes >= limit * highShare(f)) {
+    return { ok: false, detail: `memory ${mb(stats.memoryBytes)} reached ${Math.round(highShare(f) * 100)}% of the ${mb(limit)} limit` };
   }
   return undefined;
 }
@@ -209,7 +215,7 @@ const runbook: Runbook<MemoryFacts> = {
       describe: `recreate the ${f.component} container with a ${f.wantedLimitMb} MB memory limit (now ${f.limitBytes ? mb(f.limitBytes) : 'none'}), keeping image, env, mounts and network`,
       precondition: async () => {
         const t = await acts.memoryTrend({ ...ref, samples: 3, intervalMs: 1500 });
-        const leaking = !t.running || isGrowing(t, f.growthThresholdMbPerMin) || nearLimit(t);
+        const leaking = !t.running || isGrowing(t, f.growthThresholdMbPerMin) || nearLimit(t, highShare(f));
         return {
           ok: leaking || t.limitBytes !== wanted,
           detail: `${t.running ? `${mb(t.lastBytes)}, ${t.growthMbPerMin} MB/min` : 'not running'}, limit ${t.limitBytes ? mb(t.limitBytes) : 'none'}`,

@@ -21,6 +21,10 @@ import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
 import type { MigrationSettings, TableGrants } from '../activities/postgres/pg-grants';
+import { setting } from './threshold-settings';
+
+/** `3600` → `1 h`, `900` → `15 min`, as the check has always been named for the default. */
+const logWindowText = (s: number): string => (s % 3600 === 0 ? `${s / 3600} h` : s % 60 === 0 ? `${s / 60} min` : `${s} s`);
 
 export interface MigrationFacts {
   settings: MigrationSettings;
@@ -64,6 +68,8 @@ export interface MigrationStatus {
 
 /** Migrations read with alembic in the migrating component (seed 002: `alembic ... current`). */
 const ALEMBIC = 'alembic-migrations';
+/** The default of `postgres.migrations.logWindowSeconds`, and the window of incidents begun before it was a setting. */
+export const LOG_WINDOW_SECONDS = 3600;
 const RETIRED_STATUS_PATH = '/v1/admin/migrations';
 const RETIRED_UPGRADE_PATH = '/v1/admin/migrations/upgrade';
 
@@ -96,7 +102,7 @@ async function diagnose(ctx: RunbookContext): Promise<MigrationFacts> {
     acts.containerLogs({
       target: t,
       component: settings.component,
-      sinceSeconds: 3600,
+      sinceSeconds: setting(settings.logWindowSeconds, LOG_WINDOW_SECONDS),
       // The target's `logs.migrationPermissionError`: the lines kept are those it matches.
       count: { permission: { pattern: 'migrationPermissionError' } },
       limit: 3,
@@ -153,7 +159,7 @@ export function migrationChecks(f: MigrationFacts): Array<{ check: string; ok: b
         : `unknown: ${f.statusError ?? 'no answer'}`,
     },
     {
-      check: `permission errors in ${f.settings.component} logs (1 h)`,
+      check: `permission errors in ${f.settings.component} logs (${logWindowText(setting(f.settings.logWindowSeconds, LOG_WINDOW_SECONDS))})`,
       ok: f.permissionErrors === 0,
       detail: f.permissionErrors ? `${f.permissionErrors} line(s), latest: ${f.lastError ?? ''}` : 'none',
     },

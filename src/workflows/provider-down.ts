@@ -13,8 +13,11 @@ import { describeRate, measureTraffic, type Rate, type TrafficWindow } from './p
 import { usesLogMetricSettings } from './log-metric-settings';
 
 /** Seed 002: a provider above 5 % errors is failing; above 90 % on every provider is INC-03. */
+// seed 002 INC-02: "Provider-specific error rate spikes above 5%", "Expected: < 5.0"
 export const PROVIDER_ERROR_PCT = 5;
+// seed 002 INC-03: "Provider error rate > 90%"
 export const ALL_DOWN_PCT = 90;
+// seed 002 INC-02: "docker compose logs api --since 5m | grep -i "provider.*"
 const LOG_WINDOW_SECONDS = 300;
 
 export interface ProviderDownParams {

@@ -21,6 +21,7 @@ import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus, type SupportCheck } from './support-report';
 import { recordChecks } from './support-evidence';
 import type { QueueConfig, QueueSnapshot } from '../activities/redis/queue';
+import { setting } from './threshold-settings';
 
 /** The queue sample as the activity took it (depths, oldest job, clients), and what surrounds it. */
 export interface QueueFacts extends Omit<QueueSnapshot, 'ok' | 'error'> {
@@ -47,8 +48,12 @@ export interface QueuePlan {
   stuck: boolean;
 }
 
-/** The queue is "drained" once it is down to a tenth of the threshold. */
-export const drainedBelow = (q: QueueConfig): number => Math.ceil(q.depthThreshold / 10);
+/** The defaults of `queue.drainedPct` and `queue.redisMemoryPct`, and their values in incidents begun before they were settings. */
+export const DRAINED_PCT = 10;
+export const REDIS_MEMORY_PCT = 90;
+
+/** The queue is "drained" once it is down to `queue.drainedPct` of the threshold (default a tenth). */
+export const drainedBelow = (q: QueueConfig): number => Math.ceil((q.depthThreshold * setting(q.drainedPct, DRAINED_PCT)) / 100);
 
 async function diagnose(ctx: RunbookContext): Promise<QueueFacts> {
   const t = ctx.target;
@@ -77,7 +82,7 @@ async function diagnose(ctx: RunbookContext): Promise<QueueFacts> {
     facts.memoryUsedPct = mem.usedPct;
     ctx.finding(
       'Redis memory',
-      mem.maxmemoryBytes === 0 || mem.usedPct < 90,
+      mem.maxmemoryBytes === 0 || mem.usedPct < setting(queue.redisMemoryPct, REDIS_MEMORY_PCT),
       `${(mem.usedBytes / 1048576).toFixed(1)} MB used (${mem.maxmemoryBytes ? `${mem.usedPct}% of maxmemory` : 'no maxmemory'})`,
     );
   }
@@ -239,7 +244,7 @@ export function queueReport(
     checks: [
       ...queueChecks(f),
       ...(f.memoryUsedPct !== undefined
-        ? [{ check: 'Redis memory', ok: f.memoryUsedPct < 90, detail: `${f.memoryUsedPct}% of maxmemory` }]
+        ? [{ check: 'Redis memory', ok: f.memoryUsedPct < setting(f.queue.redisMemoryPct, REDIS_MEMORY_PCT), detail: `${f.memoryUsedPct}% of maxmemory` }]
         : []),
     ],
     ...(nextSteps.length ? { nextSteps } : {}),

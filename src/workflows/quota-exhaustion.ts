@@ -20,6 +20,7 @@ import { readsTargetApiSettings } from './target-api';
 import type { BillingStatus } from '../activities/target-api/billing';
 import type { Deductions, QuotaUser } from '../activities/postgres/ledger';
 import { usesLogMetricSettings } from './log-metric-settings';
+import { setting } from './threshold-settings';
 
 export interface QuotaFacts {
   /** Users refused with 402 in the window who are still at their quota. */
@@ -32,6 +33,8 @@ export interface QuotaFacts {
   calcErrorSample?: string;
   windowMinutes: number;
   topupCap: number;
+  /** `limits.topupMinQuotaPct` (absent in facts of incidents begun before it was a setting). */
+  topupMinQuotaPct?: number;
   /** The billing period's reset state; absent in incidents begun before it was read. */
   billing?: BillingStatus;
 }
@@ -55,13 +58,16 @@ export function userIds(byUser: Record<string, number>): number[] {
     .sort((a, b) => a - b);
 }
 
+/** The default of `limits.topupMinQuotaPct`, and its value in incidents begun before it was a setting. */
+export const TOPUP_MIN_QUOTA_PCT = 10;
+
 /**
- * Enough for an hour at the user's recent rate (at least a tenth of their quota) on top of what they
- * are over, never more than the cap.
+ * Enough for an hour at the user's recent rate (at least `minQuotaPct` of their quota, default a tenth)
+ * on top of what they are over, never more than the cap.
  */
-export function topupAmount(u: QuotaUser, deducted: number, cap: number): number {
+export function topupAmount(u: QuotaUser, deducted: number, cap: number, minQuotaPct = TOPUP_MIN_QUOTA_PCT): number {
   const over = Math.max(0, u.usedTokens - u.personalQuota);
-  return Math.max(1, Math.min(cap, over + Math.max(deducted, Math.ceil(u.personalQuota * 0.1))));
+  return Math.max(1, Math.min(cap, over + Math.max(deducted, Math.ceil(u.personalQuota * (minQuotaPct / 100)))));
 }
 
 async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
@@ -84,6 +90,7 @@ async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
       : acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, grep: 'status=402', limit: 500 }),
     acts.containerLogs({ ...api, sinceSeconds: windowMinutes * 60, grep: 'credit_calc', limit: 5 }),
     acts.quotaStatus({ target: t, nearPct: info.thresholds.quotaNearPct }),
+    // seed 002 INC-07: "WHERE created_at > now() - interval '1 hour' GROUP BY user_id ORDER BY total_deducted DESC LIMIT 20"
     acts.recentDeductions({ target: t, minutes: 60 }),
     readBilling ? acts.billingStatus({ target: t }) : Promise.resolve(undefined),
   ]);
@@ -129,6 +136,7 @@ async function diagnose(ctx: RunbookContext): Promise<QuotaFacts> {
     ...(sample ? { calcErrorSample: sample } : {}),
     windowMinutes,
     topupCap: info.limits.topupCap,
+    topupMinQuotaPct: setting(info.limits.topupMinQuotaPct, TOPUP_MIN_QUOTA_PCT),
     ...(billing ? { billing } : {}),
   };
 }
@@ -184,7 +192,7 @@ const runbook: Runbook<QuotaFacts> = {
     const period = f.billing?.periodStart;
     const grants = f.affected.map((u) => ({
       user: u,
-      amount: topupAmount(u, f.deductions.find((d) => d.userId === u.userId)?.deducted ?? 0, f.topupCap),
+      amount: topupAmount(u, f.deductions.find((d) => d.userId === u.userId)?.deducted ?? 0, f.topupCap, setting(f.topupMinQuotaPct, TOPUP_MIN_QUOTA_PCT)),
     }));
     const stillAtLimit = async (): Promise<Check> => {
       const s = await acts.quotaStatus({ target: t, nearPct: 100, userIds: ids });

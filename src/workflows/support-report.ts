@@ -47,7 +47,7 @@ export interface SupportReport {
 }
 
 const SEVERITY_WORD: Record<Severity, string> = { 1: 'Critical', 2: 'High', 3: 'Medium', 4: 'Low' };
-/** Seed 001: keep the customer updated every 30 minutes. */
+/** seed 001: "Keep customer updated every 30 minutes". */
 const UPDATE_EVERY_MS = 30 * 60_000;
 
 /** Table cells must not break the table. */

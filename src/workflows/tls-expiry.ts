@@ -35,7 +35,7 @@ export function unobservedTls(f: TlsFacts): Unobserved[] {
   return out;
 }
 
-/** The emergency certificate lives one day: long enough for a human to renew properly. */
+/** seed 002 INC-13: "openssl req -x509 -nodes -days 1 -newkey rsa:2048" (one day: long enough for a human to renew properly). */
 const EMERGENCY_DAYS = 1;
 
 async function diagnose(ctx: RunbookContext): Promise<TlsFacts> {

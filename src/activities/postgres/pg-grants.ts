@@ -15,6 +15,8 @@ export interface MigrationSettings {
   component: string;
   privileges: string[];
   command: string[];
+  /** `postgres.migrations.logWindowSeconds`; absent in results recorded before it was a setting. */
+  logWindowSeconds?: number;
   /** Retired (incidents started before alembic was used). */
   statusPath?: string;
   upgradePath?: string;

@@ -46,6 +46,8 @@ export interface PressureSettings {
   longQuerySeconds: number;
   limitRoles: string[];
   connectionLimit: number;
+  /** `postgres.pressure.trimIdleSeconds`; absent in results recorded before it was a setting. */
+  trimIdleSeconds?: number;
 }
 
 export interface DbPressure {

@@ -16,6 +16,9 @@ export interface QueueConfig {
   depthThreshold: number;
   stuckAfterSeconds: number;
   maxReplicas: number;
+  /** `queue.drainedPct`, `queue.redisMemoryPct`; absent in results recorded before they were settings. */
+  drainedPct?: number;
+  redisMemoryPct?: number;
 }
 
 export interface OldestJob {
