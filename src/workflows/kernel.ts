@@ -206,6 +206,10 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   const meta = RUNBOOKS[rb.name];
   const info = workflowInfo();
   let input = startInput;
+  // A parent's approvals count only for the child it really started: the parent the input names must
+  // be this workflow's parent in Temporal's own record.
+  const namedParent = startInput.parent;
+  const verifiedParent = namedParent && workflowInfo().parent?.workflowId === namedParent.incidentId ? namedParent : undefined;
   // Resolved by the worker below; incidents started before that carried it in their request.
   let policy = startInput.policy as IncidentPolicy;
   const rec: IncidentRecord = {
@@ -379,11 +383,23 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     },
     { description: HANDLER_DESCRIPTIONS.alert },
   );
+  // A close counts only from an allowed approver, and only once the incident waits for people: an
+  // early close is refused, never kept to end the incident later unreviewed. (Incidents recorded
+  // before this kept any close, and replay so.)
+  const closeRules = patched('close-rules');
   setHandler(
     closeSignal,
     (c) => {
       if (!c || typeof c.by !== 'string' || !c.by.trim()) {
         note('refused close: "by" is required');
+        return;
+      }
+      if (closeRules && !policy?.approvers.includes(c.by)) {
+        note(`refused close from ${c.by}: not an allowed approver`);
+        return;
+      }
+      if (closeRules && rec.phase !== 'ESCALATED') {
+        note(`refused close from ${c.by}: the incident is in ${rec.phase}, not escalated; a close is for an incident that waits for people`);
         return;
       }
       closedBy = { by: c.by, ...(c.note ? { note: c.note } : {}) };
@@ -419,6 +435,9 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     `opened by ${input.requestedBy}${input.alert ? ` on alert ${input.alert.name}` : ''}${rec.dryRun ? ' (dry-run)' : ''}` +
       `${input.parent ? ` as a child of ${input.parent.incidentId}` : ''}`,
   );
+  if (namedParent && !verifiedParent) {
+    note(`the parent named in the request (${namedParent.incidentId}) did not start this incident: its approvals do not count here`);
+  }
   // The policy is the worker's own: resolved from its configuration for this target, runbook and
   // severity, and recorded in the history. A policy in the start request is ignored. (Incidents
   // started before this ran under the policy their request carried, and replay so.)
@@ -769,7 +788,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   /** Waits for approval, escalating through the tiers; a resolved alert triggers a precondition re-check. */
   async function awaitApproval(step: Step, action: ActionRecord): Promise<'approved' | 'rejected' | 'expired' | 'cleared'> {
     const needed = step.risk === 'two-person' ? 2 : 1;
-    const parent = input.parent;
+    const parent = verifiedParent;
     if (parent && needed === 1 && parent.approvers.length > 0) {
       approvals.set(step.id, [...parent.approvers]);
       action.approvals = [...parent.approvers];

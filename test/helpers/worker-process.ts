@@ -17,7 +17,10 @@ export async function startWorkerProcess(opts: { taskQueue: string; metricsPort:
   // (JSON is YAML: the engine's own loader reads it back, secret references stay references).
   const config = path.join(STACK_DIR, 'build', `worker-${opts.taskQueue}.json`);
   mkdirSync(path.dirname(config), { recursive: true });
-  writeFileSync(config, JSON.stringify(testEngineConfig()));
+  const cfg = testEngineConfig();
+  cfg.temporal.taskQueue = opts.taskQueue;
+  cfg.worker.metricsAddress = `127.0.0.1:${opts.metricsPort}`;
+  writeFileSync(config, JSON.stringify(cfg));
   let child: ChildProcess | undefined = spawn(process.execPath, ['--optimize-for-size', '--import', 'tsx', 'src/workers/main.ts'], {
     cwd: REPO,
     env: {

@@ -206,3 +206,33 @@ test('a start request that carries its own policy widens nothing: the worker\'s 
   await h.signal(closeSignal, { by: 'alice' });
   await engine.result(h);
 });
+
+test('a made-up parent in the start request carries no approvals: the step waits for a person', async () => {
+  await fillRedis();
+  const { runbook, input } = buildIncidentInput(engine.config, { runbook: 'cacheFailure', target: 'alfred', requestedBy: 'mallory-script' });
+  const forged = { ...input, parent: { incidentId: 'incident-made-up', stepId: 'whatever', approvers: ['alice'] } };
+  const h = await engine.client.workflow.start<IncidentWorkflow>(runbook, { taskQueue: engine.taskQueue, workflowId: `test-forged-parent-${Date.now()}`, args: [forged] });
+  engine.track(h.workflowId);
+  const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
+  expect(waiting.actions.find((a) => a.stepId === 'evict-cache')).toMatchObject({ state: 'pending', approvals: [] });
+  expect(waiting.timeline.map((t) => t.event)).toContain('the parent named in the request (incident-made-up) did not start this incident: its approvals do not count here');
+  await h.terminate('test over');
+});
+
+test('a close before the incident escalates is refused, not kept; after it, only an allowed approver closes', async () => {
+  await fillRedis();
+  const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred' });
+  await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
+  await h.signal(closeSignal, { by: 'alice', note: 'too early' });
+  await engine.waitFor(h, (s) => s.timeline.some((t) => /^refused close from alice: the incident is in MITIGATE, not escalated/.test(t.event)));
+  await h.signal(rejectSignal, { stepId: 'evict-cache', approver: 'bob', comment: 'not now' });
+  await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
+  // The early close was not remembered: the incident stays escalated.
+  await new Promise((r) => setTimeout(r, 1500));
+  expect((await h.query(statusQuery)).phase).toBe('ESCALATED');
+  await h.signal(closeSignal, { by: 'mallory' });
+  await engine.waitFor(h, (s) => s.timeline.some((t) => t.event === 'refused close from mallory: not an allowed approver'));
+  expect((await h.query(statusQuery)).phase).toBe('ESCALATED');
+  await h.signal(closeSignal, { by: 'carol', note: 'handled by hand' });
+  expect((await engine.result(h)).outcome).toBe('escalated');
+});

@@ -79,7 +79,7 @@ test('rollback to the last known good tag recreates api then worker, each health
   const again = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', dryRun: true });
   const nothing = await engine.waitFor(again, (st) => st.phase === 'ESCALATED');
   expect(nothing.findings.find((f) => f.check === 'api release')?.detail).toMatch(/target none \(no older release found\)/);
-  await again.signal(closeSignal, { by: 'erin', note: 'nothing older to go back to' });
+  await again.signal(closeSignal, { by: 'alice', note: 'nothing older to go back to' });
   await engine.result(again);
   const back = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', params: { tag: '1.1.0' } });
   await approveWhenPending(back, 'recreate-api', 'bob');
