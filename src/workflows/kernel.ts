@@ -230,7 +230,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     alerts: { count: 0, resolved: 0, flaps: 0 },
     escalations: [],
     children: [],
-    ...(input.parent ? { parentIncidentId: input.parent.incidentId } : {}),
+    ...(verifiedParent ? { parentIncidentId: verifiedParent.incidentId } : {}),
     ...(input.summary ? { summary: input.summary } : {}),
   };
   const approvals = new Map<string, string[]>();
@@ -419,7 +419,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     { key: SA_PHASE, value: 'DETECT' },
   ]);
   // Status-page updates and seed 001's messages (a child reports through its parent instead).
-  const comms = !input.parent && patched('status-comms');
+  const comms = !verifiedParent && patched('status-comms');
   // Seed 002's first five minutes and post-incident steps: the PagerDuty acknowledgement, the incident
   // channel and its announcement in #incidents, the post-mortem date. (Incidents recorded before
   // these replay without them.)
@@ -433,7 +433,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   let updatesLoop: Promise<void> | undefined;
   note(
     `opened by ${input.requestedBy}${input.alert ? ` on alert ${input.alert.name}` : ''}${rec.dryRun ? ' (dry-run)' : ''}` +
-      `${input.parent ? ` as a child of ${input.parent.incidentId}` : ''}`,
+      `${verifiedParent ? ` as a child of ${verifiedParent.incidentId}` : ''}`,
   );
   if (namedParent && !verifiedParent) {
     note(`the parent named in the request (${namedParent.incidentId}) did not start this incident: its approvals do not count here`);
@@ -885,8 +885,9 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
       text: `${reason}. Close with signal "close" {"by":"<name>","note":"..."} once handled.`,
     };
     send(notice);
-    // A child reports back; its parent escalates and holds the incident open.
-    if (input.parent) return finish('escalated');
+    // A child reports back; its parent escalates and holds the incident open. (One whose request
+    // names a parent that did not start it is no child: it holds like any incident.)
+    if (verifiedParent) return finish('escalated');
     while (!(await condition(() => closedBy !== undefined, policy.escalatedHoldMs))) {
       send({ ...notice, title: `Reminder: ${notice.title}` });
       note('still escalated: reminder sent');

@@ -216,6 +216,12 @@ test('a made-up parent in the start request carries no approvals: the step waits
   const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
   expect(waiting.actions.find((a) => a.stepId === 'evict-cache')).toMatchObject({ state: 'pending', approvals: [] });
   expect(waiting.timeline.map((t) => t.event)).toContain('the parent named in the request (incident-made-up) did not start this incident: its approvals do not count here');
+  // Nor is it a child that reports back: escalated, it holds for a person like any incident.
+  expect(waiting.parentIncidentId).toBeUndefined();
+  await h.signal(rejectSignal, { stepId: 'evict-cache', approver: 'alice' });
+  await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
+  await new Promise((r) => setTimeout(r, 1000));
+  expect((await h.describe()).status.name).toBe('RUNNING');
   await h.terminate('test over');
 });
 
