@@ -273,6 +273,14 @@ export const TargetSchema = z.object({
       .default('com.docker.compose.service'),
     /** Component → service name, where they differ (default: the component's own name). */
     services: z.record(z.string().min(1), z.string().regex(/^[\w.-]+$/)).default({}),
+    /**
+     * The Docker network the components talk over (INC-05, seed 002: `docker network inspect
+     * alfred_default`). Default: Compose's own, `<project>_default`.
+     */
+    network: z
+      .string()
+      .regex(/^[\w.-]+$/, 'a network name')
+      .optional(),
   }),
   components: z.array(z.string().min(1)).min(1),
   /**
@@ -447,6 +455,12 @@ export const TargetSchema = z.object({
         /** A model routed to this provider, for a live test completion. */
         model: z.string(),
         owners: z.array(z.string()).default([]),
+        /**
+         * The provider's public status page (INC-02/03, seed 002: "Check provider status page"), an
+         * Atlassian Statuspage read at `<statusPage>/api/v2/status.json`. Default: the seed's page for
+         * openai, anthropic and google (see statusPageOf); `false`: the provider has none to read.
+         */
+        statusPage: z.union([z.string().url(), z.literal(false)]).optional(),
       }),
     )
     .default({}),
@@ -514,13 +528,15 @@ export const TargetSchema = z.object({
     .object({
       /** Memory limit a leaking api is restarted with (INC-11); seed 002 says 512m. */
       apiMemoryMb: z.number().int().min(64).default(512),
-      /** How long memory must stay under that limit before a leak counts as contained. */
+      /** How long memory must stay under that limit before a leak counts as contained (seed 002: "Monitor for 10 minutes"). */
       memoryWatchMs: z.number().int().positive().default(600_000),
       /**
        * Memory at or above this share of the container's limit counts as "at the limit": a leak that will
        * be OOM-killed, and a failed watch (INC-11). Not in the seeds; the default is the replica's value.
        */
       memoryHighPct: z.number().min(50).max(100).default(90),
+      /** After Redis answers PONG again, how long its cache hit rate gets to recover (INC-05, seed 002: window_seconds, 300 s). */
+      cacheRecoverySeconds: z.number().int().positive().default(300),
       /** Most credits one wallet may receive from one quota incident (INC-07). */
       topupCap: z.number().int().positive().default(5000),
       /**
@@ -1077,4 +1093,22 @@ export function readSecret(ref: SecretRef | undefined, env = process.env): strin
     return readFileSync(f, 'utf8').trim();
   }
   return undefined;
+}
+
+/** Seed 002, INC-02 "Check provider status page": the pages it names, by provider. */
+export const SEED_STATUS_PAGES: Readonly<Record<string, string>> = {
+  openai: 'https://status.openai.com',
+  anthropic: 'https://status.anthropic.com',
+  google: 'https://status.cloud.google.com',
+};
+
+/** A provider's status page: its `statusPage` setting, else the seed's page for its name; undefined when it has none. */
+export function statusPageOf(name: string, provider: { statusPage?: string | false }): string | undefined {
+  if (provider.statusPage === false) return undefined;
+  return provider.statusPage ?? SEED_STATUS_PAGES[name];
+}
+
+/** The Docker network of a target's components: `containers.network`, else Compose's `<project>_default` (seed 002: alfred_default). */
+export function composeNetworkOf(containers: { project: string; network?: string | undefined }): string {
+  return containers.network ?? `${containers.project}_default`;
 }

@@ -12,6 +12,7 @@ import { createGuardActivities } from './engine/guard';
 import { createHttpActivities } from './target-api/http';
 import { createLedgerActivities } from './postgres/ledger';
 import { createMigrationActivities } from './containers/migrations';
+import { createNetworkActivities } from './containers/network';
 import { createNotifyActivities } from './engine/notify';
 import { createPagerDutyActivities } from './engine/pagerduty';
 import { createPolicyActivities } from './engine/policy';
@@ -40,6 +41,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPostgresActivities(deps),
     ...createRedisActivities(deps),
     ...createHttpActivities(deps),
+    ...createNetworkActivities(deps),
     ...createNotifyActivities(deps),
     ...createPagerDutyActivities(deps),
     ...createPolicyActivities(deps),

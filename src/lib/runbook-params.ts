@@ -69,6 +69,8 @@ export const PARAM_SCHEMAS: Partial<Record<RunbookName, z.ZodType<Record<string,
   auditChainBreak: z
     .object({ complianceAudit: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional() })
     .strict(),
+  /** Seed 002's window_seconds for the cache hit rate to recover after PONG (default limits.cacheRecoverySeconds, 300). */
+  cacheFailure: z.object({ hitRateWindowSeconds: z.coerce.number().int().min(1).max(3600).optional() }).strict(),
   quotaExhaustion: z.object({ windowMinutes: z.coerce.number().positive().max(24 * 60).optional() }).strict(),
   dataBreach: z.object({ since: pastInstant.optional(), erasureUserEmail: userEmail.optional() }).strict(),
   /** The address that got no mail: probed as RCPT TO instead of the configured one (no message is sent). */

@@ -9,8 +9,9 @@
 import { patched, sleep } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { ProviderInfo, ProviderProbe } from '../activities/target-api/providers';
+import type { ProviderInfo, ProviderProbe, ProviderStatusPage } from '../activities/target-api/providers';
 import { ALL_DOWN_PCT } from './provider-down';
+import { recordStatusPages, statusPagesSummary, withStatusPages } from './status-pages';
 
 export interface AllProvidersDownParams {
   /** How long the runbook waits for a provider to recover before escalating (cache-only stays on). */
@@ -31,6 +32,11 @@ export interface AllProvidersDownFacts {
   params: AllProvidersDownParams;
   /** A probe the provider refused (4xx) is neither up nor down (absent in facts of incidents started before this rule). */
   evidenceRule?: boolean;
+  /**
+   * What each provider's status page said (seed 002: "Check ALL provider status pages"); evidence for
+   * people, never a trigger. Absent in incidents started before the runbook read them.
+   */
+  statusPages?: ProviderStatusPage[];
 }
 
 /** Seed 002's status page template ("Identified"), worded for an outage of every provider. */
@@ -65,7 +71,12 @@ async function probe(target: string): Promise<ProviderProbe[]> {
 
 async function diagnose(ctx: RunbookContext): Promise<AllProvidersDownFacts> {
   const t = ctx.target;
+  // Seed 002's first triage step, every provider's status page. (Incidents recorded before it did not
+  // read them, and replay so.)
+  const pagesRead = patched('seed-steps') ? acts.providerStatusPages({ target: t }) : undefined;
   const [setup, sla, probes] = await Promise.all([acts.providerSetup({ target: t }), acts.slaMetrics({ target: t }), probe(t)]);
+  const statusPages = pagesRead ? await pagesRead : undefined;
+  if (statusPages) recordStatusPages(ctx, statusPages);
   for (const p of setup.providers) {
     const r = sla.providerErrorRates[p.name] ?? 0;
     ctx.finding(`SLA error rate ${p.name}`, r <= ALL_DOWN_PCT, `${r}% over the last ${sla.windowSeconds || 300} s`);
@@ -82,14 +93,19 @@ async function diagnose(ctx: RunbookContext): Promise<AllProvidersDownFacts> {
     probes,
     params: allProvidersDownParams(ctx.input),
     ...(patched('evidence-before-conclusions') ? { evidenceRule: true } : {}),
+    ...(statusPages ? { statusPages } : {}),
   };
 }
 
 /** The provider answered but refused the probe (a key, a rate limit): it is reachable, and no more is known. */
 const refused = (p: ProviderProbe): boolean => p.status >= 400 && p.status < 500;
 
-/** Pure decision over the findings. */
+/** Pure decision over the findings; the status pages are told in the diagnosis and any escalation, and decide nothing. */
 export function planAllProvidersDown(f: AllProvidersDownFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
+  return withStatusPages(decide(f, target), f.statusPages);
+}
+
+function decide(f: AllProvidersDownFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
   const enabled = f.providers.filter((p) => !f.disabled.includes(p.name)).map((p) => p.name);
   const slaAllDown = enabled.length > 0 && enabled.every((p) => (f.slaRates[p] ?? 0) > ALL_DOWN_PCT);
   const probed = f.probes.filter((p) => enabled.includes(p.name));
@@ -159,7 +175,15 @@ function steps(ctx: RunbookContext, f: AllProvidersDownFacts): Record<string, St
       describe: `probe every provider each ${f.params.pollSeconds} s (durable timers) for at most ${f.params.recoveryDeadlineSeconds} s`,
       run: async () => {
         const deadline = Date.now() + f.params.recoveryDeadlineSeconds * 1000;
+        // Seed 002: "Monitor provider status pages for recovery announcements". Told on the timeline
+        // when they change; the probes alone decide that a provider is back.
+        let told = statusPagesSummary(f.statusPages);
         for (let round = 1; ; round++) {
+          if (f.statusPages) {
+            const now = statusPagesSummary(await acts.providerStatusPages({ target: t }));
+            if (now && now !== told) ctx.note(now);
+            told = now;
+          }
           const up = (await probe(t)).filter(answering).map((p) => p.name);
           if (up.length > 0) return `${up.join(', ')} answering again after ${round} probe rounds`;
           if (Date.now() + f.params.pollSeconds * 1000 > deadline) {

@@ -1,14 +1,19 @@
 /**
  * INC-05 Redis / cache failure (seed 002). Crashed → restart the redis container (auto); at
  * maxmemory → evict cache keys by pattern, then raise maxmemory if still needed (each approved);
- * reachable container but no answer → network partition, escalated to humans.
+ * reachable container but no answer, or api and redis not both on the compose project's network
+ * (`docker network inspect alfred_default`) → network partition, escalated to humans. Verify: PONG,
+ * a write, the api seeing Redis, then the SLA cache hit rate recovering within the window (seed 002:
+ * window_seconds, 300 s; param `hitRateWindowSeconds`, setting limits.cacheRecoverySeconds).
  */
-import { patched } from '@temporalio/workflow';
+import { patched, sleep } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { RedisMemory } from '../activities/redis/redis';
 import type { DependencyView, HealthResult } from '../activities/target-api/http';
 import { setting } from './threshold-settings';
+import type { NetworkView } from '../activities/containers/network';
+import type { SlaMetrics } from '../activities/target-api/providers';
 
 export interface CacheFacts {
   pingOk: boolean;
@@ -27,6 +32,13 @@ export interface CacheFacts {
   maxmemoryRaiseFactor?: number;
   /** Signals that could not be observed, each `<check>: <why>` (absent in incidents started before this rule). */
   unobserved?: string[];
+  /** Seed 002's network check (absent in incidents started before the runbook made it). */
+  network?: NetworkView;
+  /**
+   * How long, once Redis answers again, the SLA cache hit rate gets to recover (seed 002:
+   * window_seconds, 300 s). Absent in incidents started before verification watched it.
+   */
+  hitRateWindowSeconds?: number;
 }
 
 /** Redis refuses a write for memory (`OOM command not allowed when used memory > 'maxmemory'`). */
@@ -48,6 +60,29 @@ export function apiRedisView(health: HealthResult): DependencyView {
   return { state: v === 'healthy' ? 'healthy' : 'unhealthy', detail: String(v) };
 }
 
+const NETWORK_COMPONENTS = ['api', 'redis'];
+
+/** The check's name for the network finding. */
+export const networkCheck = (n: Pick<NetworkView, 'network'>): string => `docker network ${n.network}`;
+
+/** Components not attached to the network, or undefined when it could not be inspected. */
+export function detached(n: NetworkView | undefined): string[] {
+  return n?.available ? Object.entries(n.attached).filter(([, a]) => !a).map(([c]) => c) : [];
+}
+
+function describeNetwork(n: NetworkView): string {
+  if (!n.available) return `not inspected: ${n.error ?? ''}`;
+  if (n.hostNetwork) return `${Object.keys(n.attached).join(' and ')} share the host network (network_mode: host): no Docker network between them`;
+  return Object.entries(n.attached)
+    .map(([c, a]) => `${c} ${a ? 'attached' : 'NOT attached'}`)
+    .join(', ');
+}
+
+function numberParam(params: Record<string, unknown> | undefined, key: string): number | undefined {
+  const v = params?.[key];
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined;
+}
+
 async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
   const ref = { target: ctx.target, component: 'redis' };
   const [info, ping, container, health] = await Promise.all([
@@ -56,6 +91,9 @@ async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
     acts.containerState(ref),
     acts.httpHealth({ target: ctx.target }),
   ]);
+  // Seed 002's network partition check and hit-rate verification. (Incidents recorded before them
+  // did neither, and replay so.)
+  const seedSteps = patched('seed-steps');
   // A signal that could not be read is unknown, not healthy. (Incidents recorded before this rule
   // read it as healthy, and replay so.)
   const evidence = patched('evidence-before-conclusions');
@@ -92,6 +130,18 @@ async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
     maxmemoryRaiseFactor: setting(info.limits?.maxmemoryRaiseFactor, MAXMEMORY_RAISE_FACTOR),
     ...(evidence ? { unobserved } : {}),
   };
+  if (seedSteps) {
+    // PING runs inside the redis container and says nothing about the path from the api: the
+    // network of the compose project does.
+    const network = await acts.composeNetwork({ target: ctx.target, components: NETWORK_COMPONENTS });
+    facts.network = network;
+    facts.hitRateWindowSeconds = numberParam(ctx.input.params, 'hitRateWindowSeconds') ?? info.limits.cacheRecoverySeconds;
+    if (network.available) ctx.finding(networkCheck(network), detached(network).length === 0, describeNetwork(network));
+    else {
+      ctx.unknown(networkCheck(network), network.error ?? 'not inspected');
+      unobserved.push(`${networkCheck(network)}: ${network.error ?? 'not inspected'}`);
+    }
+  }
   if (!ping.ok) return facts;
 
   const [memory, write, slowlog] = await Promise.all([
@@ -124,11 +174,21 @@ export function planCacheFailure(f: CacheFacts, target: string): Omit<Plan, 'ste
       steps: ['restart-redis'],
     };
   }
+  const cut = detached(f.network);
+  const net = f.network ? `; ${networkCheck(f.network)}: ${describeNetwork(f.network)}` : '';
   if (!f.pingOk) {
     return {
-      diagnosis: `redis container is running but does not answer PING (${f.pingError ?? 'no reply'}): network partition or hung process`,
+      diagnosis: `redis container is running but does not answer PING (${f.pingError ?? 'no reply'}): network partition or hung process${net}`,
       rootCause: 'Redis unreachable while its container runs',
       escalate: `Redis on ${target} is running but unreachable: check the container network (no automatic remedy)`,
+      steps: [],
+    };
+  }
+  if (f.network && cut.length > 0) {
+    return {
+      diagnosis: `Redis answers PONG in its container, but ${cut.join(' and ')} ${cut.length > 1 ? 'are' : 'is'} not attached to ${f.network.network}: network partition${net}`,
+      rootCause: `network partition: ${cut.join(' and ')} off the ${f.network.network} network`,
+      escalate: `${cut.join(' and ')} of ${target} not attached to the Docker network ${f.network.network}: reconnect (docker network connect ${f.network.network} <container>) or recreate the service (no automatic remedy)`,
       steps: [],
     };
   }
@@ -179,6 +239,55 @@ export function verifyCache(
     return { ok: false, detail, unknown: `api /health redis: ${view.detail}` };
   }
   return { ok: ping.ok && write.ok && view.state !== 'unhealthy', detail };
+}
+
+/** One reading of the SLA cache hit rate (seed 002: `jq '.metrics.cache_hit_rate_pct'`), or why there is none. */
+export interface HitRateReading {
+  pct?: number;
+  why?: string;
+}
+
+/** Pure: the hit rate in an SLA answer; no answer, no field, or no requests in the window is no reading. */
+export function readHitRate(m: Pick<SlaMetrics, 'available' | 'error' | 'cacheHitRatePct' | 'requestCount' | 'windowSeconds'>): HitRateReading {
+  const src = 'GET /v1/notifications/sla/metrics';
+  if (!m.available) return { why: `${src} unavailable: ${m.error ?? 'no answer'}` };
+  if (m.cacheHitRatePct === undefined) return { why: `${src} answered without cache_hit_rate_pct` };
+  if (m.requestCount === 0) return { why: `no requests in the SLA window (${m.windowSeconds || 300} s): a hit rate of nothing` };
+  return { pct: m.cacheHitRatePct };
+}
+
+/**
+ * Pure: has the hit rate been seen recovering (above 0 %, or rising since the first reading)? Undefined
+ * while it has not and the window is still open; at its end, a failure when it was read and stayed at
+ * 0 %, unknown when it was never read.
+ */
+export function hitRateVerdict(readings: HitRateReading[], windowSeconds: number, windowOver: boolean): Check | undefined {
+  const seen = readings.filter((r): r is { pct: number } => r.pct !== undefined).map((r) => r.pct);
+  const first = seen[0];
+  const last = seen[seen.length - 1];
+  if (last !== undefined && first !== undefined && (last > 0 || last > first)) {
+    return { ok: true, detail: `cache hit rate ${last}%${seen.length > 1 && last > first ? ` (from ${first}%)` : ''}: recovering` };
+  }
+  if (!windowOver) return undefined;
+  if (last === undefined) {
+    const why = readings[readings.length - 1]?.why ?? 'not read';
+    return { ok: false, detail: `cache hit rate not observed in ${windowSeconds} s: ${why}`, unknown: `cache hit rate (SLA cache_hit_rate_pct): ${why}` };
+  }
+  return { ok: false, detail: `cache hit rate stayed at ${last}% for ${windowSeconds} s (${seen.length} readings)` };
+}
+
+/** Reads the SLA hit rate on durable timers until it is seen recovering or the window ends. */
+async function watchHitRate(ctx: RunbookContext, windowSeconds: number): Promise<Check> {
+  const start = Date.now();
+  const every = Math.max(1000, Math.min(10_000, Math.floor((windowSeconds * 1000) / 10)));
+  const readings: HitRateReading[] = [];
+  for (;;) {
+    readings.push(readHitRate(await acts.slaMetrics({ target: ctx.target })));
+    const over = Date.now() + every > start + windowSeconds * 1000;
+    const v = hitRateVerdict(readings, windowSeconds, over);
+    if (v) return v;
+    await sleep(every);
+  }
 }
 
 const runbook: Runbook<CacheFacts> = {
@@ -236,7 +345,11 @@ const runbook: Runbook<CacheFacts> = {
       acts.redisWriteProbe({ target: ctx.target }),
       acts.httpHealth({ target: ctx.target }),
     ]);
-    return verifyCache(ping, write, apiRedisView(health), f);
+    const redisBack = verifyCache(ping, write, apiRedisView(health), f);
+    if (!redisBack.ok || f.hitRateWindowSeconds === undefined) return redisBack;
+    // Seed 002: "Cache hit rate should recover within window_seconds (300s)".
+    const hits = await watchHitRate(ctx, f.hitRateWindowSeconds);
+    return { ...hits, detail: `${redisBack.detail}; ${hits.detail}` };
   },
 };
 

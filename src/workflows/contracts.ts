@@ -141,6 +141,11 @@ export interface Finding {
   detail: string;
   /** The signal could not be observed (absent metric, unreadable answer, ...): neither healthy nor a problem; `detail` says why. */
   unknown?: true;
+  /**
+   * Told to people, but no conclusion rests on it (a provider's status page beside the measured error
+   * rates): unknown, it does not keep an incident from closing as a false alarm.
+   */
+  aside?: true;
 }
 
 export interface ActionRecord {

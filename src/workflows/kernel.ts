@@ -164,9 +164,10 @@ export interface RunbookContext {
   /**
    * Records a signal that could not be observed, and why (absent metric, unreadable answer, endpoint
    * error). It is neither healthy nor a problem: a plan that calls a false alarm while one is recorded
-   * escalates instead, naming what could not be observed.
+   * escalates instead, naming what could not be observed. `aside`: told to people, but the runbook's
+   * conclusion does not rest on it, so it does not hold back a false alarm.
    */
-  unknown(check: string, why: string): void;
+  unknown(check: string, why: string, opts?: { aside?: boolean }): void;
   /** Adds a line to the timeline. */
   note(event: string): void;
   /**
@@ -461,8 +462,8 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
       rec.findings.push({ check, ok, detail });
       render();
     },
-    unknown(check, why) {
-      rec.findings.push({ check, ok: false, detail: why, unknown: true });
+    unknown(check, why, opts) {
+      rec.findings.push({ check, ok: false, detail: why, unknown: true, ...(opts?.aside ? { aside: true as const } : {}) });
       render();
     },
     note,
@@ -529,7 +530,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   if (plan.falseAlarm) {
     // A false alarm needs positive evidence of health: an unobserved signal is not one. Incidents
     // recorded before this rule recorded no unknown findings, and replay as they ran.
-    const unobserved = rec.findings.filter((f) => f.unknown);
+    const unobserved = rec.findings.filter((f) => f.unknown && !f.aside);
     if (unobserved.length > 0 && patched('evidence-before-conclusions')) {
       return escalate(`not a false alarm without evidence: ${unobserved.map((f) => `could not observe ${f.check}: ${f.detail}`).join('; ')}`);
     }
@@ -1008,7 +1009,7 @@ export function renderDetails(rec: IncidentRecord): string {
   if (rec.findings.length > 0) {
     lines.push('', '### Findings');
     for (const f of rec.findings) {
-      lines.push(`- ${f.unknown ? 'UNKNOWN' : ICON[String(f.ok)]} **${f.check}**: ${f.unknown ? `could not observe: ${f.detail}` : f.detail}`);
+      lines.push(`- ${f.unknown ? 'UNKNOWN' : ICON[String(f.ok)]} **${f.check}**: ${f.unknown ? `could not observe${f.aside ? ' (aside: no conclusion rests on it)' : ''}: ${f.detail}` : f.detail}`);
     }
   }
   if (rec.actions.length > 0) {

@@ -12,6 +12,7 @@ import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookCon
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { MemoryTrend } from '../activities/containers/probes';
 import type { RunningQuery } from '../activities/postgres/pg-sessions';
+import type { RedisLatency } from '../activities/redis/redis';
 import { isGrowing } from './memory-leak';
 import { poolUnobserved, readDbPool, usesLogMetricSettings } from './log-metric-settings';
 import { readsTargetApiSettings } from './target-api';
@@ -30,6 +31,11 @@ export interface LatencyFacts {
   longQueries: RunningQuery[];
   pool?: { usedPct: number; waiting: number };
   redisLatencyMs?: number;
+  /**
+   * Seed 002 triage step 4, `redis-cli --latency -i 1`: Redis round trips over a short bounded run.
+   * Absent in incidents started before the runbook sampled it.
+   */
+  redisLatency?: RedisLatency;
   thresholds: { p95LatencyMs: number; slowQuerySeconds: number; memoryGrowthMbPerMin: number; poolUsagePct: number };
   /** Signals that could not be observed, each `<check>: <why>` (absent in incidents started before this rule). */
   unobserved?: string[];
@@ -87,6 +93,8 @@ async function diagnose(ctx: RunbookContext): Promise<LatencyFacts> {
     readDbPool(t, useSettings),
     acts.redisPing({ target: t }),
   ]);
+  // Seed 002's Redis latency check. (Incidents recorded before it did not sample it, and replay so.)
+  const redisLatency = patched('seed-steps') ? await acts.redisLatency({ target: t }) : undefined;
   const facts: LatencyFacts = {
     ...(sla ? { sla } : {}),
     probeP95Ms: probe.p95Ms,
@@ -95,6 +103,7 @@ async function diagnose(ctx: RunbookContext): Promise<LatencyFacts> {
     apiMemory: trend,
     longQueries: queries,
     ...(redis.ok ? { redisLatencyMs: redis.latencyMs } : {}),
+    ...(redisLatency ? { redisLatency } : {}),
     thresholds: { p95LatencyMs: th.p95LatencyMs, slowQuerySeconds: th.slowQuerySeconds, memoryGrowthMbPerMin: th.memoryGrowthMbPerMin, poolUsagePct: th.poolUsagePct },
   };
   const unobserved: string[] = [];
@@ -127,7 +136,26 @@ async function diagnose(ctx: RunbookContext): Promise<LatencyFacts> {
     ctx.finding('api DB pool', facts.pool.usedPct < th.poolUsagePct && facts.pool.waiting === 0, `${facts.pool.usedPct}% in use, ${facts.pool.waiting} waiting`);
   }
   ctx.finding('Redis round trip', redis.ok, redis.ok ? `${redis.latencyMs} ms` : `no answer: ${redis.error ?? ''}`);
+  if (redisLatency?.available) {
+    ctx.finding(REDIS_LATENCY, !redisSlow(redisLatency, th.p95LatencyMs), describeRedisLatency(redisLatency, th.p95LatencyMs));
+  } else if (redisLatency) {
+    unknown(REDIS_LATENCY, `${redisLatency.how}: ${redisLatency.error ?? 'no result'}`);
+  }
   return facts;
+}
+
+const REDIS_LATENCY = 'Redis latency (redis-cli --latency)';
+
+/**
+ * Redis is slow when its average round trip alone uses the gateway's whole p95 budget (the seed
+ * gives no Redis threshold; its SLA target, thresholds.p95LatencyMs, is the only one there is).
+ */
+export function redisSlow(l: RedisLatency | undefined, p95TargetMs: number): boolean {
+  return l?.available === true && (l.avgMs ?? 0) >= p95TargetMs;
+}
+
+function describeRedisLatency(l: RedisLatency, p95TargetMs: number): string {
+  return `avg ${l.avgMs} ms, min ${l.minMs} ms, max ${l.maxMs} ms over ${l.samples} PINGs (${l.how}; slow at an average of ${p95TargetMs} ms)`;
 }
 
 /** Why a memory trend is no measurement (no running container, stats without memory), or undefined. */
@@ -156,6 +184,16 @@ export function planLatencySpike(f: LatencyFacts): { diagnosis: string; rootCaus
   const latency = `p95 now ${f.probeP95Ms} ms${f.sla ? `, SLA window p95 ${f.sla.p95Ms} ms` : ''} (target ${th.p95LatencyMs} ms)`;
   if (steps.length > 0) return { diagnosis: `${latency}; ${causes.join('; ')}`, rootCause: causes.join('; '), steps };
   const unseen = f.unobserved?.length ? `; could not observe ${f.unobserved.join('; ')}` : '';
+  if ((f.probeP95Ms >= th.p95LatencyMs || f.probeFailures > 0) && redisSlow(f.redisLatency, th.p95LatencyMs)) {
+    // Nothing in INC-04 fixes a slow Redis: people look at it (INC-05's checks) with the numbers.
+    const l = f.redisLatency as RedisLatency;
+    return {
+      diagnosis: `${latency}; Redis round trips average ${l.avgMs} ms (max ${l.maxMs} ms over ${l.samples} PINGs)${unseen}`,
+      rootCause: 'Redis slow',
+      escalate: `latency above the SLA target with Redis slow (average round trip ${l.avgMs} ms, ${l.how}): check Redis (INC-05: memory, slowlog, maxmemory)`,
+      steps: [],
+    };
+  }
   if (f.probeP95Ms >= th.p95LatencyMs || f.probeFailures > 0) {
     return {
       diagnosis: `${latency}; no long queries, pool pressure or memory growth found${unseen}`,

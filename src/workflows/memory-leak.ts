@@ -34,6 +34,11 @@ export interface MemoryFacts {
   highShare?: number;
   /** Signals that could not be observed, each `<check>: <why>` (absent in incidents started before this rule). */
   unobserved?: string[];
+  /**
+   * Seed 002's "mem_limit: 512m, memswap_limit: 512m": the limit counts only with swap equal to it
+   * (no swap to leak into). The container's memory + swap limit; absent in incidents started before.
+   */
+  swapBytes?: number;
 }
 
 const MB = 1024 * 1024;
@@ -49,6 +54,19 @@ const mb = (bytes: number): string => `${(bytes / MB).toFixed(0)} MB`;
 function numberParam(params: Record<string, unknown> | undefined, key: string): number | undefined {
   const v = params?.[key];
   return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined;
+}
+
+/** HostConfig.MemorySwap in words: -1 unlimited, 0 unset (Docker then allows twice the memory limit). */
+export function describeSwap(bytes: number): string {
+  return bytes < 0 ? 'unlimited' : bytes === 0 ? 'unset' : mb(bytes);
+}
+
+/**
+ * Pure: is the container limited as seed 002 asks, `mem_limit` at the wanted size and `memswap_limit`
+ * equal to it? Without the swap rule (incidents started before it) the memory limit alone counts.
+ */
+export function limitInPlace(c: { memoryLimitBytes: number; memorySwapBytes?: number }, wantedBytes: number, swapRule: boolean): boolean {
+  return c.memoryLimitBytes === wantedBytes && (!swapRule || c.memorySwapBytes === wantedBytes);
 }
 
 /** Growth fast and steady enough to be a leak rather than noise. */
@@ -96,10 +114,15 @@ async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
     unobserved.push(`${check}: ${why}`);
   };
   if (evidence) facts.unobserved = unobserved;
+  // Seed 002's memswap_limit beside mem_limit. (Incidents recorded before it looked at the memory limit
+  // only, and replay so.)
+  const swapRule = patched('seed-steps');
+  if (swapRule) facts.swapBytes = state.memorySwapBytes ?? 0;
   ctx.finding(
     `${component} container`,
     state.running && !state.oomKilled,
-    `${state.name} ${state.status}${state.oomKilled ? ', OOM-killed' : ''}, ${state.restartCount} restarts, memory limit ${state.memoryLimitBytes ? mb(state.memoryLimitBytes) : 'none'}`,
+    `${state.name} ${state.status}${state.oomKilled ? ', OOM-killed' : ''}, ${state.restartCount} restarts, memory limit ${state.memoryLimitBytes ? mb(state.memoryLimitBytes) : 'none'}` +
+      (swapRule ? `, memory + swap ${describeSwap(state.memorySwapBytes ?? 0)}` : ''),
   );
   if (evidence && (!trend.running || trend.unreadable)) {
     unknown('memory trend (container stats)', trend.unreadable ?? `no running ${component} container to sample (${state.status})`);
@@ -165,17 +188,20 @@ export function planMemoryLeak(f: MemoryFacts): { diagnosis: string; rootCause?:
  * before this rule read them as 0 bytes, and replay so.)
  */
 export function watchRound(
-  state: Pick<ContainerState, 'name' | 'status' | 'running' | 'oomKilled' | 'startedAt' | 'memoryLimitBytes'>,
+  state: Pick<ContainerState, 'name' | 'status' | 'running' | 'oomKilled' | 'startedAt' | 'memoryLimitBytes'> & { memorySwapBytes?: number },
   stats: { memoryBytes: number; unreadable?: string },
   startedAt: string,
   limit: number,
-  f: Pick<MemoryFacts, 'unobserved' | 'highShare'>,
+  f: Pick<MemoryFacts, 'unobserved' | 'highShare' | 'swapBytes'>,
 ): Check | undefined {
   if (!state.running || state.oomKilled || state.startedAt !== startedAt) {
     return { ok: false, detail: `${state.name} ${state.status}${state.oomKilled ? ', OOM-killed' : ''} during the watch` };
   }
   if (f.unobserved && stats.unreadable) return { ok: false, detail: stats.unreadable, unknown: `memory during the watch: ${stats.unreadable}` };
   if (state.memoryLimitBytes !== limit) return { ok: false, detail: `memory limit is ${mb(state.memoryLimitBytes)}, not ${mb(limit)}` };
+  if (f.swapBytes !== undefined && state.memorySwapBytes !== limit) {
+    return { ok: false, detail: `memory + swap limit is ${describeSwap(state.memorySwapBytes ?? 0)}, not ${mb(limit)} (memswap_limit = mem_limit)` };
+  }
   if (stats.memoryBytes >= limit * highShare(f)) {
     return { ok: false, detail: `memory ${mb(stats.memoryBytes)} reached ${Math.round(highShare(f) * 100)}% of the ${mb(limit)} limit` };
   }
@@ -207,26 +233,31 @@ const runbook: Runbook<MemoryFacts> = {
     const p = planMemoryLeak(f);
     const ref = { target: ctx.target, component: f.component };
     const wanted = f.wantedLimitMb * MB;
+    const swapRule = f.swapBytes !== undefined;
     const step: Step = {
       id: 'restart-with-limit',
       title: `Restart ${f.component} with a ${f.wantedLimitMb} MB memory limit`,
       risk: 'approve',
       resource: f.component,
-      describe: `recreate the ${f.component} container with a ${f.wantedLimitMb} MB memory limit (now ${f.limitBytes ? mb(f.limitBytes) : 'none'}), keeping image, env, mounts and network`,
+      describe:
+        `recreate the ${f.component} container with a ${f.wantedLimitMb} MB memory limit (now ${f.limitBytes ? mb(f.limitBytes) : 'none'})` +
+        `${swapRule ? ` and memory + swap equal to it (now ${describeSwap(f.swapBytes ?? 0)})` : ''}, keeping image, env, mounts and network`,
       precondition: async () => {
         const t = await acts.memoryTrend({ ...ref, samples: 3, intervalMs: 1500 });
         const leaking = !t.running || isGrowing(t, f.growthThresholdMbPerMin) || nearLimit(t, highShare(f));
+        // A limit with more swap than memory is not the seed's limit yet.
+        const unlimited = swapRule ? !limitInPlace(await acts.containerState(ref), wanted, true) : t.limitBytes !== wanted;
         return {
-          ok: leaking || t.limitBytes !== wanted,
+          ok: leaking || unlimited,
           detail: `${t.running ? `${mb(t.lastBytes)}, ${t.growthMbPerMin} MB/min` : 'not running'}, limit ${t.limitBytes ? mb(t.limitBytes) : 'none'}`,
         };
       },
       run: async (notBefore) => {
         const c = await acts.containerState(ref);
         // The limit already in place: a plain restart frees the leaked memory.
-        if (c.memoryLimitBytes === wanted) return (await acts.restartContainer({ ...ref, notBefore })).detail;
+        if (limitInPlace(c, wanted, swapRule)) return (await acts.restartContainer({ ...ref, notBefore })).detail;
         const r = await longActs.recreateContainer({ ...ref, memoryLimitMb: f.wantedLimitMb });
-        return `${r.detail}; memory limit ${f.wantedLimitMb} MB`;
+        return `${r.detail}; memory limit ${f.wantedLimitMb} MB${swapRule ? `, memory + swap ${f.wantedLimitMb} MB` : ''}`;
       },
       gate: async () => {
         const h = await acts.httpHealth({ target: ctx.target });

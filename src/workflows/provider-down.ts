@@ -8,9 +8,10 @@
 import { patched, sleep } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import type { ProviderInfo } from '../activities/target-api/providers';
+import type { ProviderInfo, ProviderStatusPage } from '../activities/target-api/providers';
 import { describeRate, measureTraffic, type Rate, type TrafficWindow } from './provider-traffic';
 import { usesLogMetricSettings } from './log-metric-settings';
+import { recordStatusPages, withStatusPages } from './status-pages';
 
 /** Seed 002: a provider above 5 % errors is failing; above 90 % on every provider is INC-03. */
 // seed 002 INC-02: "Provider-specific error rate spikes above 5%", "Expected: < 5.0"
@@ -45,6 +46,11 @@ export interface ProviderDownFacts {
   after?: TrafficWindow;
   /** Calls that were not made are no evidence (absent in facts of incidents started before this rule). */
   evidenceRule?: boolean;
+  /**
+   * What each provider's status page said (seed 002, triage step 1); evidence for people, never a
+   * trigger. Absent in incidents started before the runbook read them.
+   */
+  statusPages?: ProviderStatusPage[];
 }
 
 export function providerDownParams(input: IncidentInput): ProviderDownParams {
@@ -73,6 +79,9 @@ async function diagnose(ctx: RunbookContext): Promise<ProviderDownFacts> {
   const t = ctx.target;
   const params = providerDownParams(ctx.input);
   const useSettings = usesLogMetricSettings();
+  // Seed 002's first triage step, the providers' status pages. (Incidents recorded before it did not
+  // read them, and replay so.)
+  const pagesRead = patched('seed-steps') ? acts.providerStatusPages({ target: t }) : undefined;
   const [setup, sla, logs] = await Promise.all([
     acts.providerSetup({ target: t }),
     acts.slaMetrics({ target: t }),
@@ -86,6 +95,8 @@ async function diagnose(ctx: RunbookContext): Promise<ProviderDownFacts> {
         })
       : acts.containerLogs({ target: t, component: 'api', sinceSeconds: LOG_WINDOW_SECONDS, grep: 'provider error|provider failover|status=502|timeout', limit: 20000 }),
   ]);
+  const statusPages = pagesRead ? await pagesRead : undefined;
+  if (statusPages) recordStatusPages(ctx, statusPages);
   const counts =
     useSettings && logs.counts
       ? { errors: logs.counts.errors?.by ?? {}, failovers: logs.counts.failovers?.matched ?? 0 }
@@ -121,6 +132,7 @@ async function diagnose(ctx: RunbookContext): Promise<ProviderDownFacts> {
     suspects,
     params,
     ...(evidence ? { evidenceRule: true } : {}),
+    ...(statusPages ? { statusPages } : {}),
   };
   if (suspects.length === 0 || allDown(facts)) return facts;
 
@@ -154,8 +166,15 @@ export function stillFailing(f: ProviderDownFacts): string[] {
   return f.suspects.filter((p) => (f.after?.providers[p]?.pct ?? 0) >= PROVIDER_ERROR_PCT);
 }
 
-/** Pure decision over the findings: which providers to disable (one step each), or none. */
+/**
+ * Pure decision over the findings: which providers to disable (one step each), or none. The status
+ * pages are told in the diagnosis and any escalation; they decide nothing.
+ */
 export function planProviderDown(f: ProviderDownFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
+  return withStatusPages(decide(f, target), f.statusPages);
+}
+
+function decide(f: ProviderDownFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
   if (f.suspects.length === 0) {
     const off = f.disabled.length ? ` (${f.disabled.join(', ')} disabled)` : '';
     return { diagnosis: `every enabled provider is under ${PROVIDER_ERROR_PCT}% errors${off}: no provider outage`, falseAlarm: true, steps: [] };

@@ -6,7 +6,7 @@ import Redis from 'ioredis';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { approveSignal, decideUpdate } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
-import { health, redisUp } from '../helpers/drill';
+import { API, health, redisUp } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
@@ -31,14 +31,29 @@ test('a killed redis is restarted automatically and verified with PONG', async (
   await c.kill();
   await waitUntil('redis down', async () => !(await redisUp()));
 
-  const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred', requestedBy: 'alertmanager' });
-  const rec = await engine.result(h);
+  const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred', requestedBy: 'alertmanager', params: { hitRateWindowSeconds: 60 } });
+  // Users keep asking the same question: once Redis is back, the cache answers it again.
+  let done = false;
+  const traffic = (async () => {
+    while (!done) {
+      await fetch(`${API}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer test-key-1', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'INC-05 drill: what is the capital of France?' }] }),
+      }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  })();
+  const rec = await engine.result(h).finally(() => (done = true));
+  await traffic;
 
   expect(rec.outcome).toBe('resolved');
   expect(rec.diagnosis).toMatch(/crashed/);
   expect(rec.findings.find((f) => f.check === 'PING')?.ok).toBe(false);
   expect(rec.actions).toEqual([expect.objectContaining({ stepId: 'restart-redis', state: 'done', risk: 'auto' })]);
   expect(rec.timeline.some((t) => /verification passed: PING PONG/.test(t.event))).toBe(true);
+  // Seed 002: the cache hit rate recovering within the window, read from the SLA monitor.
+  expect(rec.timeline.some((t) => /verification passed: .*; cache hit rate [\d.]+%.*: recovering/.test(t.event))).toBe(true);
   expect((await c.inspect()).State.Running).toBe(true);
   expect(await redisUp()).toBe(true);
 });

@@ -59,6 +59,9 @@ test('a leaking api is recreated with a memory limit after approval and stays un
   expect(after.Config.Image).toBe(before.Config.Image);
   expect(after.Config.Labels).toMatchObject({ 'com.docker.compose.project': 'alfred', 'com.docker.compose.service': 'api' });
   expect(after.HostConfig.Memory).toBe(384 * MB);
+  // Seed 002's memswap_limit equal to mem_limit: no swap to leak into.
+  expect(after.HostConfig.MemorySwap).toBe(384 * MB);
+  expect(rec.actions[0]?.detail).toMatch(/memory limit 384 MB, memory \+ swap 384 MB/);
   // Podman (rootful, cgroup v1 here) enforces it: the cgroup's limit is what the stats report.
   const stats = (await (await drillContainer(engine.docker, 'api')).stats({ stream: false })) as unknown as { memory_stats: { limit: number; usage: number } };
   expect(stats.memory_stats.limit).toBe(384 * MB);

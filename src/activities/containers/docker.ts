@@ -30,6 +30,11 @@ export interface ContainerState {
   startedAt: string;
   createdAt: string;
   memoryLimitBytes: number;
+  /**
+   * Memory plus swap the container may use (HostConfig.MemorySwap: equal to the memory limit means no
+   * swap, compose's `memswap_limit` = `mem_limit`; -1 unlimited; 0 unset, i.e. twice the limit).
+   */
+  memorySwapBytes: number;
 }
 
 export interface ActionOutcome {
@@ -94,6 +99,7 @@ export function createDockerActivities(deps: ActivityDeps) {
         startedAt: info.State.StartedAt,
         createdAt: info.Created,
         memoryLimitBytes: info.HostConfig.Memory ?? 0,
+        memorySwapBytes: info.HostConfig.MemorySwap ?? 0,
       },
     };
   }
@@ -281,7 +287,9 @@ export function createDockerActivities(deps: ActivityDeps) {
     const memory = ref.memoryLimitMb !== undefined ? ref.memoryLimitMb * 1024 * 1024 : info.HostConfig.Memory ?? 0;
 
     const envSame = Object.entries(ref.env ?? {}).every(([k, v]) => (info.Config.Env ?? []).includes(`${k}=${v}`));
-    if (state.image === image && envSame && memory === (info.HostConfig.Memory ?? 0) && state.running) {
+    // A memory limit comes with swap equal to it (seed 002: mem_limit and memswap_limit both 512m).
+    const memorySame = memory === (info.HostConfig.Memory ?? 0) && (memory === 0 || (info.HostConfig.MemorySwap ?? 0) === memory);
+    if (state.image === image && envSame && memorySame && state.running) {
       return { performed: false, detail: `${state.name} already runs ${image} with the wanted settings`, image };
     }
 

@@ -18,6 +18,29 @@ import { RedisCliSession, RedisCliUnusableError, dockerExecSpawn, type CliSpawn 
 
 export { RedisClient } from './redis-client';
 
+/** Seed 002, INC-04: `redis-cli --latency -i 1` (one second of PINGs, then `min max avg count` in ms). */
+export const LATENCY_ARGS = ['--latency', '-i', '1'];
+
+/** Redis round trips sampled over a short bounded run, in ms; `available: false` with the reason when they could not be. */
+export interface RedisLatency {
+  available: boolean;
+  minMs?: number;
+  maxMs?: number;
+  avgMs?: number;
+  samples?: number;
+  /** How it was measured (the command, or PINGs over the configured connection). */
+  how: string;
+  error?: string;
+}
+
+/** Pure: redis-cli's latency line (`min max avg count`, as it prints it without a terminal). */
+export function parseLatencyLine(output: string): Pick<RedisLatency, 'minMs' | 'maxMs' | 'avgMs' | 'samples'> | undefined {
+  const lines = output.trim().split(/\r?\n/);
+  const m = /^(\d+) (\d+) (\d+(?:\.\d+)?) (\d+)$/.exec((lines[lines.length - 1] ?? '').trim());
+  if (!m || Number(m[4]) === 0) return undefined;
+  return { minMs: Number(m[1]), maxMs: Number(m[2]), avgMs: Number(m[3]), samples: Number(m[4]) };
+}
+
 export interface RedisMemory {
   usedBytes: number;
   peakBytes: number;
@@ -239,5 +262,67 @@ export function createRedisActivities(deps: ActivityDeps) {
     });
   }
 
-  return { redisPing, redisMemory, redisWriteProbe, redisSlowlog, raiseMaxmemory, countKeys, unlinkByPattern };
+  /**
+   * Redis round-trip latency (seed 002, INC-04: `docker compose exec redis redis-cli --latency -i 1
+   * -c 10`). With `redis.via: exec` the seed's command runs in the redis container (the configured
+   * `redis.cli` plus `--latency -i 1`; the seed's `-c` is redis-cli's cluster mode, not a count, and is
+   * left out): one second of PINGs, bounded. With `via: tcp`, `pings` PINGs timed over the
+   * connection. Never reads a failure as fast: it is `available: false` with the reason.
+   */
+  async function redisLatency(input: { target: string; pings?: number }): Promise<RedisLatency> {
+    const c = targetConfig(deps, input.target).redis;
+    if (!c) throw permanent(ErrorType.NotConfigured, `target "${input.target}" has no redis configured`);
+    if (c.via === 'tcp') {
+      const n = Math.max(1, Math.min(input.pings ?? 10, 100));
+      const how = `${n} PINGs over ${c.host ?? '?'}:${c.port ?? '?'}`;
+      try {
+        const ms = await withRedis(input.target, async (r) => {
+          const out: number[] = [];
+          for (let i = 0; i < n; i++) {
+            const t0 = process.hrtime.bigint();
+            await r.ping();
+            out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          }
+          return out;
+        });
+        const round = (x: number) => Math.round(x * 100) / 100;
+        return { available: true, how, minMs: round(Math.min(...ms)), maxMs: round(Math.max(...ms)), avgMs: round(ms.reduce((a, b) => a + b, 0) / ms.length), samples: ms.length };
+      } catch (err) {
+        if (isPermanent(err)) throw err;
+        return { available: false, how, error: describeError(err) };
+      }
+    }
+    const argv = [...c.cli, ...LATENCY_ARGS];
+    const how = `${argv.join(' ')} in the ${c.component} container`;
+    let spawn: CliSpawn;
+    if (deps.redisCliSpawn) spawn = deps.redisCliSpawn;
+    else {
+      const own = await findContainer(deps, input.target, c.component);
+      if (own.State !== 'running' || isParked(own)) return { available: false, how, error: `the ${c.component} container is ${own.State}` };
+      spawn = dockerExecSpawn(deps.docker.getContainer(own.Id));
+    }
+    const password = readSecret(c.password);
+    try {
+      const proc = await spawn(argv, password ? { REDISCLI_AUTH: password } : {});
+      let out = '';
+      proc.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+      proc.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
+      // -i 1 ends it after a second; a client that hangs is cut off.
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 10_000)));
+      const code = await Promise.race([proc.exitCode(), timedOut]);
+      clearTimeout(timer);
+      if (code === 'timeout') {
+        proc.kill();
+        return { available: false, how, error: 'no result within 10 s' };
+      }
+      const parsed = code === 0 ? parseLatencyLine(out) : undefined;
+      if (!parsed) return { available: false, how, error: `exit ${code ?? '?'}: ${out.trim().slice(0, 200) || 'no output'}` };
+      return { available: true, how, ...parsed };
+    } catch (err) {
+      return { available: false, how, error: describeError(err) };
+    }
+  }
+
+  return { redisPing, redisLatency, redisMemory, redisWriteProbe, redisSlowlog, raiseMaxmemory, countKeys, unlinkByPattern };
 }

@@ -11,7 +11,7 @@ import { createDockerActivities } from '../containers/docker';
 import { ErrorType, describeError, permanent } from '../engine/errors';
 import { answerReader, apiSettings } from './api-fields';
 import { createAdminClient, createHttpActivities, parsePrometheusText } from './http';
-import type { TargetConfig } from '../../config';
+import { statusPageOf, type TargetConfig } from '../../config';
 import { HTTP_REQUESTS_DEFAULTS, PROVIDER_REQUESTS_DEFAULTS } from '../../lib/target-signals';
 
 export interface ProviderInfo {
@@ -69,6 +69,45 @@ export interface ProviderProbe {
   /** HTTP status the provider answered with; 0 if the connection failed. */
   status: number;
   egressError?: string;
+}
+
+/**
+ * What a provider's status page says (seed 002: "Check provider status page"), read as Atlassian
+ * Statuspage serves it: `GET <page>/api/v2/status.json` → `status.indicator` (none, minor, major,
+ * critical) and `status.description`. A page that could not be read is `available: false` with the
+ * reason, never "operational"; a provider without a page (`statusPage: false`) has no `page`.
+ */
+export interface ProviderStatusPage {
+  name: string;
+  page?: string;
+  available: boolean;
+  indicator?: StatusIndicator;
+  description?: string;
+  error?: string;
+}
+
+/** Statuspage's `status.indicator` values. */
+export const STATUS_INDICATORS = ['none', 'minor', 'major', 'critical'] as const;
+export type StatusIndicator = (typeof STATUS_INDICATORS)[number];
+
+/** The path every Statuspage page serves its summary at. */
+export const STATUSPAGE_PATH = '/api/v2/status.json';
+
+/** Pure: a Statuspage `status.json` answer as a ProviderStatusPage (a missing or unknown indicator is unreadable). */
+export function readStatusJson(name: string, page: string, body: unknown): ProviderStatusPage {
+  const status = body && typeof body === 'object' ? (body as { status?: unknown }).status : undefined;
+  const s = status && typeof status === 'object' ? (status as { indicator?: unknown; description?: unknown }) : undefined;
+  const indicator = s?.indicator;
+  if (typeof indicator !== 'string' || !(STATUS_INDICATORS as readonly string[]).includes(indicator)) {
+    return { name, page, available: false, error: `${page}${STATUSPAGE_PATH} answered without status.indicator (none|minor|major|critical)` };
+  }
+  return {
+    name,
+    page,
+    available: true,
+    indicator: indicator as StatusIndicator,
+    ...(typeof s?.description === 'string' ? { description: s.description } : {}),
+  };
 }
 
 export interface LiveCompletion {
@@ -278,6 +317,28 @@ export function createProviderActivities(deps: ActivityDeps) {
     return { changed, detail: changed ? `${input.provider} ${verb} in the governance API` : `${input.provider} was already ${verb}`, undo };
   }
 
+  /**
+   * Every configured provider's status page, read from the engine (the pages are public). Never
+   * throws for a page: one that cannot be read is reported unavailable with its error.
+   */
+  async function providerStatusPages(input: { target: string }): Promise<ProviderStatusPage[]> {
+    return Promise.all(
+      Object.entries(providersOf(input.target)).map(async ([name, p]): Promise<ProviderStatusPage> => {
+        const page = statusPageOf(name, p);
+        if (!page) return { name, available: false, error: `no status page configured (targets.${input.target}.providers.${name}.statusPage)` };
+        const url = new URL(STATUSPAGE_PATH.slice(1), page.endsWith('/') ? page : `${page}/`).toString();
+        try {
+          const res = await doFetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(5000) });
+          if (!res.ok) return { name, page, available: false, error: `GET ${url}: HTTP ${res.status}` };
+          const body: unknown = await res.json().catch(() => undefined);
+          return readStatusJson(name, page, body);
+        } catch (err) {
+          return { name, page, available: false, error: `GET ${url}: ${describeError(err)}` };
+        }
+      }),
+    );
+  }
+
   async function setCacheOnly(input: { target: string; on: boolean; reason: string }): Promise<{ detail: string }> {
     await http.adminRequest({
       target: input.target,
@@ -322,5 +383,15 @@ export function createProviderActivities(deps: ActivityDeps) {
     }
   }
 
-  return { governanceSettings, providerSetup, slaMetrics, trafficCounters, probeProviders, setProviderEnabled, setCacheOnly, liveCompletion };
+  return {
+    governanceSettings,
+    providerSetup,
+    slaMetrics,
+    trafficCounters,
+    probeProviders,
+    providerStatusPages,
+    setProviderEnabled,
+    setCacheOnly,
+    liveCompletion,
+  };
 }
