@@ -535,8 +535,12 @@ export const TargetSchema = z.object({
        * be OOM-killed, and a failed watch (INC-11). Not in the seeds; the default is the replica's value.
        */
       memoryHighPct: z.number().min(50).max(100).default(90),
-      /** After Redis answers PONG again, how long its cache hit rate gets to recover (INC-05, seed 002: window_seconds, 300 s). */
-      cacheRecoverySeconds: z.number().int().positive().default(300),
+      /**
+       * After Redis answers PONG again, how long its cache hit rate gets to recover (INC-05, seed 002:
+       * window_seconds, 300 s). 0: recovery is PONG, a write and the api's view of Redis alone, for a
+       * target whose SLA monitor reports no hit rate or that serves no traffic to measure it by.
+       */
+      cacheRecoverySeconds: z.number().int().nonnegative().default(300),
       /** Most credits one wallet may receive from one quota incident (INC-07). */
       topupCap: z.number().int().positive().default(5000),
       /**

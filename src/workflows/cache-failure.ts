@@ -135,7 +135,9 @@ async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
     // network of the compose project does.
     const network = await acts.composeNetwork({ target: ctx.target, components: NETWORK_COMPONENTS });
     facts.network = network;
-    facts.hitRateWindowSeconds = numberParam(ctx.input.params, 'hitRateWindowSeconds') ?? info.limits.cacheRecoverySeconds;
+    const hitRateWindow = numberParam(ctx.input.params, 'hitRateWindowSeconds') ?? info.limits.cacheRecoverySeconds;
+    if (hitRateWindow > 0) facts.hitRateWindowSeconds = hitRateWindow;
+    else ctx.note('recovery will not wait for the cache hit rate (limits.cacheRecoverySeconds: 0)');
     if (network.available) ctx.finding(networkCheck(network), detached(network).length === 0, describeNetwork(network));
     else {
       ctx.unknown(networkCheck(network), network.error ?? 'not inspected');
