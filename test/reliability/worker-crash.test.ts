@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { buildIncidentInput } from '../../src/lib/incident-input';
 import { type IncidentRecord } from '../../src/workflows/contracts';
-import { clearGuards, drillContainer, STACK_DIR, TEST_POLICY, testConfig, waitUntil, type IncidentWorkflow } from '../helpers/engine';
+import { clearGuards, drillContainer, STACK_DIR, testConfig, waitUntil, type IncidentWorkflow } from '../helpers/engine';
 import { freePort, health, redisUp } from '../helpers/drill';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 import Docker from 'dockerode';

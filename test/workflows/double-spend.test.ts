@@ -12,7 +12,7 @@ import { loadDrillEnv } from '../../drill/src/faults/env';
 import { FaultContext } from '../../drill/src/faults/context';
 import { buildIncidentInput } from '../../src/lib/incident-input';
 import { approveSignal, statusQuery, type IncidentRecord } from '../../src/workflows/contracts';
-import { clearGuards, recordHistories, TEST_POLICY, testConfig, waitUntil, type IncidentWorkflow } from '../helpers/engine';
+import { clearGuards, recordHistories, testConfig, waitUntil, type IncidentWorkflow } from '../helpers/engine';
 import { freePort, health } from '../helpers/drill';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
