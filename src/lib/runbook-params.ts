@@ -78,11 +78,19 @@ export const PARAM_SCHEMAS: Partial<Record<RunbookName, z.ZodType<Record<string,
 };
 
 /** Returns the checked parameters or throws an Error whose message names every bad field. */
+/** Parameters every runbook takes: the kernel reads them (seed 001's messages greet the customer by name). */
+const COMMON_PARAMS = z.object({ customerName: z.string().trim().min(1).max(100).optional() });
+
 export function checkParams(runbook: RunbookName, params: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   const schema = PARAM_SCHEMAS[runbook];
   if (!schema) return params;
-  const r = schema.safeParse(params ?? {});
-  if (r.success) return r.data;
-  const problems = r.error.issues.map((i) => `${i.path.length ? `--param ${i.path.join('.')}` : 'params'}: ${i.message}`);
+  const { customerName, ...own } = params ?? {};
+  const common = COMMON_PARAMS.safeParse({ customerName });
+  const r = schema.safeParse(own);
+  if (r.success && common.success) {
+    return { ...r.data, ...(common.data.customerName !== undefined ? { customerName: common.data.customerName } : {}) };
+  }
+  const issues = [...(common.success ? [] : common.error.issues), ...(r.success ? [] : r.error.issues)];
+  const problems = issues.map((i) => `${i.path.length ? `--param ${i.path.join('.')}` : 'params'}: ${i.message}`);
   throw new Error(`invalid parameters for ${runbook}: ${problems.join('; ')}`);
 }
