@@ -421,14 +421,17 @@ export function checksOf(f: KeyTraceFacts): SupportCheck[] {
   }
   if (logUnknown) out.push({ ...logUnknown, check: 'api log for this user' });
   else if (f.log) {
+    // Traced by its id, a request's verdict rests on that request, not on the account's other lines:
+    // what is unknown about those is told, aside.
+    const aside = (c: SupportCheck | undefined): SupportCheck | undefined => (c && f.requestId ? { ...c, aside: true } : c);
     out.push(
-      unknown('user ids in the api log') ?? {
+      aside(unknown('user ids in the api log')) ?? {
         check: 'api log for this user',
         ok: f.log.available,
         detail: `${f.log.userRequests} requests (${statusList(f.log.userByStatus)}), ${f.log.authFailures} failed authentications`,
       },
     );
-    const auth = unknown('failed authentications in the api log');
+    const auth = aside(unknown('failed authentications in the api log'));
     if (auth) out.push(auth);
   }
   out.push({ check: 'key events', ok: true, detail: f.keyEvents.length ? f.keyEvents.map((e) => `${e.action} at ${e.at}`).join(', ') : 'none' });

@@ -10,7 +10,7 @@ import type { SupportCheck } from './support-report';
 /** Records each check as a finding, or as an unknown one when it could not be made. */
 export function recordChecks(ctx: RunbookContext, checks: SupportCheck[]): void {
   for (const c of checks) {
-    if (c.unknown) ctx.unknown(c.check, c.detail);
+    if (c.unknown) ctx.unknown(c.check, c.detail, { aside: c.aside === true });
     else ctx.finding(c.check, c.ok, c.detail);
   }
 }

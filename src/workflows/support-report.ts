@@ -20,6 +20,8 @@ export interface SupportCheck {
   detail: string;
   /** The signal could not be observed: `detail` says why. */
   unknown?: boolean;
+  /** With `unknown`: told to people, but the verdict does not rest on it. */
+  aside?: boolean;
 }
 
 export interface SupportReport {

@@ -126,3 +126,13 @@ describe('the escalation carries what seed 000 asks for, recent deploys included
     expect(v.nextSteps[0]).toMatch(/^Escalated to SRE with user bob@example.com, .* answers 500×6; recent deploys: not read \(seed 000\)\.$/);
   });
 });
+
+test('traced by its id, a request found is the verdict; 401s the settings do not recognise are told aside', () => {
+  const f: KeyTraceFacts = { ...served, log: { ...log, unauthorized: 3, authFailures: 0, request: { status: 200, path: '/v1/chat/completions', at: '2026-11-27T09:59:00.000Z', userId: '3' } } };
+  expect(planApiKeyTrace(f).status).toBe('nothing-wrong');
+  expect(checksOf(f).find((c) => c.check === 'failed authentications in the api log')).toMatchObject({ unknown: true, aside: true });
+  // Without a request id the account's 401s are what a verdict rests on: not aside.
+  const window: KeyTraceFacts = { ...quiet, log: { ...log, unauthorized: 3, authFailures: 0 } };
+  expect(checksOf(window).find((c) => c.check === 'failed authentications in the api log')).toMatchObject({ unknown: true });
+  expect(checksOf(window).find((c) => c.check === 'failed authentications in the api log')?.aside).toBeUndefined();
+});

@@ -89,7 +89,8 @@ test('support runbooks escalate naming each signal they cannot observe; the unga
       signal: 'user ids in the api log (logs.userId)',
       garble: (t) => void (t.logs.userId = '(?:^|\\s)no_user_here=(?<user>\\d+)'),
       expect: /user ids in the api log: .*logs\.userId/,
-      params: trace,
+      // The account's traffic in a window (no request id): what its verdict rests on.
+      params: { email: BOB.email },
     },
     {
       runbook: 'apiKeyTrace',
