@@ -282,8 +282,11 @@ async function decide(client: Client, decision: 'approve' | 'reject', pos: strin
 async function list(client: Client, opts: Opts): Promise<number> {
   const clauses = ["IncidentRunbook != ''"];
   if (!opts.all) clauses.push("ExecutionStatus = 'Running'");
-  if (opts.runbook) clauses.push(`IncidentRunbook = '${opts.runbook.replace(/'/g, '')}'`);
-  if (opts.target) clauses.push(`IncidentTarget = '${opts.target.replace(/'/g, '')}'`);
+  // Names only (a target name is [a-z0-9-]+, a runbook one of the catalog's): nothing else reaches the query.
+  if (opts.runbook !== undefined && !/^[A-Za-z]{1,60}$/.test(opts.runbook)) throw new UsageError(`--runbook: not a runbook name: ${JSON.stringify(opts.runbook.slice(0, 60))}`);
+  if (opts.target !== undefined && !/^[a-z0-9-]{1,100}$/.test(opts.target)) throw new UsageError(`--target: not a target name (a-z, 0-9, -): ${JSON.stringify(opts.target.slice(0, 60))}`);
+  if (opts.runbook) clauses.push(`IncidentRunbook = '${opts.runbook}'`);
+  if (opts.target) clauses.push(`IncidentTarget = '${opts.target}'`);
   const rows: {
     id: string;
     status: string;
