@@ -3,23 +3,10 @@
  * read is neither healthy nor recovered, and a write refused for another reason than memory does
  * not evict keys or raise maxmemory.
  */
-import { planCacheFailure, verifyCache, type CacheFacts } from '../../src/workflows/cache-failure';
+import { planCacheFailure, verifyCache } from '../../src/workflows/cache-failure';
+import { healthyCacheFacts } from '../fixtures/healthy-facts';
 
-const MB = 1024 * 1024;
-const healthy = (over: Partial<CacheFacts> = {}): CacheFacts => ({
-  pingOk: true,
-  containerRunning: true,
-  containerStatus: 'running',
-  oomKilled: false,
-  memory: { usedBytes: 2 * MB, peakBytes: 3 * MB, maxmemoryBytes: 64 * MB, usedPct: 3.1, policy: 'noeviction' },
-  writeOk: true,
-  slowlogEntries: 0,
-  apiSeesRedis: true,
-  memoryThresholdPct: 95,
-  keyPattern: 'alfred:cache:*',
-  unobserved: [],
-  ...over,
-});
+const healthy = healthyCacheFacts;
 
 describe('INC-05 plan with a signal unobserved', () => {
   test('healthy facts are a false alarm (control)', () => {

@@ -4,25 +4,10 @@
  */
 import { networkView, type NetworkView } from '../../src/activities/containers/network';
 import { hitRateVerdict, planCacheFailure, readHitRate, type CacheFacts } from '../../src/workflows/cache-failure';
+import { healthyCacheFacts } from '../fixtures/healthy-facts';
 
-const MB = 1024 * 1024;
 const onNetwork: NetworkView = { network: 'alfred_default', available: true, attached: { api: true, redis: true } };
-const healthy = (over: Partial<CacheFacts> = {}): CacheFacts => ({
-  pingOk: true,
-  containerRunning: true,
-  containerStatus: 'running',
-  oomKilled: false,
-  memory: { usedBytes: 2 * MB, peakBytes: 3 * MB, maxmemoryBytes: 64 * MB, usedPct: 3.1, policy: 'noeviction' },
-  writeOk: true,
-  slowlogEntries: 0,
-  apiSeesRedis: true,
-  memoryThresholdPct: 95,
-  keyPattern: 'alfred:cache:*',
-  unobserved: [],
-  network: onNetwork,
-  hitRateWindowSeconds: 300,
-  ...over,
-});
+const healthy = (over: Partial<CacheFacts> = {}): CacheFacts => healthyCacheFacts({ network: onNetwork, hitRateWindowSeconds: 300, ...over });
 
 describe('the compose network as the Docker API shows it', () => {
   const c = (id: string, mode: string, networks: string[] = []) => ({ Id: id, HostConfig: { NetworkMode: mode }, NetworkSettings: { Networks: Object.fromEntries(networks.map((n) => [n, {}])) } }) as never;

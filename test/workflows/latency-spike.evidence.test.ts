@@ -2,21 +2,10 @@
  * INC-04, evidence before conclusions as pure decisions: latency is never "within the SLA" while a
  * signal that could explain it (pool, memory trend, the SLA window) went unobserved.
  */
-import { planLatencySpike, type LatencyFacts } from '../../src/workflows/latency-spike';
+import { planLatencySpike } from '../../src/workflows/latency-spike';
+import { healthyLatencyFacts } from '../fixtures/healthy-facts';
 
-const healthy = (over: Partial<LatencyFacts> = {}): LatencyFacts => ({
-  sla: { p95Ms: 40, p99Ms: 80, requests: 120 },
-  probeP95Ms: 12,
-  probeFailures: 0,
-  api: { cpuPct: 3, memoryBytes: 120 * 1024 * 1024 },
-  apiMemory: { running: true, samples: [1, 1, 1], lastBytes: 1, limitBytes: 0, growthMbPerMin: 0, rising: false },
-  longQueries: [],
-  pool: { usedPct: 10, waiting: 0 },
-  redisLatencyMs: 1,
-  thresholds: { p95LatencyMs: 150, slowQuerySeconds: 30, memoryGrowthMbPerMin: 60, poolUsagePct: 90 },
-  unobserved: [],
-  ...over,
-});
+const healthy = healthyLatencyFacts;
 
 function expectNoConclusion(p: ReturnType<typeof planLatencySpike>, signal: RegExp): void {
   expect(p.steps).toEqual([]);

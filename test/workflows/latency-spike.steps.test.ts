@@ -1,23 +1,11 @@
 /** INC-04, seed 002's `redis-cli --latency -i 1` as pure decisions: a slow Redis is named, an unread one is unknown. */
 import { parseLatencyLine, type RedisLatency } from '../../src/activities/redis/redis';
 import { planLatencySpike, redisSlow, type LatencyFacts } from '../../src/workflows/latency-spike';
+import { healthyLatencyFacts } from '../fixtures/healthy-facts';
 
 const how = 'redis-cli -p 6379 --latency -i 1 in the redis container';
 const fast: RedisLatency = { available: true, how, minMs: 0, maxMs: 2, avgMs: 0.2, samples: 97 };
-const healthy = (over: Partial<LatencyFacts> = {}): LatencyFacts => ({
-  sla: { p95Ms: 40, p99Ms: 80, requests: 120 },
-  probeP95Ms: 12,
-  probeFailures: 0,
-  api: { cpuPct: 3, memoryBytes: 120 * 1024 * 1024 },
-  apiMemory: { running: true, samples: [1, 1, 1], lastBytes: 1, limitBytes: 0, growthMbPerMin: 0, rising: false },
-  longQueries: [],
-  pool: { usedPct: 10, waiting: 0 },
-  redisLatencyMs: 1,
-  redisLatency: fast,
-  thresholds: { p95LatencyMs: 150, slowQuerySeconds: 30, memoryGrowthMbPerMin: 60, poolUsagePct: 90 },
-  unobserved: [],
-  ...over,
-});
+const healthy = (over: Partial<LatencyFacts> = {}): LatencyFacts => healthyLatencyFacts({ redisLatency: fast, ...over });
 
 describe('redis-cli --latency output', () => {
   test('the line it prints without a terminal: min max avg count', () => {
