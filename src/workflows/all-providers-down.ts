@@ -12,6 +12,29 @@ import type { IncidentInput, IncidentRecord } from './contracts';
 import type { ProviderInfo, ProviderProbe, ProviderStatusPage } from '../activities/target-api/providers';
 import { ALL_DOWN_PCT } from './provider-down';
 import { recordStatusPages, statusPagesSummary, withStatusPages } from './status-pages';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'allProvidersDown',
+  scenario: 'INC-03',
+  title: 'LLM providers down (multiple / all)',
+  severity: 1,
+  source: 'seed 002',
+  alerts: ['AlfredAllProvidersDown'],
+  diagnostics: [
+    'per-provider error rates from the SLA metrics endpoint (> 90 % on every provider)',
+    'egress probe to each provider URL from the api container',
+    'DNS resolution of each provider host from the api container',
+    'governance settings (cache-only mode, disabled providers)',
+  ],
+  steps: [
+    { id: 'enable-cache-only', title: 'Enable cache_only_mode and post the status update', risk: 'auto' },
+    { id: 'await-providers', title: 'Wait for the providers to recover (durable timers, bounded)', risk: 'auto' },
+    { id: 'leave-cache-only', title: 'Providers recovered: leave cache-only mode', risk: 'approve' },
+  ],
+  verify: 'a live test completion succeeds through a provider',
+});
 
 export interface AllProvidersDownParams {
   /** How long the runbook waits for a provider to recover before escalating (cache-only stays on). */
@@ -214,7 +237,7 @@ function steps(ctx: RunbookContext, f: AllProvidersDownFacts): Record<string, St
 }
 
 const runbook: Runbook<AllProvidersDownFacts> = {
-  name: 'allProvidersDown',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planAllProvidersDown(f, ctx.target);

@@ -11,6 +11,26 @@ import type { ApiLogTrace, KeyEvent, RequestRows, SupportUser } from '../activit
 import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
 import { notConfiguredMessage, recordChecks } from './support-evidence';
 import { setting } from './threshold-settings';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'apiKeyTrace',
+  scenario: 'SUP-KEY',
+  title: 'API key trace (support)',
+  severity: 3,
+  source: 'seed 000',
+  alerts: [],
+  diagnostics: [
+    'the account behind the email',
+    "the user's charged requests around the time (request_logs)",
+    'the request id in request_logs and in the api log',
+    'key rotations / erasures (audit_logs)',
+    'failed authentications in the api log',
+  ],
+  steps: [],
+  verify: 'the service side is healthy (/health), so the answer lies with the client',
+});
 
 export interface KeyTraceFacts {
   email: string;
@@ -369,7 +389,7 @@ export function apiKeyTraceReport(f: KeyTraceFacts, v: KeyTraceVerdict, meta: { 
 }
 
 const runbook: Runbook<KeyTraceFacts> = {
-  name: 'apiKeyTrace',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const v = planApiKeyTrace(f);

@@ -15,6 +15,27 @@ import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type 
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuditEntryView, AuditNeighbourhood, AuditVerdict } from '../activities/postgres/audit-chain';
 import { readsTargetApiSettings } from './target-api';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'auditChainBreak',
+  scenario: 'INC-09',
+  title: 'Audit log chain break',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AuditChainBreak', 'AuditChainInvalid'],
+  diagnostics: [
+    'chain verify → first_break_at',
+    'the broken entry and its neighbours (hashes recomputed)',
+    'classification from the data: missing hashes (migration), content mismatch (tampering), prev-hash race',
+  ],
+  steps: [
+    { id: 'preserve-evidence', title: 'Tampering: export every entry with a sha256 manifest, notify security; never update or delete entries', risk: 'auto' },
+    { id: 'rehash-chain', title: 'Migration error: recompute hashes forward from the break', risk: 'two-person' },
+  ],
+  verify: 'chain verify valid (tampering stays open for security; a race is explained and escalated)',
+});
 
 /** Seed 002: "notify SergeyBar + Security Lead immediately". */
 export const SECURITY_CONTACTS = ['@security-lead', '@ledger-owner'];
@@ -207,7 +228,7 @@ async function evidenceHandOff(incidentId: string, at: string | null): Promise<s
 }
 
 const runbook: Runbook<AuditFacts> = {
-  name: 'auditChainBreak',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;

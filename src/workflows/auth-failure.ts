@@ -14,6 +14,30 @@ import type { AuthErrors, KeyHashCheck, WhoAmI } from '../activities/target-api/
 import { childIncidentStep } from './child-step';
 import { usesLogMetricSettings } from './log-metric-settings';
 import { setting } from './threshold-settings';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'authFailure',
+  scenario: 'INC-06',
+  title: 'Authentication failure',
+  severity: 1,
+  source: 'seed 002',
+  alerts: ['AlfredAuthFailures', 'AuthFailure'],
+  diagnostics: [
+    'GET /v1/users/me with the admin key',
+    'key-hash self-check (stored hash vs the configured key, compared by hash)',
+    'users table reachable',
+    'auth errors in the api logs, by reason',
+    'SSO_REQUIRED in the api container and its last deploy',
+  ],
+  steps: [
+    { id: 'database-incident', title: 'Database problem: child INC-01 incident', risk: 'auto' },
+    { id: 'disable-sso', title: 'SSO provider down: set SSO_REQUIRED=false and recreate the api', risk: 'approve' },
+    { id: 'rollback-release', title: 'Bad deploy: child rollback incident', risk: 'approve' },
+  ],
+  verify: '/v1/users/me returns the admin email',
+});
 
 export interface AuthFacts {
   me: WhoAmI;
@@ -235,7 +259,7 @@ export function planAuthFailure(f: AuthFacts): Omit<Plan, 'steps'> & { steps: Au
 }
 
 const runbook: Runbook<AuthFacts> = {
-  name: 'authFailure',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;

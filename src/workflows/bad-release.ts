@@ -17,6 +17,28 @@ import { childIncidentStep } from './child-step';
 import { revisionsBetween } from '../lib/migration-chain';
 import { usesLogMetricSettings } from './log-metric-settings';
 import { setting } from './threshold-settings';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'badRelease',
+  scenario: 'INC-12',
+  title: 'Bad release',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredBadRelease', 'BadRelease'],
+  diagnostics: [
+    'last deploy of each service (container created, image built)',
+    'request errors before vs after the deploy (proxy and service logs)',
+    'current migration revision and migrations applied by the release',
+    'health',
+  ],
+  steps: [
+    { id: 'rollback-release', title: 'Child rollback of the deployed service', risk: 'approve' },
+    { id: 'migration-downgrade', title: 'Downgrade the migration the release brought, one step', risk: 'approve' },
+  ],
+  verify: 'health OK, error rate at baseline',
+});
 
 export interface ServiceRelease {
   service: string;
@@ -269,7 +291,7 @@ function adminApiDowngradeStep(t: string, d: ServiceRelease, f: ReleaseFacts): S
 }
 
 const runbook: Runbook<ReleaseFacts> = {
-  name: 'badRelease',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;

@@ -14,6 +14,24 @@ import type { DependencyView, HealthResult } from '../activities/target-api/http
 import { setting } from './threshold-settings';
 import type { NetworkView } from '../activities/containers/network';
 import type { SlaMetrics } from '../activities/target-api/providers';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'cacheFailure',
+  scenario: 'INC-05',
+  title: 'Redis / cache failure',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredRedisDown', 'AlfredCacheHitRateZero', 'CacheFailure'],
+  diagnostics: ['PING', 'INFO memory (used, peak)', 'CONFIG GET maxmemory', 'SLOWLOG GET 10', 'redis container state'],
+  steps: [
+    { id: 'restart-redis', title: 'Restart the redis container', risk: 'auto' },
+    { id: 'raise-maxmemory', title: 'Raise maxmemory by half', risk: 'approve' },
+    { id: 'evict-cache', title: 'Evict cache keys by pattern (SCAN + UNLINK, bounded batches)', risk: 'approve' },
+  ],
+  verify: 'PONG, writes accepted, /health reports redis healthy',
+});
 
 export interface CacheFacts {
   pingOk: boolean;
@@ -293,7 +311,7 @@ async function watchHitRate(ctx: RunbookContext, windowSeconds: number): Promise
 }
 
 const runbook: Runbook<CacheFacts> = {
-  name: 'cacheFailure',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const keyPattern = f.keyPattern;

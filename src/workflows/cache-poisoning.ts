@@ -10,6 +10,29 @@ import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type 
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { ProbeAnswer, SuspiciousEntries } from '../activities/redis/semantic-cache';
 import { readsTargetApiSettings } from './target-api';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'cachePoisoning',
+  scenario: 'INC-15',
+  title: 'Semantic cache poisoning',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredCachePoisoning'],
+  diagnostics: [
+    'cache hit rate from the SLA metrics (> 80 % is anomalous)',
+    'cache key count (SCAN by pattern)',
+    'similarity threshold from the governance settings',
+    'a known query asked through the gateway',
+    'cached entries that would answer it wrongly (redacted, truncated)',
+  ],
+  steps: [
+    { id: 'tighten-threshold', title: 'Tighten the cache similarity threshold to 0.98', risk: 'auto' },
+    { id: 'flush-cache', title: 'Flush cache keys by pattern (SCAN + UNLINK, bounded batches)', risk: 'approve' },
+  ],
+  verify: 'the known query returns its correct answer and no wrong entry remains',
+});
 
 /** seed 002 INC-15: "Increase minimum similarity score for cache hits", `{"cache_similarity_threshold":0.98}`. */
 export const SAFE_SIMILARITY = 0.98;
@@ -277,7 +300,7 @@ export function verifyCache(probe: ProbeAnswer, s: SuspiciousEntries, threshold:
 }
 
 const runbook: Runbook<PoisoningFacts> = {
-  name: 'cachePoisoning',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;

@@ -10,6 +10,20 @@ import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { SecretComparison, SecretHolder } from '../activities/containers/shared-secrets';
 import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
 import { recordChecks, unobservedText } from './support-evidence';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'configDrift',
+  scenario: 'SUP-DRIFT',
+  title: 'Config drift: shared secrets differ between services',
+  severity: 2,
+  source: 'seed 004',
+  alerts: [],
+  diagnostics: ['each shared secret (e.g. JWT_SECRET) compared by sha256 between the reference and the other containers (Docker inspect)'],
+  steps: [{ id: 'align-<secret>-<component>', title: "Recreate the drifted container with the reference's value", risk: 'approve' }],
+  verify: 'every shared secret equal in every component (compared by hash)',
+});
 
 export interface DriftFacts {
   comparisons: SecretComparison[];
@@ -147,7 +161,7 @@ async function stillDrifted(target: string, d: DriftItem): Promise<Check> {
 }
 
 const runbook: Runbook<DriftFacts> = {
-  name: 'configDrift',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const v = planConfigDrift(f);

@@ -14,6 +14,30 @@ import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type 
 import type { IncidentInput, IncidentRecord } from './contracts';
 import { dataIncidentNotice } from '../comms/templates';
 import type { AuditAccess, KeyUsage, PiiScan } from '../activities/postgres/security';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'dataBreach',
+  scenario: 'INC-14',
+  title: 'Data breach / PII exposure',
+  severity: 1,
+  source: 'seed 002',
+  alerts: ['PiiInLogs', 'DataBreach'],
+  diagnostics: [
+    'PII patterns in recent api logs (counts per kind and redacted samples only)',
+    'API keys in clear text in the logs, matched to their users by hash',
+    'export / read actions in the audit log, last 24 h',
+    'key usage anomalies (requests per key, last 24 h)',
+  ],
+  steps: [
+    { id: 'preserve-evidence', title: 'Export recent api logs and audit rows with a sha256 manifest', risk: 'auto' },
+    { id: 'notify-owner-security-legal', title: 'Notify the owner, the security lead and legal', risk: 'auto' },
+    { id: 'rotate-compromised-keys', title: 'Rotate the leaked keys; the new ones go to the key store', risk: 'approve' },
+    { id: 'gdpr-erasure', title: 'GDPR erasure of the user named in the request', risk: 'approve' },
+  ],
+  verify: 'leaked keys refused, and a human confirms the checklist (signal "checklist")',
+});
 
 /** The seed's resolution criteria; each must be confirmed by a person. */
 export const CHECKLIST_ITEMS = ['keysRotated', 'vectorClosed', 'documented', 'usersNotified'] as const;
@@ -254,7 +278,7 @@ class Checklist {
 
 function makeRunbook(checklist: Checklist): Runbook<BreachFacts> {
   return {
-    name: 'dataBreach',
+    meta,
     async diagnose(ctx) {
       checklist.listen(ctx);
       return diagnose(ctx);

@@ -8,12 +8,33 @@
  */
 import { patched } from '@temporalio/workflow';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
-import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
 import type { DbPressure, PressureSettings } from '../activities/postgres/pg-pressure';
 import type { RunningQuery } from '../activities/postgres/pg-sessions';
 import { setting } from './threshold-settings';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'databasePressure',
+  scenario: 'SUP-DB',
+  title: 'Database pressure',
+  severity: 2,
+  source: 'seed 003',
+  alerts: ['DatabasePressure'],
+  diagnostics: [
+    'connections against max_connections, by role',
+    'lock waits (pg_locks via pg_blocking_pids, joined to pg_stat_activity) and their blockers',
+    'slow queries of the target database',
+  ],
+  steps: [
+    { id: 'terminate-blockers', title: 'Terminate the sessions blocking others (re-listed before acting)', risk: 'approve' },
+    { id: 'terminate-slow-queries', title: 'Terminate the long-running queries (re-listed before acting)', risk: 'approve' },
+    { id: 'limit-connections', title: "Lower the busiest role's CONNECTION LIMIT and end its surplus idle sessions", risk: 'approve' },
+  ],
+  verify: 'no lock waits, no slow queries, connections below the threshold',
+});
 
 export interface PressureFacts {
   settings: PressureSettings;
@@ -247,7 +268,7 @@ export function pressureReport(
 }
 
 const runbook: Runbook<PressureFacts> = {
-  name: 'databasePressure',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const s = f.settings;
@@ -257,7 +278,7 @@ const runbook: Runbook<PressureFacts> = {
       target: t,
       incidentId: ctx.incidentId,
       at: new Date().toISOString(),
-      severity: ctx.input.severity ?? RUNBOOKS.databasePressure.severity,
+      severity: ctx.input.severity ?? meta.severity,
     });
     // Each step acts only on the sessions its precondition listed last, right before it runs.
     let blockers: number[] = [];

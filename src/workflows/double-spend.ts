@@ -13,6 +13,30 @@ import { readsTargetApiSettings } from './target-api';
 import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { DuplicateGroup, UserReconciliation } from '../activities/postgres/charges';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'doubleSpend',
+  scenario: 'INC-08',
+  title: 'Credit leakage / double-spend',
+  severity: 1,
+  source: 'seed 002',
+  alerts: ['DoubleSpend', 'LedgerDuplicateCharges'],
+  diagnostics: [
+    'duplicate request_id deductions in the last hour (SQL)',
+    'per-user reconciliation: charges vs requests, deducted vs refunded',
+    'audit chain verify',
+    'last deploy of the api and the release it replaced',
+  ],
+  steps: [
+    { id: 'maintenance-on', title: 'Maintenance mode on', risk: 'approve' },
+    { id: 'rollback', title: 'Roll back the deploy the double charges began after (child rollback)', risk: 'approve' },
+    { id: 'refund-duplicates', title: 'Idempotent refunds, each referencing the charge it reverses; notify the owner', risk: 'two-person' },
+    { id: 'maintenance-off', title: 'Maintenance mode off after the owner reviewed the refunds', risk: 'approve' },
+  ],
+  verify: 'audit chain valid and no unrefunded duplicate charge',
+});
 
 /** seed 002 INC-08: "WHERE created_at > now() - interval '1 hour' GROUP BY request_id HAVING count(*) > 1". */
 export const WINDOW_MINUTES = 60;
@@ -262,7 +286,7 @@ export function planDoubleSpend(f: DoubleSpendFacts): Omit<Plan, 'steps'> & { st
 }
 
 const runbook: Runbook<DoubleSpendFacts> = {
-  name: 'doubleSpend',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;

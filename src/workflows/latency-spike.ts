@@ -16,6 +16,31 @@ import type { RedisLatency } from '../activities/redis/redis';
 import { isGrowing } from './memory-leak';
 import { poolUnobserved, readDbPool, usesLogMetricSettings } from './log-metric-settings';
 import { readsTargetApiSettings } from './target-api';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'latencySpike',
+  scenario: 'INC-04',
+  title: 'Gateway latency spike (p95 > 150 ms)',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredLatencySpike', 'AlfredLatencyP99High'],
+  diagnostics: [
+    'SLA p95 / p99 (300 s window)',
+    'p95 of fresh probe requests',
+    'api container CPU / memory stats and memory trend',
+    'longest active queries of the target database (pg_stat_activity)',
+    'api DB pool gauge',
+    'Redis round-trip latency',
+  ],
+  steps: [
+    { id: 'terminate-long-queries', title: 'Terminate the queries running longer than the threshold (those pids only)', risk: 'approve' },
+    { id: 'restart-api', title: 'Restart the api to clear its connection pool', risk: 'approve' },
+    { id: 'hand-off-memory-leak', title: 'Memory growth: hand off to INC-11 as a child incident', risk: 'approve' },
+  ],
+  verify: 'p95 of fresh requests under the SLA target, no long queries left',
+});
 
 export interface LatencyFacts {
   /**
@@ -211,7 +236,7 @@ export function planLatencySpike(f: LatencyFacts): { diagnosis: string; rootCaus
 }
 
 const runbook: Runbook<LatencyFacts> = {
-  name: 'latencySpike',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;

@@ -16,6 +16,25 @@ import type { MemoryTrend } from '../activities/containers/probes';
 import type { ContainerState } from '../activities/containers/docker';
 import { usesLogMetricSettings } from './log-metric-settings';
 import { setting } from './threshold-settings';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'memoryLeak',
+  scenario: 'INC-11',
+  title: 'Memory leak / OOM',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredMemoryLeak'],
+  diagnostics: [
+    'container memory trend (sampled stats)',
+    'OOMKilled flag and restart count',
+    'current memory limit',
+    'service resident memory from /metrics',
+  ],
+  steps: [{ id: 'restart-with-limit', title: 'Restart the api with a memory limit (recreate with HostConfig.Memory)', risk: 'approve' }],
+  verify: 'memory stays under the limit, no OOM kill or restart, for the watch window (durable timers)',
+});
 
 export interface MemoryFacts {
   component: string;
@@ -227,7 +246,7 @@ async function watchMemory(ctx: RunbookContext, f: MemoryFacts): Promise<Check> 
 }
 
 const runbook: Runbook<MemoryFacts> = {
-  name: 'memoryLeak',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planMemoryLeak(f);

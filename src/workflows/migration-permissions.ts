@@ -17,11 +17,31 @@ import {
   type Step,
 } from './kernel';
 import { patched } from '@temporalio/workflow';
-import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
 import type { MigrationSettings, TableGrants } from '../activities/postgres/pg-grants';
 import { setting } from './threshold-settings';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'migrationPermissions',
+  scenario: 'SUP-MIGRATION',
+  title: 'Migration permissions',
+  severity: 3,
+  source: 'seed 004',
+  alerts: ['MigrationFailed', 'MigrationPermissions'],
+  diagnostics: [
+    'migration status (current vs the release target) from the admin API',
+    "the migration role's privileges on the migrations table (has_table_privilege, the table's grants)",
+    'permission errors (42501) in the migrating component logs',
+  ],
+  steps: [
+    { id: 'apply-grants', title: 'GRANT the missing privileges to the migration role', risk: 'approve' },
+    { id: 'rerun-migration', title: 'Re-run the pending migrations', risk: 'auto' },
+  ],
+  verify: 'the migration role has every privilege it needs and no migration is pending',
+});
 
 /** `3600` → `1 h`, `900` → `15 min`, as the check has always been named for the default. */
 const logWindowText = (s: number): string => (s % 3600 === 0 ? `${s / 3600} h` : s % 60 === 0 ? `${s / 60} min` : `${s} s`);
@@ -252,7 +272,7 @@ export function migrationReport(
 }
 
 const runbook: Runbook<MigrationFacts> = {
-  name: 'migrationPermissions',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planMigrationPermissions(f);
@@ -261,7 +281,7 @@ const runbook: Runbook<MigrationFacts> = {
       target: ctx.target,
       incidentId: ctx.incidentId,
       at: new Date().toISOString(),
-      severity: ctx.input.severity ?? RUNBOOKS.migrationPermissions.severity,
+      severity: ctx.input.severity ?? meta.severity,
     });
     const all: Record<MigrationPlan['steps'][number], Step> = {
       'apply-grants': {

@@ -12,6 +12,24 @@ import type { ProviderInfo, ProviderStatusPage } from '../activities/target-api/
 import { describeRate, measureTraffic, type Rate, type TrafficWindow } from './provider-traffic';
 import { usesLogMetricSettings } from './log-metric-settings';
 import { recordStatusPages, withStatusPages } from './status-pages';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'providerDown',
+  scenario: 'INC-02',
+  title: 'LLM provider down (single)',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredProviderDown'],
+  diagnostics: [
+    'per-provider error rates from the SLA metrics endpoint',
+    'provider errors / 502 / timeouts in the recent api logs',
+    'after a grace period (durable timer): provider and gateway error rates re-measured from /metrics counters',
+  ],
+  steps: [{ id: 'disable-provider-<name>', title: 'Failover not effective: disable the provider via the governance API, notify its owners', risk: 'approve' }],
+  verify: "the provider's error rate < 5 %, or the gateway's chat error rate < 5 % (failover)",
+});
 
 /** Seed 002: a provider above 5 % errors is failing; above 90 % on every provider is INC-03. */
 // seed 002 INC-02: "Provider-specific error rate spikes above 5%", "Expected: < 5.0"
@@ -254,7 +272,7 @@ function disableStep(ctx: RunbookContext, provider: ProviderInfo, reason: string
 }
 
 const runbook: Runbook<ProviderDownFacts> = {
-  name: 'providerDown',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planProviderDown(f, ctx.target);

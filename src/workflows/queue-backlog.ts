@@ -16,12 +16,34 @@ import {
   type RunbookContext,
   type Step,
 } from './kernel';
-import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus, type SupportCheck } from './support-report';
 import { recordChecks } from './support-evidence';
 import type { QueueConfig, QueueSnapshot } from '../activities/redis/queue';
 import { setting } from './threshold-settings';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'queueBacklog',
+  scenario: 'SUP-QUEUE',
+  title: 'Queue backlog',
+  severity: 2,
+  source: 'seeds 003, 004',
+  alerts: ['QueueBacklog'],
+  diagnostics: [
+    'queue depth against the configured threshold (seed 004: more than 1,000 needs action)',
+    'oldest job and its age; whether consumers take jobs at all (sampled)',
+    'Redis memory and clients (connected, blocked consumers)',
+    'worker container and its replicas',
+  ],
+  steps: [
+    { id: 'start-worker', title: 'Start the stopped worker container', risk: 'auto' },
+    { id: 'scale-out', title: 'Add worker replicas (created from the worker container)', risk: 'approve' },
+    { id: 'scale-back', title: 'After the queue drains, remove the extra replicas', risk: 'auto' },
+  ],
+  verify: 'queue depth below the threshold',
+});
 
 /** The queue sample as the activity took it (depths, oldest job, clients), and what surrounds it. */
 export interface QueueFacts extends Omit<QueueSnapshot, 'ok' | 'error'> {
@@ -252,7 +274,7 @@ export function queueReport(
 }
 
 const runbook: Runbook<QueueFacts> = {
-  name: 'queueBacklog',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const q = f.queue;
@@ -262,7 +284,7 @@ const runbook: Runbook<QueueFacts> = {
       target: ctx.target,
       incidentId: ctx.incidentId,
       at: new Date().toISOString(),
-      severity: ctx.input.severity ?? RUNBOOKS.queueBacklog.severity,
+      severity: ctx.input.severity ?? meta.severity,
     });
     const backlogged = async (): Promise<Check> => {
       const s = await acts.queueStats({ target: ctx.target, sampleMs: 0 });

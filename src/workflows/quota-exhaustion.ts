@@ -21,6 +21,30 @@ import type { BillingStatus } from '../activities/target-api/billing';
 import type { Deductions, QuotaUser } from '../activities/postgres/ledger';
 import { usesLogMetricSettings } from './log-metric-settings';
 import { setting } from './threshold-settings';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'quotaExhaustion',
+  scenario: 'INC-07',
+  title: 'Quota / wallet hard-limit exhaustion (mass)',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredQuotaExhaustion'],
+  diagnostics: [
+    'users refused with 402 recently (api logs) and still at their quota (SQL)',
+    'users at / near their quota (SQL)',
+    'deductions per user, last hour',
+    'cost-calculation errors in the api logs',
+    'billing reset for the current period (admin API: is the usage reset of the running period still due?)',
+  ],
+  steps: [
+    { id: 'rollback-release', title: 'Calculation bug (SEV-1): roll the api back (child rollback)', risk: 'approve' },
+    { id: 'topup-affected', title: 'Capped top-up of the affected wallets, one ledger row per incident and user', risk: 'approve' },
+    { id: 'trigger-billing-reset', title: 'Missed billing reset: trigger the usage reset of the current period (once per period), no top-up', risk: 'approve' },
+  ],
+  verify: 'every affected user is under their quota again (their requests pass the quota gate)',
+});
 
 export interface QuotaFacts {
   /** Users refused with 402 in the window who are still at their quota. */
@@ -183,7 +207,7 @@ export function planQuotaExhaustion(f: QuotaFacts): { diagnosis: string; rootCau
 }
 
 const runbook: Runbook<QuotaFacts> = {
-  name: 'quotaExhaustion',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;

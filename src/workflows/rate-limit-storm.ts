@@ -10,6 +10,28 @@ import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type 
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { KeyOwner, RateLimitSummary } from '../activities/target-api/rate-limits';
 import { setting } from './threshold-settings';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'rateLimitStorm',
+  scenario: 'INC-10',
+  title: 'API rate limit storm',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredRateLimitStorm'],
+  diagnostics: [
+    'top client addresses and key ids among the 429s in the api logs',
+    'owners (tenants) of those keys, by key-hash prefix',
+    'rate-limit counter keys in Redis',
+    'the limit the api runs with (RATE_LIMIT_PER_MINUTE)',
+  ],
+  steps: [
+    { id: 'block-client', title: 'Single abuser: block its address at the gateway', risk: 'approve' },
+    { id: 'raise-rate-limit', title: 'Legitimate spike: raise RATE_LIMIT_PER_MINUTE and recreate the api', risk: 'approve' },
+  ],
+  verify: '429s back to baseline (seed 002: fewer than 10 in 2 minutes)',
+});
 
 /**
  * A key-owned share of the 429s at least this large means known customers, not an attack: the default
@@ -255,7 +277,7 @@ function raiseStep(ctx: RunbookContext, f: RateLimitFacts, limit: number, done: 
 }
 
 const runbook: Runbook<RateLimitFacts> = {
-  name: 'rateLimitStorm',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planRateLimitStorm(f, ctx.target);

@@ -9,9 +9,26 @@ import { patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { SmtpProbe, SmtpRelayInUse } from '../activities/smtp/smtp';
-import { RUNBOOKS } from './catalog';
 import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
 import { recordChecks } from './support-evidence';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'smtpDelivery',
+  scenario: 'SUP-SMTP',
+  title: 'Email delivery: the SMTP relay refuses mail',
+  severity: 3,
+  source: 'seed 004',
+  alerts: [],
+  diagnostics: [
+    "relay in use, from the mail component's SMTP_HOST / SMTP_PORT (Docker inspect)",
+    'SMTP probe of that relay: connect time, greeting, EHLO extensions, MAIL FROM / RCPT TO then RSET (no message sent), the refusing reply',
+    'the same probe of the sandbox relay',
+  ],
+  steps: [{ id: 'switch-to-sandbox-relay', title: 'Recreate the mail component with the sandbox relay as its SMTP host/port', risk: 'approve' }],
+  verify: 'the probe of the relay now in use succeeds',
+});
 
 export interface SmtpFacts {
   inUse: SmtpRelayInUse;
@@ -207,7 +224,7 @@ async function stillRefused(target: string, recipient: string | undefined): Prom
 }
 
 const runbook: Runbook<SmtpFacts> = {
-  name: 'smtpDelivery',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const v = planSmtpDelivery(f);
@@ -230,7 +247,7 @@ const runbook: Runbook<SmtpFacts> = {
       ...(v.rootCause ? { rootCause: v.rootCause } : {}),
       ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
       ...(v.escalate ? { escalate: v.escalate } : {}),
-      report: smtpReport(f, v, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: ctx.input.severity ?? RUNBOOKS.smtpDelivery.severity, target: ctx.target }),
+      report: smtpReport(f, v, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: ctx.input.severity ?? meta.severity, target: ctx.target }),
       steps,
     };
   },

@@ -9,6 +9,28 @@ import { patched } from '@temporalio/workflow';
 import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { CertificateFile, ServedCertificate } from '../activities/tls/tls';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'tlsExpiry',
+  scenario: 'INC-13',
+  title: 'Certificate expiry / TLS failure',
+  severity: 1,
+  source: 'seed 002',
+  alerts: ['TlsCertificateExpiring', 'TlsCertificateExpiry'],
+  diagnostics: [
+    'TLS handshake to the configured endpoint: notAfter, days left, chain (subject / issuer)',
+    'the certificate file the proxy reads',
+    'daily check (Temporal Schedule, `remediate schedules apply`) opens the incident before expiry',
+  ],
+  steps: [
+    { id: 'renew-certificate', title: 'Run the configured renewal command', risk: 'auto' },
+    { id: 'issue-emergency-certificate', title: 'No renewal configured: emergency self-signed certificate valid 1 day', risk: 'approve' },
+    { id: 'reload-proxy', title: 'Reload the proxy (SIGHUP), restart it if it still serves the old certificate', risk: 'approve' },
+  ],
+  verify: 'the served certificate expires in the future: beyond the threshold, or it is the emergency one',
+});
 
 export interface TlsFacts {
   served: ServedCertificate;
@@ -118,7 +140,7 @@ export function planTlsExpiry(f: TlsFacts, target: string): Omit<Plan, 'steps'> 
 }
 
 const runbook: Runbook<TlsFacts> = {
-  name: 'tlsExpiry',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planTlsExpiry(f, ctx.target);

@@ -11,6 +11,25 @@ import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { QueueState, SupportUser, TransferRow, WorkerLogErrors } from '../activities/postgres/support';
 import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
 import { notConfiguredMessage, recordChecks } from './support-evidence';
+import { defineRunbook } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'transferNotApplied',
+  scenario: 'SUP-TRANSFER',
+  title: 'Transfer not applied (support)',
+  severity: 3,
+  source: 'seed 000',
+  alerts: [],
+  diagnostics: [
+    'the account behind the email',
+    "the user's token_transfers and their approval_requests",
+    'LLEN of the job queue, sampled twice, and where the transfer\'s job waits',
+    'worker container state and worker log errors',
+  ],
+  steps: [],
+  verify: 'the worker is running (the transfer is applied in turn)',
+});
 
 export interface TransferFacts {
   email: string;
@@ -316,7 +335,7 @@ export function transferReport(f: TransferFacts, v: TransferVerdict, meta: { inc
 }
 
 const runbook: Runbook<TransferFacts> = {
-  name: 'transferNotApplied',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const v = planTransferNotApplied(f);
