@@ -8,20 +8,20 @@
  */
 import {
   acts,
+  buildSteps,
   longActs,
   runIncident,
   type Check,
   type Plan,
   type Runbook,
   type RunbookContext,
-  type Step,
 } from './kernel';
 import { patched } from '@temporalio/workflow';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
 import type { MigrationSettings, TableGrants } from '../activities/postgres/pg-grants';
 import { setting } from './threshold-settings';
-import { defineRunbook } from './shape';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
 
 /** What this runbook is: the catalog, routes, the client script and the README's table read it. */
 export const meta = defineRunbook({
@@ -67,13 +67,7 @@ export interface MigrationFacts {
   evidenceRule?: boolean;
 }
 
-export interface MigrationPlan {
-  diagnosis: string;
-  rootCause?: string;
-  falseAlarm?: boolean;
-  escalate?: string;
-  steps: Array<'apply-grants' | 'rerun-migration'>;
-}
+export type MigrationStep = StepIdOf<typeof meta>;
 
 interface MigrationStatusBody {
   current?: unknown;
@@ -187,7 +181,7 @@ export function migrationChecks(f: MigrationFacts): Array<{ check: string; ok: b
 }
 
 /** Pure decision over the findings. */
-export function planMigrationPermissions(f: MigrationFacts): MigrationPlan {
+export function planMigrationPermissions(f: MigrationFacts): Decision<MigrationStep> {
   const g = f.grants;
   const pending = pendingOf(f);
   if (!g.tableExists) {
@@ -231,7 +225,7 @@ export function planMigrationPermissions(f: MigrationFacts): MigrationPlan {
 /** The ticket report (seed 001 templates), from the facts and the plan. Pure. */
 export function migrationReport(
   f: MigrationFacts,
-  p: MigrationPlan,
+  p: Decision<MigrationStep>,
   meta: { target: string; incidentId: string; at: string; severity: Severity },
 ): string {
   const g = f.grants;
@@ -283,11 +277,8 @@ const runbook: Runbook<MigrationFacts> = {
       at: new Date().toISOString(),
       severity: ctx.input.severity ?? meta.severity,
     });
-    const all: Record<MigrationPlan['steps'][number], Step> = {
-      'apply-grants': {
-        id: 'apply-grants',
-        title: `GRANT the missing privileges on ${s.table} to ${s.role}`,
-        risk: 'approve',
+    const steps = buildSteps(meta, p.steps, {
+      'apply-grants': () => ({
         resource: 'db',
         describe: `GRANT ${f.grants.missing.join(', ')} ON TABLE ${s.table} TO ${s.role}`,
         precondition: async () => {
@@ -300,11 +291,8 @@ const runbook: Runbook<MigrationFacts> = {
           };
         },
         run: async () => (await acts.grantMissingPrivileges({ target: ctx.target })).detail,
-      },
-      'rerun-migration': {
-        id: 'rerun-migration',
-        title: 'Re-run the pending migrations',
-        risk: 'auto',
+      }),
+      'rerun-migration': () => ({
         resource: s.component,
         describe: f.via === 'alembic' ? `${s.command.join(' ')} upgrade head in ${s.component}` : `POST ${s.upgradePath ?? RETIRED_UPGRADE_PATH} on ${ctx.target}`,
         precondition: async () => {
@@ -317,9 +305,9 @@ const runbook: Runbook<MigrationFacts> = {
           const b = (r.body ?? {}) as { applied?: number[]; current?: number };
           return `applied migration ${(b.applied ?? []).join(', ') || 'none'}; schema at ${String(b.current ?? '?')}`;
         },
-      },
-    };
-    return { ...p, report, steps: p.steps.map((id) => all[id]) };
+      }),
+    });
+    return { ...p, report, steps };
   },
   async verify(ctx, f): Promise<Check> {
     // Grants first, then the status: the order the commands were always issued in.
