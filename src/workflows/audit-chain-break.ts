@@ -11,11 +11,11 @@
  * Verify: chain verify valid.
  */
 import { patched } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuditEntryView, AuditNeighbourhood, AuditVerdict } from '../activities/postgres/audit-chain';
 import { readsTargetApiSettings } from './target-api';
-import { defineRunbook } from './shape';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
 
 /** What this runbook is: the catalog, routes, the client script and the README's table read it. */
 export const meta = defineRunbook({
@@ -63,7 +63,12 @@ function failureText(err: unknown): string {
   return e?.cause?.message ?? e?.message ?? String(err);
 }
 
-export type AuditStep = 'preserve-evidence' | 'rehash-chain';
+export type AuditStep = StepIdOf<typeof meta>;
+
+export interface AuditDecision extends Decision<AuditStep> {
+  /** How the broken entry came about, once its hashes can be trusted. */
+  classification?: BreakClass;
+}
 
 /** The target's audit chain verdict (POST /v1/admin/audit-logs/verify), also read by INC-08. */
 export async function chainVerdict(target: string): Promise<ChainVerdict> {
@@ -157,7 +162,7 @@ async function diagnose(ctx: RunbookContext): Promise<AuditFacts> {
 }
 
 /** Pure decision over the findings. */
-export function planAuditChainBreak(f: AuditFacts): Omit<Plan, 'steps'> & { steps: AuditStep[]; classification?: BreakClass } {
+export function planAuditChainBreak(f: AuditFacts): AuditDecision {
   if (f.hashRule && f.verdictUnread) {
     return { diagnosis: 'the audit chain verification could not be read', escalate: `could not observe chain verify: ${f.verdictUnread}`, steps: [] };
   }
@@ -235,11 +240,8 @@ const runbook: Runbook<AuditFacts> = {
     const p = planAuditChainBreak(f);
     const from = f.verdict.firstBreakAt ?? '';
     const verdict: Record<string, unknown> = { ...f.verdict, classification: p.classification ?? null, incident: ctx.incidentId };
-    const all: Record<AuditStep, Step> = {
-      'preserve-evidence': {
-        id: 'preserve-evidence',
-        title: 'Preserve the audit entries as evidence (export + sha256) and notify security',
-        risk: 'auto',
+    const steps = buildSteps(meta, p.steps, {
+      'preserve-evidence': () => ({
         resource: 'db',
         describe: 'export every audit entry and the chain verdict to the evidence directory with a sha256 manifest; entries are not changed',
         run: async () => {
@@ -253,11 +255,8 @@ const runbook: Runbook<AuditFacts> = {
           });
           return `evidence ${e.reused ? 'already preserved' : 'preserved'} in ${e.dir}: ${files}`;
         },
-      },
-      'rehash-chain': {
-        id: 'rehash-chain',
-        title: `Recompute the audit hashes forward from entry ${from}`,
-        risk: 'two-person',
+      }),
+      'rehash-chain': () => ({
         resource: 'db',
         describe: `fill the missing hashes from entry ${from} on and re-link the entries after them (refused if any entry does not match its own hash)`,
         precondition: async () => {
@@ -271,15 +270,15 @@ const runbook: Runbook<AuditFacts> = {
           const r = await longActs.rehashAuditChain({ target: t, fromId: from });
           return `recomputed hashes of ${r.updated.length} entries${r.updated.length ? ` (${r.updated[0]}–${r.updated[r.updated.length - 1]})` : ''}`;
         },
-      },
-    };
+      }),
+    });
     const altered = p.classification === 'tampering' || p.classification === 'unexplained';
     // Seed 002: "SEV-2 (SEV-1 if during compliance audit)"; the person or route starting it says so.
     const duringAudit = ctx.input.params?.complianceAudit === true && !f.verdict.valid;
     return {
       ...p,
       ...(duringAudit ? { severity: 1 as const } : {}),
-      steps: p.steps.map((id) => all[id]),
+      steps,
       // Altered entries are evidence: nothing will make the chain valid, so security takes over now.
       ...(altered ? { handOffAfterSteps: () => evidenceHandOff(ctx.incidentId, f.verdict.firstBreakAt) } : {}),
     };

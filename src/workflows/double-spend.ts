@@ -10,10 +10,10 @@
 import { patched } from '@temporalio/workflow';
 import { chainVerdict, type ChainVerdict } from './audit-chain-break';
 import { readsTargetApiSettings } from './target-api';
-import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { DuplicateGroup, UserReconciliation } from '../activities/postgres/charges';
-import { defineRunbook } from './shape';
+import { defineRunbook, type Decision, type StepIdOf, type StepRef } from './shape';
 
 /** What this runbook is: the catalog, routes, the client script and the README's table read it. */
 export const meta = defineRunbook({
@@ -77,7 +77,12 @@ function settle<T>(p: Promise<T>): Promise<{ value: T } | { error: string }> {
   );
 }
 
-export type DoubleSpendStep = 'maintenance-on' | 'rollback' | 'refund-duplicates' | 'maintenance-off';
+export type DoubleSpendStep = StepIdOf<typeof meta>;
+
+export interface DoubleSpendDecision extends Decision<DoubleSpendStep> {
+  /** The release the deploy the double charges began after replaced: what the rollback step moves back to. */
+  rollbackTag?: string;
+}
 
 const unrefunded = (groups: DuplicateGroup[]) => groups.flatMap((g) => g.duplicates.filter((d) => !d.refundId).map((d) => ({ ...d, group: g })));
 
@@ -224,7 +229,7 @@ async function diagnose(ctx: RunbookContext): Promise<DoubleSpendFacts> {
 }
 
 /** Pure decision over the findings. */
-export function planDoubleSpend(f: DoubleSpendFacts): Omit<Plan, 'steps'> & { steps: DoubleSpendStep[]; rollbackTag?: string } {
+export function planDoubleSpend(f: DoubleSpendFacts): DoubleSpendDecision {
   const open = unrefunded(f.groups);
   const u = f.evidenceRule ? f.unobserved ?? {} : {};
   if (u.duplicates) {
@@ -257,7 +262,7 @@ export function planDoubleSpend(f: DoubleSpendFacts): Omit<Plan, 'steps'> & { st
     const users = new Set(open.map((d) => d.group.userId)).size;
     const total = open.reduce((a, d) => a + d.amount, 0);
     const tag = rollbackTarget(f);
-    const steps: DoubleSpendStep[] = [];
+    const steps: StepRef<DoubleSpendStep>[] = [];
     if (f.maintenance !== true) steps.push('maintenance-on');
     if (tag) steps.push('rollback');
     steps.push('refund-duplicates');
@@ -293,11 +298,8 @@ const runbook: Runbook<DoubleSpendFacts> = {
     const p = planDoubleSpend(f);
     const open = unrefunded(f.groups);
     const stillOpen = async (): Promise<number> => unrefunded(await acts.findDuplicateCharges({ target: t, windowMinutes: WINDOW_MINUTES })).length;
-    const all: Record<DoubleSpendStep, Step> = {
-      'maintenance-on': {
-        id: 'maintenance-on',
-        title: 'Maintenance mode on: pause traffic while the ledger is reconciled',
-        risk: 'approve',
+    const steps = buildSteps(meta, p.steps, {
+      'maintenance-on': () => ({
         resource: 'api',
         describe: 'set maintenance_mode=true through the governance API (chat completions and transfers answer 503)',
         precondition: async () => {
@@ -305,11 +307,8 @@ const runbook: Runbook<DoubleSpendFacts> = {
           return { ok: on !== true && n > 0, detail: `maintenance mode ${on ? 'on' : 'off'}, ${n} unrefunded duplicate charges` };
         },
         run: () => setMaintenance(ctx, true),
-      },
-      rollback: {
-        id: 'rollback',
-        title: `Roll ${f.deploy?.service ?? 'the service'} back to ${p.rollbackTag ?? '?'}`,
-        risk: 'approve',
+      }),
+      rollback: () => ({
         resource: 'child:rollback',
         describe: `roll ${f.deploy?.service ?? 'the service'} back from ${f.deploy?.current ?? '?'} to ${p.rollbackTag ?? '?'} as a child incident`,
         run: async () => {
@@ -321,11 +320,8 @@ const runbook: Runbook<DoubleSpendFacts> = {
           if (child.outcome !== 'resolved' && child.outcome !== 'false-alarm') throw new Error(`child rollback ended ${child.outcome ?? 'without an outcome'}`);
           return `rolled back: ${child.diagnosis ?? child.outcome}`;
         },
-      },
-      'refund-duplicates': {
-        id: 'refund-duplicates',
-        title: 'Refund each duplicate charge once, referencing the charge it reverses',
-        risk: 'two-person',
+      }),
+      'refund-duplicates': () => ({
         resource: 'db',
         describe: `refund ${open.length} duplicate charges (${open.map((d) => `${d.id}: ${d.amount}`).join(', ')}), each keyed by the charge it reverses`,
         precondition: async () => {
@@ -349,11 +345,8 @@ const runbook: Runbook<DoubleSpendFacts> = {
           });
           return `refunded ${done.length} duplicate charges (${done.join(', ') || 'none'})${already ? `, ${already} were already refunded` : ''}`;
         },
-      },
-      'maintenance-off': {
-        id: 'maintenance-off',
-        title: 'Maintenance mode off once the ledger reconciles',
-        risk: 'approve',
+      }),
+      'maintenance-off': () => ({
         resource: 'api',
         describe: 'set maintenance_mode=false through the governance API after the owner reviewed the refunds',
         precondition: async () => {
@@ -361,9 +354,9 @@ const runbook: Runbook<DoubleSpendFacts> = {
           return { ok: on === true && n === 0, detail: `maintenance mode ${on ? 'on' : 'off'}, ${n} unrefunded duplicate charges` };
         },
         run: () => setMaintenance(ctx, false),
-      },
-    };
-    return { ...p, steps: p.steps.map((id) => all[id]) };
+      }),
+    });
+    return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {
     const auditRead = chainVerdict(ctx.target);
