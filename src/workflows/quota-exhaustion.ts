@@ -14,14 +14,14 @@
  * Params: `windowMinutes` (how far back to read the api logs, default 15).
  */
 import { patched } from '@temporalio/workflow';
-import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import { readsTargetApiSettings } from './target-api';
 import type { BillingStatus } from '../activities/target-api/billing';
 import type { Deductions, QuotaUser } from '../activities/postgres/ledger';
 import { usesLogMetricSettings } from './log-metric-settings';
 import { setting } from './threshold-settings';
-import { defineRunbook } from './shape';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
 
 /** What this runbook is: the catalog, routes, the client script and the README's table read it. */
 export const meta = defineRunbook({
@@ -45,6 +45,8 @@ export const meta = defineRunbook({
   ],
   verify: 'every affected user is under their quota again (their requests pass the quota gate)',
 });
+
+export type QuotaStep = StepIdOf<typeof meta>;
 
 export interface QuotaFacts {
   /** Users refused with 402 in the window who are still at their quota. */
@@ -173,7 +175,7 @@ function billingDetail(b: BillingStatus): string {
 }
 
 /** Pure decision over the findings. */
-export function planQuotaExhaustion(f: QuotaFacts): { diagnosis: string; rootCause?: string; falseAlarm?: boolean; severity?: 1; steps: string[] } {
+export function planQuotaExhaustion(f: QuotaFacts): Decision<QuotaStep> {
   const who = `${f.affected.length} user(s) refused and at their quota (ids ${f.affected.map((u) => u.userId).join(', ')})`;
   if (f.affected.length === 0) {
     return {
@@ -222,11 +224,8 @@ const runbook: Runbook<QuotaFacts> = {
       const s = await acts.quotaStatus({ target: t, nearPct: 100, userIds: ids });
       return { ok: s.atLimit.length > 0, detail: `${s.atLimit.length} of ${ids.length} affected users still at their quota` };
     };
-    const all: Record<string, Step> = {
-      'rollback-release': {
-        id: 'rollback-release',
-        title: 'Roll the api back to the last known good release (child rollback)',
-        risk: 'approve',
+    const steps = buildSteps(meta, p.steps, {
+      'rollback-release': () => ({
         resource: 'child:rollback',
         describe: `open a rollback of the api on ${t} to its last known good release (this approval covers the rollback's first step)`,
         run: async () => {
@@ -240,11 +239,8 @@ const runbook: Runbook<QuotaFacts> = {
           }
           return `rollback child ${child.incidentId} ${child.outcome}: ${child.diagnosis ?? ''}`;
         },
-      },
-      'topup-affected': {
-        id: 'topup-affected',
-        title: `Top up the affected wallets (at most ${f.topupCap} each)`,
-        risk: 'approve',
+      }),
+      'topup-affected': () => ({
         resource: 'wallets',
         describe: `top up ${grants.map((g) => `wallet ${g.user.walletId ?? '?'} (user ${g.user.userId}) by ${g.amount}`).join(', ')}; cap ${f.topupCap} per wallet, one ledger row per incident and user`,
         precondition: stillAtLimit,
@@ -274,11 +270,8 @@ const runbook: Runbook<QuotaFacts> = {
           }
           return done.join('; ');
         },
-      },
-      'trigger-billing-reset': {
-        id: 'trigger-billing-reset',
-        title: 'Trigger the missed billing reset of the current period',
-        risk: 'approve',
+      }),
+      'trigger-billing-reset': () => ({
         resource: `billing:${t}`,
         describe: `trigger the billing reset of ${t} (its admin API, api.paths.billingReset): zero the usage of every non-admin user for the period starting ${period ?? '?'} (recorded once per period: a repeat changes nothing)`,
         precondition: async () => {
@@ -293,9 +286,9 @@ const runbook: Runbook<QuotaFacts> = {
           const b = r.body as { period_start?: string; users_reset?: number; idempotent?: boolean };
           return `period ${b.period_start ?? period}: usage of ${b.users_reset ?? '?'} users reset${b.idempotent ? ' (it had already run: nothing changed)' : ''}`;
         },
-      },
-    };
-    return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+      }),
+    });
+    return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {
     const ids = f.affected.map((u) => u.userId);
