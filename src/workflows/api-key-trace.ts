@@ -420,7 +420,7 @@ const runbook: Runbook<KeyTraceFacts> = {
   diagnose,
   plan(f, ctx): Plan {
     const p = planApiKeyTrace(f);
-    const rec = { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: (ctx.input.severity ?? 3) as Severity, checks: checksOf(f) };
+    const rec = { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: ctx.input.severity ?? meta.severity, checks: checksOf(f) };
     return {
       diagnosis: p.diagnosis,
       ...(p.rootCause ? { rootCause: p.rootCause } : {}),

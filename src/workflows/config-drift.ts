@@ -190,7 +190,7 @@ const runbook: Runbook<DriftFacts> = {
       ...(p.rootCause ? { rootCause: p.rootCause } : {}),
       ...(p.falseAlarm ? { falseAlarm: true } : {}),
       ...(p.escalate ? { escalate: p.escalate } : {}),
-      report: driftReport(f, p, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: (ctx.input.severity ?? 2) as Severity, target: ctx.target }),
+      report: driftReport(f, p, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: ctx.input.severity ?? meta.severity, target: ctx.target }),
       steps,
     };
   },

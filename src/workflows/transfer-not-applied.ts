@@ -372,7 +372,7 @@ const runbook: Runbook<TransferFacts> = {
       ...(p.rootCause ? { rootCause: p.rootCause } : {}),
       ...(p.falseAlarm ? { falseAlarm: true } : {}),
       ...(p.escalate ? { escalate: p.escalate } : {}),
-      report: transferReport(f, p, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: (ctx.input.severity ?? 3) as Severity }),
+      report: transferReport(f, p, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: ctx.input.severity ?? meta.severity }),
       steps: [],
     };
   },
