@@ -37,8 +37,14 @@ export const meta = defineRunbook({
   verify: 'chain verify valid (tampering stays open for security; a race is explained and escalated)',
 });
 
-/** Seed 002: "notify SergeyBar + Security Lead immediately". */
-export const SECURITY_CONTACTS = ['@security-lead', '@ledger-owner'];
+/**
+ * Seed 002: "notify Sergey Bar + Security Lead immediately": the target's security and owner contacts
+ * (`security.contacts`). Incidents started before those reached the workflow named these.
+ */
+export function securityContacts(ctx: RunbookContext): string[] {
+  const c = ctx.policy.roleContacts;
+  return c ? [...c.security, ...c.owner] : ['@security-lead', '@ledger-owner'];
+}
 
 export type BreakClass = 'missing-hash' | 'tampering' | 'race' | 'unexplained';
 
@@ -250,7 +256,7 @@ const runbook: Runbook<AuditFacts> = {
           ctx.notify({
             title: `Audit chain ${p.classification === 'tampering' ? 'tampering' : 'alteration'} on ${t}`,
             text: `${p.diagnosis}. Evidence preserved in ${e.dir}: ${files}. Audit entries were not changed (${ctx.incidentId}).`,
-            contacts: SECURITY_CONTACTS,
+            contacts: securityContacts(ctx),
             kind: 'escalation',
           });
           return `evidence ${e.reused ? 'already preserved' : 'preserved'} in ${e.dir}: ${files}`;

@@ -40,8 +40,13 @@ export const meta = defineRunbook({
 
 /** seed 002 INC-08: "WHERE created_at > now() - interval '1 hour' GROUP BY request_id HAVING count(*) > 1". */
 export const WINDOW_MINUTES = 60;
-/** Seed 002: "All ledger issues require owner review". */
-export const LEDGER_OWNER = ['@ledger-owner'];
+/**
+ * Seed 002: "ESCALATE TO SERGEY BAR — All ledger issues require owner review": the target's owner
+ * contacts (`security.contacts.owner`). Incidents started before those reached the workflow named this.
+ */
+export function ledgerOwner(ctx: RunbookContext): string[] {
+  return ctx.policy.roleContacts?.owner ?? ['@ledger-owner'];
+}
 
 export interface DeployFacts {
   service: string;
@@ -221,7 +226,7 @@ async function diagnose(ctx: RunbookContext): Promise<DoubleSpendFacts> {
     ctx.notify({
       title: `Double charges confirmed on ${t}`,
       text: `${open.length} duplicate charges (${open.reduce((a, d) => a + d.amount, 0)} credits) on ${groups.length} requests; owner review required (${ctx.incidentId})`,
-      contacts: LEDGER_OWNER,
+      contacts: ledgerOwner(ctx),
       kind: 'escalation',
     });
   }
@@ -341,7 +346,7 @@ const runbook: Runbook<DoubleSpendFacts> = {
           ctx.notify({
             title: `Duplicate charges refunded on ${t}`,
             text: `${done.length} refunds applied (${done.join(', ') || 'none'}), ${already} already refunded; please review the reconciliation (${ctx.incidentId})`,
-            contacts: LEDGER_OWNER,
+            contacts: ledgerOwner(ctx),
           });
           return `refunded ${done.length} duplicate charges (${done.join(', ') || 'none'})${already ? `, ${already} were already refunded` : ''}`;
         },
