@@ -31,8 +31,18 @@ test('without overrides every incident gets the base policy, with the seed defau
     escalatedHoldMs: 7 * 24 * 3600_000,
     settleMs: 60_000,
     announceChannel: '#incidents',
+    roleContacts: { owner: [], security: [], legal: [] },
     overrides: [],
   });
+});
+
+test("the people seed 002 names by role are the target's own security contacts", () => {
+  const cfg = load(base, {
+    alfred: { ...target, security: { contacts: { owner: ['@sergey-bar'], security: ['@security-lead'], legal: ['@legal'] } } },
+    beta: { ...target, security: { contacts: { owner: ['@beta-owner'] } } },
+  });
+  expect(resolvePolicy(cfg, { target: 'alfred', runbook: 'doubleSpend', severity: 1 }).roleContacts).toEqual({ owner: ['@sergey-bar'], security: ['@security-lead'], legal: ['@legal'] });
+  expect(resolvePolicy(cfg, { target: 'beta', runbook: 'auditChainBreak', severity: 2 }).roleContacts).toEqual({ owner: ['@beta-owner'], security: [], legal: [] });
 });
 
 test('overrides apply where every key of their match fits, in order, replacing only what they name', () => {

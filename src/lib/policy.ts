@@ -26,5 +26,6 @@ export function resolvePolicy(cfg: EngineConfig, scope: PolicyScope): IncidentPo
     policy = { ...policy, ...given };
     applied.push(i);
   });
-  return { ...policy, overrides: applied };
+  const contacts = cfg.targets[scope.target]?.security.contacts;
+  return { ...policy, ...(contacts ? { roleContacts: contacts } : {}), overrides: applied };
 }

@@ -7,11 +7,36 @@
  * leaving cache-only needs approval. Verified by a live test completion.
  */
 import { patched, sleep } from '@temporalio/workflow';
-import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type StepBuilders } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { ProviderInfo, ProviderProbe, ProviderStatusPage } from '../activities/target-api/providers';
 import { ALL_DOWN_PCT } from './provider-down';
 import { recordStatusPages, statusPagesSummary, withStatusPages } from './status-pages';
+import { defineRunbook, type Decision, type StepIdOf, type StepRef } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'allProvidersDown',
+  scenario: 'INC-03',
+  title: 'LLM providers down (multiple / all)',
+  severity: 1,
+  source: 'seed 002',
+  alerts: ['AlfredAllProvidersDown'],
+  diagnostics: [
+    'per-provider error rates from the SLA metrics endpoint (> 90 % on every provider)',
+    'egress probe to each provider URL from the api container',
+    'DNS resolution of each provider host from the api container',
+    'governance settings (cache-only mode, disabled providers)',
+  ],
+  steps: [
+    { id: 'enable-cache-only', title: 'Enable cache_only_mode and post the status update', risk: 'auto' },
+    { id: 'await-providers', title: 'Wait for the providers to recover (durable timers, bounded)', risk: 'auto' },
+    { id: 'leave-cache-only', title: 'Providers recovered: leave cache-only mode', risk: 'approve' },
+  ],
+  verify: 'a live test completion succeeds through a provider',
+});
+
+export type AllProvidersDownStep = StepIdOf<typeof meta>;
 
 export interface AllProvidersDownParams {
   /** How long the runbook waits for a provider to recover before escalating (cache-only stays on). */
@@ -101,16 +126,16 @@ async function diagnose(ctx: RunbookContext): Promise<AllProvidersDownFacts> {
 const refused = (p: ProviderProbe): boolean => p.status >= 400 && p.status < 500;
 
 /** Pure decision over the findings; the status pages are told in the diagnosis and any escalation, and decide nothing. */
-export function planAllProvidersDown(f: AllProvidersDownFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
+export function planAllProvidersDown(f: AllProvidersDownFacts, target: string): Decision<AllProvidersDownStep> {
   return withStatusPages(decide(f, target), f.statusPages);
 }
 
-function decide(f: AllProvidersDownFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
+function decide(f: AllProvidersDownFacts, target: string): Decision<AllProvidersDownStep> {
   const enabled = f.providers.filter((p) => !f.disabled.includes(p.name)).map((p) => p.name);
   const slaAllDown = enabled.length > 0 && enabled.every((p) => (f.slaRates[p] ?? 0) > ALL_DOWN_PCT);
   const probed = f.probes.filter((p) => enabled.includes(p.name));
   const probesAllFail = probed.length > 0 && probed.every((p) => !answering(p));
-  const leave = f.cacheOnly ? ['leave-cache-only'] : [];
+  const leave: StepRef<AllProvidersDownStep>[] = f.cacheOnly ? ['leave-cache-only'] : [];
   if (!probesAllFail) {
     const up = probed.filter(answering).map((p) => p.name).join(', ') || 'none probed';
     const past = slaAllDown ? ' (the SLA window still shows a past outage)' : '';
@@ -146,7 +171,7 @@ function decide(f: AllProvidersDownFacts, target: string): Omit<Plan, 'steps'> &
   };
 }
 
-function steps(ctx: RunbookContext, f: AllProvidersDownFacts): Record<string, Step> {
+function builders(ctx: RunbookContext, f: AllProvidersDownFacts): StepBuilders<AllProvidersDownStep> {
   const t = ctx.target;
   const names = f.providers.map((p) => p.name);
   const cacheOnlyIs = async (want: boolean): Promise<Check> => {
@@ -154,10 +179,7 @@ function steps(ctx: RunbookContext, f: AllProvidersDownFacts): Record<string, St
     return { ok: s.governance.cacheOnly === want, detail: `cache_only_mode is ${s.governance.cacheOnly ? 'on' : 'off'}` };
   };
   return {
-    'enable-cache-only': {
-      id: 'enable-cache-only',
-      title: 'Enable cache_only_mode and post the status update',
-      risk: 'auto',
+    'enable-cache-only': () => ({
       resource: 'governance',
       describe: 'POST /v1/governance/settings {"cache_only_mode": true}: serve cached answers only instead of 502s; post "Identified" on the status page',
       precondition: () => cacheOnlyIs(false),
@@ -166,11 +188,8 @@ function steps(ctx: RunbookContext, f: AllProvidersDownFacts): Record<string, St
         ctx.statusUpdate('identified', identifiedStatusText(names));
         return r.detail;
       },
-    },
-    'await-providers': {
-      id: 'await-providers',
-      title: 'Wait for the providers to recover',
-      risk: 'auto',
+    }),
+    'await-providers': () => ({
       resource: 'upstream',
       describe: `probe every provider each ${f.params.pollSeconds} s (durable timers) for at most ${f.params.recoveryDeadlineSeconds} s`,
       run: async () => {
@@ -192,11 +211,8 @@ function steps(ctx: RunbookContext, f: AllProvidersDownFacts): Record<string, St
           await sleep(f.params.pollSeconds * 1000);
         }
       },
-    },
-    'leave-cache-only': {
-      id: 'leave-cache-only',
-      title: 'Providers recovered: leave cache-only mode',
-      risk: 'approve',
+    }),
+    'leave-cache-only': () => ({
       resource: 'governance',
       describe: 'POST /v1/governance/settings {"cache_only_mode": false}: send uncached prompts to the providers again',
       precondition: async () => {
@@ -209,17 +225,16 @@ function steps(ctx: RunbookContext, f: AllProvidersDownFacts): Record<string, St
         ctx.statusUpdate('monitoring', 'Upstream providers have recovered and live responses are being served again. We are monitoring the situation.');
         return r.detail;
       },
-    },
+    }),
   };
 }
 
 const runbook: Runbook<AllProvidersDownFacts> = {
-  name: 'allProvidersDown',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planAllProvidersDown(f, ctx.target);
-    const all = steps(ctx, f);
-    return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+    return { ...p, steps: buildSteps(meta, p.steps, builders(ctx, f)) };
   },
   async verify(ctx, f): Promise<Check> {
     const model = f.providers[0]?.model;

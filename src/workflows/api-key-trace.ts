@@ -11,6 +11,26 @@ import type { ApiLogTrace, KeyEvent, RequestRows, SupportUser } from '../activit
 import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
 import { notConfiguredMessage, recordChecks } from './support-evidence';
 import { setting } from './threshold-settings';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'apiKeyTrace',
+  scenario: 'SUP-KEY',
+  title: 'API key trace (support)',
+  severity: 3,
+  source: 'seed 000',
+  alerts: [],
+  diagnostics: [
+    'the account behind the email',
+    "the user's charged requests around the time (request_logs)",
+    'the request id in request_logs and in the api log',
+    'key rotations / erasures (audit_logs)',
+    'failed authentications in the api log',
+  ],
+  steps: [],
+  verify: 'the service side is healthy (/health), so the answer lies with the client',
+});
 
 export interface KeyTraceFacts {
   email: string;
@@ -42,13 +62,26 @@ export interface KeyTraceFacts {
   repeatedServerErrors?: number;
 }
 
-export interface KeyTraceVerdict {
+/** The trace changes nothing: it declares no step. */
+export type KeyTraceStep = StepIdOf<typeof meta>;
+
+/** The verdict a support engineer pastes into the ticket, as the runbook's decision. */
+export interface KeyTraceDecision extends Decision<KeyTraceStep> {
+  status: ReportStatus;
+  solution?: string;
+  nextSteps: string[];
+}
+
+/**
+ * What the trace found, before it is settled into a decision. `escalate`: why the incident
+ * escalates, when it is not the diagnosis itself (what could not be observed).
+ */
+interface Verdict {
   status: ReportStatus;
   diagnosis: string;
   rootCause?: string;
   solution?: string;
   nextSteps: string[];
-  /** Why the incident escalates, when it is not the diagnosis itself (what could not be observed). */
   escalate?: string;
 }
 
@@ -149,7 +182,7 @@ function lastRotation(f: KeyTraceFacts, before: string): KeyEvent | undefined {
 }
 
 /** A rejected key (401): rotated, erased, or simply not this account's. */
-function rejectedKey(f: KeyTraceFacts, when: string): KeyTraceVerdict {
+function rejectedKey(f: KeyTraceFacts, when: string): Verdict {
   const rotated = lastRotation(f, when);
   if (rotated) {
     return {
@@ -205,7 +238,7 @@ export function unobservedSignals(f: KeyTraceFacts): Array<{ signal: string; why
 }
 
 /** An absence that rests on signals that could not be observed is not known: escalate, naming them. */
-function notDetermined(f: KeyTraceFacts, what: string, unseen: Array<{ signal: string; why: string }>): KeyTraceVerdict {
+function notDetermined(f: KeyTraceFacts, what: string, unseen: Array<{ signal: string; why: string }>): Verdict {
   const text = unseen.map((u) => `could not observe ${u.signal}: ${u.why}`).join('; ');
   return {
     status: 'escalated',
@@ -217,7 +250,7 @@ function notDetermined(f: KeyTraceFacts, what: string, unseen: Array<{ signal: s
 }
 
 /** The verdict on one request id. */
-function traceRequest(f: KeyTraceFacts, id: string): KeyTraceVerdict {
+function traceRequest(f: KeyTraceFacts, id: string): Verdict {
   const match = f.rows?.match;
   const seen = f.log?.request;
   if (match && !match.mine) {
@@ -285,7 +318,7 @@ function traceRequest(f: KeyTraceFacts, id: string): KeyTraceVerdict {
 }
 
 /** Without a request id: what the account's key did in the window. */
-function traceWindow(f: KeyTraceFacts): KeyTraceVerdict {
+function traceWindow(f: KeyTraceFacts): Verdict {
   const log = f.log;
   const served = f.rows?.inWindow ?? 0;
   const byStatus = log?.userByStatus ?? {};
@@ -321,8 +354,22 @@ function traceWindow(f: KeyTraceFacts): KeyTraceVerdict {
   };
 }
 
-/** Pure verdict over the findings. */
-export function planApiKeyTrace(f: KeyTraceFacts): KeyTraceVerdict {
+/**
+ * Pure decision over the findings: the verdict, a false alarm when nothing is wrong, and the reason
+ * it escalates when it does (what could not be observed, else the diagnosis and what was done).
+ */
+export function planApiKeyTrace(f: KeyTraceFacts): KeyTraceDecision {
+  const v = verdictOf(f);
+  return {
+    ...v,
+    ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
+    ...(v.status === 'escalated' ? { escalate: v.escalate ?? `${v.diagnosis}: ${v.nextSteps.join(' ')}` } : {}),
+    steps: [],
+  };
+}
+
+/** The verdict over the findings. */
+function verdictOf(f: KeyTraceFacts): Verdict {
   if (!f.user.found) {
     return {
       status: 'answered',
@@ -344,7 +391,7 @@ export function planApiKeyTrace(f: KeyTraceFacts): KeyTraceVerdict {
 }
 
 /** The ticket report for a verdict. */
-export function apiKeyTraceReport(f: KeyTraceFacts, v: KeyTraceVerdict, meta: { incidentId: string; at: string; severity: Severity; checks: SupportCheck[] }): string {
+export function apiKeyTraceReport(f: KeyTraceFacts, v: KeyTraceDecision, meta: { incidentId: string; at: string; severity: Severity; checks: SupportCheck[] }): string {
   return renderSupportReport({
     title: 'API key trace',
     incidentId: meta.incidentId,
@@ -369,17 +416,17 @@ export function apiKeyTraceReport(f: KeyTraceFacts, v: KeyTraceVerdict, meta: { 
 }
 
 const runbook: Runbook<KeyTraceFacts> = {
-  name: 'apiKeyTrace',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
-    const v = planApiKeyTrace(f);
-    const rec = { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: (ctx.input.severity ?? 3) as Severity, checks: checksOf(f) };
+    const p = planApiKeyTrace(f);
+    const rec = { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: ctx.input.severity ?? meta.severity, checks: checksOf(f) };
     return {
-      diagnosis: v.diagnosis,
-      ...(v.rootCause ? { rootCause: v.rootCause } : {}),
-      ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
-      ...(v.status === 'escalated' ? { escalate: v.escalate ?? `${v.diagnosis}: ${v.nextSteps.join(' ')}` } : {}),
-      report: apiKeyTraceReport(f, v, rec),
+      diagnosis: p.diagnosis,
+      ...(p.rootCause ? { rootCause: p.rootCause } : {}),
+      ...(p.falseAlarm ? { falseAlarm: true } : {}),
+      ...(p.escalate ? { escalate: p.escalate } : {}),
+      report: apiKeyTraceReport(f, p, rec),
       steps: [],
     };
   },

@@ -11,13 +11,40 @@
  * Verify: chain verify valid.
  */
 import { patched } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuditEntryView, AuditNeighbourhood, AuditVerdict } from '../activities/postgres/audit-chain';
 import { readsTargetApiSettings } from './target-api';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
 
-/** Seed 002: "notify SergeyBar + Security Lead immediately". */
-export const SECURITY_CONTACTS = ['@security-lead', '@ledger-owner'];
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'auditChainBreak',
+  scenario: 'INC-09',
+  title: 'Audit log chain break',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AuditChainBreak', 'AuditChainInvalid'],
+  diagnostics: [
+    'chain verify → first_break_at',
+    'the broken entry and its neighbours (hashes recomputed)',
+    'classification from the data: missing hashes (migration), content mismatch (tampering), prev-hash race',
+  ],
+  steps: [
+    { id: 'preserve-evidence', title: 'Tampering: export every entry with a sha256 manifest, notify security; never update or delete entries', risk: 'auto' },
+    { id: 'rehash-chain', title: 'Migration error: recompute hashes forward from the break', risk: 'two-person' },
+  ],
+  verify: 'chain verify valid (tampering stays open for security; a race is explained and escalated)',
+});
+
+/**
+ * Seed 002: "notify Sergey Bar + Security Lead immediately": the target's security and owner contacts
+ * (`security.contacts`). Incidents started before those reached the workflow named these.
+ */
+export function securityContacts(ctx: RunbookContext): string[] {
+  const c = ctx.policy.roleContacts;
+  return c ? [...c.security, ...c.owner] : ['@security-lead', '@ledger-owner'];
+}
 
 export type BreakClass = 'missing-hash' | 'tampering' | 'race' | 'unexplained';
 
@@ -42,7 +69,12 @@ function failureText(err: unknown): string {
   return e?.cause?.message ?? e?.message ?? String(err);
 }
 
-export type AuditStep = 'preserve-evidence' | 'rehash-chain';
+export type AuditStep = StepIdOf<typeof meta>;
+
+export interface AuditDecision extends Decision<AuditStep> {
+  /** How the broken entry came about, once its hashes can be trusted. */
+  classification?: BreakClass;
+}
 
 /** The target's audit chain verdict (POST /v1/admin/audit-logs/verify), also read by INC-08. */
 export async function chainVerdict(target: string): Promise<ChainVerdict> {
@@ -136,7 +168,7 @@ async function diagnose(ctx: RunbookContext): Promise<AuditFacts> {
 }
 
 /** Pure decision over the findings. */
-export function planAuditChainBreak(f: AuditFacts): Omit<Plan, 'steps'> & { steps: AuditStep[]; classification?: BreakClass } {
+export function planAuditChainBreak(f: AuditFacts): AuditDecision {
   if (f.hashRule && f.verdictUnread) {
     return { diagnosis: 'the audit chain verification could not be read', escalate: `could not observe chain verify: ${f.verdictUnread}`, steps: [] };
   }
@@ -207,18 +239,15 @@ async function evidenceHandOff(incidentId: string, at: string | null): Promise<s
 }
 
 const runbook: Runbook<AuditFacts> = {
-  name: 'auditChainBreak',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;
     const p = planAuditChainBreak(f);
     const from = f.verdict.firstBreakAt ?? '';
     const verdict: Record<string, unknown> = { ...f.verdict, classification: p.classification ?? null, incident: ctx.incidentId };
-    const all: Record<AuditStep, Step> = {
-      'preserve-evidence': {
-        id: 'preserve-evidence',
-        title: 'Preserve the audit entries as evidence (export + sha256) and notify security',
-        risk: 'auto',
+    const steps = buildSteps(meta, p.steps, {
+      'preserve-evidence': () => ({
         resource: 'db',
         describe: 'export every audit entry and the chain verdict to the evidence directory with a sha256 manifest; entries are not changed',
         run: async () => {
@@ -227,16 +256,13 @@ const runbook: Runbook<AuditFacts> = {
           ctx.notify({
             title: `Audit chain ${p.classification === 'tampering' ? 'tampering' : 'alteration'} on ${t}`,
             text: `${p.diagnosis}. Evidence preserved in ${e.dir}: ${files}. Audit entries were not changed (${ctx.incidentId}).`,
-            contacts: SECURITY_CONTACTS,
+            contacts: securityContacts(ctx),
             kind: 'escalation',
           });
           return `evidence ${e.reused ? 'already preserved' : 'preserved'} in ${e.dir}: ${files}`;
         },
-      },
-      'rehash-chain': {
-        id: 'rehash-chain',
-        title: `Recompute the audit hashes forward from entry ${from}`,
-        risk: 'two-person',
+      }),
+      'rehash-chain': () => ({
         resource: 'db',
         describe: `fill the missing hashes from entry ${from} on and re-link the entries after them (refused if any entry does not match its own hash)`,
         precondition: async () => {
@@ -250,15 +276,15 @@ const runbook: Runbook<AuditFacts> = {
           const r = await longActs.rehashAuditChain({ target: t, fromId: from });
           return `recomputed hashes of ${r.updated.length} entries${r.updated.length ? ` (${r.updated[0]}–${r.updated[r.updated.length - 1]})` : ''}`;
         },
-      },
-    };
+      }),
+    });
     const altered = p.classification === 'tampering' || p.classification === 'unexplained';
     // Seed 002: "SEV-2 (SEV-1 if during compliance audit)"; the person or route starting it says so.
     const duringAudit = ctx.input.params?.complianceAudit === true && !f.verdict.valid;
     return {
       ...p,
       ...(duringAudit ? { severity: 1 as const } : {}),
-      steps: p.steps.map((id) => all[id]),
+      steps,
       // Altered entries are evidence: nothing will make the chain valid, so security takes over now.
       ...(altered ? { handOffAfterSteps: () => evidenceHandOff(ctx.incidentId, f.verdict.firstBreakAt) } : {}),
     };

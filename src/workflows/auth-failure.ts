@@ -8,12 +8,36 @@
  * Params: `deployWindowMinutes` (a deploy this recent is a suspect, default 60).
  */
 import { ActivityFailure, ApplicationFailure, patched } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { AuthErrors, KeyHashCheck, WhoAmI } from '../activities/target-api/auth';
 import { childIncidentStep } from './child-step';
 import { usesLogMetricSettings } from './log-metric-settings';
 import { setting } from './threshold-settings';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'authFailure',
+  scenario: 'INC-06',
+  title: 'Authentication failure',
+  severity: 1,
+  source: 'seed 002',
+  alerts: ['AlfredAuthFailures', 'AuthFailure'],
+  diagnostics: [
+    'GET /v1/users/me with the admin key',
+    'key-hash self-check (stored hash vs the configured key, compared by hash)',
+    'users table reachable',
+    'auth errors in the api logs, by reason',
+    'SSO_REQUIRED in the api container and its last deploy',
+  ],
+  steps: [
+    { id: 'database-incident', title: 'Database problem: child INC-01 incident', risk: 'auto' },
+    { id: 'disable-sso', title: 'SSO provider down: set SSO_REQUIRED=false and recreate the api', risk: 'approve' },
+    { id: 'rollback-release', title: 'Bad deploy: child rollback incident', risk: 'approve' },
+  ],
+  verify: '/v1/users/me returns the admin email',
+});
 
 export interface AuthFacts {
   me: WhoAmI;
@@ -170,12 +194,12 @@ async function diagnose(ctx: RunbookContext): Promise<AuthFacts> {
   return { ...facts, deployWindowMinutes: typeof window === 'number' && window > 0 ? window : targetWindow };
 }
 
-export type AuthStep = 'database-incident' | 'disable-sso' | 'rollback-release';
+export type AuthStep = StepIdOf<typeof meta>;
 
 /** Pure decision over the findings. */
-export function planAuthFailure(f: AuthFacts): Omit<Plan, 'steps'> & { steps: AuthStep[] } {
+export function planAuthFailure(f: AuthFacts): Decision<AuthStep> {
   const unknown = unobservedAuth(f);
-  const cannot = (checks: string[]): Omit<Plan, 'steps'> & { steps: AuthStep[] } | undefined => {
+  const cannot = (checks: string[]): Decision<AuthStep> | undefined => {
     const u = unknown.filter((x) => checks.includes(x.check));
     if (u.length === 0) return undefined;
     const list = u.map((x) => `could not observe ${x.check}: ${x.why}`).join('; ');
@@ -235,7 +259,7 @@ export function planAuthFailure(f: AuthFacts): Omit<Plan, 'steps'> & { steps: Au
 }
 
 const runbook: Runbook<AuthFacts> = {
-  name: 'authFailure',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;
@@ -248,37 +272,31 @@ const runbook: Runbook<AuthFacts> = {
       const me = await acts.whoAmI({ target: t });
       return { ok: me.status !== 200, detail: `/v1/users/me answers ${me.status || 'nothing'}` };
     };
-    const build: Record<AuthStep, () => Step> = {
-      'database-incident': () =>
-        childIncidentStep(ctx, {
-          id: 'database-incident',
-          title: 'Open a child INC-01 (database unreachable) incident',
-          risk: 'auto',
+    const steps = buildSteps(meta, p.steps, {
+      'database-incident': (id) =>
+        childIncidentStep(ctx, id, {
           runbook: 'databaseUnreachable',
           reason: `INC-06 on ${t}: ${p.diagnosis}`,
         }),
       'disable-sso': () => ({
-        id: 'disable-sso',
-        title: `Set ${SSO_FLAG}=false and recreate the api`,
-        risk: 'approve',
         resource: API,
         describe: `recreate the api container with ${SSO_FLAG}=false, keeping its image and every other setting`,
         precondition: ssoStillRequired,
         run: async () => (await longActs.recreateContainer({ target: t, component: API, env: { [SSO_FLAG]: 'false' } })).detail,
       }),
-      'rollback-release': () =>
-        childIncidentStep(ctx, {
-          id: 'rollback-release',
-          title: `Roll the api back from ${f.api.tag} to ${f.api.lastGoodTag ?? '?'} (child rollback)`,
-          risk: 'approve',
+      'rollback-release': (id) => {
+        const reason = `INC-06 on ${t}: ${p.diagnosis}`;
+        return childIncidentStep(ctx, id, {
           runbook: 'rollback',
-          reason: `INC-06 on ${t}: ${p.diagnosis}`,
-          // The tag the approver saw in the title, not one the child might choose differently.
+          reason,
+          describe: `roll the api back from ${f.api.tag} to ${f.api.lastGoodTag ?? '?'} in a child rollback incident: ${reason}`,
+          // The tag the approver was told, not one the child might choose differently.
           params: { services: [API], tag: f.api.lastGoodTag, reason: `INC-06 bad deploy ${f.api.tag}` },
           precondition: stillRefused,
-        }),
-    };
-    return { ...p, steps: p.steps.map((id) => build[id]()) };
+        });
+      },
+    });
+    return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {
     if (f.evidenceRule) {

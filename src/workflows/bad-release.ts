@@ -10,13 +10,35 @@
  */
 import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type StepWork } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { RequestCounts } from '../activities/containers/release';
 import { childIncidentStep } from './child-step';
 import { revisionsBetween } from '../lib/migration-chain';
 import { usesLogMetricSettings } from './log-metric-settings';
 import { setting } from './threshold-settings';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'badRelease',
+  scenario: 'INC-12',
+  title: 'Bad release',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredBadRelease', 'BadRelease'],
+  diagnostics: [
+    'last deploy of each service (container created, image built)',
+    'request errors before vs after the deploy (proxy and service logs)',
+    'current migration revision and migrations applied by the release',
+    'health',
+  ],
+  steps: [
+    { id: 'rollback-release', title: 'Child rollback of the deployed service', risk: 'approve' },
+    { id: 'migration-downgrade', title: 'Downgrade the migrations the release brought, one step at a time', risk: 'approve' },
+  ],
+  verify: 'health OK, error rate at baseline',
+});
 
 export interface ServiceRelease {
   service: string;
@@ -188,10 +210,10 @@ async function diagnose(ctx: RunbookContext): Promise<ReleaseFacts> {
   };
 }
 
-export type ReleaseStep = 'rollback-release' | 'migration-downgrade';
+export type ReleaseStep = StepIdOf<typeof meta>;
 
 /** Pure decision over the findings. */
-export function planBadRelease(f: ReleaseFacts): Omit<Plan, 'steps'> & { steps: ReleaseStep[] } {
+export function planBadRelease(f: ReleaseFacts): Decision<ReleaseStep> {
   const afterRate = rate(f.after);
   const beforeRate = rate(f.before);
   const worse = afterRate > f.errorRatePct && afterRate > beforeRate + f.errorRatePct;
@@ -225,12 +247,9 @@ export function planBadRelease(f: ReleaseFacts): Omit<Plan, 'steps'> & { steps: 
  * not know). Each downgrade first checks the database is still at that revision, so a repeat never
  * reverts one more.
  */
-function alembicDowngradeStep(t: string, d: ServiceRelease, f: ReleaseFacts): Step {
+function alembicDowngradeWork(t: string, d: ServiceRelease, f: ReleaseFacts): StepWork<'migration-downgrade'> {
   const revs = f.migration.broughtByRelease;
   return {
-    id: 'migration-downgrade',
-    title: `Downgrade migration ${revs.join(', ')} (alembic downgrade -1 with ${d.tag})`,
-    risk: 'approve',
     resource: 'db',
     describe: `revert schema migration ${revs.join(', ')}, which release ${d.tag} applied, down to ${f.migration.goodHead ?? '?'}`,
     precondition: async () => {
@@ -245,12 +264,9 @@ function alembicDowngradeStep(t: string, d: ServiceRelease, f: ReleaseFacts): St
   };
 }
 
-function adminApiDowngradeStep(t: string, d: ServiceRelease, f: ReleaseFacts): Step {
+function adminApiDowngradeWork(t: string, d: ServiceRelease, f: ReleaseFacts): StepWork<'migration-downgrade'> {
   const newest = Math.max(...f.migration.broughtByRelease.map(Number));
   return {
-    id: 'migration-downgrade',
-    title: `Downgrade migration ${newest} (one step)`,
-    risk: 'approve',
     resource: 'db',
     describe: `revert schema migration ${newest}, which release ${d.tag} applied`,
     precondition: async () => {
@@ -269,25 +285,28 @@ function adminApiDowngradeStep(t: string, d: ServiceRelease, f: ReleaseFacts): S
 }
 
 const runbook: Runbook<ReleaseFacts> = {
-  name: 'badRelease',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;
     const p = planBadRelease(f);
-    const d = f.deployed as ServiceRelease;
-    const build: Record<ReleaseStep, () => Step> = {
-      'rollback-release': () =>
-        childIncidentStep(ctx, {
-          id: 'rollback-release',
-          title: `Roll ${d.service} back from ${d.tag} to ${d.lastGoodTag ?? '?'} (child rollback)`,
-          risk: 'approve',
+    // Both steps act on the release the decision found; it chooses none without one.
+    const deployed = (): ServiceRelease => {
+      if (!f.deployed) throw new Error('no recent deploy to act on');
+      return f.deployed;
+    };
+    const steps = buildSteps(meta, p.steps, {
+      'rollback-release': (id) => {
+        const d = deployed();
+        return childIncidentStep(ctx, id, {
           runbook: 'rollback',
           reason: `INC-12 on ${t}: ${p.diagnosis}`,
           params: { services: [d.service], tag: d.lastGoodTag, reason: `INC-12 bad release ${d.tag}` },
-        }),
-      'migration-downgrade': () => (f.migration.via === 'alembic' ? alembicDowngradeStep(t, d, f) : adminApiDowngradeStep(t, d, f)),
-    };
-    return { ...p, steps: p.steps.map((id) => build[id]()) };
+        });
+      },
+      'migration-downgrade': () => (f.migration.via === 'alembic' ? alembicDowngradeWork(t, deployed(), f) : adminApiDowngradeWork(t, deployed(), f)),
+    });
+    return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {
     const service = f.deployed?.service ?? 'api';

@@ -7,13 +7,33 @@
  * window_seconds, 300 s; param `hitRateWindowSeconds`, setting limits.cacheRecoverySeconds).
  */
 import { patched, sleep } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { RedisMemory } from '../activities/redis/redis';
 import type { DependencyView, HealthResult } from '../activities/target-api/http';
 import { setting } from './threshold-settings';
 import type { NetworkView } from '../activities/containers/network';
 import type { SlaMetrics } from '../activities/target-api/providers';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'cacheFailure',
+  scenario: 'INC-05',
+  title: 'Redis / cache failure',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredRedisDown', 'AlfredCacheHitRateZero', 'CacheFailure'],
+  diagnostics: ['PING', 'INFO memory (used, peak)', 'CONFIG GET maxmemory', 'SLOWLOG GET 10', 'redis container state'],
+  steps: [
+    { id: 'restart-redis', title: 'Restart the redis container', risk: 'auto' },
+    { id: 'raise-maxmemory', title: 'Raise maxmemory by half', risk: 'approve' },
+    { id: 'evict-cache', title: 'Evict cache keys by pattern (SCAN + UNLINK, bounded batches)', risk: 'approve' },
+  ],
+  verify: 'PONG, writes accepted, /health reports redis healthy',
+});
+
+export type CacheStep = StepIdOf<typeof meta>;
 
 export interface CacheFacts {
   pingOk: boolean;
@@ -168,7 +188,7 @@ async function diagnose(ctx: RunbookContext): Promise<CacheFacts> {
 }
 
 /** Pure decision over the findings. */
-export function planCacheFailure(f: CacheFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
+export function planCacheFailure(f: CacheFacts, target: string): Decision<CacheStep> {
   if (!f.containerRunning) {
     return {
       diagnosis: `redis container is ${f.containerStatus}${f.oomKilled ? ' (OOM-killed)' : ''}: crashed`,
@@ -293,7 +313,7 @@ async function watchHitRate(ctx: RunbookContext, windowSeconds: number): Promise
 }
 
 const runbook: Runbook<CacheFacts> = {
-  name: 'cacheFailure',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const keyPattern = f.keyPattern;
@@ -304,11 +324,8 @@ const runbook: Runbook<CacheFacts> = {
       const still = !w.ok || (m.maxmemoryBytes > 0 && m.usedPct >= f.memoryThresholdPct);
       return { ok: still, detail: `${m.usedPct}% of maxmemory used, writes ${w.ok ? 'accepted' : 'refused'}` };
     };
-    const all: Record<string, Step> = {
-      'restart-redis': {
-        id: 'restart-redis',
-        title: 'Restart the redis container',
-        risk: 'auto',
+    const steps = buildSteps(meta, p.steps, {
+      'restart-redis': () => ({
         resource: 'redis',
         describe: `restart the redis container of ${ctx.target}`,
         precondition: async () => {
@@ -316,11 +333,8 @@ const runbook: Runbook<CacheFacts> = {
           return { ok: !c.running || !ping.ok, detail: `container ${c.status}, PING ${ping.ok ? 'ok' : 'failing'}` };
         },
         run: async (notBefore) => (await acts.restartContainer({ ...ref, notBefore })).detail,
-      },
-      'evict-cache': {
-        id: 'evict-cache',
-        title: `Evict cache keys matching ${keyPattern}`,
-        risk: 'approve',
+      }),
+      'evict-cache': () => ({
         resource: 'redis',
         describe: `delete keys matching ${keyPattern} with SCAN + UNLINK in bounded batches`,
         precondition: atLimit,
@@ -328,18 +342,15 @@ const runbook: Runbook<CacheFacts> = {
           const r = await longActs.unlinkByPattern({ target: ctx.target, pattern: keyPattern });
           return `unlinked ${r.deleted} keys matching ${keyPattern}${r.done ? '' : ' (stopped at the cap)'}`;
         },
-      },
-      'raise-maxmemory': {
-        id: 'raise-maxmemory',
-        title: 'Raise maxmemory by half',
-        risk: 'approve',
+      }),
+      'raise-maxmemory': () => ({
         resource: 'redis',
         describe: `raise maxmemory from ${((f.memory?.maxmemoryBytes ?? 0) / MB).toFixed(0)} MB to ${(((f.memory?.maxmemoryBytes ?? 0) * setting(f.maxmemoryRaiseFactor, MAXMEMORY_RAISE_FACTOR)) / MB).toFixed(0)} MB`,
         precondition: atLimit,
         run: async () => (await acts.raiseMaxmemory({ target: ctx.target, bytes: Math.round((f.memory?.maxmemoryBytes ?? 0) * setting(f.maxmemoryRaiseFactor, MAXMEMORY_RAISE_FACTOR)) })).detail,
-      },
-    };
-    return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+      }),
+    });
+    return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {
     const [ping, write, health] = await Promise.all([

@@ -6,10 +6,33 @@
  * batches (approve). Verify: the known query gets its correct answer and no wrong entry remains.
  */
 import { patched } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { ProbeAnswer, SuspiciousEntries } from '../activities/redis/semantic-cache';
 import { readsTargetApiSettings } from './target-api';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'cachePoisoning',
+  scenario: 'INC-15',
+  title: 'Semantic cache poisoning',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredCachePoisoning'],
+  diagnostics: [
+    'cache hit rate from the SLA metrics (> 80 % is anomalous)',
+    'cache key count (SCAN by pattern)',
+    'similarity threshold from the governance settings',
+    'a known query asked through the gateway',
+    'cached entries that would answer it wrongly (redacted, truncated)',
+  ],
+  steps: [
+    { id: 'tighten-threshold', title: 'Tighten the cache similarity threshold to 0.98', risk: 'auto' },
+    { id: 'flush-cache', title: 'Flush cache keys by pattern (SCAN + UNLINK, bounded batches)', risk: 'approve' },
+  ],
+  verify: 'the known query returns its correct answer and no wrong entry remains',
+});
 
 /** seed 002 INC-15: "Increase minimum similarity score for cache hits", `{"cache_similarity_threshold":0.98}`. */
 export const SAFE_SIMILARITY = 0.98;
@@ -67,7 +90,7 @@ export function unobservedCache(f: PoisoningFacts): Unobserved[] {
   return out;
 }
 
-export type PoisoningStep = 'tighten-threshold' | 'flush-cache';
+export type PoisoningStep = StepIdOf<typeof meta>;
 
 function numberAt(body: unknown, ...path: string[]): number | undefined {
   let v: unknown = body;
@@ -187,7 +210,7 @@ async function diagnose(ctx: RunbookContext): Promise<PoisoningFacts> {
 }
 
 /** Pure decision over the findings. */
-export function planCachePoisoning(f: PoisoningFacts): Omit<Plan, 'steps'> & { steps: PoisoningStep[] } {
+export function planCachePoisoning(f: PoisoningFacts): Decision<PoisoningStep> {
   const hitRate = f.hitRatePct === undefined ? 'hit rate not reported' : `hit rate ${f.hitRatePct}%`;
   if (f.evidenceRule) return planFromEvidence(f, hitRate);
   const wrongAnswer = f.probe.status === 200 && !f.probe.correct;
@@ -224,7 +247,7 @@ export function planCachePoisoning(f: PoisoningFacts): Omit<Plan, 'steps'> & { s
  * only when it was read and is loose. A wrong answer not known to come from the cache, or any signal
  * left unobserved, escalates instead of acting or of calling it a false alarm.
  */
-function planFromEvidence(f: PoisoningFacts, hitRate: string): Omit<Plan, 'steps'> & { steps: PoisoningStep[] } {
+function planFromEvidence(f: PoisoningFacts, hitRate: string): Decision<PoisoningStep> {
   const wrongAnswer = probeAnswered(f.probe) && !f.probe.correct;
   if (f.suspicious.suspicious > 0 || (wrongAnswer && f.probe.cached === true)) {
     const loose = f.threshold !== undefined && f.threshold < SAFE_SIMILARITY;
@@ -277,16 +300,13 @@ export function verifyCache(probe: ProbeAnswer, s: SuspiciousEntries, threshold:
 }
 
 const runbook: Runbook<PoisoningFacts> = {
-  name: 'cachePoisoning',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;
     const p = planCachePoisoning(f);
-    const all: Record<PoisoningStep, Step> = {
-      'tighten-threshold': {
-        id: 'tighten-threshold',
-        title: `Tighten the cache similarity threshold to ${SAFE_SIMILARITY}`,
-        risk: 'auto',
+    const steps = buildSteps(meta, p.steps, {
+      'tighten-threshold': () => ({
         resource: 'api',
         describe: `set cache_similarity_threshold from ${f.threshold ?? '?'} to ${SAFE_SIMILARITY} through the governance API`,
         precondition: async () => {
@@ -304,11 +324,8 @@ const runbook: Runbook<PoisoningFacts> = {
           });
           return `cache_similarity_threshold set to ${SAFE_SIMILARITY}`;
         },
-      },
-      'flush-cache': {
-        id: 'flush-cache',
-        title: `Flush cache keys matching ${f.keyPattern}`,
-        risk: 'approve',
+      }),
+      'flush-cache': () => ({
         resource: 'redis',
         describe: `delete the ${f.keyCount}${f.keyCountCapped ? '+' : ''} keys matching ${f.keyPattern} with SCAN + UNLINK in bounded batches`,
         precondition: async () => {
@@ -319,9 +336,9 @@ const runbook: Runbook<PoisoningFacts> = {
           const r = await longActs.unlinkByPattern({ target: t, pattern: f.keyPattern });
           return `unlinked ${r.deleted} keys matching ${f.keyPattern}${r.done ? '' : ' (stopped at the cap)'}`;
         },
-      },
-    };
-    return { ...p, steps: p.steps.map((id) => all[id]) };
+      }),
+    });
+    return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {
     const t = ctx.target;

@@ -5,11 +5,25 @@
  * with the reference's value after approval; verification compares again.
  */
 import { patched } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { SecretComparison, SecretHolder } from '../activities/containers/shared-secrets';
 import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
 import { recordChecks, unobservedText } from './support-evidence';
+import { defineRunbook, stepIdOf, type Decision, type StepIdOf, type StepRef } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'configDrift',
+  scenario: 'SUP-DRIFT',
+  title: 'Config drift: shared secrets differ between services',
+  severity: 2,
+  source: 'seed 004',
+  alerts: [],
+  diagnostics: ['each shared secret (e.g. JWT_SECRET) compared by sha256 between the reference and the other containers (Docker inspect)'],
+  steps: [{ id: 'align-<secret>-<component>', title: "Recreate the drifted container with the reference's value", risk: 'approve' }],
+  verify: 'every shared secret equal in every component (compared by hash)',
+});
 
 export interface DriftFacts {
   comparisons: SecretComparison[];
@@ -27,13 +41,12 @@ export interface DriftItem {
   why: 'different' | 'missing';
 }
 
-export interface DriftVerdict {
+export type DriftStep = StepIdOf<typeof meta>;
+
+export interface DriftDecision extends Decision<DriftStep> {
   status: ReportStatus;
-  diagnosis: string;
-  rootCause?: string;
-  /** Components to align, one step each. */
+  /** Components to align, one step each (`steps`, in the same order). */
   drifted: DriftItem[];
-  escalate?: string;
 }
 
 async function diagnose(ctx: RunbookContext): Promise<DriftFacts> {
@@ -77,7 +90,7 @@ export function checksOf(f: DriftFacts): SupportCheck[] {
 }
 
 /** Pure decision over the comparisons. */
-export function planConfigDrift(f: DriftFacts): DriftVerdict {
+export function planConfigDrift(f: DriftFacts): DriftDecision {
   const unseen = f.evidenceRule ? unobservedText(checksOf(f)) : '';
   if (unseen) {
     return {
@@ -86,6 +99,7 @@ export function planConfigDrift(f: DriftFacts): DriftVerdict {
       rootCause: 'Not determined: the secrets could not be compared.',
       drifted: [],
       escalate: unseen,
+      steps: [],
     };
   }
   const noReference = f.comparisons.filter((c) => !c.reference.present);
@@ -97,6 +111,7 @@ export function planConfigDrift(f: DriftFacts): DriftVerdict {
       rootCause: 'A service runs without a secret it needs.',
       drifted: [],
       escalate: `reference secret missing: ${names}; set it by hand, then re-run`,
+      steps: [],
     };
   }
   const drifted: DriftItem[] = f.comparisons.flatMap((c) =>
@@ -104,22 +119,28 @@ export function planConfigDrift(f: DriftFacts): DriftVerdict {
   );
   if (drifted.length === 0) {
     const what = f.comparisons.map((c) => `${c.env} (${[c.reference, ...c.others].map((h) => h.component).join(', ')})`).join('; ');
-    return { status: 'nothing-wrong', diagnosis: `no drift: ${what || 'no shared secrets configured'} match`, drifted: [] };
+    return { status: 'nothing-wrong', diagnosis: `no drift: ${what || 'no shared secrets configured'} match`, falseAlarm: true, drifted: [], steps: [] };
   }
   return {
     status: 'mitigation-proposed',
     diagnosis: `config drift: ${drifted.map((d) => `${d.env} in ${d.component} ${d.why === 'missing' ? 'is missing' : `differs from ${d.reference}`}`).join('; ')}`,
     rootCause: `${drifted.map((d) => d.component).join(', ')} ${drifted.length > 1 ? 'were' : 'was'} started with a different ${[...new Set(drifted.map((d) => d.env))].join(', ')} than ${[...new Set(drifted.map((d) => d.reference))].join(', ')}: tokens signed by one are refused by the other (401 Invalid session token).`,
     drifted,
+    steps: drifted.map(alignStep),
   };
 }
 
+/** The step that aligns one drifted secret in one component: JWT_SECRET in worker is `align-jwt-secret-worker`. */
+export function alignStep(d: DriftItem): StepRef<DriftStep> {
+  return { id: 'align-<secret>-<component>', args: { secret: d.env.toLowerCase().replace(/_/g, '-'), component: d.component } };
+}
+
 export function stepId(d: DriftItem): string {
-  return `align-${d.env.toLowerCase().replace(/_/g, '-')}-${d.component}`;
+  return stepIdOf(alignStep(d));
 }
 
 /** The ticket report. */
-export function driftReport(f: DriftFacts, v: DriftVerdict, meta: { incidentId: string; at: string; severity: Severity; target: string }): string {
+export function driftReport(f: DriftFacts, v: DriftDecision, meta: { incidentId: string; at: string; severity: Severity; target: string }): string {
   return renderSupportReport({
     title: `Config drift on ${meta.target}`,
     incidentId: meta.incidentId,
@@ -147,25 +168,29 @@ async function stillDrifted(target: string, d: DriftItem): Promise<Check> {
 }
 
 const runbook: Runbook<DriftFacts> = {
-  name: 'configDrift',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
-    const v = planConfigDrift(f);
-    const steps: Step[] = v.drifted.map((d) => ({
-      id: stepId(d),
-      title: `Recreate ${d.component} with ${d.reference}'s ${d.env}`,
-      risk: 'approve',
-      resource: d.component,
-      describe: `recreate the ${d.component} container of ${ctx.target} with the ${d.env} of ${d.reference} (copied inside the activity, never shown)`,
-      precondition: () => stillDrifted(ctx.target, d),
-      run: async () => (await longActs.alignSharedSecret({ target: ctx.target, env: d.env, component: d.component })).detail,
-    }));
+    const p = planConfigDrift(f);
+    const steps = buildSteps(meta, p.steps, {
+      'align-<secret>-<component>': (ref) => {
+        const d = p.drifted.find((x) => stepId(x) === stepIdOf(ref));
+        if (!d) throw new Error(`no drifted secret for step ${stepIdOf(ref)}`);
+        return {
+          title: `Recreate ${d.component} with ${d.reference}'s ${d.env}`,
+          resource: d.component,
+          describe: `recreate the ${d.component} container of ${ctx.target} with the ${d.env} of ${d.reference} (copied inside the activity, never shown)`,
+          precondition: () => stillDrifted(ctx.target, d),
+          run: async () => (await longActs.alignSharedSecret({ target: ctx.target, env: d.env, component: d.component })).detail,
+        };
+      },
+    });
     return {
-      diagnosis: v.diagnosis,
-      ...(v.rootCause ? { rootCause: v.rootCause } : {}),
-      ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
-      ...(v.escalate ? { escalate: v.escalate } : {}),
-      report: driftReport(f, v, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: (ctx.input.severity ?? 2) as Severity, target: ctx.target }),
+      diagnosis: p.diagnosis,
+      ...(p.rootCause ? { rootCause: p.rootCause } : {}),
+      ...(p.falseAlarm ? { falseAlarm: true } : {}),
+      ...(p.escalate ? { escalate: p.escalate } : {}),
+      report: driftReport(f, p, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: ctx.input.severity ?? meta.severity, target: ctx.target }),
       steps,
     };
   },

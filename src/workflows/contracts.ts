@@ -70,6 +70,11 @@ export interface IncidentPolicy {
   announceChannel?: string;
   /** Who is engaged at each severity (seed 002's matrix: SEV-1 IC + Sergey Bar + SRE, ...). */
   severityContacts?: Partial<Record<'1' | '2' | '3' | '4', string[]>>;
+  /**
+   * The people seed 002 names by role (the owner, Sergey Bar; the Security Lead; Legal), from the
+   * target's `security.contacts`. Absent in incidents started before the worker resolved it.
+   */
+  roleContacts?: Record<'owner' | 'security' | 'legal', string[]>;
 }
 
 /** Input of every runbook workflow. Carries no secrets: activities resolve the target by name. */

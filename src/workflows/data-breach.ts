@@ -10,10 +10,36 @@
  * lines and key fingerprints. The erasure email, if any, is the requester's own input.
  */
 import { condition, defineSignal, patched, setHandler, workflowInfo } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import { dataIncidentNotice } from '../comms/templates';
 import type { AuditAccess, KeyUsage, PiiScan } from '../activities/postgres/security';
+import { defineRunbook, type Decision, type StepIdOf, type StepRef } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'dataBreach',
+  scenario: 'INC-14',
+  title: 'Data breach / PII exposure',
+  severity: 1,
+  source: 'seed 002',
+  alerts: ['PiiInLogs', 'DataBreach'],
+  diagnostics: [
+    'PII patterns in recent api logs (counts per kind and redacted samples only)',
+    'API keys in clear text in the logs, matched to their users by hash',
+    'export / read actions in the audit log, last 24 h',
+    'key usage anomalies (requests per key, last 24 h)',
+  ],
+  steps: [
+    { id: 'preserve-evidence', title: 'Export recent api logs and audit rows with a sha256 manifest', risk: 'auto' },
+    { id: 'notify-owner-security-legal', title: 'Notify the owner, the security lead and legal', risk: 'auto' },
+    { id: 'rotate-compromised-keys', title: 'Rotate the leaked keys; the new ones go to the key store', risk: 'approve' },
+    { id: 'gdpr-erasure', title: 'GDPR erasure of the user named in the request', risk: 'approve' },
+  ],
+  verify: 'leaked keys refused, and a human confirms the checklist (signal "checklist")',
+});
+
+export type BreachStep = StepIdOf<typeof meta>;
 
 /** The seed's resolution criteria; each must be confirmed by a person. */
 export const CHECKLIST_ITEMS = ['keysRotated', 'vectorClosed', 'documented', 'usersNotified'] as const;
@@ -159,7 +185,7 @@ function report(f: BreachFacts): string {
 }
 
 /** Pure decision over the findings. */
-export function planDataBreach(f: BreachFacts): Omit<Plan, 'steps'> & { steps: string[] } {
+export function planDataBreach(f: BreachFacts): Decision<BreachStep> {
   const exposed = f.pii.linesWithPii > 0 || f.access.byNonAdmins > 0;
   const erase = f.erasure?.userId != null;
   const unknown = unobservedBreach(f);
@@ -180,7 +206,7 @@ export function planDataBreach(f: BreachFacts): Omit<Plan, 'steps'> & { steps: s
     f.access.byNonAdmins ? `${f.access.byNonAdmins} export / read actions by non-admins in the audit log` : '',
     f.compromised.length ? `${f.compromised.length} keys leaked and still valid` : '',
   ].filter(Boolean);
-  const steps = ['preserve-evidence', 'notify-owner-security-legal'];
+  const steps: StepRef<BreachStep>[] = ['preserve-evidence', 'notify-owner-security-legal'];
   if (f.compromised.length) steps.push('rotate-compromised-keys');
   if (erase) steps.push('gdpr-erasure');
   const escalate =
@@ -254,7 +280,7 @@ class Checklist {
 
 function makeRunbook(checklist: Checklist): Runbook<BreachFacts> {
   return {
-    name: 'dataBreach',
+    meta,
     async diagnose(ctx) {
       checklist.listen(ctx);
       return diagnose(ctx);
@@ -267,11 +293,8 @@ function makeRunbook(checklist: Checklist): Runbook<BreachFacts> {
         const { valid } = await acts.leakedKeysValid({ target, keys: f.compromised });
         return { ok: valid.length > 0, detail: `${valid.length} leaked keys still valid` };
       };
-      const all: Record<string, Step> = {
-        'preserve-evidence': {
-          id: 'preserve-evidence',
-          title: 'Export recent api logs and audit rows with a sha256 manifest',
-          risk: 'auto',
+      const steps = buildSteps(meta, p.steps, {
+        'preserve-evidence': () => ({
           resource: 'evidence',
           describe: `export the ${COMPONENT} logs since ${f.since} and the last ${LOOKBACK_HOURS} h of audit rows, with a sha256 manifest`,
           run: async () => {
@@ -280,11 +303,8 @@ function makeRunbook(checklist: Checklist): Runbook<BreachFacts> {
             evidence = r.dir;
             return `${r.reused ? 'evidence already preserved' : 'preserved'} ${r.files.map((x) => `${x.name} (${x.sha256.slice(0, 12)})`).join(', ')} in ${r.dir}`;
           },
-        },
-        'notify-owner-security-legal': {
-          id: 'notify-owner-security-legal',
-          title: 'Notify the owner, the security lead and legal',
-          risk: 'auto',
+        }),
+        'notify-owner-security-legal': () => ({
           resource: 'notifications',
           describe: `notify ${f.contacts.join(', ') || 'the configured contacts'}`,
           run: async () => {
@@ -297,11 +317,8 @@ function makeRunbook(checklist: Checklist): Runbook<BreachFacts> {
             });
             return `notified ${f.contacts.join(', ') || 'no configured contacts'}`;
           },
-        },
-        'rotate-compromised-keys': {
-          id: 'rotate-compromised-keys',
-          title: 'Rotate the leaked keys; the new ones go to the key store',
-          risk: 'approve',
+        }),
+        'rotate-compromised-keys': () => ({
           resource: 'api-keys',
           describe: `rotate the keys of users ${f.compromised.map((k) => k.userId).join(', ')} through the admin API`,
           precondition: stillCompromised,
@@ -310,11 +327,8 @@ function makeRunbook(checklist: Checklist): Runbook<BreachFacts> {
             const done = r.rotated.map((x) => `user ${x.userId} → ${x.newFingerprint}`).join(', ') || 'none';
             return `rotated ${done}; new keys stored and signed in${r.skipped.length ? `; already rotated: ${r.skipped.join(', ')}` : ''}`;
           },
-        },
-        'gdpr-erasure': {
-          id: 'gdpr-erasure',
-          title: 'GDPR erasure of the user named in the request',
-          risk: 'approve',
+        }),
+        'gdpr-erasure': () => ({
           resource: 'users',
           describe: `erase user ${f.erasure?.userId ?? '?'} (anonymise the email, revoke the key) through the GDPR endpoint`,
           precondition: async () => {
@@ -323,9 +337,9 @@ function makeRunbook(checklist: Checklist): Runbook<BreachFacts> {
             return { ok: u.userId !== null, detail: u.userId !== null ? `user ${u.userId} still holds the email` : 'no user holds the email any more' };
           },
           run: async () => (await acts.eraseUser({ target, userId: f.erasure?.userId ?? 0 })).detail,
-        },
-      };
-      return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+        }),
+      });
+      return { ...p, steps };
     },
     async verify(ctx, f): Promise<Check> {
       const { valid } = await acts.leakedKeysValid({ target: ctx.target, keys: f.compromised });

@@ -7,13 +7,34 @@
  * busiest (configured) role's CONNECTION LIMIT and end its surplus idle sessions.
  */
 import { patched } from '@temporalio/workflow';
-import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
-import { RUNBOOKS } from './catalog';
+import { acts, buildSteps, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
 import type { DbPressure, PressureSettings } from '../activities/postgres/pg-pressure';
 import type { RunningQuery } from '../activities/postgres/pg-sessions';
 import { setting } from './threshold-settings';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'databasePressure',
+  scenario: 'SUP-DB',
+  title: 'Database pressure',
+  severity: 2,
+  source: 'seed 003',
+  alerts: ['DatabasePressure'],
+  diagnostics: [
+    'connections against max_connections, by role',
+    'lock waits (pg_locks via pg_blocking_pids, joined to pg_stat_activity) and their blockers',
+    'slow queries of the target database',
+  ],
+  steps: [
+    { id: 'terminate-blockers', title: 'Terminate the sessions blocking others (re-listed before acting)', risk: 'approve' },
+    { id: 'terminate-slow-queries', title: 'Terminate the long-running queries (re-listed before acting)', risk: 'approve' },
+    { id: 'limit-connections', title: "Lower the busiest role's CONNECTION LIMIT and end its surplus idle sessions", risk: 'approve' },
+  ],
+  verify: 'no lock waits, no slow queries, connections below the threshold',
+});
 
 export interface PressureFacts {
   settings: PressureSettings;
@@ -35,14 +56,9 @@ export function pressureUnobserved(f: PressureFacts): string | undefined {
   return undefined;
 }
 
-export type PressureStep = 'terminate-blockers' | 'terminate-slow-queries' | 'limit-connections';
+export type PressureStep = StepIdOf<typeof meta>;
 
-export interface PressurePlan {
-  diagnosis: string;
-  rootCause?: string;
-  falseAlarm?: boolean;
-  escalate?: string;
-  steps: PressureStep[];
+export interface PressureDecision extends Decision<PressureStep> {
   /** The role whose connections would be limited. */
   role?: string;
 }
@@ -132,7 +148,7 @@ export function pressureChecks(f: PressureFacts): Array<{ check: string; ok: boo
 }
 
 /** Pure decision over the findings. */
-export function planDatabasePressure(f: PressureFacts): PressurePlan {
+export function planDatabasePressure(f: PressureFacts): PressureDecision {
   const p = f.pressure;
   const s = f.settings;
   const unseen = pressureUnobserved(f);
@@ -202,7 +218,7 @@ export function planDatabasePressure(f: PressureFacts): PressurePlan {
 /** The ticket report (seed 001 templates), from the facts and the plan. Pure. */
 export function pressureReport(
   f: PressureFacts,
-  p: PressurePlan,
+  p: PressureDecision,
   meta: { target: string; incidentId: string; at: string; severity: Severity },
 ): string {
   const s = f.settings;
@@ -247,7 +263,7 @@ export function pressureReport(
 }
 
 const runbook: Runbook<PressureFacts> = {
-  name: 'databasePressure',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const s = f.settings;
@@ -257,17 +273,14 @@ const runbook: Runbook<PressureFacts> = {
       target: t,
       incidentId: ctx.incidentId,
       at: new Date().toISOString(),
-      severity: ctx.input.severity ?? RUNBOOKS.databasePressure.severity,
+      severity: ctx.input.severity ?? meta.severity,
     });
     // Each step acts only on the sessions its precondition listed last, right before it runs.
     let blockers: number[] = [];
     let slow: number[] = [];
     const role = p.role ?? '';
-    const all: Record<PressureStep, Step> = {
-      'terminate-blockers': {
-        id: 'terminate-blockers',
-        title: 'Terminate the sessions blocking others',
-        risk: 'approve',
+    const steps = buildSteps(meta, p.steps, {
+      'terminate-blockers': () => ({
         resource: 'db',
         describe: `terminate blocking session(s) ${f.pressure.blockers.map((b) => `${b.pid} (${b.role}, ${b.state})`).join(', ')} if they still block`,
         precondition: async () => {
@@ -282,11 +295,8 @@ const runbook: Runbook<PressureFacts> = {
           const r = await acts.terminateBlockers({ target: t, pids: blockers });
           return `terminated ${r.terminated.join(', ') || 'none'}${r.spared.length ? `; spared ${r.spared.join(', ')} (no longer blocking)` : ''}`;
         },
-      },
-      'terminate-slow-queries': {
-        id: 'terminate-slow-queries',
-        title: `Terminate queries running over ${s.longQuerySeconds} s`,
-        risk: 'approve',
+      }),
+      'terminate-slow-queries': () => ({
         resource: 'db',
         describe: `terminate ${f.slow.map((q) => `pid ${q.pid} (${q.seconds} s)`).join(', ')} if still running`,
         precondition: async () => {
@@ -301,11 +311,8 @@ const runbook: Runbook<PressureFacts> = {
           const r = await acts.terminateQueries({ target: t, pids: slow, minSeconds: s.longQuerySeconds });
           return `terminated ${r.terminated.join(', ') || 'none'}${r.spared.length ? `; spared ${r.spared.join(', ')} (finished)` : ''}`;
         },
-      },
-      'limit-connections': {
-        id: 'limit-connections',
-        title: `Limit ${role}'s connections`,
-        risk: 'approve',
+      }),
+      'limit-connections': () => ({
         resource: 'db',
         describe: `ALTER ROLE ${role} CONNECTION LIMIT ${s.connectionLimit}, then end its idle sessions beyond that`,
         precondition: async () => {
@@ -320,9 +327,9 @@ const runbook: Runbook<PressureFacts> = {
           const trimmed = await acts.trimIdleSessions({ target: t, role, minIdleSeconds: setting(f.settings.trimIdleSeconds, TRIM_IDLE_SECONDS) });
           return `${limited.detail}; ended ${trimmed.terminated} idle ${role} session(s)`;
         },
-      },
-    };
-    return { ...p, report, steps: p.steps.map((id) => all[id]) };
+      }),
+    });
+    return { ...p, report, steps };
   },
   async verify(ctx, f): Promise<Check> {
     const s = f.settings;

@@ -4,10 +4,37 @@
  * latest dump (two-person).
  */
 import { ActivityFailure, patched } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import { poolUnobserved, readDbPool, usesLogMetricSettings } from './log-metric-settings';
-import { DEFAULT_PG, restoreBackupStep, type PostgresInfo } from './steps';
+import { DEFAULT_PG, restoreBackupWork, type PostgresInfo } from './steps';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'databaseUnreachable',
+  scenario: 'INC-01',
+  title: 'Database unreachable',
+  severity: 1,
+  source: 'seed 002',
+  alerts: ['AlfredDatabaseUnhealthy', 'AlfredDbPoolExhausted', 'DatabaseUnreachable'],
+  diagnostics: [
+    'SELECT 1 with a timeout',
+    'server reachability (pg_isready equivalent)',
+    'API pool gauge from /metrics',
+    'data-dir disk usage (df in the db container)',
+    'db container state',
+  ],
+  steps: [
+    { id: 'restart-api', title: 'Restart the api container to release pooled connections', risk: 'auto' },
+    { id: 'restart-db', title: 'Restart the db container', risk: 'auto' },
+    { id: 'vacuum-full', title: 'VACUUM FULL to reclaim disk', risk: 'approve' },
+    { id: 'restore-backup', title: 'pg_restore the latest dump', risk: 'two-person' },
+  ],
+  verify: '/health reports database healthy',
+});
+
+export type DbStep = StepIdOf<typeof meta>;
 
 export interface DbFacts {
   selectOk: boolean;
@@ -111,7 +138,7 @@ export function verifyDatabase(h: { status: number; body: Record<string, unknown
 }
 
 /** Pure decision over the findings: which branch of the playbook applies. */
-export function planDatabase(f: DbFacts): { diagnosis: string; rootCause?: string; falseAlarm?: boolean; escalate?: string; steps: string[] } {
+export function planDatabaseUnreachable(f: DbFacts): Decision<DbStep> {
   if (!f.dbRunning) {
     return { diagnosis: `db container is ${f.dbStatus}: PostgreSQL crashed or was stopped`, rootCause: 'PostgreSQL not running', steps: ['restart-db'] };
   }
@@ -151,20 +178,17 @@ export function planDatabase(f: DbFacts): { diagnosis: string; rootCause?: strin
 }
 
 const runbook: Runbook<DbFacts> = {
-  name: 'databaseUnreachable',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
-    const p = planDatabase(f);
+    const p = planDatabaseUnreachable(f);
     const t = ctx.target;
     const dbDown = async (): Promise<Check> => {
       const [c, ping] = await Promise.all([acts.containerState({ target: t, component: 'db' }), acts.pgPing({ target: t })]);
       return { ok: !c.running || !ping.ok, detail: `db container ${c.status}, SELECT 1 ${ping.ok ? 'ok' : 'failing'}` };
     };
-    const all: Record<string, Step> = {
-      'restart-db': {
-        id: 'restart-db',
-        title: 'Restart the db container',
-        risk: 'auto',
+    const steps = buildSteps(meta, p.steps, {
+      'restart-db': () => ({
         resource: 'db',
         describe: `restart the db container of ${t}`,
         precondition: dbDown,
@@ -174,11 +198,8 @@ const runbook: Runbook<DbFacts> = {
           return { ok: ping.ok, detail: ping.ok ? 'SELECT 1 ok' : `SELECT 1 failing: ${ping.error ?? ''}` };
         },
         gateDeadlineMs: 60_000,
-      },
-      'restart-api': {
-        id: 'restart-api',
-        title: 'Restart the api container to release pooled connections',
-        risk: 'auto',
+      }),
+      'restart-api': () => ({
         resource: 'api',
         describe: `restart the api container of ${t}`,
         precondition: async () => {
@@ -187,11 +208,8 @@ const runbook: Runbook<DbFacts> = {
           return { ok, detail: `api reports database ${String(h.body?.database ?? h.error ?? h.status)}` };
         },
         run: async (notBefore) => (await acts.restartContainer({ target: t, component: 'api', notBefore })).detail,
-      },
-      'vacuum-full': {
-        id: 'vacuum-full',
-        title: 'VACUUM FULL to reclaim disk',
-        risk: 'approve',
+      }),
+      'vacuum-full': () => ({
         resource: 'db',
         describe: 'run VACUUM FULL on the database (locks tables while it runs)',
         precondition: async () => {
@@ -199,13 +217,14 @@ const runbook: Runbook<DbFacts> = {
           return { ok: d.usedPct >= f.thresholds.diskUsagePct, detail: `data dir ${d.usedPct}% used` };
         },
         run: async () => (await longActs.vacuumFull({ target: t })).detail,
-      },
-      'restore-backup': restoreBackupStep(t, f.pg, async () => {
-        const ping = await acts.pgPing({ target: t });
-        return { ok: !ping.ok, detail: ping.ok ? 'SELECT 1 works again' : `still failing: ${ping.error ?? ''}` };
       }),
-    };
-    return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+      'restore-backup': () =>
+        restoreBackupWork(t, f.pg, async () => {
+          const ping = await acts.pgPing({ target: t });
+          return { ok: !ping.ok, detail: ping.ok ? 'SELECT 1 works again' : `still failing: ${ping.error ?? ''}` };
+        }),
+    });
+    return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {
     const h = await acts.httpHealth({ target: ctx.target });

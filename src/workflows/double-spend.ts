@@ -10,14 +10,43 @@
 import { patched } from '@temporalio/workflow';
 import { chainVerdict, type ChainVerdict } from './audit-chain-break';
 import { readsTargetApiSettings } from './target-api';
-import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { DuplicateGroup, UserReconciliation } from '../activities/postgres/charges';
+import { defineRunbook, type Decision, type StepIdOf, type StepRef } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'doubleSpend',
+  scenario: 'INC-08',
+  title: 'Credit leakage / double-spend',
+  severity: 1,
+  source: 'seed 002',
+  alerts: ['DoubleSpend', 'LedgerDuplicateCharges'],
+  diagnostics: [
+    'duplicate request_id deductions in the last hour (SQL)',
+    'per-user reconciliation: charges vs requests, deducted vs refunded',
+    'audit chain verify',
+    'last deploy of the api and the release it replaced',
+  ],
+  steps: [
+    { id: 'maintenance-on', title: 'Maintenance mode on', risk: 'approve' },
+    { id: 'rollback', title: 'Roll back the deploy the double charges began after (child rollback)', risk: 'approve' },
+    { id: 'refund-duplicates', title: 'Idempotent refunds, each referencing the charge it reverses; notify the owner', risk: 'two-person' },
+    { id: 'maintenance-off', title: 'Maintenance mode off after the owner reviewed the refunds', risk: 'approve' },
+  ],
+  verify: 'audit chain valid and no unrefunded duplicate charge',
+});
 
 /** seed 002 INC-08: "WHERE created_at > now() - interval '1 hour' GROUP BY request_id HAVING count(*) > 1". */
 export const WINDOW_MINUTES = 60;
-/** Seed 002: "All ledger issues require owner review". */
-export const LEDGER_OWNER = ['@ledger-owner'];
+/**
+ * Seed 002: "ESCALATE TO SERGEY BAR — All ledger issues require owner review": the target's owner
+ * contacts (`security.contacts.owner`). Incidents started before those reached the workflow named this.
+ */
+export function ledgerOwner(ctx: RunbookContext): string[] {
+  return ctx.policy.roleContacts?.owner ?? ['@ledger-owner'];
+}
 
 export interface DeployFacts {
   service: string;
@@ -53,7 +82,12 @@ function settle<T>(p: Promise<T>): Promise<{ value: T } | { error: string }> {
   );
 }
 
-export type DoubleSpendStep = 'maintenance-on' | 'rollback' | 'refund-duplicates' | 'maintenance-off';
+export type DoubleSpendStep = StepIdOf<typeof meta>;
+
+export interface DoubleSpendDecision extends Decision<DoubleSpendStep> {
+  /** The release the deploy the double charges began after replaced: what the rollback step moves back to. */
+  rollbackTag?: string;
+}
 
 const unrefunded = (groups: DuplicateGroup[]) => groups.flatMap((g) => g.duplicates.filter((d) => !d.refundId).map((d) => ({ ...d, group: g })));
 
@@ -192,7 +226,7 @@ async function diagnose(ctx: RunbookContext): Promise<DoubleSpendFacts> {
     ctx.notify({
       title: `Double charges confirmed on ${t}`,
       text: `${open.length} duplicate charges (${open.reduce((a, d) => a + d.amount, 0)} credits) on ${groups.length} requests; owner review required (${ctx.incidentId})`,
-      contacts: LEDGER_OWNER,
+      contacts: ledgerOwner(ctx),
       kind: 'escalation',
     });
   }
@@ -200,7 +234,7 @@ async function diagnose(ctx: RunbookContext): Promise<DoubleSpendFacts> {
 }
 
 /** Pure decision over the findings. */
-export function planDoubleSpend(f: DoubleSpendFacts): Omit<Plan, 'steps'> & { steps: DoubleSpendStep[]; rollbackTag?: string } {
+export function planDoubleSpend(f: DoubleSpendFacts): DoubleSpendDecision {
   const open = unrefunded(f.groups);
   const u = f.evidenceRule ? f.unobserved ?? {} : {};
   if (u.duplicates) {
@@ -233,7 +267,7 @@ export function planDoubleSpend(f: DoubleSpendFacts): Omit<Plan, 'steps'> & { st
     const users = new Set(open.map((d) => d.group.userId)).size;
     const total = open.reduce((a, d) => a + d.amount, 0);
     const tag = rollbackTarget(f);
-    const steps: DoubleSpendStep[] = [];
+    const steps: StepRef<DoubleSpendStep>[] = [];
     if (f.maintenance !== true) steps.push('maintenance-on');
     if (tag) steps.push('rollback');
     steps.push('refund-duplicates');
@@ -262,18 +296,15 @@ export function planDoubleSpend(f: DoubleSpendFacts): Omit<Plan, 'steps'> & { st
 }
 
 const runbook: Runbook<DoubleSpendFacts> = {
-  name: 'doubleSpend',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;
     const p = planDoubleSpend(f);
     const open = unrefunded(f.groups);
     const stillOpen = async (): Promise<number> => unrefunded(await acts.findDuplicateCharges({ target: t, windowMinutes: WINDOW_MINUTES })).length;
-    const all: Record<DoubleSpendStep, Step> = {
-      'maintenance-on': {
-        id: 'maintenance-on',
-        title: 'Maintenance mode on: pause traffic while the ledger is reconciled',
-        risk: 'approve',
+    const steps = buildSteps(meta, p.steps, {
+      'maintenance-on': () => ({
         resource: 'api',
         describe: 'set maintenance_mode=true through the governance API (chat completions and transfers answer 503)',
         precondition: async () => {
@@ -281,11 +312,8 @@ const runbook: Runbook<DoubleSpendFacts> = {
           return { ok: on !== true && n > 0, detail: `maintenance mode ${on ? 'on' : 'off'}, ${n} unrefunded duplicate charges` };
         },
         run: () => setMaintenance(ctx, true),
-      },
-      rollback: {
-        id: 'rollback',
-        title: `Roll ${f.deploy?.service ?? 'the service'} back to ${p.rollbackTag ?? '?'}`,
-        risk: 'approve',
+      }),
+      rollback: () => ({
         resource: 'child:rollback',
         describe: `roll ${f.deploy?.service ?? 'the service'} back from ${f.deploy?.current ?? '?'} to ${p.rollbackTag ?? '?'} as a child incident`,
         run: async () => {
@@ -297,11 +325,8 @@ const runbook: Runbook<DoubleSpendFacts> = {
           if (child.outcome !== 'resolved' && child.outcome !== 'false-alarm') throw new Error(`child rollback ended ${child.outcome ?? 'without an outcome'}`);
           return `rolled back: ${child.diagnosis ?? child.outcome}`;
         },
-      },
-      'refund-duplicates': {
-        id: 'refund-duplicates',
-        title: 'Refund each duplicate charge once, referencing the charge it reverses',
-        risk: 'two-person',
+      }),
+      'refund-duplicates': () => ({
         resource: 'db',
         describe: `refund ${open.length} duplicate charges (${open.map((d) => `${d.id}: ${d.amount}`).join(', ')}), each keyed by the charge it reverses`,
         precondition: async () => {
@@ -321,15 +346,12 @@ const runbook: Runbook<DoubleSpendFacts> = {
           ctx.notify({
             title: `Duplicate charges refunded on ${t}`,
             text: `${done.length} refunds applied (${done.join(', ') || 'none'}), ${already} already refunded; please review the reconciliation (${ctx.incidentId})`,
-            contacts: LEDGER_OWNER,
+            contacts: ledgerOwner(ctx),
           });
           return `refunded ${done.length} duplicate charges (${done.join(', ') || 'none'})${already ? `, ${already} were already refunded` : ''}`;
         },
-      },
-      'maintenance-off': {
-        id: 'maintenance-off',
-        title: 'Maintenance mode off once the ledger reconciles',
-        risk: 'approve',
+      }),
+      'maintenance-off': () => ({
         resource: 'api',
         describe: 'set maintenance_mode=false through the governance API after the owner reviewed the refunds',
         precondition: async () => {
@@ -337,9 +359,9 @@ const runbook: Runbook<DoubleSpendFacts> = {
           return { ok: on === true && n === 0, detail: `maintenance mode ${on ? 'on' : 'off'}, ${n} unrefunded duplicate charges` };
         },
         run: () => setMaintenance(ctx, false),
-      },
-    };
-    return { ...p, steps: p.steps.map((id) => all[id]) };
+      }),
+    });
+    return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {
     const auditRead = chainVerdict(ctx.target);

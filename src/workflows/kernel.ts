@@ -35,7 +35,8 @@ import {
   statusPage,
   type StatusStage,
 } from '../comms/templates';
-import { RUNBOOKS, type RunbookName } from './catalog';
+import type { RunbookName } from './catalog';
+import { stepIdOf, stepKindOf, type AnyStepRef, type Placeholders, type RunbookMeta, type StepIdOf, type StepRef } from './shape';
 import {
   HANDLER_DESCRIPTIONS,
   SA_PHASE,
@@ -194,17 +195,44 @@ export interface RunbookContext {
 export type { StatusStage } from '../comms/templates';
 
 export interface Runbook<F> {
-  name: RunbookName;
+  /** What the runbook is (its name, scenario, severity, steps), declared once beside its code. */
+  meta: RunbookMeta & { readonly name: RunbookName };
   diagnose(ctx: RunbookContext): Promise<F>;
   plan(facts: F, ctx: RunbookContext): Plan;
   verify(ctx: RunbookContext, facts: F): Promise<Check>;
+}
+
+/** What a runbook's code adds to a step its metadata declares: where it acts and how. An instance of a family names itself. */
+export type StepWork<Id extends string> = Omit<Step, 'id' | 'title' | 'risk'> &
+  ([Placeholders<Id>] extends [never] ? { title?: never } : { title: string });
+
+/** How each step a runbook's metadata declares is built from the reference a decision chose. */
+export type StepBuilders<Id extends string> = { readonly [K in Id]: (ref: StepRef<K>) => StepWork<K> };
+
+/**
+ * The steps a decision chose, each with the title and risk its runbook's metadata declares (an
+ * instance of a family keeps its own title; later instances of a rollout run under the first's risk).
+ */
+export function buildSteps<M extends RunbookMeta>(meta: M, refs: readonly StepRef<StepIdOf<M>>[], build: StepBuilders<StepIdOf<M>>): Step[] {
+  const started = new Set<string>();
+  return refs.map((ref) => {
+    const kind = stepKindOf(ref) as StepIdOf<M>;
+    const declared = meta.steps.find((s) => s.id === kind);
+    if (!declared) throw new Error(`step ${kind} is not declared by ${meta.name}`);
+    // The one place a reference meets its builder: the types above tie each id to its own.
+    const make = build[kind] as unknown as (r: AnyStepRef) => StepWork<string>;
+    const work = make(ref);
+    const later = declared.rollout === true && started.has(kind);
+    started.add(kind);
+    return { ...work, id: stepIdOf(ref), title: work.title ?? declared.title, risk: later ? 'auto' : declared.risk };
+  });
 }
 
 const nowIso = (): string => new Date().toISOString();
 
 /** Runs a runbook as one incident and returns its record. */
 export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput): Promise<IncidentRecord> {
-  const meta = RUNBOOKS[rb.name];
+  const meta = rb.meta;
   const info = workflowInfo();
   let input = startInput;
   // A parent's approvals count only for the child it really started: the parent the input names must
@@ -215,7 +243,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   let policy = startInput.policy as IncidentPolicy;
   const rec: IncidentRecord = {
     incidentId: info.workflowId,
-    runbook: rb.name,
+    runbook: meta.name,
     scenario: meta.scenario,
     title: meta.title,
     severity: input.severity ?? meta.severity,
@@ -416,7 +444,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     { key: SA_SCENARIO, value: meta.scenario },
     { key: SA_SEVERITY, value: rec.severity },
     { key: SA_TARGET, value: input.target },
-    { key: SA_RUNBOOK, value: rb.name },
+    { key: SA_RUNBOOK, value: meta.name },
     { key: SA_PHASE, value: 'DETECT' },
   ]);
   // Status-page updates and seed 001's messages (a child reports through its parent instead).
@@ -443,7 +471,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   // severity, and recorded in the history. A policy in the start request is ignored. (Incidents
   // started before this ran under the policy their request carried, and replay so.)
   if (patched('worker-policy')) {
-    const { overrides, ...own } = await policyActs.incidentPolicy({ target: input.target, runbook: rb.name, severity: rec.severity });
+    const { overrides, ...own } = await policyActs.incidentPolicy({ target: input.target, runbook: meta.name, severity: rec.severity });
     policy = own;
     input = { ...input, policy };
     note(

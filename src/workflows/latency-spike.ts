@@ -8,7 +8,7 @@
  * Params (passed on to the INC-11 child): `memoryLimitMb`, `watchMs`.
  */
 import { patched } from '@temporalio/workflow';
-import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { MemoryTrend } from '../activities/containers/probes';
 import type { RunningQuery } from '../activities/postgres/pg-sessions';
@@ -16,6 +16,33 @@ import type { RedisLatency } from '../activities/redis/redis';
 import { isGrowing } from './memory-leak';
 import { poolUnobserved, readDbPool, usesLogMetricSettings } from './log-metric-settings';
 import { readsTargetApiSettings } from './target-api';
+import { defineRunbook, type Decision, type StepIdOf, type StepRef } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'latencySpike',
+  scenario: 'INC-04',
+  title: 'Gateway latency spike (p95 > 150 ms)',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredLatencySpike', 'AlfredLatencyP99High'],
+  diagnostics: [
+    'SLA p95 / p99 (300 s window)',
+    'p95 of fresh probe requests',
+    'api container CPU / memory stats and memory trend',
+    'longest active queries of the target database (pg_stat_activity)',
+    'api DB pool gauge',
+    'Redis round-trip latency',
+  ],
+  steps: [
+    { id: 'terminate-long-queries', title: 'Terminate the queries running longer than the threshold (those pids only)', risk: 'approve' },
+    { id: 'restart-api', title: 'Restart the api to clear its connection pool', risk: 'approve' },
+    { id: 'hand-off-memory-leak', title: 'Memory growth: hand off to INC-11 as a child incident', risk: 'approve' },
+  ],
+  verify: 'p95 of fresh requests under the SLA target, no long queries left',
+});
+
+export type LatencyStep = StepIdOf<typeof meta>;
 
 export interface LatencyFacts {
   /**
@@ -165,9 +192,9 @@ function memoryTrendUnobserved(t: MemoryTrend): string | undefined {
 }
 
 /** Pure decision over the findings: every cause found gets its step, in the playbook's order. */
-export function planLatencySpike(f: LatencyFacts): { diagnosis: string; rootCause?: string; falseAlarm?: boolean; escalate?: string; steps: string[] } {
+export function planLatencySpike(f: LatencyFacts): Decision<LatencyStep> {
   const th = f.thresholds;
-  const steps: string[] = [];
+  const steps: StepRef<LatencyStep>[] = [];
   const causes: string[] = [];
   if (f.longQueries.length > 0) {
     steps.push('terminate-long-queries');
@@ -211,18 +238,15 @@ export function planLatencySpike(f: LatencyFacts): { diagnosis: string; rootCaus
 }
 
 const runbook: Runbook<LatencyFacts> = {
-  name: 'latencySpike',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;
     const p = planLatencySpike(f);
     const minSeconds = f.thresholds.slowQuerySeconds;
     const pids = f.longQueries.map((q) => q.pid);
-    const all: Record<string, Step> = {
-      'terminate-long-queries': {
-        id: 'terminate-long-queries',
-        title: `Terminate the queries running longer than ${minSeconds} s`,
-        risk: 'approve',
+    const steps = buildSteps(meta, p.steps, {
+      'terminate-long-queries': () => ({
         resource: 'db',
         describe: `pg_terminate_backend on pids ${pids.join(', ')} of the target's database, each only if still running > ${minSeconds} s`,
         precondition: async () => {
@@ -234,11 +258,8 @@ const runbook: Runbook<LatencyFacts> = {
           const r = await acts.terminateQueries({ target: t, pids, minSeconds });
           return `terminated pids ${r.terminated.join(', ') || 'none'}${r.spared.length ? `; spared (finished or replaced) ${r.spared.join(', ')}` : ''}`;
         },
-      },
-      'restart-api': {
-        id: 'restart-api',
-        title: 'Restart the api to clear its connection pool',
-        risk: 'approve',
+      }),
+      'restart-api': () => ({
         resource: 'api',
         describe: `restart the api container of ${t}`,
         precondition: async () => {
@@ -254,11 +275,8 @@ const runbook: Runbook<LatencyFacts> = {
           return { ok: h.ok, detail: h.ok ? '/health ok' : `/health ${h.error ?? h.status}` };
         },
         gateDeadlineMs: 60_000,
-      },
-      'hand-off-memory-leak': {
-        id: 'hand-off-memory-leak',
-        title: 'Hand the memory growth to INC-11 (memory leak) as a child incident',
-        risk: 'approve',
+      }),
+      'hand-off-memory-leak': () => ({
         resource: 'child:memoryLeak',
         describe: `open INC-11 on ${t}: it restarts the api with a memory limit and watches it (this approval covers its restart)`,
         run: async () => {
@@ -274,9 +292,9 @@ const runbook: Runbook<LatencyFacts> = {
           }
           return `INC-11 child ${child.incidentId} ${child.outcome}: ${child.diagnosis ?? ''}`;
         },
-      },
-    };
-    return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+      }),
+    });
+    return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {
     const [probe, queries] = await Promise.all([

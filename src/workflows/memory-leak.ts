@@ -10,12 +10,33 @@
  * limits.memoryWatchMs), `component` (default api).
  */
 import { patched, sleep } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { MemoryTrend } from '../activities/containers/probes';
 import type { ContainerState } from '../activities/containers/docker';
 import { usesLogMetricSettings } from './log-metric-settings';
 import { setting } from './threshold-settings';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'memoryLeak',
+  scenario: 'INC-11',
+  title: 'Memory leak / OOM',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredMemoryLeak'],
+  diagnostics: [
+    'container memory trend (sampled stats)',
+    'OOMKilled flag and restart count',
+    'current memory limit',
+    'service resident memory from /metrics',
+  ],
+  steps: [{ id: 'restart-with-limit', title: 'Restart the api with a memory limit (recreate with HostConfig.Memory)', risk: 'approve' }],
+  verify: 'memory stays under the limit, no OOM kill or restart, for the watch window (durable timers)',
+});
+
+export type MemoryStep = StepIdOf<typeof meta>;
 
 export interface MemoryFacts {
   component: string;
@@ -144,7 +165,7 @@ async function diagnose(ctx: RunbookContext): Promise<MemoryFacts> {
 }
 
 /** Pure decision over the findings. */
-export function planMemoryLeak(f: MemoryFacts): { diagnosis: string; rootCause?: string; falseAlarm?: boolean; steps: string[] } {
+export function planMemoryLeak(f: MemoryFacts): Decision<MemoryStep> {
   const limit = f.limitBytes ? `limit ${mb(f.limitBytes)}` : 'no memory limit';
   if (f.oomKilled) {
     return {
@@ -227,45 +248,44 @@ async function watchMemory(ctx: RunbookContext, f: MemoryFacts): Promise<Check> 
 }
 
 const runbook: Runbook<MemoryFacts> = {
-  name: 'memoryLeak',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planMemoryLeak(f);
     const ref = { target: ctx.target, component: f.component };
     const wanted = f.wantedLimitMb * MB;
     const swapRule = f.swapBytes !== undefined;
-    const step: Step = {
-      id: 'restart-with-limit',
-      title: `Restart ${f.component} with a ${f.wantedLimitMb} MB memory limit`,
-      risk: 'approve',
-      resource: f.component,
-      describe:
-        `recreate the ${f.component} container with a ${f.wantedLimitMb} MB memory limit (now ${f.limitBytes ? mb(f.limitBytes) : 'none'})` +
-        `${swapRule ? ` and memory + swap equal to it (now ${describeSwap(f.swapBytes ?? 0)})` : ''}, keeping image, env, mounts and network`,
-      precondition: async () => {
-        const t = await acts.memoryTrend({ ...ref, samples: 3, intervalMs: 1500 });
-        const leaking = !t.running || isGrowing(t, f.growthThresholdMbPerMin) || nearLimit(t, highShare(f));
-        // A limit with more swap than memory is not the seed's limit yet.
-        const unlimited = swapRule ? !limitInPlace(await acts.containerState(ref), wanted, true) : t.limitBytes !== wanted;
-        return {
-          ok: leaking || unlimited,
-          detail: `${t.running ? `${mb(t.lastBytes)}, ${t.growthMbPerMin} MB/min` : 'not running'}, limit ${t.limitBytes ? mb(t.limitBytes) : 'none'}`,
-        };
-      },
-      run: async (notBefore) => {
-        const c = await acts.containerState(ref);
-        // The limit already in place: a plain restart frees the leaked memory.
-        if (limitInPlace(c, wanted, swapRule)) return (await acts.restartContainer({ ...ref, notBefore })).detail;
-        const r = await longActs.recreateContainer({ ...ref, memoryLimitMb: f.wantedLimitMb });
-        return `${r.detail}; memory limit ${f.wantedLimitMb} MB${swapRule ? `, memory + swap ${f.wantedLimitMb} MB` : ''}`;
-      },
-      gate: async () => {
-        const h = await acts.httpHealth({ target: ctx.target });
-        return { ok: h.ok, detail: h.ok ? '/health ok' : `/health ${h.error ?? h.status}` };
-      },
-      gateDeadlineMs: 60_000,
-    };
-    return { ...p, steps: p.steps.length ? [step] : [] };
+    const steps = buildSteps(meta, p.steps, {
+      'restart-with-limit': () => ({
+        resource: f.component,
+        describe:
+          `recreate the ${f.component} container with a ${f.wantedLimitMb} MB memory limit (now ${f.limitBytes ? mb(f.limitBytes) : 'none'})` +
+          `${swapRule ? ` and memory + swap equal to it (now ${describeSwap(f.swapBytes ?? 0)})` : ''}, keeping image, env, mounts and network`,
+        precondition: async () => {
+          const t = await acts.memoryTrend({ ...ref, samples: 3, intervalMs: 1500 });
+          const leaking = !t.running || isGrowing(t, f.growthThresholdMbPerMin) || nearLimit(t, highShare(f));
+          // A limit with more swap than memory is not the seed's limit yet.
+          const unlimited = swapRule ? !limitInPlace(await acts.containerState(ref), wanted, true) : t.limitBytes !== wanted;
+          return {
+            ok: leaking || unlimited,
+            detail: `${t.running ? `${mb(t.lastBytes)}, ${t.growthMbPerMin} MB/min` : 'not running'}, limit ${t.limitBytes ? mb(t.limitBytes) : 'none'}`,
+          };
+        },
+        run: async (notBefore) => {
+          const c = await acts.containerState(ref);
+          // The limit already in place: a plain restart frees the leaked memory.
+          if (limitInPlace(c, wanted, swapRule)) return (await acts.restartContainer({ ...ref, notBefore })).detail;
+          const r = await longActs.recreateContainer({ ...ref, memoryLimitMb: f.wantedLimitMb });
+          return `${r.detail}; memory limit ${f.wantedLimitMb} MB${swapRule ? `, memory + swap ${f.wantedLimitMb} MB` : ''}`;
+        },
+        gate: async () => {
+          const h = await acts.httpHealth({ target: ctx.target });
+          return { ok: h.ok, detail: h.ok ? '/health ok' : `/health ${h.error ?? h.status}` };
+        },
+        gateDeadlineMs: 60_000,
+      }),
+    });
+    return { ...p, steps };
   },
   verify: watchMemory,
 };

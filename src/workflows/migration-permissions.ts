@@ -8,20 +8,40 @@
  */
 import {
   acts,
+  buildSteps,
   longActs,
   runIncident,
   type Check,
   type Plan,
   type Runbook,
   type RunbookContext,
-  type Step,
 } from './kernel';
 import { patched } from '@temporalio/workflow';
-import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus } from './support-report';
 import type { MigrationSettings, TableGrants } from '../activities/postgres/pg-grants';
 import { setting } from './threshold-settings';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'migrationPermissions',
+  scenario: 'SUP-MIGRATION',
+  title: 'Migration permissions',
+  severity: 3,
+  source: 'seed 004',
+  alerts: ['MigrationFailed', 'MigrationPermissions'],
+  diagnostics: [
+    'migration status (current vs the release target) from the admin API',
+    "the migration role's privileges on the migrations table (has_table_privilege, the table's grants)",
+    'permission errors (42501) in the migrating component logs',
+  ],
+  steps: [
+    { id: 'apply-grants', title: 'GRANT the missing privileges to the migration role', risk: 'approve' },
+    { id: 'rerun-migration', title: 'Re-run the pending migrations', risk: 'auto' },
+  ],
+  verify: 'the migration role has every privilege it needs and no migration is pending',
+});
 
 /** `3600` → `1 h`, `900` → `15 min`, as the check has always been named for the default. */
 const logWindowText = (s: number): string => (s % 3600 === 0 ? `${s / 3600} h` : s % 60 === 0 ? `${s / 60} min` : `${s} s`);
@@ -47,13 +67,7 @@ export interface MigrationFacts {
   evidenceRule?: boolean;
 }
 
-export interface MigrationPlan {
-  diagnosis: string;
-  rootCause?: string;
-  falseAlarm?: boolean;
-  escalate?: string;
-  steps: Array<'apply-grants' | 'rerun-migration'>;
-}
+export type MigrationStep = StepIdOf<typeof meta>;
 
 interface MigrationStatusBody {
   current?: unknown;
@@ -167,7 +181,7 @@ export function migrationChecks(f: MigrationFacts): Array<{ check: string; ok: b
 }
 
 /** Pure decision over the findings. */
-export function planMigrationPermissions(f: MigrationFacts): MigrationPlan {
+export function planMigrationPermissions(f: MigrationFacts): Decision<MigrationStep> {
   const g = f.grants;
   const pending = pendingOf(f);
   if (!g.tableExists) {
@@ -211,7 +225,7 @@ export function planMigrationPermissions(f: MigrationFacts): MigrationPlan {
 /** The ticket report (seed 001 templates), from the facts and the plan. Pure. */
 export function migrationReport(
   f: MigrationFacts,
-  p: MigrationPlan,
+  p: Decision<MigrationStep>,
   meta: { target: string; incidentId: string; at: string; severity: Severity },
 ): string {
   const g = f.grants;
@@ -252,7 +266,7 @@ export function migrationReport(
 }
 
 const runbook: Runbook<MigrationFacts> = {
-  name: 'migrationPermissions',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planMigrationPermissions(f);
@@ -261,13 +275,10 @@ const runbook: Runbook<MigrationFacts> = {
       target: ctx.target,
       incidentId: ctx.incidentId,
       at: new Date().toISOString(),
-      severity: ctx.input.severity ?? RUNBOOKS.migrationPermissions.severity,
+      severity: ctx.input.severity ?? meta.severity,
     });
-    const all: Record<MigrationPlan['steps'][number], Step> = {
-      'apply-grants': {
-        id: 'apply-grants',
-        title: `GRANT the missing privileges on ${s.table} to ${s.role}`,
-        risk: 'approve',
+    const steps = buildSteps(meta, p.steps, {
+      'apply-grants': () => ({
         resource: 'db',
         describe: `GRANT ${f.grants.missing.join(', ')} ON TABLE ${s.table} TO ${s.role}`,
         precondition: async () => {
@@ -280,11 +291,8 @@ const runbook: Runbook<MigrationFacts> = {
           };
         },
         run: async () => (await acts.grantMissingPrivileges({ target: ctx.target })).detail,
-      },
-      'rerun-migration': {
-        id: 'rerun-migration',
-        title: 'Re-run the pending migrations',
-        risk: 'auto',
+      }),
+      'rerun-migration': () => ({
         resource: s.component,
         describe: f.via === 'alembic' ? `${s.command.join(' ')} upgrade head in ${s.component}` : `POST ${s.upgradePath ?? RETIRED_UPGRADE_PATH} on ${ctx.target}`,
         precondition: async () => {
@@ -297,9 +305,9 @@ const runbook: Runbook<MigrationFacts> = {
           const b = (r.body ?? {}) as { applied?: number[]; current?: number };
           return `applied migration ${(b.applied ?? []).join(', ') || 'none'}; schema at ${String(b.current ?? '?')}`;
         },
-      },
-    };
-    return { ...p, report, steps: p.steps.map((id) => all[id]) };
+      }),
+    });
+    return { ...p, report, steps };
   },
   async verify(ctx, f): Promise<Check> {
     // Grants first, then the status: the order the commands were always issued in.

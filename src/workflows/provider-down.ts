@@ -6,12 +6,32 @@
  * the governance API (approve) and notify its owners. Every provider failing is INC-03, escalated.
  */
 import { patched, sleep } from '@temporalio/workflow';
-import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type StepWork } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { ProviderInfo, ProviderStatusPage } from '../activities/target-api/providers';
 import { describeRate, measureTraffic, type Rate, type TrafficWindow } from './provider-traffic';
 import { usesLogMetricSettings } from './log-metric-settings';
 import { recordStatusPages, withStatusPages } from './status-pages';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'providerDown',
+  scenario: 'INC-02',
+  title: 'LLM provider down (single)',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredProviderDown'],
+  diagnostics: [
+    'per-provider error rates from the SLA metrics endpoint',
+    'provider errors / 502 / timeouts in the recent api logs',
+    'after a grace period (durable timer): provider and gateway error rates re-measured from /metrics counters',
+  ],
+  steps: [{ id: 'disable-provider-<name>', title: 'Failover not effective: disable the provider via the governance API, notify its owners', risk: 'approve' }],
+  verify: "the provider's error rate < 5 %, or the gateway's chat error rate < 5 % (failover)",
+});
+
+export type ProviderDownStep = StepIdOf<typeof meta>;
 
 /** Seed 002: a provider above 5 % errors is failing; above 90 % on every provider is INC-03. */
 // seed 002 INC-02: "Provider-specific error rate spikes above 5%", "Expected: < 5.0"
@@ -170,11 +190,11 @@ export function stillFailing(f: ProviderDownFacts): string[] {
  * Pure decision over the findings: which providers to disable (one step each), or none. The status
  * pages are told in the diagnosis and any escalation; they decide nothing.
  */
-export function planProviderDown(f: ProviderDownFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
+export function planProviderDown(f: ProviderDownFacts, target: string): Decision<ProviderDownStep> {
   return withStatusPages(decide(f, target), f.statusPages);
 }
 
-function decide(f: ProviderDownFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
+function decide(f: ProviderDownFacts, target: string): Decision<ProviderDownStep> {
   if (f.suspects.length === 0) {
     const off = f.disabled.length ? ` (${f.disabled.join(', ')} disabled)` : '';
     return { diagnosis: `every enabled provider is under ${PROVIDER_ERROR_PCT}% errors${off}: no provider outage`, falseAlarm: true, steps: [] };
@@ -224,15 +244,13 @@ function decide(f: ProviderDownFacts, target: string): Omit<Plan, 'steps'> & { s
   return {
     diagnosis: `${failing.join(', ')} still failing after the ${f.params.graceSeconds} s grace period and failover is not effective (gateway chat errors ${f.after.chat.pct}%)`,
     rootCause: `${failing.join(', ')} outage; failover to the other providers not working`,
-    steps: failing.map((p) => `disable-provider-${p}`),
+    steps: failing.map((name) => ({ id: 'disable-provider-<name>' as const, args: { name } })),
   };
 }
 
-function disableStep(ctx: RunbookContext, provider: ProviderInfo, reason: string): Step {
+function disableWork(ctx: RunbookContext, provider: ProviderInfo, reason: string): StepWork<'disable-provider-<name>'> {
   return {
-    id: `disable-provider-${provider.name}`,
     title: `Disable provider ${provider.name} via the governance API`,
-    risk: 'approve',
     resource: 'governance',
     describe: `disable ${provider.name} (POST /v1/governance/providers/disable) so its traffic goes to the other providers, and notify its owners`,
     precondition: async () => {
@@ -254,7 +272,7 @@ function disableStep(ctx: RunbookContext, provider: ProviderInfo, reason: string
 }
 
 const runbook: Runbook<ProviderDownFacts> = {
-  name: 'providerDown',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planProviderDown(f, ctx.target);
@@ -266,7 +284,13 @@ const runbook: Runbook<ProviderDownFacts> = {
         ctx.notify({ title: `${name} failing on ${ctx.target}`, text: p.diagnosis, contacts: byName.get(name)?.owners ?? [] });
       }
     }
-    const steps = p.steps.map((id) => disableStep(ctx, byName.get(id.replace(/^disable-provider-/, '')) as ProviderInfo, reason));
+    const steps = buildSteps(meta, p.steps, {
+      'disable-provider-<name>': ({ args }) => {
+        const provider = byName.get(args.name);
+        if (!provider) throw new Error(`no provider ${args.name} configured on ${ctx.target}`);
+        return disableWork(ctx, provider, reason);
+      },
+    });
     return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {

@@ -8,20 +8,42 @@
 import { patched, sleep } from '@temporalio/workflow';
 import {
   acts,
+  buildSteps,
   longActs,
   runIncident,
   type Check,
   type Plan,
   type Runbook,
   type RunbookContext,
-  type Step,
 } from './kernel';
-import { RUNBOOKS } from './catalog';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import { renderSupportReport, reportStatus, type SupportCheck } from './support-report';
 import { recordChecks } from './support-evidence';
 import type { QueueConfig, QueueSnapshot } from '../activities/redis/queue';
 import { setting } from './threshold-settings';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'queueBacklog',
+  scenario: 'SUP-QUEUE',
+  title: 'Queue backlog',
+  severity: 2,
+  source: 'seeds 003, 004',
+  alerts: ['QueueBacklog'],
+  diagnostics: [
+    'queue depth against the configured threshold (seed 004: more than 1,000 needs action)',
+    'oldest job and its age; whether consumers take jobs at all (sampled)',
+    'Redis memory and clients (connected, blocked consumers)',
+    'worker container and its replicas',
+  ],
+  steps: [
+    { id: 'start-worker', title: 'Start the stopped worker container', risk: 'auto' },
+    { id: 'scale-out', title: 'Add worker replicas (created from the worker container)', risk: 'approve' },
+    { id: 'scale-back', title: 'After the queue drains, remove the extra replicas', risk: 'auto' },
+  ],
+  verify: 'queue depth below the threshold',
+});
 
 /** The queue sample as the activity took it (depths, oldest job, clients), and what surrounds it. */
 export interface QueueFacts extends Omit<QueueSnapshot, 'ok' | 'error'> {
@@ -38,12 +60,9 @@ export interface QueueFacts extends Omit<QueueSnapshot, 'ok' | 'error'> {
   evidenceRule?: boolean;
 }
 
-export interface QueuePlan {
-  diagnosis: string;
-  rootCause?: string;
-  falseAlarm?: boolean;
-  escalate?: string;
-  steps: Array<'start-worker' | 'scale-out' | 'scale-back'>;
+export type QueueStep = StepIdOf<typeof meta>;
+
+export interface QueueDecision extends Decision<QueueStep> {
   /** Consumers are not taking jobs (nothing taken while sampling, or the oldest job is older than allowed). */
   stuck: boolean;
 }
@@ -145,7 +164,7 @@ export function queueChecks(f: QueueFacts): SupportCheck[] {
 }
 
 /** Pure decision over the findings. */
-export function planQueueBacklog(f: QueueFacts): QueuePlan {
+export function planQueueBacklog(f: QueueFacts): QueueDecision {
   const q = f.queue;
   if (!f.redisOk) {
     return {
@@ -193,7 +212,7 @@ export function planQueueBacklog(f: QueueFacts): QueuePlan {
       stuck,
     };
   }
-  const steps: QueuePlan['steps'] = [];
+  const steps: QueueStep[] = [];
   if (!f.worker.running) steps.push('start-worker');
   if (f.replicas < q.maxReplicas) steps.push('scale-out');
   steps.push('scale-back');
@@ -203,7 +222,7 @@ export function planQueueBacklog(f: QueueFacts): QueuePlan {
 /** The ticket report (seed 001 templates), from the facts and the plan. Pure. */
 export function queueReport(
   f: QueueFacts,
-  p: QueuePlan,
+  p: QueueDecision,
   meta: { target: string; incidentId: string; at: string; severity: Severity },
 ): string {
   const q = f.queue;
@@ -252,7 +271,7 @@ export function queueReport(
 }
 
 const runbook: Runbook<QueueFacts> = {
-  name: 'queueBacklog',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const q = f.queue;
@@ -262,7 +281,7 @@ const runbook: Runbook<QueueFacts> = {
       target: ctx.target,
       incidentId: ctx.incidentId,
       at: new Date().toISOString(),
-      severity: ctx.input.severity ?? RUNBOOKS.queueBacklog.severity,
+      severity: ctx.input.severity ?? meta.severity,
     });
     const backlogged = async (): Promise<Check> => {
       const s = await acts.queueStats({ target: ctx.target, sampleMs: 0 });
@@ -271,11 +290,8 @@ const runbook: Runbook<QueueFacts> = {
         detail: s.ok ? `${s.depth} jobs queued` : `Redis: ${s.error ?? 'no answer'}`,
       };
     };
-    const all: Record<QueuePlan['steps'][number], Step> = {
-      'start-worker': {
-        id: 'start-worker',
-        title: `Start the ${q.component} container`,
-        risk: 'auto',
+    const steps = buildSteps(meta, p.steps, {
+      'start-worker': () => ({
         resource: q.component,
         describe: `start ${f.worker.name} (${f.worker.status})`,
         precondition: async () => {
@@ -283,20 +299,14 @@ const runbook: Runbook<QueueFacts> = {
           return { ok: !c.running, detail: `${c.name} ${c.status}` };
         },
         run: async () => (await acts.startContainer(ref)).detail,
-      },
-      'scale-out': {
-        id: 'scale-out',
-        title: `Add ${q.component} replicas`,
-        risk: 'approve',
+      }),
+      'scale-out': () => ({
         resource: q.component,
         describe: `run ${q.maxReplicas} extra ${q.component} replica(s) created from ${f.worker.name} (now ${f.replicas})`,
         precondition: backlogged,
         run: async () => (await longActs.scaleReplicas({ ...ref, replicas: q.maxReplicas, max: q.maxReplicas })).detail,
-      },
-      'scale-back': {
-        id: 'scale-back',
-        title: 'Remove the extra replicas after the queue drains',
-        risk: 'auto',
+      }),
+      'scale-back': () => ({
         resource: q.component,
         describe: `wait until fewer than ${drainedBelow(q)} jobs are queued, then remove the extra ${q.component} replicas`,
         precondition: async () => {
@@ -308,9 +318,9 @@ const runbook: Runbook<QueueFacts> = {
           const r = await longActs.scaleReplicas({ ...ref, replicas: 0, max: q.maxReplicas });
           return `queue down to ${waited} jobs; ${r.detail}`;
         },
-      },
-    };
-    return { ...p, report, steps: p.steps.map((id) => all[id]) };
+      }),
+    });
+    return { ...p, report, steps };
   },
   async verify(ctx, f): Promise<Check> {
     const s = await acts.queueStats({ target: ctx.target, sampleMs: 0 });

@@ -14,13 +14,39 @@
  * Params: `windowMinutes` (how far back to read the api logs, default 15).
  */
 import { patched } from '@temporalio/workflow';
-import { acts, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import { readsTargetApiSettings } from './target-api';
 import type { BillingStatus } from '../activities/target-api/billing';
 import type { Deductions, QuotaUser } from '../activities/postgres/ledger';
 import { usesLogMetricSettings } from './log-metric-settings';
 import { setting } from './threshold-settings';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'quotaExhaustion',
+  scenario: 'INC-07',
+  title: 'Quota / wallet hard-limit exhaustion (mass)',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredQuotaExhaustion'],
+  diagnostics: [
+    'users refused with 402 recently (api logs) and still at their quota (SQL)',
+    'users at / near their quota (SQL)',
+    'deductions per user, last hour',
+    'cost-calculation errors in the api logs',
+    'billing reset for the current period (admin API: is the usage reset of the running period still due?)',
+  ],
+  steps: [
+    { id: 'rollback-release', title: 'Calculation bug (SEV-1): roll the api back (child rollback)', risk: 'approve' },
+    { id: 'topup-affected', title: 'Capped top-up of the affected wallets, one ledger row per incident and user', risk: 'approve' },
+    { id: 'trigger-billing-reset', title: 'Missed billing reset: trigger the usage reset of the current period (once per period), no top-up', risk: 'approve' },
+  ],
+  verify: 'every affected user is under their quota again (their requests pass the quota gate)',
+});
+
+export type QuotaStep = StepIdOf<typeof meta>;
 
 export interface QuotaFacts {
   /** Users refused with 402 in the window who are still at their quota. */
@@ -149,7 +175,7 @@ function billingDetail(b: BillingStatus): string {
 }
 
 /** Pure decision over the findings. */
-export function planQuotaExhaustion(f: QuotaFacts): { diagnosis: string; rootCause?: string; falseAlarm?: boolean; severity?: 1; steps: string[] } {
+export function planQuotaExhaustion(f: QuotaFacts): Decision<QuotaStep> {
   const who = `${f.affected.length} user(s) refused and at their quota (ids ${f.affected.map((u) => u.userId).join(', ')})`;
   if (f.affected.length === 0) {
     return {
@@ -183,7 +209,7 @@ export function planQuotaExhaustion(f: QuotaFacts): { diagnosis: string; rootCau
 }
 
 const runbook: Runbook<QuotaFacts> = {
-  name: 'quotaExhaustion',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;
@@ -198,11 +224,8 @@ const runbook: Runbook<QuotaFacts> = {
       const s = await acts.quotaStatus({ target: t, nearPct: 100, userIds: ids });
       return { ok: s.atLimit.length > 0, detail: `${s.atLimit.length} of ${ids.length} affected users still at their quota` };
     };
-    const all: Record<string, Step> = {
-      'rollback-release': {
-        id: 'rollback-release',
-        title: 'Roll the api back to the last known good release (child rollback)',
-        risk: 'approve',
+    const steps = buildSteps(meta, p.steps, {
+      'rollback-release': () => ({
         resource: 'child:rollback',
         describe: `open a rollback of the api on ${t} to its last known good release (this approval covers the rollback's first step)`,
         run: async () => {
@@ -216,11 +239,8 @@ const runbook: Runbook<QuotaFacts> = {
           }
           return `rollback child ${child.incidentId} ${child.outcome}: ${child.diagnosis ?? ''}`;
         },
-      },
-      'topup-affected': {
-        id: 'topup-affected',
-        title: `Top up the affected wallets (at most ${f.topupCap} each)`,
-        risk: 'approve',
+      }),
+      'topup-affected': () => ({
         resource: 'wallets',
         describe: `top up ${grants.map((g) => `wallet ${g.user.walletId ?? '?'} (user ${g.user.userId}) by ${g.amount}`).join(', ')}; cap ${f.topupCap} per wallet, one ledger row per incident and user`,
         precondition: stillAtLimit,
@@ -250,11 +270,8 @@ const runbook: Runbook<QuotaFacts> = {
           }
           return done.join('; ');
         },
-      },
-      'trigger-billing-reset': {
-        id: 'trigger-billing-reset',
-        title: 'Trigger the missed billing reset of the current period',
-        risk: 'approve',
+      }),
+      'trigger-billing-reset': () => ({
         resource: `billing:${t}`,
         describe: `trigger the billing reset of ${t} (its admin API, api.paths.billingReset): zero the usage of every non-admin user for the period starting ${period ?? '?'} (recorded once per period: a repeat changes nothing)`,
         precondition: async () => {
@@ -269,9 +286,9 @@ const runbook: Runbook<QuotaFacts> = {
           const b = r.body as { period_start?: string; users_reset?: number; idempotent?: boolean };
           return `period ${b.period_start ?? period}: usage of ${b.users_reset ?? '?'} users reset${b.idempotent ? ' (it had already run: nothing changed)' : ''}`;
         },
-      },
-    };
-    return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+      }),
+    });
+    return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {
     const ids = f.affected.map((u) => u.userId);

@@ -6,10 +6,40 @@
  * Anything else is a distributed attack: escalated (CDN / WAF level, no safe remedy here).
  */
 import { patched } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type StepWork } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { KeyOwner, RateLimitSummary } from '../activities/target-api/rate-limits';
 import { setting } from './threshold-settings';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'rateLimitStorm',
+  scenario: 'INC-10',
+  title: 'API rate limit storm',
+  severity: 2,
+  source: 'seed 002',
+  alerts: ['AlfredRateLimitStorm'],
+  diagnostics: [
+    'top client addresses and key ids among the 429s in the api logs',
+    'owners (tenants) of those keys, by key-hash prefix',
+    'rate-limit counter keys in Redis',
+    'the limit the api runs with (RATE_LIMIT_PER_MINUTE)',
+  ],
+  steps: [
+    { id: 'block-client', title: 'Single abuser: block its address at the gateway', risk: 'approve' },
+    { id: 'raise-rate-limit', title: 'Legitimate spike: raise RATE_LIMIT_PER_MINUTE and recreate the api', risk: 'approve' },
+  ],
+  verify: '429s back to baseline (seed 002: fewer than 10 in 2 minutes)',
+});
+
+export type RateLimitStep = StepIdOf<typeof meta>;
+
+/** The decision, with what its step acts on: the client address to block, or the raised limit. */
+export interface RateLimitDecision extends Decision<RateLimitStep> {
+  ip?: string;
+  limit?: number;
+}
 
 /**
  * A key-owned share of the 429s at least this large means known customers, not an attack: the default
@@ -162,7 +192,7 @@ export function raisedLimit(f: RateLimitFacts): number | null {
 }
 
 /** Pure decision over the findings. */
-export function planRateLimitStorm(f: RateLimitFacts, target: string): Omit<Plan, 'steps'> & { steps: string[]; ip?: string; limit?: number } {
+export function planRateLimitStorm(f: RateLimitFacts, target: string): RateLimitDecision {
   const s = f.summary;
   const [unseen] = unobservedRateLimits(f);
   if (unseen) return { diagnosis: `${unseen.check} could not be observed: ${unseen.why}`, escalate: `could not observe ${unseen.check}: ${unseen.why}`, steps: [] };
@@ -210,11 +240,8 @@ export function planRateLimitStorm(f: RateLimitFacts, target: string): Omit<Plan
   };
 }
 
-function blockStep(ctx: RunbookContext, ip: string, done: (at: number) => void): Step {
+function blockWork(ctx: RunbookContext, ip: string, done: (at: number) => void): StepWork<'block-client'> {
   return {
-    id: 'block-client',
-    title: `Block ${ip} at the gateway`,
-    risk: 'approve',
     resource: 'governance',
     describe: `add ${ip} to the gateway's block list (POST /v1/governance/block): every request from it is refused with 403`,
     precondition: async () => {
@@ -229,12 +256,9 @@ function blockStep(ctx: RunbookContext, ip: string, done: (at: number) => void):
   };
 }
 
-function raiseStep(ctx: RunbookContext, f: RateLimitFacts, limit: number, done: (at: number) => void): Step {
+function raiseWork(ctx: RunbookContext, f: RateLimitFacts, limit: number, done: (at: number) => void): StepWork<'raise-rate-limit'> {
   const envVar = f.policy.envVar;
   return {
-    id: 'raise-rate-limit',
-    title: `Raise ${envVar} to ${limit} and recreate the api`,
-    risk: 'approve',
     resource: 'api',
     describe: `recreate the api container with ${envVar}=${limit} (was ${f.limitPerMinute ?? 'unset'}), everything else kept`,
     precondition: async () => {
@@ -255,17 +279,24 @@ function raiseStep(ctx: RunbookContext, f: RateLimitFacts, limit: number, done: 
 }
 
 const runbook: Runbook<RateLimitFacts> = {
-  name: 'rateLimitStorm',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planRateLimitStorm(f, ctx.target);
     const mark = (at: number): void => {
       f.mitigatedAt = at;
     };
-    const steps: Step[] = [];
-    if (p.steps.includes('block-client') && p.ip) steps.push(blockStep(ctx, p.ip, mark));
-    if (p.steps.includes('raise-rate-limit') && p.limit) steps.push(raiseStep(ctx, f, p.limit, mark));
-    const { ip: _ip, limit: _limit, ...plan } = p;
+    const { ip, limit, ...plan } = p;
+    const steps = buildSteps(meta, p.steps, {
+      'block-client': () => {
+        if (!ip) throw new Error('no client address to block');
+        return blockWork(ctx, ip, mark);
+      },
+      'raise-rate-limit': () => {
+        if (!limit) throw new Error('no raised limit to apply');
+        return raiseWork(ctx, f, limit, mark);
+      },
+    });
     return { ...plan, steps };
   },
   async verify(ctx, f): Promise<Check> {

@@ -8,9 +8,29 @@
  * default 60 s), `reason`.
  */
 import { patched } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
-import { DEFAULT_PG, restoreBackupStep, type PostgresInfo } from './steps';
+import { DEFAULT_PG, restoreBackupWork, type PostgresInfo } from './steps';
+import { defineRunbook, type Decision, type StepIdOf, type StepRef } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'rollback',
+  scenario: 'ROLLBACK',
+  title: 'Roll back to the last known good release',
+  severity: 2,
+  source: 'seed 000',
+  alerts: [],
+  diagnostics: ['current image tag of each service', 'image tag history (last known good)', 'health before rollback'],
+  steps: [
+    { id: 'recreate-<service>', title: 'Recreate each service on the good tag, one at a time, health-gated', risk: 'approve', rollout: true },
+    { id: 'migration-downgrade', title: 'Downgrade the newest migration one step', risk: 'approve' },
+    { id: 'restore-backup', title: 'Restore the latest backup', risk: 'two-person' },
+  ],
+  verify: 'health OK on every service after each recreate',
+});
+
+export type RollbackStep = StepIdOf<typeof meta>;
 
 interface ServiceFacts {
   service: string;
@@ -84,14 +104,17 @@ async function diagnose(ctx: RunbookContext): Promise<RollbackFacts> {
   };
 }
 
-/** Pure: which services move, and whether the rollout can go ahead at all. */
-export function planRollback(f: RollbackFacts): { diagnosis: string; escalate?: string; falseAlarm?: boolean; moves: ServiceFacts[] } {
+/** Pure: which services move (each a step of the rollout), and whether the rollout can go ahead at all. */
+export function planRollback(f: RollbackFacts): Decision<RollbackStep> & { moves: ServiceFacts[] } {
+  // A downgrade or a restore asked for is listed with whatever else the decision says.
+  const asked: StepRef<RollbackStep>[] = [...(f.migrationDowngrade ? (['migration-downgrade'] as const) : []), ...(f.restoreBackup ? (['restore-backup'] as const) : [])];
   const unread = f.evidenceRule ? f.services.filter((s) => s.unobserved) : [];
   if (unread.length > 0) {
     return {
       diagnosis: `the release history of ${unread.map((s) => s.service).join(', ')} could not be read`,
       escalate: unread.map((s) => `could not observe ${s.service} release: ${s.unobserved ?? ''}`).join('; '),
       moves: [],
+      steps: asked,
     };
   }
   const missing = f.services.filter((s) => s.goal === null);
@@ -100,20 +123,23 @@ export function planRollback(f: RollbackFacts): { diagnosis: string; escalate?: 
       diagnosis: `no release to roll back to for ${missing.map((s) => `${s.service} (${s.reason})`).join(', ')}`,
       escalate: 'no last known good release found; a human must choose the tag',
       moves: [],
+      steps: asked,
     };
   }
   const moves = f.services.filter((s) => s.goal !== s.current);
-  if (moves.length === 0 && !f.migrationDowngrade && !f.restoreBackup) {
-    return { diagnosis: `every service already runs its target release (${f.services.map((s) => `${s.service} ${s.current}`).join(', ')})`, falseAlarm: true, moves };
+  const steps: StepRef<RollbackStep>[] = [...moves.map((m) => ({ id: 'recreate-<service>' as const, args: { service: m.service } })), ...asked];
+  if (steps.length === 0) {
+    return { diagnosis: `every service already runs its target release (${f.services.map((s) => `${s.service} ${s.current}`).join(', ')})`, falseAlarm: true, moves, steps };
   }
   return {
     diagnosis: `roll back ${moves.map((s) => `${s.service} ${s.current} → ${s.goal}`).join(', ') || 'no service'}${f.migrationDowngrade ? ', downgrade the newest migration' : ''}${f.restoreBackup ? ', restore the latest backup' : ''}`,
     moves,
+    steps,
   };
 }
 
 const runbook: Runbook<RollbackFacts> = {
-  name: 'rollback',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const t = ctx.target;
@@ -122,44 +148,46 @@ const runbook: Runbook<RollbackFacts> = {
       const [c, h] = await Promise.all([acts.containerState({ target: t, component: service }), acts.httpHealth({ target: t })]);
       return { ok: c.running && h.ok, detail: `${service} ${c.status} on ${c.tag}; /health ${h.ok ? 'ok' : h.error ?? `HTTP ${h.status}`}` };
     };
-    const steps: Step[] = p.moves.map((m, i) => ({
-      id: `recreate-${m.service}`,
-      title: `Recreate ${m.service} on ${m.goal}`,
-      // The first approval covers the rollout; later services follow only if each health gate passes.
-      risk: i === 0 ? 'approve' : 'auto',
-      resource: m.service,
-      describe: `recreate ${m.service} on tag ${m.goal} (now ${m.current}), then wait for health`,
-      precondition: async () => {
-        const c = await acts.containerState({ target: t, component: m.service });
-        return { ok: c.tag !== m.goal || !c.running, detail: `${m.service} runs ${c.tag}` };
+    const gateDeadlineMs = typeof ctx.input.params?.gateDeadlineMs === 'number' ? ctx.input.params.gateDeadlineMs : 60_000;
+    const steps = buildSteps(meta, p.steps, {
+      'recreate-<service>': ({ args }) => {
+        const m = p.moves.find((x) => x.service === args.service);
+        if (!m?.goal) throw new Error(`no release to move ${args.service} to`);
+        const goal = m.goal;
+        return {
+          title: `Recreate ${m.service} on ${goal}`,
+          resource: m.service,
+          describe: `recreate ${m.service} on tag ${goal} (now ${m.current}), then wait for health`,
+          precondition: async () => {
+            const c = await acts.containerState({ target: t, component: m.service });
+            return { ok: c.tag !== goal || !c.running, detail: `${m.service} runs ${c.tag}` };
+          },
+          run: async () => (await longActs.recreateContainer({ target: t, component: m.service, tag: goal })).detail,
+          gate: () => healthy(m.service),
+          gateDeadlineMs,
+        };
       },
-      run: async () => (await longActs.recreateContainer({ target: t, component: m.service, tag: m.goal as string })).detail,
-      gate: () => healthy(m.service),
-      gateDeadlineMs: typeof ctx.input.params?.gateDeadlineMs === 'number' ? ctx.input.params.gateDeadlineMs : 60_000,
-    }));
-    if (f.migrationDowngrade) {
-      const alembic = patched('alembic-migrations');
-      steps.push({
-        id: 'migration-downgrade',
-        title: 'Downgrade the newest migration one step',
-        risk: 'approve',
-        resource: 'db',
-        describe: 'alembic downgrade -1, with the code of the release rolled back from (it knows the newest migration)',
-        run: async () => {
-          if (!alembic) {
-            const r = await acts.adminRequest({ target: t, method: 'POST', path: '/v1/admin/migrations/downgrade', body: { steps: 1 } });
-            return `migration downgraded: ${JSON.stringify(r.body).slice(0, 200)}`;
-          }
-          const m = await acts.alembicStatus({ target: t });
-          if (!m.available || !m.current) throw new Error(`no revision to downgrade: ${m.error ?? 'the database has none'}`);
-          // The running release may be the older one now; the one rolled back from shipped the newest migration.
-          const from = f.services.find((s) => s.service === m.component)?.current;
-          const running = await acts.containerState({ target: t, component: m.component });
-          return (await acts.alembicDowngrade({ target: t, tag: from ?? running.tag, expect: m.current })).detail;
-        },
-      });
-    }
-    if (f.restoreBackup) steps.push(restoreBackupStep(t, f.pg));
+      'migration-downgrade': () => {
+        const alembic = patched('alembic-migrations');
+        return {
+          resource: 'db',
+          describe: 'alembic downgrade -1, with the code of the release rolled back from (it knows the newest migration)',
+          run: async () => {
+            if (!alembic) {
+              const r = await acts.adminRequest({ target: t, method: 'POST', path: '/v1/admin/migrations/downgrade', body: { steps: 1 } });
+              return `migration downgraded: ${JSON.stringify(r.body).slice(0, 200)}`;
+            }
+            const m = await acts.alembicStatus({ target: t });
+            if (!m.available || !m.current) throw new Error(`no revision to downgrade: ${m.error ?? 'the database has none'}`);
+            // The running release may be the older one now; the one rolled back from shipped the newest migration.
+            const from = f.services.find((s) => s.service === m.component)?.current;
+            const running = await acts.containerState({ target: t, component: m.component });
+            return (await acts.alembicDowngrade({ target: t, tag: from ?? running.tag, expect: m.current })).detail;
+          },
+        };
+      },
+      'restore-backup': () => restoreBackupWork(t, f.pg),
+    });
     return { diagnosis: p.diagnosis, ...(p.escalate ? { escalate: p.escalate } : {}), ...(p.falseAlarm ? { falseAlarm: true } : {}), steps };
   },
   async verify(ctx, f): Promise<Check> {

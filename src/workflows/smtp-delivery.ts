@@ -6,12 +6,29 @@
  * mode by SMTP_HOST/SMTP_PORT); verification probes the relay then in use. Anything else escalates.
  */
 import { patched } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { SmtpProbe, SmtpRelayInUse } from '../activities/smtp/smtp';
-import { RUNBOOKS } from './catalog';
 import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
 import { recordChecks } from './support-evidence';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'smtpDelivery',
+  scenario: 'SUP-SMTP',
+  title: 'Email delivery: the SMTP relay refuses mail',
+  severity: 3,
+  source: 'seed 004',
+  alerts: [],
+  diagnostics: [
+    "relay in use, from the mail component's SMTP_HOST / SMTP_PORT (Docker inspect)",
+    'SMTP probe of that relay: connect time, greeting, EHLO extensions, MAIL FROM / RCPT TO then RSET (no message sent), the refusing reply',
+    'the same probe of the sandbox relay',
+  ],
+  steps: [{ id: 'switch-to-sandbox-relay', title: 'Recreate the mail component with the sandbox relay as its SMTP host/port', risk: 'approve' }],
+  verify: 'the probe of the relay now in use succeeds',
+});
 
 export interface SmtpFacts {
   inUse: SmtpRelayInUse;
@@ -27,16 +44,14 @@ export interface SmtpFacts {
   evidenceRule?: boolean;
 }
 
-export interface SmtpVerdict {
+export type SmtpStep = StepIdOf<typeof meta>;
+
+export interface SmtpDecision extends Decision<SmtpStep> {
   status: ReportStatus;
-  diagnosis: string;
-  rootCause?: string;
-  /** Switch the mail component to the sandbox relay. */
-  switchToSandbox: boolean;
-  escalate?: string;
 }
 
-export const SWITCH_STEP = 'switch-to-sandbox-relay';
+/** Switch the mail component to the sandbox relay. */
+export const SWITCH_STEP = 'switch-to-sandbox-relay' satisfies SmtpStep;
 
 async function diagnose(ctx: RunbookContext): Promise<SmtpFacts> {
   const recipient = recipientOf(ctx);
@@ -128,7 +143,7 @@ export function refusalCause(p: SmtpProbe): string {
 }
 
 /** Pure decision over the probes. */
-export function planSmtpDelivery(f: SmtpFacts): SmtpVerdict {
+export function planSmtpDelivery(f: SmtpFacts): SmtpDecision {
   const relay = `the ${f.probe.relay} relay ${f.probe.address}`;
   const unseen = f.evidenceRule ? relayUnobserved(f.inUse) : undefined;
   if (unseen) {
@@ -136,8 +151,8 @@ export function planSmtpDelivery(f: SmtpFacts): SmtpVerdict {
       status: 'escalated',
       diagnosis: `the relay ${f.inUse.component} uses could not be determined: ${unseen}`,
       rootCause: 'Not determined: the relay in use is not known.',
-      switchToSandbox: false,
       escalate: `could not observe the relay in use: ${unseen}`,
+      steps: [],
     };
   }
   if (f.evidenceRule && !f.inUse.running) {
@@ -145,31 +160,32 @@ export function planSmtpDelivery(f: SmtpFacts): SmtpVerdict {
       status: 'escalated',
       diagnosis: `${f.inUse.component} is not running: it sends no mail${f.probe.ok ? `, although ${relay} accepts mail` : `, and ${relay} fails at ${f.probe.stage}: ${failure(f.probe)}`}`,
       rootCause: `The ${f.inUse.component} container that sends the mail is not running.`,
-      switchToSandbox: false,
       escalate: `${f.inUse.component}, which sends the mail, is not running: start it, then re-run`,
+      steps: [],
     };
   }
   if (f.probe.ok) {
     const ms = f.probe.connectMs ?? 0;
-    return { status: 'nothing-wrong', diagnosis: `SMTP works: ${relay} accepted EHLO, MAIL FROM and RCPT TO (connected in ${ms} ms)`, switchToSandbox: false };
+    return { status: 'nothing-wrong', diagnosis: `SMTP works: ${relay} accepted EHLO, MAIL FROM and RCPT TO (connected in ${ms} ms)`, falseAlarm: true, steps: [] };
   }
   const rootCause = refusalCause(f.probe);
   const refused = `${relay} fails at ${f.probe.stage}: ${failure(f.probe)}`;
   if (f.inUse.relay === 'sandbox') {
-    return { status: 'escalated', diagnosis: `${refused}; the sandbox relay is already in use`, rootCause, switchToSandbox: false, escalate: `the sandbox relay in use fails too (${failure(f.probe)}); no other relay to switch to` };
+    return { status: 'escalated', diagnosis: `${refused}; the sandbox relay is already in use`, rootCause, escalate: `the sandbox relay in use fails too (${failure(f.probe)}); no other relay to switch to`, steps: [] };
   }
   if (!f.sandbox?.ok) {
     const sandbox = f.sandbox ? `the sandbox relay fails as well (${failure(f.sandbox)})` : 'the sandbox relay was not probed';
-    return { status: 'escalated', diagnosis: `${refused}; ${sandbox}`, rootCause, switchToSandbox: false, escalate: `no working relay: ${refused}; ${sandbox}` };
+    return { status: 'escalated', diagnosis: `${refused}; ${sandbox}`, rootCause, escalate: `no working relay: ${refused}; ${sandbox}`, steps: [] };
   }
-  return { status: 'mitigation-proposed', diagnosis: `${refused}; the sandbox relay ${f.sandbox.address} accepts mail`, rootCause, switchToSandbox: true };
+  return { status: 'mitigation-proposed', diagnosis: `${refused}; the sandbox relay ${f.sandbox.address} accepts mail`, rootCause, steps: [SWITCH_STEP] };
 }
 
 /** The ticket report. */
-export function smtpReport(f: SmtpFacts, v: SmtpVerdict, meta: { incidentId: string; at: string; severity: Severity; target: string }): string {
+export function smtpReport(f: SmtpFacts, v: SmtpDecision, meta: { incidentId: string; at: string; severity: Severity; target: string }): string {
   const sandbox = f.sandbox?.address ?? 'the sandbox relay';
+  const switchToSandbox = v.steps.includes(SWITCH_STEP);
   const next: string[] = [];
-  if (v.switchToSandbox) {
+  if (switchToSandbox) {
     next.push(`Approve step ${SWITCH_STEP} to point ${f.inUse.component} at the sandbox relay ${sandbox}.`);
     next.push('The sandbox captures mail and delivers none: switch back to the primary relay once the provider accepts mail again.');
   }
@@ -187,7 +203,7 @@ export function smtpReport(f: SmtpFacts, v: SmtpVerdict, meta: { incidentId: str
     // The cause belongs in the open report too: the renderer shows rootCause only in a resolution reply.
     verdict: v.rootCause ? `${v.diagnosis}.\n\n${v.rootCause}` : v.diagnosis,
     ...(v.rootCause ? { rootCause: v.rootCause } : {}),
-    ...(v.switchToSandbox ? { solution: `Switch ${f.inUse.component} to the sandbox relay ${sandbox} (after approval), until the primary relay accepts mail again.` } : {}),
+    ...(switchToSandbox ? { solution: `Switch ${f.inUse.component} to the sandbox relay ${sandbox} (after approval), until the primary relay accepts mail again.` } : {}),
     verification: 'The relay in use is probed again (connect, EHLO, MAIL FROM, RCPT TO; no message is sent).',
     facts: [
       ['relay in use', describeInUse(f.inUse)],
@@ -207,30 +223,25 @@ async function stillRefused(target: string, recipient: string | undefined): Prom
 }
 
 const runbook: Runbook<SmtpFacts> = {
-  name: 'smtpDelivery',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
-    const v = planSmtpDelivery(f);
+    const p = planSmtpDelivery(f);
     const recipient = recipientOf(ctx);
-    const steps: Step[] = v.switchToSandbox
-      ? [
-          {
-            id: SWITCH_STEP,
-            title: `Switch ${f.inUse.component} to the sandbox SMTP relay`,
-            risk: 'approve',
-            resource: f.inUse.component,
-            describe: `recreate the ${f.inUse.component} container of ${ctx.target} with the sandbox relay ${f.sandbox?.address ?? ''} as its SMTP host and port; mail is captured there, not delivered, until switched back`,
-            precondition: () => stillRefused(ctx.target, recipient),
-            run: async () => (await longActs.switchSmtpRelay({ target: ctx.target, relay: 'sandbox' })).detail,
-          },
-        ]
-      : [];
+    const steps = buildSteps(meta, p.steps, {
+      'switch-to-sandbox-relay': () => ({
+        resource: f.inUse.component,
+        describe: `recreate the ${f.inUse.component} container of ${ctx.target} with the sandbox relay ${f.sandbox?.address ?? ''} as its SMTP host and port; mail is captured there, not delivered, until switched back`,
+        precondition: () => stillRefused(ctx.target, recipient),
+        run: async () => (await longActs.switchSmtpRelay({ target: ctx.target, relay: 'sandbox' })).detail,
+      }),
+    });
     return {
-      diagnosis: v.diagnosis,
-      ...(v.rootCause ? { rootCause: v.rootCause } : {}),
-      ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
-      ...(v.escalate ? { escalate: v.escalate } : {}),
-      report: smtpReport(f, v, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: ctx.input.severity ?? RUNBOOKS.smtpDelivery.severity, target: ctx.target }),
+      diagnosis: p.diagnosis,
+      ...(p.rootCause ? { rootCause: p.rootCause } : {}),
+      ...(p.falseAlarm ? { falseAlarm: true } : {}),
+      ...(p.escalate ? { escalate: p.escalate } : {}),
+      report: smtpReport(f, p, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: ctx.input.severity ?? meta.severity, target: ctx.target }),
       steps,
     };
   },

@@ -5,6 +5,7 @@
  */
 import type { ProviderStatusPage } from '../activities/target-api/providers';
 import type { RunbookContext } from './kernel';
+import type { Decision } from './shape';
 
 /** The finding's name for a provider's status page. */
 export const statusPageCheck = (name: string): string => `status page ${name}`;
@@ -42,11 +43,11 @@ export function recordStatusPages(ctx: Pick<RunbookContext, 'finding' | 'unknown
 }
 
 /**
- * Pure: a plan with the status pages added to what people read (diagnosis, escalation). Steps,
+ * Pure: a decision with the status pages added to what people read (diagnosis, escalation). Steps,
  * false alarm and severity stay as the runbook's own evidence decided them.
  */
-export function withStatusPages<P extends { diagnosis: string; escalate?: string }>(plan: P, pages: ProviderStatusPage[] | undefined): P {
+export function withStatusPages<Id extends string>(decision: Decision<Id>, pages: ProviderStatusPage[] | undefined): Decision<Id> {
   const line = statusPagesSummary(pages);
-  if (!line) return plan;
-  return { ...plan, diagnosis: `${plan.diagnosis}; ${line}`, ...(plan.escalate ? { escalate: `${plan.escalate} (${line})` } : {}) };
+  if (!line) return decision;
+  return { ...decision, diagnosis: `${decision.diagnosis}; ${line}`, ...(decision.escalate ? { escalate: `${decision.escalate} (${line})` } : {}) };
 }

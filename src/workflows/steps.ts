@@ -1,6 +1,6 @@
 /** Steps more than one runbook uses. */
 import type { TargetInfo } from '../activities/engine/target';
-import { longActs, type Check, type Step } from './kernel';
+import { longActs, type Check, type StepWork } from './kernel';
 
 export type PostgresInfo = NonNullable<TargetInfo['postgres']>;
 
@@ -15,14 +15,12 @@ export const DEFAULT_PG: PostgresInfo = {
 /**
  * pg_restore of the latest dump inside the db container, as seed 000 runs it (`docker compose exec db
  * pg_restore -U alfred -d alfred /backups/alfred-latest.dump`), with --clean --if-exists so the dump
- * replaces what is there rather than failing on every existing object. Always two-person.
+ * replaces what is there rather than failing on every existing object. Each runbook that offers it
+ * declares it two-person.
  */
-export function restoreBackupStep(target: string, pg: PostgresInfo, precondition?: () => Promise<Check>): Step {
+export function restoreBackupWork(target: string, pg: PostgresInfo, precondition?: () => Promise<Check>): StepWork<'restore-backup'> {
   const backupPath = pg.backupPath;
   return {
-    id: 'restore-backup',
-    title: 'Restore the latest dump (pg_restore)',
-    risk: 'two-person',
     resource: 'db',
     describe: `pg_restore --clean ${backupPath} into the database`,
     ...(precondition ? { precondition } : {}),

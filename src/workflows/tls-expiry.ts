@@ -6,9 +6,33 @@
  * opens this incident before the certificate expires.
  */
 import { patched } from '@temporalio/workflow';
-import { acts, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext, type Step } from './kernel';
+import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord } from './contracts';
 import type { CertificateFile, ServedCertificate } from '../activities/tls/tls';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'tlsExpiry',
+  scenario: 'INC-13',
+  title: 'Certificate expiry / TLS failure',
+  severity: 1,
+  source: 'seed 002',
+  alerts: ['TlsCertificateExpiring', 'TlsCertificateExpiry'],
+  diagnostics: [
+    'TLS handshake to the configured endpoint: notAfter, days left, chain (subject / issuer)',
+    'the certificate file the proxy reads',
+    'daily check (Temporal Schedule, `remediate schedules apply`) opens the incident before expiry',
+  ],
+  steps: [
+    { id: 'renew-certificate', title: 'Run the configured renewal command', risk: 'auto' },
+    { id: 'issue-emergency-certificate', title: 'No renewal configured: emergency self-signed certificate valid 1 day', risk: 'approve' },
+    { id: 'reload-proxy', title: 'Reload the proxy (SIGHUP), restart it if it still serves the old certificate', risk: 'approve' },
+  ],
+  verify: 'the served certificate expires in the future: beyond the threshold, or it is the emergency one',
+});
+
+export type TlsStep = StepIdOf<typeof meta>;
 
 export interface TlsFacts {
   served: ServedCertificate;
@@ -74,7 +98,7 @@ async function diagnose(ctx: RunbookContext): Promise<TlsFacts> {
 }
 
 /** Pure decision over the findings. */
-export function planTlsExpiry(f: TlsFacts, target: string): Omit<Plan, 'steps'> & { steps: string[] } {
+export function planTlsExpiry(f: TlsFacts, target: string): Decision<TlsStep> {
   const s = f.served;
   const unseen = unobservedTls(f);
   if (unseen.length > 0) {
@@ -118,7 +142,7 @@ export function planTlsExpiry(f: TlsFacts, target: string): Omit<Plan, 'steps'> 
 }
 
 const runbook: Runbook<TlsFacts> = {
-  name: 'tlsExpiry',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
     const p = planTlsExpiry(f, ctx.target);
@@ -130,11 +154,8 @@ const runbook: Runbook<TlsFacts> = {
       const mine = file.emergencyFor === ctx.incidentId;
       return { ok: !mine && days < f.minDaysLeft, detail: file.exists ? `certificate file valid until ${file.notAfter} (${days} days${mine ? ', emergency one of this incident' : ''})` : 'certificate file missing' };
     };
-    const all: Record<string, Step> = {
-      'renew-certificate': {
-        id: 'renew-certificate',
-        title: 'Run the configured renewal command',
-        risk: 'auto',
+    const steps = buildSteps(meta, p.steps, {
+      'renew-certificate': () => ({
         resource,
         describe: `run the configured renewal command for ${target}`,
         precondition: fileExpiring,
@@ -144,11 +165,8 @@ const runbook: Runbook<TlsFacts> = {
           if ((file.daysLeft ?? 0) < f.minDaysLeft) throw new Error(`${r.detail}, but the certificate file still expires ${file.notAfter}`);
           return `${r.detail}; certificate file valid until ${file.notAfter}`;
         },
-      },
-      'issue-emergency-certificate': {
-        id: 'issue-emergency-certificate',
-        title: `Emergency self-signed certificate valid ${EMERGENCY_DAYS} day`,
-        risk: 'approve',
+      }),
+      'issue-emergency-certificate': () => ({
         resource,
         describe: `write a self-signed certificate for ${f.served.commonName ?? 'the endpoint'} valid ${EMERGENCY_DAYS} day where the ${f.component} reads it (clients will warn)`,
         precondition: fileExpiring,
@@ -162,11 +180,8 @@ const runbook: Runbook<TlsFacts> = {
           });
           return `${r.performed ? 'issued' : 'already issued'} emergency certificate valid until ${r.notAfter} (${r.fingerprint256.slice(0, 23)}…)`;
         },
-      },
-      'reload-proxy': {
-        id: 'reload-proxy',
-        title: `Reload the ${f.component} so it serves the new certificate`,
-        risk: 'approve',
+      }),
+      'reload-proxy': () => ({
         resource,
         describe: `SIGHUP the ${f.component} container of ${target} (restart it if it still serves the old certificate)`,
         precondition: async () => {
@@ -174,9 +189,9 @@ const runbook: Runbook<TlsFacts> = {
           return { ok: file.exists && served.fingerprint256 !== file.fingerprint256, detail: `served until ${served.notAfter ?? 'n/a'}, file until ${file.notAfter ?? 'missing'}` };
         },
         run: async (notBefore) => (await longActs.reloadTlsTerminator({ target, notBefore })).detail,
-      },
-    };
-    return { ...p, steps: p.steps.map((id) => all[id] as Step) };
+      }),
+    });
+    return { ...p, steps };
   },
   async verify(ctx, f): Promise<Check> {
     return verifyServed(await acts.tlsServedCertificate({ target: ctx.target }), f, ctx.incidentId);

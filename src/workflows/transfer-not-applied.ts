@@ -11,6 +11,25 @@ import type { IncidentInput, IncidentRecord, Severity } from './contracts';
 import type { QueueState, SupportUser, TransferRow, WorkerLogErrors } from '../activities/postgres/support';
 import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
 import { notConfiguredMessage, recordChecks } from './support-evidence';
+import { defineRunbook, type Decision, type StepIdOf } from './shape';
+
+/** What this runbook is: the catalog, routes, the client script and the README's table read it. */
+export const meta = defineRunbook({
+  name: 'transferNotApplied',
+  scenario: 'SUP-TRANSFER',
+  title: 'Transfer not applied (support)',
+  severity: 3,
+  source: 'seed 000',
+  alerts: [],
+  diagnostics: [
+    'the account behind the email',
+    "the user's token_transfers and their approval_requests",
+    'LLEN of the job queue, sampled twice, and where the transfer\'s job waits',
+    'worker container state and worker log errors',
+  ],
+  steps: [],
+  verify: 'the worker is running (the transfer is applied in turn)',
+});
 
 export interface TransferFacts {
   email: string;
@@ -34,15 +53,29 @@ export interface TransferFacts {
   evidenceRule?: boolean;
 }
 
-export interface TransferVerdict {
+/** Seed 000 calls for no mitigation here: it declares no step. */
+export type TransferStep = StepIdOf<typeof meta>;
+
+/** The verdict a support engineer pastes into the ticket, as the runbook's decision. */
+export interface TransferDecision extends Decision<TransferStep> {
+  status: ReportStatus;
+  /** The transfer the verdict is about. */
+  transfer?: TransferRow;
+  solution?: string;
+  nextSteps: string[];
+}
+
+/**
+ * What was found, before it is settled into a decision. `escalate`: why the incident escalates,
+ * when it is not the diagnosis itself (what could not be observed).
+ */
+interface Verdict {
   status: ReportStatus;
   diagnosis: string;
-  /** The transfer the verdict is about. */
   transfer?: TransferRow;
   rootCause?: string;
   solution?: string;
   nextSteps: string[];
-  /** Why the incident escalates, when it is not the diagnosis itself (what could not be observed). */
   escalate?: string;
 }
 
@@ -118,7 +151,7 @@ function describeTransfer(x: TransferRow): string {
 }
 
 /** A pending transfer whose approval is granted (or not needed): what the queue and the worker say. */
-function pendingInQueue(f: TransferFacts, x: TransferRow): TransferVerdict {
+function pendingInQueue(f: TransferFacts, x: TransferRow): Verdict {
   const q = f.queue;
   const ahead = q?.ahead[x.id];
   if (f.workerRunning === false) {
@@ -186,8 +219,22 @@ export function queueUnobserved(q: QueueState | undefined): string | undefined {
   return undefined;
 }
 
-/** Pure verdict over the findings. */
-export function planTransferNotApplied(f: TransferFacts): TransferVerdict {
+/**
+ * Pure decision over the findings: the verdict, a false alarm when nothing is wrong, and the reason
+ * it escalates when it does (what could not be observed, else the diagnosis and what was done).
+ */
+export function planTransferNotApplied(f: TransferFacts): TransferDecision {
+  const v = verdictOf(f);
+  return {
+    ...v,
+    ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
+    ...(v.status === 'escalated' ? { escalate: v.escalate ?? `${v.diagnosis}. ${v.nextSteps.join(' ')}` } : {}),
+    steps: [],
+  };
+}
+
+/** The verdict over the findings. */
+function verdictOf(f: TransferFacts): Verdict {
   const unread = f.userError !== undefined ? { what: 'the account', why: f.userError } : f.transfersError !== undefined ? { what: 'token_transfers', why: f.transfersError } : undefined;
   if (unread) {
     return {
@@ -292,7 +339,7 @@ export function checksOf(f: TransferFacts): SupportCheck[] {
 }
 
 /** The ticket report for a verdict. */
-export function transferReport(f: TransferFacts, v: TransferVerdict, meta: { incidentId: string; at: string; severity: Severity }): string {
+export function transferReport(f: TransferFacts, v: TransferDecision, meta: { incidentId: string; at: string; severity: Severity }): string {
   return renderSupportReport({
     title: 'Transfer not applied',
     incidentId: meta.incidentId,
@@ -316,16 +363,16 @@ export function transferReport(f: TransferFacts, v: TransferVerdict, meta: { inc
 }
 
 const runbook: Runbook<TransferFacts> = {
-  name: 'transferNotApplied',
+  meta,
   diagnose,
   plan(f, ctx): Plan {
-    const v = planTransferNotApplied(f);
+    const p = planTransferNotApplied(f);
     return {
-      diagnosis: v.diagnosis,
-      ...(v.rootCause ? { rootCause: v.rootCause } : {}),
-      ...(v.status === 'nothing-wrong' ? { falseAlarm: true } : {}),
-      ...(v.status === 'escalated' ? { escalate: v.escalate ?? `${v.diagnosis}. ${v.nextSteps.join(' ')}` } : {}),
-      report: transferReport(f, v, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: (ctx.input.severity ?? 3) as Severity }),
+      diagnosis: p.diagnosis,
+      ...(p.rootCause ? { rootCause: p.rootCause } : {}),
+      ...(p.falseAlarm ? { falseAlarm: true } : {}),
+      ...(p.escalate ? { escalate: p.escalate } : {}),
+      report: transferReport(f, p, { incidentId: ctx.incidentId, at: new Date().toISOString(), severity: ctx.input.severity ?? meta.severity }),
       steps: [],
     };
   },

@@ -71,7 +71,7 @@ test('tampering: evidence exported with a matching sha256 manifest, security not
   expect(rec.diagnosis).toMatch(new RegExp(`break at entry ${broken.first_break_at} .*content no longer matches its hash \\(tampering\\)`));
   expect(rec.report).toMatch(/\| \*\*\d+\*\* \|/);
   expect(rec.actions).toEqual([expect.objectContaining({ stepId: 'preserve-evidence', state: 'done', risk: 'auto' })]);
-  expect(rec.timeline.some((t) => /notified @security-lead, @ledger-owner: Audit chain tampering/.test(t.event))).toBe(true);
+  expect(rec.timeline.some((t) => /notified @security-lead, @sergey-bar: Audit chain tampering/.test(t.event))).toBe(true);
   expect(rec.escalations.join(' ')).toMatch(/entries are evidence and are not changed; evidence intact/);
 
   // The evidence: every file the manifest names exists and hashes to what it says.

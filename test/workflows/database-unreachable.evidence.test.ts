@@ -2,7 +2,7 @@
  * INC-01, evidence before conclusions as pure decisions: a signal that could not be observed never
  * makes the database "healthy", never restarts it, and /health without its field is no recovery.
  */
-import { planDatabase, verifyDatabase, type DbFacts } from '../../src/workflows/database-unreachable';
+import { planDatabaseUnreachable, verifyDatabase, type DbFacts } from '../../src/workflows/database-unreachable';
 import { DEFAULT_PG } from '../../src/workflows/steps';
 
 const healthy = (over: Partial<DbFacts> = {}): DbFacts => ({
@@ -22,7 +22,7 @@ const healthy = (over: Partial<DbFacts> = {}): DbFacts => ({
 });
 
 /** Never a plain false alarm and never a step: an escalation, or a false alarm that says what it could not observe. */
-function expectNoConclusion(p: ReturnType<typeof planDatabase>, signal: RegExp): void {
+function expectNoConclusion(p: ReturnType<typeof planDatabaseUnreachable>, signal: RegExp): void {
   expect(p.steps).toEqual([]);
   if (p.falseAlarm) expect(p.diagnosis).toMatch(new RegExp(`could not observe ${signal.source}`));
   else expect(p.escalate).toMatch(new RegExp(`could not observe ${signal.source}`));
@@ -30,46 +30,46 @@ function expectNoConclusion(p: ReturnType<typeof planDatabase>, signal: RegExp):
 
 describe('INC-01 plan with a signal unobserved', () => {
   test('healthy facts are a false alarm (control)', () => {
-    const p = planDatabase(healthy());
+    const p = planDatabaseUnreachable(healthy());
     expect(p).toEqual({ diagnosis: expect.stringMatching(/^database healthy: /), falseAlarm: true, steps: [] });
   });
 
   test('the pool gauge missing from /metrics', () => {
     const { pool: _pool, ...f } = healthy({ unobserved: ['api DB pool: metric x_pool_total not in /metrics (setting metrics.dbPoolTotal)'] });
-    expectNoConclusion(planDatabase(f), /api DB pool: metric x_pool_total/);
+    expectNoConclusion(planDatabaseUnreachable(f), /api DB pool: metric x_pool_total/);
   });
 
   test('/health without its database field', () => {
     const { apiDbHealthy: _h, ...f } = healthy({ unobserved: ["api /health database: GET /health answered HTTP 200 without a `database` field"] });
-    expectNoConclusion(planDatabase(f), /api \/health database/);
+    expectNoConclusion(planDatabaseUnreachable(f), /api \/health database/);
   });
 
   test('df failing in the db container', () => {
     const { diskUsedPct: _d, ...f } = healthy({ unobserved: ['data-dir disk: df -P /x failed in the db container: no such file (setting postgres.dataDir)'] });
-    expectNoConclusion(planDatabase(f), /data-dir disk/);
+    expectNoConclusion(planDatabaseUnreachable(f), /data-dir disk/);
   });
 
   test('SELECT 1 refused for the engine login: escalates, never restarts the database', () => {
     const why = 'the engine\'s session was refused: FATAL: database "nope" does not exist (settings targets.t.postgres.database, targets.t.postgres.execUser)';
-    const p = planDatabase(healthy({ selectOk: false, selectError: 'database "nope" does not exist', selectUnobserved: why, unobserved: [`SELECT 1: ${why}`] }));
+    const p = planDatabaseUnreachable(healthy({ selectOk: false, selectError: 'database "nope" does not exist', selectUnobserved: why, unobserved: [`SELECT 1: ${why}`] }));
     expectNoConclusion(p, /SELECT 1: the engine's session was refused/);
     expect(p.escalate).toMatch(/postgres\.database/);
   });
 
   test('SELECT 1 refused for the login, even with /health unhealthy: no api restart chosen from it', () => {
     const why = 'the engine\'s session was refused: FATAL: role "nope" does not exist (settings ...)';
-    const p = planDatabase(healthy({ selectOk: false, selectUnobserved: why, apiDbHealthy: false, unobserved: [`SELECT 1: ${why}`] }));
+    const p = planDatabaseUnreachable(healthy({ selectOk: false, selectUnobserved: why, apiDbHealthy: false, unobserved: [`SELECT 1: ${why}`] }));
     expect(p.steps).toEqual([]);
     expect(p.escalate).toMatch(/^could not observe SELECT 1/);
   });
 
   test('observed problems still choose their step with other signals unobserved', () => {
-    const p = planDatabase(healthy({ dbRunning: false, dbStatus: 'exited', unobserved: ['api DB pool: /metrics unavailable: ECONNREFUSED'] }));
+    const p = planDatabaseUnreachable(healthy({ dbRunning: false, dbStatus: 'exited', unobserved: ['api DB pool: /metrics unavailable: ECONNREFUSED'] }));
     expect(p.steps).toEqual(['restart-db']);
   });
 
   test('a SELECT 1 that fails for the server (not the login) still restarts it', () => {
-    const p = planDatabase(healthy({ selectOk: false, selectError: 'timeout', apiDbHealthy: false }));
+    const p = planDatabaseUnreachable(healthy({ selectOk: false, selectError: 'timeout', apiDbHealthy: false }));
     expect(p.steps).toEqual(['restart-db']);
   });
 });

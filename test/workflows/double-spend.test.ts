@@ -131,7 +131,7 @@ test('double charges: maintenance on, two-person refunds survive a worker kill a
   expect(rec.diagnosis).toMatch(/double-spend: 3 duplicate charges \(\d+ credits\) on 3 requests for 3 users; audit chain valid/);
   expect(rec.actions.map((a) => a.stepId)).toEqual(['maintenance-on', 'refund-duplicates', 'maintenance-off']);
   expect(rec.findings.filter((f) => f.check.startsWith('reconciliation user') && !f.ok)).toHaveLength(3);
-  expect(rec.timeline.some((t) => /notified @ledger-owner: Double charges confirmed/.test(t.event))).toBe(true);
+  expect(rec.timeline.some((t) => /notified @sergey-bar: Double charges confirmed/.test(t.event))).toBe(true);
 
   await h.signal(approveSignal, { stepId: 'maintenance-on', approver: 'alice' });
   rec = await waitRecord(h, (r) => r.pending.some((p) => p.stepId === 'refund-duplicates'));

@@ -31,14 +31,14 @@ describe('smtpDelivery verdict', () => {
     const f = facts({ fromEnv: false, hostEnv: 'NO_SUCH_SMTP_HOST' });
     const v = planSmtpDelivery(f);
     expect(v.status).toBe('escalated');
-    expect(v.switchToSandbox).toBe(false);
+    expect(v.steps).toEqual([]);
     expect(v.escalate).toMatch(/^could not observe the relay in use: NO_SUCH_SMTP_HOST is not in the container environment of api, .*smtp\.hostEnv/);
     expect(checksOf(f).find((c) => c.check === 'relay in use')).toMatchObject({ unknown: true });
   });
   it('a mail component that is not running sends nothing, whatever the relay answers', () => {
     const v = planSmtpDelivery(facts({ running: false }));
     expect(v.status).toBe('escalated');
-    expect(v.switchToSandbox).toBe(false);
+    expect(v.steps).toEqual([]);
     expect(v.escalate).toMatch(/api, which sends the mail, is not running/);
   });
   it('facts of incidents recorded before the rule assumed the primary (replay)', () => {

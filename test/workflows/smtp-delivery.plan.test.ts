@@ -22,15 +22,15 @@ const refusedAtGreeting: SmtpProbe = { ...primaryOk, ok: false, stage: 'greeting
 const facts = (probe: SmtpProbe, sandbox: SmtpProbe | null = sandboxOk, relay: SmtpRelayInUse = inUse): SmtpFacts => ({ inUse: relay, probe, sandbox });
 const meta = { incidentId: 'incident-1', at: '2026-11-27T10:00:00.000Z', severity: 3 as const, target: 'alfred' };
 
-describe('smtpDelivery verdict', () => {
+describe('smtpDelivery plan', () => {
   it('a relay that accepts mail is nothing wrong, and nothing is switched', () => {
     const v = planSmtpDelivery(facts(primaryOk));
-    expect(v).toMatchObject({ status: 'nothing-wrong', switchToSandbox: false });
+    expect(v).toMatchObject({ status: 'nothing-wrong', falseAlarm: true, steps: [] });
     expect(v.diagnosis).toMatch(/^SMTP works: the primary relay mx\.example:25/);
   });
   it('a 554 greeting with a working sandbox proposes the switch, with the reply in the diagnosis', () => {
     const v = planSmtpDelivery(facts(refusedAtGreeting));
-    expect(v).toMatchObject({ status: 'mitigation-proposed', switchToSandbox: true });
+    expect(v).toMatchObject({ status: 'mitigation-proposed', steps: [SWITCH_STEP] });
     expect(v.diagnosis).toBe('the primary relay mx.example:25 fails at greeting: 554 5.7.1 suspended; the sandbox relay sandbox.example:1025 accepts mail');
     expect(v.rootCause).toMatch(/refuses every session at the greeting/);
   });
@@ -41,7 +41,7 @@ describe('smtpDelivery verdict', () => {
   it('a connection refused names the relay as down', () => {
     const down: SmtpProbe = { ...primaryOk, ok: false, stage: 'connect', connectMs: null, banner: null, extensions: [], error: 'connect ECONNREFUSED 10.0.0.1:25' };
     const v = planSmtpDelivery(facts(down));
-    expect(v.switchToSandbox).toBe(true);
+    expect(v.steps).toEqual([SWITCH_STEP]);
     expect(v.rootCause).toMatch(/accepts no connection \(connect ECONNREFUSED/);
   });
   it('a rejected recipient points at suppression (seed 004 step 5)', () => {
@@ -50,12 +50,12 @@ describe('smtpDelivery verdict', () => {
   });
   it('both relays failing escalates: no switch would help', () => {
     const v = planSmtpDelivery(facts(refusedAtGreeting, { ...sandboxOk, ok: false, stage: 'connect', connectMs: null, error: 'timeout' }));
-    expect(v).toMatchObject({ status: 'escalated', switchToSandbox: false });
+    expect(v).toMatchObject({ status: 'escalated', steps: [] });
     expect(v.escalate).toMatch(/no working relay.*sandbox relay fails as well \(timeout\)/);
   });
   it('a failing sandbox already in use escalates', () => {
     const v = planSmtpDelivery(facts({ ...refusedAtGreeting, relay: 'sandbox' }, null, { ...inUse, relay: 'sandbox' }));
-    expect(v).toMatchObject({ status: 'escalated', switchToSandbox: false });
+    expect(v).toMatchObject({ status: 'escalated', steps: [] });
     expect(v.escalate).toMatch(/sandbox relay in use fails too/);
   });
 });

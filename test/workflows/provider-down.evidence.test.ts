@@ -1,10 +1,9 @@
 /**
- * Evidence before conclusions, as pure decisions: a window of traffic without calls is not recovery,
- * and the UI's details tell an unobserved signal from a healthy or failing one.
+ * INC-02, evidence before conclusions as pure decisions: a window of traffic without calls is not
+ * recovery, and the UI's details tell an unobserved signal from a healthy or failing one.
  */
 import { planProviderDown, verifyFromWindow, type ProviderDownFacts } from '../../src/workflows/provider-down';
 import { renderDetails } from '../../src/workflows/kernel';
-import { planAllProvidersDown, type AllProvidersDownFacts } from '../../src/workflows/all-providers-down';
 import type { TrafficWindow } from '../../src/workflows/provider-traffic';
 import type { IncidentRecord } from '../../src/workflows/contracts';
 
@@ -98,35 +97,5 @@ describe('INC-02 plan after the grace period', () => {
 
   test('incidents started before the rule decide as they did', () => {
     expect(planProviderDown(facts(window({}, rate(30, 0))), 'alfred').diagnosis).toMatch(/openai recovered during the 3 s grace period/);
-  });
-});
-
-describe('INC-03 plan: a probe the provider refused is no outage', () => {
-  const facts = (statuses: number[], evidenceRule?: true): AllProvidersDownFacts => ({
-    providers: [
-      { name: 'openai', model: 'gpt-4o-mini', owners: [] },
-      { name: 'anthropic', model: 'claude-3-haiku', owners: [] },
-    ] as AllProvidersDownFacts['providers'],
-    disabled: [],
-    cacheOnly: false,
-    slaAvailable: true,
-    slaRates: { openai: 100, anthropic: 100 },
-    probes: ['openai', 'anthropic'].map((name, i) => ({ name, host: `${name}.example`, dnsOk: true, addresses: [], status: statuses[i] as number })),
-    params: {} as AllProvidersDownFacts['params'],
-    ...(evidenceRule ? { evidenceRule } : {}),
-  });
-
-  test('401 from the probes: escalated, cache-only mode is not switched on', () => {
-    const p = planAllProvidersDown(facts([401, 503], true), 'alfred');
-    expect(p.steps).toEqual([]);
-    expect(p.escalate).toMatch(/^cannot tell whether every provider of alfred is down: openai HTTP 401 answered the probe with a refusal/);
-  });
-
-  test('5xx from every probe is an upstream outage: cache-only mode', () => {
-    expect(planAllProvidersDown(facts([502, 503], true), 'alfred').steps).toEqual(['enable-cache-only', 'await-providers', 'leave-cache-only']);
-  });
-
-  test('incidents started before the rule decide as they did', () => {
-    expect(planAllProvidersDown(facts([401, 503]), 'alfred').steps).toEqual(['enable-cache-only', 'await-providers', 'leave-cache-only']);
   });
 });
