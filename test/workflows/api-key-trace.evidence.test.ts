@@ -5,6 +5,7 @@
  */
 import type { ApiLogTrace } from '../../src/activities/postgres/support';
 import { checksOf, planApiKeyTrace, unobservedSignals, type KeyTraceFacts } from '../../src/workflows/api-key-trace';
+import { apiKeyTraceBase } from '../fixtures/healthy-facts';
 
 const log: ApiLogTrace = {
   available: true,
@@ -18,19 +19,7 @@ const log: ApiLogTrace = {
   unauthorized: 0,
 };
 /** Nothing found for the account, from signals that were all observed. */
-const quiet: KeyTraceFacts = {
-  email: 'bob@example.com',
-  at: '2026-11-27T10:00:00.000Z',
-  from: '2026-11-27T09:45:00.000Z',
-  to: '2026-11-27T10:00:00.000Z',
-  user: { found: true, userId: '3' },
-  rows: { inWindow: 0, byStatus: {} },
-  log,
-  keyEvents: [],
-  serviceHealthy: true,
-  serviceDetail: '/health 200',
-  evidenceRule: true,
-};
+const quiet: KeyTraceFacts = { ...apiKeyTraceBase, rows: { inWindow: 0, byStatus: {} }, log, evidenceRule: true };
 const withId: KeyTraceFacts = { ...quiet, requestId: 'req_1' };
 const served: KeyTraceFacts = {
   ...withId,

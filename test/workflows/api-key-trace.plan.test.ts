@@ -1,18 +1,14 @@
 /** apiKeyTrace's verdict and ticket report: pure functions over findings, no Temporal needed. */
 import { planApiKeyTrace, apiKeyTraceReport, type KeyTraceFacts } from '../../src/workflows/api-key-trace';
+import { apiKeyTraceBase } from '../fixtures/healthy-facts';
 
 const traced: KeyTraceFacts = {
-  email: 'bob@example.com',
+  ...apiKeyTraceBase,
   requestId: 'req_1',
-  at: '2026-11-27T10:00:00.000Z',
-  from: '2026-11-27T09:45:00.000Z',
   to: '2026-11-27T10:15:00.000Z',
   user: { found: true, userId: '3', isAdmin: false },
   rows: { inWindow: 4, byStatus: { completed: 4 }, last: '2026-11-27T10:00:01.000Z' },
   log: { available: true, userRequests: 4, userByStatus: { '200': 4 }, authFailures: 0 },
-  keyEvents: [],
-  serviceHealthy: true,
-  serviceDetail: '/health 200',
 };
 const charged = { rowId: '301', mine: true, amount: 12, status: 'completed', provider: 'openai', createdAt: '2026-11-27T10:00:01.000Z' };
 

@@ -7,6 +7,7 @@ import { auditHashDefinition, type AuditHashDefinition } from '../../src/config'
 import { checkDefinition, hashEntry, type StoredEntry } from '../../src/activities/postgres/audit-hash';
 import { planAuditChainBreak, type AuditFacts } from '../../src/workflows/audit-chain-break';
 import { auditHash as replicaHash, GENESIS_HASH } from '../../drill/src/faults/replica-formats';
+import { auditChainBreakEntryBase } from '../fixtures/healthy-facts';
 
 const def = (over: Record<string, unknown> = {}): AuditHashDefinition => auditHashDefinition.parse(over);
 
@@ -88,18 +89,7 @@ describe('audit hash definition check', () => {
   });
 });
 
-const view = (id: string, over: Record<string, unknown> = {}) => ({
-  id,
-  action: 'user_read',
-  createdAt: '2026-03-01T10:00:00.000Z',
-  previousHash: 'aaaaaaaaaaaa…' as string | null,
-  hash: 'bbbbbbbbbbbb…' as string | null,
-  hashMissing: false,
-  linksToPrevious: true,
-  linksToPreviousPrevious: false,
-  contentMatches: true,
-  ...over,
-});
+const view = (id: string, over: Record<string, unknown> = {}) => ({ id, ...auditChainBreakEntryBase, ...over });
 const missing = view('30', { hashMissing: true, previousHash: null, hash: null, linksToPrevious: false, contentMatches: false });
 const reproduced = { reproduced: true, checked: 20, detail: 'the hash definition (setting audit.hash) reproduces the stored hashes of the 20 entries before the break' };
 const mismatched = {

@@ -1,20 +1,8 @@
 /** auditChainBreak's decision (INC-09): a pure function over its findings, no Temporal needed. */
 import { classifyBreak, planAuditChainBreak, type AuditFacts } from '../../src/workflows/audit-chain-break';
+import { auditChainBreakEntryBase } from '../fixtures/healthy-facts';
 
-const entry = (id: string, over: Partial<ReturnType<typeof okEntry>> = {}) => ({ ...okEntry(id), ...over });
-function okEntry(id: string) {
-  return {
-    id,
-    action: 'user_read',
-    createdAt: '2026-03-01T10:00:00.000Z',
-    previousHash: 'aaaaaaaaaaaa…' as string | null,
-    hash: 'bbbbbbbbbbbb…' as string | null,
-    hashMissing: false,
-    linksToPrevious: true,
-    linksToPreviousPrevious: false,
-    contentMatches: true,
-  };
-}
+const entry = (id: string, over: Partial<typeof auditChainBreakEntryBase> = {}) => ({ id, ...auditChainBreakEntryBase, ...over });
 const brokenAt = (broken: ReturnType<typeof entry>, missingRun = 0): AuditFacts => ({
   verdict: { valid: false, firstBreakAt: broken.id, breakKind: 'content_mismatch', breaks: 1, total: 50 },
   neighbourhood: { broken, entries: [entry(String(Number(broken.id) - 1)), broken, entry(String(Number(broken.id) + 1))], missingRun },

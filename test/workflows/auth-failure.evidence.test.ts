@@ -1,17 +1,8 @@
 /** INC-06 evidence before conclusions, as pure decisions: what could not be observed is never health. */
 import { planAuthFailure, unobservedAuth, verifySignIn, type AuthFacts } from '../../src/workflows/auth-failure';
+import { healthyAuthFailure } from '../fixtures/healthy-facts';
 
-const healthy: AuthFacts = {
-  me: { status: 200, email: 'admin@alfred.local', isAdmin: true },
-  keyHash: { reachable: true, matches: true, email: 'admin@alfred.local', isAdmin: true },
-  apiDatabase: 'healthy',
-  authErrors: { total: 0, byReason: {} },
-  ssoRequired: false,
-  api: { tag: '1.1.0', createdAt: '2026-02-01T00:00:00Z', lastGoodTag: '1.0.0' },
-  now: Date.parse('2026-03-01T12:00:00Z'),
-  deployWindowMinutes: 60,
-  evidenceRule: true,
-};
+const healthy: AuthFacts = { ...healthyAuthFailure, evidenceRule: true };
 const refused: AuthFacts = { ...healthy, me: { status: 401, error: 'invalid api key' }, authErrors: { total: 1, byReason: { unknown_key: 1 } } };
 
 function expectEscalation(f: AuthFacts, what: RegExp): void {

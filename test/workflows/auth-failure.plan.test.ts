@@ -1,23 +1,12 @@
 /** INC-06 decision logic: a pure function over findings, no Temporal or drill needed. */
 import { planAuthFailure, type AuthFacts } from '../../src/workflows/auth-failure';
+import { healthyAuthFailure } from '../fixtures/healthy-facts';
 
-const NOW = Date.parse('2026-03-01T12:00:00Z');
-
-const healthy: AuthFacts = {
-  me: { status: 200, email: 'admin@alfred.local', isAdmin: true },
-  keyHash: { reachable: true, matches: true, email: 'admin@alfred.local', isAdmin: true },
-  apiDatabase: 'healthy',
-  authErrors: { total: 0, byReason: {} },
-  ssoRequired: false,
-  api: { tag: '1.1.0', createdAt: '2026-02-01T00:00:00Z', lastGoodTag: '1.0.0' },
-  now: NOW,
-  deployWindowMinutes: 60,
-};
-const refused: AuthFacts = { ...healthy, me: { status: 401, error: 'invalid api key' } };
+const refused: AuthFacts = { ...healthyAuthFailure, me: { status: 401, error: 'invalid api key' } };
 
 describe('authFailure plan', () => {
   it('calls a working admin sign-in a false alarm', () => {
-    const p = planAuthFailure(healthy);
+    const p = planAuthFailure(healthyAuthFailure);
     expect(p.falseAlarm).toBe(true);
     expect(p.steps).toEqual([]);
   });

@@ -1,44 +1,31 @@
 /** INC-12 decision logic: a pure function over findings, no Temporal or drill needed. */
-import { planBadRelease, type ReleaseFacts } from '../../src/workflows/bad-release';
-
-const NOW = Date.parse('2026-03-01T12:00:00Z');
-
-const quiet: ReleaseFacts = {
-  deployed: { service: 'api', tag: '1.2.0-bad', createdAt: '2026-03-01T11:55:00Z', lastGoodTag: '1.1.0' },
-  healthOk: true,
-  healthDetail: 'healthy',
-  before: { requests: 100, errors: 0 },
-  after: { requests: 100, errors: 0 },
-  migration: { via: 'alembic', available: true, current: '0003', broughtByRelease: [], goodHead: '0003' },
-  errorRatePct: 1,
-  windowMinutes: 60,
-  now: NOW,
-};
+import { planBadRelease } from '../../src/workflows/bad-release';
+import { healthyBadRelease } from '../fixtures/healthy-facts';
 
 describe('badRelease plan', () => {
   it('calls a recent deploy at baseline a false alarm', () => {
-    const p = planBadRelease(quiet);
+    const p = planBadRelease(healthyBadRelease);
     expect(p.falseAlarm).toBe(true);
     expect(p.steps).toEqual([]);
   });
   it('calls no recent deploy with good health a false alarm', () => {
-    const { deployed: _none, ...rest } = quiet;
+    const { deployed: _none, ...rest } = healthyBadRelease;
     expect(planBadRelease(rest).falseAlarm).toBe(true);
   });
   it('escalates failing health without a recent deploy: nothing to roll back', () => {
-    const { deployed: _none, ...rest } = quiet;
+    const { deployed: _none, ...rest } = healthyBadRelease;
     const p = planBadRelease({ ...rest, healthOk: false, healthDetail: 'HTTP 500' });
     expect(p.steps).toEqual([]);
     expect(p.escalate).toMatch(/no recent deploy/);
   });
   it('rolls back a release that raised errors, SEV-2 when the rate is moderate', () => {
-    const p = planBadRelease({ ...quiet, after: { requests: 100, errors: 5 } });
+    const p = planBadRelease({ ...healthyBadRelease, after: { requests: 100, errors: 5 } });
     expect(p.steps).toEqual(['rollback-release']);
     expect(p.severity).toBe(2);
   });
   it('is SEV-1 and downgrades the migration the release brought when health fails', () => {
     const p = planBadRelease({
-      ...quiet,
+      ...healthyBadRelease,
       healthOk: false,
       healthDetail: 'HTTP 500',
       after: { requests: 20, errors: 20 },
@@ -49,11 +36,11 @@ describe('badRelease plan', () => {
     expect(p.diagnosis).toMatch(/downgrade migration 0005, 0004$/);
   });
   it('does not blame a release whose errors were already there before it', () => {
-    const p = planBadRelease({ ...quiet, before: { requests: 100, errors: 5 }, after: { requests: 100, errors: 5 } });
+    const p = planBadRelease({ ...healthyBadRelease, before: { requests: 100, errors: 5 }, after: { requests: 100, errors: 5 } });
     expect(p.falseAlarm).toBe(true);
   });
   it('escalates a bad release with no earlier release to go back to', () => {
-    const p = planBadRelease({ ...quiet, after: { requests: 10, errors: 10 }, deployed: { ...quiet.deployed!, lastGoodTag: null } });
+    const p = planBadRelease({ ...healthyBadRelease, after: { requests: 10, errors: 10 }, deployed: { ...healthyBadRelease.deployed!, lastGoodTag: null } });
     expect(p.steps).toEqual([]);
     expect(p.escalate).toMatch(/no earlier release/);
   });

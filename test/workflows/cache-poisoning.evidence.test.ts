@@ -1,16 +1,10 @@
 /** INC-15 evidence before conclusions, as pure decisions; nothing automatic from an ambiguous probe. */
 import { planCachePoisoning, unobservedCache, verifyCache, type PoisoningFacts } from '../../src/workflows/cache-poisoning';
+import { healthyCachePoisoning } from '../fixtures/healthy-facts';
 
 const facts = (over: Partial<PoisoningFacts> = {}): PoisoningFacts => ({
-  keyPattern: 'alfred:cache:*',
-  hitRatePct: 40,
-  hitRateAnomalyPct: 80,
-  keyCount: 12,
-  keyCountCapped: false,
-  threshold: 0.9,
-  probePrompt: 'What is 2+2?',
+  ...healthyCachePoisoning,
   probe: { status: 200, answer: 'The answer is 4.', correct: true, cached: true },
-  suspicious: { scanned: 12, suspicious: 0 },
   requests: 30,
   evidenceRule: true,
   ...over,

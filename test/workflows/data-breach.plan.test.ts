@@ -1,19 +1,11 @@
 /** The INC-14 decision and the PII redaction it relies on: pure functions, tested without the stack. */
 import { redactLine, scanLines } from '../../src/activities/postgres/security';
 import { planDataBreach, type BreachFacts } from '../../src/workflows/data-breach';
+import { healthyDataBreach } from '../fixtures/healthy-facts';
 
-const noPii = { email: 0, card_number: 0, api_key: 0, ssn: 0, password: 0 };
+const noPii = healthyDataBreach.pii.counts;
 
-const facts = (over: Partial<BreachFacts> = {}): BreachFacts => ({
-  since: '2026-11-27T03:00:00.000Z',
-  pii: { component: 'api', since: '2026-11-27T03:00:00.000Z', linesScanned: 120, linesWithPii: 0, counts: { ...noPii }, distinctEmails: 0, samples: [], leakedKeys: [] },
-  access: { hours: 24, count: 4, byAction: { data_export: 4 }, actors: [1], byNonAdmins: 0 },
-  usage: { hours: 24, users: 10, medianRequests: 30, anomalies: [] },
-  compromised: [],
-  contacts: ['@owner', '@security', '@legal'],
-  keyStoreConfigured: true,
-  ...over,
-});
+const facts = (over: Partial<BreachFacts> = {}): BreachFacts => ({ ...healthyDataBreach, ...over });
 
 const leaking = (): Partial<BreachFacts> => ({
   pii: {

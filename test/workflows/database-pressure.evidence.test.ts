@@ -4,19 +4,17 @@
  */
 import { planDatabasePressure, verifyPressure, type PressureFacts } from '../../src/workflows/database-pressure';
 import type { DbPressure } from '../../src/activities/postgres/pg-pressure';
+import { healthyDatabasePressure } from '../fixtures/healthy-facts';
 
-const settings = { connectionsPct: 80, lockWaitSeconds: 5, longQuerySeconds: 30, limitRoles: ['alfred'], connectionLimit: 20 };
 const calm: DbPressure = {
-  ok: true,
+  ...healthyDatabasePressure.pressure,
   maxConnections: 100,
   totalConnections: 12,
   usedPct: 12,
   byRole: [{ role: 'alfred', total: 10, active: 1, idle: 9, idleInTransaction: 0, limit: -1 }],
-  lockWaits: [],
-  blockers: [],
 };
 const unreachable: DbPressure = { ok: false, error: 'psql -U garbled ended: FATAL: role "garbled" does not exist', maxConnections: 0, totalConnections: 0, usedPct: 0, byRole: [], lockWaits: [], blockers: [] };
-const facts = (pressure: DbPressure, evidenceRule = true): PressureFacts => ({ settings, pressure, slow: [], ...(evidenceRule ? { evidenceRule } : {}) });
+const facts = (pressure: DbPressure, evidenceRule = true): PressureFacts => ({ ...healthyDatabasePressure, pressure, ...(evidenceRule ? { evidenceRule } : {}) });
 
 describe('database pressure plan', () => {
   test('calm facts are a false alarm (control)', () => {

@@ -1,5 +1,6 @@
 /** databasePressure's decision and report: pure functions over findings, no Temporal needed. */
 import { planDatabasePressure, pressureReport, type PressureFacts } from '../../src/workflows/database-pressure';
+import { healthyDatabasePressure } from '../fixtures/healthy-facts';
 
 const meta = {
   target: 'alfred',
@@ -8,29 +9,10 @@ const meta = {
   severity: 2 as const,
 };
 
-const calm: PressureFacts = {
-  settings: {
-    connectionsPct: 80,
-    lockWaitSeconds: 5,
-    longQuerySeconds: 30,
-    limitRoles: ['alfred'],
-    connectionLimit: 20,
-  },
-  pressure: {
-    ok: true,
-    maxConnections: 60,
-    totalConnections: 8,
-    usedPct: 13.3,
-    byRole: [{ role: 'alfred', total: 6, active: 1, idle: 5, idleInTransaction: 0, limit: -1 }],
-    lockWaits: [],
-    blockers: [],
-  },
-  slow: [],
-};
 const locked: PressureFacts = {
-  ...calm,
+  ...healthyDatabasePressure,
   pressure: {
-    ...calm.pressure,
+    ...healthyDatabasePressure.pressure,
     lockWaits: [
       { pid: 11, role: 'alfred', waitSeconds: 40, blockedBy: [10], query: 'UPDATE wallets ...' },
       { pid: 12, role: 'alfred', waitSeconds: 39, blockedBy: [11], query: 'UPDATE wallets ...' },
@@ -48,9 +30,9 @@ const locked: PressureFacts = {
   },
 };
 const crowded: PressureFacts = {
-  ...calm,
+  ...healthyDatabasePressure,
   pressure: {
-    ...calm.pressure,
+    ...healthyDatabasePressure.pressure,
     totalConnections: 55,
     usedPct: 91.7,
     byRole: [{ role: 'alfred', total: 52, active: 2, idle: 50, idleInTransaction: 0, limit: -1 }],
@@ -59,7 +41,7 @@ const crowded: PressureFacts = {
 
 describe('databasePressure plan', () => {
   it('calls a calm database a false alarm', () => {
-    const p = planDatabasePressure(calm);
+    const p = planDatabasePressure(healthyDatabasePressure);
     expect(p.falseAlarm).toBe(true);
     expect(p.steps).toEqual([]);
   });
@@ -71,7 +53,7 @@ describe('databasePressure plan', () => {
   });
   it('terminates slow queries', () => {
     const p = planDatabasePressure({
-      ...calm,
+      ...healthyDatabasePressure,
       slow: [{ pid: 20, seconds: 95, state: 'active', query: 'SELECT pg_sleep(300)' }],
     });
     expect(p.steps).toEqual(['terminate-slow-queries']);
@@ -86,7 +68,7 @@ describe('databasePressure plan', () => {
     const p = planDatabasePressure({
       ...crowded,
       slow: [{ pid: 20, seconds: 95, state: 'active', query: 'x' }],
-      settings: { ...calm.settings, limitRoles: [] },
+      settings: { ...healthyDatabasePressure.settings, limitRoles: [] },
     });
     expect(p.steps).toEqual([]);
     expect(p.escalate).toMatch(/alfred is not one this runbook may limit/);
@@ -100,7 +82,7 @@ describe('databasePressure plan', () => {
     expect(p.steps).toEqual(['terminate-blockers', 'terminate-slow-queries', 'limit-connections']);
   });
   it('escalates an unreachable database to its own runbook', () => {
-    const p = planDatabasePressure({ ...calm, pressure: { ...calm.pressure, ok: false, error: 'ECONNREFUSED' } });
+    const p = planDatabasePressure({ ...healthyDatabasePressure, pressure: { ...healthyDatabasePressure.pressure, ok: false, error: 'ECONNREFUSED' } });
     expect(p.escalate).toMatch(/databaseUnreachable/);
   });
 });
@@ -116,7 +98,7 @@ describe('databasePressure report', () => {
     expect(md).toContain('Reply to the customer (initial response)');
   });
   it('says nothing is wrong for a calm database', () => {
-    const md = pressureReport(calm, planDatabasePressure(calm), meta);
+    const md = pressureReport(healthyDatabasePressure, planDatabasePressure(healthyDatabasePressure), meta);
     expect(md).toContain('| connections / max_connections | OK | 8/60 (13.3%, threshold 80%)');
     expect(md).toContain('found our service working as expected');
   });

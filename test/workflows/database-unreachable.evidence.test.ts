@@ -3,19 +3,11 @@
  * makes the database "healthy", never restarts it, and /health without its field is no recovery.
  */
 import { planDatabaseUnreachable, verifyDatabase, type DbFacts } from '../../src/workflows/database-unreachable';
-import { DEFAULT_PG } from '../../src/workflows/steps';
+import { healthyDatabaseUnreachable } from '../fixtures/healthy-facts';
 
 const healthy = (over: Partial<DbFacts> = {}): DbFacts => ({
-  selectOk: true,
-  corruption: false,
-  reachable: true,
-  dbRunning: true,
-  dbStatus: 'running',
-  apiDbHealthy: true,
-  pool: { total: 2, idle: 2, waiting: 0, max: 10, usedPct: 0 },
+  ...healthyDatabaseUnreachable,
   diskUsedPct: 40,
-  thresholds: { diskUsagePct: 90, poolUsagePct: 90 },
-  pg: DEFAULT_PG,
   evidenceRule: true,
   unobserved: [],
   ...over,

@@ -1,16 +1,9 @@
 /** databaseUnreachable's decision: a pure function over its findings, no Temporal needed. */
 import { planDatabaseUnreachable, type DbFacts } from '../../src/workflows/database-unreachable';
+import { healthyDatabaseUnreachable } from '../fixtures/healthy-facts';
 
 const healthyDb: DbFacts = {
-  selectOk: true,
-  corruption: false,
-  reachable: true,
-  dbRunning: true,
-  dbStatus: 'running',
-  apiDbHealthy: true,
-  pool: { total: 2, idle: 2, waiting: 0, max: 10, usedPct: 0 },
-  diskUsedPct: 20,
-  thresholds: { diskUsagePct: 90, poolUsagePct: 90 },
+  ...healthyDatabaseUnreachable,
   pg: { port: 5432, user: 'postgres', database: 'alfred', dataDir: '/var/lib/postgresql/data', backupPath: '/backups/latest.dump' },
 };
 

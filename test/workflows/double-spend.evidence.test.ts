@@ -1,5 +1,6 @@
 /** INC-08 never concludes from a signal it could not read: pure decisions over facts with one signal unobserved. */
 import { planDoubleSpend, type DoubleSpendFacts } from '../../src/workflows/double-spend';
+import { healthyDoubleSpend } from '../fixtures/healthy-facts';
 
 const group = (userId: string) => ({
   requestId: `req_${userId}`,
@@ -8,15 +9,7 @@ const group = (userId: string) => ({
   firstAt: '2026-03-01T10:00:00.000Z',
   duplicates: [{ id: `${userId}01`, amount: 40 }],
 });
-const clean: DoubleSpendFacts = {
-  groups: [],
-  reconciliation: [],
-  audit: { valid: true, firstBreakAt: null, breakKind: null, breaks: 0, total: 40 },
-  maintenance: false,
-  deploy: { service: 'api', current: '1.1.0', deployedAt: '2026-03-01T08:00:00.000Z' },
-  evidenceRule: true,
-  unobserved: {},
-};
+const clean: DoubleSpendFacts = { ...healthyDoubleSpend, evidenceRule: true, unobserved: {} };
 const doubled: DoubleSpendFacts = { ...clean, groups: [group('2')] };
 
 describe('doubleSpend with a signal unobserved', () => {

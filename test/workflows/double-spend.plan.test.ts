@@ -1,5 +1,6 @@
 /** doubleSpend's decision (INC-08): a pure function over its findings, no Temporal needed. */
-import { compareReleases, planDoubleSpend, type DoubleSpendFacts } from '../../src/workflows/double-spend';
+import { compareReleases, planDoubleSpend } from '../../src/workflows/double-spend';
+import { healthyDoubleSpend } from '../fixtures/healthy-facts';
 
 const group = (userId: string, dupRefund?: string) => ({
   requestId: `req_${userId}`,
@@ -8,42 +9,35 @@ const group = (userId: string, dupRefund?: string) => ({
   firstAt: '2026-03-01T10:00:00.000Z',
   duplicates: [{ id: `${userId}01`, amount: 40, ...(dupRefund ? { refundId: dupRefund } : {}) }],
 });
-const cleanLedger: DoubleSpendFacts = {
-  groups: [],
-  reconciliation: [],
-  audit: { valid: true, firstBreakAt: null, breakKind: null, breaks: 0, total: 40 },
-  maintenance: false,
-  deploy: { service: 'api', current: '1.1.0', deployedAt: '2026-03-01T08:00:00.000Z' },
-};
 
 describe('doubleSpend plan', () => {
   it('pauses traffic, refunds and lifts maintenance when duplicates are unrefunded and no deploy explains them', () => {
-    const p = planDoubleSpend({ ...cleanLedger, groups: [group('2'), group('3')] });
+    const p = planDoubleSpend({ ...healthyDoubleSpend, groups: [group('2'), group('3')] });
     expect(p.steps).toEqual(['maintenance-on', 'refund-duplicates', 'maintenance-off']);
     expect(p.diagnosis).toMatch(/2 duplicate charges \(80 credits\) on 2 requests for 2 users; audit chain valid/);
     expect(p.rollbackTag).toBeUndefined();
   });
   it('rolls back an upgrade the double charges began after', () => {
-    const p = planDoubleSpend({ ...cleanLedger, groups: [group('2')], deploy: { service: 'api', current: '1.2.0', previous: '1.1.0', deployedAt: '2026-03-01T09:00:00.000Z' } });
+    const p = planDoubleSpend({ ...healthyDoubleSpend, groups: [group('2')], deploy: { service: 'api', current: '1.2.0', previous: '1.1.0', deployedAt: '2026-03-01T09:00:00.000Z' } });
     expect(p.steps).toEqual(['maintenance-on', 'rollback', 'refund-duplicates', 'maintenance-off']);
     expect(p.rollbackTag).toBe('1.1.0');
   });
   it('does not roll back a deploy that came after the double charges began, nor a previous rollback', () => {
-    const later = planDoubleSpend({ ...cleanLedger, groups: [group('2')], deploy: { service: 'api', current: '1.2.0', previous: '1.1.0', deployedAt: '2026-03-01T11:00:00.000Z' } });
+    const later = planDoubleSpend({ ...healthyDoubleSpend, groups: [group('2')], deploy: { service: 'api', current: '1.2.0', previous: '1.1.0', deployedAt: '2026-03-01T11:00:00.000Z' } });
     expect(later.steps).not.toContain('rollback');
-    const down = planDoubleSpend({ ...cleanLedger, groups: [group('2')], deploy: { service: 'api', current: '1.1.0', previous: '1.2.0-bad', deployedAt: '2026-03-01T09:00:00.000Z' } });
+    const down = planDoubleSpend({ ...healthyDoubleSpend, groups: [group('2')], deploy: { service: 'api', current: '1.1.0', previous: '1.2.0-bad', deployedAt: '2026-03-01T09:00:00.000Z' } });
     expect(down.steps).not.toContain('rollback');
   });
   it('leaves maintenance mode alone when someone else had already switched it on', () => {
-    expect(planDoubleSpend({ ...cleanLedger, maintenance: true, groups: [group('2')] }).steps).toEqual(['refund-duplicates']);
+    expect(planDoubleSpend({ ...healthyDoubleSpend, maintenance: true, groups: [group('2')] }).steps).toEqual(['refund-duplicates']);
   });
   it('calls fully refunded duplicates with a valid chain a false alarm', () => {
-    const p = planDoubleSpend({ ...cleanLedger, groups: [group('2', '901')] });
+    const p = planDoubleSpend({ ...healthyDoubleSpend, groups: [group('2', '901')] });
     expect(p.falseAlarm).toBe(true);
     expect(p.diagnosis).toMatch(/all 1 double-charged requests already refunded/);
   });
   it('escalates a broken audit chain without duplicates to the audit runbook', () => {
-    const p = planDoubleSpend({ ...cleanLedger, audit: { valid: false, firstBreakAt: '20', breakKind: 'content_mismatch', breaks: 1, total: 40 } });
+    const p = planDoubleSpend({ ...healthyDoubleSpend, audit: { valid: false, firstBreakAt: '20', breakKind: 'content_mismatch', breaks: 1, total: 40 } });
     expect(p.escalate).toMatch(/auditChainBreak/);
     expect(p.steps).toEqual([]);
   });

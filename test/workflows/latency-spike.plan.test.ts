@@ -1,23 +1,15 @@
 /** latencySpike's decision: a pure function over its findings, no Temporal needed. */
-import { planLatencySpike, type LatencyFacts } from '../../src/workflows/latency-spike';
+import { planLatencySpike } from '../../src/workflows/latency-spike';
 import { redactLiterals } from '../../src/activities/postgres/pg-sessions';
 import type { MemoryTrend } from '../../src/activities/containers/probes';
+import { healthyLatencyFacts } from '../fixtures/healthy-facts';
 
 const MB = 1024 * 1024;
 const flat: MemoryTrend = { running: true, samples: [100 * MB, 101 * MB, 100 * MB], lastBytes: 100 * MB, limitBytes: 0, growthMbPerMin: 0, rising: false };
 const leaking: MemoryTrend = { running: true, samples: [100 * MB, 110 * MB, 120 * MB], lastBytes: 120 * MB, limitBytes: 0, growthMbPerMin: 240, rising: true };
 
-const calmLatency: LatencyFacts = {
-  sla: { p95Ms: 40, p99Ms: 80, requests: 100 },
-  probeP95Ms: 12,
-  probeFailures: 0,
-  api: { cpuPct: 3, memoryBytes: 100 * MB },
-  apiMemory: flat,
-  longQueries: [],
-  pool: { usedPct: 10, waiting: 0 },
-  redisLatencyMs: 1,
-  thresholds: { p95LatencyMs: 150, slowQuerySeconds: 30, memoryGrowthMbPerMin: 60, poolUsagePct: 90 },
-};
+// As incidents started before the evidence rule gathered them: no list of unobserved signals.
+const { unobserved: _u, ...calmLatency } = healthyLatencyFacts({ sla: { p95Ms: 40, p99Ms: 80, requests: 100 }, api: { cpuPct: 3, memoryBytes: 100 * MB }, apiMemory: flat });
 
 describe('latencySpike plan', () => {
   it('terminates long queries', () => {

@@ -3,19 +3,13 @@
  * be sampled, and a watch whose stats report no memory is not memory under the limit.
  */
 import { planMemoryLeak, watchRound, type MemoryFacts } from '../../src/workflows/memory-leak';
+import { healthyMemoryLeak } from '../fixtures/healthy-facts';
 
 const MB = 1024 * 1024;
 const healthy = (over: Partial<MemoryFacts> = {}): MemoryFacts => ({
-  component: 'api',
-  running: true,
-  status: 'running',
-  oomKilled: false,
-  restartCount: 0,
-  limitBytes: 0,
-  trend: { running: true, samples: [100 * MB, 100 * MB, 100 * MB], lastBytes: 100 * MB, limitBytes: 0, growthMbPerMin: 0, rising: false },
+  ...healthyMemoryLeak,
+  trend: { ...healthyMemoryLeak.trend, samples: [100 * MB, 100 * MB, 100 * MB] },
   serviceRssBytes: 90 * MB,
-  growthThresholdMbPerMin: 60,
-  wantedLimitMb: 512,
   watchMs: 60_000,
   unobserved: [],
   ...over,

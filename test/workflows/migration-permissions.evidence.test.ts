@@ -1,12 +1,11 @@
 /** migrationPermissions never reads "nothing pending" from a migration status it could not read. */
 import { planMigrationPermissions, type MigrationFacts } from '../../src/workflows/migration-permissions';
+import { healthyMigrationPermissions } from '../fixtures/healthy-facts';
 
 const granted: MigrationFacts = {
-  settings: { role: 'alfred', table: 'alembic_version', component: 'api', privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'], command: ['alembic', '-c', 'src/backend/config/alembic.ini'] },
-  via: 'alembic',
-  grants: { role: 'alfred', table: 'alembic_version', tableExists: true, granted: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'], missing: [], grants: {} },
-  status: { current: '0003', target: '0003', pending: false },
-  permissionErrors: 0,
+  ...healthyMigrationPermissions,
+  settings: { ...healthyMigrationPermissions.settings, table: 'alembic_version' },
+  grants: { ...healthyMigrationPermissions.grants, table: 'alembic_version' },
   evidenceRule: true,
 };
 const { status: _s, ...noStatus } = granted;

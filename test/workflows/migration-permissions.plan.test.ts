@@ -1,5 +1,6 @@
 /** migrationPermissions' decision and report: pure functions over findings, no Temporal needed. */
 import { migrationReport, planMigrationPermissions, type MigrationFacts } from '../../src/workflows/migration-permissions';
+import { healthyMigrationPermissions } from '../fixtures/healthy-facts';
 
 const meta = {
   target: 'alfred',
@@ -8,30 +9,10 @@ const meta = {
   severity: 2 as const,
 };
 
-const granted: MigrationFacts = {
-  settings: {
-    role: 'alfred',
-    table: 'schema_migrations',
-    component: 'api',
-    privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-    command: ['alembic', '-c', 'src/backend/config/alembic.ini'],
-  },
-  via: 'alembic',
-  grants: {
-    role: 'alfred',
-    table: 'schema_migrations',
-    tableExists: true,
-    granted: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-    missing: [],
-    grants: {},
-  },
-  status: { current: '0003', target: '0003', pending: false },
-  permissionErrors: 0,
-};
 const denied: MigrationFacts = {
-  ...granted,
+  ...healthyMigrationPermissions,
   grants: {
-    ...granted.grants,
+    ...healthyMigrationPermissions.grants,
     granted: ['SELECT', 'UPDATE', 'DELETE'],
     missing: ['INSERT'],
     grants: { alfred: ['SELECT', 'UPDATE', 'DELETE'] },
@@ -43,7 +24,7 @@ const denied: MigrationFacts = {
 
 describe('migrationPermissions plan', () => {
   it('calls complete grants and a current schema a false alarm', () => {
-    expect(planMigrationPermissions(granted)).toMatchObject({ falseAlarm: true, steps: [] });
+    expect(planMigrationPermissions(healthyMigrationPermissions)).toMatchObject({ falseAlarm: true, steps: [] });
   });
   it('grants the missing privilege, then re-runs the pending migration', () => {
     const p = planMigrationPermissions(denied);
@@ -54,12 +35,12 @@ describe('migrationPermissions plan', () => {
     expect(planMigrationPermissions({ ...denied, status: { current: '0003', target: '0003', pending: false } }).steps).toEqual(['apply-grants']);
   });
   it('escalates a pending migration that is not a permissions problem', () => {
-    const p = planMigrationPermissions({ ...granted, status: { current: '0002', target: '0003', pending: true } });
+    const p = planMigrationPermissions({ ...healthyMigrationPermissions, status: { current: '0002', target: '0003', pending: true } });
     expect(p.steps).toEqual([]);
     expect(p.escalate).toMatch(/other than grants/);
   });
   it('escalates a missing migrations table', () => {
-    const p = planMigrationPermissions({ ...granted, grants: { ...granted.grants, tableExists: false } });
+    const p = planMigrationPermissions({ ...healthyMigrationPermissions, grants: { ...healthyMigrationPermissions.grants, tableExists: false } });
     expect(p.escalate).toMatch(/schema_migrations is missing/);
   });
 });

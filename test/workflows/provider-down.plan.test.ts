@@ -3,29 +3,18 @@ import { trafficFromPrometheus } from '../../src/activities/target-api/providers
 import { planProviderDown, providerLogCounts, type ProviderDownFacts } from '../../src/workflows/provider-down';
 import { windowBetween, type TrafficWindow } from '../../src/workflows/provider-traffic';
 import { stepIds } from '../../src/workflows/shape';
-
-const providers = ['openai', 'anthropic', 'google'].map((name) => ({ name, model: `${name}-model`, owners: ['@llm-platform'] }));
+import { healthyProviderDown } from '../fixtures/healthy-facts';
 
 function windowOf(openaiPct: number, chatPct: number, calls = 100): TrafficWindow {
   const rate = (pct: number) => ({ calls, errors: Math.round((calls * pct) / 100), pct });
   return { seconds: 30, providers: { openai: rate(openaiPct), anthropic: rate(0), google: rate(0) }, chat: rate(chatPct) };
 }
 
-const quiet: ProviderDownFacts = {
-  providers,
-  disabled: [],
-  slaAvailable: true,
-  slaRates: { openai: 0, anthropic: 0, google: 0 },
-  logErrors: {},
-  failoverLines: 0,
-  suspects: [],
-  params: { graceSeconds: 60, sampleSeconds: 30 },
-};
-const openaiDown: ProviderDownFacts = { ...quiet, slaRates: { openai: 100, anthropic: 0, google: 0 }, suspects: ['openai'] };
+const openaiDown: ProviderDownFacts = { ...healthyProviderDown, slaRates: { openai: 100, anthropic: 0, google: 0 }, suspects: ['openai'] };
 
 describe('providerDown plan', () => {
   it('calls every provider under 5 % a false alarm', () => {
-    expect(planProviderDown(quiet, 'alfred')).toMatchObject({ falseAlarm: true, steps: [] });
+    expect(planProviderDown(healthyProviderDown, 'alfred')).toMatchObject({ falseAlarm: true, steps: [] });
   });
   it('does nothing for a provider that recovered during the grace period', () => {
     const p = planProviderDown({ ...openaiDown, after: windowOf(0, 0) }, 'alfred');
@@ -44,7 +33,7 @@ describe('providerDown plan', () => {
     expect(stepIds(p)).toEqual(['disable-provider-openai']);
   });
   it('escalates when every provider is down (INC-03), without waiting', () => {
-    const p = planProviderDown({ ...quiet, slaRates: { openai: 99, anthropic: 95, google: 100 }, suspects: ['openai', 'anthropic', 'google'] }, 'alfred');
+    const p = planProviderDown({ ...healthyProviderDown, slaRates: { openai: 99, anthropic: 95, google: 100 }, suspects: ['openai', 'anthropic', 'google'] }, 'alfred');
     expect(p.escalate).toMatch(/allProvidersDown/);
   });
   it('escalates when the counters cannot be re-measured or there is no traffic', () => {
@@ -52,7 +41,7 @@ describe('providerDown plan', () => {
     expect(planProviderDown({ ...openaiDown, after: windowOf(100, 0, 0) }, 'alfred').escalate).toMatch(/no traffic/);
   });
   it('ignores a provider that is already disabled', () => {
-    expect(planProviderDown({ ...quiet, disabled: ['openai'], slaRates: { openai: 100 } }, 'alfred').falseAlarm).toBe(true);
+    expect(planProviderDown({ ...healthyProviderDown, disabled: ['openai'], slaRates: { openai: 100 } }, 'alfred').falseAlarm).toBe(true);
   });
 });
 

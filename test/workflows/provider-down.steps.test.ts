@@ -8,8 +8,9 @@ import { planAllProvidersDown, type AllProvidersDownFacts } from '../../src/work
 import { planProviderDown, type ProviderDownFacts } from '../../src/workflows/provider-down';
 import { recordStatusPages, reportingIncident, statusPagesSummary } from '../../src/workflows/status-pages';
 import { stepIds } from '../../src/workflows/shape';
+import { healthyAllProvidersDown, healthyProviderDown } from '../fixtures/healthy-facts';
 
-const providers = ['openai', 'anthropic', 'google'].map((name) => ({ name, model: `${name}-model`, owners: ['@llm-platform'] }));
+const { providers } = healthyProviderDown;
 const page = (name: string, indicator: ProviderStatusPage['indicator'], description = 'x'): ProviderStatusPage => ({
   name,
   page: `https://status.${name}.example`,
@@ -21,17 +22,7 @@ const unreadable = (name: string): ProviderStatusPage => ({ name, page: `https:/
 const operational = providers.map((p) => page(p.name, 'none', 'All Systems Operational'));
 const openaiMajor = [page('openai', 'major', 'Partial System Outage'), page('anthropic', 'none'), page('google', 'none')];
 
-const quiet: ProviderDownFacts = {
-  providers,
-  disabled: [],
-  slaAvailable: true,
-  slaRates: { openai: 0, anthropic: 0, google: 0 },
-  logErrors: {},
-  failoverLines: 0,
-  suspects: [],
-  params: { graceSeconds: 60, sampleSeconds: 30 },
-  evidenceRule: true,
-};
+const quiet: ProviderDownFacts = { ...healthyProviderDown, evidenceRule: true };
 
 describe('Statuspage answers', () => {
   test('status.indicator and description are read', () => {
@@ -113,13 +104,9 @@ describe('INC-02 with status pages', () => {
 describe('INC-03 with status pages', () => {
   const probe = (name: string, status: number) => ({ name, host: 'localhost', dnsOk: true, addresses: ['127.0.0.1'], status });
   const down: AllProvidersDownFacts = {
-    providers,
-    disabled: [],
-    cacheOnly: false,
-    slaAvailable: true,
+    ...healthyAllProvidersDown,
     slaRates: { openai: 100, anthropic: 100, google: 100 },
     probes: providers.map((p) => probe(p.name, 502)),
-    params: { recoveryDeadlineSeconds: 3600, pollSeconds: 30 },
     evidenceRule: true,
   };
 

@@ -3,23 +3,10 @@
  * no queue is 0 like an empty queue's; only a key that is a list or among RQ's queues shows depth.
  */
 import { planQueueBacklog, queueChecks, verifyQueue, type QueueFacts } from '../../src/workflows/queue-backlog';
+import { healthyQueueBacklog } from '../fixtures/healthy-facts';
 
-const q = { key: 'rq:queue:default', component: 'worker', depthThreshold: 1000, stuckAfterSeconds: 300, maxReplicas: 2 };
-const empty: QueueFacts = {
-  queue: q,
-  redisOk: true,
-  depth: 0,
-  depthAfter: 0,
-  sampleMs: 3000,
-  oldestTaken: false,
-  connectedClients: 12,
-  blockedClients: 1,
-  known: true,
-  memoryUsedPct: 2,
-  worker: { name: 'alfred-worker', running: true, status: 'running' },
-  replicas: 0,
-  evidenceRule: true,
-};
+const q = healthyQueueBacklog.queue;
+const empty: QueueFacts = { ...healthyQueueBacklog, known: true, evidenceRule: true };
 const noQueue: QueueFacts = { ...empty, queue: { ...q, key: 'rq:queue:nope' }, known: false };
 
 describe('queueBacklog plan', () => {

@@ -2,21 +2,9 @@
 import { describeJob } from '../../src/activities/redis/queue';
 import { transferIdOf } from '../../src/activities/postgres/support';
 import { planQueueBacklog, queueReport, type QueueFacts } from '../../src/workflows/queue-backlog';
+import { healthyQueueBacklog } from '../fixtures/healthy-facts';
 
-const quiet: QueueFacts = {
-  queue: { key: 'rq:queue:default', component: 'worker', depthThreshold: 1000, stuckAfterSeconds: 300, maxReplicas: 2 },
-  redisOk: true,
-  depth: 3,
-  depthAfter: 0,
-  sampleMs: 3000,
-  oldestTaken: true,
-  oldest: { id: 'job_1', kind: 'apply_transfer', ageSeconds: 1 },
-  connectedClients: 12,
-  blockedClients: 1,
-  memoryUsedPct: 2,
-  worker: { name: 'alfred-worker', running: true, status: 'running' },
-  replicas: 0,
-};
+const quiet: QueueFacts = { ...healthyQueueBacklog, depth: 3, oldestTaken: true, oldest: { id: 'job_1', kind: 'apply_transfer', ageSeconds: 1 } };
 const hung: QueueFacts = {
   ...quiet,
   depth: 1500,

@@ -1,16 +1,12 @@
 /** INC-10 evidence before conclusions, as pure decisions: no 429 among lines that were not recognised is not "no storm". */
 import type { RateLimitSummary } from '../../src/activities/target-api/rate-limits';
 import { planRateLimitStorm, unobservedRateLimits, verifyRateLimits, type RateLimitFacts } from '../../src/workflows/rate-limit-storm';
+import { healthyRateLimitStorm } from '../fixtures/healthy-facts';
 
-const policy = { envVar: 'RATE_LIMIT_PER_MINUTE', keyPattern: 'alfred:ratelimit:*', baseline429: 10, windowSeconds: 120, singleClientSharePct: 80, raiseFactor: 2, maxPerMinute: 600 };
-const quiet: RateLimitSummary = { total429: 0, sinceSeconds: 120, clients: [], distinctClients: 0, keys: [], withoutKey: 0, requests: 40, status429: 0, lines: 45 };
+const quiet = healthyRateLimitStorm.summary;
 const facts = (summary: Partial<RateLimitSummary>, more: Partial<RateLimitFacts> = {}): RateLimitFacts => ({
+  ...healthyRateLimitStorm,
   summary: { ...quiet, ...summary },
-  owners: [],
-  counterKeys: 3,
-  limitPerMinute: 60,
-  blocked: [],
-  policy,
   evidenceRule: true,
   ...more,
 });

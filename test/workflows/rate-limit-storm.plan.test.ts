@@ -1,11 +1,12 @@
 /** rateLimitStorm's decision: a pure function over its findings, no Temporal, no drill. */
 import { summariseRateLimitLines } from '../../src/activities/target-api/rate-limits';
 import { planRateLimitStorm, raisedLimit, type RateLimitFacts } from '../../src/workflows/rate-limit-storm';
+import { healthyRateLimitStorm } from '../fixtures/healthy-facts';
 
-const policy = { envVar: 'RATE_LIMIT_PER_MINUTE', keyPattern: 'alfred:ratelimit:*', baseline429: 10, windowSeconds: 120, singleClientSharePct: 80, raiseFactor: 2, maxPerMinute: 600 };
 function storm(clients: [string, number][], keys: [string, number][], owners: RateLimitFacts['owners'] = []): RateLimitFacts {
   const total = clients.reduce((n, [, c]) => n + c, 0);
   return {
+    ...healthyRateLimitStorm,
     summary: {
       total429: total,
       sinceSeconds: 120,
@@ -16,9 +17,6 @@ function storm(clients: [string, number][], keys: [string, number][], owners: Ra
     },
     owners,
     counterKeys: clients.length,
-    limitPerMinute: 60,
-    blocked: [],
-    policy,
   };
 }
 

@@ -4,20 +4,10 @@ import { planRateLimitStorm, type RateLimitFacts } from '../../src/workflows/rat
 import { topupAmount } from '../../src/workflows/quota-exhaustion';
 import { drainedBelow } from '../../src/workflows/queue-backlog';
 import type { RateLimitSummary } from '../../src/activities/target-api/rate-limits';
-import type { QueueConfig } from '../../src/activities/redis/queue';
+import { healthyBadRelease, healthyQueueBacklog, healthyRateLimitStorm } from '../fixtures/healthy-facts';
 
 describe('thresholds.releaseOutageErrorRatePct (INC-12 severity)', () => {
-  const facts: ReleaseFacts = {
-    deployed: { service: 'api', tag: '1.2.0-bad', createdAt: '2026-03-01T11:55:00Z', lastGoodTag: '1.1.0' },
-    healthOk: true,
-    healthDetail: 'healthy',
-    before: { requests: 100, errors: 0 },
-    after: { requests: 100, errors: 30 },
-    migration: { via: 'alembic', available: true, current: '0003', broughtByRelease: [], goodHead: '0003' },
-    errorRatePct: 1,
-    windowMinutes: 60,
-    now: Date.parse('2026-03-01T12:00:00Z'),
-  };
+  const facts: ReleaseFacts = { ...healthyBadRelease, after: { requests: 100, errors: 30 } };
   it('30 % errors is SEV-1 at the default of 25 %, and in facts recorded before the setting', () => {
     expect(planBadRelease({ ...facts, outageErrorRatePct: 25 }).severity).toBe(1);
     expect(planBadRelease(facts).severity).toBe(1);
@@ -30,7 +20,6 @@ describe('thresholds.releaseOutageErrorRatePct (INC-12 severity)', () => {
 });
 
 describe('rateLimit.knownKeySharePct (INC-10 spike or attack)', () => {
-  const policy = { envVar: 'RATE_LIMIT_PER_MINUTE', keyPattern: 'alfred:ratelimit:*', baseline429: 10, windowSeconds: 120, singleClientSharePct: 80, raiseFactor: 2, maxPerMinute: 600 };
   // 100 refusals spread over 10 clients; 70 carry keys of users of one tenant.
   const summary: RateLimitSummary = {
     total429: 100,
@@ -44,15 +33,13 @@ describe('rateLimit.knownKeySharePct (INC-10 spike or attack)', () => {
     lines: 420,
   };
   const facts = (knownKeySharePct?: number): RateLimitFacts => ({
+    ...healthyRateLimitStorm,
     summary,
     owners: [
       { keyId: 'k1', userId: 1, tenant: 'acme.test' },
       { keyId: 'k2', userId: 2, tenant: 'acme.test' },
     ],
-    counterKeys: 3,
-    limitPerMinute: 60,
-    blocked: [],
-    policy: { ...policy, ...(knownKeySharePct !== undefined ? { knownKeySharePct } : {}) },
+    policy: { ...healthyRateLimitStorm.policy, ...(knownKeySharePct !== undefined ? { knownKeySharePct } : {}) },
     evidenceRule: true,
   });
   it('70 % with known keys is a distributed storm at the default of 80 %, and in facts recorded before the setting', () => {
@@ -79,7 +66,7 @@ describe('limits.topupMinQuotaPct (INC-07 top-up size)', () => {
 });
 
 describe('queue.drainedPct (queueBacklog drained)', () => {
-  const q: QueueConfig = { key: 'rq:queue:default', component: 'worker', depthThreshold: 1000, stuckAfterSeconds: 300, maxReplicas: 2 };
+  const q = healthyQueueBacklog.queue;
   it('is a tenth of the threshold by default and in configs recorded before the setting', () => {
     expect(drainedBelow(q)).toBe(100);
     expect(drainedBelow({ ...q, drainedPct: 10 })).toBe(100);

@@ -1,25 +1,10 @@
 /** INC-13 evidence before conclusions, as pure decisions: a handshake that fails or a file not found shows no certificate. */
 import { planTlsExpiry, verifyServed, type TlsFacts } from '../../src/workflows/tls-expiry';
+import { healthyTlsExpiry } from '../fixtures/healthy-facts';
 
-const served = (daysLeft: number): TlsFacts['served'] => ({
-  ok: true,
-  endpoint: '127.0.0.1:58443',
-  notAfter: '2026-12-01T00:00:00.000Z',
-  daysLeft,
-  fingerprint256: 'AA:BB',
-  commonName: 'alfred.local',
-  chain: [],
-});
+const served = (daysLeft: number): TlsFacts['served'] => ({ ...healthyTlsExpiry.served, daysLeft, chain: [] });
 const failed: TlsFacts['served'] = { ok: false, endpoint: '127.0.0.1:1', error: 'connect ECONNREFUSED 127.0.0.1:1', chain: [] };
-const facts = (over: Partial<TlsFacts> = {}): TlsFacts => ({
-  served: served(30),
-  file: { exists: true, path: '/tls/server.crt', daysLeft: 30, fingerprint256: 'AA:BB', notAfter: '2026-12-01T00:00:00.000Z' },
-  minDaysLeft: 7,
-  renewConfigured: true,
-  component: 'proxy',
-  evidenceRule: true,
-  ...over,
-});
+const facts = (over: Partial<TlsFacts> = {}): TlsFacts => ({ ...healthyTlsExpiry, served: served(30), renewConfigured: true, evidenceRule: true, ...over });
 const missingFile = { exists: false, path: '/tls/no-such.crt' };
 
 function expectEscalation(f: TlsFacts, what: RegExp): void {

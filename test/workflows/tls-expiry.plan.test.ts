@@ -1,25 +1,10 @@
 /** The INC-13 decision over its findings: a pure function, tested without the stack. */
 import { planTlsExpiry, type TlsFacts } from '../../src/workflows/tls-expiry';
+import { healthyTlsExpiry } from '../fixtures/healthy-facts';
 
-const served = (daysLeft: number, extra: Partial<TlsFacts['served']> = {}): TlsFacts['served'] => ({
-  ok: true,
-  endpoint: '127.0.0.1:58443',
-  notAfter: '2026-12-01T00:00:00.000Z',
-  daysLeft,
-  fingerprint256: 'AA:BB',
-  commonName: 'alfred.local',
-  chain: [{ subject: 'CN=alfred.local', issuer: 'CN=alfred.local', notAfter: '2026-12-01T00:00:00.000Z' }],
-  ...extra,
-});
+const served = (daysLeft: number, extra: Partial<TlsFacts['served']> = {}): TlsFacts['served'] => ({ ...healthyTlsExpiry.served, daysLeft, ...extra });
 
-const facts = (over: Partial<TlsFacts> = {}): TlsFacts => ({
-  served: served(30),
-  file: { exists: true, path: '/tls/server.crt', daysLeft: 30, fingerprint256: 'AA:BB', notAfter: '2026-12-01T00:00:00.000Z' },
-  minDaysLeft: 7,
-  renewConfigured: false,
-  component: 'proxy',
-  ...over,
-});
+const facts = (over: Partial<TlsFacts> = {}): TlsFacts => ({ ...healthyTlsExpiry, ...over });
 
 describe('tlsExpiry plan', () => {
   it('enough days left: false alarm', () => {

@@ -5,24 +5,11 @@
  */
 import type { QueueState, TransferRow } from '../../src/activities/postgres/support';
 import { checksOf, planTransferNotApplied, queueUnobserved, type TransferFacts } from '../../src/workflows/transfer-not-applied';
+import { healthyTransferNotApplied } from '../fixtures/healthy-facts';
 
 const pending: TransferRow = { id: '41', direction: 'sent', amount: 9, status: 'pending', createdAt: '2026-11-27T09:58:00.000Z', appliedAt: null };
-const applied: TransferRow = { ...pending, status: 'applied', appliedAt: '2026-11-27T09:58:01.000Z' };
 const queue: QueueState = { key: 'rq:queue:default', consumer: 'worker', length: 3, lengthAfter: 1, sampleMs: 3000, ahead: {}, scanned: 3, transferJobs: 3, known: true };
-const base: TransferFacts = {
-  email: 'carol@example.com',
-  transferId: '41',
-  at: '2026-11-27T10:00:00.000Z',
-  from: '2026-11-26T10:00:00.000Z',
-  to: '2026-11-27T10:00:00.000Z',
-  user: { found: true, userId: '4' },
-  transfers: [applied],
-  queue: { ...queue, length: 0, lengthAfter: 0, scanned: 0, transferJobs: 0 },
-  workerRunning: true,
-  workerStatus: 'running',
-  workerLog: { available: true, errors: 0, warnings: 0, forTransfers: 0, samples: [] },
-  evidenceRule: true,
-};
+const base: TransferFacts = { ...healthyTransferNotApplied, evidenceRule: true };
 const lost: TransferFacts = { ...base, transfers: [pending], queue };
 
 describe('transferNotApplied: records that could not be read', () => {

@@ -1,19 +1,14 @@
 /** transferNotApplied's verdict: a pure function over findings, no Temporal needed. */
 import { planTransferNotApplied, type TransferFacts } from '../../src/workflows/transfer-not-applied';
+import { healthyTransferNotApplied } from '../fixtures/healthy-facts';
 
 const pending = { id: '42', direction: 'sent' as const, amount: 9, status: 'pending', createdAt: '2026-11-27T10:00:00.000Z', appliedAt: null };
 const transferFacts: TransferFacts = {
-  email: 'carol@example.com',
+  ...healthyTransferNotApplied,
   transferId: '42',
-  at: '2026-11-27T10:00:00.000Z',
-  from: '2026-11-26T10:00:00.000Z',
   to: '2026-11-27T10:05:00.000Z',
-  user: { found: true, userId: '4' },
   transfers: [pending],
   queue: { key: 'rq:queue:default', consumer: 'worker', length: 10, lengthAfter: 4, sampleMs: 3000, ahead: { '42': 6 }, scanned: 10 },
-  workerRunning: true,
-  workerStatus: 'running',
-  workerLog: { available: true, errors: 0, warnings: 0, forTransfers: 0, samples: [] },
 };
 
 describe('transferNotApplied plan', () => {
