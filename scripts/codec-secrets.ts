@@ -11,7 +11,14 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify as stringifyYaml } from 'yaml';
-import { hashPassword, newKey, newToken, parseSecrets, readSecretsDocument, type SecretsFile } from '../src/lib/codec/secrets';
+import {
+  hashPassword,
+  newKey,
+  newToken,
+  parseSecrets,
+  readSecretsDocument,
+  type SecretsFile,
+} from '../src/lib/codec/secrets';
 
 export class UsageError extends Error {}
 
@@ -168,7 +175,8 @@ export async function run(argv: string[]): Promise<void> {
   };
   switch (command) {
     case 'init': {
-      if (existsSync(file) && !values.force) throw new UsageError(`${file} exists; rotate its keys instead, or pass --force to replace it`);
+      if (existsSync(file) && !values.force)
+        throw new UsageError(`${file} exists; rotate its keys instead, or pass --force to replace it`);
       writeSecrets(file, freshDocument());
       console.log(`created ${file} (encryption key k1, seal key s1); add operators with add-operator or add-token`);
       return;
@@ -209,7 +217,9 @@ export async function run(argv: string[]): Promise<void> {
       const doc = readDoc(file);
       const id = rotate(doc, which);
       writeSecrets(file, doc);
-      console.log(`${which}: new active key ${id}; older keys kept (${Object.keys(doc[which]?.keys ?? {}).join(', ')})`);
+      console.log(
+        `${which}: new active key ${id}; older keys kept (${Object.keys(doc[which]?.keys ?? {}).join(', ')})`,
+      );
       console.log('restart the worker, the receiver and the codec server to use it');
       return;
     }

@@ -29,7 +29,10 @@ export function parseDuration(v: string | number): number | undefined {
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
   if (ms === undefined || ms < 1000 || ms > 30 * 86_400_000) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not a duration between 1s and 30d (e.g. 8h, 30m)` });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `"${v}" is not a duration between 1s and 30d (e.g. 8h, 30m)`,
+    });
     return z.NEVER;
   }
   return ms;

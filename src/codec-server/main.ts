@@ -49,7 +49,8 @@ async function main(): Promise<void> {
     if (values.host) config.listen.host = values.host;
     if (values.port) {
       const port = Number(values.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0..65535, got "${values.port}"`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new ConfigError(`--port must be 0..65535, got "${values.port}"`);
       config.listen.port = port;
     }
     const secrets = loadSecrets(config.secretsFile);

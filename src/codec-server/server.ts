@@ -134,16 +134,20 @@ ${body}
 }
 
 const HTML_HEADERS = {
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
   'x-frame-options': 'DENY',
 };
 
 export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
   const { config, secrets } = opts;
   const logger = opts.logger ?? createLogger('codec-server', config.logLevel);
-  if (!secrets.seal) throw new SecretsError(`secrets file ${secrets.origin} has no seal keys: the codec server cannot seal`);
+  if (!secrets.seal)
+    throw new SecretsError(`secrets file ${secrets.origin} has no seal keys: the codec server cannot seal`);
   if (secrets.operators.length === 0 && !secrets.oidc)
-    throw new SecretsError(`secrets file ${secrets.origin} has no operators and no oidc: nobody could use the codec server`);
+    throw new SecretsError(
+      `secrets file ${secrets.origin} has no operators and no oidc: nobody could use the codec server`,
+    );
   const allowedOrigins = new Set(config.uiOrigins);
   const sessions = new Map<string, { name: string; expiresAtMs: number }>();
   const loginFailures = new Map<string, { count: number; since: number }>();
@@ -152,7 +156,8 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
 
   function createJwks(s: CodecSecrets): JWTVerifyGetKey | undefined {
     if (!s.oidc) return undefined;
-    if (s.oidc.jwksUrl) return createRemoteJWKSet(new URL(s.oidc.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+    if (s.oidc.jwksUrl)
+      return createRemoteJWKSet(new URL(s.oidc.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
     const file = s.oidc.jwksFile ?? '';
     try {
       return createLocalJWKSet(JSON.parse(readFileSync(file, 'utf8')) as Parameters<typeof createLocalJWKSet>[0]);
@@ -184,7 +189,8 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
 
   async function verifyAccessToken(token: string): Promise<Identity> {
     const oidc = secrets.oidc;
-    if (!oidc || !jwks) throw new HttpError(401, 'this codec server accepts no OIDC access tokens (no oidc in its secrets file)');
+    if (!oidc || !jwks)
+      throw new HttpError(401, 'this codec server accepts no OIDC access tokens (no oidc in its secrets file)');
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, jwks, {
@@ -206,7 +212,9 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
                 : err instanceof joseErrors.JWKSNoMatchingKey
                   ? 'no key of the issuer matches it'
                   : err.message;
-        throw new HttpError(401, `access token refused: ${why}`, { 'www-authenticate': 'Bearer error="invalid_token"' });
+        throw new HttpError(401, `access token refused: ${why}`, {
+          'www-authenticate': 'Bearer error="invalid_token"',
+        });
       }
       throw new HttpError(401, 'access token refused: it cannot be verified');
     }
@@ -224,7 +232,8 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
       const token = m[1];
       if (JWT_SHAPE.test(token)) return verifyAccessToken(token);
       const op = checkToken(secrets, token);
-      if (!op) throw new HttpError(401, 'unknown personal token', { 'www-authenticate': 'Bearer error="invalid_token"' });
+      if (!op)
+        throw new HttpError(401, 'unknown personal token', { 'www-authenticate': 'Bearer error="invalid_token"' });
       return { name: op.name, via: 'token' };
     }
     const session = sessionOf(req);
@@ -304,7 +313,8 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
       [name, password] = [params.get('name'), params.get('password')];
     } else {
       const json = parseJson(body.bytes);
-      if (!json || typeof json !== 'object' || Array.isArray(json)) throw new HttpError(400, 'body must be {"name": "...", "password": "..."}');
+      if (!json || typeof json !== 'object' || Array.isArray(json))
+        throw new HttpError(400, 'body must be {"name": "...", "password": "..."}');
       ({ name, password } = json as Record<string, unknown>);
     }
     if (typeof name !== 'string' || !name || typeof password !== 'string' || !password) {
@@ -320,7 +330,9 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
     if (current && current.count >= config.maxLoginFailures) {
       const retry = Math.ceil((current.since + config.loginWindow - now) / 1000);
       log.warn({ operator: name, remote }, 'login refused: too many failures');
-      throw new HttpError(429, `too many failed logins for ${name}; try again in ${retry} s`, { 'retry-after': String(retry) });
+      throw new HttpError(429, `too many failed logins for ${name}; try again in ${retry} s`, {
+        'retry-after': String(retry),
+      });
     }
     const op = await checkPassword(secrets, name, password.slice(0, 1024));
     if (!op) {
@@ -350,7 +362,8 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
     if (id) sessions.delete(id);
     if (s) log.info({ operator: s.name }, 'signed out');
     const headers = { 'set-cookie': cookie('', 0) };
-    if ((req.headers.accept ?? '').includes('text/html')) return sendHtml(res, 200, loginPage({ status: 'Signed out.' }), headers);
+    if ((req.headers.accept ?? '').includes('text/html'))
+      return sendHtml(res, 200, loginPage({ status: 'Signed out.' }), headers);
     send(res, 200, { signedOut: Boolean(s) }, { ...corsHeaders(req), ...headers });
   }
 
@@ -410,7 +423,10 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
     res.setHeader('x-request-id', reqId);
     res.on('finish', () => {
       const ms = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
-      log.info({ method: req.method, path: url.pathname, status: res.statusCode, ms, origin: req.headers.origin, ...fields }, 'request');
+      log.info(
+        { method: req.method, path: url.pathname, status: res.statusCode, ms, origin: req.headers.origin, ...fields },
+        'request',
+      );
     });
     try {
       const codec = CODEC_PATH.exec(url.pathname);

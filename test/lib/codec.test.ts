@@ -150,9 +150,12 @@ describe('tampering with encrypted payloads', () => {
 
   test('a truncated payload or one without a key id is refused', () => {
     expect(() => decryptPayload({ ...encrypted, data: Buffer.alloc(10) }, secrets.encryption)).toThrow(/truncated/);
-    expect(() => decryptPayload({ metadata: { encoding: Buffer.from('binary/encrypted') }, data: encrypted.data }, secrets.encryption)).toThrow(
-      /no encryption-key-id/,
-    );
+    expect(() =>
+      decryptPayload(
+        { metadata: { encoding: Buffer.from('binary/encrypted') }, data: encrypted.data },
+        secrets.encryption,
+      ),
+    ).toThrow(/no encryption-key-id/);
   });
 
   test('the SDK data converter surfaces the failure', async () => {
@@ -171,7 +174,10 @@ describe('seals', () => {
     expect(meta(payload, 'encoding')).toBe('binary/encrypted');
     expect(Object.keys(payload.metadata ?? {}).some((k) => k.startsWith('seal-'))).toBe(false);
     const value = await decodeOne(secrets, payload);
-    expect(value).toEqual({ ...APPROVAL, __sealedBy: { by: 'alice', id: expect.any(String), at: expect.any(String), via: 'session' } });
+    expect(value).toEqual({
+      ...APPROVAL,
+      __sealedBy: { by: 'alice', id: expect.any(String), at: expect.any(String), via: 'session' },
+    });
     const s = sealOf(value);
     expect(s.kind).toBe('sealed');
     const seal1 = (s as { seal: { id: string; at: string } }).seal;
@@ -193,19 +199,32 @@ describe('seals', () => {
   }
 
   test('a forged mac is refused', async () => {
-    const value = await tampered((p) => ({ ...p, metadata: { ...p.metadata, [SEAL_METADATA.mac]: Buffer.from(Buffer.alloc(32, 1).toString('base64')) } }));
+    const value = await tampered((p) => ({
+      ...p,
+      metadata: { ...p.metadata, [SEAL_METADATA.mac]: Buffer.from(Buffer.alloc(32, 1).toString('base64')) },
+    }));
     expect(value.__sealedBy).toBeUndefined();
     expect(value.__sealRefused).toMatch(/does not match/);
     expect(value.stepId).toBe('evict-cache');
   });
 
   test('altered data is refused', async () => {
-    const value = await tampered((p) => ({ ...p, data: Buffer.from(JSON.stringify({ ...APPROVAL, stepId: 'restore-db' })) }));
-    expect(value).toEqual({ ...APPROVAL, stepId: 'restore-db', __sealRefused: expect.stringMatching(/does not match/) });
+    const value = await tampered((p) => ({
+      ...p,
+      data: Buffer.from(JSON.stringify({ ...APPROVAL, stepId: 'restore-db' })),
+    }));
+    expect(value).toEqual({
+      ...APPROVAL,
+      stepId: 'restore-db',
+      __sealRefused: expect.stringMatching(/does not match/),
+    });
   });
 
   test('another name in seal-by is refused', async () => {
-    const value = await tampered((p) => ({ ...p, metadata: { ...p.metadata, [SEAL_METADATA.by]: Buffer.from('mallory') } }));
+    const value = await tampered((p) => ({
+      ...p,
+      metadata: { ...p.metadata, [SEAL_METADATA.by]: Buffer.from('mallory') },
+    }));
     expect(value.__sealedBy).toBeUndefined();
     expect(value.__sealRefused).toMatch(/does not match/);
   });
@@ -238,7 +257,11 @@ describe('seals', () => {
   });
 
   test('__sealedBy or __sealRefused written by the sender of an unsealed payload is stripped', async () => {
-    const forged = { ...APPROVAL, __sealedBy: { by: 'alice', id: 'x', at: new Date().toISOString(), via: 'session' }, __sealRefused: 'no' };
+    const forged = {
+      ...APPROVAL,
+      __sealedBy: { by: 'alice', id: 'x', at: new Date().toISOString(), via: 'session' },
+      __sealRefused: 'no',
+    };
     const conv = loadDataConverter({ payloadCodecs: engineCodecs(secrets) });
     const encoded = (await encodeToPayloads(conv, forged)) ?? [];
     expect(await decodeArrayFromPayloads(conv, encoded)).toEqual([APPROVAL]);
@@ -257,13 +280,28 @@ describe('seals', () => {
   test('decoding never looks at the clock: a seal from years ago still verifies', async () => {
     const ring = secrets.seal;
     if (!ring) throw new Error('no seal keys');
-    const old = seal(defaultPayloadConverter.toPayload(APPROVAL), 'alice', { via: 'token', at: new Date('2001-02-03T04:05:06Z') }, ring);
-    expect(verifySeal(old, ring)).toEqual({ status: 'valid', seal: { by: 'alice', id: expect.any(String), at: '2001-02-03T04:05:06.000Z', via: 'token' } });
+    const old = seal(
+      defaultPayloadConverter.toPayload(APPROVAL),
+      'alice',
+      { via: 'token', at: new Date('2001-02-03T04:05:06Z') },
+      ring,
+    );
+    expect(verifySeal(old, ring)).toEqual({
+      status: 'valid',
+      seal: { by: 'alice', id: expect.any(String), at: '2001-02-03T04:05:06.000Z', via: 'token' },
+    });
     const value = await decodeOne(secrets, encryptPayload(old, secrets.encryption));
-    expect(value.__sealedBy).toEqual({ by: 'alice', id: expect.any(String), at: '2001-02-03T04:05:06.000Z', via: 'token' });
+    expect(value.__sealedBy).toEqual({
+      by: 'alice',
+      id: expect.any(String),
+      at: '2001-02-03T04:05:06.000Z',
+      via: 'token',
+    });
     // Freshness is the workflow's decision.
     expect(sealIsFresh(value.__sealedBy as never, Date.now(), 15 * 60_000)).toBe(false);
-    expect(sealIsFresh({ by: 'a', id: 'i', at: new Date().toISOString(), via: 'session' }, Date.now(), 15 * 60_000)).toBe(true);
+    expect(
+      sealIsFresh({ by: 'a', id: 'i', at: new Date().toISOString(), via: 'session' }, Date.now(), 15 * 60_000),
+    ).toBe(true);
   });
 
   test('payloads other than JSON objects are left as they are', async () => {
@@ -277,7 +315,10 @@ describe('seals', () => {
   });
 
   test('an unsealed JSON object is returned byte for byte', async () => {
-    const p = { metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('{ "stepId" : "x",  "n": 1.50 }') };
+    const p = {
+      metadata: { encoding: Buffer.from('json/plain') },
+      data: Buffer.from('{ "stepId" : "x",  "n": 1.50 }'),
+    };
     const [out] = await decodeWith(engineCodecs(secrets), [p]);
     expect(text(out?.data)).toBe('{ "stepId" : "x",  "n": 1.50 }');
   });
@@ -294,7 +335,9 @@ describe('secrets file', () => {
 
   test('a missing file is an error naming the path', () => {
     expect(() => loadSecrets(path.join(dir, 'absent.yaml'))).toThrow(SecretsError);
-    expect(() => loadSecrets(path.join(dir, 'absent.yaml'))).toThrow(`secrets file not found: ${path.join(dir, 'absent.yaml')}`);
+    expect(() => loadSecrets(path.join(dir, 'absent.yaml'))).toThrow(
+      `secrets file not found: ${path.join(dir, 'absent.yaml')}`,
+    );
   });
 
   test('YAML and JSON load; a file others can read loads with a warning', () => {
@@ -346,9 +389,9 @@ describe('secrets file', () => {
 
   test('a seal key may not double as an encryption key', () => {
     const k = newKey();
-    expect(() => parseSecrets({ encryption: { active: 'k1', keys: { k1: k } }, seal: { active: 's1', keys: { s1: k } } })).toThrow(
-      /seal.keys.s1: a seal key must not also be an encryption key/,
-    );
+    expect(() =>
+      parseSecrets({ encryption: { active: 'k1', keys: { k1: k } }, seal: { active: 's1', keys: { s1: k } } }),
+    ).toThrow(/seal.keys.s1: a seal key must not also be an encryption key/);
   });
 
   test('passwords (scrypt) and personal tokens (sha256) identify their operator', async () => {

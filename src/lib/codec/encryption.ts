@@ -79,7 +79,10 @@ export function decryptPayload(payload: Payload, ring: KeyRing): Payload {
     );
   const data = Buffer.from(payload.data ?? new Uint8Array());
   if (data.length < IV_BYTES + TAG_BYTES)
-    throw new PayloadDecryptionError(`payload encrypted with key "${keyId}" is truncated (${data.length} bytes)`, keyId);
+    throw new PayloadDecryptionError(
+      `payload encrypted with key "${keyId}" is truncated (${data.length} bytes)`,
+      keyId,
+    );
   const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
   decipher.setAAD(aad(keyId));
   decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));

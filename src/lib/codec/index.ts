@@ -47,6 +47,14 @@ export async function decodeWith(codecs: readonly PayloadCodec[], payloads: Payl
 }
 
 export { EncryptionCodec, PayloadDecryptionError, ENCRYPTED_ENCODING, KEY_ID_METADATA } from './encryption';
-export { SealingCodec, SealVerifyCodec, seal, verifySeal, applySealVerdict, SEAL_METADATA, type SealCheck } from './seal';
+export {
+  SealingCodec,
+  SealVerifyCodec,
+  seal,
+  verifySeal,
+  applySealVerdict,
+  SEAL_METADATA,
+  type SealCheck,
+} from './seal';
 export { loadSecrets, parseSecrets, SecretsError, type CodecSecrets, type KeyRing } from './secrets';
 export * from './sealed';

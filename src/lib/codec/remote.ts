@@ -48,7 +48,10 @@ async function call(opts: RemoteCodecOptions, method: 'GET' | 'POST', path: stri
   try {
     json = JSON.parse(text);
   } catch {
-    throw new CodecServerError(`codec server ${url.origin}${url.pathname} answered ${res.status} with no JSON`, res.status);
+    throw new CodecServerError(
+      `codec server ${url.origin}${url.pathname} answered ${res.status} with no JSON`,
+      res.status,
+    );
   }
   if (!res.ok) {
     const error = (json as { error?: unknown }).error;
@@ -70,7 +73,9 @@ export class RemoteCodec implements PayloadCodec {
     const parsed = payloadsFromWire(answer);
     if (!parsed.ok) throw new CodecServerError(`codec server /${op} answered an invalid body: ${parsed.error}`);
     if (parsed.payloads.length !== payloads.length)
-      throw new CodecServerError(`codec server /${op} answered ${parsed.payloads.length} payloads for ${payloads.length}`);
+      throw new CodecServerError(
+        `codec server /${op} answered ${parsed.payloads.length} payloads for ${payloads.length}`,
+      );
     return parsed.payloads;
   }
 

@@ -61,7 +61,12 @@ export function seal(
   const key = sealKeys.keys.get(keyId);
   if (!key) throw new Error(`active seal key "${keyId}" is missing`);
   if (!identity) throw new Error('a seal needs an identity');
-  const s: SealedBy = { by: identity, id: opts.id ?? randomUUID(), at: (opts.at ?? new Date()).toISOString(), via: opts.via };
+  const s: SealedBy = {
+    by: identity,
+    id: opts.id ?? randomUUID(),
+    at: (opts.at ?? new Date()).toISOString(),
+    via: opts.via,
+  };
   const mac = macOf(key, keyId, s, contentDigest(payload));
   return {
     ...payload,
@@ -84,11 +89,19 @@ export function verifySeal(payload: Payload, sealKeys: KeyRing | undefined): Sea
   const present = Object.keys(payload.metadata ?? {}).some((k) => k.startsWith(SEAL_PREFIX));
   if (!present) return { status: 'absent' };
   const field = (k: keyof typeof SEAL_METADATA) => metadataText(payload, SEAL_METADATA[k]);
-  const [by, id, at, via, keyId, mac] = [field('by'), field('id'), field('at'), field('via'), field('keyId'), field('mac')];
+  const [by, id, at, via, keyId, mac] = [
+    field('by'),
+    field('id'),
+    field('at'),
+    field('via'),
+    field('keyId'),
+    field('mac'),
+  ];
   const missing = (Object.keys(SEAL_METADATA) as Array<keyof typeof SEAL_METADATA>).filter((k) => !field(k));
   if (missing.length > 0 || !by || !id || !at || !via || !keyId || !mac)
     return { status: 'refused', why: `incomplete seal: no ${missing.map((k) => SEAL_METADATA[k]).join(', ')}` };
-  if (!SEAL_VIAS.includes(via as SealVia)) return { status: 'refused', why: `seal-via "${via}" is not one of ${SEAL_VIAS.join(', ')}` };
+  if (!SEAL_VIAS.includes(via as SealVia))
+    return { status: 'refused', why: `seal-via "${via}" is not one of ${SEAL_VIAS.join(', ')}` };
   if (!sealKeys) return { status: 'refused', why: 'no seal keys are configured here' };
   const key = sealKeys.keys.get(keyId);
   if (!key) return { status: 'refused', why: `seal key "${keyId}" is unknown` };

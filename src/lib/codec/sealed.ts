@@ -8,6 +8,10 @@
  *                                   for the operator it authenticated),
  *   `__sealRefused: "<why>"`        when it carries a seal that does not verify,
  * and neither when it carries no seal. A value with `__sealedBy` therefore comes from the codec.
+ *
+ * Only the top level of a handler's argument counts: nested objects are not stripped. A value the
+ * workflow passes on (a signal to a child, a continue-as-new input) arrives unsealed: the codec strips
+ * the field, since nothing seals what a worker encodes.
  */
 
 export const SEALED_BY_FIELD = '__sealedBy';
@@ -44,7 +48,12 @@ export function sealOf(arg: unknown): SealVerdict {
   const s = a[SEALED_BY_FIELD];
   if (s && typeof s === 'object') {
     const { by, id, at, via } = s as Record<string, unknown>;
-    if (typeof by === 'string' && typeof id === 'string' && typeof at === 'string' && SEAL_VIAS.includes(via as SealVia))
+    if (
+      typeof by === 'string' &&
+      typeof id === 'string' &&
+      typeof at === 'string' &&
+      SEAL_VIAS.includes(via as SealVia)
+    )
       return { kind: 'sealed', seal: { by, id, at, via: via as SealVia } };
   }
   return { kind: 'unsealed' };

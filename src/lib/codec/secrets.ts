@@ -46,7 +46,11 @@ const keyRingSchema = z
       .superRefine((keys, ctx) => {
         for (const [id, value] of Object.entries(keys)) {
           if (!KEY_ID.test(id))
-            ctx.addIssue({ code: z.ZodIssueCode.custom, path: [id], message: `"${id}" is not a key id (letters, digits, _ . -)` });
+            ctx.addIssue({
+              code: z.ZodIssueCode.custom,
+              path: [id],
+              message: `"${id}" is not a key id (letters, digits, _ . -)`,
+            });
           const bytes = decodeBase64(value);
           if (!bytes || bytes.length !== 32)
             ctx.addIssue({
@@ -120,7 +124,11 @@ export const SecretsFileSchema = z
     const seen = new Set<string>();
     s.operators.forEach((o, i) => {
       if (seen.has(o.name))
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['operators', i, 'name'], message: `operator "${o.name}" is listed twice` });
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['operators', i, 'name'],
+          message: `operator "${o.name}" is listed twice`,
+        });
       seen.add(o.name);
     });
     if (s.seal) {
@@ -206,7 +214,8 @@ function formatIssues(error: z.ZodError): string[] {
 /** Validates a parsed secrets document. `origin` names it in errors; relative `jwksFile`s resolve against its directory. */
 export function parseSecrets(raw: unknown, origin = '(inline)'): CodecSecrets {
   const parsed = SecretsFileSchema.safeParse(raw ?? {});
-  if (!parsed.success) throw new SecretsError(`secrets file ${origin} is invalid:\n${formatIssues(parsed.error).join('\n')}`);
+  if (!parsed.success)
+    throw new SecretsError(`secrets file ${origin} is invalid:\n${formatIssues(parsed.error).join('\n')}`);
   const s = parsed.data;
   const baseDir = origin.startsWith('(') ? process.cwd() : path.dirname(origin);
   return {
@@ -238,7 +247,10 @@ export function parseSecrets(raw: unknown, origin = '(inline)'): CodecSecrets {
 /** Reads the raw document: JSON for `.json`, YAML otherwise. Errors name the file, never its content. */
 export function readSecretsDocument(file: string): unknown {
   const abs = path.resolve(file);
-  if (!existsSync(abs)) throw new SecretsError(`secrets file not found: ${abs} (npx tsx scripts/codec-secrets.ts init ${file})`);
+  if (!existsSync(abs))
+    throw new SecretsError(
+      `secrets file not found: ${abs} (create it: npx tsx scripts/codec-secrets.ts init --file ${file})`,
+    );
   let text: string;
   try {
     text = readFileSync(abs, 'utf8');
@@ -261,7 +273,9 @@ export function loadSecrets(file: string): CodecSecrets {
   const secrets = parseSecrets(readSecretsDocument(abs), abs);
   const mode = statSync(abs).mode & 0o777;
   if (mode & 0o077)
-    secrets.warnings.push(`secrets file ${abs} has mode ${mode.toString(8).padStart(4, '0')}: others may read it (chmod 600)`);
+    secrets.warnings.push(
+      `secrets file ${abs} has mode ${mode.toString(8).padStart(4, '0')}: others may read it (chmod 600)`,
+    );
   return secrets;
 }
 
@@ -292,12 +306,21 @@ const DUMMY_HASH: PasswordHash = {
 
 export async function verifyPassword(stored: PasswordHash | undefined, password: string): Promise<boolean> {
   const h = stored ?? DUMMY_HASH;
-  const derived = await scrypt(password, h.salt, h.hash.length, { N: h.N, r: h.r, p: h.p, maxmem: 256 * h.N * h.r + 1024 * 1024 });
+  const derived = await scrypt(password, h.salt, h.hash.length, {
+    N: h.N,
+    r: h.r,
+    p: h.p,
+    maxmem: 256 * h.N * h.r + 1024 * 1024,
+  });
   return timingSafeEqual(derived, h.hash) && stored !== undefined;
 }
 
 /** The operator whose password this is, or undefined (the same time either way). */
-export async function checkPassword(secrets: CodecSecrets, name: string, password: string): Promise<Operator | undefined> {
+export async function checkPassword(
+  secrets: CodecSecrets,
+  name: string,
+  password: string,
+): Promise<Operator | undefined> {
   const op = secrets.operators.find((o) => o.name === name);
   const ok = await verifyPassword(op?.password, password);
   return ok ? op : undefined;

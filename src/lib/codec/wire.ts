@@ -37,18 +37,21 @@ export type WireParse = { ok: true; payloads: Payload[] } | { ok: false; error: 
 
 /** Parses `{"payloads":[...]}`; the error says which field of which payload is wrong. */
 export function payloadsFromWire(body: unknown): WireParse {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) return { ok: false, error: 'body must be a JSON object {"payloads": [...]}' };
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    return { ok: false, error: 'body must be a JSON object {"payloads": [...]}' };
   const list = (body as Record<string, unknown>).payloads;
   if (list === undefined) return { ok: false, error: 'body has no "payloads" array' };
   if (!Array.isArray(list)) return { ok: false, error: '"payloads" must be an array' };
   const payloads: Payload[] = [];
   for (const [i, item] of list.entries()) {
     const at = `payloads[${i}]`;
-    if (!item || typeof item !== 'object' || Array.isArray(item)) return { ok: false, error: `${at} must be an object` };
+    if (!item || typeof item !== 'object' || Array.isArray(item))
+      return { ok: false, error: `${at} must be an object` };
     const { metadata, data } = item as Record<string, unknown>;
     const meta: Record<string, Uint8Array> = {};
     if (metadata !== undefined && metadata !== null) {
-      if (typeof metadata !== 'object' || Array.isArray(metadata)) return { ok: false, error: `${at}.metadata must be an object` };
+      if (typeof metadata !== 'object' || Array.isArray(metadata))
+        return { ok: false, error: `${at}.metadata must be an object` };
       for (const [k, v] of Object.entries(metadata as Record<string, unknown>)) {
         if (typeof v !== 'string') return { ok: false, error: `${at}.metadata.${k} must be a base64 string` };
         const bytes = fromBase64(v);
