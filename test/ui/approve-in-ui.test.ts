@@ -129,7 +129,8 @@ test('an approval sent through the UI signal form lets the step run', async () =
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');
   expect(rec.actions[0]).toMatchObject({ stepId: 'recreate-worker', state: 'done', approvals: ['alice'] });
-  expect(rec.timeline.some((e) => /alice approved recreate-worker \(approved in the UI\)/.test(e.event))).toBe(true);
+  // Counted for alice because the codec server sealed it for her session.
+  expect(rec.timeline.some((e) => /alice \(sealed\) approved recreate-worker \(approved in the UI\)/.test(e.event))).toBe(true);
   await page.reload();
   await page.getByText('Completed').first().waitFor();
   await page.screenshot({ path: path.join(SHOTS, '3-completed.png') });
