@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
-# The engine's image: one image, two processes, chosen by the command.
-#   docker run IMAGE worker     the Temporal worker (every runbook and its activities)
-#   docker run IMAGE receiver   the alert receiver (webhooks in, incident workflows out)
+# The engine's image: one image, three processes, chosen by the command.
+#   docker run IMAGE worker         the Temporal worker (every runbook and its activities)
+#   docker run IMAGE receiver       the alert receiver (webhooks in, incident workflows out)
+#   docker run IMAGE codec-server   the Temporal UI's remote codec (docs/codec.md)
 # Anything else is run as given (docker run -it IMAGE sh). See docs/production.md.
 #
 # Debian (glibc), not Alpine: @temporalio/core-bridge ships prebuilt glibc binaries.
@@ -49,16 +50,17 @@ RUN mkdir -p /var/lib/remediation/secrets /var/lib/remediation/state /var/lib/re
  && chmod 700 /var/lib/remediation/secrets
 COPY --chmod=755 <<'EOF' /usr/local/bin/remediation-engine
 #!/bin/sh
-# worker | receiver [ARGS...]: the engine process; anything else runs as given.
+# worker | receiver | codec-server [ARGS...]: the engine process; anything else runs as given.
 set -e
 case "${1:-worker}" in
   worker) [ "$#" -gt 0 ] && shift; exec node --optimize-for-size /app/dist/src/workers/main.js "$@" ;;
   receiver) shift; exec node /app/dist/src/receiver/main.js "$@" ;;
+  codec-server) shift; exec node /app/dist/src/codec-server/main.js "$@" ;;
   *) exec "$@" ;;
 esac
 EOF
 USER node
-# Worker metrics (worker.metricsAddress) and the receiver's webhooks.
-EXPOSE 9464 8095
+# Worker metrics (worker.metricsAddress), the receiver's webhooks, the codec server.
+EXPOSE 9464 8095 8234
 ENTRYPOINT ["remediation-engine"]
 CMD ["worker"]

@@ -9,12 +9,11 @@
  * table into BENCHMARKS.md (section "Alert storm") with the machine it ran on.
  */
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import { loadConfig, type EngineConfig } from '../src/config';
+import type { Client } from '@temporalio/client';
+import type { EngineConfig } from '../src/config';
 import { incidentWorkflowId } from '../src/workflows/contracts';
-import { cpuSeconds, startBenchEngine, temporalServerPid } from './processes';
+import { connect, cpuSeconds, decodedHistory, stackConfig, startBenchEngine, temporalServerPid } from './processes';
 import { signalStormAlert } from './storm-call';
 import { machine, median, percentile, writeSection } from './report';
 
@@ -70,7 +69,7 @@ async function countAndTerminate(client: Client, taskQueue: string, ids: string[
   for (const id of ids) {
     const h = client.workflow.getHandle(id);
     try {
-      const hist = await h.fetchHistory();
+      const hist = await decodedHistory(client, id);
       workflows += 1;
       // A signal may stand for several repeats (the receiver coalesces a storm): count the alerts.
       for (const e of hist.events ?? []) {
@@ -89,7 +88,7 @@ async function countAndTerminate(client: Client, taskQueue: string, ids: string[
 }
 
 function engineWithTargets(n: number, run: string): { engine: EngineConfig; targets: string[] } {
-  const engine = loadConfig(path.resolve(__dirname, '../config/engine.yaml'));
+  const engine = stackConfig();
   const base = engine.targets.alfred;
   if (!base) throw new Error('config/engine.yaml has no target alfred');
   const targets = Array.from({ length: n }, (_, i) => `bench-${run}-${i}`);
@@ -193,8 +192,7 @@ async function main(): Promise<void> {
   const incidents = Number(values.incidents);
   const concurrency = Number(values.concurrency);
   const runs = Number(values.runs);
-  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
-  const client = new Client({ connection });
+  const client = await connect();
   const paths = {
     receiver: { label: 'receiver (HTTP → authenticate → validate → route → signalWithStart, repeats coalesced)', results: [] as RunResult[] },
     thin: { label: 'thinnest HTTP front (bench/thin-front.ts: JSON.parse → signalWithStart)', results: [] as RunResult[] },
@@ -223,7 +221,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await connection.close();
+    await client.connection.close();
   }
   const m = (xs: RunResult[], k: keyof RunResult) => median(xs.map((x) => x[k] as number));
   const rate = (p: PathName): number => m(paths[p].results, 'alertsPerSecond');

@@ -18,7 +18,7 @@ import Redis from 'ioredis';
 import { TargetSchema } from '../src/config';
 import { buildIncidentInput } from '../src/lib/incident-input';
 import { approveSignal, statusQuery } from '../src/workflows/contracts';
-import { cpuSeconds, freePort, startBenchEngine, temporalServerPid, type BenchEngine } from './processes';
+import { cpuSeconds, freePort, operatorClient, startBenchEngine, temporalServerPid, type BenchEngine } from './processes';
 import { machine, median, writeSection } from './report';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -152,11 +152,16 @@ async function once(n: number, tuning: WorkerTuning, sdkDefaults: boolean): Prom
     const rssWaiting = engine.workerRssMiB();
     console.error(`${n} incidents waiting after ${(toWaiting / 1000).toFixed(1)} s; worker RSS ${rssWaiting.toFixed(0)} MiB`);
 
+    // alice approves as operators do: through the stack's codec server, which seals each approval
+    // with her name (her personal token, .stack/secrets/tokens/alice); each names its incident.
+    const alice = await operatorClient('alice', engine.config);
     const t1 = Date.now();
     const stopProgress = progress(engine, n);
     await pool(engine.targets, 32, async (target) => {
-      await engine.client.workflow.getHandle(`bench-${target}`).signal(approveSignal, { stepId: 'evict-cache', approver: 'alice' });
+      const incidentId = `bench-${target}`;
+      await alice.workflow.getHandle(incidentId).signal<[{ stepId: string; incidentId: string }]>(approveSignal.name, { stepId: 'evict-cache', incidentId });
     });
+    await alice.connection.close();
     for (;;) {
       const done = await count(engine, `ExecutionStatus = 'Completed'`);
       if (done >= n) break;

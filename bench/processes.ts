@@ -4,7 +4,9 @@
  * real Temporal dev server and the real drill target. The load generator is the benchmark process.
  *
  * Each run gets a private task queue, a private config (targets `bench-<run>-<i>` that are copies of
- * the drill target `alfred`, or `alfred` itself) and a private state directory.
+ * the drill target `alfred`, or `alfred` itself) and a private state directory. Payloads are
+ * encrypted with the stack's codec secrets (codec.secretsFile of config/engine.yaml), as the engine's
+ * own processes encrypt them; operators decide through the stack's codec server (`operatorClient`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -13,8 +15,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig, type EngineConfig } from '../src/config';
+import { engineCodecs } from '../src/lib/codec';
+import { RemoteCodec } from '../src/lib/codec/remote';
+import { decodeHistoryPayloads } from '../src/lib/history';
+import { connectClient, loadCodecSecrets } from '../src/lib/temporal';
 import { workflowBundleOptions } from '../src/workers/bundle';
 import { guardWorkflowId } from '../src/workflows/contracts';
 
@@ -144,9 +151,38 @@ async function stopChild(child: ChildProcess | undefined): Promise<void> {
   clearTimeout(timer);
 }
 
-export async function connect(): Promise<Client> {
-  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
-  return new Client({ connection });
+/** The stack's engine config (config/engine.yaml), its file paths made absolute. */
+export function stackConfig(): EngineConfig {
+  const config = loadConfig(path.join(REPO, 'config/engine.yaml'));
+  config.docker.socketPath = path.resolve(REPO, config.docker.socketPath);
+  config.codec.secretsFile = path.resolve(REPO, config.codec.secretsFile);
+  return config;
+}
+
+/** The engine's codecs with the stack's keys: what the worker and the receiver encrypt with. */
+export function benchCodecs(config: EngineConfig = stackConfig()): PayloadCodec[] {
+  return engineCodecs(loadCodecSecrets(config));
+}
+
+/** A client that encrypts and decodes as the engine's own processes do. */
+export async function connect(config: EngineConfig = stackConfig()): Promise<Client> {
+  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? config.temporal.address });
+  return new Client({ connection, namespace: config.temporal.namespace, dataConverter: { payloadCodecs: benchCodecs(config) } });
+}
+
+/**
+ * A client as an operator uses it: through the stack's codec server (codec.serverUrl) with their
+ * personal token from $STACK_DIR/secrets/tokens/<name>, so what it sends arrives sealed with their name.
+ */
+export async function operatorClient(name: string, config: EngineConfig = stackConfig()): Promise<Client> {
+  const stackDir = process.env.STACK_DIR ?? path.join(REPO, '.stack');
+  const token = readFileSync(path.join(stackDir, 'secrets', 'tokens', name), 'utf8').trim();
+  return connectClient(config, { payloadCodecs: [new RemoteCodec({ url: config.codec.serverUrl, token, namespace: config.temporal.namespace })] });
+}
+
+/** A workflow's history with its payloads decrypted (Temporal holds them encrypted). */
+export async function decodedHistory(client: Client, workflowId: string, codecs: PayloadCodec[] = benchCodecs()) {
+  return decodeHistoryPayloads(await client.workflow.getHandle(workflowId).fetchHistory(), codecs);
 }
 
 /** Ends the per-resource guards of `target` left on other task queues (they would never grant a lock here). */
@@ -161,14 +197,13 @@ export async function clearGuards(client: Client, target: string): Promise<void>
 export async function startBenchEngine(opts: BenchEngineOptions): Promise<BenchEngine> {
   const run = randomUUID().slice(0, 6);
   const dir = mkdtempSync(path.join(tmpdir(), `bench-${run}-`));
-  const config = loadConfig(path.join(REPO, 'config/engine.yaml'));
+  const config = stackConfig();
   const alfred = config.targets.alfred as EngineConfig['targets'][string];
   const targets = opts.targets > 0 ? Array.from({ length: opts.targets }, (_, i) => `bench-${run}-${i}`) : ['alfred'];
   const bench = { ...alfred, ...opts.targetOverrides };
   config.targets = Object.fromEntries(targets.map((t) => [t, bench]));
   const taskQueue = `bench-${run}`;
   config.temporal.taskQueue = taskQueue;
-  config.docker.socketPath = path.resolve(REPO, config.docker.socketPath);
   config.notify = { ...config.notify, file: path.join(dir, 'notifications.jsonl'), stdout: false };
   config.policy = { ...config.policy, settleMs: 0, ...opts.policy };
   config.worker = { ...config.worker, metricsAddress: `127.0.0.1:${await freePort()}`, ...opts.workerOptions };
@@ -176,7 +211,7 @@ export async function startBenchEngine(opts: BenchEngineOptions): Promise<BenchE
   // JSON is YAML: the engine's own loader reads it back (secret references stay references).
   writeFileSync(engineFile, JSON.stringify(config, null, 1));
   const token = `bench-${randomUUID()}`;
-  const client = await connect();
+  const client = await connect(config);
 
   let worker: ChildProcess | undefined;
   if (opts.worker) {

@@ -7,14 +7,15 @@
  *   ENGINE_CONFIG=<file> TASK_QUEUE=<queue> PORT=<port> node --import tsx bench/thin-front.ts
  */
 import { createServer } from 'node:http';
-import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../src/config';
+import { connectClient } from '../src/lib/temporal';
 import { signalStormAlert } from './storm-call';
 
 async function main(): Promise<void> {
   const engine = loadConfig(process.env.ENGINE_CONFIG as string);
   const taskQueue = process.env.TASK_QUEUE as string;
-  const client = new Client({ connection: await Connection.connect({ address: engine.temporal.address }) });
+  // Encrypts as the engine's processes do (codec.secretsFile), so the comparison stays fair.
+  const client = await connectClient(engine);
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));

@@ -15,6 +15,10 @@ case "$STACK_DIR" in /*) ;; *) STACK_DIR="$REPO_ROOT/$STACK_DIR" ;; esac
 TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
 TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 TEMPORAL_METRICS_PORT="${TEMPORAL_METRICS_PORT:-7239}"
+# The codec server (docs/codec.md): the Temporal UI decodes through it and sends sealed decisions.
+CODEC_PORT="${CODEC_PORT:-8234}"
+# Operators the stack signs up on its codec server, each with a password and a personal token.
+CODEC_OPERATORS=(alice bob)
 DRILL_DB_PORT="${DRILL_DB_PORT:-55432}"
 # Redis keeps its default port so `redis-cli` inside the container needs no flags (seed 002).
 DRILL_REDIS_PORT="${DRILL_REDIS_PORT:-6379}"

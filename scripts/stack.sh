@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The engine's local stack: Temporal dev server (+ UI), Podman's Docker API, and the drill target
-# (the "alfred" gateway: api, worker, db, redis, tls proxy) as the Docker Compose project "alfred"
+# The engine's local stack: the codec server (and the codec's secrets), Temporal dev server (+ UI,
+# decoding through the codec server), Podman's Docker API, and the drill target (the "alfred"
+# gateway: api, worker, db, redis, tls proxy) as the Docker Compose project "alfred"
 # (drill/docker-compose.yml), run by Docker Compose v2 against Podman.
 #   scripts/stack.sh up       install what is missing, start what is not running (idempotent, seconds when ready)
 #   scripts/stack.sh status   each component and whether it is healthy (exit 1 if any is not)
@@ -18,7 +19,7 @@ CURRENT_TAG="1.1.0"
 BAD_TAG="1.2.0-bad"
 AUTH_BUG_TAG="1.2.1-authbug"
 
-usage() { sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 pm() { podman --url "unix://$PODMAN_SOCK" "$@"; }
 
@@ -26,6 +27,80 @@ secret() { # secret NAME: prints the secret, creating it (random, 0600) the firs
   local f="$SECRETS/$1"
   if [ ! -s "$f" ]; then (umask 077; openssl rand -hex 24 > "$f"); fi
   cat "$f"
+}
+
+# ---------- codec: the secrets file, demo operators, the codec server (docs/codec.md) ----------
+CODEC_SECRETS="$SECRETS/codec.yaml"
+codec_secrets() { "$REPO_ROOT/node_modules/.bin/tsx" "$REPO_ROOT/scripts/codec-secrets.ts" "$@" --file "$CODEC_SECRETS"; }
+
+# codec_operator_has NAME password|token: the operator is in the secrets file with that credential.
+codec_operator_has() {
+  (cd "$REPO_ROOT" && node -e '
+    const [file, name, what] = process.argv.slice(1);
+    const doc = require("yaml").parse(require("fs").readFileSync(file, "utf8")) ?? {};
+    const op = (doc.operators ?? []).find((o) => o.name === name);
+    process.exit(op && op[what] ? 0 : 1);' "$CODEC_SECRETS" "$1" "$2")
+}
+
+# The codec's keys are created once and never replaced (old histories need them: rotate with
+# scripts/codec-secrets.ts instead). Each demo operator gets a random password
+# ($SECRETS/operators/<name>.password) and a personal token ($SECRETS/tokens/<name>), both 0600.
+# Sets CODEC_CHANGED=1 when it changed the file (a running codec server reads it only at start).
+CODEC_CHANGED=0
+codec_secrets_up() {
+  if [ ! -s "$CODEC_SECRETS" ]; then
+    codec_secrets init >/dev/null || die "codec: creating $CODEC_SECRETS failed"
+    log "codec secrets created: $CODEC_SECRETS (encryption key k1, seal key s1)"
+    CODEC_CHANGED=1
+  fi
+  chmod 600 "$CODEC_SECRETS"
+  mkdir -p "$SECRETS/operators" "$SECRETS/tokens"
+  chmod 700 "$SECRETS/operators" "$SECRETS/tokens"
+  local name pw tok fresh
+  for name in "${CODEC_OPERATORS[@]}"; do
+    pw="$SECRETS/operators/$name.password"
+    fresh=0
+    if [ ! -s "$pw" ]; then (umask 077; openssl rand -hex 12 > "$pw"); fresh=1; fi
+    # The file holds the password, the secrets file its scrypt hash: a new password is (re-)stored.
+    if [ "$fresh" = 1 ] || ! codec_operator_has "$name" password; then
+      codec_secrets add-operator "$name" < "$pw" >/dev/null || die "codec: storing $name's password failed"
+      log "codec operator $name: password in $pw"
+      CODEC_CHANGED=1
+    fi
+    tok="$SECRETS/tokens/$name"
+    if [ ! -s "$tok" ] || ! codec_operator_has "$name" token; then
+      (umask 077; codec_secrets add-token "$name" 2>/dev/null > "$tok.tmp") || die "codec: creating $name's token failed"
+      mv "$tok.tmp" "$tok"
+      log "codec operator $name: personal token in $tok"
+      CODEC_CHANGED=1
+    fi
+  done
+}
+
+codec_healthy() { curl -fsS -o /dev/null "http://127.0.0.1:$CODEC_PORT/healthz" 2>/dev/null; }
+
+codec_server_up() {
+  if codec_healthy; then
+    [ "$CODEC_CHANGED" = 1 ] || return 0
+    if [ ! -f "$STARTED/codec-server.pid" ]; then
+      log "the codec secrets changed: restart the codec server on :$CODEC_PORT (not started by this script) to use them"
+      return 0
+    fi
+    log "the codec secrets changed: restarting the codec server"
+  fi
+  stop_pidfile codec-server
+  log "starting the codec server on 127.0.0.1:$CODEC_PORT"
+  CODEC_UI_ORIGINS="http://127.0.0.1:$TEMPORAL_UI_PORT,http://localhost:$TEMPORAL_UI_PORT" \
+    setsid nohup "$REPO_ROOT/node_modules/.bin/tsx" "$REPO_ROOT/src/codec-server/main.ts" \
+      --config "$REPO_ROOT/config/codec-server.yaml" --secrets "$CODEC_SECRETS" --host 127.0.0.1 --port "$CODEC_PORT" \
+      >>"$LOGS/codec-server.log" 2>&1 < /dev/null &
+  echo $! > "$STARTED/codec-server.pid"
+  wait_for "codec server" 30 codec_healthy || die "codec server: /healthz did not answer on $CODEC_PORT (see $LOGS/codec-server.log)"
+}
+
+codec_up() {
+  codec_secrets_up
+  codec_server_up
 }
 
 # ---------- Temporal ----------
@@ -42,7 +117,8 @@ temporal_up() {
   # BENCHMARKS.md: 500 approvals drain about 3x faster).
   local args=(server start-dev --db-filename "$STACK_DIR/temporal/temporal.db" --ip 127.0.0.1
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal
-    --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" --metrics-port "$TEMPORAL_METRICS_PORT" --log-level warn)
+    --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" --metrics-port "$TEMPORAL_METRICS_PORT" --log-level warn
+    --ui-codec-endpoint "http://127.0.0.1:$CODEC_PORT")
   for sa in "${SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$sa"); done
   log "starting Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (UI :$TEMPORAL_UI_PORT)"
   setsid nohup "$(temporal_bin)" "${args[@]}" >>"$LOGS/temporal.log" 2>&1 < /dev/null &
@@ -298,6 +374,7 @@ cmd_up() {
   mkdir -p "$STACK_DIR" "$SECRETS" "$STARTED" "$LOGS" "$BUILD"
   chmod 700 "$SECRETS"
   bash "$REPO_ROOT/scripts/install.sh"
+  codec_up
   temporal_up
   podman_up
   drill_up
@@ -321,6 +398,7 @@ status_line() { # status_line NAME CHECK...
 
 cmd_status() {
   local rc=0
+  status_line codec-server codec_healthy || rc=1
   status_line temporal temporal_healthy || rc=1
   status_line temporal-ui ui_healthy || rc=1
   status_line podman-api podman_healthy || rc=1
@@ -355,6 +433,7 @@ cmd_down() {
   pkill -f "conmon .*$PODMAN_DIR/storage" 2>/dev/null || true
   stop_pidfile receiver
   stop_pidfile worker
+  stop_pidfile codec-server
   stop_pidfile smtp-relays
   [ -x "$REPO_ROOT/scripts/alerting.sh" ] && bash "$REPO_ROOT/scripts/alerting.sh" down || true
   stop_pidfile podman

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings the whole engine up on its embedded stack and runs its main job:
-#   Temporal dev server + UI (http://127.0.0.1:8233), the drill target, Prometheus + Alertmanager,
-#   the engine's worker and alert receiver, then a demo drill.
+#   the codec server (http://127.0.0.1:8234), Temporal dev server + UI (http://127.0.0.1:8233), the
+#   drill target, Prometheus + Alertmanager, the engine's worker and alert receiver, then a demo drill.
 # Usage: scripts/up.sh [--no-demo] [--detach]
 #   --no-demo   skip the demo drill
 #   --detach    return after start-up, leaving worker and receiver running (stop: scripts/stack.sh down)
@@ -14,14 +14,19 @@ for a in "$@"; do
   case "$a" in
     --no-demo) demo=0 ;;
     --detach) detach=1 ;;
-    -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $a (see --help)" ;;
   esac
 done
 
 RECEIVER_URL="http://127.0.0.1:${RECEIVER_PORT:-8095}"
 WORKER_METRICS="http://127.0.0.1:9464/metrics"
+CODEC_URL="http://127.0.0.1:$CODEC_PORT"
 export STACK_DIR
+# Where the engine's client script finds the codec server (codec.serverUrl in config/engine.yaml).
+export CODEC_SERVER_URL="$CODEC_URL"
+# The demo reads incidents as alice (the stack's demo operator, scripts/stack.sh).
+as_alice() { REMEDIATE_CREDENTIALS="$STACK_DIR/secrets/tokens/alice" bin/remediate "$@"; }
 # The drill's incidents settle (absorb repeats of their alert) for 10 s instead of a minute.
 export INCIDENT_SETTLE_MS="${INCIDENT_SETTLE_MS:-10000}"
 
@@ -52,14 +57,14 @@ if [ "$demo" = 1 ]; then
   log "demo 1/2: kill the drill's Redis; the alert starts cacheFailure, which restarts it by itself"
   npx tsx scripts/fault.ts kill-redis
   post_alert CacheFailure "redis does not answer PING"
-  bin/remediate show incident-cacheFailure-alfred >/dev/null 2>&1 || true
+  as_alice show incident-cacheFailure-alfred >/dev/null 2>&1 || true
   log "waiting for the incident to verify and settle (repeats of its alert join it meanwhile)"
   for _ in $(seq 1 90); do
-    phase="$(bin/remediate show incident-cacheFailure-alfred --json 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).phase)}catch{console.log("")}})')"
+    phase="$(as_alice show incident-cacheFailure-alfred --json 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).phase)}catch{console.log("")}})')"
     [ "$phase" = "CLOSED" ] && break
     sleep 1
   done
-  bin/remediate show incident-cacheFailure-alfred || true
+  as_alice show incident-cacheFailure-alfred || true
 
   log "demo 2/2: fill Redis to maxmemory; the incident waits for an operator's approval to evict cache keys"
   npx tsx scripts/fault.ts fill-redis
@@ -67,9 +72,12 @@ if [ "$demo" = 1 ]; then
   cat <<MSG
 
   Open the Temporal UI: http://127.0.0.1:$TEMPORAL_UI_PORT/namespaces/default/workflows/incident-cacheFailure-alfred
-  Its current details show the pending step. To approve from the UI: "Send a Signal", signal "approve",
-  input: {"stepId":"evict-cache","approver":"alice"}
-  Or from a shell: bin/remediate approve incident-cacheFailure-alfred evict-cache --as alice
+  (signed in to the codec server first, see below). Its current details show the pending step. To
+  approve from the UI: "Send a Signal", signal "approve",
+  input: {"stepId":"evict-cache","incidentId":"incident-cacheFailure-alfred"}
+  (who approves is who you signed in as: the codec server seals it with your name).
+  Or from a shell, as alice (her personal token is the credential):
+    REMEDIATE_CREDENTIALS=$STACK_DIR/secrets/tokens/alice bin/remediate approve incident-cacheFailure-alfred evict-cache
   (the workflow re-checks before acting, then verifies; the demo's requester is the receiver, so any
    configured approver — alice, bob, carol — may approve).
 
@@ -77,7 +85,17 @@ MSG
 fi
 
 cat <<MSG
+  Payloads are encrypted (docs/codec.md): the Temporal UI decodes them, and sends decisions sealed with
+  your name, through the codec server $CODEC_URL. Sign in there first, in the same browser:
+    $CODEC_URL/login   as alice or bob, passwords in $STACK_DIR/secrets/operators/<name>.password
+  The UI is started with that codec endpoint; if it still shows encrypted payloads, open its codec
+  settings (the data encoder button in the navigation), set the endpoint to $CODEC_URL and tick
+  "Include cross-origin credentials". Use 127.0.0.1 for both (localhost is another site to the cookie).
+  The client script signs in with a personal token: $STACK_DIR/secrets/tokens/<name>, e.g.
+    bin/remediate login < $STACK_DIR/secrets/tokens/alice     (or REMEDIATE_CREDENTIALS=that file)
+
   Temporal UI      http://127.0.0.1:$TEMPORAL_UI_PORT
+  codec server     $CODEC_URL  (docs/codec.md)
   alert receiver   $RECEIVER_URL  (docs/receiver.md)
   worker metrics   $WORKER_METRICS
   Prometheus       http://127.0.0.1:59090   Alertmanager http://127.0.0.1:59093

@@ -924,6 +924,14 @@ const policyFields = {
     .optional(),
 };
 
+/** Where the codec server listens by default (src/codec-server/config.ts). */
+export const CODEC_SERVER_URL_DEFAULT = 'http://127.0.0.1:8234';
+
+/** The codec secrets file when the configuration names none: under the stack's directory. */
+export function defaultCodecSecretsFile(env: NodeJS.ProcessEnv = process.env): string {
+  return `${env.STACK_DIR || '.stack'}/secrets/codec.yaml`;
+}
+
 export const ConfigSchema = z.object({
   temporal: z
     .object({
@@ -1026,6 +1034,27 @@ export const ConfigSchema = z.object({
         .optional(),
     })
     .default({}),
+  /**
+   * The payload codec (docs/codec.md): every payload the worker, the receiver and the client hand to
+   * Temporal is encrypted with the keys in `secretsFile`, and decisions reach workflows sealed.
+   */
+  codec: z
+    .object({
+      /**
+       * The codec's secrets file (`npx tsx scripts/codec-secrets.ts init` creates it): encryption and
+       * seal keys. The worker needs both, the receiver the encryption keys; the client script none.
+       * Default: `${STACK_DIR:-.stack}/secrets/codec.yaml` (loadConfig reads STACK_DIR).
+       */
+      secretsFile: z.string().min(1).default(defaultCodecSecretsFile({})),
+      /** The codec server the client script seals and decodes through (it holds no key of its own). */
+      serverUrl: z
+        .string()
+        .url()
+        .refine((u) => /^https?:$/.test(new URL(u).protocol), 'an http:// or https:// URL')
+        .default(CODEC_SERVER_URL_DEFAULT),
+    })
+    .strict()
+    .default({}),
   worker: z
     .object({
       metricsAddress: z.string().default('127.0.0.1:9464'),
@@ -1062,7 +1091,7 @@ export function loadConfig(file = process.env.ENGINE_CONFIG ?? 'config/engine.ya
   } catch (err) {
     throw new ConfigError(`config file ${abs} is not valid YAML: ${(err as Error).message}`);
   }
-  const parsed = ConfigSchema.safeParse(raw);
+  const parsed = ConfigSchema.safeParse(withCodecDefaults(raw, env));
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new ConfigError(`config file ${abs} is invalid:\n${lines.join('\n')}`);
@@ -1070,6 +1099,16 @@ export function loadConfig(file = process.env.ENGINE_CONFIG ?? 'config/engine.ya
   const unknownNames = overrideNameIssues(parsed.data);
   if (unknownNames.length > 0) throw new ConfigError(`config file ${abs} is invalid:\n${unknownNames.map((l) => `  ${l}`).join('\n')}`);
   return parsed.data;
+}
+
+/** `codec` and `codec.secretsFile` default from the environment (STACK_DIR), as the YAML files do. */
+function withCodecDefaults(raw: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const doc = raw as Record<string, unknown>;
+  const codec = doc.codec ?? {};
+  if (!codec || typeof codec !== 'object' || Array.isArray(codec)) return raw;
+  const c = codec as Record<string, unknown>;
+  return { ...doc, codec: { ...c, secretsFile: c.secretsFile ?? defaultCodecSecretsFile(env) } };
 }
 
 /** Policy overrides that name a target or runbook the engine does not have would never apply: refused. */

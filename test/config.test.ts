@@ -1,8 +1,13 @@
-/** Configuration: the table and column names the seeds do not state (`postgres.schema`). */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+/**
+ * Configuration: the table and column names the seeds do not state (`postgres.schema`), and the
+ * codec settings (`codec.secretsFile`, `codec.serverUrl`) with the start-up error for missing secrets.
+ */
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, TargetSchema, loadConfig } from '../src/config';
+import { loadCodecSecrets } from '../src/lib/temporal';
+import { CODEC_FIXTURE } from './helpers/codec';
 
 const target = (schema?: unknown) => ({
   baseUrl: 'http://127.0.0.1:58000',
@@ -116,5 +121,67 @@ describe('TLS files and reload, key-ending audit actions, the default SMTP port'
     const r = TargetSchema.safeParse({ ...base, ...extra });
     expect(r.success).toBe(false);
     expect(r.error?.issues.map((i) => i.path.join('.'))).toEqual([where]);
+  });
+});
+
+describe('codec: the secrets file and the codec server', () => {
+  const REPO = path.resolve(__dirname, '..');
+  const minimal = [
+    'docker: { socketPath: /run/docker.sock }',
+    'policy: { approvers: [alice], tiers: [{ name: t1, waitMs: 1000 }] }',
+    'targets:',
+    '  alfred: { baseUrl: "http://127.0.0.1:58000", containers: { project: alfred }, components: [api] }',
+  ];
+
+  test('config/engine.yaml names both; the secrets file follows STACK_DIR', () => {
+    const file = path.join(REPO, 'config/engine.yaml');
+    expect(loadConfig(file, {}).codec).toEqual({ secretsFile: '.stack/secrets/codec.yaml', serverUrl: 'http://127.0.0.1:8234' });
+    expect(loadConfig(file, { STACK_DIR: '/srv/stack', CODEC_SERVER_URL: 'https://codec.example:9443' }).codec).toEqual({
+      secretsFile: '/srv/stack/secrets/codec.yaml',
+      serverUrl: 'https://codec.example:9443',
+    });
+  });
+
+  test('a file without a codec section gets the defaults, the secrets file under STACK_DIR', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'engine-config-'));
+    try {
+      const file = path.join(dir, 'engine.yaml');
+      writeFileSync(file, minimal.join('\n'));
+      expect(loadConfig(file, {}).codec).toEqual({ secretsFile: '.stack/secrets/codec.yaml', serverUrl: 'http://127.0.0.1:8234' });
+      expect(loadConfig(file, { STACK_DIR: '/var/lib/x' }).codec.secretsFile).toBe('/var/lib/x/secrets/codec.yaml');
+      writeFileSync(file, [...minimal, 'codec: { serverUrl: "ftp://codec", secretFile: x }'].join('\n'));
+      expect(() => loadConfig(file, {})).toThrow(/codec\.serverUrl: an http:\/\/ or https:\/\/ URL/);
+      expect(() => loadConfig(file, {})).toThrow(/codec: Unrecognized key\(s\) in object: 'secretFile'/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a missing or unreadable secrets file stops start-up with the path and the command that creates it', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'engine-codec-'));
+    try {
+      const cfg = loadConfig(path.join(REPO, 'config/engine.yaml'), { STACK_DIR: dir });
+      const expected = path.join(dir, 'secrets/codec.yaml');
+      expect(() => loadCodecSecrets(cfg)).toThrow(ConfigError);
+      expect(() => loadCodecSecrets(cfg)).toThrow(
+        `codec secrets file ${expected} (codec.secretsFile) does not exist: create it with \`npx tsx scripts/codec-secrets.ts init --file ${expected}\``,
+      );
+      mkdirSync(expected, { recursive: true }); // a directory where the file should be
+      expect(() => loadCodecSecrets(cfg)).toThrow(`codec secrets file ${expected} (codec.secretsFile) cannot be read`);
+      expect(() => loadCodecSecrets(cfg)).toThrow('npx tsx scripts/codec-secrets.ts init');
+      rmSync(expected, { recursive: true });
+      // A readable file loads; one others may read is loaded with a warning.
+      copyFileSync(CODEC_FIXTURE, expected);
+      chmodSync(expected, 0o644);
+      const warnings: string[] = [];
+      expect(loadCodecSecrets(cfg, (w) => warnings.push(w)).encryption.active).toBe('test-k1');
+      expect(warnings).toEqual([`secrets file ${expected} has mode 0644: others may read it (chmod 600)`]);
+      chmodSync(expected, 0o600);
+      warnings.length = 0;
+      loadCodecSecrets(cfg, (w) => warnings.push(w));
+      expect(warnings).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

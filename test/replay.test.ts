@@ -1,6 +1,8 @@
 /**
  * Determinism: every recorded history in test/histories/ (at least one per workflow type) replays
- * against the current workflow code, and a changed workflow is caught.
+ * against the current workflow code, and a changed workflow is caught. Replay decodes as the tests'
+ * worker does (the engine's codec with the TEST-ONLY keys, test/helpers/codec.ts): histories recorded
+ * before payloads were encrypted pass through it unchanged.
  * Record new ones with: RECORD_HISTORIES=1 scripts/test.sh test/workflows
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,6 +11,7 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import * as workflows from '../src/workflows';
+import { fixtureEngineDataConverter } from './helpers/codec';
 
 jest.setTimeout(120_000);
 
@@ -29,7 +32,11 @@ test('there is a recorded history for every workflow type', () => {
 });
 
 test.each(files)('%s replays without non-determinism', async (file) => {
-  await Worker.runReplayHistory({ workflowBundle: { codePath: BUNDLE }, replayName: file }, load(file), IDS[file] ?? file);
+  await Worker.runReplayHistory(
+    { workflowBundle: { codePath: BUNDLE }, replayName: file, dataConverter: fixtureEngineDataConverter() },
+    load(file),
+    IDS[file] ?? file,
+  );
 });
 
 test('a changed workflow is caught by replay', async () => {
@@ -39,7 +46,9 @@ test('a changed workflow is caught by replay', async () => {
     workflowsPath: require.resolve('./fixtures/changed-workflows'),
     logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
   });
-  await expect(Worker.runReplayHistory({ workflowBundle: changed }, load(file as string), IDS[file as string])).rejects.toThrow(
+  await expect(
+    Worker.runReplayHistory({ workflowBundle: changed, dataConverter: fixtureEngineDataConverter() }, load(file as string), IDS[file as string]),
+  ).rejects.toThrow(
     DeterminismViolationError,
   );
 });

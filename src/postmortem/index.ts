@@ -1,7 +1,8 @@
 /**
  * The seed 002 post-mortem, written from an incident's real event history: the timeline comes from
  * the events Temporal recorded (with their UTC times), not from notes kept by hand. Pure: give it
- * the history in the JSON form the Temporal CLI and `historyToJSON` write, or as fetched by a client.
+ * the history in the JSON form the Temporal CLI and `historyToJSON` write, or as fetched by a client,
+ * with its payloads decoded (src/lib/history.ts; Temporal holds them encrypted, docs/codec.md).
  */
 import type { IncidentRecord } from '../workflows/contracts';
 
@@ -32,6 +33,21 @@ function decodePayload(p: Payload | undefined): unknown {
 function firstPayload(attrs: Record<string, unknown>, key: string): unknown {
   const holder = attrs[key] as { payloads?: Payload[] } | undefined;
   return decodePayload(holder?.payloads?.[0]);
+}
+
+/**
+ * Who the codec server sealed a payload for (`seal-by`, docs/codec.md), as a decoded history shows
+ * it: bytes from a client's fetchHistory, base64 in the CLI's JSON. Undefined for unsealed payloads.
+ */
+function sealedBy(p: Payload | undefined): string | undefined {
+  const v = p?.metadata?.['seal-by'];
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8') || undefined;
+  if (typeof v === 'string') return Buffer.from(v, 'base64').toString('utf8') || undefined;
+  return undefined;
+}
+
+function firstPayloadSealedBy(attrs: Record<string, unknown>, key: string): string | undefined {
+  return sealedBy((attrs[key] as { payloads?: Payload[] } | undefined)?.payloads?.[0]);
 }
 
 function toDate(t: unknown): Date {
@@ -88,8 +104,10 @@ export function timelineFromHistory(events: HistoryEvent[]): { time: Date; event
       case 'WORKFLOW_EXECUTION_SIGNALED': {
         const name = String(e.attrs.signalName ?? '');
         const body = firstPayload(e.attrs, 'input') as Record<string, unknown> | undefined;
+        // A sealed decision names its sender in the seal; older histories in the payload.
+        const sender = firstPayloadSealedBy(e.attrs, 'input');
         if (name === 'approve' || name === 'reject')
-          rows.push({ time: e.time, event: `${String(body?.approver)} sent ${name} for ${String(body?.stepId)}` });
+          rows.push({ time: e.time, event: `${String(sender ?? body?.approver)} sent ${name} for ${String(body?.stepId)}` });
         else if (name === 'alert')
           rows.push({
             time: e.time,
@@ -98,7 +116,7 @@ export function timelineFromHistory(events: HistoryEvent[]): { time: Date; event
         else if (name === 'close')
           rows.push({
             time: e.time,
-            event: `Closed by ${String(body?.by)}${body?.note ? `: ${String(body.note)}` : ''}`,
+            event: `Closed by ${String(sender ?? body?.by)}${body?.note ? `: ${String(body.note)}` : ''}`,
           });
         break;
       }
@@ -109,7 +127,7 @@ export function timelineFromHistory(events: HistoryEvent[]): { time: Date; event
         if (body?.decision)
           rows.push({
             time: e.time,
-            event: `${String(body.approver)} ${String(body.decision)}d ${String(body.stepId)}`,
+            event: `${String(sealedBy(req) ?? body.approver)} ${body.decision === 'reject' ? 'rejected' : `${String(body.decision)}d`} ${String(body.stepId)}`,
           });
         break;
       }

@@ -4,7 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config';
-import { connectClient } from '../lib/temporal';
+import { connectClient, loadCodecSecrets } from '../lib/temporal';
+import { engineDataConverter } from '../lib/codec';
 import { loadReceiverConfig, resolveAuth, SOURCES } from './config';
 import { loadRoutes } from './routes';
 import { createReceiver, createReceiverLogger } from './server';
@@ -15,7 +16,8 @@ Receives alert webhooks and turns them into incident workflows (docs/receiver.md
 
 Options:
   --config FILE         receiver settings (default: $RECEIVER_CONFIG or config/receiver.yaml)
-  --engine-config FILE  engine settings: Temporal, targets, policy (default: $ENGINE_CONFIG or config/engine.yaml)
+  --engine-config FILE  engine settings: Temporal, targets, policy, the codec's secrets file
+                        (default: $ENGINE_CONFIG or config/engine.yaml)
   --routes FILE         routing rules (default: routesFile in the receiver settings)
   --host HOST           listen address (default: listen.host, 127.0.0.1)
   --port PORT           listen port (default: listen.port, 8095)
@@ -57,7 +59,10 @@ async function main(): Promise<void> {
     }
     const routes = loadRoutes(config.routesFile, engine);
     const auth = resolveAuth(config);
-    setup = { engine, config, routes, auth };
+    // What the receiver starts and signals is encrypted: it needs the encryption keys (docs/codec.md).
+    const codecWarnings: string[] = [];
+    const secrets = loadCodecSecrets(engine, (w) => codecWarnings.push(w));
+    setup = { engine, config, routes, auth, secrets, codecWarnings };
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`receiver: ${err.message}`);
@@ -65,8 +70,9 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const { engine, config, routes, auth } = setup;
+  const { engine, config, routes, auth, secrets, codecWarnings } = setup;
   const logger = createReceiverLogger(config.logLevel, auth.grafana?.hmac ? [auth.grafana.hmac.header] : []);
+  for (const w of codecWarnings) logger.warn(w);
 
   const enabled = SOURCES.filter((s) => auth[s]);
   for (const s of enabled) {
@@ -80,12 +86,13 @@ async function main(): Promise<void> {
   if (values.check) {
     console.log(
       `receiver config OK: ${routes.rules.length} routes from ${routes.origin}, sources: ${enabled.join(', ') || '(none)'}, ` +
-        `listen ${config.listen.host}:${config.listen.port}, targets: ${[...routes.targets].join(', ')}`,
+        `listen ${config.listen.host}:${config.listen.port}, targets: ${[...routes.targets].join(', ')}, ` +
+        `codec secrets ${secrets.origin} (encryption key ${secrets.encryption.active})`,
     );
     return;
   }
 
-  const client = await connectClient(engine);
+  const client = await connectClient(engine, engineDataConverter(secrets));
   try {
     const receiver = createReceiver({ config, engine, routes, client, logger, auth, defaultMetrics: true });
     await receiver.listen();

@@ -6,9 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../config';
+import { ConfigError, loadConfig } from '../config';
 import { createLogger } from '../lib/logger';
-import { connectClient, connectWorker } from '../lib/temporal';
+import { connectClient, connectWorker, engineDataConverterOf } from '../lib/temporal';
 import { createEngineWorker, installRuntime } from './worker';
 
 const HELP = `remediation-engine worker
@@ -16,7 +16,8 @@ const HELP = `remediation-engine worker
 Usage: npm run worker [-- --help]
 
 Environment:
-  ENGINE_CONFIG      config file (default config/engine.yaml)
+  ENGINE_CONFIG      config file (default config/engine.yaml); its codec.secretsFile holds the keys
+                     payloads are encrypted and seals verified with (docs/codec.md)
   WORKFLOW_BUNDLE    pre-built workflow bundle (default dist/workflow-bundle.js if present)
   LOG_LEVEL          pino level (default info)
 Metrics: Prometheus text at http://<worker.metricsAddress>/metrics (default 127.0.0.1:9464).`;
@@ -26,18 +27,31 @@ async function main(): Promise<void> {
     console.log(HELP);
     return;
   }
-  const config = loadConfig();
   const logger = createLogger('worker');
+  let setup;
+  try {
+    const config = loadConfig();
+    // One codec for the worker and its client: payloads encrypted, seals verified (docs/codec.md).
+    setup = { config, dataConverter: engineDataConverterOf(config, (w) => logger.warn(w)) };
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`worker: ${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const { config, dataConverter } = setup;
   installRuntime(config.worker.metricsAddress);
   const bundlePath = process.env.WORKFLOW_BUNDLE ?? path.resolve('dist/workflow-bundle.js');
   const connection = await connectWorker(config);
-  const client = await connectClient(config);
+  const client = await connectClient(config, dataConverter);
   try {
     const worker = await createEngineWorker({
       config,
       connection,
       client,
       logger,
+      dataConverter,
       ...(existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : {}),
     });
     logger.info(

@@ -4,11 +4,13 @@
  */
 import Docker from 'dockerode';
 import { type Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import { WORKFLOWS_PATH, workflowBundleOptions } from './bundle';
 import type { EngineConfig } from '../config';
+import { engineDataConverterOf } from '../lib/temporal';
 
 export interface EngineWorkerOptions {
   config: EngineConfig;
@@ -21,6 +23,11 @@ export interface EngineWorkerOptions {
   docker?: Docker;
   /** The activities to register; by default the real ones built from the deps. */
   activities?: ReturnType<typeof createActivities>;
+  /**
+   * How payloads are encrypted and seals verified; by default the engine's codec with the keys of
+   * `codec.secretsFile` (docs/codec.md).
+   */
+  dataConverter?: DataConverter;
   overrides?: Partial<WorkerOptions>;
 }
 
@@ -35,9 +42,11 @@ export async function createEngineWorker(opts: EngineWorkerOptions): Promise<Wor
     client: opts.client,
     logger: opts.logger,
   };
+  const dataConverter = opts.dataConverter ?? engineDataConverterOf(opts.config, (w) => opts.logger.warn(w));
   return Worker.create({
     connection: opts.connection,
     namespace: opts.config.temporal.namespace,
+    dataConverter,
     taskQueue: opts.taskQueue ?? opts.config.temporal.taskQueue,
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }

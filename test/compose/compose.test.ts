@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
 import { parse as parseYaml } from 'yaml';
+import { loadCodecServerConfig } from '../../src/codec-server/config';
 import { loadConfig, readSecret, type EngineConfig } from '../../src/config';
 import { loadReceiverConfig } from '../../src/receiver/config';
 import * as contracts from '../../src/workflows/contracts';
@@ -575,6 +576,46 @@ describe('receiver in compose', () => {
   });
 });
 
+describe('codec in compose', () => {
+  /** config/codec-server.yaml as the codec-server container loads it. */
+  const codecConfig = () => loadCodecServerConfig(path.join(REPO, 'config/codec-server.yaml'), env('codec-server'));
+
+  test('worker, receiver and codec server mount the codec secrets file where their configs read it', () => {
+    const file = engineConfig('worker').codec.secretsFile;
+    expect(file).toBe('/var/lib/remediation/secrets/codec.yaml');
+    expect(engineConfig('receiver').codec.secretsFile).toBe(file);
+    expect(codecConfig().secretsFile).toBe(file);
+    for (const name of ['worker', 'receiver', 'codec-server']) {
+      const mounted = serviceSecrets(svc(name)).find((s) => s.target === file);
+      expect({ name, source: mounted?.source }).toEqual({ name, source: 'codec-secrets' });
+    }
+    // A file on the host named in .env, required: compose stops without it.
+    expect(raw.secrets?.['codec-secrets']?.file).toBe('${CODEC_SECRETS_FILE:?set CODEC_SECRETS_FILE in .env (see .env.example)}');
+    expect(envExample.CODEC_SECRETS_FILE).toBe('');
+  });
+
+  test('the codec server listens where compose publishes it and its healthcheck looks', () => {
+    const cfg = codecConfig();
+    expect(cfg.listen.host).toBe('0.0.0.0');
+    expect(publishedContainerPorts(svc('codec-server'))).toContain(cfg.listen.port);
+    expect(svc('codec-server').ports).toContain(`127.0.0.1:8234:${cfg.listen.port}`);
+    expect(JSON.stringify(svc('codec-server').healthcheck?.test)).toContain(`127.0.0.1:${cfg.listen.port}/healthz`);
+    // The engine's clients in compose reach it by its service name (codec.serverUrl).
+    const url = new URL(engineConfig().codec.serverUrl);
+    expect(expectServiceAddress(`${url.hostname}:${url.port}`)).toBe('codec-server');
+  });
+
+  test('the UI decodes through it with credentials, from an origin it allows', () => {
+    const ui = env('temporal-ui');
+    expect(ui.TEMPORAL_CODEC_INCLUDE_CREDENTIALS).toBe('true');
+    // The browser calls the published port; the codec server lets the UI's published origins in.
+    const endpoint = new URL(ui.TEMPORAL_CODEC_ENDPOINT!);
+    expect(svc('codec-server').ports).toContain(`${endpoint.hostname}:${endpoint.port}:${codecConfig().listen.port}`);
+    const uiPort = /:(\d+):8080$/.exec(svc('temporal-ui').ports!.find((p) => p.endsWith(':8080'))!)![1];
+    expect(codecConfig().uiOrigins.sort()).toEqual([`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`].sort());
+  });
+});
+
 describe('Prometheus and Alertmanager compose copies', () => {
   /** Compose address of each local-stack address in the shipped configs. */
   const ADDRESS: Record<string, string> = {
@@ -744,7 +785,7 @@ describe('Dockerfile (engine)', () => {
     expect(copySources(runtime)).toContain('config');
   });
 
-  test('worker and receiver entry points are the files tsc emits for the package.json entries', () => {
+  test('worker, receiver and codec server entry points are the files tsc emits for the package.json entries', () => {
     const runtime = stage(stages, 'runtime');
     const script = ofKind(runtime, 'COPY').find((c) => c.heredocs.length > 0)!;
     const scriptPath = script.args.split(/\s+/).pop()!;
@@ -754,6 +795,7 @@ describe('Dockerfile (engine)', () => {
     for (const [cmd, src] of [
       ['worker', 'src/workers/main.ts'],
       ['receiver', 'src/receiver/main.ts'],
+      ['codec-server', 'src/codec-server/main.ts'],
     ] as const) {
       // The worker runs with its memory settings (BENCHMARKS.md, concurrency) wherever it is started.
       const flags = cmd === 'worker' ? ' --optimize-for-size' : '';

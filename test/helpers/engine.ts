@@ -15,6 +15,7 @@ import { buildIncidentInput, type IncidentRequest } from '../../src/lib/incident
 import { createActivities, type Activities } from '../../src/activities';
 import { createEngineWorker, installRuntime } from '../../src/workers/worker';
 import { guardWorkflowId, statusQuery, type IncidentInput, type IncidentPolicy, type IncidentRecord } from '../../src/workflows/contracts';
+import { CODEC_FIXTURE, testDataConverter } from './codec';
 
 export type IncidentWorkflow = (input: IncidentInput) => Promise<IncidentRecord>;
 export type IncidentHandle = WorkflowHandle<IncidentWorkflow>;
@@ -40,6 +41,8 @@ export function testConfig(): EngineConfig {
   const cfg = loadConfig(path.join(REPO, 'config/engine.yaml'), { ...process.env, STACK_DIR });
   cfg.docker.socketPath = path.resolve(REPO, cfg.docker.socketPath);
   cfg.notify.file = path.join(STACK_DIR, 'test-notifications.jsonl');
+  // The TEST-ONLY codec secrets (test/helpers/codec.ts): the tests' workers encrypt with its keys.
+  cfg.codec.secretsFile = CODEC_FIXTURE;
   return cfg;
 }
 
@@ -96,13 +99,15 @@ export async function startEngine(
   config.temporal.taskQueue = taskQueue;
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConn = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection: clientConn, namespace: config.temporal.namespace });
+  // Decisions that name a person arrive sealed as that person; every payload is encrypted.
+  const client = new Client({ connection: clientConn, namespace: config.temporal.namespace, dataConverter: testDataConverter() });
   const docker = new Docker({ socketPath: config.docker.socketPath });
   const logger = pino({ level: 'silent' });
   await clearGuards(client);
   // The real socket, even when a test configures the engine with a broken one.
   await ensureDrillRunning(new Docker({ socketPath: testConfig().docker.socketPath }));
   const activities = createActivities({ config, docker, client, logger });
+  // The worker users run: the engine's codec with the keys of config.codec.secretsFile (the fixture's).
   const worker = await createEngineWorker({
     config,
     connection,

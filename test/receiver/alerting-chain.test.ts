@@ -10,6 +10,7 @@ import path from 'node:path';
 import { incidentWorkflowId, SA_TARGET } from '../../src/workflows/contracts';
 import { eventually, REPO, startTestReceiver, TOKENS, type TestReceiver } from './helpers';
 import { freePort } from '../helpers/drill';
+import { decodedHistory } from '../helpers/codec';
 
 const haveBinaries = ['prometheus', 'prometheus-alertmanager', 'promtool'].every(
   (b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0,
@@ -95,7 +96,7 @@ maybe('Prometheus → Alertmanager → receiver → workflow', () => {
     );
     expect(desc?.type).toBe('cacheFailure');
     expect(desc?.typedSearchAttributes.get(SA_TARGET)).toBe(t.target);
-    const history = await t.client.workflow.getHandle(workflowId).fetchHistory();
+    const history = await decodedHistory(t.client.workflow.getHandle(workflowId));
     const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
     const started = JSON.parse(Buffer.from(input ?? []).toString());
     expect(started).toMatchObject({

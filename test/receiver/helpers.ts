@@ -14,6 +14,7 @@ import type { AlertOutcome } from '../../src/receiver/dispatch';
 import { ReceiverConfigSchema, readYamlFile, type ReceiverConfig, type ResolvedAuth } from '../../src/receiver/config';
 import { compileRoutes, RoutesFileSchema, type RoutesFile } from '../../src/receiver/routes';
 import { createReceiver, createReceiverLogger, type Receiver } from '../../src/receiver/server';
+import { CODEC_FIXTURE, testDataConverter } from '../helpers/codec';
 
 export const REPO = path.resolve(__dirname, '../..');
 export const STACK_DIR = process.env.STACK_DIR ?? path.join(REPO, '.stack');
@@ -29,6 +30,7 @@ export function engineForRun(run: string): { engine: EngineConfig; target: strin
   if (!alfred) throw new Error('config/engine.yaml has no target "alfred"');
   const target = `alfred-${run}`;
   engine.targets = { [target]: alfred };
+  engine.codec.secretsFile = CODEC_FIXTURE;
   return { engine, target };
 }
 
@@ -130,6 +132,7 @@ export async function startTestReceiver(
     new Client({
       connection: await Connection.connect({ address: engine.temporal.address }),
       namespace: engine.temporal.namespace,
+      dataConverter: testDataConverter(),
     });
   const lines: string[] = [];
   const sink = new Writable({

@@ -7,6 +7,7 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { hmacHex } from '../../src/receiver/auth';
 import { UNROUTED_FILE } from '../../src/receiver/record';
+import { decodedHistory, testDataConverter } from '../helpers/codec';
 import {
   alertSignal,
   incidentWorkflowId,
@@ -48,7 +49,7 @@ async function countExecutions(workflowId: string): Promise<number> {
 
 /** Alert signals in the incident's history, and the alerts they carry (a signal may stand for several repeats). */
 async function alertSignals(workflowId: string): Promise<{ signals: number; alerts: number }> {
-  const history = await t.client.workflow.getHandle(workflowId).fetchHistory();
+  const history = await decodedHistory(t.client.workflow.getHandle(workflowId));
   const events = (history.events ?? []).filter(
     (e) => e.eventType === SIGNALED && e.workflowExecutionSignaledEventAttributes?.signalName === alertSignal.name,
   );
@@ -106,7 +107,7 @@ describe('Alertmanager → workflows', () => {
     expect(desc.typedSearchAttributes.get(SA_TARGET)).toBe(t.target);
     expect(desc.typedSearchAttributes.get(SA_PHASE)).toBe('DETECT');
     expect(desc.typedSearchAttributes.get(SA_RUNBOOK)).toBe('databaseUnreachable');
-    const history = await t.client.workflow.getHandle(workflowId).fetchHistory();
+    const history = await decodedHistory(t.client.workflow.getHandle(workflowId));
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
     expect(started?.workflowType?.name).toBe('databaseUnreachable');
     expect(await signalCount(workflowId)).toBe(1);
@@ -171,7 +172,7 @@ describe('Alertmanager → workflows', () => {
     expect(res.status).toBe(200);
     expect(res.json.results[0]).toMatchObject({ action: 'resolved-signalled', workflowId });
     expect(await signalCount(workflowId)).toBe(before + 1);
-    const history = await t.client.workflow.getHandle(workflowId).fetchHistory();
+    const history = await decodedHistory(t.client.workflow.getHandle(workflowId));
     const last = [...(history.events ?? [])].reverse().find((e) => e.eventType === SIGNALED);
     const payload = last?.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0]?.data;
     expect(JSON.parse(Buffer.from(payload ?? []).toString())).toMatchObject({
@@ -373,7 +374,7 @@ describe("Alfred's own alerts (seed 002) through the shipped config/routes.yaml"
       expect(desc.typedSearchAttributes.get(SA_SEVERITY)).toBe(1);
       expect(desc.typedSearchAttributes.get(SA_TARGET)).toBe(alfred.target);
       expect(desc.typedSearchAttributes.get(SA_RUNBOOK)).toBe('databaseUnreachable');
-      const history = await handle.fetchHistory();
+      const history = await decodedHistory(handle);
       const data = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
       const input = JSON.parse(Buffer.from(data ?? []).toString()) as IncidentInput;
       expect(input).toMatchObject({
@@ -525,7 +526,10 @@ describe('bad requests are 4xx with a clear message, never 5xx', () => {
 describe('Temporal unavailable', () => {
   test('→ 503 with Retry-After, so the sender retries', async () => {
     const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
-    const down = await startTestReceiver({ client: new Client({ connection }), config: { temporalTimeoutMs: 1500 } });
+    const down = await startTestReceiver({
+      client: new Client({ connection, dataConverter: testDataConverter() }),
+      config: { temporalTimeoutMs: 1500 },
+    });
     try {
       const res = await down.post(
         'alertmanager',

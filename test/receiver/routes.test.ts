@@ -10,6 +10,7 @@ import { isIgnored, parsePayload, type IncomingAlert } from '../../src/receiver/
 import { compileRoutes, loadRoutes, parseSeverity, routeAlert, type RouteDecision } from '../../src/receiver/routes';
 import { RUNBOOKS } from '../../src/workflows/catalog';
 import { alertmanagerPayload, grafanaPayload, pagerDutyPayload, REPO, STACK_DIR } from './helpers';
+import { CODEC_FIXTURE } from '../helpers/codec';
 
 const targets = ['alfred', 'beta'];
 
@@ -229,8 +230,12 @@ describe('invalid routes are refused at start, naming the file and the path', ()
       receiverCfg,
       `routesFile: ${routes}\nstateDir: ${dir}\nsources:\n  generic: { bearerTokens: [{ file: ${dir}/tok }] }\n`,
     );
+    // The shipped engine config with the TEST-ONLY codec secrets (JSON is YAML to the loader).
+    const engine = loadConfig(path.join(REPO, 'config/engine.yaml'), { ...process.env, STACK_DIR });
+    const engineCfg = path.join(dir, 'engine.json');
+    writeFileSync(engineCfg, JSON.stringify({ ...engine, codec: { ...engine.codec, secretsFile: CODEC_FIXTURE } }));
     const run = (args: string[]) =>
-      spawnSync(process.execPath, [require.resolve('tsx/cli'), 'src/receiver/main.ts', ...args], {
+      spawnSync(process.execPath, [require.resolve('tsx/cli'), 'src/receiver/main.ts', '--engine-config', engineCfg, ...args], {
         cwd: REPO,
         encoding: 'utf8',
         env: { ...process.env, STACK_DIR },
@@ -245,6 +250,15 @@ describe('invalid routes are refused at start, naming the file and the path', ()
     expect(good.stderr).toBe('');
     expect(good.status).toBe(0);
     expect(good.stdout).toContain('receiver config OK');
+    expect(good.stdout).toContain(`codec secrets ${CODEC_FIXTURE} (encryption key test-k1)`);
+
+    // What it starts and signals is encrypted: without the codec's secrets file it does not start.
+    const missing = path.join(dir, 'no-such-codec.yaml');
+    writeFileSync(engineCfg, JSON.stringify({ ...engine, codec: { ...engine.codec, secretsFile: missing } }));
+    const noSecrets = run(['--config', receiverCfg, '--check']);
+    expect(noSecrets.status).toBe(1);
+    expect(noSecrets.stderr).toContain(`codec secrets file ${missing} (codec.secretsFile) does not exist`);
+    expect(noSecrets.stderr).toContain(`npx tsx scripts/codec-secrets.ts init --file ${missing}`);
 
     const help = run(['--help']);
     expect(help.status).toBe(0);

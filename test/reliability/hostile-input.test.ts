@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { GRAFANA_SECRET, PD_SECRETS, startTestReceiver, type TestReceiver } from '../receiver/helpers';
 import { Failure, run, UsageError } from '../../scripts/remediate';
+import { credentialFile, startTestCodecServer, type TestCodecServer } from '../helpers/codec';
 
 jest.setTimeout(300_000);
 
@@ -123,6 +124,10 @@ test.each(['alertmanager', 'generic', 'pagerduty', 'grafana'])(
 
 test(`client script: ${RUNS} hostile argument lists end with exit 0/1/2 and a message, never a crash`, async () => {
   process.env.TEMPORAL_TASK_QUEUE = t.taskQueue;
+  // Signed in (erin's credential, the real codec server): the arguments reach Temporal, not only the credential check.
+  const codec: TestCodecServer = await startTestCodecServer();
+  process.env.CODEC_SERVER_URL = codec.url;
+  process.env.REMEDIATE_CREDENTIALS = credentialFile('erin');
   const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
   const err = jest.spyOn(console, 'error').mockImplementation(() => undefined);
   const word = fc.oneof(
@@ -150,6 +155,9 @@ test(`client script: ${RUNS} hostile argument lists end with exit 0/1/2 and a me
     log.mockRestore();
     err.mockRestore();
     delete process.env.TEMPORAL_TASK_QUEUE;
+    delete process.env.CODEC_SERVER_URL;
+    delete process.env.REMEDIATE_CREDENTIALS;
+    await codec.close();
   }
   let started = 0;
   for await (const _ of t.client.workflow.list({ query: `TaskQueue = "${t.taskQueue}"` })) started += 1;

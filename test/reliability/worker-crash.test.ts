@@ -13,6 +13,7 @@ import { type IncidentRecord } from '../../src/workflows/contracts';
 import { clearGuards, drillContainer, STACK_DIR, testConfig, waitUntil, type IncidentWorkflow } from '../helpers/engine';
 import { freePort, health, redisUp } from '../helpers/drill';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { testDataConverter } from '../helpers/codec';
 import Docker from 'dockerode';
 
 jest.setTimeout(600_000);
@@ -56,7 +57,7 @@ function killWorker(): void {
 
 beforeAll(async () => {
   connection = await Connection.connect({ address: '127.0.0.1:7233' });
-  client = new Client({ connection });
+  client = new Client({ connection, dataConverter: testDataConverter() });
   await clearGuards(client);
   taskQueue = `crash-${randomUUID().slice(0, 8)}`;
   metricsPort = await freePort();

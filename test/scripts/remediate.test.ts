@@ -1,32 +1,55 @@
 /**
- * The client script as engineers run it (a subprocess), against the real Temporal server and a real
- * engine worker: usage errors, unknown ids and targets, refusals, dry-run rollback with --wait.
+ * The client script as engineers run it (a subprocess), against the real Temporal server, a real
+ * engine worker and the real codec server (in-process, TEST-ONLY secrets): usage errors, unknown ids
+ * and targets, the personal credential (who you are comes from it, not from a flag), refusals,
+ * dry-run rollback with --wait.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { incidentWorkflowId } from '../../src/workflows/contracts';
+import { credentialFile, startTestCodecServer, tokenOf, type FixtureOperator, type TestCodecServer } from '../helpers/codec';
 import { REPO, STACK_DIR, startEngine, type Engine } from '../helpers/engine';
 
 jest.setTimeout(120_000);
-const exec = promisify(execFile);
 
 let engine: Engine;
+let codec: TestCodecServer;
+let credentials: string;
 
-async function remediate(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(path.join(REPO, 'bin/remediate'), args, {
-      env: { ...process.env, STACK_DIR, TEMPORAL_TASK_QUEUE: engine.taskQueue },
-      timeout: 90_000,
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+type Result = { code: number; stdout: string; stderr: string };
+
+/** The script as `who` (a fixture operator's credential), or with `env` as given (no credential, another file). */
+async function remediateWith(env: Record<string, string | undefined>, args: string[], stdin?: string): Promise<Result> {
+  const child = spawn(path.join(REPO, 'bin/remediate'), args, {
+    env: { ...process.env, STACK_DIR, TEMPORAL_TASK_QUEUE: engine.taskQueue, CODEC_SERVER_URL: codec.url, REMEDIATE_CREDENTIALS: undefined, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  child.stdin.end(stdin ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+  const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? -1)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+async function as(who: FixtureOperator, ...args: string[]): Promise<Result> {
+  return remediateWith({ REMEDIATE_CREDENTIALS: path.join(credentials, who) }, args);
+}
+
+/** Commands that need no credential (help, usage errors found before it is read). */
+async function remediate(...args: string[]): Promise<Result> {
+  return as('erin', ...args);
 }
 
 beforeAll(async () => {
+  codec = await startTestCodecServer();
+  credentials = mkdtempSync(path.join(tmpdir(), 'remediate-creds-'));
+  for (const who of ['alice', 'bob', 'dave', 'erin'] as const) credentialFile(who, credentials);
   engine = await startEngine();
 });
 
@@ -41,19 +64,22 @@ afterAll(async () => {
     }
   }
   await engine.stop();
+  await codec.close();
+  rmSync(credentials, { recursive: true, force: true });
 });
 
 test('--help documents every command; bad usage exits 2 with a message', async () => {
   const help = await remediate('--help');
   expect(help.code).toBe(0);
-  for (const c of ['runbooks', 'list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'postmortem', 'schedules', '--dry-run', '--wait']) {
+  for (const c of ['login', 'whoami', 'runbooks', 'list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'postmortem', 'schedules', '--dry-run', '--wait', 'REMEDIATE_CREDENTIALS', '~/.config/remediate/credentials']) {
     expect(help.stdout).toContain(c);
   }
+  expect(help.stdout).not.toContain('--as');
   const bad = await remediate('explode');
   expect(bad).toMatchObject({ code: 2 });
   expect(bad.stderr).toMatch(/unknown command "explode"/);
   expect((await remediate('rollback')).stderr).toMatch(/--target is required/);
-  expect((await remediate('approve', 'x', 'y')).stderr).toMatch(/--as NAME is required/);
+  expect((await remediate('approve', 'x')).stderr).toMatch(/usage: remediate approve <incident-id> <step-id>/);
   expect((await remediate('start', 'cacheFailure', '--target', 'alfred', '--severity', '9')).stderr).toMatch(/--severity must be/);
   expect((await remediate('list', '--frobnicate')).code).toBe(2);
 });
@@ -68,6 +94,76 @@ test('unknown targets and runbooks are refused before any workflow starts', asyn
   await expect(engine.client.workflow.getHandle(incidentWorkflowId('fixEverything', 'alfred')).describe()).rejects.toThrow();
 });
 
+test('who you are comes from the credential: --as is a usage error, none is a clear error, whoami names its owner', async () => {
+  const withAs = await remediate('approve', 'incident-x', 'step', '--as', 'alice');
+  expect(withAs.code).toBe(2);
+  expect(withAs.stderr).toMatch(/--as is not an option: who you are comes from your credential/);
+  expect((await remediate('rollback', '--target', 'alfred', '--as', 'erin')).stderr).toMatch(/who you are comes from your credential/);
+
+  // No credential: the file it looked for, and how to get one. Exit 2, as for any bad setup.
+  const nowhere = path.join(credentials, 'none', 'credentials');
+  for (const args of [['list'], ['show', 'incident-x'], ['approve', 'incident-x', 'step'], ['whoami']]) {
+    const r = await remediateWith({ REMEDIATE_CREDENTIALS: nowhere }, args);
+    expect({ args, code: r.code }).toEqual({ args, code: 2 });
+    expect(r.stderr).toContain(`no credential: ${nowhere} does not exist`);
+    expect(r.stderr).toContain('remediate login');
+  }
+  // The default place when REMEDIATE_CREDENTIALS is not set.
+  const home = mkdtempSync(path.join(tmpdir(), 'remediate-home-'));
+  const byDefault = await remediateWith({ HOME: home }, ['list']);
+  expect(byDefault.code).toBe(2);
+  expect(byDefault.stderr).toContain(`no credential: ${path.join(home, '.config/remediate/credentials')} does not exist`);
+
+  // A credential others can read is refused, with the chmod that fixes it.
+  const open = path.join(credentials, 'open');
+  writeFileSync(open, tokenOf('alice'));
+  chmodSync(open, 0o644);
+  const refused = await remediateWith({ REMEDIATE_CREDENTIALS: open }, ['whoami']);
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toContain(`credential ${open} can be read by others (mode 0644): chmod 600 ${open}`);
+
+  // whoami: the token's owner, as the codec server takes it.
+  const me = await as('alice', 'whoami');
+  expect(me.code).toBe(0);
+  expect(me.stdout).toMatch(/^alice \(via token\) at http:\/\/127\.0\.0\.1:\d+/);
+  expect(JSON.parse((await as('dave', 'whoami', '--json')).stdout)).toMatchObject({ name: 'dave', via: 'token', server: codec.url });
+
+  // A token the codec server does not know: exit 1, sign in again.
+  const stale = path.join(credentials, 'stale');
+  writeFileSync(stale, 'not-a-token-of-anyone', { mode: 0o600 });
+  const unknown = await remediateWith({ REMEDIATE_CREDENTIALS: stale }, ['list']);
+  expect(unknown.code).toBe(1);
+  expect(unknown.stderr).toContain(`does not accept the credential in ${stale} (401)`);
+  expect(unknown.stderr).toContain('remediate login');
+  rmSync(home, { recursive: true, force: true });
+});
+
+test('remediate login checks the token with the codec server and stores it, mode 600', async () => {
+  const home = mkdtempSync(path.join(tmpdir(), 'remediate-home-'));
+  try {
+    const file = path.join(home, '.config/remediate/credentials');
+    const wrong = await remediateWith({ HOME: home }, ['login'], 'not-a-token\n');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/does not accept this token \(401\)/);
+    expect(existsSync(file)).toBe(false);
+    expect((await remediateWith({ HOME: home }, ['login'], '\n')).code).toBe(2);
+
+    const ok = await remediateWith({ HOME: home }, ['login'], `${tokenOf('bob')}\n`);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`signed in as bob at ${codec.url}; credential stored in ${file} (mode 600)`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
+    expect(readFileSync(file, 'utf8').trim()).toBe(tokenOf('bob'));
+    const me = await remediateWith({ HOME: home }, ['whoami']);
+    expect(me.stdout).toMatch(/^bob \(via token\)/);
+    // Another token replaces it.
+    expect((await remediateWith({ HOME: home }, ['login'], tokenOf('carol'))).code).toBe(0);
+    expect((await remediateWith({ HOME: home }, ['whoami'])).stdout).toMatch(/^carol /);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
 test('unknown incident ids get a clear error', async () => {
   const r = await remediate('show', 'incident-nope-nowhere');
   expect(r.code).toBe(1);
@@ -75,7 +171,7 @@ test('unknown incident ids get a clear error', async () => {
 });
 
 test('a dry-run rollback with --wait prints progress and the plan, and exits 0', async () => {
-  const r = await remediate('rollback', '--target', 'alfred', '--dry-run', '--wait', '--as', 'erin');
+  const r = await as('erin', 'rollback', '--target', 'alfred', '--dry-run', '--wait');
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/started incident-rollback-alfred/);
   expect(r.stdout).toMatch(/\[TRIAGE\] phase TRIAGE/);
@@ -93,33 +189,42 @@ test('a dry-run rollback with --wait prints progress and the plan, and exits 0',
 
 test('approvals through the script: requester and strangers refused, reject escalates, close ends it', async () => {
   const id = incidentWorkflowId('rollback', 'alfred');
-  const started = await remediate('rollback', '--target', 'alfred', '--as', 'erin', '--services', 'api', '--tag', '1.0.0');
+  const started = await as('erin', 'rollback', '--target', 'alfred', '--services', 'api', '--tag', '1.0.0');
   expect(started.code).toBe(0);
   await engine.waitFor(engine.client.workflow.getHandle(id), (s) => s.pending.some((p) => p.stepId === 'recreate-api'));
 
   const listed = await remediate('list', '--target', 'alfred');
   expect(listed.stdout).toContain(id);
 
-  const own = await remediate('approve', id, 'recreate-api', '--as', 'erin');
+  const own = await as('erin', 'approve', id, 'recreate-api');
   expect(own.code).toBe(1);
   expect(own.stderr).toMatch(/refused: erin opened this incident and cannot approve/);
-  const stranger = await remediate('approve', id, 'recreate-api', '--as', 'mallory');
+  // dave signs in fine but is not among the policy's approvers.
+  const stranger = await as('dave', 'approve', id, 'recreate-api');
   expect(stranger.stderr).toMatch(/not an allowed approver/);
-  const notPending = await remediate('approve', id, 'restore-backup', '--as', 'alice');
+  const notPending = await as('alice', 'approve', id, 'restore-backup');
   expect(notPending.stderr).toMatch(/not waiting for approval/);
 
-  const again = await remediate('rollback', '--target', 'alfred', '--as', 'erin');
+  const again = await as('erin', 'rollback', '--target', 'alfred');
   expect(again.code).toBe(1);
   expect(again.stderr).toMatch(/already open/);
 
-  const rejected = await remediate('reject', id, 'recreate-api', '--as', 'bob', '--comment', 'not now');
+  const rejected = await as('bob', 'reject', id, 'recreate-api', '--comment', 'not now');
   expect(rejected.code).toBe(0);
+  expect(rejected.stdout).toMatch(/^rejected recreate-api on incident-rollback-alfred as bob: step is now rejected/);
   await engine.waitFor(engine.client.workflow.getHandle(id), (s) => s.phase === 'ESCALATED');
   const shown = await remediate('show', id);
   expect(shown.stdout).toMatch(/step recreate-api \[approve\] rejected/);
   expect(shown.stdout).toMatch(/remediate close/);
-  const closed = await remediate('close', id, '--as', 'bob', '--note', 'kept 1.1.0');
+  const closed = await as('bob', 'close', id, '--note', 'kept 1.1.0');
   expect(closed.code).toBe(0);
+  expect(closed.stdout).toMatch(/closed incident-rollback-alfred as bob/);
   const rec = await engine.result(engine.client.workflow.getHandle(id));
   expect(rec.outcome).toBe('escalated');
+  // What reached the workflow: sealed by the credential's owner, naming the incident; no name typed in.
+  const pm = await as('alice', 'postmortem', id);
+  expect(pm.code).toBe(0);
+  expect(pm.stdout).toMatch(/\| Incident opened by erin/);
+  expect(pm.stdout).toMatch(/\| bob rejected recreate-api/);
+  expect(pm.stdout).toMatch(/\| Closed by bob: kept 1\.1\.0/);
 });

@@ -1,14 +1,16 @@
 /**
  * Operators approve from the real Temporal Web UI: headless Chromium (Debian's) drives the dev
- * server's UI on 8233, reads the pending step from the incident's Current Details, sends the
- * `approve` signal through the UI's own "Send a Signal" form, and the workflow proceeds; a `reject`
- * from the UI stops the step, and `close` from the UI ends the escalated incident.
- * Screenshots of each stage go to test-results/ui/.
+ * server's UI on 8233, signed in to the codec server (the real one, in-process, TEST-ONLY secrets)
+ * and decoding through it, reads the pending step from the incident's Current Details, sends the
+ * `approve` signal through the UI's own "Send a Signal" form, sealed by the codec server with the
+ * operator's name, and the workflow proceeds; a `reject` from the UI stops the step, and `close`
+ * from the UI ends the escalated incident. Screenshots of each stage go to test-results/ui/.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { decideUpdate } from '../../src/workflows/contracts';
+import { startTestCodecServer, type FixtureOperator, type TestCodecServer } from '../helpers/codec';
 import { REPO, startEngine, waitUntil, type Engine } from '../helpers/engine';
 import { health } from '../helpers/drill';
 
@@ -18,9 +20,28 @@ const UI = 'http://127.0.0.1:8233';
 const SHOTS = path.join(REPO, 'test-results/ui');
 let engine: Engine;
 let browser: Browser;
+let codec: TestCodecServer;
 
-async function openIncident(id: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
+/**
+ * A browser signed in to the codec server as `who` (its session cookie), whose UI decodes and
+ * encodes through it with credentials: the UI's own codec settings, as an operator sets them.
+ */
+async function signedIn(who: FixtureOperator): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1300 } });
+  // The UI keeps its codec settings in localStorage, each value JSON.
+  const settings = { endpoint: codec.url, includeCredentials: true, overrideRemoteCodecConfiguration: true };
+  await context.addInitScript({
+    content: Object.entries(settings)
+      .map(([k, v]) => `localStorage.setItem(${JSON.stringify(k)}, ${JSON.stringify(JSON.stringify(v))});`)
+      .join('\n'),
+  });
+  const login = await context.request.post(`${codec.url}/login`, { data: { name: who, password: `test-password-${who}` } });
+  expect(login.status()).toBe(200);
+  return context;
+}
+
+async function openIncident(context: BrowserContext, id: string): Promise<Page> {
+  const page = await context.newPage();
   await page.goto(`${UI}/namespaces/default/workflows/${id}`, { waitUntil: 'domcontentloaded' });
   return page;
 }
@@ -69,6 +90,7 @@ async function currentDetails(page: Page, shot: string): Promise<string> {
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
+  codec = await startTestCodecServer();
   engine = await startEngine();
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -88,26 +110,31 @@ afterAll(async () => {
   }
   await waitUntil('api healthy', async () => (await health())?.status === 'ok');
   await engine.stop();
+  await codec?.close();
 });
 
 test('an approval sent through the UI signal form lets the step run', async () => {
   const h = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', params: { services: ['worker'], tag: '1.0.0' } });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'recreate-worker'));
-  const page = await openIncident(h.workflowId);
+  const alice = await signedIn('alice');
+  const page = await openIncident(alice, h.workflowId);
+  // Decoded through the codec server: the details are the workflow's, not ciphertext.
   const text = await currentDetails(page, '1-waiting-for-approval');
-  // The operator sees the step and the exact JSON to send.
+  // The operator sees the step and the JSON to send.
   expect(text).toContain('recreate-worker');
-  expect(text).toContain('{"stepId":"recreate-worker","approver":"<your name>","comment":""}');
+  expect(text).toContain('"stepId":"recreate-worker"');
 
-  await sendSignal(page, 'Approve a pending step', { stepId: 'recreate-worker', approver: 'alice', comment: 'approved in the UI' }, '2-approve-form');
+  // No name in it: the codec server seals it as alice, who is signed in.
+  await sendSignal(page, 'Approve a pending step', { stepId: 'recreate-worker', incidentId: h.workflowId, comment: 'approved in the UI' }, '2-approve-form');
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');
   expect(rec.actions[0]).toMatchObject({ stepId: 'recreate-worker', state: 'done', approvals: ['alice'] });
-  expect(rec.timeline.some((e) => /alice approved recreate-worker \(approved in the UI\)/.test(e.event))).toBe(true);
+  // Counted for alice because the codec server sealed it for her session.
+  expect(rec.timeline.some((e) => /alice \(sealed\) approved recreate-worker \(approved in the UI\)/.test(e.event))).toBe(true);
   await page.reload();
   await page.getByText('Completed').first().waitFor();
   await page.screenshot({ path: path.join(SHOTS, '3-completed.png') });
-  await page.close();
+  await alice.close();
 });
 
 test('a rejection from the UI stops the step; close from the UI ends the escalated incident', async () => {
@@ -115,16 +142,17 @@ test('a rejection from the UI stops the step; close from the UI ends the escalat
   const tag = current.endsWith(':1.0.0') ? '1.1.0' : '1.0.0';
   const h = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', params: { services: ['worker'], tag } });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'recreate-worker'));
-  const page = await openIncident(h.workflowId);
+  const bob = await signedIn('bob');
+  const page = await openIncident(bob, h.workflowId);
   await currentDetails(page, '4-waiting-again');
-  await sendSignal(page, 'Reject a pending step', { stepId: 'recreate-worker', approver: 'bob', comment: 'not now' }, '5-reject-form');
+  await sendSignal(page, 'Reject a pending step', { stepId: 'recreate-worker', incidentId: h.workflowId, comment: 'not now' }, '5-reject-form');
   const escalated = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
   expect(escalated.actions[0]).toMatchObject({ state: 'rejected', rejectedBy: 'bob' });
   await page.reload();
   const text = await currentDetails(page, '6-escalated');
   expect(text).toContain('Escalated');
-  await sendSignal(page, 'Close an escalated incident', { by: 'bob', note: 'kept 1.0.0 on purpose' }, '7-close-form');
+  await sendSignal(page, 'Close an escalated incident', { incidentId: h.workflowId, note: 'kept 1.0.0 on purpose' }, '7-close-form');
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('escalated');
-  await page.close();
+  await bob.close();
 });

@@ -7,6 +7,7 @@
 import { runFault } from '../../drill/src/faults/catalog';
 import { approveSignal } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, type Engine } from '../helpers/engine';
+import { decodedHistory } from '../helpers/codec';
 
 jest.setTimeout(180_000);
 
@@ -74,8 +75,8 @@ test('a drifted worker is found by hash, recreated with the api value after appr
   const text = JSON.stringify(rec);
   expect(leaks(text, apiSecret)).toEqual([]);
   expect(leaks(text, drifted)).toEqual([]);
-  // Payloads in the history are bytes: read them as text.
-  const history = JSON.stringify(await h.fetchHistory(), (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : v));
+  // Payloads in the history are bytes (decrypted first): read them as text.
+  const history = JSON.stringify(await decodedHistory(h), (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : v));
   expect(leaks(history, apiSecret)).toEqual([]);
   expect(leaks(history, drifted)).toEqual([]);
 });

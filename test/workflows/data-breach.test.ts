@@ -12,6 +12,7 @@ import { approveSignal, guardWorkflowId, type IncidentRecord } from '../../src/w
 import { CHECKLIST_ITEMS, checklistSignal } from '../../src/workflows/data-breach';
 import { startEngine, type Engine, type IncidentHandle } from '../helpers/engine';
 import { API, drillPg, processFault } from '../helpers/drill';
+import { decodedHistory } from '../helpers/codec';
 
 jest.setTimeout(180_000);
 
@@ -45,7 +46,7 @@ function keyStoreFile(userId: number): string {
   return path.resolve(engine.config.targets.alfred?.security.keyStoreDir ?? '', `user-${userId}.key`);
 }
 
-/** Every string and decoded payload in the workflow's event history. */
+/** Every string and decoded (decrypted) payload in the workflow's event history. */
 async function historyText(h: IncidentHandle): Promise<string> {
   const parts: string[] = [];
   const walk = (v: unknown): void => {
@@ -54,7 +55,7 @@ async function historyText(h: IncidentHandle): Promise<string> {
     else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === 'object') Object.values(v).forEach(walk);
   };
-  walk(await h.fetchHistory());
+  walk(await decodedHistory(h));
   return parts.join('\n');
 }
 

@@ -15,6 +15,7 @@ import { approveSignal, statusQuery, type IncidentRecord } from '../../src/workf
 import { clearGuards, recordHistories, testConfig, waitUntil, type IncidentWorkflow } from '../helpers/engine';
 import { freePort, health } from '../helpers/drill';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { testDataConverter } from '../helpers/codec';
 
 jest.setTimeout(180_000);
 
@@ -82,7 +83,7 @@ async function maintenance(): Promise<boolean> {
 
 beforeAll(async () => {
   connection = await Connection.connect({ address: '127.0.0.1:7233' });
-  client = new Client({ connection });
+  client = new Client({ connection, dataConverter: testDataConverter() });
   await clearGuards(client);
   taskQueue = `double-spend-${randomUUID().slice(0, 8)}`;
   metricsPort = await freePort();

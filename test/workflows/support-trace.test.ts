@@ -189,7 +189,8 @@ describe('transferNotApplied', () => {
 
 describe('parameters are checked before any workflow starts', () => {
   const start = (runbook: string, ...params: string[]) =>
-    run(['start', runbook, '--target', 'alfred', '--as', 'erin', ...params.flatMap((p) => ['--param', p])]);
+    // Refused before the credential is read or anything is sent: no credential needed.
+    run(['start', runbook, '--target', 'alfred', ...params.flatMap((p) => ['--param', p])]);
 
   test.each([
     ['apiKeyTrace', ['email=bob@example.com', 'requestId=req bad!'], /--param requestId: must be a request id/],

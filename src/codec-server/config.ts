@@ -1,0 +1,119 @@
+/**
+ * Codec server settings: `config/codec-server.yaml` (or $CODEC_SERVER_CONFIG), `${VAR:-default}`
+ * interpolated, then these environment variables when set:
+ *
+ *   CODEC_LISTEN        host:port            (listen, default 127.0.0.1:8234)
+ *   CODEC_SECRETS_FILE  path                 (secretsFile, default .stack/secrets/codec.yaml)
+ *   CODEC_UI_ORIGINS    comma-separated      (uiOrigins, default http://127.0.0.1:8233,http://localhost:8233)
+ *   CODEC_SESSION_TTL   8h, 30m, 3600s, ms   (sessionTtl, default 8h)
+ *
+ * No secret lives here: keys, operators and OIDC settings are in the secrets file (src/lib/codec/secrets.ts).
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../config';
+import { readYamlFile } from '../receiver/config';
+
+const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `8h`, `30m`, `90s`, `1500ms`, or a number of milliseconds. */
+export function parseDuration(v: string | number): number | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v > 0 ? v : undefined;
+  const m = DURATION.exec(v.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? 1);
+}
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms < 1000 || ms > 30 * 86_400_000) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `"${v}" is not a duration between 1s and 30d (e.g. 8h, 30m)`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** `http://127.0.0.1:8233`: scheme, host and port; no path, no wildcard. */
+const origin = z.string().refine(
+  (o) => {
+    try {
+      const u = new URL(o);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === o;
+    } catch {
+      return false;
+    }
+  },
+  (o) => ({ message: `"${o}" is not an origin (scheme://host[:port], no path, no trailing slash, no wildcard)` }),
+);
+
+export const CodecServerConfigSchema = z
+  .object({
+    listen: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.coerce.number().int().min(0).max(65535).default(8234),
+      })
+      .strict()
+      .default({}),
+    /** The secrets file: encryption and seal keys, operators, OIDC (scripts/codec-secrets.ts creates it). */
+    secretsFile: z.string().min(1).default('.stack/secrets/codec.yaml'),
+    /** Origins of the Temporal UI allowed to call with credentials (CORS). */
+    uiOrigins: z.array(origin).default(['http://127.0.0.1:8233', 'http://localhost:8233']),
+    /** How long a login session lasts. */
+    sessionTtl: duration.default('8h'),
+    /** Mark the session cookie `Secure` (the server is reached over HTTPS, e.g. behind a TLS proxy). */
+    secureCookie: z.boolean().default(false),
+    /** Larger /encode and /decode bodies are refused with 413. */
+    bodyLimitBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
+    /** Failed logins per name and client address within `loginWindow` before further tries get 429. */
+    maxLoginFailures: z.number().int().min(1).default(10),
+    loginWindow: duration.default('15m'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export type CodecServerConfig = z.infer<typeof CodecServerConfigSchema>;
+
+export const DEFAULT_CONFIG_FILE = 'config/codec-server.yaml';
+
+function issues(error: z.ZodError): string {
+  return error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');
+}
+
+/**
+ * Loads the settings. The default file may be absent (defaults and environment apply); a file named
+ * explicitly must exist.
+ */
+export function loadCodecServerConfig(file?: string, env: NodeJS.ProcessEnv = process.env): CodecServerConfig {
+  const named = file ?? env.CODEC_SERVER_CONFIG;
+  const chosen = named ?? DEFAULT_CONFIG_FILE;
+  const raw = named || existsSync(chosen) ? readYamlFile(chosen, env) : {};
+  const merged: Record<string, unknown> = { ...((raw ?? {}) as Record<string, unknown>) };
+  if (env.CODEC_LISTEN) {
+    const m = /^(.*):(\d+)$/.exec(env.CODEC_LISTEN);
+    if (!m) throw new ConfigError(`CODEC_LISTEN must be host:port, got "${env.CODEC_LISTEN}"`);
+    merged.listen = { host: m[1]?.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port: Number(m[2]) };
+  }
+  if (env.CODEC_SECRETS_FILE) merged.secretsFile = env.CODEC_SECRETS_FILE;
+  if (env.CODEC_UI_ORIGINS)
+    merged.uiOrigins = env.CODEC_UI_ORIGINS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  if (env.CODEC_SESSION_TTL) merged.sessionTtl = env.CODEC_SESSION_TTL;
+  const parsed = CodecServerConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const where = named || existsSync(chosen) ? `config file ${path.resolve(chosen)}` : 'codec server settings';
+    throw new ConfigError(`${where} (with CODEC_* from the environment) is invalid:\n${issues(parsed.error)}`);
+  }
+  return parsed.data;
+}
