@@ -900,6 +900,8 @@ const policyFields = {
     .positive()
     .default(7 * 24 * 3600_000),
   settleMs: z.number().int().nonnegative().default(60_000),
+  /** How old a sealed decision (approve, reject, close) may be when it reaches the incident. */
+  decisionMaxAgeMs: z.number().int().positive().default(15 * 60_000),
   /**
    * Who is engaged at each severity: announced with the incident and added to its escalations.
    * Defaults follow seed 002's matrix (SEV-1: IC + Sergey Bar + SRE; SEV-2: IC + SRE; SEV-3: on-call;

@@ -30,6 +30,7 @@ test('without overrides every incident gets the base policy, with the seed defau
     lockWaitMs: 300_000,
     escalatedHoldMs: 7 * 24 * 3600_000,
     settleMs: 60_000,
+    decisionMaxAgeMs: 900_000,
     announceChannel: '#incidents',
     roleContacts: { owner: [], security: [], legal: [] },
     overrides: [],

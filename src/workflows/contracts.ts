@@ -4,8 +4,10 @@
  * constants; nobody types a handler name as a raw string.
  *
  * Every handler takes exactly one object argument: the Temporal Web UI sends its JSON textarea as a
- * single payload, so `{"stepId": "...", "approver": "..."}` pasted there is the whole call.
+ * single payload, so `{"incidentId": "...", "stepId": "..."}` pasted there is the whole call (sealed by
+ * the codec server for whoever is signed in).
  */
+import type { SealFields } from '../lib/codec/sealed';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
@@ -75,6 +77,8 @@ export interface IncidentPolicy {
    * target's `security.contacts`. Absent in incidents started before the worker resolved it.
    */
   roleContacts?: Record<'owner' | 'security' | 'legal', string[]>;
+  /** How old a sealed decision may be when it reaches the incident (default 15 min). */
+  decisionMaxAgeMs?: number;
 }
 
 /** Input of every runbook workflow. Carries no secrets: activities resolve the target by name. */
@@ -103,10 +107,15 @@ export interface IncidentInput {
   parent?: { incidentId: string; stepId: string; approvers: string[] };
 }
 
-/** One JSON object from the UI or the client script: approve or reject a pending step. */
-export interface ApprovalDecision {
+/**
+ * One JSON object from the UI or the client script: approve or reject a pending step. It counts for
+ * the identity the codec server sealed it with (`__sealedBy`, set only by the worker's codec), and only
+ * in the incident it names. `approver` is what incidents recorded before sealed decisions read.
+ */
+export interface ApprovalDecision extends SealFields {
+  incidentId?: string;
   stepId: string;
-  approver: string;
+  approver?: string;
   comment?: string;
 }
 
@@ -121,8 +130,11 @@ export interface DecisionResult {
   approvals: string[];
 }
 
-export interface CloseRequest {
-  by: string;
+/** Close an escalated incident after handling it: sealed like a decision, naming the incident. */
+export interface CloseRequest extends SealFields {
+  incidentId?: string;
+  /** What incidents recorded before sealed decisions read. */
+  by?: string;
   note?: string;
 }
 

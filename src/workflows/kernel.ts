@@ -35,6 +35,7 @@ import {
   statusPage,
   type StatusStage,
 } from '../comms/templates';
+import { sealIsFresh, sealOf } from '../lib/codec/sealed';
 import type { RunbookName } from './catalog';
 import { stepIdOf, stepKindOf, type AnyStepRef, type Placeholders, type RunbookMeta, type StepIdOf, type StepRef } from './shape';
 import {
@@ -228,6 +229,9 @@ export function buildSteps<M extends RunbookMeta>(meta: M, refs: readonly StepRe
   });
 }
 
+/** How old a sealed decision may be when it arrives, unless the policy says otherwise. */
+export const DECISION_MAX_AGE_MS = 15 * 60_000;
+
 const nowIso = (): string => new Date().toISOString();
 
 /** Runs a runbook as one incident and returns its record. */
@@ -275,6 +279,14 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
    */
   let checkingStep: string | undefined;
   const decideWhileChecking = patched('decide-while-checking');
+  // A decision counts only for the identity the codec server sealed it with, for this incident, once
+  // and while fresh; the requester is the identity that sealed the start request. (Incidents recorded
+  // before this took the name a decision carried, and replay so.)
+  const sealedDecisions = patched('sealed-decisions');
+  const startSeal = sealOf(startInput);
+  if (sealedDecisions && startSeal.kind === 'sealed') rec.requestedBy = startSeal.seal.by;
+  /** Seals already counted: a decision replayed within this incident counts once. */
+  const countedSeals = new Set<string>();
   const notifications: Promise<void>[] = [];
   let closedBy: { by: string; note?: string } | undefined;
   let lastResolvedAt = 0;
@@ -301,32 +313,76 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   };
 
   function render(): void {
-    setCurrentDetails(renderDetails(rec));
+    setCurrentDetails(renderDetails(rec, { sealed: sealedDecisions }));
   }
 
-  /** Why an approval or rejection is refused, or undefined if it is acceptable. */
-  function refusal(d: ApprovalDecision, decision: 'approve' | 'reject'): string | undefined {
-    if (!d || typeof d !== 'object') return 'expected one JSON object: {"stepId": "...", "approver": "..."}';
-    if (typeof d.stepId !== 'string' || typeof d.approver !== 'string' || !d.approver.trim()) {
-      return 'stepId and approver are required strings';
+  /**
+   * Who made a decision, or why it counts for nobody. Sealed: the identity the codec server
+   * authenticated, for this incident, fresh and not counted before. (Before sealed decisions: the
+   * name the decision carried.)
+   */
+  function deciderOf(d: unknown, nameField: 'approver' | 'by'): { who: string; sealId?: string } | { refused: string } {
+    if (!d || typeof d !== 'object' || Array.isArray(d)) return { refused: `expected one JSON object: ${decisionExample(nameField)}` };
+    const fields = d as Record<string, unknown>;
+    if (!sealedDecisions) {
+      const name = fields[nameField];
+      if (typeof name === 'string' && name.trim()) return { who: name };
+      return { refused: nameField === 'by' ? '"by" is required' : 'stepId and approver are required strings' };
     }
+    const s = sealOf(d);
+    if (s.kind === 'unsealed') {
+      return { refused: 'not sealed by the codec server: send it from the Temporal UI signed in to the codec server, or with bin/remediate and your credential' };
+    }
+    if (s.kind === 'refused') return { refused: `its seal does not verify (${s.why})` };
+    if (typeof fields.incidentId !== 'string') return { refused: `sealed by ${s.seal.by} but names no incident: add "incidentId": "${info.workflowId}"` };
+    if (fields.incidentId !== info.workflowId) return { refused: `sealed by ${s.seal.by} for incident ${fields.incidentId}, not this one` };
+    if (countedSeals.has(s.seal.id)) return { refused: `sealed by ${s.seal.by} and already counted (seal ${s.seal.id}): a decision counts once` };
+    const maxAgeMs = policy?.decisionMaxAgeMs ?? DECISION_MAX_AGE_MS;
+    if (!sealIsFresh(s.seal, Date.now(), maxAgeMs)) {
+      return { refused: `sealed by ${s.seal.by} at ${s.seal.at}: older than ${Math.round(maxAgeMs / 60_000)} min (or ahead of this incident's clock); send it again` };
+    }
+    return { who: s.seal.by, sealId: s.seal.id };
+  }
+
+  function decisionExample(nameField: 'approver' | 'by'): string {
+    if (nameField === 'by') return sealedDecisions ? `{"incidentId": "${info.workflowId}", "note": "..."}` : '{"by": "...", "note": "..."}';
+    return sealedDecisions ? `{"incidentId": "${info.workflowId}", "stepId": "..."}` : '{"stepId": "...", "approver": "..."}';
+  }
+
+  /** Why an approval or rejection by `who` is refused, or undefined if it is acceptable. */
+  function refusal(d: ApprovalDecision, decision: 'approve' | 'reject', who: string): string | undefined {
+    if (typeof d.stepId !== 'string') return sealedDecisions ? 'stepId is required' : 'stepId and approver are required strings';
     const pending = rec.pending.find((p) => p.stepId === d.stepId);
     const checking = decideWhileChecking && checkingStep === d.stepId;
     if (!pending && !checking) {
       const waiting = rec.pending.map((p) => p.stepId).join(', ') || 'none';
-      return `step "${d.stepId}" is not waiting for approval (waiting: ${waiting})`;
+      const inChild = sealedDecisions && runningChild ? `; a step of the running child waits there: send the decision to ${runningChild}` : '';
+      return `step "${d.stepId}" is not waiting for approval (waiting: ${waiting})${inChild}`;
     }
-    const isRequester = d.approver === rec.requestedBy;
+    const isRequester = who === rec.requestedBy;
     if (decision === 'approve' && isRequester) {
-      return `${d.approver} opened this incident and cannot approve its steps`;
+      return `${who} opened this incident and cannot approve its steps`;
     }
-    if (!policy.approvers.includes(d.approver) && !(decision === 'reject' && isRequester)) {
-      return `${d.approver} is not an allowed approver (allowed: ${policy.approvers.join(', ')})`;
+    if (!policy.approvers.includes(who) && !(decision === 'reject' && isRequester)) {
+      return `${who} is not an allowed approver (allowed: ${policy.approvers.join(', ')})`;
     }
-    if (decision === 'approve' && (approvals.get(d.stepId) ?? []).includes(d.approver)) {
-      return `${d.approver} already approved "${d.stepId}"; a second approval must come from someone else`;
+    if (decision === 'approve' && (approvals.get(d.stepId) ?? []).includes(who)) {
+      return `${who} already approved "${d.stepId}"; a second approval must come from someone else`;
     }
     return undefined;
+  }
+
+  /** The decider, or the reason the decision is refused. */
+  function judge(d: ApprovalDecision, decision: 'approve' | 'reject'): { who: string; sealId?: string } | { refused: string; claimed?: string } {
+    const decider = deciderOf(d, 'approver');
+    if ('refused' in decider) return { ...decider, ...(typeof d?.approver === 'string' ? { claimed: d.approver } : {}) };
+    const why = refusal(d, decision, decider.who);
+    return why ? { refused: why, claimed: decider.who } : decider;
+  }
+
+  function refusedNote(what: string, d: ApprovalDecision, r: { refused: string; claimed?: string }): void {
+    const from = r.claimed === undefined ? '' : sealedDecisions && sealOf(d).kind !== 'sealed' ? ` (claiming to be ${r.claimed})` : ` from ${r.claimed}`;
+    note(`refused ${what} of ${String(d?.stepId)}${from}: ${r.refused}`);
   }
 
   /** A decision for a step this incident is not waiting on goes to its running child, if any. */
@@ -340,19 +396,21 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     return true;
   }
 
-  function applyDecision(d: ApprovalDecision, decision: 'approve' | 'reject'): void {
+  function applyDecision(d: ApprovalDecision, decision: 'approve' | 'reject', by: { who: string; sealId?: string }): void {
+    if (by.sealId) countedSeals.add(by.sealId);
     const comment = d.comment ? ` (${d.comment})` : '';
+    const sealed = by.sealId ? ' (sealed)' : '';
     if (decision === 'reject') {
-      rejections.set(d.stepId, d);
-      note(`${d.approver} rejected ${d.stepId}${comment}`);
+      rejections.set(d.stepId, { ...d, approver: by.who });
+      note(`${by.who}${sealed} rejected ${d.stepId}${comment}`);
       return;
     }
     const list = approvals.get(d.stepId) ?? [];
-    list.push(d.approver);
+    list.push(by.who);
     approvals.set(d.stepId, list);
     const pending = rec.pending.find((p) => p.stepId === d.stepId);
     if (pending) pending.approvals = [...list];
-    note(`${d.approver} approved ${d.stepId}${comment}`);
+    note(`${by.who}${sealed} approved ${d.stepId}${comment}`);
   }
 
   // Handlers are registered before the first await, so nothing sent early is lost.
@@ -360,27 +418,31 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   setHandler(
     approveSignal,
     (d) => {
-      const why = refusal(d, 'approve');
-      if (why && forwardToChild(d, 'approve')) return;
-      if (why) note(`refused approval of ${String(d?.stepId)} from ${String(d?.approver)}: ${why}`);
-      else applyDecision(d, 'approve');
+      const r = judge(d, 'approve');
+      // A forwarded decision reaches the child unsealed: with sealed decisions the sender goes to the child.
+      if ('refused' in r && !sealedDecisions && forwardToChild(d, 'approve')) return;
+      if ('refused' in r) refusedNote('approval', d, r);
+      else applyDecision(d, 'approve', r);
     },
     { description: HANDLER_DESCRIPTIONS.approve },
   );
   setHandler(
     rejectSignal,
     (d) => {
-      const why = refusal(d, 'reject');
-      if (why && forwardToChild(d, 'reject')) return;
-      if (why) note(`refused rejection of ${String(d?.stepId)} from ${String(d?.approver)}: ${why}`);
-      else applyDecision(d, 'reject');
+      const r = judge(d, 'reject');
+      if ('refused' in r && !sealedDecisions && forwardToChild(d, 'reject')) return;
+      if ('refused' in r) refusedNote('rejection', d, r);
+      else applyDecision(d, 'reject', r);
     },
     { description: HANDLER_DESCRIPTIONS.reject },
   );
   setHandler(
     decideUpdate,
     (r: DecisionRequest): DecisionResult => {
-      applyDecision(r, r.decision);
+      const by = judge(r, r.decision);
+      // The validator refused anything that does not count; nothing reaches here without a decider.
+      if ('refused' in by) throw new Error(by.refused);
+      applyDecision(r, r.decision, by);
       const list = approvals.get(r.stepId) ?? [];
       const pending = rec.pending.find((p) => p.stepId === r.stepId);
       const state: StepState = r.decision === 'reject' ? 'rejected' : pending && list.length >= pending.needed ? 'approved' : 'pending';
@@ -390,8 +452,8 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
       description: HANDLER_DESCRIPTIONS.decide,
       validator: (r: DecisionRequest) => {
         if (r?.decision !== 'approve' && r?.decision !== 'reject') throw new Error('decision must be "approve" or "reject"');
-        const why = refusal(r, r.decision);
-        if (why) throw new Error(why);
+        const by = judge(r, r.decision);
+        if ('refused' in by) throw new Error(by.refused);
       },
     },
   );
@@ -419,20 +481,24 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   setHandler(
     closeSignal,
     (c) => {
-      if (!c || typeof c.by !== 'string' || !c.by.trim()) {
-        note('refused close: "by" is required');
+      const decider = deciderOf(c, 'by');
+      if ('refused' in decider) {
+        const claimed = c && typeof c.by === 'string' ? ` (claiming to be ${c.by})` : '';
+        note(`refused close${sealedDecisions ? claimed : ''}: ${decider.refused}`);
         return;
       }
-      if (closeRules && !policy?.approvers.includes(c.by)) {
-        note(`refused close from ${c.by}: not an allowed approver`);
+      const by = decider.who;
+      if (closeRules && !policy?.approvers.includes(by)) {
+        note(`refused close from ${by}: not an allowed approver`);
         return;
       }
       if (closeRules && rec.phase !== 'ESCALATED') {
-        note(`refused close from ${c.by}: the incident is in ${rec.phase}, not escalated; a close is for an incident that waits for people`);
+        note(`refused close from ${by}: the incident is in ${rec.phase}, not escalated; a close is for an incident that waits for people`);
         return;
       }
-      closedBy = { by: c.by, ...(c.note ? { note: c.note } : {}) };
-      note(`closed by ${c.by}${c.note ? `: ${c.note}` : ''}`);
+      if (decider.sealId) countedSeals.add(decider.sealId);
+      closedBy = { by, ...(c.note ? { note: c.note } : {}) };
+      note(`closed by ${by}${decider.sealId ? ' (sealed)' : ''}${c.note ? `: ${c.note}` : ''}`);
     },
     { description: HANDLER_DESCRIPTIONS.close },
   );
@@ -461,7 +527,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   let stopUpdates = false;
   let updatesLoop: Promise<void> | undefined;
   note(
-    `opened by ${input.requestedBy}${input.alert ? ` on alert ${input.alert.name}` : ''}${rec.dryRun ? ' (dry-run)' : ''}` +
+    `opened by ${rec.requestedBy}${sealedDecisions && startSeal.kind === 'sealed' ? ' (sealed)' : ''}${input.alert ? ` on alert ${input.alert.name}` : ''}${rec.dryRun ? ' (dry-run)' : ''}` +
       `${verifiedParent ? ` as a child of ${verifiedParent.incidentId}` : ''}`,
   );
   if (namedParent && !verifiedParent) {
@@ -508,7 +574,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
       const approvers = stepApprovers.get(opts.stepId) ?? [];
       const childInput: IncidentInput = {
         target: input.target,
-        requestedBy: input.requestedBy,
+        requestedBy: rec.requestedBy,
         severity: rec.severity,
         dryRun: rec.dryRun,
         policy,
@@ -848,7 +914,9 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
           tier: tier.name,
           contacts: tier.contacts,
           title: `${rec.scenario} ${rec.title} on ${rec.target}: approve ${step.id}?`,
-          text: `${step.describe}. Signal "approve" with {"stepId":"${step.id}","approver":"<name>"}`,
+          text: sealedDecisions
+            ? `${step.describe}. Signal "approve" with {"incidentId":"${rec.incidentId}","stepId":"${step.id}"}, signed in to the codec server (or: bin/remediate approve ${rec.incidentId} ${step.id})`
+            : `${step.describe}. Signal "approve" with {"stepId":"${step.id}","approver":"<name>"}`,
         });
         const tierEnds = Date.now() + tier.waitMs;
         for (;;) {
@@ -1009,7 +1077,7 @@ function failureMessage(err: unknown): string {
 const ICON: Record<string, string> = { true: 'OK', false: 'FAIL' };
 
 /** Markdown for the Temporal UI's "current details". */
-export function renderDetails(rec: IncidentRecord): string {
+export function renderDetails(rec: IncidentRecord, opts: { sealed?: boolean } = {}): string {
   const lines: string[] = [];
   lines.push(`## ${rec.scenario} · ${rec.title}`);
   lines.push(
@@ -1023,12 +1091,18 @@ export function renderDetails(rec: IncidentRecord): string {
       lines.push(
         `- **${p.stepId}** — ${p.title} (${p.risk}, ${p.approvals.length}/${p.needed} approvals, ${p.tier}, since ${p.since})`,
       );
-      lines.push('', 'Send signal **approve** with:', '```json', JSON.stringify({ stepId: p.stepId, approver: '<your name>', comment: '' }), '```');
-      lines.push('or signal **reject** with the same shape.');
+      if (opts.sealed) {
+        lines.push('', 'Signed in to the codec server, send signal **approve** with:', '```json', JSON.stringify({ incidentId: rec.incidentId, stepId: p.stepId, comment: '' }), '```');
+        lines.push('or signal **reject** with the same shape. It counts for whoever is signed in.');
+      } else {
+        lines.push('', 'Send signal **approve** with:', '```json', JSON.stringify({ stepId: p.stepId, approver: '<your name>', comment: '' }), '```');
+        lines.push('or signal **reject** with the same shape.');
+      }
     }
   }
   if (rec.children.length > 0) {
-    lines.push('', `**Child incidents:** ${rec.children.map((c) => `\`${c}\``).join(', ')} (approvals for a child's steps may be sent here; they are forwarded)`);
+    const where = opts.sealed ? "send approvals for a child's steps to the child" : "approvals for a child's steps may be sent here; they are forwarded";
+    lines.push('', `**Child incidents:** ${rec.children.map((c) => `\`${c}\``).join(', ')} (${where})`);
   }
   if (rec.phase === 'ESCALATED') {
     lines.push('', '### Escalated — needs a human', ...rec.escalations.map((e) => `- ${e}`));

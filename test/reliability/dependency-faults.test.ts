@@ -57,7 +57,7 @@ test('Redis gone in the middle of a step: the step fails, the incident escalates
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
   await (await drillContainer(engine.docker, 'redis')).kill();
   await waitUntil('redis down', async () => !(await redisUp()));
-  await h.executeUpdate(decideUpdate, { args: [{ stepId: 'evict-cache', approver: 'alice', decision: 'approve' }] });
+  await h.executeUpdate(decideUpdate, { args: [{ incidentId: h.workflowId, stepId: 'evict-cache', approver: 'alice', decision: 'approve' }] });
   const rec = await engine.waitFor(h, (s) => s.phase === 'ESCALATED', 120_000);
   expect(rec.actions.find((a) => a.stepId === 'evict-cache')).toMatchObject({ state: 'failed' });
   expect(rec.escalations.at(-1)).toMatch(/step evict-cache failed: .*(Connection is closed|ECONNREFUSED|connect|is exited|not running)/i);

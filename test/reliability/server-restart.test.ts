@@ -44,7 +44,7 @@ test('an incident waiting for approval survives a Temporal server restart and co
   await exec('bash', [path.join(REPO, 'scripts/stack.sh'), 'up'], { env: { ...process.env, STACK_DIR }, timeout: 120_000 });
 
   await waitUntil('the incident answers again', async () => (await h.query(statusQuery)).pending.length === 1, 120_000);
-  await h.executeUpdate(decideUpdate, { args: [{ stepId: 'evict-cache', approver: 'alice', decision: 'approve' }] });
+  await h.executeUpdate(decideUpdate, { args: [{ incidentId: h.workflowId, stepId: 'evict-cache', approver: 'alice', decision: 'approve' }] });
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');
   expect(rec.actions.find((a) => a.stepId === 'evict-cache')?.state).toBe('done');

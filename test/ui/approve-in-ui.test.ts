@@ -105,7 +105,7 @@ afterAll(async () => {
   if (worker && !worker.Image.endsWith(':1.1.0')) {
     const h = await engine.start({ runbook: 'rollback', target: 'alfred', params: { services: ['worker'], tag: '1.1.0' } });
     await engine.waitFor(h, (s) => s.pending.length > 0);
-    await h.executeUpdate(decideUpdate, { args: [{ stepId: 'recreate-worker', approver: 'alice', decision: 'approve' }] });
+    await h.executeUpdate(decideUpdate, { args: [{ incidentId: h.workflowId, stepId: 'recreate-worker', approver: 'alice', decision: 'approve' }] });
     await engine.result(h);
   }
   await waitUntil('api healthy', async () => (await health())?.status === 'ok');

@@ -88,7 +88,7 @@ test('tampering: evidence exported with a matching sha256 manifest, security not
   // Nothing in the audit table changed.
   expect(await snapshot()).toBe(before);
 
-  await h.signal(closeSignal, { by: 'alice', note: 'handed to security' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'handed to security' });
   expect((await engine.result(h)).outcome).toBe('escalated');
   await runFault('break-audit-chain', true, { kind: 'tamper' });
 });
@@ -100,11 +100,11 @@ test('missing hashes: recomputed forward from the break after two approvals; cha
 
   const h = await engine.start({ runbook: 'auditChainBreak', target: 'alfred' });
   await engine.waitFor(h, (r) => r.pending.some((p) => p.stepId === 'rehash-chain'));
-  await h.signal(approveSignal, { stepId: 'rehash-chain', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'rehash-chain', approver: 'alice' });
   const waiting = await engine.waitFor(h, (r) => r.pending.some((p) => p.stepId === 'rehash-chain' && p.approvals.length === 1));
   expect(waiting.diagnosis).toMatch(/5 entries written without hashes \(migration error\)/);
   expect((await verify()).valid).toBe(false);
-  await h.signal(approveSignal, { stepId: 'rehash-chain', approver: 'bob' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'rehash-chain', approver: 'bob' });
   const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');
@@ -125,7 +125,7 @@ test('a raced link is explained and escalated without changing a row', async () 
   expect(rec.escalations.join(' ')).toMatch(/re-linking rewrites every later hash/);
   expect(rec.actions).toEqual([]);
   expect(await snapshot()).toBe(before);
-  await h.signal(closeSignal, { by: 'alice' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice' });
   expect((await engine.result(h)).outcome).toBe('escalated');
   await runFault('break-audit-chain', true, { kind: 'race' });
 });

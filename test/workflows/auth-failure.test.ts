@@ -55,7 +55,7 @@ test('SSO provider down: after approval the api is recreated with SSO_REQUIRED=f
 
   const h = await engine.start({ runbook: 'authFailure', target: 'alfred', requestedBy: 'alertmanager' });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'disable-sso'));
-  await h.signal(approveSignal, { stepId: 'disable-sso', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'disable-sso', approver: 'alice' });
   const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');
@@ -79,7 +79,7 @@ test('bad deploy: a parent approval covers the child rollback, whose timeline jo
 
   const h = await engine.start({ runbook: 'authFailure', target: 'alfred', requestedBy: 'alertmanager' });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'rollback-release'));
-  await h.signal(approveSignal, { stepId: 'rollback-release', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'rollback-release', approver: 'alice' });
   const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');
@@ -101,13 +101,13 @@ test('bad deploy, rollback rejected: the parent escalates, stays open and nothin
   await injectFault('auth-bug-release');
   const h = await engine.start({ runbook: 'authFailure', target: 'alfred', requestedBy: 'alertmanager' });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'rollback-release'));
-  await h.signal(rejectSignal, { stepId: 'rollback-release', approver: 'bob', comment: 'roll forward instead' });
+  await h.signal(rejectSignal, { incidentId: h.workflowId, stepId: 'rollback-release', approver: 'bob', comment: 'roll forward instead' });
   const rec = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
   expect(rec.actions).toEqual([expect.objectContaining({ stepId: 'rollback-release', state: 'rejected', rejectedBy: 'bob' })]);
   expect(rec.children).toEqual([]);
   expect((await h.describe()).status.name).toBe('RUNNING');
   expect((await apiConfig()).image).toMatch(/:1\.2\.1-authbug$/);
-  await h.signal(closeSignal, { by: 'bob', note: 'rolled forward by hand' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'bob', note: 'rolled forward by hand' });
   expect((await engine.result(h)).outcome).toBe('escalated');
   await undoFault('auth-bug-release');
 });

@@ -101,7 +101,7 @@ test('request lines the log settings do not recognise are no evidence: escalated
     expect(rec.escalations.join(' ')).toMatch(/not a false alarm without evidence: could not observe errors after the deploy/);
     expect(rec.outcome).toBeUndefined();
     expect(rec.actions).toEqual([]);
-    await h.signal(closeSignal, { by: 'alice', note: 'checked by hand' });
+    await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'checked by hand' });
     expect((await json.result(h)).outcome).toBe('escalated');
   } finally {
     await json.stop();
@@ -118,9 +118,9 @@ test('a release that raised errors: child rollback, then its migration downgrade
 
   const h = await engine.start({ runbook: 'badRelease', target: 'alfred', requestedBy: 'alertmanager' });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'rollback-release'));
-  await h.signal(approveSignal, { stepId: 'rollback-release', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'rollback-release', approver: 'alice' });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'migration-downgrade'));
-  await h.signal(approveSignal, { stepId: 'migration-downgrade', approver: 'bob' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'migration-downgrade', approver: 'bob' });
   // Users keep calling: recovery is what the rolled-back release serves them, not a quiet log.
   let serving = true;
   const users = (async () => {
@@ -164,7 +164,7 @@ test('rollback rejected: the incident escalates, stays open, and the bad release
 
   const h = await engine.start({ runbook: 'badRelease', target: 'alfred', requestedBy: 'alertmanager' });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'rollback-release'));
-  await h.signal(rejectSignal, { stepId: 'rollback-release', approver: 'bob', comment: 'hotfix instead' });
+  await h.signal(rejectSignal, { incidentId: h.workflowId, stepId: 'rollback-release', approver: 'bob', comment: 'hotfix instead' });
   const rec = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
 
   expect(rec.actions).toEqual([
@@ -175,7 +175,7 @@ test('rollback rejected: the incident escalates, stays open, and the bad release
   expect((await h.describe()).status.name).toBe('RUNNING');
   expect(await apiImage()).toMatch(/:1\.2\.0-bad$/);
   expect(await schemaVersion()).toBe(4);
-  await h.signal(closeSignal, { by: 'bob', note: 'hotfix deployed by hand' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'bob', note: 'hotfix deployed by hand' });
   expect((await engine.result(h)).outcome).toBe('escalated');
   await undoFault('bad-release');
 });

@@ -104,7 +104,7 @@ test('redis at maxmemory waits for approval; requester and strangers are refused
   // The requester cannot approve their own incident; a stranger is not an approver; unknown steps are refused.
   const refusal = async (approver: string, stepId = 'evict-cache'): Promise<string> => {
     try {
-      await h.executeUpdate(decideUpdate, { args: [{ stepId, approver, decision: 'approve' }] });
+      await h.executeUpdate(decideUpdate, { args: [{ incidentId: h.workflowId, stepId, approver, decision: 'approve' }] });
       return 'accepted';
     } catch (err) {
       expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
@@ -115,11 +115,11 @@ test('redis at maxmemory waits for approval; requester and strangers are refused
   expect(await refusal('mallory')).toMatch(/not an allowed approver/);
   expect(await refusal('alice', 'drop-db')).toMatch(/not waiting for approval/);
   // A signal from a stranger (as from the UI) is refused and not counted.
-  await h.signal(approveSignal, { stepId: 'evict-cache', approver: 'mallory' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'evict-cache', approver: 'mallory' });
   const still = await engine.waitFor(h, (s) => s.timeline.some((t) => /refused approval .* mallory/.test(t.event)));
   expect(still.pending[0]?.approvals).toEqual([]);
 
-  const res = await h.executeUpdate(decideUpdate, { args: [{ stepId: 'evict-cache', approver: 'alice', decision: 'approve', comment: 'ok' }] });
+  const res = await h.executeUpdate(decideUpdate, { args: [{ incidentId: h.workflowId, stepId: 'evict-cache', approver: 'alice', decision: 'approve', comment: 'ok' }] });
   expect(res.state).toBe('approved');
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');

@@ -74,7 +74,7 @@ test('poisoned answers: threshold tightened automatically, cache flushed after a
   expect((await settings()).cache_similarity_threshold).toBe(0.98);
   expect(await redis.get(cacheKey('What is 2+2?'))).not.toBeNull();
 
-  await h.signal(approveSignal, { stepId: 'flush-cache', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'flush-cache', approver: 'alice' });
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');
   expect(rec.actions.find((a) => a.stepId === 'flush-cache')).toMatchObject({ state: 'done', approvals: ['alice'] });

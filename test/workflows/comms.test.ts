@@ -83,7 +83,7 @@ test('while an approval waits, updates go out at the cadence; the webhook gets t
   expect(waiting.comms?.initialResponse).toContain('Hi Kari,');
   expect(waiting.comms?.initialResponse).toContain('**Severity**: High');
 
-  await h.signal(approveSignal, { stepId: 'evict-cache', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'evict-cache', approver: 'alice' });
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');
   expect(rec.comms?.resolution).toMatch(/\*\*Root Cause\*\*: Redis memory exhausted/);

@@ -63,7 +63,7 @@ test('a drifted worker is found by hash, recreated with the api value after appr
   // Nothing changes before the approval.
   expect(await jwtSecret('worker')).toBe(drifted);
 
-  await h.signal(approveSignal, { stepId: 'align-jwt-secret-worker', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'align-jwt-secret-worker', approver: 'alice' });
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');
   expect(rec.actions).toEqual([expect.objectContaining({ stepId: 'align-jwt-secret-worker', state: 'done', approvals: ['alice'] })]);

@@ -132,9 +132,9 @@ test('PII and a key in the logs: evidence, notification, rotation, erasure, then
   // The leaked key still works until the rotation is approved.
   expect((await whoAmI(LEAKER.key)).status).toBe(200);
 
-  await h.signal(approveSignal, { stepId: 'rotate-compromised-keys', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'rotate-compromised-keys', approver: 'alice' });
   await engine.waitFor(h, (r) => r.pending.some((p) => p.stepId === 'gdpr-erasure'));
-  await h.signal(approveSignal, { stepId: 'gdpr-erasure', approver: 'bob' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'gdpr-erasure', approver: 'bob' });
   await engine.waitFor(h, (r) => r.timeline.some((t) => /waiting for the checklist/.test(t.event)));
 
   // It does not close by itself, nor for the requester, nor for an incomplete checklist.

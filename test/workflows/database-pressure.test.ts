@@ -83,7 +83,7 @@ test('an open transaction blocking three sessions: the blocker is terminated aft
   expect(waiting.report).toMatch(/terminate the blocking session\(s\) \d+ \(after approval, if still blocking\)/);
   expect(await sessions("application_name = 'drill-lock-holder'")).toHaveLength(1);
 
-  await h.signal(approveSignal, { stepId: 'terminate-blockers', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'terminate-blockers', approver: 'alice' });
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');
   expect(rec.actions[0]).toMatchObject({
@@ -114,7 +114,7 @@ test('slow queries are terminated after approval, only the ones re-listed', asyn
     expect(waiting.diagnosis).toBe('2 queries run longer than 5 s');
     expect(waiting.findings.find((f) => f.check === 'slow queries > 5 s')?.detail).toMatch(/pg_sleep/);
 
-    await h.signal(approveSignal, { stepId: 'terminate-slow-queries', approver: 'bob' });
+    await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'terminate-slow-queries', approver: 'bob' });
     const rec = await engine.result(h);
     expect(rec.outcome).toBe('resolved');
     expect(rec.actions[0]).toMatchObject({ stepId: 'terminate-slow-queries', state: 'done', approvals: ['bob'] });
@@ -138,7 +138,7 @@ test('a connection flood by the app role: its CONNECTION LIMIT is lowered and it
   expect(waiting.findings.find((f) => f.check === 'connections / max_connections')?.ok).toBe(false);
   expect(await connLimit()).toBe(-1);
 
-  await h.signal(approveSignal, { stepId: 'limit-connections', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'limit-connections', approver: 'alice' });
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');
   expect(rec.actions[0]?.detail).toMatch(

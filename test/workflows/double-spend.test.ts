@@ -134,7 +134,7 @@ test('double charges: maintenance on, two-person refunds survive a worker kill a
   expect(rec.findings.filter((f) => f.check.startsWith('reconciliation user') && !f.ok)).toHaveLength(3);
   expect(rec.timeline.some((t) => /notified @sergey-bar: Double charges confirmed/.test(t.event))).toBe(true);
 
-  await h.signal(approveSignal, { stepId: 'maintenance-on', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'maintenance-on', approver: 'alice' });
   rec = await waitRecord(h, (r) => r.pending.some((p) => p.stepId === 'refund-duplicates'));
   expect(await maintenance()).toBe(true);
   const chat = await drill.api.request('POST', '/v1/chat/completions', {
@@ -144,12 +144,12 @@ test('double charges: maintenance on, two-person refunds survive a worker kill a
   expect(chat.status).toBe(503);
 
   // One approval is not enough for a two-person step.
-  await h.signal(approveSignal, { stepId: 'refund-duplicates', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'refund-duplicates', approver: 'alice' });
   rec = await waitRecord(h, (r) => r.pending.some((p) => p.stepId === 'refund-duplicates' && p.approvals.length === 1));
   expect((await refundsOf(dupIds)).size).toBe(0);
 
   // The second approval starts the refunds; the worker dies as soon as the first one lands.
-  await h.signal(approveSignal, { stepId: 'refund-duplicates', approver: 'bob' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'refund-duplicates', approver: 'bob' });
   // Poll tightly: the three refunds are a few workflow tasks apart.
   const deadline = Date.now() + 60_000;
   while ((await refundsOf(dupIds)).size === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
@@ -158,7 +158,7 @@ test('double charges: maintenance on, two-person refunds survive a worker kill a
   await startWorker();
 
   rec = await waitRecord(h, (r) => r.pending.some((p) => p.stepId === 'maintenance-off'), 120_000);
-  await h.signal(approveSignal, { stepId: 'maintenance-off', approver: 'carol' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'maintenance-off', approver: 'carol' });
   rec = await h.result();
 
   expect(rec.outcome).toBe('resolved');

@@ -45,8 +45,8 @@ test('an approval sent while the step checks its precondition counts; one for a 
   await fillRedis(FILL);
   const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred' });
   await atPrecondition;
-  await h.signal(approveSignal, { stepId: 'evict-cache', approver: 'alice' });
-  await h.signal(approveSignal, { stepId: 'raise-maxmemory', approver: 'bob' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'evict-cache', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'raise-maxmemory', approver: 'bob' });
   await waitUntil('decisions recorded', async () => {
     const rec = await h.query(statusQuery);
     return rec.timeline.some((t) => /refused approval of raise-maxmemory/.test(t.event));

@@ -84,7 +84,7 @@ test('an incident that needs people: acknowledged, its channel opened, announced
   await new Promise((r) => setTimeout(r, 1000));
   expect(mine().some((p) => p.channel === channel && /needs a human\* @platform-lead @incident-commander @sre\n/.test(p.text))).toBe(true);
 
-  await h.signal(closeSignal, { by: 'alice', note: 'redis container renamed; fixed by hand' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'redis container renamed; fixed by hand' });
   const rec: IncidentRecord = await engine.result(h);
   expect(rec.outcome).toBe('escalated');
   expect(Date.parse(rec.postmortemDueBy ?? '') - Date.parse(rec.closedAt ?? '')).toBe(48 * 3600_000);

@@ -86,7 +86,7 @@ test('an unanswered approval escalates through the tiers, expires, and the incid
     expect.arrayContaining(['approval-needed:tier-1 on-call', 'escalation:tier-2 senior', 'escalation:tier-3 engineering', 'expired:']),
   );
 
-  await h.signal(closeSignal, { by: 'alice', note: 'evicted by hand' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'evicted by hand' });
   const done = await engine.result(h);
   expect(done.outcome).toBe('escalated');
   expect(done.timeline.some((t) => /closed by alice: evicted by hand/.test(t.event))).toBe(true);
@@ -96,23 +96,23 @@ test('a rejection stops the step and escalates', async () => {
   await fillRedis();
   const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred' });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
-  await h.signal(rejectSignal, { stepId: 'evict-cache', approver: 'bob', comment: 'not during the sale' });
+  await h.signal(rejectSignal, { incidentId: h.workflowId, stepId: 'evict-cache', approver: 'bob', comment: 'not during the sale' });
   const rec = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
   expect(rec.actions.find((a) => a.stepId === 'evict-cache')).toMatchObject({ state: 'rejected', rejectedBy: 'bob' });
-  await h.signal(closeSignal, { by: 'bob' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'bob' });
   expect((await engine.result(h)).outcome).toBe('escalated');
 });
 
 test('a two-person step needs two distinct approvers, then runs', async () => {
   const h = await engine.start({ runbook: 'rollback', target: 'alfred', params: { services: [], restoreBackup: true } });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'restore-backup'));
-  const first = await h.executeUpdate(decideUpdate, { args: [{ stepId: 'restore-backup', approver: 'alice', decision: 'approve' }] });
+  const first = await h.executeUpdate(decideUpdate, { args: [{ incidentId: h.workflowId, stepId: 'restore-backup', approver: 'alice', decision: 'approve' }] });
   expect(first).toMatchObject({ state: 'pending', approvals: ['alice'] });
   await expect(
-    h.executeUpdate(decideUpdate, { args: [{ stepId: 'restore-backup', approver: 'alice', decision: 'approve' }] }),
+    h.executeUpdate(decideUpdate, { args: [{ incidentId: h.workflowId, stepId: 'restore-backup', approver: 'alice', decision: 'approve' }] }),
   ).rejects.toMatchObject({ cause: { message: expect.stringMatching(/already approved/) } });
   // The UI's signal path counts the second person.
-  await h.signal(approveSignal, { stepId: 'restore-backup', approver: 'carol' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'restore-backup', approver: 'carol' });
   const rec = await engine.result(h);
   expect(rec.actions.find((a) => a.stepId === 'restore-backup')).toMatchObject({ state: 'done', approvals: ['alice', 'carol'] });
   expect(rec.outcome).toBe('resolved');
@@ -146,7 +146,7 @@ test('a target that breaks again within the cooldown escalates instead of loopin
   const rec = await engine.waitFor(second, (s) => s.phase === 'ESCALATED');
   expect(rec.actions.find((a) => a.stepId === 'restart-redis')?.state).toBe('cooldown');
   expect((await c.inspect()).State.Running).toBe(false);
-  await second.signal(closeSignal, { by: 'carol' });
+  await second.signal(closeSignal, { incidentId: second.workflowId, by: 'carol' });
   await engine.result(second);
 });
 
@@ -182,7 +182,7 @@ test('an incident opened by an alert absorbs repeats while it settles, and escal
   const rec = await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
   expect(rec.escalations.at(-1)).toMatch(/re-fired after the incident was resolved and the problem is back/);
   expect(rec.actions.filter((a) => a.stepId === 'restart-redis')).toHaveLength(1);
-  await h.signal(closeSignal, { by: 'alice' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice' });
   expect((await engine.result(h)).outcome).toBe('escalated');
 });
 
@@ -197,13 +197,13 @@ test('a start request that carries its own policy widens nothing: the worker\'s 
   expect(waiting.timeline.map((t) => t.event)).toContain(
     'policy from the worker\'s configuration: approvers alice, bob, carol; tiers tier-1 on-call 60000 ms, tier-2 senior 60000 ms; cooldown 0 ms',
   );
-  await expect(h.executeUpdate(decideUpdate, { args: [{ stepId: 'evict-cache', approver: 'mallory', decision: 'approve' }] })).rejects.toMatchObject({
+  await expect(h.executeUpdate(decideUpdate, { args: [{ incidentId: h.workflowId, stepId: 'evict-cache', approver: 'mallory', decision: 'approve' }] })).rejects.toMatchObject({
     cause: { message: 'mallory is not an allowed approver (allowed: alice, bob, carol)' },
   });
   expect((await h.query(statusQuery)).pending.map((p) => p.stepId)).toEqual(['evict-cache']);
-  await h.signal(rejectSignal, { stepId: 'evict-cache', approver: 'alice', comment: 'test over' });
+  await h.signal(rejectSignal, { incidentId: h.workflowId, stepId: 'evict-cache', approver: 'alice', comment: 'test over' });
   await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
-  await h.signal(closeSignal, { by: 'alice' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice' });
   await engine.result(h);
 });
 
@@ -218,7 +218,7 @@ test('a made-up parent in the start request carries no approvals: the step waits
   expect(waiting.timeline.map((t) => t.event)).toContain('the parent named in the request (incident-made-up) did not start this incident: its approvals do not count here');
   // Nor is it a child that reports back: escalated, it holds for a person like any incident.
   expect(waiting.parentIncidentId).toBeUndefined();
-  await h.signal(rejectSignal, { stepId: 'evict-cache', approver: 'alice' });
+  await h.signal(rejectSignal, { incidentId: h.workflowId, stepId: 'evict-cache', approver: 'alice' });
   await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
   await new Promise((r) => setTimeout(r, 1000));
   expect((await h.describe()).status.name).toBe('RUNNING');
@@ -229,16 +229,16 @@ test('a close before the incident escalates is refused, not kept; after it, only
   await fillRedis();
   const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred' });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
-  await h.signal(closeSignal, { by: 'alice', note: 'too early' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'too early' });
   await engine.waitFor(h, (s) => s.timeline.some((t) => /^refused close from alice: the incident is in MITIGATE, not escalated/.test(t.event)));
-  await h.signal(rejectSignal, { stepId: 'evict-cache', approver: 'bob', comment: 'not now' });
+  await h.signal(rejectSignal, { incidentId: h.workflowId, stepId: 'evict-cache', approver: 'bob', comment: 'not now' });
   await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
   // The early close was not remembered: the incident stays escalated.
   await new Promise((r) => setTimeout(r, 1500));
   expect((await h.query(statusQuery)).phase).toBe('ESCALATED');
-  await h.signal(closeSignal, { by: 'mallory' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'mallory' });
   await engine.waitFor(h, (s) => s.timeline.some((t) => t.event === 'refused close from mallory: not an allowed approver'));
   expect((await h.query(statusQuery)).phase).toBe('ESCALATED');
-  await h.signal(closeSignal, { by: 'carol', note: 'handled by hand' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'carol', note: 'handled by hand' });
   expect((await engine.result(h)).outcome).toBe('escalated');
 });

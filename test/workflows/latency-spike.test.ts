@@ -70,7 +70,7 @@ test('long queries of the target database are terminated after approval; other d
     expect(waiting.findings.find((f) => f.check === 'queries running > 5 s')?.detail).toMatch(/pg_sleep/);
     expect(waiting.actions.map((a) => a.stepId)).toEqual(['terminate-long-queries']);
 
-    await h.signal(approveSignal, { stepId: 'terminate-long-queries', approver: 'alice' });
+    await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'terminate-long-queries', approver: 'alice' });
     const rec = await engine.result(h);
 
     expect(rec.outcome).toBe('resolved');
@@ -101,7 +101,7 @@ test('memory growth is handed to INC-11 as a child incident; its timeline joins 
   });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'hand-off-memory-leak'));
   // One approval here covers the child's single-approver restart.
-  await h.signal(approveSignal, { stepId: 'hand-off-memory-leak', approver: 'bob' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'hand-off-memory-leak', approver: 'bob' });
   const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');

@@ -45,7 +45,7 @@ test('a leaking api is recreated with a memory limit after approval and stays un
   expect(waiting.diagnosis).toMatch(/memory grows .* MB\/min/);
   expect(waiting.findings.find((f) => f.check === 'memory trend (container stats)')?.ok).toBe(false);
 
-  await h.signal(approveSignal, { stepId: 'restart-with-limit', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'restart-with-limit', approver: 'alice' });
   const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');

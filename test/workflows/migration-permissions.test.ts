@@ -66,7 +66,7 @@ test('a migration role without UPDATE on the migrations table: grant after appro
   // Nothing changes before the approval.
   expect(await canUpdate()).toBe(false);
 
-  await h.signal(approveSignal, { stepId: 'apply-grants', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'apply-grants', approver: 'alice' });
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');
   expect(rec.actions.map((a) => [a.stepId, a.state])).toEqual([

@@ -128,7 +128,7 @@ describe('INC-02 providerDown', () => {
     const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'disable-provider-openai'));
     expect(waiting.diagnosis).toMatch(/openai still failing .* failover is not effective/);
     expect((await governance()).disabled_providers).toEqual([]);
-    await h.signal(approveSignal, { stepId: 'disable-provider-openai', approver: 'alice' });
+    await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'disable-provider-openai', approver: 'alice' });
     const rec = await engine.result(h);
 
     expect(rec.outcome).toBe('resolved');
@@ -159,7 +159,7 @@ describe('INC-02 providerDown', () => {
       expect(rec.escalations.join(' ')).toMatch(/cannot tell whether openai recovered on alfred: could not observe calls to it after the grace period/);
       expect(rec.actions).toEqual([]);
       expect((await governance()).disabled_providers).toEqual([]);
-      await h.signal(closeSignal, { by: 'alice', note: 'checked by hand' });
+      await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'checked by hand' });
       expect((await other.result(h)).outcome).toBe('escalated');
     } finally {
       await other.stop();
@@ -220,7 +220,7 @@ describe('INC-03 allProvidersDown', () => {
       expect(rec.escalations.join(' ')).toMatch(/cannot tell whether every provider of alfred is down: openai HTTP 401, .* answered the probe with a refusal/);
       expect(rec.actions).toEqual([]);
       expect((await governance()).cache_only_mode).toBe(false);
-      await h.signal(closeSignal, { by: 'alice', note: 'checked by hand' });
+      await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'checked by hand' });
       expect((await refusing.result(h)).outcome).toBe('escalated');
     } finally {
       await refusing.stop();
@@ -250,7 +250,7 @@ describe('INC-03 allProvidersDown', () => {
     await processFault('provider-errors', false);
     await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'leave-cache-only'));
     expect((await governance()).cache_only_mode).toBe(true);
-    await h.signal(approveSignal, { stepId: 'leave-cache-only', approver: 'bob' });
+    await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'leave-cache-only', approver: 'bob' });
     const rec = await engine.result(h);
 
     expect(rec.outcome).toBe('resolved');

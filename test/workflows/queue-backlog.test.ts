@@ -74,7 +74,7 @@ test('a hung worker with 1,500 queued jobs: replicas are added after approval, d
   // Nothing is scaled before the approval.
   expect((await replicas()).names).toEqual([]);
 
-  await h.signal(approveSignal, { stepId: 'scale-out', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'scale-out', approver: 'alice' });
   const scaled = await engine.waitFor(h, (s) => s.actions.some((a) => a.stepId === 'scale-out' && a.state === 'done'));
   expect(scaled.actions.find((a) => a.stepId === 'scale-out')?.detail).toMatch(
     /created alfred-worker-1, created alfred-worker-2; 2 replica\(s\) of alfred-worker running/,

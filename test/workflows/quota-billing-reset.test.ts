@@ -86,7 +86,7 @@ test('a missed billing reset: the reset is triggered after approval, once, and t
   const finding = waiting.findings.find((f) => f.check === 'billing reset for the current period');
   expect(finding).toMatchObject({ ok: false });
   expect(finding?.detail).toMatch(/reset DUE.*reset cron off/);
-  await h.signal(approveSignal, { stepId: 'trigger-billing-reset', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'trigger-billing-reset', approver: 'alice' });
   const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');

@@ -100,7 +100,7 @@ test('api log lines the log settings do not recognise are no evidence: escalated
     expect(rec.escalations.join(' ')).toMatch(/not a false alarm without evidence: could not observe 402 answers/);
     expect(rec.actions).toEqual([]);
     expect(await topups(`${h.workflowId}:user-${JUDY}`)).toEqual([]);
-    await h.signal(closeSignal, { by: 'alice', note: 'checked by hand' });
+    await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'checked by hand' });
     expect((await json.result(h)).outcome).toBe('escalated');
   } finally {
     await json.stop();
@@ -118,7 +118,7 @@ test('a legitimate spike: capped top-up after approval, exactly one ledger row, 
   const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'topup-affected'));
   expect(waiting.diagnosis).toMatch(/ids 11\b.*legitimate/);
   expect(waiting.severity).toBe(2);
-  await h.signal(approveSignal, { stepId: 'topup-affected', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'topup-affected', approver: 'alice' });
   const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');
@@ -157,9 +157,9 @@ test('a cost-calculation bug raises the incident to SEV-1, rolls the api back as
   expect(waiting.severity).toBe(1);
   expect(waiting.diagnosis).toMatch(/cost-calculation errors/);
   expect(waiting.actions.map((a) => a.stepId)).toEqual(['rollback-release', 'topup-affected']);
-  await h.signal(approveSignal, { stepId: 'rollback-release', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'rollback-release', approver: 'alice' });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'topup-affected'), 150_000);
-  await h.signal(approveSignal, { stepId: 'topup-affected', approver: 'bob' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'topup-affected', approver: 'bob' });
   const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');

@@ -99,7 +99,7 @@ test('one abusive client: its address is blocked after approval and really refus
   const h = await engine.start({ runbook: 'rateLimitStorm', target: 'alfred', params: { windowSeconds: 30 } });
   const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'block-client'));
   expect(waiting.diagnosis).toMatch(new RegExp(`single abusive client: ${ABUSER.replace(/\./g, '\\.')} caused 100% of \\d+ 429s`));
-  await h.signal(approveSignal, { stepId: 'block-client', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'block-client', approver: 'alice' });
   const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');
@@ -121,7 +121,7 @@ test("one tenant's traffic over many clients: the limit is raised and the api re
   const h = await engine.start({ runbook: 'rateLimitStorm', target: 'alfred', params: { windowSeconds: 10 } });
   const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'raise-rate-limit'));
   expect(waiting.diagnosis).toMatch(/legitimate traffic spike: \d+ 429s from 5 clients, 100% with keys of tenant example\.com/);
-  await h.signal(approveSignal, { stepId: 'raise-rate-limit', approver: 'bob' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'raise-rate-limit', approver: 'bob' });
   const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');

@@ -17,7 +17,7 @@ async function imageOf(component: string): Promise<string> {
 
 async function approveWhenPending(h: IncidentHandle, stepId: string, approver = 'alice'): Promise<void> {
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === stepId));
-  await h.executeUpdate(decideUpdate, { args: [{ stepId, approver, decision: 'approve' }] });
+  await h.executeUpdate(decideUpdate, { args: [{ incidentId: h.workflowId, stepId, approver, decision: 'approve' }] });
 }
 
 beforeAll(async () => {
@@ -79,7 +79,7 @@ test('rollback to the last known good tag recreates api then worker, each health
   const again = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', dryRun: true });
   const nothing = await engine.waitFor(again, (st) => st.phase === 'ESCALATED');
   expect(nothing.findings.find((f) => f.check === 'api release')?.detail).toMatch(/target none \(no older release found\)/);
-  await again.signal(closeSignal, { by: 'alice', note: 'nothing older to go back to' });
+  await again.signal(closeSignal, { incidentId: again.workflowId, by: 'alice', note: 'nothing older to go back to' });
   await engine.result(again);
   const back = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', params: { tag: '1.1.0' } });
   await approveWhenPending(back, 'recreate-api', 'bob');
@@ -103,7 +103,7 @@ test('a rollback onto an unhealthy tag stops at the failed gate, escalates and s
   expect(rec.actions.find((a) => a.stepId === 'recreate-worker')?.state).toBe('planned');
   expect(await imageOf('worker')).toMatch(/:1\.1\.0$/);
   expect((await h.describe()).status.name).toBe('RUNNING');
-  await h.signal(closeSignal, { by: 'alice', note: 'rolled forward by hand' });
+  await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'rolled forward by hand' });
   expect((await engine.result(h)).outcome).toBe('escalated');
 });
 

@@ -84,7 +84,7 @@ test('a refusing primary is reported with its reply, the api is switched to the 
   // Nothing changes before the approval.
   expect((await apiEnv()).id).toBe(before.id);
 
-  await h.signal(approveSignal, { stepId: SWITCH_STEP, approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: SWITCH_STEP, approver: 'alice' });
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('resolved');
   expect(rec.actions).toEqual([expect.objectContaining({ stepId: SWITCH_STEP, state: 'done', approvals: ['alice'] })]);

@@ -156,7 +156,7 @@ describe('transferNotApplied', () => {
       expect(rec.report).toMatch(/\*\*Expected Update\*\*: \d{4}-/);
       // Read only: the transfer is still pending and its job still queued.
       expect(await transferStatus(id)).toBe('pending');
-      await h.signal(closeSignal, { by: 'alice', note: 'worker resumed by hand' });
+      await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'worker resumed by hand' });
       expect((await engine.result(h)).outcome).toBe('escalated');
       await processFault('worker-paused', false);
       await waitUntil('transfer applied after resume', async () => (await transferStatus(id)) === 'applied', 30_000);
@@ -175,7 +175,7 @@ describe('transferNotApplied', () => {
     const h = await engine.start({ runbook: 'transferNotApplied', target: 'alfred', params: { email: CAROL.email, transferId: id } });
     const rec = await engine.waitFor(h, (r) => r.phase === 'ESCALATED');
     expect(rec.diagnosis).toMatch(/job is missing from the queue rq:queue:default .*: the job was lost/);
-    await h.signal(closeSignal, { by: 'alice' });
+    await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice' });
     await engine.result(h);
   });
 

@@ -109,9 +109,9 @@ test('the daily schedule opens the incident for an expiring certificate; after a
   expect(waiting.requestedBy).toBe('schedule:tls-expiry-check');
   expect(waiting.diagnosis).toMatch(/certificate expires .* days left, threshold 7/);
   expect(waiting.findings.find((f) => f.check.startsWith('TLS handshake'))?.ok).toBe(false);
-  await h.signal(approveSignal, { stepId: 'issue-emergency-certificate', approver: 'alice' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'issue-emergency-certificate', approver: 'alice' });
   await engine.waitFor(h, (r) => r.pending.some((p) => p.stepId === 'reload-proxy'));
-  await h.signal(approveSignal, { stepId: 'reload-proxy', approver: 'bob' });
+  await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'reload-proxy', approver: 'bob' });
   const rec = await engine.result(h);
 
   expect(rec.outcome).toBe('resolved');
@@ -141,7 +141,7 @@ test('with a renewal command configured, the certificate is renewed and the prox
     await renewing.waitFor(h, (r) => r.pending.some((p) => p.stepId === 'reload-proxy'));
     const mid = await renewing.waitFor(h, (r) => r.actions.some((a) => a.stepId === 'renew-certificate' && a.state === 'done'));
     expect(mid.actions.find((a) => a.stepId === 'renew-certificate')).toMatchObject({ risk: 'auto', approvals: [] });
-    await h.signal(approveSignal, { stepId: 'reload-proxy', approver: 'alice' });
+    await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'reload-proxy', approver: 'alice' });
     const rec = await renewing.result(h);
     expect(rec.outcome).toBe('resolved');
     expect(rec.actions.map((a) => a.stepId)).toEqual(['renew-certificate', 'reload-proxy']);
