@@ -53,7 +53,7 @@ test('an approval sent while the step checks its precondition counts; one for a 
   });
   const during = await h.query(statusQuery);
   expect(during.pending).toEqual([]); // the step had not asked yet
-  expect(during.timeline.some((t) => t.event === 'alice approved evict-cache')).toBe(true);
+  expect(during.timeline.some((t) => t.event === 'alice (sealed) approved evict-cache')).toBe(true);
   release();
 
   const rec = await engine.result(h);

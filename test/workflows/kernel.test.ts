@@ -89,7 +89,7 @@ test('an unanswered approval escalates through the tiers, expires, and the incid
   await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'evicted by hand' });
   const done = await engine.result(h);
   expect(done.outcome).toBe('escalated');
-  expect(done.timeline.some((t) => /closed by alice: evicted by hand/.test(t.event))).toBe(true);
+  expect(done.timeline.some((t) => /closed by alice \(sealed\): evicted by hand/.test(t.event))).toBe(true);
 });
 
 test('a rejection stops the step and escalates', async () => {
