@@ -7,7 +7,9 @@ APT_PACKAGES=(podman runc busybox-static redis-server postgresql-15 openssl curl
   # The Alfred replica's Python stack in drill/alfred, and the commands the seeds run in its
   # containers: python, alembic, rq.
   python3 python-is-python3 python3-fastapi python3-uvicorn python3-sqlalchemy python3-alembic alembic
-  python3-psycopg2 python3-redis python3-rq python3-httpx)
+  python3-psycopg2 python3-redis python3-rq python3-httpx
+  # Maven (and with it a Java runtime): Temporal's time-skipping test server comes from Maven Central.
+  maven)
 
 install_debian_packages() {
   local missing=()
@@ -61,6 +63,31 @@ install_compose() {
   rm -rf "$gobin"
 }
 
+# Temporal's time-skipping test server (the Java SDK's io.temporal:temporal-test-server), for the tests
+# that skip hours of workflow time in seconds (test/workflows/*.time-skipping.test.ts): Maven copies it
+# and its dependencies from Maven Central into $STACK_DIR/test-server/lib, and scripts/temporal-test-server
+# runs it from there. Done again only when scripts/test-server/pom.xml changes.
+TEST_SERVER_POM="$REPO_ROOT/scripts/test-server/pom.xml"
+
+install_test_server() {
+  local dir="$STACK_DIR/test-server" want have=""
+  want="$(sha256sum "$TEST_SERVER_POM" | cut -d' ' -f1)"
+  [ -f "$dir/pom.sha256" ] && have="$(cat "$dir/pom.sha256")"
+  if [ "$want" = "$have" ] && compgen -G "$dir/lib/temporal-test-server-*.jar" >/dev/null; then return; fi
+  command -v mvn >/dev/null || die "Maven is needed for Temporal's test server (Debian: apt-get install maven)"
+  command -v java >/dev/null || die "a Java runtime is needed for Temporal's test server (Debian: apt-get install default-jre-headless)"
+  log "copying Temporal's test server from Maven Central (first time only, about 10 seconds)"
+  mkdir -p "$dir"
+  rm -rf "$dir/lib.new"
+  if ! mvn -B -q -f "$TEST_SERVER_POM" dependency:copy-dependencies -DoutputDirectory="$dir/lib.new" >"$dir/mvn.log" 2>&1; then
+    tail -n 30 "$dir/mvn.log" >&2
+    die "copying the test server with Maven failed (log: $dir/mvn.log)"
+  fi
+  rm -rf "$dir/lib"
+  mv "$dir/lib.new" "$dir/lib"
+  echo "$want" > "$dir/pom.sha256"
+}
+
 install_npm_packages() {
   cd "$REPO_ROOT"
   local want have=""
@@ -77,5 +104,6 @@ main() {
   install_temporal_cli
   install_compose
   install_npm_packages
+  install_test_server
 }
 main "$@"

@@ -1,6 +1,7 @@
 /**
  * docs/playbook-coverage.md links each playbook step to a line of code and names an anchor, a piece
- * of text that is on that line: `[kernel.ts:411](../src/workflows/kernel.ts#L411) `acknowledgePagerDuty();``.
+ * of text that is on that line: `[kernel/comms.ts:95](../src/workflows/kernel/comms.ts#L95) `ackActs.acknowledgePagerDuty(``.
+ * A label names the file by its name or by the end of its path (`kernel/comms.ts`), and its line.
  * Code moves; the anchor does not. This rewrites each link's line number to where its anchor is now,
  * when the anchor occurs exactly once in the file; other rows are left as they are and reported.
  *
@@ -21,9 +22,9 @@ export interface AnchoredLink {
   section: string;
   /** The row's first cell (the seed step), or the line itself outside a table. */
   row: string;
-  /** The link's label, e.g. `kernel.ts:411`. */
+  /** The link's label, e.g. `kernel/comms.ts:95`: the file's name or the end of its path, and the line. */
   label: string;
-  /** The file the link points to, relative to the repository root, e.g. `src/workflows/kernel.ts`. */
+  /** The file the link points to, relative to the repository root, e.g. `src/workflows/kernel/comms.ts`. */
   file: string;
   /** The line the link points to (from `#L<n>`). */
   line: number;
@@ -33,7 +34,7 @@ export interface AnchoredLink {
   end: number;
 }
 
-// [kernel.ts:411](../src/workflows/kernel.ts#L411) `anchor`
+// [kernel/comms.ts:95](../src/workflows/kernel/comms.ts#L95) `anchor`
 const LINK = /\[([^\]\n]+?):(\d+)\]\(\.\.\/([^)#\s]+)#L(\d+)\)\s*`([^`\n]+)`/g;
 
 /** Every link with an anchor in the doc, with the row and section it is in. */
@@ -92,6 +93,15 @@ export function anchorLines(fileText: string, anchor: string): number[] {
   return hits;
 }
 
+/**
+ * How the link's label names its file: the label's own path when it is the end of the link's path
+ * (`kernel/comms.ts` for src/workflows/kernel/comms.ts), else the file's name.
+ */
+export function labelFileOf(link: Pick<AnchoredLink, 'label' | 'file'>): string {
+  const named = link.label.replace(/:\d+$/, '');
+  return link.file === named || link.file.endsWith(`/${named}`) ? named : path.posix.basename(link.file);
+}
+
 export interface Problem {
   link: AnchoredLink;
   message: string;
@@ -104,7 +114,7 @@ export function checkLink(link: AnchoredLink, readFile: (file: string) => string
   if (text === undefined) return `${where}: ${link.file} does not exist`;
   const labelLine = Number(/:(\d+)$/.exec(link.label)?.[1] ?? NaN);
   const labelFile = link.label.replace(/:\d+$/, '');
-  if (labelLine !== link.line || path.posix.basename(link.file) !== labelFile) {
+  if (labelLine !== link.line || labelFileOf(link) !== labelFile) {
     return `${where}: label ${link.label} does not match the target ${link.file}#L${link.line}`;
   }
   const lineText = text.split('\n')[link.line - 1];
@@ -143,10 +153,11 @@ export function relink(doc: string, readFile: (file: string) => string | undefin
       continue;
     }
     const line = hits[0] as number;
-    if (line === link.line && link.label === `${path.posix.basename(link.file)}:${line}`) continue;
+    const label = `${labelFileOf(link)}:${line}`;
+    if (line === link.line && link.label === label) continue;
     moved.push({ link, message: `${where}: \`${link.anchor}\` ${link.file}:${link.line} → ${line}` });
     out += doc.slice(last, link.start);
-    out += `[${path.posix.basename(link.file)}:${line}](../${link.file}#L${line}) \`${link.anchor}\``;
+    out += `[${label}](../${link.file}#L${line}) \`${link.anchor}\``;
     last = link.end;
   }
   out += doc.slice(last);

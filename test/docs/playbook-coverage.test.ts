@@ -79,6 +79,17 @@ describe('the line script', () => {
     ]);
   });
 
+  test('a label may name the file by the end of its path, and keeps doing so when the link moves', () => {
+    const nested = (f: string) => (f === 'src/k/x.ts' ? ['a', 'acts.b(t)'].join('\n') : undefined);
+    const link = (line: number) => `| "step" | code | [k/x.ts:${line}](../src/k/x.ts#L${line}) \`acts.b(\` |`;
+    const doc = `## S\n${link(1)}\n`;
+    expect(relink(doc, nested).doc).toBe(`## S\n${link(2)}\n`);
+    expect(parseLinks(`## S\n${link(2)}\n`).map((l) => checkLink(l, nested))).toEqual([undefined]);
+    // A label that is not the end of the path does not match it.
+    const [wrong] = parseLinks('## S\n| "step" | code | [j/x.ts:2](../src/k/x.ts#L2) `acts.b(` |\n');
+    expect(checkLink(wrong as never, nested)).toBe('S › ""step"" (doc line 2): label j/x.ts:2 does not match the target src/k/x.ts#L2');
+  });
+
   test('names the row and where the anchor is now when a link is off', () => {
     const [link] = parseLinks(`## S\n${row(1, 'acts.b(')}\n`);
     expect(checkLink(link as never, file(['a', 'acts.b(t)']))).toBe(
