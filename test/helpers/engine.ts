@@ -212,7 +212,7 @@ export async function clearGuards(client: Client): Promise<void> {
   }
 }
 
-function temporalBin(): string {
+export function temporalBin(): string {
   if (process.env.TEMPORAL_BIN) return process.env.TEMPORAL_BIN;
   const gopath = execFileSync('go', ['env', 'GOPATH']).toString().trim();
   return path.join(gopath, 'bin/temporal');

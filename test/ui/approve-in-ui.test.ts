@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { decideUpdate } from '../../src/workflows/contracts';
+import { statusQuery } from '../../src/workflows/contracts';
 import { startTestCodecServer, type FixtureOperator, type TestCodecServer } from '../helpers/codec';
 import { REPO, startEngine, waitUntil, type Engine } from '../helpers/engine';
 import { health } from '../helpers/drill';
@@ -27,6 +28,14 @@ let codec: TestCodecServer;
  * encodes through it with credentials: the UI's own codec settings, as an operator sets them.
  */
 async function signedIn(who: FixtureOperator): Promise<BrowserContext> {
+  const context = await withCodecSettings();
+  const login = await context.request.post(`${codec.url}/login`, { data: { name: who, password: `test-password-${who}` } });
+  expect(login.status()).toBe(200);
+  return context;
+}
+
+/** A browser whose UI decodes and encodes through the codec server, not signed in to it. */
+async function withCodecSettings(): Promise<BrowserContext> {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1300 } });
   // The UI keeps its codec settings in localStorage, each value JSON.
   const settings = { endpoint: codec.url, includeCredentials: true, overrideRemoteCodecConfiguration: true };
@@ -35,8 +44,6 @@ async function signedIn(who: FixtureOperator): Promise<BrowserContext> {
       .map(([k, v]) => `localStorage.setItem(${JSON.stringify(k)}, ${JSON.stringify(JSON.stringify(v))});`)
       .join('\n'),
   });
-  const login = await context.request.post(`${codec.url}/login`, { data: { name: who, password: `test-password-${who}` } });
-  expect(login.status()).toBe(200);
   return context;
 }
 
@@ -154,5 +161,43 @@ test('a rejection from the UI stops the step; close from the UI ends the escalat
   await sendSignal(page, 'Close an escalated incident', { incidentId: h.workflowId, note: 'kept 1.0.0 on purpose' }, '7-close-form');
   const rec = await engine.result(h);
   expect(rec.outcome).toBe('escalated');
+  await bob.close();
+});
+
+test('a UI session not signed in to the codec server decodes nothing and approves nothing', async () => {
+  const h = await engine.start({ runbook: 'rollback', target: 'alfred', requestedBy: 'erin', params: { services: [], restoreBackup: true } });
+  await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'restore-backup'));
+  const anonymous = await withCodecSettings();
+  const codecAnswers: number[] = [];
+  anonymous.on('response', (r) => {
+    if (r.url().startsWith(codec.url)) codecAnswers.push(r.status());
+  });
+  const page = await openIncident(anonymous, h.workflowId);
+  await page.getByText('User Metadata').first().waitFor();
+  await waitUntil('the UI asked the codec server', async () => codecAnswers.length > 0);
+  // Whatever the form manages to send without a session, it is not sealed for anyone. (Without
+  // decoding, the UI cannot list the handlers: the form is given a few seconds, not the default 30.)
+  page.setDefaultTimeout(8_000);
+  const attempt = await sendSignal(page, 'Approve a pending step', { stepId: 'restore-backup', incidentId: h.workflowId }, '8-not-signed-in').then(
+    () => 'submitted',
+    (err: unknown) => `the form could not be used: ${String(err).slice(0, 120)}`,
+  );
+  await page.screenshot({ path: path.join(SHOTS, '9-not-signed-in.png') });
+  expect(codecAnswers.length).toBeGreaterThan(0);
+  expect(codecAnswers.every((s) => s === 401)).toBe(true);
+  const rec = await h.query(statusQuery);
+  expect(rec.pending.find((p) => p.stepId === 'restore-backup')?.approvals).toEqual([]);
+  expect(rec.timeline.some((e) => / approved restore-backup/.test(e.event))).toBe(false);
+  console.log(`UI without a codec session: codec answers ${[...new Set(codecAnswers)].join(', ')}; signal form ${attempt}`);
+  await page.close();
+  await anonymous.close();
+  // Signed in, bob rejects and closes: the step never ran.
+  const bob = await signedIn('bob');
+  const bobPage = await openIncident(bob, h.workflowId);
+  await currentDetails(bobPage, '10-signed-in-again');
+  await sendSignal(bobPage, 'Reject a pending step', { stepId: 'restore-backup', incidentId: h.workflowId }, '11-reject-form');
+  await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
+  await sendSignal(bobPage, 'Close an escalated incident', { incidentId: h.workflowId }, '12-close-form');
+  expect((await engine.result(h)).outcome).toBe('escalated');
   await bob.close();
 });

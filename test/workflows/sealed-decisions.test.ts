@@ -2,13 +2,15 @@
  * Decisions count only for the identity the codec server sealed them with, in the incident they
  * name, once, while fresh. What anyone who reaches Temporal could send instead (an unsealed name, a
  * `__sealedBy` written by hand, a forged mac, an old seal, a seal for another incident, one
- * credential under two names, the same sealed decision twice) is refused and noted in the timeline,
+ * credential under two names, the same sealed decision twice, a stored sealed decision replayed to
+ * another incident, the temporal CLI with a hand-written seal) is refused and noted in the timeline,
  * on a real two-person step that never runs.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { buildIncidentInput } from '../../src/lib/incident-input';
 import { approveSignal, closeSignal, decideUpdate, rejectSignal, statusQuery, type IncidentRecord } from '../../src/workflows/contracts';
-import { startEngine, type Engine, type IncidentHandle, type IncidentWorkflow } from '../helpers/engine';
+import { startEngine, temporalBin, type Engine, type IncidentHandle, type IncidentWorkflow } from '../helpers/engine';
 import { clientFor } from '../helpers/sealing';
 
 jest.setTimeout(180_000);
@@ -122,4 +124,45 @@ test('the requester is the identity that sealed the start request, not the name 
   await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
   await clientFor(engine, { sealAs: 'alice' }).workflow.getHandle(id).signal(closeSignal, { incidentId: id });
   expect((await engine.result(h)).outcome).toBe('escalated');
+});
+
+test('a sealed decision replayed from another incident, and a decision sent with the temporal CLI, count for nobody', async () => {
+  const a = await twoPersonIncident('erin');
+  const b = await twoPersonIncident('erin');
+  // alice approves in A through the codec (sealed for A).
+  await clientFor(engine, { sealAs: 'alice' }).workflow.getHandle(a.workflowId).signal(approveSignal, { incidentId: a.workflowId, stepId: STEP });
+  await engine.waitFor(a, (s) => approvalsOf(s).length === 1);
+  // The payload as Temporal stored it in A's history (encrypted, sealed), sent again to B and to A.
+  const { history } = await engine.client.workflowService.getWorkflowExecutionHistory({ namespace: engine.config.temporal.namespace, execution: { workflowId: a.workflowId } });
+  const signaled = (history?.events ?? []).find((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'approve');
+  const stored = signaled?.workflowExecutionSignaledEventAttributes?.input;
+  expect(stored?.payloads?.length).toBe(1);
+  for (const target of [b.workflowId, a.workflowId]) {
+    await engine.client.workflowService.signalWorkflowExecution({
+      namespace: engine.config.temporal.namespace,
+      workflowExecution: { workflowId: target },
+      signalName: 'approve',
+      input: stored,
+      identity: 'replayer',
+      requestId: randomUUID(),
+    });
+  }
+  // The temporal CLI sends plain JSON: a name and a hand-written seal, unsealed as far as the codec knows.
+  const forged = { incidentId: b.workflowId, stepId: STEP, approver: 'bob', __sealedBy: { by: 'bob', id: 'cli', at: new Date().toISOString(), via: 'session' } };
+  execFileSync(temporalBin(), ['workflow', 'signal', '--workflow-id', b.workflowId, '--name', 'approve', '--input', JSON.stringify(forged), '--address', engine.config.temporal.address]);
+  const rb = await engine.waitFor(b, (s) => events(s).filter((e) => e.startsWith('refused approval')).length >= 2);
+  expect(events(rb).filter((e) => e.startsWith('refused approval'))).toEqual([
+    expect.stringMatching(new RegExp(`sealed by alice for incident ${a.workflowId}, not this one`)),
+    expect.stringMatching(/claiming to be bob\): not sealed by the codec server/),
+  ]);
+  expect(approvalsOf(rb)).toEqual([]);
+  const ra = await engine.waitFor(a, (s) => events(s).some((e) => e.startsWith('refused approval')));
+  expect(events(ra).filter((e) => e.startsWith('refused approval'))).toEqual([expect.stringMatching(/sealed by alice and already counted/)]);
+  expect(approvalsOf(ra)).toEqual(['alice']);
+  for (const h of [a, b]) {
+    await clientFor(engine, { sealAs: 'bob' }).workflow.getHandle(h.workflowId).signal(rejectSignal, { incidentId: h.workflowId, stepId: STEP });
+    await engine.waitFor(h, (s) => s.phase === 'ESCALATED');
+    await clientFor(engine, { sealAs: 'bob' }).workflow.getHandle(h.workflowId).signal(closeSignal, { incidentId: h.workflowId });
+    expect((await engine.result(h)).outcome).toBe('escalated');
+  }
 });
