@@ -57,6 +57,11 @@ export interface ApprovalsDeps {
   lastResolvedAt: () => number;
 }
 
+/** What a sealed approve, reject or decide may carry (the seal fields are the worker codec's). */
+const DECISION_FIELDS = ['incidentId', 'stepId', 'approver', 'comment', 'decision', '__sealedBy', '__sealRefused'];
+/** What a sealed close may carry. */
+const CLOSE_FIELDS = ['incidentId', 'by', 'note', '__sealedBy', '__sealRefused'];
+
 export type Approvals = ReturnType<typeof createApprovals>;
 
 export function createApprovals(deps: ApprovalsDeps) {
@@ -90,6 +95,11 @@ export function createApprovals(deps: ApprovalsDeps) {
       const name = fields[nameField];
       if (typeof name === 'string' && name.trim()) return { who: name };
       return { refused: nameField === 'by' ? '"by" is required' : 'stepId and approver are required strings' };
+    }
+    const allowed = nameField === 'by' ? CLOSE_FIELDS : DECISION_FIELDS;
+    const unknown = Object.keys(fields).filter((k) => !allowed.includes(k));
+    if (unknown.length > 0) {
+      return { refused: `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}: send ${decisionExample(nameField)}` };
     }
     const s = sealOf(d);
     if (s.kind === 'unsealed') {

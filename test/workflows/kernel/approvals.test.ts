@@ -134,6 +134,16 @@ describe('a decision counts for the identity that sealed it', () => {
     expect(a.judge(sealed('alice', approve('evict-cache'), at(4 * MIN)), 'approve')).toMatchObject({ who: 'alice' });
   });
 
+  test('a field it does not know: refused, naming it, before anything counts', () => {
+    const { a, rec, notes } = setup({ record: record({ pending: [pending('evict-cache')] }) });
+    a.onSignal(sealed('alice', approve('evict-cache', { approvers: ['alice', 'bob'] } as Partial<ApprovalDecision>)), 'approve');
+    expect(rec.pending[0]?.approvals).toEqual([]);
+    expect(notes).toEqual([`refused approval of evict-cache: unknown field "approvers": send {"incidentId": "${INCIDENT}", "stepId": "..."}`]);
+    expect(a.deciderOf(sealed('alice', { incidentId: INCIDENT, note: 'done', force: true }), 'by')).toEqual({
+      refused: `unknown field "force": send {"incidentId": "${INCIDENT}", "note": "..."}`,
+    });
+  });
+
   test('not an object at all: refused with an example of what to send', () => {
     const { a } = setup();
     expect(a.deciderOf('approve', 'approver')).toEqual({ refused: `expected one JSON object: {"incidentId": "${INCIDENT}", "stepId": "..."}` });
