@@ -1,14 +1,16 @@
 /**
  * The kernel's promises, on real drills: approvals time out and escalate then expire (never proceed),
  * rejections stop the step, two-person steps need two distinct people, one incident at a time acts
- * on a resource, a recent mitigation is not repeated (cooldown), search attributes list incidents.
+ * on a resource, a recent mitigation is not repeated (cooldown), search attributes list incidents,
+ * and a start request made with the plain temporal CLI (its own policy, a made-up parent) widens nothing.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import Redis from 'ioredis';
 import { alertSignal, approveSignal, closeSignal, decideUpdate, rejectSignal, statusQuery } from '../../src/workflows/contracts';
 import { buildIncidentInput } from '../../src/lib/incident-input';
 import type { IncidentPolicy } from '../../src/workflows/contracts';
-import { drillContainer, startEngine, TEST_POLICY, waitUntil, type Engine, type IncidentWorkflow } from '../helpers/engine';
+import { drillContainer, startEngine, temporalBin, TEST_POLICY, waitUntil, type Engine, type IncidentHandle } from '../helpers/engine';
 import { fillRedis as fill, health, redisUp, unfillRedis } from '../helpers/drill';
 
 jest.setTimeout(180_000);
@@ -49,6 +51,15 @@ beforeAll(async () => {
     },
   });
 });
+
+/** Starts an incident with the plain temporal CLI (plain JSON, no codec), as anyone who reaches the frontend could. */
+function startWithCli(runbook: string, workflowId: string, input: unknown): IncidentHandle {
+  execFileSync(temporalBin(), [
+    'workflow', 'start', '--type', runbook, '--task-queue', engine.taskQueue, '--workflow-id', workflowId,
+    '--input', JSON.stringify(input), '--address', engine.config.temporal.address,
+  ]);
+  return engine.track(workflowId);
+}
 
 async function healRedis(): Promise<void> {
   const c = await drillContainer(engine.docker, 'redis');
@@ -188,11 +199,10 @@ test('an incident opened by an alert absorbs repeats while it settles, and escal
 
 test('a start request that carries its own policy widens nothing: the worker\'s policy decides who may approve', async () => {
   await fillRedis();
-  // As anyone who can reach the Temporal frontend could: the input with a policy of one's own.
+  // As anyone who can reach the Temporal frontend could, with the temporal CLI: the input with a policy of one's own.
   const { runbook, input } = buildIncidentInput(engine.config, { runbook: 'cacheFailure', target: 'alfred', requestedBy: 'mallory-script' });
   const forged = { ...input, policy: { ...TEST_POLICY, approvers: ['mallory'], tiers: [{ name: 'nobody', contacts: [], waitMs: 600_000 }] } as IncidentPolicy };
-  const h = await engine.client.workflow.start<IncidentWorkflow>(runbook, { taskQueue: engine.taskQueue, workflowId: `test-forged-policy-${Date.now()}`, args: [forged] });
-  engine.track(h.workflowId);
+  const h = startWithCli(runbook, `test-forged-policy-${Date.now()}`, forged);
   const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
   expect(waiting.timeline.map((t) => t.event)).toContain(
     'policy from the worker\'s configuration: approvers alice, bob, carol; tiers tier-1 on-call 60000 ms, tier-2 senior 60000 ms; cooldown 0 ms',
@@ -211,8 +221,7 @@ test('a made-up parent in the start request carries no approvals: the step waits
   await fillRedis();
   const { runbook, input } = buildIncidentInput(engine.config, { runbook: 'cacheFailure', target: 'alfred', requestedBy: 'mallory-script' });
   const forged = { ...input, parent: { incidentId: 'incident-made-up', stepId: 'whatever', approvers: ['alice'] } };
-  const h = await engine.client.workflow.start<IncidentWorkflow>(runbook, { taskQueue: engine.taskQueue, workflowId: `test-forged-parent-${Date.now()}`, args: [forged] });
-  engine.track(h.workflowId);
+  const h = startWithCli(runbook, `test-forged-parent-${Date.now()}`, forged);
   const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
   expect(waiting.actions.find((a) => a.stepId === 'evict-cache')).toMatchObject({ state: 'pending', approvals: [] });
   expect(waiting.timeline.map((t) => t.event)).toContain('the parent named in the request (incident-made-up) did not start this incident: its approvals do not count here');
