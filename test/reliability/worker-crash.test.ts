@@ -18,7 +18,7 @@ import Docker from 'dockerode';
 
 jest.setTimeout(600_000);
 
-const KILLS = Number(process.env.CRASH_KILLS ?? 20);
+const KILLS = Number(process.env.CRASH_KILLS ?? 12);
 const ROUNDS = 4;
 const EVENTS = path.join(STACK_DIR, 'podman/events.log');
 
