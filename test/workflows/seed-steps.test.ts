@@ -63,14 +63,15 @@ const finding = (r: IncidentRecord, check: string) => r.findings.find((f) => f.c
 test('status pages, Redis latency and the compose network on the healthy drill', async () => {
   const run = async (runbook: 'providerDown' | 'allProvidersDown' | 'latencySpike' | 'cacheFailure', target: string) =>
     engine.waitFor(await engine.start({ runbook, target, dryRun: true, ...(runbook === 'providerDown' ? { params: { graceSeconds: 1, sampleSeconds: 1 } } : {}) }), settled, 150_000);
-  const [ok, broken, all, latency, cache, plain] = await Promise.all([
+  const [ok, broken, all, cache, plain] = await Promise.all([
     run('providerDown', 'pages'),
     run('providerDown', 'pages-broken'),
     run('allProvidersDown', 'pages-broken'),
-    run('latencySpike', 'alfred'),
     run('cacheFailure', 'alfred'),
     run('providerDown', 'alfred'),
   ]);
+  // INC-04 measures latency: on its own, not beside five other incidents on two cores.
+  const latency = await run('latencySpike', 'alfred');
 
   // INC-02, pages readable: recorded as findings and told in the diagnosis; an incident on one page
   // decides nothing (the drill's traffic is healthy): still a false alarm.
