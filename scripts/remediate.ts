@@ -56,6 +56,8 @@ Usage:
   remediate approve <incident-id> <step-id> [--comment TEXT]
   remediate reject  <incident-id> <step-id> [--comment TEXT]
   remediate close   <incident-id> [--note TEXT]        close an escalated incident after handling it
+  remediate abort   <incident-id> --reason TEXT        stop an incident before it finishes (an approver; it stops
+                                                       at its next safe point, never mid-action, and closes as aborted)
   remediate postmortem <incident-id> [--out FILE]      the post-mortem, written from the incident's event history
   remediate schedules apply                            create or update the engine's schedules (daily TLS check)
 
@@ -64,7 +66,7 @@ npx tsx scripts/codec-secrets.ts add-token <you>; the local stack's are in .stac
 in $REMEDIATE_CREDENTIALS or ~/.config/remediate/credentials, readable by you only (chmod 600).
 \`remediate login\` checks a token with the codec server and writes that file. Every command but
 runbooks goes through the codec server (codec.serverUrl in the engine config): it seals what you
-send with your name (approve, reject, close, start) and decrypts what you read. You cannot approve
+send with your name (approve, reject, close, abort, start) and decrypts what you read. You cannot approve
 an incident you opened.
 
 Options for start and rollback:
@@ -102,6 +104,7 @@ const OPTIONS = {
   'restore-backup': { type: 'boolean' },
   comment: { type: 'string' },
   note: { type: 'string' },
+  reason: { type: 'string' },
   out: { type: 'string' },
 } as const;
 
@@ -382,6 +385,8 @@ interface SealedDecisionRequest {
 interface SealedCloseRequest {
   incidentId: string;
   note?: string;
+  abort?: true;
+  reason?: string;
 }
 
 async function decide(
@@ -413,10 +418,22 @@ async function decide(
 async function close(client: Client, id: string, opts: Opts, me: string): Promise<number> {
   const rec = await status(client, id);
   if (rec.phase !== 'ESCALATED')
-    throw new Failure(`${id} is ${rec.phase}, not escalated; only escalated incidents are closed by hand`);
+    throw new Failure(
+      `${id} is ${rec.phase}, not escalated; only escalated incidents are closed by hand (to stop it now: remediate abort ${id} --reason "...")`,
+    );
   const request: SealedCloseRequest = { incidentId: id, ...(opts.note ? { note: opts.note } : {}) };
   await client.workflow.getHandle(id).signal<[SealedCloseRequest]>(closeSignal.name, request);
   out(opts, { closed: id, by: me }, `closed ${id} as ${me}`);
+  return 0;
+}
+
+/** `remediate abort`: stops an incident before it finishes; the workflow says in its timeline whether it counted. */
+async function abort(client: Client, id: string, opts: Opts, me: string): Promise<number> {
+  const rec = await status(client, id);
+  if (rec.phase === 'POST-MORTEM' || rec.phase === 'CLOSED') throw new Failure(`${id} is already ${rec.phase}`);
+  const request: SealedCloseRequest = { incidentId: id, abort: true, reason: opts.reason as string };
+  await client.workflow.getHandle(id).signal<[SealedCloseRequest]>(closeSignal.name, request);
+  out(opts, { aborted: id, by: me, reason: opts.reason }, `abort of ${id} sent as ${me}; it stops at its next safe point (remediate show ${id})`);
   return 0;
 }
 
@@ -471,6 +488,7 @@ const COMMANDS = [
   'approve',
   'reject',
   'close',
+  'abort',
   'postmortem',
   'schedules',
 ] as const;
@@ -492,6 +510,9 @@ function check(command: Command, pos: string[], opts: Opts, cfg: EngineConfig): 
     case 'show':
     case 'close':
     case 'postmortem':
+      return { id: incidentId(pos[0]) };
+    case 'abort':
+      if (!opts.reason?.trim()) throw new UsageError('usage: remediate abort <incident-id> --reason TEXT (an abort needs a reason)');
       return { id: incidentId(pos[0]) };
     case 'approve':
     case 'reject': {
@@ -648,6 +669,8 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'close':
         return await close(client, checked.id as string, opts, me);
+      case 'abort':
+        return await abort(client, checked.id as string, opts, me);
     }
     return 2;
   } catch (err) {

@@ -6,6 +6,7 @@
  *   CODEC_SECRETS_FILE  path                 (secretsFile, default .stack/secrets/codec.yaml)
  *   CODEC_UI_ORIGINS    comma-separated      (uiOrigins, default http://127.0.0.1:8233,http://localhost:8233)
  *   CODEC_SESSION_TTL   8h, 30m, 3600s, ms   (sessionTtl, default 8h)
+ *   CODEC_SESSION_REVOCATIONS  path         (sessionRevocationsFile, default .stack/codec-server/revoked-sessions.jsonl)
  *
  * No secret lives here: keys, operators and OIDC settings are in the secrets file (src/lib/codec/secrets.ts).
  */
@@ -66,6 +67,11 @@ export const CodecServerConfigSchema = z
     uiOrigins: z.array(origin).default(['http://127.0.0.1:8233', 'http://localhost:8233']),
     /** How long a login session lasts. */
     sessionTtl: duration.default('8h'),
+    /**
+     * Where logouts are kept (JSON lines), shared by every codec server with the same secrets file so a
+     * session signed out on one is refused by all; `""` keeps them in this process only.
+     */
+    sessionRevocationsFile: z.string().default('.stack/codec-server/revoked-sessions.jsonl'),
     /** Mark the session cookie `Secure` (the server is reached over HTTPS, e.g. behind a TLS proxy). */
     secureCookie: z.boolean().default(false),
     /** Larger /encode and /decode bodies are refused with 413. */
@@ -110,6 +116,7 @@ export function loadCodecServerConfig(file?: string, env: NodeJS.ProcessEnv = pr
       .map((s) => s.trim())
       .filter(Boolean);
   if (env.CODEC_SESSION_TTL) merged.sessionTtl = env.CODEC_SESSION_TTL;
+  if (env.CODEC_SESSION_REVOCATIONS !== undefined) merged.sessionRevocationsFile = env.CODEC_SESSION_REVOCATIONS;
   const parsed = CodecServerConfigSchema.safeParse(merged);
   if (!parsed.success) {
     const where = named || existsSync(chosen) ? `config file ${path.resolve(chosen)}` : 'codec server settings';

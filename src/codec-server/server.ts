@@ -13,7 +13,7 @@
  * /decode answer 401 and nothing is decoded. Bad input is a 4xx, never a 500. Logs carry no secret
  * and no payload content.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,10 +26,10 @@ import { checkPassword, checkToken, SecretsError, type CodecSecrets } from '../l
 import type { SealVia } from '../lib/codec/sealed';
 import { payloadsFromWire, payloadsToWire } from '../lib/codec/wire';
 import type { CodecServerConfig } from './config';
+import { createSessionStore } from './sessions';
 
 export const SESSION_COOKIE = 'codec_session';
 export const ALLOWED_HEADERS = 'content-type, x-namespace, authorization';
-const MAX_SESSIONS = 10_000;
 const LOGIN_BODY_LIMIT = 16 * 1024;
 
 export interface Identity {
@@ -50,8 +50,8 @@ export interface CodecServer {
   close(): Promise<void>;
   /** Base URL once listening, e.g. `http://127.0.0.1:8234`. */
   readonly url: string;
-  /** Live login sessions. */
-  readonly sessionCount: number;
+  /** Where logouts are kept (or why only in memory). */
+  readonly sessionRevocations: { file?: string; warning?: string };
 }
 
 class HttpError extends Error {
@@ -149,7 +149,12 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
       `secrets file ${secrets.origin} has no operators and no oidc: nobody could use the codec server`,
     );
   const allowedOrigins = new Set(config.uiOrigins);
-  const sessions = new Map<string, { name: string; expiresAtMs: number }>();
+  const sessions = createSessionStore({
+    seal: secrets.seal,
+    isOperator: (name) => secrets.operators.some((o) => o.name === name),
+    ...(config.sessionRevocationsFile ? { revocationsFile: config.sessionRevocationsFile } : {}),
+  });
+  if (sessions.revocations.warning) logger.warn(sessions.revocations.warning);
   const loginFailures = new Map<string, { count: number; since: number }>();
   const jwks = createJwks(secrets);
   let baseUrl = '';
@@ -166,25 +171,10 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
     }
   }
 
-  function sweepSessions(now: number): void {
-    for (const [id, s] of sessions) if (s.expiresAtMs <= now) sessions.delete(id);
-    while (sessions.size >= MAX_SESSIONS) {
-      const oldest = sessions.keys().next().value;
-      if (oldest === undefined) break;
-      sessions.delete(oldest);
-    }
-  }
-
   function sessionOf(req: IncomingMessage): Identity | undefined {
-    const id = cookieValue(req, SESSION_COOKIE);
-    if (!id) return undefined;
-    const s = sessions.get(id);
-    if (!s) return undefined;
-    if (s.expiresAtMs <= Date.now()) {
-      sessions.delete(id);
-      return undefined;
-    }
-    return { name: s.name, via: 'session', expiresAt: new Date(s.expiresAtMs).toISOString() };
+    const token = cookieValue(req, SESSION_COOKIE);
+    const s = token ? sessions.verify(token, Date.now()) : undefined;
+    return s ? { name: s.name, via: 'session', expiresAt: new Date(s.expiresAtMs).toISOString() } : undefined;
   }
 
   async function verifyAccessToken(token: string): Promise<Identity> {
@@ -343,10 +333,8 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
       throw new HttpError(401, msg);
     }
     loginFailures.delete(key);
-    sweepSessions(now);
-    const id = randomBytes(32).toString('base64url');
     const expiresAtMs = now + config.sessionTtl;
-    sessions.set(id, { name: op.name, expiresAtMs });
+    const { token: id } = sessions.issue(op.name, expiresAtMs);
     const identity: Identity = { name: op.name, via: 'session', expiresAt: new Date(expiresAtMs).toISOString() };
     log.info({ operator: op.name, remote, expiresAt: identity.expiresAt }, 'signed in');
     const headers = { 'set-cookie': cookie(id, Math.floor(config.sessionTtl / 1000)) };
@@ -358,8 +346,7 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
     checkOrigin(req);
     req.resume();
     const id = cookieValue(req, SESSION_COOKIE);
-    const s = id ? sessions.get(id) : undefined;
-    if (id) sessions.delete(id);
+    const s = id ? sessions.revoke(id, Date.now()) : undefined;
     if (s) log.info({ operator: s.name }, 'signed out');
     const headers = { 'set-cookie': cookie('', 0) };
     if ((req.headers.accept ?? '').includes('text/html'))
@@ -509,15 +496,13 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
   });
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
-  const sweeper = setInterval(() => sweepSessions(Date.now()), 60_000);
-  sweeper.unref();
 
   return {
     get url() {
       return baseUrl;
     },
-    get sessionCount() {
-      return sessions.size;
+    get sessionRevocations() {
+      return sessions.revocations;
     },
     listen(port = config.listen.port, host = config.listen.host) {
       return new Promise<AddressInfo>((resolve, reject) => {
@@ -542,7 +527,6 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
       });
     },
     async close() {
-      clearInterval(sweeper);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

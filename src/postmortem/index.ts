@@ -113,11 +113,11 @@ export function timelineFromHistory(events: HistoryEvent[]): { time: Date; event
             time: e.time,
             event: `Alert ${String(body?.name)} ${String(body?.status)} (${String(body?.source)})`,
           });
+        else if (name === 'close' && body?.abort !== undefined)
+          rows.push({ time: e.time, event: `${String(sender ?? body?.by)} sent abort${body?.reason ? `: ${String(body.reason)}` : ''}` });
         else if (name === 'close')
-          rows.push({
-            time: e.time,
-            event: `Closed by ${String(sender ?? body?.by)}${body?.note ? `: ${String(body.note)}` : ''}`,
-          });
+          // Sent, not necessarily counted: the timeline says whether it closed the incident.
+          rows.push({ time: e.time, event: `${String(sender ?? body?.by)} sent close${body?.note ? `: ${String(body.note)}` : ''}` });
         break;
       }
       case 'WORKFLOW_EXECUTION_UPDATE_ACCEPTED': {

@@ -12,7 +12,9 @@
 import type { BundleOptions } from '@temporalio/worker';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
+/** Failures raised in workflow code are encoded like the activities' (src/lib/codec/failure-converter.ts). */
+export const FAILURE_CONVERTER_PATH = require.resolve('../lib/codec/failure-converter');
 
-export function workflowBundleOptions(): Pick<BundleOptions, 'workflowsPath' | 'preloadModules'> {
-  return { workflowsPath: WORKFLOWS_PATH, preloadModules: [WORKFLOWS_PATH] };
+export function workflowBundleOptions(): Pick<BundleOptions, 'workflowsPath' | 'preloadModules' | 'failureConverterPath'> {
+  return { workflowsPath: WORKFLOWS_PATH, preloadModules: [WORKFLOWS_PATH], failureConverterPath: FAILURE_CONVERTER_PATH };
 }

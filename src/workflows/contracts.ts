@@ -25,7 +25,8 @@ export type IncidentOutcome =
   | 'false-alarm' // diagnostics found nothing wrong; nothing was done
   | 'dry-run' // diagnostics ran, mitigations were only described
   | 'escalated' // a step failed, was rejected or expired, or verification missed its deadline; a human closed it
-  | 'closed'; // closed by an operator before the runbook finished
+  | 'closed' // (never produced; kept for records that name it)
+  | 'aborted'; // an allowed approver stopped it before the runbook finished, with a reason (IncidentRecord.aborted)
 
 /** The alert that opened (or re-fired into) an incident, as normalised by the receiver. */
 export interface AlertEvent {
@@ -136,6 +137,9 @@ export interface CloseRequest extends SealFields {
   /** What incidents recorded before sealed decisions read. */
   by?: string;
   note?: string;
+  /** Stop the incident before it escalates (an allowed approver, with a reason): it closes as aborted. */
+  abort?: boolean;
+  reason?: string;
 }
 
 export type StepState =
@@ -208,6 +212,8 @@ export interface IncidentRecord {
   outcome?: IncidentOutcome;
   openedAt: string;
   closedAt?: string;
+  /** Who stopped the incident before its runbook finished, why, and when (outcome `aborted`). */
+  aborted?: { by: string; reason: string; at: string };
   /** The incident's chat channel, `#inc-YYYY-MM-DD-<short-name>` (seed 002), once people were told. */
   channel?: string;
   /** Seed 002: "Schedule post-mortem within 48 hours" of the resolution. */
@@ -256,11 +262,11 @@ export const statusQuery = defineQuery<IncidentRecord>('status');
 
 /** Handler descriptions, shown in the UI's signal/update dropdown. */
 export const HANDLER_DESCRIPTIONS = {
-  approve: 'Approve a pending step: {"stepId": "<step>", "approver": "<your name>", "comment": "optional"}',
-  reject: 'Reject a pending step (the incident escalates): {"stepId": "<step>", "approver": "<your name>", "comment": "why"}',
-  decide: 'Approve or reject with a reply: {"stepId": "<step>", "approver": "<name>", "decision": "approve" | "reject"}',
+  approve: 'Approve a pending step, signed in to the codec server (it counts for who is signed in): {"incidentId": "<incident>", "stepId": "<step>", "comment": "optional"}',
+  reject: 'Reject a pending step (the incident escalates), signed in to the codec server: {"incidentId": "<incident>", "stepId": "<step>", "comment": "why"}',
+  decide: 'Approve or reject with a reply, signed in to the codec server: {"incidentId": "<incident>", "stepId": "<step>", "decision": "approve" | "reject"}',
   alert: 'A repeat or resolution of the alert that opened this incident (sent by the receiver)',
-  close: 'Close an escalated incident after handling it by hand: {"by": "<your name>", "note": "what you did"}',
+  close: 'Close an escalated incident after handling it: {"incidentId": "<incident>", "note": "what you did"}; or stop it before then: {"incidentId": "<incident>", "abort": true, "reason": "why"}',
   status: 'The incident record: phase, findings, pending approvals, actions, timeline',
 } as const;
 

@@ -4,6 +4,9 @@
  * decryption on /decode, CORS for the Temporal UI, and bad input answered with a 4xx.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
@@ -79,6 +82,9 @@ const idpKey = rsaKey();
 const otherKey = rsaKey();
 const carolToken = newToken();
 
+/** Where this file's codec servers keep logouts. */
+const stateDir = mkdtempSync(path.join(tmpdir(), 'codec-server-test-'));
+const REVOCATIONS = path.join(stateDir, 'revoked-sessions.jsonl');
 let jwksServer: http.Server;
 let jwksRequests = 0;
 let secrets: CodecSecrets;
@@ -98,9 +104,9 @@ function accessToken(
     .sign(opts.key ?? idpKey.privateKey);
 }
 
-async function startCodec(overrides: Record<string, unknown> = {}): Promise<{ server: CodecServer; base: string }> {
-  const config = CodecServerConfigSchema.parse({ listen: { port: 0 }, uiOrigins: [UI], ...overrides });
-  const s = createCodecServer({ config, secrets, logger: pino({ level: 'silent' }) });
+async function startCodec(overrides: Record<string, unknown> = {}, withSecrets = secrets): Promise<{ server: CodecServer; base: string }> {
+  const config = CodecServerConfigSchema.parse({ listen: { port: 0 }, uiOrigins: [UI], sessionRevocationsFile: REVOCATIONS, ...overrides });
+  const s = createCodecServer({ config, secrets: withSecrets, logger: pino({ level: 'silent' }) });
   await s.listen(0, '127.0.0.1');
   return { server: s, base: s.url };
 }
@@ -138,6 +144,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await new Promise<void>((resolve) => jwksServer?.close(() => resolve()));
+  rmSync(stateDir, { recursive: true, force: true });
 });
 
 describe('without credentials', () => {
@@ -185,7 +192,7 @@ describe('login session', () => {
     expect(a.status).toBe(200);
     expect(a.json).toEqual({ name: 'alice', via: 'session', expiresAt: expect.any(String) });
     const set = a.headers['set-cookie']?.[0] ?? '';
-    expect(set).toMatch(/^codec_session=[A-Za-z0-9_-]{43};/);
+    expect(set).toMatch(/^codec_session=s1\.[\w-]+\.[\w-]+\.[\w-]{43};/);
     expect(set).toContain('HttpOnly');
     expect(set).toContain('SameSite=Lax');
     expect(set).toContain(`Max-Age=${8 * 3600}`);
@@ -252,6 +259,71 @@ describe('login session', () => {
       (await request(base, 'POST', '/decode', { headers: { ...JSON_HEADERS, cookie }, body: '{"payloads":[]}' }))
         .status,
     ).toBe(401);
+  });
+
+  test('a session outlives its server: another with the same secrets file accepts it, and a logout on one ends it on both', async () => {
+    const cookie = sessionCookie(await login());
+    const other = await startCodec();
+    try {
+      const me = await request(other.base, 'GET', '/whoami', { headers: { cookie } });
+      expect(me.status).toBe(200);
+      expect(me.json).toMatchObject({ name: 'alice', via: 'session' });
+      await server.close();
+      ({ server, base } = await startCodec());
+      expect((await request(base, 'GET', '/whoami', { headers: { cookie } })).json).toMatchObject({ name: 'alice' });
+
+      expect((await request(other.base, 'POST', '/logout', { headers: { cookie } })).json).toEqual({ signedOut: true });
+      expect(readFileSync(REVOCATIONS, 'utf8').trim().split('\n').length).toBeGreaterThan(0);
+      expect((await request(base, 'GET', '/whoami', { headers: { cookie } })).status).toBe(401);
+      const restarted = await startCodec();
+      try {
+        expect((await request(restarted.base, 'GET', '/whoami', { headers: { cookie } })).status).toBe(401);
+      } finally {
+        await restarted.server.close();
+      }
+    } finally {
+      await other.server.close();
+    }
+  });
+
+  test('a session cookie altered, or signed with a key not in the ring, is refused', async () => {
+    const cookie = sessionCookie(await login());
+    const [name, value] = cookie.split('=') as [string, string];
+    const [v, kid, body, mac] = value.split('.') as [string, string, string, string];
+    const claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Record<string, unknown>;
+    expect(claims).toEqual({ n: 'alice', s: expect.any(String), e: expect.any(Number) });
+    const asCarol = Buffer.from(JSON.stringify({ ...claims, n: 'carol' })).toString('base64url');
+    const later = Buffer.from(JSON.stringify({ ...claims, e: (claims.e as number) + 86_400_000 })).toString('base64url');
+    for (const forged of [`${v}.${kid}.${asCarol}.${mac}`, `${v}.${kid}.${later}.${mac}`, `${v}.other.${body}.${mac}`, `${v}.${kid}.${body}.${mac.slice(1)}`]) {
+      expect((await request(base, 'GET', '/whoami', { headers: { cookie: `${name}=${forged}` } })).status).toBe(401);
+    }
+    const rotated = parseSecrets({
+      encryption: { active: 'k1', keys: { k1: newKey() } },
+      seal: { active: 's2', keys: { s2: newKey() } },
+      operators: [{ name: 'alice', password: await hashPassword('correct horse battery') }],
+    });
+    const elsewhere = await startCodec({}, rotated);
+    try {
+      expect((await request(elsewhere.base, 'GET', '/whoami', { headers: { cookie } })).status).toBe(401);
+    } finally {
+      await elsewhere.server.close();
+    }
+  });
+
+  test('an operator removed from the secrets file is signed out', async () => {
+    const cookie = sessionCookie(await login());
+    const without = parseSecrets({
+      encryption: { active: 'k1', keys: { k1: newKey() } },
+      seal: { active: secrets.seal?.active as string, keys: Object.fromEntries([...(secrets.seal?.keys ?? new Map())].map(([k, b]) => [k, b.toString('base64')])) },
+      operators: [{ name: 'carol', token: carolToken.stored }],
+    });
+    const after = await startCodec({}, without);
+    try {
+      expect((await request(after.base, 'GET', '/whoami', { headers: { cookie } })).status).toBe(401);
+      expect((await request(base, 'GET', '/whoami', { headers: { cookie } })).status).toBe(200);
+    } finally {
+      await after.server.close();
+    }
   });
 
   test('an invented session id is refused', async () => {

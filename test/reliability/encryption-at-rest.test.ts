@@ -99,3 +99,29 @@ test('an incident history holds only ciphertext; with the codec it reads back', 
   // A client without the key cannot read the result: the payload converter sees ciphertext.
   await expect(plain.workflow.getHandle(h.workflowId).result()).rejects.toThrow();
 });
+
+test("failures are encrypted too: an activity's error and the workflow's failure read 'Encoded failure' without the codec", async () => {
+  const target = `no-such-target-${randomUUID().slice(0, 8)}`;
+  const input: IncidentInput = { target, requestedBy: 'test-requester', severity: 2, dryRun: true };
+  const h = await engine.client.workflow.start('cacheFailure', { taskQueue: engine.taskQueue, workflowId: `at-rest-failure-${randomUUID().slice(0, 8)}`, args: [input] });
+  // With the codec, the error reads as the activity raised it.
+  const err = (await h.result().then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as { cause?: { cause?: { message?: string } } } | undefined;
+  expect(err?.cause?.cause?.message).toBe(`unknown target "${target}"`);
+
+  const raw = await plain.workflow.getHandle(h.workflowId).fetchHistory();
+  const failures = (raw.events ?? []).flatMap((e) => {
+    const f = e.activityTaskFailedEventAttributes?.failure ?? e.workflowExecutionFailedEventAttributes?.failure;
+    return f ? [f] : [];
+  });
+  expect(failures.length).toBe(2);
+  for (const f of failures) {
+    expect(f.message).toBe('Encoded failure');
+    expect(f.stackTrace).toBe('');
+    expect(encodingOf(f.encodedAttributes ?? {})).toBe('binary/encrypted');
+  }
+  // The target's name is nowhere in the stored bytes but the search attributes.
+  expect(storedBytes(raw, { withSearchAttributes: false }).includes(Buffer.from(target))).toBe(false);
+});

@@ -71,7 +71,7 @@ afterAll(async () => {
 test('--help documents every command; bad usage exits 2 with a message', async () => {
   const help = await remediate('--help');
   expect(help.code).toBe(0);
-  for (const c of ['login', 'whoami', 'runbooks', 'list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'postmortem', 'schedules', '--dry-run', '--wait', 'REMEDIATE_CREDENTIALS', '~/.config/remediate/credentials']) {
+  for (const c of ['login', 'whoami', 'runbooks', 'list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'abort', '--reason', 'postmortem', 'schedules', '--dry-run', '--wait', 'REMEDIATE_CREDENTIALS', '~/.config/remediate/credentials']) {
     expect(help.stdout).toContain(c);
   }
   expect(help.stdout).not.toContain('--as');
@@ -226,5 +226,35 @@ test('approvals through the script: requester and strangers refused, reject esca
   expect(pm.code).toBe(0);
   expect(pm.stdout).toMatch(/\| Incident opened by erin/);
   expect(pm.stdout).toMatch(/\| bob rejected recreate-api/);
-  expect(pm.stdout).toMatch(/\| Closed by bob: kept 1\.1\.0/);
+  expect(pm.stdout).toMatch(/\| bob sent close: kept 1\.1\.0/);
+});
+
+test('an abort through the script: an early close points to it, it needs a reason and an approver, and it stops the incident', async () => {
+  const id = incidentWorkflowId('rollback', 'alfred');
+  const h = engine.client.workflow.getHandle(id);
+  expect((await as('erin', 'rollback', '--target', 'alfred', '--services', 'api', '--tag', '1.0.0')).code).toBe(0);
+  await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'recreate-api'));
+
+  const early = await as('bob', 'close', id);
+  expect(early.code).toBe(1);
+  expect(early.stderr).toMatch(/not escalated; .*remediate abort incident-rollback-alfred --reason/);
+  const noReason = await as('bob', 'abort', id);
+  expect(noReason.code).toBe(2);
+  expect(noReason.stderr).toMatch(/an abort needs a reason/);
+  // dave signs in fine but may not approve, so he may not abort either: the workflow refuses it.
+  expect((await as('dave', 'abort', id, '--reason', 'I want it gone')).code).toBe(0);
+  await engine.waitFor(h, (s) => s.timeline.some((t) => t.event === 'refused abort from dave: not an allowed approver'));
+  expect((await h.query('status')) as { phase: string }).toMatchObject({ phase: 'MITIGATE' });
+
+  const aborted = await as('bob', 'abort', id, '--reason', 'wrong target: handled by hand');
+  expect(aborted.code).toBe(0);
+  expect(aborted.stdout).toMatch(/abort of incident-rollback-alfred sent as bob/);
+  const rec = await engine.result(h);
+  expect(rec.outcome).toBe('aborted');
+  expect(rec.aborted).toMatchObject({ by: 'bob', reason: 'wrong target: handled by hand' });
+  expect(rec.actions.find((a) => a.stepId === 'recreate-api')).toMatchObject({ state: 'skipped' });
+  const pm = await as('alice', 'postmortem', id);
+  expect(pm.stdout).toMatch(/\| dave sent abort: I want it gone/);
+  expect(pm.stdout).toMatch(/\| bob sent abort: wrong target: handled by hand/);
+  expect(pm.stdout).toMatch(/Outcome: \*\*aborted\*\*/);
 });

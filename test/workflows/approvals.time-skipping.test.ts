@@ -288,3 +288,35 @@ test('a decision older than policy.decisionMaxAgeMs is refused; a fresh one coun
   expect(rec.actions.find((a) => a.stepId === 'evict-cache')).toMatchObject({ state: 'done', approvals: ['carol'] });
   await guardIdlesOut();
 });
+
+test('an abort with a reason stops the incident while a step waits: nothing runs, it closes as aborted', async () => {
+  const h = await start('cacheFailure');
+  await until(h, 'evict-cache waits', waitingFor('evict-cache'));
+  const bob = as('bob').workflow.getHandle(h.workflowId);
+  await bob.signal(closeSignal, { incidentId: h.workflowId, note: 'not yet escalated' });
+  await bob.signal(closeSignal, { incidentId: h.workflowId, abort: true });
+  await until(h, 'both refused', (r) => events(r).filter((e) => e.startsWith('refused')).length === 2);
+  await env.sleep(5 * MIN);
+  await bob.signal(closeSignal, { incidentId: h.workflowId, abort: true, reason: 'the cache is rebuilt by hand' });
+  const rec = await h.result();
+  expect(rec.outcome).toBe('aborted');
+  expect(rec.aborted).toMatchObject({ by: 'bob', reason: 'the cache is rebuilt by hand' });
+  expect(rec.actions.map((a) => [a.stepId, a.state])).toEqual([
+    ['evict-cache', 'skipped'],
+    ['raise-maxmemory', 'skipped'],
+  ]);
+  // Nothing was evicted: the stub's Redis is still full.
+  expect(redisFull).toBe(true);
+  expect(rec.pending).toEqual([]);
+  expect(events(rec)).toEqual(
+    expect.arrayContaining([
+      expect.stringMatching(/^refused close from bob: the incident is in MITIGATE, not escalated; .*to stop it now/),
+      'refused abort from bob: an abort needs a reason: {"abort": true, "reason": "why it must stop"}',
+      'abort requested by bob (sealed) in MITIGATE: the cache is rebuilt by hand; the incident stops at its next safe point',
+      'aborted by bob: the cache is rebuilt by hand',
+      'closed: aborted',
+    ]),
+  );
+  // Still only the first tier's request: the abort came before any escalation.
+  expect(kinds(h)).toEqual(['approval-needed:tier-1 on-call']);
+});

@@ -27,9 +27,12 @@ export function displayCodecs(secrets: CodecSecrets): PayloadCodec[] {
   return [new EncryptionCodec(secrets.encryption)];
 }
 
-/** `{ payloadCodecs }` for `Worker.create`, `new Client` and the receiver's client. */
+/** The module whose `failureConverter` encodes failure messages and stack traces (./failure-converter.ts). */
+export const FAILURE_CONVERTER_PATH = require.resolve('./failure-converter');
+
+/** `{ payloadCodecs, failureConverterPath }` for `Worker.create`, `new Client` and the receiver's client. */
 export function engineDataConverter(secrets: CodecSecrets): DataConverter {
-  return { payloadCodecs: engineCodecs(secrets) };
+  return { payloadCodecs: engineCodecs(secrets), failureConverterPath: FAILURE_CONVERTER_PATH };
 }
 
 /** Runs codecs the way the SDK does: encode in order. */

@@ -30,7 +30,7 @@ export const DECISION_MAX_AGE_MS = 15 * 60_000;
 /** Who a decision counts for (and the seal it came with), or why it counts for nobody. */
 export type Decider = { who: string; sealId?: string };
 export type Refusal = { refused: string; claimed?: string };
-export type ApprovalOutcome = 'approved' | 'rejected' | 'expired' | 'cleared';
+export type ApprovalOutcome = 'approved' | 'rejected' | 'expired' | 'cleared' | 'aborted';
 
 export interface ApprovalsDeps {
   /** The incident's record: its id, requester, phase, pending approvals and escalations. */
@@ -60,7 +60,9 @@ export interface ApprovalsDeps {
 /** What a sealed approve, reject or decide may carry (the seal fields are the worker codec's). */
 const DECISION_FIELDS = ['incidentId', 'stepId', 'approver', 'comment', 'decision', '__sealedBy', '__sealRefused'];
 /** What a sealed close may carry. */
-const CLOSE_FIELDS = ['incidentId', 'by', 'note', '__sealedBy', '__sealRefused'];
+const CLOSE_FIELDS = ['incidentId', 'by', 'note', 'abort', 'reason', '__sealedBy', '__sealRefused'];
+/** The longest reason an abort may carry. */
+const ABORT_REASON_MAX = 500;
 
 export type Approvals = ReturnType<typeof createApprovals>;
 
@@ -82,6 +84,7 @@ export function createApprovals(deps: ApprovalsDeps) {
   /** Seals already counted: a decision replayed within this incident counts once. */
   const countedSeals = new Set<string>();
   let closedBy: { by: string; note?: string } | undefined;
+  let abortedBy: { by: string; reason: string; at: string } | undefined;
 
   /**
    * Who made a decision, or why it counts for nobody. Sealed: the identity the codec server
@@ -218,8 +221,11 @@ export function createApprovals(deps: ApprovalsDeps) {
   /**
    * The "close" signal. With `rules` (patch `close-rules`), a close counts only from an allowed
    * approver, and only once the incident waits for people; anything else is refused with a note.
+   * With `abortable` (patch `explicit-abort`), an allowed approver may also stop the incident earlier
+   * with `"abort": true` and a reason: it stops at its next safe point (never in the middle of an
+   * action) and closes as aborted. An abort of an escalated incident is its close.
    */
-  function close(c: CloseRequest, rules: boolean): void {
+  function close(c: CloseRequest, rules: boolean, abortable = false): void {
     const policy = deps.policy();
     const decider = deciderOf(c, 'by');
     if ('refused' in decider) {
@@ -228,17 +234,52 @@ export function createApprovals(deps: ApprovalsDeps) {
       return;
     }
     const by = decider.who;
+    const abort = c.abort !== undefined && c.abort !== false;
+    const what = abort ? 'abort' : 'close';
     if (rules && !policy?.approvers.includes(by)) {
-      note(`refused close from ${by}: not an allowed approver`);
+      note(`refused ${what} from ${by}: not an allowed approver`);
+      return;
+    }
+    if (abort) {
+      const why = abortRefusal(c, abortable);
+      if (why) {
+        note(`refused abort from ${by}: ${why}`);
+        return;
+      }
+      const reason = (c.reason as string).trim();
+      if (decider.sealId) countedSeals.add(decider.sealId);
+      if (rec.phase === 'ESCALATED') {
+        closedBy = { by, note: reason };
+        note(`closed by ${by}${decider.sealId ? ' (sealed)' : ''} (abort): ${reason}`);
+        return;
+      }
+      abortedBy = { by, reason, at: nowIso() };
+      rec.aborted = abortedBy;
+      note(`abort requested by ${by}${decider.sealId ? ' (sealed)' : ''} in ${rec.phase}: ${reason}; the incident stops at its next safe point`);
+      render();
       return;
     }
     if (rules && rec.phase !== 'ESCALATED') {
-      note(`refused close from ${by}: the incident is in ${rec.phase}, not escalated; a close is for an incident that waits for people`);
+      note(
+        `refused close from ${by}: the incident is in ${rec.phase}, not escalated; a close is for an incident that waits for people` +
+          (abortable ? `; to stop it now, send {"incidentId": "${rec.incidentId}", "abort": true, "reason": "..."}` : ''),
+      );
       return;
     }
     if (decider.sealId) countedSeals.add(decider.sealId);
     closedBy = { by, ...(c.note ? { note: c.note } : {}) };
     note(`closed by ${by}${decider.sealId ? ' (sealed)' : ''}${c.note ? `: ${c.note}` : ''}`);
+  }
+
+  /** Why an abort is refused, or undefined if it counts. */
+  function abortRefusal(c: CloseRequest, abortable: boolean): string | undefined {
+    if (!abortable) return 'this incident started before aborts existed; close it once it escalates';
+    if (c.abort !== true) return '"abort" must be true';
+    if (typeof c.reason !== 'string' || !c.reason.trim()) return 'an abort needs a reason: {"abort": true, "reason": "why it must stop"}';
+    if (c.reason.length > ABORT_REASON_MAX) return `the reason is longer than ${ABORT_REASON_MAX} characters`;
+    if (abortedBy) return `already aborted by ${abortedBy.by}`;
+    if (rec.phase === 'POST-MORTEM' || rec.phase === 'CLOSED') return `the incident is already closing (${rec.phase})`;
+    return undefined;
   }
 
   /** Runs a step's precondition check as the moment a decision on that step may already arrive. */
@@ -273,6 +314,7 @@ export function createApprovals(deps: ApprovalsDeps) {
     rec.pending.push(p);
     action.state = 'pending';
     const decided = (): boolean => rejections.has(step.id) || (approvals.get(step.id) ?? []).length >= needed;
+    const aborted = (): boolean => abortedBy !== undefined;
     let result: ApprovalOutcome = 'expired';
     try {
       for (let i = 0; i < tiers.length; i++) {
@@ -293,7 +335,11 @@ export function createApprovals(deps: ApprovalsDeps) {
           const seenResolved = deps.lastResolvedAt();
           const remaining = tierEnds - now();
           if (remaining <= 0) break;
-          await condition(() => decided() || deps.lastResolvedAt() !== seenResolved, remaining);
+          await condition(() => decided() || aborted() || deps.lastResolvedAt() !== seenResolved, remaining);
+          if (aborted()) {
+            result = 'aborted';
+            return result;
+          }
           if (decided()) break;
           if (deps.lastResolvedAt() !== seenResolved && step.precondition) {
             const pre = await step.precondition();
@@ -326,6 +372,8 @@ export function createApprovals(deps: ApprovalsDeps) {
     close,
     whileChecking,
     awaitApproval,
+    /** Who aborted the incident and why (once an abort has counted). */
+    abortedBy: (): { by: string; reason: string; at: string } | undefined => abortedBy,
     /** Who closed the incident (once a close has counted). */
     closedBy: (): { by: string; note?: string } | undefined => closedBy,
     /** Who rejected the step, if anyone did. */

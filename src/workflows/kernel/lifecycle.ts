@@ -150,7 +150,10 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   // early close is refused, never kept to end the incident later unreviewed. (Incidents recorded
   // before this kept any close, and replay so.)
   const closeRules = patched('close-rules');
-  setHandler(closeSignal, (c) => approvals.close(c, closeRules), { description: HANDLER_DESCRIPTIONS.close });
+  // An allowed approver may stop the incident before it escalates, with a reason: it stops at its next
+  // safe point and closes as aborted. (Incidents recorded before this refused any early close.)
+  const explicitAbort = closeRules && patched('explicit-abort');
+  setHandler(closeSignal, (c) => approvals.close(c, closeRules, explicitAbort), { description: HANDLER_DESCRIPTIONS.close });
   setHandler(lockGrantedSignal, (g) => lock.granted(g));
 
   upsertSearchAttributes([
@@ -246,6 +249,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   } catch (err) {
     return escalate(`diagnostics failed: ${failureMessage(err)}`);
   }
+  if (approvals.abortedBy()) return abort([]);
   const plan = rb.plan(facts, ctx);
   rec.diagnosis = plan.diagnosis;
   if (plan.report) rec.report = plan.report;
@@ -277,6 +281,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   setPhase('MITIGATE');
   for (const step of plan.steps) {
     const action = rec.actions.find((a) => a.stepId === step.id) as ActionRecord;
+    if (approvals.abortedBy()) return abort(rec.actions.filter((a) => a.state === 'planned'));
     if (rec.dryRun) {
       action.state = 'would-do';
       action.detail = `${step.describe}${step.risk === 'auto' ? '' : step.risk === 'two-person' ? ' (after two approvals)' : ' (after approval)'}`;
@@ -296,6 +301,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     }
     if (failure) return escalate(failure);
   }
+  if (approvals.abortedBy()) return abort([]);
   if (rec.dryRun) return finish('dry-run');
   // Incidents recorded before hand-offs existed went on to verification, and replay that way.
   if (plan.handOffAfterSteps && patched('hand-off-after-steps')) {
@@ -307,6 +313,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   setPhase('RESOLVE');
   const verdict = await pollUntil(() => rb.verify(ctx, facts), policy.verifyDeadlineMs);
   note(`verification ${verdict.ok ? 'passed' : verdict.unknown ? 'could not observe recovery' : 'failed'}: ${verdict.detail}`);
+  if (!verdict.ok && approvals.abortedBy()) return abort([]);
   if (!verdict.ok && verdict.unknown) {
     return escalate(`recovery not observed within ${policy.verifyDeadlineMs} ms: could not observe ${verdict.unknown}`);
   }
@@ -331,6 +338,11 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
         send({ kind: 'expired', title: `Approval for ${step.id} expired`, text: `No decision on ${step.title}` });
         return `approval for step ${step.id} expired after all escalation tiers`;
       }
+      if (decision === 'aborted') {
+        action.state = 'skipped';
+        action.detail = 'not run: the incident was aborted while this step waited for approval';
+        return undefined;
+      }
       if (decision === 'cleared') {
         action.state = 'skipped';
         action.detail = 'condition cleared while waiting for approval';
@@ -349,6 +361,11 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     }
     let performed = false;
     try {
+      if (approvals.abortedBy()) {
+        action.state = 'skipped';
+        action.detail = 'not run: the incident was aborted while this step waited for its lock';
+        return undefined;
+      }
       // First: is the problem still there? (Another incident may have fixed it while we waited.)
       if (step.precondition && !(await checkPrecondition(step, action))) return undefined;
       // Then: if it is, and this very action had an effect here recently, repeating it would loop.
@@ -375,6 +392,12 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
       note(`${step.id}: ${action.detail}`);
       if (step.gate) {
         const g = await pollUntil(step.gate, step.gateDeadlineMs ?? policy.verifyDeadlineMs);
+        if (!g.ok && approvals.abortedBy()) {
+          action.state = 'done';
+          action.detail = `${action.detail}; health gate not awaited: the incident was aborted (${g.detail})`;
+          action.endedAt = nowIso();
+          return undefined;
+        }
         if (!g.ok) {
           action.state = 'failed';
           action.detail = `${action.detail}; health gate failed: ${g.detail}`;
@@ -415,7 +438,10 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
         c = { ok: false, detail: `check failed: ${failureMessage(err)}` };
       }
       if (c.ok || Date.now() + delay > deadline) return c;
-      await sleep(delay);
+      // An abort ends the wait: the incident stops rather than watching for a recovery nobody awaits.
+      if (explicitAbort) {
+        if (await condition(() => approvals.abortedBy() !== undefined, delay)) return c;
+      } else await sleep(delay);
       delay = Math.min(delay * 2, 10_000);
     }
   }
@@ -434,7 +460,9 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
       ...(tier ? { tier: tier.name } : {}),
       ...(contacts.length > 0 ? { contacts } : {}),
       title: `${rec.scenario} ${rec.title} on ${rec.target} needs a human`,
-      text: `${reason}. Close with signal "close" {"by":"<name>","note":"..."} once handled.`,
+      text: sealedDecisions
+        ? `${reason}. Once handled, close it: signal "close" with {"incidentId":"${rec.incidentId}","note":"..."} signed in to the codec server (or: bin/remediate close ${rec.incidentId} --note "...")`
+        : `${reason}. Close with signal "close" {"by":"<name>","note":"..."} once handled.`,
     };
     send(notice);
     // A child reports back; its parent escalates and holds the incident open. (One whose request
@@ -462,7 +490,8 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     for (;;) {
       const seen = rec.alerts.count;
       const remaining = until - Date.now();
-      if (remaining <= 0 || !(await condition(() => rec.alerts.count !== seen, remaining))) return undefined;
+      if (remaining <= 0 || !(await condition(() => rec.alerts.count !== seen || approvals.abortedBy() !== undefined, remaining))) return undefined;
+      if (approvals.abortedBy()) return undefined;
       if (rec.alerts.lastStatus !== 'firing') continue;
       let c: Check;
       try {
@@ -473,6 +502,19 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
       note(`alert re-fired after the incident was ${outcome}; re-check: ${c.detail}`);
       if (!c.ok) return `the alert re-fired after the incident was ${outcome} and the problem is back: ${c.detail}`;
     }
+  }
+
+  /** Stops the incident an allowed approver aborted: steps not run yet are skipped, and it closes as aborted. */
+  async function abort(notRun: ActionRecord[]): Promise<IncidentRecord> {
+    const a = approvals.abortedBy() as { by: string; reason: string; at: string };
+    rec.aborted = a;
+    for (const action of notRun) {
+      action.state = 'skipped';
+      action.detail = `not run: the incident was aborted by ${a.by}`;
+    }
+    note(`aborted by ${a.by}: ${a.reason}`);
+    send({ kind: 'status', title: `${rec.scenario} ${rec.title} on ${rec.target}: aborted by ${a.by}`, text: a.reason });
+    return finish('aborted');
   }
 
   /** POST-MORTEM, then CLOSED: the outcome, the messages of the close, the record. */

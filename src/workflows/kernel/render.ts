@@ -34,8 +34,13 @@ export function renderDetails(rec: IncidentRecord, opts: { sealed?: boolean } = 
   }
   if (rec.phase === 'ESCALATED') {
     lines.push('', '### Escalated — needs a human', ...rec.escalations.map((e) => `- ${e}`));
-    lines.push('', 'When handled, send signal **close** with:', '```json', JSON.stringify({ by: '<your name>', note: '' }), '```');
+    const close = opts.sealed ? { incidentId: rec.incidentId, note: '' } : { by: '<your name>', note: '' };
+    lines.push('', 'When handled, send signal **close** with:', '```json', JSON.stringify(close), '```');
+  } else if (opts.sealed && !rec.aborted && rec.phase !== 'POST-MORTEM' && rec.phase !== 'CLOSED') {
+    lines.push('', 'To stop this incident before it finishes (an allowed approver, with a reason), send signal **close** with:');
+    lines.push('```json', JSON.stringify({ incidentId: rec.incidentId, abort: true, reason: '' }), '```');
   }
+  if (rec.aborted) lines.push('', `**Aborted** by ${rec.aborted.by} at ${rec.aborted.at}: ${rec.aborted.reason}`);
   if (rec.findings.length > 0) {
     lines.push('', '### Findings');
     for (const f of rec.findings) {

@@ -240,6 +240,62 @@ describe('closing an escalated incident', () => {
   });
 });
 
+describe('aborting an incident before it finishes', () => {
+  test('an allowed approver aborts with a reason; the wait for approval is what it stops', () => {
+    const { a, rec, notes } = setup({ record: record({ phase: 'MITIGATE', pending: [pending('evict-cache')] }) });
+    a.close(sealed('mallory', { incidentId: INCIDENT, abort: true, reason: 'wrong target' }), true, true);
+    a.close(sealed('alice', { incidentId: INCIDENT, abort: true }), true, true);
+    a.close(sealed('alice', { incidentId: INCIDENT, abort: true, reason: '   ' }), true, true);
+    a.close(sealed('alice', { incidentId: INCIDENT, abort: 'yes' as unknown as boolean, reason: 'x' }), true, true);
+    a.close(sealed('alice', { incidentId: INCIDENT, abort: true, reason: 'x'.repeat(501) }), true, true);
+    a.close({ incidentId: INCIDENT, by: 'alice', abort: true, reason: 'typed name' }, true, true);
+    expect(a.abortedBy()).toBeUndefined();
+    expect(rec.aborted).toBeUndefined();
+    a.close(sealed('dana', { incidentId: INCIDENT, abort: true, reason: 'I opened it by mistake' }, new Date(NOW)), true, true);
+    expect(a.abortedBy()).toBeUndefined();
+    a.close(sealed('bob', { incidentId: INCIDENT, abort: true, reason: ' the cache is being rebuilt by hand ' }), true, true);
+    expect(a.abortedBy()).toEqual({ by: 'bob', reason: 'the cache is being rebuilt by hand', at: new Date(NOW).toISOString() });
+    expect(rec.aborted).toEqual(a.abortedBy());
+    a.close(sealed('carol', { incidentId: INCIDENT, abort: true, reason: 'again' }), true, true);
+    expect(a.abortedBy()?.by).toBe('bob');
+    expect(a.closedBy()).toBeUndefined();
+    expect(notes).toEqual([
+      'refused abort from mallory: not an allowed approver',
+      'refused abort from alice: an abort needs a reason: {"abort": true, "reason": "why it must stop"}',
+      'refused abort from alice: an abort needs a reason: {"abort": true, "reason": "why it must stop"}',
+      'refused abort from alice: "abort" must be true',
+      'refused abort from alice: the reason is longer than 500 characters',
+      'refused close (claiming to be alice): not sealed by the codec server: send it from the Temporal UI signed in to the codec server, or with bin/remediate and your credential',
+      'refused abort from dana: not an allowed approver',
+      'abort requested by bob (sealed) in MITIGATE: the cache is being rebuilt by hand; the incident stops at its next safe point',
+      'refused abort from carol: already aborted by bob',
+    ]);
+  });
+
+  test('an early close points to the abort; an abort of an escalated incident is its close', () => {
+    const { a, rec, notes } = setup({ record: record({ phase: 'TRIAGE' }) });
+    a.close(sealed('alice', { incidentId: INCIDENT, note: 'early' }), true, true);
+    expect(notes.at(-1)).toBe(
+      `refused close from alice: the incident is in TRIAGE, not escalated; a close is for an incident that waits for people; to stop it now, send {"incidentId": "${INCIDENT}", "abort": true, "reason": "..."}`,
+    );
+    rec.phase = 'ESCALATED';
+    a.close(sealed('alice', { incidentId: INCIDENT, abort: true, reason: 'handled by hand' }), true, true);
+    expect(a.closedBy()).toEqual({ by: 'alice', note: 'handled by hand' });
+    expect(a.abortedBy()).toBeUndefined();
+    expect(notes.at(-1)).toBe('closed by alice (sealed) (abort): handled by hand');
+  });
+
+  test('an incident that is closing, or recorded before aborts existed, refuses an abort', () => {
+    const closing = setup({ record: record({ phase: 'POST-MORTEM' }) });
+    closing.a.close(sealed('alice', { incidentId: INCIDENT, abort: true, reason: 'late' }), true, true);
+    expect(closing.notes).toEqual(['refused abort from alice: the incident is already closing (POST-MORTEM)']);
+    const older = setup({ record: record({ phase: 'MITIGATE' }) });
+    older.a.close(sealed('alice', { incidentId: INCIDENT, abort: true, reason: 'stop' }), true, false);
+    expect(older.a.abortedBy()).toBeUndefined();
+    expect(older.notes).toEqual(['refused abort from alice: this incident started before aborts existed; close it once it escalates']);
+  });
+});
+
 describe('incidents recorded before sealed decisions', () => {
   test('a decision counts for the approver it names', () => {
     const { a, rec, notes } = setup({ sealed: false, record: record({ pending: [pending('evict-cache')] }) });
