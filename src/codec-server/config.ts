@@ -7,6 +7,7 @@
  *   CODEC_UI_ORIGINS    comma-separated      (uiOrigins, default http://127.0.0.1:8233,http://localhost:8233)
  *   CODEC_SESSION_TTL   8h, 30m, 3600s, ms   (sessionTtl, default 8h)
  *   CODEC_SESSION_REVOCATIONS  path         (sessionRevocationsFile, default .stack/codec-server/revoked-sessions.jsonl)
+ *   CODEC_TEMPORAL_ADDRESS     host:port    (temporal.address, default 127.0.0.1:7233: where Slack decisions go)
  *
  * No secret lives here: keys, operators and OIDC settings are in the secrets file (src/lib/codec/secrets.ts).
  */
@@ -84,6 +85,27 @@ export const CodecServerConfigSchema = z
     /** Failed logins per name and client address within `loginWindow` before further tries get 429. */
     maxLoginFailures: z.number().int().min(1).default(10),
     loginWindow: duration.default('15m'),
+    /**
+     * The Temporal frontend Slack decisions are sent to (only with a `slack` section in the secrets
+     * file): the codec server seals each button press for the mapped operator and sends it as the
+     * incident's "decide" update.
+     */
+    temporal: z
+      .object({
+        address: z.string().min(1).default('127.0.0.1:7233'),
+        namespace: z.string().min(1).default('default'),
+      })
+      .strict()
+      .default({}),
+    slack: z
+      .object({
+        /** Where a button's outcome may be posted back: Slack's `response_url` must start with one of these. */
+        responseUrlPrefixes: z.array(z.string().url()).min(1).default(['https://hooks.slack.com/']),
+        /** How far a request's X-Slack-Request-Timestamp may be from now (Slack: five minutes). */
+        maxSkew: duration.default('5m'),
+      })
+      .strict()
+      .default({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict();
@@ -116,6 +138,7 @@ export function loadCodecServerConfig(file?: string, env: NodeJS.ProcessEnv = pr
       .map((s) => s.trim())
       .filter(Boolean);
   if (env.CODEC_SESSION_TTL) merged.sessionTtl = env.CODEC_SESSION_TTL;
+  if (env.CODEC_TEMPORAL_ADDRESS) merged.temporal = { ...((merged.temporal as object | undefined) ?? {}), address: env.CODEC_TEMPORAL_ADDRESS };
   if (env.CODEC_SESSION_REVOCATIONS !== undefined) merged.sessionRevocationsFile = env.CODEC_SESSION_REVOCATIONS;
   const parsed = CodecServerConfigSchema.safeParse(merged);
   if (!parsed.success) {

@@ -27,6 +27,7 @@ import type { SealVia } from '../lib/codec/sealed';
 import { payloadsFromWire, payloadsToWire } from '../lib/codec/wire';
 import type { CodecServerConfig } from './config';
 import { createSessionStore } from './sessions';
+import { createSlackInteractions, SLACK_BODY_LIMIT, SLACK_PATH, temporalSender, type SendDecision } from './slack';
 
 export const SESSION_COOKIE = 'codec_session';
 export const ALLOWED_HEADERS = 'content-type, x-namespace, authorization';
@@ -43,6 +44,8 @@ export interface CreateCodecServerOptions {
   config: CodecServerConfig;
   secrets: CodecSecrets;
   logger?: Logger;
+  /** Where Slack decisions go (default: the "decide" update on `config.temporal`, sealed for the operator). */
+  sendDecision?: SendDecision;
 }
 
 export interface CodecServer {
@@ -155,6 +158,12 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
     ...(config.sessionRevocationsFile ? { revocationsFile: config.sessionRevocationsFile } : {}),
   });
   if (sessions.revocations.warning) logger.warn(sessions.revocations.warning);
+  const sender = secrets.slack && !opts.sendDecision ? temporalSender(config, secrets) : undefined;
+  const slack = secrets.slack
+    ? createSlackInteractions({ settings: secrets.slack, config, logger, send: opts.sendDecision ?? (sender as { send: SendDecision }).send })
+    : undefined;
+  /** Slack decisions still on their way: a shutdown waits for them. */
+  const inflight = new Set<Promise<void>>();
   const loginFailures = new Map<string, { count: number; since: number }>();
   const jwks = createJwks(secrets);
   let baseUrl = '';
@@ -435,6 +444,28 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
         res.end();
         return;
       }
+      if (url.pathname === SLACK_PATH) {
+        req.on('error', () => undefined);
+        if (!slack) {
+          req.resume();
+          throw new HttpError(404, 'Slack approvals are not configured: no slack section in the secrets file');
+        }
+        if (req.method !== 'POST') {
+          req.resume();
+          throw new HttpError(405, `${req.method} not allowed; use POST`, { allow: 'POST' });
+        }
+        // Unsigned requests are refused before their body is read.
+        const unsigned = slack.precheck(req.headers);
+        if (unsigned) req.resume();
+        const answer = unsigned ?? (await slackRequest(req, slack));
+        if (answer.after) {
+          inflight.add(answer.after);
+          void answer.after.finally(() => inflight.delete(answer.after as Promise<void>));
+        }
+        if (answer.json) return send(res, answer.status, answer.json);
+        res.writeHead(answer.status).end();
+        return;
+      }
       if (codec) {
         if (fields.namespace === undefined) fields.namespace = codec[1] ?? req.headers['x-namespace'];
         if (req.method !== 'POST') {
@@ -488,6 +519,12 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
     }
   }
 
+  async function slackRequest(req: IncomingMessage, s: NonNullable<typeof slack>): Promise<ReturnType<typeof s.handle>> {
+    const body = await readBody(req, SLACK_BODY_LIMIT);
+    if (body.tooLarge) throw new HttpError(413, `a Slack interaction is at most ${SLACK_BODY_LIMIT} bytes`);
+    return s.handle(req.headers, body.bytes);
+  }
+
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       logger.error({ err: { message: (err as Error)?.message } }, 'request handler failed');
@@ -531,6 +568,8 @@ export function createCodecServer(opts: CreateCodecServerOptions): CodecServer {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await Promise.allSettled([...inflight]);
+      await sender?.close();
     },
   };
 }

@@ -26,6 +26,8 @@ export interface Notification {
   stage?: string;
   /** The chat channel the message belongs in (the incident's, or the announcement channel); else the sink's own. */
   channel?: string;
+  /** The step an approval request asks about: the Slack message carries Approve / Reject buttons for it. */
+  stepId?: string;
 }
 
 type SlackConfig = NonNullable<ActivityDeps['config']['notify']['slack']>;
@@ -37,15 +39,53 @@ interface Sink {
   deliver(entry: Entry): Promise<void>;
 }
 
-/** Slack's mrkdwn: *bold* rather than Markdown's **bold**. */
+/**
+ * Slack's mrkdwn: *bold* rather than Markdown's **bold**. An approval request (or its escalation)
+ * carries Block Kit Approve / Reject buttons; the codec server's /slack/interactions counts a press
+ * for the operator the Slack user is mapped to (src/codec-server/slack.ts).
+ */
 export function slackMessage(e: Entry, opts: { username: string; channel?: string }): Record<string, unknown> {
   const mrkdwn = (s: string): string => s.replace(/\*\*(.+?)\*\*/g, '*$1*');
   const who = e.contacts?.length ? ` ${e.contacts.join(' ')}` : '';
+  const text = `*${mrkdwn(e.title)}*${who}\n${mrkdwn(e.text)}\n_${e.incidentId} · SEV-${e.severity} · ${e.kind}_`;
+  const buttons = e.stepId && (e.kind === 'approval-needed' || e.kind === 'escalation');
   return {
     username: opts.username,
     ...(opts.channel ? { channel: opts.channel } : {}),
-    text: `*${mrkdwn(e.title)}*${who}\n${mrkdwn(e.text)}\n_${e.incidentId} · SEV-${e.severity} · ${e.kind}_`,
+    text,
+    ...(buttons
+      ? {
+          blocks: [
+            { type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } },
+            {
+              type: 'actions',
+              block_id: 'remediation-decision',
+              elements: [
+                { type: 'button', action_id: 'approve', style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: decisionValue(e.incidentId, e.stepId as string) },
+                {
+                  type: 'button',
+                  action_id: 'reject',
+                  style: 'danger',
+                  text: { type: 'plain_text', text: 'Reject' },
+                  value: decisionValue(e.incidentId, e.stepId as string),
+                  confirm: {
+                    title: { type: 'plain_text', text: 'Reject this step?' },
+                    text: { type: 'mrkdwn', text: `${e.stepId} will not run and the incident escalates.` },
+                    confirm: { type: 'plain_text', text: 'Reject' },
+                    deny: { type: 'plain_text', text: 'Cancel' },
+                  },
+                },
+              ],
+            },
+          ],
+        }
+      : {}),
   };
+}
+
+/** What a button carries: the incident and the step it decides (the interaction endpoint reads it back). */
+export function decisionValue(incidentId: string, stepId: string): string {
+  return JSON.stringify({ incidentId, stepId });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

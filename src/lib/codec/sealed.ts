@@ -18,8 +18,8 @@ export const SEALED_BY_FIELD = '__sealedBy';
 export const SEAL_REFUSED_FIELD = '__sealRefused';
 
 /** How the codec server authenticated the operator: login session, OIDC access token, personal token. */
-export type SealVia = 'session' | 'bearer' | 'token';
-export const SEAL_VIAS: readonly SealVia[] = ['session', 'bearer', 'token'];
+export type SealVia = 'session' | 'bearer' | 'token' | 'slack';
+export const SEAL_VIAS: readonly SealVia[] = ['session', 'bearer', 'token', 'slack'];
 
 export interface SealedBy {
   /** The authenticated identity (operator name, or the OIDC identity claim). */

@@ -9,6 +9,7 @@
  *     - { name: alice, password: "scrypt$16384$8$1$<salt b64>$<hash b64>" }
  *     - { name: carol, token: "sha256$<hex of sha256(token)>" }
  *   oidc: { issuer: ..., audience: ..., jwksUrl: ... | jwksFile: ..., identityClaim: email }
+ *   slack: { signingSecret: <the Slack app's signing secret>, users: { U012ABCDEF: alice } }
  *
  * YAML or JSON. Every problem is reported with the file and the path in it; no message, log line or
  * error carries a key, a password, a token or a hash.
@@ -111,6 +112,15 @@ const oidcSchema = z
   .strict()
   .refine((o) => (o.jwksUrl ? 1 : 0) + (o.jwksFile ? 1 : 0) === 1, 'give exactly one of jwksUrl and jwksFile');
 
+const slackSchema = z
+  .object({
+    /** The Slack app's signing secret: interaction requests are signed with it (`v0` HMAC-SHA256). */
+    signingSecret: z.string().min(16, 'a Slack signing secret is 32 hex characters'),
+    /** Slack user id → the operator identity a button press counts for. Unmapped users decide nothing. */
+    users: z.record(z.string().regex(/^[UW][A-Z0-9]{2,30}$/, 'a Slack user id (U… or W…)'), z.string().regex(OPERATOR_NAME, 'an operator name')).default({}),
+  })
+  .strict();
+
 export const SecretsFileSchema = z
   .object({
     encryption: keyRingSchema,
@@ -118,6 +128,7 @@ export const SecretsFileSchema = z
     seal: keyRingSchema.optional(),
     operators: z.array(operatorSchema).default([]),
     oidc: oidcSchema.optional(),
+    slack: slackSchema.optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -177,6 +188,12 @@ export interface OidcSettings {
   clockToleranceSeconds: number;
 }
 
+export interface SlackSettings {
+  signingSecret: Buffer;
+  /** Slack user id → operator identity. */
+  users: ReadonlyMap<string, string>;
+}
+
 export interface CodecSecrets {
   /** Absolute path of the file these came from (`(inline)` when parsed from memory). */
   origin: string;
@@ -184,6 +201,7 @@ export interface CodecSecrets {
   seal?: KeyRing;
   operators: readonly Operator[];
   oidc?: OidcSettings;
+  slack?: SlackSettings;
   /** Things worth telling the operator that do not stop the process (file permissions). */
   warnings: string[];
 }
@@ -240,6 +258,7 @@ export function parseSecrets(raw: unknown, origin = '(inline)'): CodecSecrets {
           },
         }
       : {}),
+    ...(s.slack ? { slack: { signingSecret: Buffer.from(s.slack.signingSecret, 'utf8'), users: new Map(Object.entries(s.slack.users)) } } : {}),
     warnings: [],
   };
 }

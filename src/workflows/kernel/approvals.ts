@@ -325,6 +325,7 @@ export function createApprovals(deps: ApprovalsDeps) {
           kind: i === 0 ? 'approval-needed' : 'escalation',
           tier: tier.name,
           contacts: tier.contacts,
+          ...(sealedDecisions ? { stepId: step.id } : {}),
           title: `${rec.scenario} ${rec.title} on ${rec.target}: approve ${step.id}?`,
           text: sealedDecisions
             ? `${step.describe}. Signal "approve" with {"incidentId":"${rec.incidentId}","stepId":"${step.id}"}, signed in to the codec server (or: bin/remediate approve ${rec.incidentId} ${step.id})`
