@@ -8,8 +8,8 @@
  */
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ConfigError, durationMs, parseConfig, readConfigFile } from './lib/config-file';
 import { RUNBOOKS } from './workflows/catalog';
 import {
   HTTP_REQUESTS_DEFAULTS,
@@ -498,7 +498,7 @@ export const TargetSchema = z.object({
       /** Queries running longer than this are "long" (INC-04 terminates them after approval). */
       slowQuerySeconds: z.number().min(5).default(30),
       /** The SLA target for p95 latency (INC-04). */
-      p95LatencyMs: z.number().positive().default(150),
+      p95LatencyMs: durationMs.pipe(z.number().positive()).default(150),
       /** Resident memory growing faster than this looks like a leak (INC-04, INC-11). */
       memoryGrowthMbPerMin: z.number().positive().default(60),
       /** A user at this share of their quota is "near" it (INC-07). */
@@ -529,7 +529,7 @@ export const TargetSchema = z.object({
       /** Memory limit a leaking api is restarted with (INC-11); seed 002 says 512m. */
       apiMemoryMb: z.number().int().min(64).default(512),
       /** How long memory must stay under that limit before a leak counts as contained (seed 002: "Monitor for 10 minutes"). */
-      memoryWatchMs: z.number().int().positive().default(600_000),
+      memoryWatchMs: durationMs.pipe(z.number().int().positive()).default(600_000),
       /**
        * Memory at or above this share of the container's limit counts as "at the limit": a leak that will
        * be OOM-killed, and a failed watch (INC-11). Not in the seeds; the default is the replica's value.
@@ -584,7 +584,7 @@ export const TargetSchema = z.object({
         to: z.string().email(),
         heloName: z.string().min(1).default('remediation-engine.local'),
       }),
-      timeoutMs: z.number().int().min(500).max(60_000).default(10_000),
+      timeoutMs: durationMs.pipe(z.number().int().min(500).max(60_000)).default(10_000),
     })
     .optional(),
   /**
@@ -884,24 +884,20 @@ export const CheckedTargetSchema = TargetSchema.superRefine((t, ctx) => {
 const TierSchema = z.object({
   name: z.string(),
   contacts: z.array(z.string()).default([]),
-  waitMs: z.number().int().positive(),
+  waitMs: durationMs.pipe(z.number().int().positive()),
 });
 
 /** The policy's fields: the defaults, and what an override may change. */
 const policyFields = {
   approvers: z.array(z.string().min(1)).min(1),
   tiers: z.array(TierSchema).min(1),
-  verifyDeadlineMs: z.number().int().positive().default(120_000),
-  cooldownMs: z.number().int().nonnegative().default(600_000),
-  lockWaitMs: z.number().int().positive().default(300_000),
-  escalatedHoldMs: z
-    .number()
-    .int()
-    .positive()
-    .default(7 * 24 * 3600_000),
-  settleMs: z.number().int().nonnegative().default(60_000),
+  verifyDeadlineMs: durationMs.pipe(z.number().int().positive()).default(120_000),
+  cooldownMs: durationMs.pipe(z.number().int().nonnegative()).default(600_000),
+  lockWaitMs: durationMs.pipe(z.number().int().positive()).default(300_000),
+  escalatedHoldMs: durationMs.pipe(z.number().int().positive()).default(7 * 24 * 3600_000),
+  settleMs: durationMs.pipe(z.number().int().nonnegative()).default(60_000),
   /** How old a sealed decision (approve, reject, close) may be when it reaches the incident. */
-  decisionMaxAgeMs: z.number().int().positive().default(15 * 60_000),
+  decisionMaxAgeMs: durationMs.pipe(z.number().int().positive()).default(15 * 60_000),
   /**
    * Who is engaged at each severity: announced with the incident and added to its escalations.
    * Defaults follow seed 002's matrix (SEV-1: IC + Sergey Bar + SRE; SEV-2: IC + SRE; SEV-3: on-call;
@@ -918,10 +914,10 @@ const policyFields = {
   /** Status updates while an incident is open, by severity (ms; 0 = none). Defaults follow seeds 001/002. */
   updateCadenceMs: z
     .object({
-      '1': z.number().int().nonnegative().optional(),
-      '2': z.number().int().nonnegative().optional(),
-      '3': z.number().int().nonnegative().optional(),
-      '4': z.number().int().nonnegative().optional(),
+      '1': durationMs.pipe(z.number().int().nonnegative()).optional(),
+      '2': durationMs.pipe(z.number().int().nonnegative()).optional(),
+      '3': durationMs.pipe(z.number().int().nonnegative()).optional(),
+      '4': durationMs.pipe(z.number().int().nonnegative()).optional(),
     })
     .optional(),
 };
@@ -1010,7 +1006,7 @@ export const ConfigSchema = z.object({
           username: z.string().default('remediation-engine'),
           /** Attempts within one delivery before the activity's own retry takes over. */
           attempts: z.number().int().positive().default(3),
-          timeoutMs: z.number().int().positive().default(5000),
+          timeoutMs: durationMs.pipe(z.number().int().positive()).default(5000),
         })
         .refine((s) => s.webhook || s.botToken, { message: 'give a webhook, a botToken, or both' })
         .optional(),
@@ -1031,7 +1027,7 @@ export const ConfigSchema = z.object({
           token: secretRef,
           /** The PagerDuty user the engine acknowledges as (the `From` header PagerDuty requires with account keys). */
           from: z.string().email(),
-          timeoutMs: z.number().int().positive().default(10_000),
+          timeoutMs: durationMs.pipe(z.number().int().positive()).default(10_000),
         })
         .optional(),
     })
@@ -1061,7 +1057,7 @@ export const ConfigSchema = z.object({
     .object({
       metricsAddress: z.string().default('127.0.0.1:9464'),
       /** How long in-flight activities may finish after SIGTERM before they are cancelled. */
-      shutdownGraceTimeMs: z.number().int().nonnegative().default(30_000),
+      shutdownGraceTimeMs: durationMs.pipe(z.number().int().nonnegative()).default(30_000),
       maxConcurrentActivityTaskExecutions: z.number().int().positive().default(50),
       /**
        * Workflows kept in the worker's sticky cache. Unset: the SDK sizes it from the heap (about
@@ -1076,31 +1072,19 @@ export const ConfigSchema = z.object({
 export type EngineConfig = z.infer<typeof ConfigSchema>;
 export type SecretRef = z.infer<typeof secretRef>;
 
-/** Replaces `${VAR}` and `${VAR:-default}` in the YAML text with environment values. */
-function interpolate(text: string, env: NodeJS.ProcessEnv): string {
-  return text.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_m, name: string, def?: string) => env[name] ?? def ?? '');
-}
+export { ConfigError };
 
-export class ConfigError extends Error {}
-
-/** Loads and validates the configuration; every problem is reported with its path in the file. */
+/**
+ * Loads and validates the configuration (src/lib/config-file.ts: `${VAR}` in values, durations as
+ * `15m`); every problem, an unknown key included, is reported with its path in the file.
+ */
 export function loadConfig(file = process.env.ENGINE_CONFIG ?? 'config/engine.yaml', env = process.env): EngineConfig {
   const abs = path.resolve(file);
-  if (!existsSync(abs)) throw new ConfigError(`config file not found: ${abs} (set ENGINE_CONFIG)`);
-  let raw: unknown;
-  try {
-    raw = parseYaml(interpolate(readFileSync(abs, 'utf8'), env));
-  } catch (err) {
-    throw new ConfigError(`config file ${abs} is not valid YAML: ${(err as Error).message}`);
-  }
-  const parsed = ConfigSchema.safeParse(withCodecDefaults(raw, env));
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(`config file ${abs} is invalid:\n${lines.join('\n')}`);
-  }
-  const unknownNames = overrideNameIssues(parsed.data);
+  const raw = readConfigFile(abs, env, ' (set ENGINE_CONFIG)');
+  const cfg = parseConfig(ConfigSchema, withCodecDefaults(raw, env), `config file ${abs}`);
+  const unknownNames = overrideNameIssues(cfg);
   if (unknownNames.length > 0) throw new ConfigError(`config file ${abs} is invalid:\n${unknownNames.map((l) => `  ${l}`).join('\n')}`);
-  return parsed.data;
+  return cfg;
 }
 
 /** `codec` and `codec.secretsFile` default from the environment (STACK_DIR), as the YAML files do. */

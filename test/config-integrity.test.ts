@@ -61,7 +61,7 @@ describe('audit.hash', () => {
 
   test.each<[string, Record<string, unknown>, RegExp]>([
     ['an unknown digest', { digest: 'crc32' }, /audit\.hash\.digest/],
-    ['a column that is not an SQL identifier', { columns: ['id; DROP TABLE audit_logs'] }, /audit\.hash\.columns\.0/],
+    ['a column that is not an SQL identifier', { columns: ['id; DROP TABLE audit_logs'] }, /audit\.hash\.columns\[0\]/],
     ['no column', { columns: [] }, /audit\.hash\.columns/],
     ['an unknown serialisation', { serialise: 'yaml' }, /audit\.hash\.serialise/],
   ])('refuses %s', (_name, hash, where) => {

@@ -74,7 +74,7 @@ test('refused at load: overrides naming what does not exist, unknown keys, and u
   };
   expect(err({ ...base, overrides: [{ match: { target: 'gamma' }, cooldownMs: 0 }] })).toMatch(/policy\.overrides\.0\.match\.target: unknown target "gamma"; configured: alfred, beta/);
   expect(err({ ...base, overrides: [{ match: { runbook: 'cacheFailur' }, cooldownMs: 0 }] })).toMatch(/policy\.overrides\.0\.match\.runbook: unknown runbook "cacheFailur"/);
-  expect(err({ ...base, overrides: [{ match: { team: 'sre' }, cooldownMs: 0 }] })).toMatch(/policy\.overrides\.0\.match: Unrecognized key\(s\) in object: 'team'/);
-  expect(err({ ...base, overrides: [{ match: {}, approver: ['x'] }] })).toMatch(/policy\.overrides\.0: Unrecognized key\(s\) in object: 'approver'/);
+  expect(err({ ...base, overrides: [{ match: { team: 'sre' }, cooldownMs: 0 }] })).toMatch(/policy\.overrides\[0\]\.match: Unrecognized key\(s\) in object: 'team'/);
+  expect(err({ ...base, overrides: [{ match: {}, approver: ['x'] }] })).toMatch(/policy\.overrides\[0\]: Unrecognized key\(s\) in object: 'approver'/);
   expect(err({ ...base, cooldown: 5 })).toMatch(/policy: Unrecognized key\(s\) in object: 'cooldown'/);
 });

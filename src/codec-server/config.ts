@@ -15,30 +15,16 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../config';
-import { readYamlFile } from '../receiver/config';
+import { durationMs, parseConfig, parseDuration, readConfigFile } from '../lib/config-file';
 
-const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+export { parseDuration };
 
-/** `8h`, `30m`, `90s`, `1500ms`, or a number of milliseconds. */
-export function parseDuration(v: string | number): number | undefined {
-  if (typeof v === 'number') return Number.isInteger(v) && v > 0 ? v : undefined;
-  const m = DURATION.exec(v.trim());
-  if (!m) return undefined;
-  return Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? 1);
-}
-
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === undefined || ms < 1000 || ms > 30 * 86_400_000) {
-    ctx.addIssue({
-      code: z.ZodIssueCode.custom,
-      message: `"${v}" is not a duration between 1s and 30d (e.g. 8h, 30m)`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
+const duration = durationMs.pipe(
+  z
+    .number()
+    .min(1000, 'a duration of at least 1s (e.g. 8h, 30m)')
+    .max(30 * 86_400_000, 'a duration of at most 30d (e.g. 8h, 30m)'),
+);
 
 /** `http://127.0.0.1:8233`: scheme, host and port; no path, no wildcard. */
 const origin = z.string().refine(
@@ -114,10 +100,6 @@ export type CodecServerConfig = z.infer<typeof CodecServerConfigSchema>;
 
 export const DEFAULT_CONFIG_FILE = 'config/codec-server.yaml';
 
-function issues(error: z.ZodError): string {
-  return error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');
-}
-
 /**
  * Loads the settings. The default file may be absent (defaults and environment apply); a file named
  * explicitly must exist.
@@ -125,7 +107,7 @@ function issues(error: z.ZodError): string {
 export function loadCodecServerConfig(file?: string, env: NodeJS.ProcessEnv = process.env): CodecServerConfig {
   const named = file ?? env.CODEC_SERVER_CONFIG;
   const chosen = named ?? DEFAULT_CONFIG_FILE;
-  const raw = named || existsSync(chosen) ? readYamlFile(chosen, env) : {};
+  const raw = named || existsSync(chosen) ? readConfigFile(chosen, env) : {};
   const merged: Record<string, unknown> = { ...((raw ?? {}) as Record<string, unknown>) };
   if (env.CODEC_LISTEN) {
     const m = /^(.*):(\d+)$/.exec(env.CODEC_LISTEN);
@@ -140,10 +122,6 @@ export function loadCodecServerConfig(file?: string, env: NodeJS.ProcessEnv = pr
   if (env.CODEC_SESSION_TTL) merged.sessionTtl = env.CODEC_SESSION_TTL;
   if (env.CODEC_TEMPORAL_ADDRESS) merged.temporal = { ...((merged.temporal as object | undefined) ?? {}), address: env.CODEC_TEMPORAL_ADDRESS };
   if (env.CODEC_SESSION_REVOCATIONS !== undefined) merged.sessionRevocationsFile = env.CODEC_SESSION_REVOCATIONS;
-  const parsed = CodecServerConfigSchema.safeParse(merged);
-  if (!parsed.success) {
-    const where = named || existsSync(chosen) ? `config file ${path.resolve(chosen)}` : 'codec server settings';
-    throw new ConfigError(`${where} (with CODEC_* from the environment) is invalid:\n${issues(parsed.error)}`);
-  }
-  return parsed.data;
+  const where = named || existsSync(chosen) ? `config file ${path.resolve(chosen)}` : 'codec server settings';
+  return parseConfig(CodecServerConfigSchema, merged, `${where} (with CODEC_* from the environment)`);
 }

@@ -4,11 +4,10 @@
  * state live. Secrets are references (file / env / value), resolved once at start with the engine's
  * `readSecret`, and never logged.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, readSecret, type SecretRef } from '../config';
+import { durationMs, formatIssues, formatPath, parseConfig, readConfigFile } from '../lib/config-file';
 
 const secretRef = z
   .object({
@@ -48,7 +47,7 @@ export const ReceiverConfigSchema = z
     /** Defaults to the engine's `temporal.taskQueue`. */
     taskQueue: z.string().min(1).optional(),
     /** Deadline of each Temporal call; past it the webhook gets 503 and its sender retries. */
-    temporalTimeoutMs: z.number().int().positive().default(10_000),
+    temporalTimeoutMs: durationMs.pipe(z.number().int().positive()).default(10_000),
     retryAfterSeconds: z.number().int().positive().default(30),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     sources: z
@@ -89,44 +88,19 @@ export type ReceiverConfig = z.infer<typeof ReceiverConfigSchema>;
 export type SourceName = 'alertmanager' | 'pagerduty' | 'grafana' | 'generic';
 export const SOURCES: readonly SourceName[] = ['alertmanager', 'pagerduty', 'grafana', 'generic'];
 
-/** Replaces `${VAR}` and `${VAR:-default}` with environment values, as the engine config does. */
-export function interpolateEnv(text: string, env: NodeJS.ProcessEnv): string {
-  return text.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_m, name: string, def?: string) => env[name] || def || '');
-}
+/** Paths and issues as every configuration reports them (src/lib/config-file.ts). */
+export { formatIssues, formatPath };
 
-/** `alerts[0].labels.alertname` from a zod path. */
-export function formatPath(p: ReadonlyArray<string | number>): string {
-  let out = '';
-  for (const part of p) out += typeof part === 'number' ? `[${part}]` : out ? `.${part}` : part;
-  return out || '(root)';
-}
-
-export function formatIssues(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
-}
-
-/** Reads a YAML file with `${VAR}` interpolation; errors name the file. */
+/** Reads a YAML file, `${VAR}` substituted in its values (src/lib/config-file.ts); errors name the file. */
 export function readYamlFile(file: string, env: NodeJS.ProcessEnv): unknown {
-  const abs = path.resolve(file);
-  if (!existsSync(abs)) throw new ConfigError(`config file not found: ${abs}`);
-  try {
-    return parseYaml(interpolateEnv(readFileSync(abs, 'utf8'), env));
-  } catch (err) {
-    throw new ConfigError(`config file ${abs} is not valid YAML: ${(err as Error).message}`);
-  }
+  return readConfigFile(file, env);
 }
 
 export function loadReceiverConfig(
   file = process.env.RECEIVER_CONFIG ?? 'config/receiver.yaml',
   env: NodeJS.ProcessEnv = process.env,
 ): ReceiverConfig {
-  const raw = readYamlFile(file, env);
-  const parsed = ReceiverConfigSchema.safeParse(raw ?? {});
-  if (!parsed.success) {
-    const lines = formatIssues(parsed.error).map((l) => `  ${l}`);
-    throw new ConfigError(`config file ${path.resolve(file)} is invalid:\n${lines.join('\n')}`);
-  }
-  return parsed.data;
+  return parseConfig(ReceiverConfigSchema, readConfigFile(file, env), `config file ${path.resolve(file)}`);
 }
 
 /** Secrets in memory, per source. A source that is absent from the config is disabled. */
