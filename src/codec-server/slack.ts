@@ -106,7 +106,7 @@ export function createSlackInteractions(opts: {
   /** Posts to the interaction's response_url, if it is Slack's (or a configured prefix): never anywhere else. */
   async function respond(url: string | undefined, message: Record<string, unknown>): Promise<void> {
     if (!url || !config.slack.responseUrlPrefixes.some((p) => url.startsWith(p))) {
-      logger.warn({ responseUrl: url ? new URL(url).origin : undefined }, 'slack response_url not among slack.responseUrlPrefixes: outcome not posted');
+      logger.warn({ responseUrl: url?.slice(0, 40) }, 'slack response_url not among slack.responseUrlPrefixes: outcome not posted');
       return;
     }
     try {
@@ -162,7 +162,8 @@ export function createSlackInteractions(opts: {
         await respond(responseUrl, { response_type: 'ephemeral', replace_original: false, text: `Not counted: ${why}` });
       }
     })();
-    return { status: 200, after };
+    // Never a rejection left unhandled: every failure above is logged where it happens.
+    return { status: 200, after: after.catch(() => undefined) };
   }
 
   return {
