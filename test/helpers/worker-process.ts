@@ -3,9 +3,10 @@
  * flags and environment), for tests that SIGKILL it mid-incident and start another.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO, STACK_DIR, testEngineConfig, waitUntil } from './engine';
+import { testLogFile } from './test-logs';
 
 export interface WorkerProcess {
   /** SIGKILLs the worker at once: no graceful shutdown, in-flight activities are lost mid-way. */
@@ -21,6 +22,8 @@ export async function startWorkerProcess(opts: { taskQueue: string; metricsPort:
   cfg.temporal.taskQueue = opts.taskQueue;
   cfg.worker.metricsAddress = `127.0.0.1:${opts.metricsPort}`;
   writeFileSync(config, JSON.stringify(cfg));
+  // Its output is appended to the test worker log, which the secrets scan reads.
+  const out = openSync(testLogFile('worker'), 'a');
   let child: ChildProcess | undefined = spawn(process.execPath, ['--optimize-for-size', '--import', 'tsx', 'src/workers/main.ts'], {
     cwd: REPO,
     env: {
@@ -31,11 +34,12 @@ export async function startWorkerProcess(opts: { taskQueue: string; metricsPort:
       TEMPORAL_TASK_QUEUE: opts.taskQueue,
       WORKER_METRICS_ADDRESS: `127.0.0.1:${opts.metricsPort}`,
       WORKFLOW_BUNDLE: path.join(REPO, '.stack/build/test-workflow-bundle.js'),
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
     },
-    stdio: 'ignore',
+    stdio: ['ignore', out, out],
     detached: true,
   });
+  closeSync(out);
   await waitUntil('worker metrics', async () => (await fetch(`http://127.0.0.1:${opts.metricsPort}/metrics`)).ok, 60_000);
   return {
     kill() {
