@@ -9,6 +9,8 @@ import { REPO, STACK_DIR, testEngineConfig, waitUntil } from './engine';
 import { testLogFile } from './test-logs';
 
 export interface WorkerProcess {
+  /** The process id: the worker's Temporal identity is `<pid>@<host>`. */
+  pid: number;
   /** SIGKILLs the worker at once: no graceful shutdown, in-flight activities are lost mid-way. */
   kill(): void;
 }
@@ -40,8 +42,10 @@ export async function startWorkerProcess(opts: { taskQueue: string; metricsPort:
     detached: true,
   });
   closeSync(out);
+  const pid = child.pid ?? 0;
   await waitUntil('worker metrics', async () => (await fetch(`http://127.0.0.1:${opts.metricsPort}/metrics`)).ok, 60_000);
   return {
+    pid,
     kill() {
       // The whole process group, in case anything runs under the worker.
       if (child?.pid) process.kill(-child.pid, 'SIGKILL');
