@@ -46,6 +46,8 @@ interface Lane {
   taskQueue: string;
   metricsPort: number;
   worker?: WorkerProcess;
+  /** A replacement being started (afterAll waits for it, so no worker outlives the test). */
+  replacing?: Promise<unknown>;
 }
 const lanes: Lane[] = [];
 
@@ -71,6 +73,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const lane of lanes) {
+    await lane.replacing?.catch(() => undefined);
     lane.worker?.kill();
     for await (const wf of client.workflow.list({ query: `TaskQueue = '${lane.taskQueue}' AND ExecutionStatus = 'Running'` })) {
       await client.workflow.getHandle(wf.workflowId, wf.runId).terminate('test finished').catch(() => undefined);
@@ -102,8 +105,10 @@ async function killDuringRestart(lane: Lane, h: WorkflowHandle, deadline: number
       // The lost attempt is handed out again only after its start-to-close timeout (30 s): the new
       // worker starts a while later, so its start-up does not slow the other incident's watcher (on
       // two cores a restart runs for a fifth of a second) while it waits for its own kill.
-      await new Promise((r) => setTimeout(r, REPLACE_AFTER_MS));
-      lane.worker = await startWorkerProcess({ taskQueue: lane.taskQueue, metricsPort: lane.metricsPort });
+      lane.replacing = new Promise((r) => setTimeout(r, REPLACE_AFTER_MS)).then(async () => {
+        lane.worker = await startWorkerProcess({ taskQueue: lane.taskQueue, metricsPort: lane.metricsPort });
+      });
+      await lane.replacing;
       return kill;
     }
     if (d.status.name !== 'RUNNING') break;
