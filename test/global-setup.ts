@@ -6,10 +6,12 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { workflowBundleOptions } from '../src/workers/bundle';
+import { rotateTestLogs } from './helpers/test-logs';
 
 export const BUNDLE_PATH = path.resolve(__dirname, '../.stack/build/test-workflow-bundle.js');
 
 export default async function globalSetup(): Promise<void> {
+  rotateTestLogs();
   const { code } = await bundleWorkflowCode({
     ...workflowBundleOptions(),
     logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error },

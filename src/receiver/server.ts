@@ -309,7 +309,9 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const t0 = process.hrtime.bigint();
     const reqId = randomUUID();
-    const url = new URL(req.url ?? '/', 'http://receiver');
+    // A request target the URL parser refuses (`//`, `//[`, a bad port) is the client's error: 400 below.
+    const parsed = URL.canParse(req.url ?? '/', 'http://receiver');
+    const url = new URL(parsed ? (req.url ?? '/') : '/', 'http://receiver');
     let route = 'other';
     const log = logger.child({ reqId });
     res.setHeader('x-request-id', reqId);
@@ -333,6 +335,10 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
     const alertPath = /^\/alerts\/([a-z]+)\/?$/.exec(url.pathname);
     const source = SOURCES.find((s) => s === alertPath?.[1]);
     try {
+      if (!parsed) {
+        req.resume();
+        throw new HttpError(400, 'bad_target', `malformed request target: ${JSON.stringify(req.url?.slice(0, 200))}`);
+      }
       if (url.pathname === '/healthz' || url.pathname === '/metrics') {
         route = url.pathname.slice(1);
         if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -12,7 +12,6 @@ import type { AddressInfo } from 'node:net';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { decodeArrayFromPayloads, loadDataConverter } from '@temporalio/common/lib/internal-non-workflow';
 import { SignJWT } from 'jose';
-import pino from 'pino';
 import { CodecServerConfigSchema } from '../../src/codec-server/config';
 import { createCodecServer, type CodecServer } from '../../src/codec-server/server';
 import { encodeWith, engineCodecs } from '../../src/lib/codec';
@@ -20,6 +19,7 @@ import { encryptPayload } from '../../src/lib/codec/encryption';
 import { RemoteCodec, whoami } from '../../src/lib/codec/remote';
 import { hashPassword, newKey, newToken, parseSecrets, type CodecSecrets } from '../../src/lib/codec/secrets';
 import { payloadsFromWire, payloadsToWire } from '../../src/lib/codec/wire';
+import { testLogger } from '../helpers/test-logs';
 
 const UI = 'http://127.0.0.1:8233';
 const FOREIGN = 'http://evil.example';
@@ -106,7 +106,8 @@ function accessToken(
 
 async function startCodec(overrides: Record<string, unknown> = {}, withSecrets = secrets): Promise<{ server: CodecServer; base: string }> {
   const config = CodecServerConfigSchema.parse({ listen: { port: 0 }, uiOrigins: [UI], sessionRevocationsFile: REVOCATIONS, ...overrides });
-  const s = createCodecServer({ config, secrets: withSecrets, logger: pino({ level: 'silent' }) });
+  // Logged where the secrets scan reads (.stack/logs/test-codec-server.log): logins carry passwords and tokens.
+  const s = createCodecServer({ config, secrets: withSecrets, logger: testLogger('codec-server') });
   await s.listen(0, '127.0.0.1');
   return { server: s, base: s.url };
 }

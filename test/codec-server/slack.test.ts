@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
+import { testLogger } from '../helpers/test-logs';
 import { CodecServerConfigSchema } from '../../src/codec-server/config';
 import { createCodecServer, type CodecServer } from '../../src/codec-server/server';
 import { slackSignature } from '../../src/codec-server/slack';
@@ -59,7 +59,7 @@ beforeAll(async () => {
     temporal: { address: engine.config.temporal.address, namespace: engine.config.temporal.namespace },
     slack: { responseUrlPrefixes: [`http://127.0.0.1:${(responses.address() as AddressInfo).port}/actions/`] },
   });
-  codec = createCodecServer({ config, secrets, logger: pino({ level: 'silent' }) });
+  codec = createCodecServer({ config, secrets, logger: testLogger('codec-server') });
   await codec.listen(0, '127.0.0.1');
 });
 

@@ -13,10 +13,10 @@ import { chmodSync, copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
-import pino from 'pino';
 import { CodecServerConfigSchema } from '../../src/codec-server/config';
 import { createCodecServer, type CodecServer } from '../../src/codec-server/server';
 import { decodeHistoryPayloads } from '../../src/lib/history';
+import { testLogger } from './test-logs';
 import {
   applySealVerdict,
   EncryptionCodec,
@@ -127,8 +127,9 @@ export interface TestCodecServer {
 
 /** The real codec server with the fixture secrets, in this process, on an ephemeral port of 127.0.0.1. */
 export async function startTestCodecServer(): Promise<TestCodecServer> {
-  const config = CodecServerConfigSchema.parse({ listen: { host: '127.0.0.1', port: 0 }, secretsFile: CODEC_FIXTURE, logLevel: 'silent' });
-  const server = createCodecServer({ config, secrets: fixtureSecrets(), logger: pino({ level: 'silent' }) });
+  const config = CodecServerConfigSchema.parse({ listen: { host: '127.0.0.1', port: 0 }, secretsFile: CODEC_FIXTURE, logLevel: 'info' });
+  // Its logs go where the secrets scan reads them (.stack/logs/test-codec-server.log).
+  const server = createCodecServer({ config, secrets: fixtureSecrets(), logger: testLogger('codec-server') });
   await server.listen(0, '127.0.0.1');
   return { url: server.url, server, close: () => server.close() };
 }

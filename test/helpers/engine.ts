@@ -9,13 +9,13 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import pino from 'pino';
 import { loadConfig, type EngineConfig } from '../../src/config';
 import { buildIncidentInput, type IncidentRequest } from '../../src/lib/incident-input';
 import { createActivities, type Activities } from '../../src/activities';
 import { createEngineWorker, installRuntime } from '../../src/workers/worker';
 import { guardWorkflowId, statusQuery, type IncidentInput, type IncidentPolicy, type IncidentRecord } from '../../src/workflows/contracts';
 import { CODEC_FIXTURE, testDataConverter } from './codec';
+import { testLogger } from './test-logs';
 
 export type IncidentWorkflow = (input: IncidentInput) => Promise<IncidentRecord>;
 export type IncidentHandle = WorkflowHandle<IncidentWorkflow>;
@@ -102,7 +102,8 @@ export async function startEngine(
   // Decisions that name a person arrive sealed as that person; every payload is encrypted.
   const client = new Client({ connection: clientConn, namespace: config.temporal.namespace, dataConverter: testDataConverter() });
   const docker = new Docker({ socketPath: config.docker.socketPath });
-  const logger = pino({ level: 'silent' });
+  // The worker's logs go where the secrets scan reads them (.stack/logs/test-worker.log).
+  const logger = testLogger('worker');
   await clearGuards(client);
   // The real socket, even when a test configures the engine with a broken one.
   await ensureDrillRunning(new Docker({ socketPath: testConfig().docker.socketPath }));

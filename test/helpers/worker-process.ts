@@ -3,11 +3,14 @@
  * flags and environment), for tests that SIGKILL it mid-incident and start another.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO, STACK_DIR, testEngineConfig, waitUntil } from './engine';
+import { testLogFile } from './test-logs';
 
 export interface WorkerProcess {
+  /** The process id: the worker's Temporal identity is `<pid>@<host>`. */
+  pid: number;
   /** SIGKILLs the worker at once: no graceful shutdown, in-flight activities are lost mid-way. */
   kill(): void;
 }
@@ -21,6 +24,8 @@ export async function startWorkerProcess(opts: { taskQueue: string; metricsPort:
   cfg.temporal.taskQueue = opts.taskQueue;
   cfg.worker.metricsAddress = `127.0.0.1:${opts.metricsPort}`;
   writeFileSync(config, JSON.stringify(cfg));
+  // Its output is appended to the test worker log, which the secrets scan reads.
+  const out = openSync(testLogFile('worker'), 'a');
   let child: ChildProcess | undefined = spawn(process.execPath, ['--optimize-for-size', '--import', 'tsx', 'src/workers/main.ts'], {
     cwd: REPO,
     env: {
@@ -31,13 +36,16 @@ export async function startWorkerProcess(opts: { taskQueue: string; metricsPort:
       TEMPORAL_TASK_QUEUE: opts.taskQueue,
       WORKER_METRICS_ADDRESS: `127.0.0.1:${opts.metricsPort}`,
       WORKFLOW_BUNDLE: path.join(REPO, '.stack/build/test-workflow-bundle.js'),
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
     },
-    stdio: 'ignore',
+    stdio: ['ignore', out, out],
     detached: true,
   });
+  closeSync(out);
+  const pid = child.pid ?? 0;
   await waitUntil('worker metrics', async () => (await fetch(`http://127.0.0.1:${opts.metricsPort}/metrics`)).ok, 60_000);
   return {
+    pid,
     kill() {
       // The whole process group, in case anything runs under the worker.
       if (child?.pid) process.kill(-child.pid, 'SIGKILL');

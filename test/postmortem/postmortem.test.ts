@@ -1,7 +1,12 @@
 /**
  * Post-mortem golden test: rendered from a real drill's recorded history (test/histories), with
  * times made relative so the golden file does not depend on when the history was recorded.
- * Regenerate with UPDATE_GOLDEN=1.
+ *
+ * The golden file is committed and only ever read here: a missing one fails. After an intended
+ * change to the post-mortem, rewrite it with the separate command
+ *   UPDATE_GOLDEN=1 npx jest test/postmortem
+ * review the diff and commit it. That run compares nothing (the comparison is skipped, and says so);
+ * with UPDATE_GOLDEN set under CI (CI=true) it fails instead of writing.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,11 +25,21 @@ function normaliseTimes(md: string, start: Date): string {
     .replace(/\d{4}-\d{2}-\d{2}/g, 'YYYY-MM-DD');
 }
 
-test('the post-mortem of a resolved cacheFailure drill matches the golden file', () => {
+function renderedPostmortem(): string {
   const events = normaliseHistory(JSON.parse(readFileSync(HISTORY, 'utf8')) as { events: unknown[] });
-  const md = normaliseTimes(renderPostmortem(events), events[0]!.time);
-  if (process.env.UPDATE_GOLDEN || !existsSync(GOLDEN)) writeFileSync(GOLDEN, md);
-  expect(md).toBe(readFileSync(GOLDEN, 'utf8'));
+  return normaliseTimes(renderPostmortem(events), events[0]!.time);
+}
+
+const updating = Boolean(process.env.UPDATE_GOLDEN);
+
+(updating ? test : test.skip)('UPDATE_GOLDEN rewrites the golden file (never under CI)', () => {
+  expect({ UPDATE_GOLDEN: 'set', CI: process.env.CI ?? '' }).toEqual({ UPDATE_GOLDEN: 'set', CI: '' });
+  writeFileSync(GOLDEN, renderedPostmortem());
+});
+
+(updating ? test.skip : test)('the post-mortem of a resolved cacheFailure drill matches the committed golden file', () => {
+  expect({ golden: path.relative(__dirname, GOLDEN), exists: existsSync(GOLDEN) }).toEqual({ golden: path.relative(__dirname, GOLDEN), exists: true });
+  expect(renderedPostmortem()).toBe(readFileSync(GOLDEN, 'utf8'));
 });
 
 test('the timeline comes from the history events, in order, with the remediation and the close', () => {

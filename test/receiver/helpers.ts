@@ -15,6 +15,7 @@ import { ReceiverConfigSchema, readYamlFile, type ReceiverConfig, type ResolvedA
 import { compileRoutes, RoutesFileSchema, type RoutesFile } from '../../src/receiver/routes';
 import { createReceiver, createReceiverLogger, type Receiver } from '../../src/receiver/server';
 import { CODEC_FIXTURE, testDataConverter } from '../helpers/codec';
+import { testLogStream } from '../helpers/test-logs';
 
 export const REPO = path.resolve(__dirname, '../..');
 export const STACK_DIR = process.env.STACK_DIR ?? path.join(REPO, '.stack');
@@ -135,10 +136,12 @@ export async function startTestReceiver(
       dataConverter: testDataConverter(),
     });
   const lines: string[] = [];
+  // Kept for the test, and appended to the test receiver log that the secrets scan reads.
+  const file = testLogStream('receiver');
   const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
+    write(chunk: Buffer, enc, cb) {
       lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      cb();
+      file.write(chunk, enc, cb);
     },
   });
   const logger = createReceiverLogger('debug', [], sink);
