@@ -99,11 +99,18 @@ install_npm_packages() {
   echo "$want" > node_modules/.lock-sha256
 }
 
+# The compiled client bin/remediate runs (scripts/build-cli.sh: about a second; nothing when dist is
+# newer than the sources).
+build_client() {
+  bash "$REPO_ROOT/scripts/build-cli.sh" || die "building the client (scripts/build-cli.sh) failed"
+}
+
 main() {
   install_debian_packages
   install_temporal_cli
   install_compose
   install_npm_packages
+  build_client
   install_test_server
 }
 main "$@"
