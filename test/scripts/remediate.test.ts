@@ -175,6 +175,8 @@ test('completion: a bash script bash accepts and that completes commands, option
   }
   const zsh = await remediate('completion', 'zsh');
   expect(zsh.code).toBe(0);
+  // zsh parses it (scripts/install.sh installs zsh).
+  execFileSync('zsh', ['-n'], { input: zsh.stdout });
   expect(zsh.stdout).toMatch(/^#compdef remediate/);
   expect(zsh.stdout).toContain('compdef _remediate remediate');
   expect(zsh.stdout).toMatch(/\n {4}'abort:stop an incident before it finishes/);

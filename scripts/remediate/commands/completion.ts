@@ -22,8 +22,8 @@ export function completionCommand(all: () => readonly AnyCommand[]) {
     needs: 'nothing',
     async run(ctx) {
       const shell = ctx.operands[0];
-      if (shell === 'bash') process.stdout.write(bashCompletion(all()));
-      else if (shell === 'zsh') process.stdout.write(zshCompletion(all()));
+      if (shell === 'bash') console.log(bashCompletion(all()).trimEnd());
+      else if (shell === 'zsh') console.log(zshCompletion(all()).trimEnd());
       else throw new UsageError(`usage: remediate completion bash|zsh${shell ? ` (not "${shell}")` : ''}`);
       return 0;
     },
