@@ -9,6 +9,7 @@ import { signIn, withSession } from './codec';
 import { COMMANDS } from './commands';
 import { UsageError } from './errors';
 import { commandHelp, overview, type AnyCommand } from './help';
+import { printResult } from './output';
 import { configFile, packageVersion, stackDir } from './paths';
 
 const AS_REFUSED =
@@ -62,7 +63,7 @@ function parse(
 }
 
 function printVersion(json: boolean | undefined): number {
-  console.log(json ? JSON.stringify({ version: packageVersion() }) : packageVersion());
+  printResult(json, { version: packageVersion() }, packageVersion());
   return 0;
 }
 
@@ -107,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
   const ctx: Ctx<Options> = {
     opts,
     operands: parsed.operands,
-    print: (json, text) => console.log(opts.json ? JSON.stringify(json, null, 2) : text),
+    print: (json, text) => printResult(opts.json, json, text),
   };
   switch (cmd.needs) {
     case 'nothing':

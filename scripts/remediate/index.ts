@@ -14,16 +14,11 @@
  */
 import { run } from './cli';
 import { exitCodeOf } from './errors';
+import { printError, wantsJson } from './output';
 
 export { run } from './cli';
 export { Failure, UsageError } from './errors';
 export { credentialsFile, readCredential } from './credential';
-
-/** True when the arguments ask for JSON (before a `--`, after which everything is an operand). */
-function wantsJson(argv: string[]): boolean {
-  const end = argv.indexOf('--');
-  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
-}
 
 /** Runs the command and reports a failure as text, or under --json as one JSON object; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -31,8 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     return await run(argv);
   } catch (err) {
     const code = exitCodeOf(err);
-    const error = err instanceof Error ? err.message : String(err);
-    console.error(wantsJson(argv) ? JSON.stringify({ error, code }) : `error: ${error}`);
+    printError(wantsJson(argv), err instanceof Error ? err.message : String(err), code);
     return code;
   }
 }
