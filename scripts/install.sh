@@ -9,7 +9,9 @@ APT_PACKAGES=(podman runc busybox-static redis-server postgresql-15 openssl curl
   python3 python-is-python3 python3-fastapi python3-uvicorn python3-sqlalchemy python3-alembic alembic
   python3-psycopg2 python3-redis python3-rq python3-httpx
   # Maven (and with it a Java runtime): Temporal's time-skipping test server comes from Maven Central.
-  maven)
+  maven
+  # zsh: the tests check the client's zsh completion script with the shell itself (zsh -n).
+  zsh)
 
 install_debian_packages() {
   local missing=()
@@ -99,11 +101,18 @@ install_npm_packages() {
   echo "$want" > node_modules/.lock-sha256
 }
 
+# The compiled client bin/remediate runs (scripts/build-cli.sh: about a second; nothing when dist is
+# newer than the sources).
+build_client() {
+  bash "$REPO_ROOT/scripts/build-cli.sh" || die "building the client (scripts/build-cli.sh) failed"
+}
+
 main() {
   install_debian_packages
   install_temporal_cli
   install_compose
   install_npm_packages
+  build_client
   install_test_server
 }
 main "$@"

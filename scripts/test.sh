@@ -17,6 +17,8 @@ trap cleanup EXIT
 bash scripts/stack.sh up
 npx tsc --noEmit -p tsconfig.json
 npx eslint --max-warnings 0 .
+# The client tests run bin/remediate as engineers do: from the compiled build, current with the sources.
+bash scripts/build-cli.sh
 
 results="$STACK_DIR/test-results.json"
 rc=0

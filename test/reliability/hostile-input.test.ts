@@ -456,8 +456,8 @@ test(`client script: ${RAW_RUNS} hostile argument lists end with exit 0/1/2 and 
   const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
   const err = jest.spyOn(console, 'error').mockImplementation(() => undefined);
   const word = fc.oneof(
-    fc.constantFrom('list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'runbooks', 'cacheFailure', 'rollback'),
-    fc.constantFrom('--target', '--as', '--tag', '--services', '--param', '--severity', '--dry-run', '--json', '--all', '--comment', '--note', '--frob', '-x', '--'),
+    fc.constantFrom('list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'abort', 'runbooks', 'help', 'completion', 'bash', 'cacheFailure', 'rollback'),
+    fc.constantFrom('--target', '--as', '--tag', '--services', '--param', '--severity', '--dry-run', '--json', '--all', '--comment', '--note', '--reason', '--version', '-h', '--frob', '-x', '--'),
     fc.string({ maxLength: 30 }),
     fc.constantFrom("x' OR 1=1 --", '../../etc/passwd', '\u0000', 'incident-$(rm -rf /)', 'a=b', '=', '9', '-1', 'mainframe'),
   );

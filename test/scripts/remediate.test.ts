@@ -1,11 +1,13 @@
 /**
- * The client script as engineers run it (a subprocess), against the real Temporal server, a real
- * engine worker and the real codec server (in-process, TEST-ONLY secrets): usage errors, unknown ids
- * and targets, the personal credential (who you are comes from it, not from a flag), refusals,
- * dry-run rollback with --wait.
+ * The client script as engineers run it (bin/remediate, a subprocess running the compiled build),
+ * against the real Temporal server, a real engine worker and the real codec server (in-process,
+ * TEST-ONLY secrets): usage errors, per-command help and options, --version, shell completion, what
+ * it says when it cannot run, paths relative to the caller, errors as JSON, unknown ids and targets,
+ * the personal credential (who you are comes from it, not from a flag), refusals, dry-run rollback
+ * with --wait.
  */
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { incidentWorkflowId } from '../../src/workflows/contracts';
@@ -20,11 +22,20 @@ let credentials: string;
 
 type Result = { code: number; stdout: string; stderr: string };
 
-/** The script as `who` (a fixture operator's credential), or with `env` as given (no credential, another file). */
-async function remediateWith(env: Record<string, string | undefined>, args: string[], stdin?: string): Promise<Result> {
-  const child = spawn(path.join(REPO, 'bin/remediate'), args, {
+/**
+ * The script as `who` (a fixture operator's credential), or with `env` as given (no credential, another
+ * file), run from `cwd` (default: the repository) or as another copy of bin/remediate (`bin`).
+ */
+async function remediateWith(
+  env: Record<string, string | undefined>,
+  args: string[],
+  stdin?: string,
+  where: { cwd?: string; bin?: string } = {},
+): Promise<Result> {
+  const child = spawn(where.bin ?? path.join(REPO, 'bin/remediate'), args, {
     env: { ...process.env, STACK_DIR, TEMPORAL_TASK_QUEUE: engine.taskQueue, CODEC_SERVER_URL: codec.url, REMEDIATE_CREDENTIALS: undefined, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
+    ...(where.cwd ? { cwd: where.cwd } : {}),
   });
   let stdout = '';
   let stderr = '';
@@ -46,7 +57,20 @@ async function remediate(...args: string[]): Promise<Result> {
   return as('erin', ...args);
 }
 
+/** Under --json a failure is one JSON object on stderr, and nothing else is printed. */
+function jsonError(r: Result): { error: string; code: number } {
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  const parsed = JSON.parse(lines[0] as string) as { error: string; code: number };
+  expect(Object.keys(parsed).sort()).toEqual(['code', 'error']);
+  expect(parsed.code).toBe(r.code);
+  return parsed;
+}
+
 beforeAll(async () => {
+  // bin/remediate runs the compiled client: build it when a source is newer (scripts/test.sh does too).
+  execFileSync('bash', [path.join(REPO, 'scripts/build-cli.sh')], { stdio: 'inherit' });
   codec = await startTestCodecServer();
   credentials = mkdtempSync(path.join(tmpdir(), 'remediate-creds-'));
   for (const who of ['alice', 'bob', 'dave', 'erin'] as const) credentialFile(who, credentials);
@@ -82,6 +106,161 @@ test('--help documents every command; bad usage exits 2 with a message', async (
   expect((await remediate('approve', 'x')).stderr).toMatch(/usage: remediate approve <incident-id> <step-id>/);
   expect((await remediate('start', 'cacheFailure', '--target', 'alfred', '--severity', '9')).stderr).toMatch(/--severity must be/);
   expect((await remediate('list', '--frobnicate')).code).toBe(2);
+});
+
+test('each command has its own help and options: an option it does not take is a usage error naming it', async () => {
+  const list = await remediate('list', '--help');
+  expect(list.code).toBe(0);
+  expect(list.stdout).toMatch(/^Usage: remediate list \[--all\] \[--runbook R\] \[--target T\]\n/);
+  expect(list.stdout).toMatch(/\n {2}--runbook R +only this runbook's incidents\n/);
+  expect(list.stdout).not.toContain('--tag');
+  expect(list.stdout).toContain('--config FILE');
+  const viaHelp = await remediate('help', 'abort');
+  expect(viaHelp.code).toBe(0);
+  expect(viaHelp.stdout).toBe((await remediate('abort', '-h')).stdout);
+  expect(viaHelp.stdout).toMatch(/^Usage: remediate abort <incident-id> --reason TEXT\n/);
+  expect(viaHelp.stdout).toMatch(/--reason TEXT +why \(required/);
+  const rollback = await remediate('help', 'rollback');
+  for (const o of ['--target T', '--tag TAG', '--services a,b', '--migration-downgrade', '--restore-backup', '--dry-run', '--wait', '--param key=value'])
+    expect(rollback.stdout).toContain(o);
+  expect((await remediate('help', 'start')).stdout).not.toContain('--restore-backup');
+  expect((await remediate('help', 'explode')).stderr).toMatch(/unknown command "explode"/);
+
+  const tag = await remediate('list', '--tag', 'x');
+  expect(tag.code).toBe(2);
+  expect(tag.stderr).toBe('error: unknown option --tag for remediate list (see remediate list --help)\n');
+  const note = await remediate('approve', 'incident-x', 'step', '--note', 'hi');
+  expect(note.code).toBe(2);
+  expect(note.stderr).toMatch(/unknown option --note for remediate approve/);
+  // Before the command only global options are taken.
+  const before = await remediate('--target', 'alfred', 'rollback');
+  expect(before.code).toBe(2);
+  expect(before.stderr).toMatch(/unknown option --target \(see remediate --help/);
+  // Operands a command does not take are refused too.
+  expect((await remediate('show', 'incident-x', 'extra')).stderr).toMatch(/usage: remediate show <incident-id>/);
+});
+
+test('--version prints the package version', async () => {
+  const { version } = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+  const r = await remediate('--version');
+  expect(r).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+  expect(JSON.parse((await remediate('--version', '--json')).stdout)).toEqual({ version });
+});
+
+test('completion: a bash script bash accepts and that completes commands, options and runbooks; a zsh script', async () => {
+  const bash = await remediate('completion', 'bash');
+  expect(bash.code).toBe(0);
+  const dir = mkdtempSync(path.join(tmpdir(), 'remediate-completion-'));
+  try {
+    const file = path.join(dir, 'remediate.bash');
+    writeFileSync(file, bash.stdout);
+    execFileSync('bash', ['-n', file]);
+    /** What bash offers after `words` (the last one is being typed). */
+    const complete = (...words: string[]): string[] =>
+      execFileSync('bash', ['-c', `source "$0"; COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); _remediate; printf '%s\\n' "\${COMPREPLY[@]}"`, file, 'remediate', ...words], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean);
+    expect(complete('')).toEqual(expect.arrayContaining(['login', 'list', 'rollback', 'abort', 'completion', 'help']));
+    expect(complete('ro')).toEqual(['rollback']);
+    expect(complete('list', '--')).toEqual(expect.arrayContaining(['--all', '--runbook', '--target', '--json', '--config', '--help']));
+    expect(complete('list', '--')).not.toContain('--tag');
+    expect(complete('rollback', '--r')).toEqual(['--restore-backup']);
+    expect(complete('start', '')).toEqual(expect.arrayContaining(['rollback', 'cacheFailure']));
+    expect(complete('--json', 'start', 'ca')).toEqual(expect.arrayContaining(['cacheFailure', 'cachePoisoning']));
+    expect(complete('list', '--runbook', 'roll')).toEqual(['rollback']);
+    expect(complete('completion', '')).toEqual(['bash', 'zsh']);
+    expect(complete('show', '')).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const zsh = await remediate('completion', 'zsh');
+  expect(zsh.code).toBe(0);
+  // zsh parses it (scripts/install.sh installs zsh).
+  execFileSync('zsh', ['-n'], { input: zsh.stdout });
+  expect(zsh.stdout).toMatch(/^#compdef remediate/);
+  expect(zsh.stdout).toContain('compdef _remediate remediate');
+  expect(zsh.stdout).toMatch(/\n {4}'abort:stop an incident before it finishes/);
+  const listLine = zsh.stdout.split('\n').find((l) => l.trim().startsWith('list)')) ?? '';
+  expect(listLine).toContain("'--all[closed incidents too]'");
+  expect(listLine).not.toContain('--tag');
+  expect((await remediate('completion', 'fish')).stderr).toMatch(/usage: remediate completion bash\|zsh/);
+});
+
+test('without packages or a current build it says what to run and exits 2, never with a stack trace', async () => {
+  // A copy of bin/remediate in a directory of its own: it looks for the build beside itself.
+  const root = mkdtempSync(path.join(tmpdir(), 'remediate-unbuilt-'));
+  const bin = path.join(root, 'bin/remediate');
+  try {
+    mkdirSync(path.dirname(bin));
+    copyFileSync(path.join(REPO, 'bin/remediate'), bin);
+    chmodSync(bin, 0o755);
+    const noModules = await remediateWith({}, ['list'], '', { bin });
+    expect(noModules.code).toBe(2);
+    expect(noModules.stderr).toBe(
+      `error: remediate cannot run: its packages are not installed in ${root}; run \`npm ci\` and then \`npm run build\` there (or scripts/install.sh)\n`,
+    );
+    mkdirSync(path.join(root, 'node_modules'));
+    const noBuild = await remediateWith({}, ['list'], '', { bin });
+    expect(noBuild.code).toBe(2);
+    expect(noBuild.stderr).toContain(`remediate is not built: ${root}/dist/scripts/remediate/index.js is missing; run \`npm run build\` in ${root}`);
+    expect(jsonError(await remediateWith({}, ['list', '--json'], '', { bin })).error).toContain('remediate is not built');
+
+    const entry = path.join(root, 'dist/scripts/remediate/index.js');
+    mkdirSync(path.dirname(entry), { recursive: true });
+    writeFileSync(entry, "console.log('the build ran', process.argv.slice(2).join(' '));\n");
+    mkdirSync(path.join(root, 'src'));
+    writeFileSync(path.join(root, 'src/config.ts'), '');
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(entry, past, past);
+    const stale = await remediateWith({}, ['list'], '', { bin });
+    expect(stale.code).toBe(2);
+    expect(stale.stderr).toContain("remediate's build is older than its sources (src/config.ts changed); run `npm run build`");
+    expect(stale.stderr).not.toMatch(/\n\s+at /);
+    // Built after the sources: it runs the build, with the arguments as given.
+    utimesSync(entry, new Date(), new Date());
+    expect(await remediateWith({}, ['list', '--all'], '', { bin })).toEqual({ code: 0, stdout: 'the build ran list --all\n', stderr: '' });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('paths given on the command line resolve against the caller\'s directory; the defaults against the repository', async () => {
+  const here = mkdtempSync(path.join(tmpdir(), 'remediate-cwd-'));
+  try {
+    // The repository's config/engine.yaml, read from elsewhere.
+    const byDefault = await remediateWith({}, ['rollback', '--target', 'mainframe'], '', { cwd: here });
+    expect(byDefault.stderr).toMatch(/unknown target "mainframe"; configured: alfred/);
+    const missing = await remediateWith({}, ['rollback', '--target', 'alfred', '--config', './mine.yaml'], '', { cwd: here });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`config file not found: ${path.join(here, 'mine.yaml')}`);
+    writeFileSync(path.join(here, 'mine.yaml'), 'temporal: [this is not a mapping\n');
+    const mine = await remediateWith({}, ['rollback', '--target', 'alfred', '--config', 'mine.yaml'], '', { cwd: here });
+    expect(mine.code).toBe(2);
+    expect(mine.stderr).toContain(`config file ${path.join(here, 'mine.yaml')} is not valid YAML`);
+  } finally {
+    rmSync(here, { recursive: true, force: true });
+  }
+});
+
+test('under --json every failure is one JSON object with its exit code, on stderr', async () => {
+  expect(jsonError(await remediate('list', '--tag', 'x', '--json'))).toEqual({
+    error: 'unknown option --tag for remediate list (see remediate list --help)',
+    code: 2,
+  });
+  expect(jsonError(await remediate('--json', 'explode'))).toEqual({ error: 'unknown command "explode" (see remediate --help)', code: 2 });
+  expect(jsonError(await remediate('--json'))).toEqual({ error: 'a command is required (see remediate --help)', code: 2 });
+  expect(jsonError(await remediate('show', 'incident-nope-nowhere', '--json'))).toEqual({
+    error: 'no incident "incident-nope-nowhere" (see `remediate list --all`)',
+    code: 1,
+  });
+  const unreachable = await remediateWith(
+    { REMEDIATE_CREDENTIALS: path.join(credentials, 'erin'), CODEC_SERVER_URL: 'http://127.0.0.1:9' },
+    ['list', '--json'],
+  );
+  expect(unreachable.code).toBe(1);
+  expect(jsonError(unreachable).error).toMatch(/^codec server http:\/\/127\.0\.0\.1:9 cannot be reached/);
+  const noCredential = await remediateWith({ REMEDIATE_CREDENTIALS: path.join(credentials, 'none') }, ['whoami', '--json']);
+  expect(jsonError(noCredential)).toMatchObject({ code: 2, error: expect.stringContaining('no credential') });
 });
 
 test('unknown targets and runbooks are refused before any workflow starts', async () => {
@@ -185,6 +364,16 @@ test('a dry-run rollback with --wait prints progress and the plan, and exits 0',
   expect(pm.stdout).toMatch(/## Post-Mortem: INC-\d{4}-\d{2}-\d{2}-rollback/);
   expect(pm.stdout).toMatch(/\| \d{2}:\d{2}:\d{2} \| Incident opened by erin/);
   expect(pm.stdout).toMatch(/Incident closed: dry-run/);
+  // --out is relative to where the engineer stands, not to the repository.
+  const here = mkdtempSync(path.join(tmpdir(), 'remediate-out-'));
+  try {
+    const written = await remediateWith({ REMEDIATE_CREDENTIALS: path.join(credentials, 'erin') }, ['postmortem', incidentWorkflowId('rollback', 'alfred'), '--out', 'report.md'], '', { cwd: here });
+    expect(written.code).toBe(0);
+    expect(readFileSync(path.join(here, 'report.md'), 'utf8')).toBe(written.stdout.replace(/\n$/, ''));
+    expect(existsSync(path.join(REPO, 'report.md'))).toBe(false);
+  } finally {
+    rmSync(here, { recursive: true, force: true });
+  }
 });
 
 test('approvals through the script: requester and strangers refused, reject escalates, close ends it', async () => {
@@ -199,6 +388,8 @@ test('approvals through the script: requester and strangers refused, reject esca
   const own = await as('erin', 'approve', id, 'recreate-api');
   expect(own.code).toBe(1);
   expect(own.stderr).toMatch(/refused: erin opened this incident and cannot approve/);
+  const ownJson = jsonError(await as('erin', 'approve', id, 'recreate-api', '--json'));
+  expect(ownJson).toMatchObject({ code: 1, error: expect.stringMatching(/^refused: erin opened this incident and cannot approve/) });
   // dave signs in fine but is not among the policy's approvers.
   const stranger = await as('dave', 'approve', id, 'recreate-api');
   expect(stranger.stderr).toMatch(/not an allowed approver/);
