@@ -15,7 +15,11 @@ export function withinWindow(entries: readonly BudgetEntry[], windowMs: number, 
  * granted all the same (`overBudget`: a person decided, the engine does not overrule them) and an
  * automatic one is refused. `reserve`: the request is to be counted now.
  */
-export function decideBudget(entries: readonly BudgetEntry[], req: BudgetRequest, nowMs: number): { answer: BudgetAnswer; reserve: boolean } {
+export function decideBudget(
+  entries: readonly BudgetEntry[],
+  req: BudgetRequest,
+  nowMs: number,
+): { answer: BudgetAnswer; reserve: boolean } {
   const recent = withinWindow(entries, req.windowMs, nowMs);
   const within = recent.length < req.maxActions;
   const approved = (req.approvedBy?.length ?? 0) > 0;

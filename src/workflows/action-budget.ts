@@ -37,8 +37,10 @@ class BudgetKeeper {
 
   validate(req: BudgetRequest): void {
     if (typeof req?.requestId !== 'string' || req.requestId === '') throw new Error('requestId is required');
-    if (!Number.isInteger(req.maxActions) || req.maxActions < 0) throw new Error('maxActions must be a whole number, 0 or more');
-    if (!Number.isInteger(req.windowMs) || req.windowMs <= 0) throw new Error('windowMs must be a whole number of milliseconds above 0');
+    if (!Number.isInteger(req.maxActions) || req.maxActions < 0)
+      throw new Error('maxActions must be a whole number, 0 or more');
+    if (!Number.isInteger(req.windowMs) || req.windowMs <= 0)
+      throw new Error('windowMs must be a whole number of milliseconds above 0');
   }
 
   reserve(req: BudgetRequest): BudgetAnswer {
@@ -74,7 +76,10 @@ class BudgetKeeper {
 /** The action budget of one target (workflow id `budget-<target>`). */
 export async function actionBudget(input: BudgetKeeperInput): Promise<void> {
   const keeper = new BudgetKeeper(input);
-  setHandler(reserveActionUpdate, (req) => keeper.reserve(req), { validator: (req) => keeper.validate(req), description: 'Counts one action against the target\'s budget, or refuses it' });
+  setHandler(reserveActionUpdate, (req) => keeper.reserve(req), {
+    validator: (req) => keeper.validate(req),
+    description: "Counts one action against the target's budget, or refuses it",
+  });
   setHandler(releaseActionSignal, (r) => keeper.release(r), { description: 'Whether a reserved action ran' });
   setHandler(budgetStateQuery, () => keeper.state(), { description: 'The actions counted, oldest first' });
 

@@ -54,10 +54,18 @@ test('a reservation not yet released counts like an action that ran', () => {
 
 test('a step people approved runs past a spent budget, and is counted', () => {
   const entries = [entry('restart-api', 0), entry('restart-redis', 20)];
-  const { answer, reserve } = decideBudget(entries, request({ stepId: 'evict-cache', approvedBy: ['bob'] }), T0 + 30 * MIN);
+  const { answer, reserve } = decideBudget(
+    entries,
+    request({ stepId: 'evict-cache', approvedBy: ['bob'] }),
+    T0 + 30 * MIN,
+  );
   expect(answer).toMatchObject({ granted: true, overBudget: true });
   expect(reserve).toBe(true);
-  expect(entryOf(request({ approvedBy: ['bob'] }), T0 + 30 * MIN)).toMatchObject({ approvedBy: ['bob'], state: 'reserved', at: '2026-12-02T10:30:00.000Z' });
+  expect(entryOf(request({ approvedBy: ['bob'] }), T0 + 30 * MIN)).toMatchObject({
+    approvedBy: ['bob'],
+    state: 'reserved',
+    at: '2026-12-02T10:30:00.000Z',
+  });
   // An approval nobody gave is no approval.
   expect(decideBudget(entries, request({ approvedBy: [] }), T0 + 30 * MIN).answer.granted).toBe(false);
 });
@@ -75,7 +83,9 @@ test('the window rolls: an action exactly one window old no longer counts', () =
 test('a budget of 0 lets nothing run automatically', () => {
   const { answer } = decideBudget([], request({ maxActions: 0 }), T0);
   expect(answer.granted).toBe(false);
-  expect(budgetSpentReason('alfred', answer)).toBe('action budget of 0 per 1h on alfred spent: no action may run automatically');
+  expect(budgetSpentReason('alfred', answer)).toBe(
+    'action budget of 0 per 1h on alfred spent: no action may run automatically',
+  );
 });
 
 test('a spent budget is told with the actions that spent it, oldest first', () => {

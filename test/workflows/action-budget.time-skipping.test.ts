@@ -78,25 +78,48 @@ function activities() {
       };
     },
     async redisPing(input: { target: string }) {
-      return redisOf(input.target).state === 'down' ? { ok: false, error: 'ECONNREFUSED', latencyMs: 1 } : { ok: true, reply: 'PONG', latencyMs: 1 };
+      return redisOf(input.target).state === 'down'
+        ? { ok: false, error: 'ECONNREFUSED', latencyMs: 1 }
+        : { ok: true, reply: 'PONG', latencyMs: 1 };
     },
     async containerState(ref: { target: string; component: string }) {
       const up = ref.component !== 'redis' || redisOf(ref.target).state !== 'down';
-      return { name: `alfred-${ref.component}-1`, running: up, status: up ? 'running' : 'exited', oomKilled: false, exitCode: up ? 0 : 137, tag: '1.0.0' };
+      return {
+        name: `alfred-${ref.component}-1`,
+        running: up,
+        status: up ? 'running' : 'exited',
+        oomKilled: false,
+        exitCode: up ? 0 : 137,
+        tag: '1.0.0',
+      };
     },
     async httpHealth(input: { target: string }) {
       const up = redisOf(input.target).state === 'ok';
-      return { ok: up, status: up ? 200 : 503, body: {}, latencyMs: 3, apiRedis: up ? { state: 'healthy', detail: 'healthy' } : { state: 'unhealthy', detail: 'unhealthy' } };
+      return {
+        ok: up,
+        status: up ? 200 : 503,
+        body: {},
+        latencyMs: 3,
+        apiRedis: up ? { state: 'healthy', detail: 'healthy' } : { state: 'unhealthy', detail: 'unhealthy' },
+      };
     },
     async composeNetwork() {
       return { network: 'alfred_default', available: true, attached: { api: true, redis: true } };
     },
     async redisMemory(input: { target: string }) {
       const full = redisOf(input.target).state === 'full';
-      return { usedBytes: (full ? 100 : 40) * MB, peakBytes: 100 * MB, maxmemoryBytes: 100 * MB, usedPct: full ? 100 : 40, policy: 'noeviction' };
+      return {
+        usedBytes: (full ? 100 : 40) * MB,
+        peakBytes: 100 * MB,
+        maxmemoryBytes: 100 * MB,
+        usedPct: full ? 100 : 40,
+        policy: 'noeviction',
+      };
     },
     async redisWriteProbe(input: { target: string }) {
-      return redisOf(input.target).state === 'full' ? { ok: false, error: "OOM command not allowed when used memory > 'maxmemory'." } : { ok: true };
+      return redisOf(input.target).state === 'full'
+        ? { ok: false, error: "OOM command not allowed when used memory > 'maxmemory'." }
+        : { ok: true };
     },
     async redisSlowlog() {
       return { entries: [] };
@@ -113,9 +136,20 @@ function activities() {
       r.state = 'ok';
       return { deleted: 1200, done: true };
     },
-    async requestTargetLock(input: { target: string; resource: string; requester: string; requestId: string; actionKey: string }) {
+    async requestTargetLock(input: {
+      target: string;
+      resource: string;
+      requester: string;
+      requestId: string;
+      actionKey: string;
+    }) {
       const guardId = guardWorkflowId(input.target, input.resource);
-      const guardInput: GuardInput = { target: input.target, resource: input.resource, leaseMs: 15 * MIN, idleMs: HOUR };
+      const guardInput: GuardInput = {
+        target: input.target,
+        resource: input.resource,
+        leaseMs: 15 * MIN,
+        idleMs: HOUR,
+      };
       await env.client.workflow.signalWithStart('targetGuard', {
         workflowId: guardId,
         taskQueue: Context.current().info.taskQueue,
@@ -156,7 +190,11 @@ type Incident = WorkflowHandle<(input: IncidentInput) => Promise<IncidentRecord>
 
 async function start(target: string): Promise<Incident> {
   const input: IncidentInput = { target, requestedBy: 'dana', severity: 2, dryRun: false };
-  return env.client.workflow.start('cacheFailure', { taskQueue, workflowId: `cacheFailure-${target}-${randomUUID().slice(0, 8)}`, args: [input] });
+  return env.client.workflow.start('cacheFailure', {
+    taskQueue,
+    workflowId: `cacheFailure-${target}-${randomUUID().slice(0, 8)}`,
+    args: [input],
+  });
 }
 
 /** Polls the incident's status (in wall time: the server's clock only runs while the test sleeps). */
@@ -181,7 +219,9 @@ const stepOf = (r: IncidentRecord, stepId: string) => r.actions.find((a) => a.st
 const keeperOf = (target: string) => env.client.workflow.getHandle(budgetWorkflowId(target));
 
 async function closeAndFinish(h: Incident): Promise<IncidentRecord> {
-  await sealedClient(env, secrets, 'alice').workflow.getHandle(h.workflowId).signal(closeSignal, { incidentId: h.workflowId, note: 'restarted by hand' });
+  await sealedClient(env, secrets, 'alice')
+    .workflow.getHandle(h.workflowId)
+    .signal(closeSignal, { incidentId: h.workflowId, note: 'restarted by hand' });
   return closed(h);
 }
 
@@ -199,10 +239,17 @@ test('one action spends the budget: the next incident on the target escalates wi
   const done = await closed(first);
   expect(done.outcome).toBe('resolved');
   expect(stepOf(done, 'restart-redis')).toMatchObject({ state: 'done' });
-  expect(events(done)).toContain("policy from the worker's configuration: approvers alice, bob, carol; tiers tier-1 on-call 900000 ms; cooldown 0 ms; action budget of 1 per 1h on alfred");
+  expect(events(done)).toContain(
+    "policy from the worker's configuration: approvers alice, bob, carol; tiers tier-1 on-call 900000 ms; cooldown 0 ms; action budget of 1 per 1h on alfred",
+  );
   const keeperRun = (await keeperOf(target).describe()).runId;
   const [counted] = (await keeperOf(target).query(budgetStateQuery)).entries;
-  expect(counted).toMatchObject({ incidentId: first.workflowId, stepId: 'restart-redis', resource: 'redis', state: 'performed' });
+  expect(counted).toMatchObject({
+    incidentId: first.workflowId,
+    stepId: 'restart-redis',
+    resource: 'redis',
+    state: 'performed',
+  });
 
   // Ten minutes later Redis is down again: the budget is spent, so the restart does not run.
   await env.sleep(10 * MIN);
@@ -238,11 +285,15 @@ test('a step people approved runs past the spent budget, noted in its timeline, 
   r.state = 'full';
   const second = await start(target);
   await until(second, 'evict-cache waits', (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
-  await sealedClient(env, secrets, 'bob').workflow.getHandle(second.workflowId).signal(approveSignal, { incidentId: second.workflowId, stepId: 'evict-cache' });
+  await sealedClient(env, secrets, 'bob')
+    .workflow.getHandle(second.workflowId)
+    .signal(approveSignal, { incidentId: second.workflowId, stepId: 'evict-cache' });
   const evicted = await closed(second);
   expect(evicted.outcome).toBe('resolved');
   expect(stepOf(evicted, 'evict-cache')).toMatchObject({ state: 'done', approvals: ['bob'] });
-  expect(events(evicted)).toContain('evict-cache runs past the action budget of 1 per 1h on alfred-approved (1 in the last 1h): approved by bob');
+  expect(events(evicted)).toContain(
+    'evict-cache runs past the action budget of 1 per 1h on alfred-approved (1 in the last 1h): approved by bob',
+  );
   expect(r.evictions).toBe(1);
   const entries = (await keeperOf(target).query(budgetStateQuery)).entries;
   expect(entries.map((e) => [e.stepId, e.approvedBy ?? [], e.state])).toEqual([
@@ -256,7 +307,9 @@ test('a step people approved runs past the spent budget, noted in its timeline, 
   const third = await start(target);
   const held = await until(third, 'escalated', (s) => s.phase === 'ESCALATED');
   expect(held.escalations[0]).toMatch(
-    new RegExp(`^action budget of 1 per 1h on alfred-approved spent: restart-redis on redis at \\S+ \\(${first.workflowId}\\); evict-cache on redis at \\S+ \\(${second.workflowId}, approved by bob\\)$`),
+    new RegExp(
+      `^action budget of 1 per 1h on alfred-approved spent: restart-redis on redis at \\S+ \\(${first.workflowId}\\); evict-cache on redis at \\S+ \\(${second.workflowId}, approved by bob\\)$`,
+    ),
   );
   expect(r.restarts).toBe(1);
   expect((await closeAndFinish(third)).outcome).toBe('escalated');

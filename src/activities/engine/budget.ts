@@ -8,10 +8,21 @@ import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } fr
 import type { ActivityDeps } from './deps';
 import { targetConfig } from './deps';
 import { ErrorType, permanent } from './errors';
-import { budgetWorkflowId, reserveActionUpdate, type BudgetAnswer, type BudgetKeeperInput, type BudgetRequest } from '../../workflows/contracts';
+import {
+  budgetWorkflowId,
+  reserveActionUpdate,
+  type BudgetAnswer,
+  type BudgetKeeperInput,
+  type BudgetRequest,
+} from '../../workflows/contracts';
 
 /** The keeper of `target` answers `req`, started on `taskQueue` if it does not run yet. */
-export async function askBudgetKeeper(client: Client, taskQueue: string, target: string, req: BudgetRequest): Promise<BudgetAnswer> {
+export async function askBudgetKeeper(
+  client: Client,
+  taskQueue: string,
+  target: string,
+  req: BudgetRequest,
+): Promise<BudgetAnswer> {
   const keeperInput: BudgetKeeperInput = { target, idleMs: req.windowMs };
   const start = new WithStartWorkflowOperation('actionBudget', {
     workflowId: budgetWorkflowId(target),
@@ -20,10 +31,17 @@ export async function askBudgetKeeper(client: Client, taskQueue: string, target:
     workflowIdConflictPolicy: 'USE_EXISTING',
   });
   try {
-    return await client.workflow.executeUpdateWithStart(reserveActionUpdate, { args: [req], startWorkflowOperation: start });
+    return await client.workflow.executeUpdateWithStart(reserveActionUpdate, {
+      args: [req],
+      startWorkflowOperation: start,
+    });
   } catch (err) {
     // The keeper's validator refused the request: asking again cannot change that.
-    if (err instanceof WorkflowUpdateFailedError) throw permanent(ErrorType.BadInput, `the action budget of ${target} refused the request: ${err.cause?.message ?? err.message}`);
+    if (err instanceof WorkflowUpdateFailedError)
+      throw permanent(
+        ErrorType.BadInput,
+        `the action budget of ${target} refused the request: ${err.cause?.message ?? err.message}`,
+      );
     throw err;
   }
 }

@@ -31,7 +31,11 @@ export function createActionBudget(deps: ActionBudgetDeps) {
    * Asks to count the step's action against `budget`. `approvedBy`: the people who approved the step,
    * whose decision may take it past a spent budget. The reservation is set when the keeper granted it.
    */
-  async function reserve(step: Step, budget: ActionBudget, approvedBy: string[] | undefined): Promise<{ answer: BudgetAnswer; reservation?: BudgetReservation }> {
+  async function reserve(
+    step: Step,
+    budget: ActionBudget,
+    approvedBy: string[] | undefined,
+  ): Promise<{ answer: BudgetAnswer; reservation?: BudgetReservation }> {
     const requestId = `${workflowId}/${runId}/${step.id}`;
     const answer = await acts.reserveAction({
       target,
