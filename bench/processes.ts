@@ -23,7 +23,7 @@ import { RemoteCodec } from '../src/lib/codec/remote';
 import { decodeHistoryPayloads } from '../src/lib/history';
 import { connectClient, loadCodecSecrets } from '../src/lib/temporal';
 import { workflowBundleOptions } from '../src/workers/bundle';
-import { guardWorkflowId } from '../src/workflows/contracts';
+import { budgetWorkflowId, guardWorkflowId } from '../src/workflows/contracts';
 
 export const REPO = path.resolve(__dirname, '..');
 const BUNDLE_DIR = path.join(REPO, '.stack/build');
@@ -185,10 +185,13 @@ export async function decodedHistory(client: Client, workflowId: string, codecs:
   return decodeHistoryPayloads(await client.workflow.getHandle(workflowId).fetchHistory(), codecs);
 }
 
-/** Ends the per-resource guards of `target` left on other task queues (they would never grant a lock here). */
+/**
+ * Ends the per-resource guards and the action budget keeper of `target` left on other task queues
+ * (they would never grant a lock or answer here).
+ */
 export async function clearGuards(client: Client, target: string): Promise<void> {
-  for await (const wf of client.workflow.list({ query: "WorkflowType = 'targetGuard' AND ExecutionStatus = 'Running'" })) {
-    if (wf.workflowId.startsWith(guardWorkflowId(target, ''))) {
+  for await (const wf of client.workflow.list({ query: "WorkflowType IN ('targetGuard', 'actionBudget') AND ExecutionStatus = 'Running'" })) {
+    if (wf.workflowId.startsWith(guardWorkflowId(target, '')) || wf.workflowId === budgetWorkflowId(target)) {
       await client.workflow.getHandle(wf.workflowId).terminate('benchmark starting').catch(() => undefined);
     }
   }

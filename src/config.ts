@@ -197,6 +197,21 @@ export const auditHashDefinition = z
   })
   .default({});
 
+/**
+ * At most `maxActions` actions on a target within any `windowMs` (milliseconds, as every duration
+ * here), counted across its incidents; past it an automatic step is not run and its incident
+ * escalates. A step people approved may still run past it (noted in its timeline), and counts.
+ */
+export const actionBudgetSchema = z
+  .object({
+    maxActions: z.number().int().nonnegative(),
+    windowMs: z.number().int().positive(),
+  })
+  .strict();
+
+/** The default budget: 10 automated actions per target per hour. */
+export const ACTION_BUDGET_DEFAULT = { maxActions: 10, windowMs: 3600_000 } as const;
+
 export const TargetSchema = z.object({
   description: z.string().default(''),
   /** Base URL of the service's HTTP API (health, metrics, admin endpoints). */
@@ -290,6 +305,8 @@ export const TargetSchema = z.object({
   python: z.string().min(1).default('python'),
   /** Components restarted one at a time during a rollback, in this order. */
   rollbackOrder: z.array(z.string()).default(['api', 'worker']),
+  /** This target's action budget; without it, `policy.actionBudget`. */
+  actionBudget: actionBudgetSchema.optional(),
   postgres: z
     .object({
       /**
@@ -960,6 +977,11 @@ export const ConfigSchema = z.object({
   policy: z
     .object({
       ...policyFields,
+      /**
+       * The action budget of every target that sets none of its own (`targets.<name>.actionBudget`).
+       * It belongs to the target, counted across all its incidents: overrides do not change it.
+       */
+      actionBudget: actionBudgetSchema.default(ACTION_BUDGET_DEFAULT),
       /**
        * Per target, runbook or severity: each override whose `match` fits the incident (every key
        * given must equal) replaces the fields it names, in order.

@@ -33,8 +33,18 @@ test('without overrides every incident gets the base policy, with the seed defau
     decisionMaxAgeMs: 900_000,
     announceChannel: '#incidents',
     roleContacts: { owner: [], security: [], legal: [] },
+    actionBudget: { maxActions: 10, windowMs: 3600_000 },
     overrides: [],
   });
+});
+
+test("the action budget is the target's own, else the policy's default, whatever the overrides", () => {
+  const cfg = load(
+    { ...base, actionBudget: { maxActions: 4, windowMs: 1800_000 }, overrides: [{ match: { target: 'beta' }, cooldownMs: 0 }] },
+    { alfred: target, beta: { ...target, actionBudget: { maxActions: 1, windowMs: 3600_000 } } },
+  );
+  expect(resolvePolicy(cfg, { target: 'alfred', runbook: 'cacheFailure', severity: 2 }).actionBudget).toEqual({ maxActions: 4, windowMs: 1800_000 });
+  expect(resolvePolicy(cfg, { target: 'beta', runbook: 'doubleSpend', severity: 1 }).actionBudget).toEqual({ maxActions: 1, windowMs: 3600_000 });
 });
 
 test("the people seed 002 names by role are the target's own security contacts", () => {
@@ -77,4 +87,10 @@ test('refused at load: overrides naming what does not exist, unknown keys, and u
   expect(err({ ...base, overrides: [{ match: { team: 'sre' }, cooldownMs: 0 }] })).toMatch(/policy\.overrides\[0\]\.match: Unrecognized key\(s\) in object: 'team'/);
   expect(err({ ...base, overrides: [{ match: {}, approver: ['x'] }] })).toMatch(/policy\.overrides\[0\]: Unrecognized key\(s\) in object: 'approver'/);
   expect(err({ ...base, cooldown: 5 })).toMatch(/policy: Unrecognized key\(s\) in object: 'cooldown'/);
+  // The budget is the target's: an override does not change it; its window is in milliseconds, as every duration here.
+  expect(err({ ...base, overrides: [{ match: { target: 'beta' }, actionBudget: { maxActions: 1, windowMs: 1000 } }] })).toMatch(
+    /policy\.overrides\.0: Unrecognized key\(s\) in object: 'actionBudget'/,
+  );
+  expect(err({ ...base, actionBudget: { maxActions: 10, window: '1h' } })).toMatch(/policy\.actionBudget\.windowMs: Required/);
+  expect(err({ ...base, actionBudget: { maxActions: -1, windowMs: 3600_000 } })).toMatch(/policy\.actionBudget\.maxActions: Number must be greater than or equal to 0/);
 });

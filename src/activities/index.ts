@@ -6,6 +6,7 @@ import type { ActivityDeps } from './engine/deps';
 import { createAuthActivities } from './target-api/auth';
 import { createAuditChainActivities } from './postgres/audit-chain';
 import { createBillingActivities } from './target-api/billing';
+import { createBudgetActivities } from './engine/budget';
 import { createChargeActivities } from './postgres/charges';
 import { createDockerActivities } from './containers/docker';
 import { createGuardActivities } from './engine/guard';
@@ -46,6 +47,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPagerDutyActivities(deps),
     ...createPolicyActivities(deps),
     ...createGuardActivities(deps),
+    ...createBudgetActivities(deps),
     ...createTargetActivities(deps),
     ...createSupportActivities(deps),
     ...createSharedSecretActivities(deps),

@@ -1,7 +1,7 @@
 /**
  * The incident policy as the engine's own configuration gives it: approvers, escalation tiers,
- * cooldowns and deadlines, per target, runbook and severity. The worker resolves it when an incident
- * starts; nothing in a start request changes it.
+ * cooldowns and deadlines, per target, runbook and severity, and the target's action budget. The
+ * worker resolves it when an incident starts; nothing in a start request changes it.
  */
 import type { EngineConfig } from '../config';
 import type { IncidentPolicy, Severity } from '../workflows/contracts';
@@ -14,7 +14,7 @@ export interface PolicyScope {
 
 /** The base policy with every matching override applied in order; `overrides` names the ones applied. */
 export function resolvePolicy(cfg: EngineConfig, scope: PolicyScope): IncidentPolicy & { overrides: number[] } {
-  const { overrides, ...base } = cfg.policy;
+  const { overrides, actionBudget, ...base } = cfg.policy;
   let policy: IncidentPolicy = { ...base, announceChannel: cfg.notify.announce.channel };
   const applied: number[] = [];
   overrides.forEach((o, i) => {
@@ -26,6 +26,13 @@ export function resolvePolicy(cfg: EngineConfig, scope: PolicyScope): IncidentPo
     policy = { ...policy, ...given };
     applied.push(i);
   });
-  const contacts = cfg.targets[scope.target]?.security.contacts;
-  return { ...policy, ...(contacts ? { roleContacts: contacts } : {}), overrides: applied };
+  const target = cfg.targets[scope.target];
+  const contacts = target?.security.contacts;
+  return {
+    ...policy,
+    ...(contacts ? { roleContacts: contacts } : {}),
+    // The target's own budget, else the default: counted per target, whatever the runbook or severity.
+    actionBudget: { ...(target?.actionBudget ?? actionBudget) },
+    overrides: applied,
+  };
 }

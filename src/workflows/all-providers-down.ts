@@ -191,6 +191,8 @@ function builders(ctx: RunbookContext, f: AllProvidersDownFacts): StepBuilders<A
     }),
     'await-providers': () => ({
       resource: 'upstream',
+      // It only probes and waits: no action on the target to count against its budget.
+      acts: false,
       describe: `probe every provider each ${f.params.pollSeconds} s (durable timers) for at most ${f.params.recoveryDeadlineSeconds} s`,
       run: async () => {
         const deadline = Date.now() + f.params.recoveryDeadlineSeconds * 1000;

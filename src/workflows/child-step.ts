@@ -21,6 +21,8 @@ export function childIncidentStep(
   return {
     // A lock of its own: the child takes the locks of the resources it acts on.
     resource: `child:${opts.runbook}`,
+    // Nor does it spend the action budget: the child's own steps do.
+    acts: false,
     describe: opts.describe ?? `open a child ${opts.runbook} incident: ${opts.reason}`,
     ...(opts.precondition ? { precondition: opts.precondition } : {}),
     run: async () => {

@@ -80,6 +80,17 @@ export interface IncidentPolicy {
   roleContacts?: Record<'owner' | 'security' | 'legal', string[]>;
   /** How old a sealed decision may be when it reaches the incident (default 15 min). */
   decisionMaxAgeMs?: number;
+  /**
+   * At most this many actions on the target within the window, counted across its incidents (the
+   * target's `actionBudget`, else the policy's). Absent in incidents started before the budget.
+   */
+  actionBudget?: ActionBudget;
+}
+
+/** Automated actions allowed per target: `maxActions` within any `windowMs`. */
+export interface ActionBudget {
+  maxActions: number;
+  windowMs: number;
 }
 
 /** Input of every runbook workflow. Carries no secrets: activities resolve the target by name. */
@@ -153,6 +164,7 @@ export type StepState =
   | 'rejected'
   | 'expired'
   | 'cooldown'
+  | 'over-budget' // an automatic step not run: the target's action budget was spent
   | 'failed';
 
 export interface Finding {
@@ -325,6 +337,74 @@ export const guardStateQuery = defineQuery<GuardState>('guardState');
 
 export function guardWorkflowId(target: string, resource: string): string {
   return `guard-${target}-${resource}`;
+}
+
+// ---- the per-target action budget, one keeper workflow per target ----
+
+/** One step's request to count an action against its target's budget. */
+export interface BudgetRequest {
+  /** The incident's step (`<workflowId>/<runId>/<stepId>`): a retried request is answered, not counted, again. */
+  requestId: string;
+  incidentId: string;
+  stepId: string;
+  resource: string;
+  /** The budget of the requesting incident's policy. */
+  maxActions: number;
+  windowMs: number;
+  /** Who approved the step, for a step people approved: it may run past a spent budget (and counts). */
+  approvedBy?: string[];
+}
+
+/** An action counted against the budget: reserved when granted, kept once it ran, dropped if it did not. */
+export interface BudgetEntry {
+  requestId: string;
+  incidentId: string;
+  stepId: string;
+  resource: string;
+  /** When it was granted (the keeper's clock). */
+  at: string;
+  approvedBy?: string[];
+  /** `reserved` until the incident says whether the action ran; one never released keeps counting. */
+  state: 'reserved' | 'performed';
+}
+
+export interface BudgetAnswer {
+  /** May run: within the budget, or approved by people past it (`overBudget`). */
+  granted: boolean;
+  overBudget: boolean;
+  maxActions: number;
+  windowMs: number;
+  /** The actions counted in the window before this one, oldest first. */
+  recent: BudgetEntry[];
+}
+
+export interface BudgetRelease {
+  requestId: string;
+  /** The action ran (or began running): it stays counted. */
+  performed: boolean;
+}
+
+export interface BudgetKeeperInput {
+  target: string;
+  /** The keeper ends after this long without requests, at least as long as the longest window it counts. */
+  idleMs: number;
+  entries?: BudgetEntry[];
+}
+
+export interface BudgetKeeperState {
+  target: string;
+  entries: BudgetEntry[];
+  requests: number;
+}
+
+/** Counts an action against the target's budget, or refuses it: the answer says which. */
+export const reserveActionUpdate = defineUpdate<BudgetAnswer, [BudgetRequest]>('reserveAction');
+/** After the step: whether the action it reserved ran. */
+export const releaseActionSignal = defineSignal<[BudgetRelease]>('releaseAction');
+export const budgetStateQuery = defineQuery<BudgetKeeperState>('budgetState');
+
+export function budgetWorkflowId(target: string): string {
+  return `budget-${target}`;
 }
 
 /** The task queue the engine's worker polls. */

@@ -9,6 +9,7 @@ export { providerDown } from './provider-down';
 export { allProvidersDown } from './all-providers-down';
 export { rateLimitStorm } from './rate-limit-storm';
 export { targetGuard } from './target-guard';
+export { actionBudget } from './action-budget';
 export { memoryLeak } from './memory-leak';
 export { apiKeyTrace } from './api-key-trace';
 export { queueBacklog } from './queue-backlog';

@@ -1,5 +1,5 @@
 /** Small helpers to break and inspect the real drill target in tests. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import Redis from 'ioredis';
@@ -37,6 +37,20 @@ export async function processFault(fault: string, on: boolean, params: Record<st
   });
   if (!res.ok) throw new Error(`fault ${fault} ${on ? 'on' : 'off'}: HTTP ${res.status} ${await res.text()}`);
   return res.json();
+}
+
+/**
+ * How often Podman started the container `name` since `since` (ms), from Podman's own events log:
+ * what happened to the drill, not what the engine says it did.
+ */
+export function podmanStartsSince(since: number, name: string): number {
+  const events = path.join(STACK_DIR, 'podman/events.log');
+  if (!existsSync(events)) return 0;
+  return readFileSync(events, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { Name: string; Status: string; Time: string })
+    .filter((e) => e.Name === name && e.Status === 'start' && Date.parse(e.Time) >= since).length;
 }
 
 export async function health(): Promise<Record<string, unknown> | null> {

@@ -13,7 +13,7 @@ import { loadConfig, type EngineConfig } from '../../src/config';
 import { buildIncidentInput, type IncidentRequest } from '../../src/lib/incident-input';
 import { createActivities, type Activities } from '../../src/activities';
 import { createEngineWorker, installRuntime } from '../../src/workers/worker';
-import { guardWorkflowId, statusQuery, type IncidentInput, type IncidentPolicy, type IncidentRecord } from '../../src/workflows/contracts';
+import { budgetWorkflowId, guardWorkflowId, statusQuery, type IncidentInput, type IncidentPolicy, type IncidentRecord } from '../../src/workflows/contracts';
 import { CODEC_FIXTURE, testDataConverter } from './codec';
 import { testLogger } from './test-logs';
 
@@ -35,6 +35,8 @@ export const TEST_POLICY: Partial<IncidentPolicy> = {
   lockWaitMs: 30_000,
   escalatedHoldMs: 3600_000,
   settleMs: 0,
+  // Drills that are not about it are not held back by the action budget (kernel.test.ts gives a target one of 1).
+  actionBudget: { maxActions: 1000, windowMs: 3600_000 },
 };
 
 export function testConfig(): EngineConfig {
@@ -182,16 +184,18 @@ export async function startEngine(
           /* already gone */
         }
       }
-      // Guards started on this test's task queue would outlive its worker: end them.
+      // Guards and budget keepers started on this test's task queue would outlive its worker: end them.
       // (Every resource: containers, and the others runbooks lock, such as child:<runbook> or api-keys.)
-      const guards = `WorkflowType = 'targetGuard' AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue}'`;
+      const guards = `WorkflowType IN ('targetGuard', 'actionBudget') AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue}'`;
       for await (const wf of client.workflow.list({ query: guards })) {
         await client.workflow
           .getHandle(wf.workflowId, wf.runId)
           .terminate('test finished')
           .catch(() => undefined);
       }
-      if (process.env.RECORD_HISTORIES) await recordHistories(client, started.map((h) => h.workflowId), taskQueue);
+      if (process.env.RECORD_HISTORIES) {
+        await recordHistories(client, [...started.map((h) => h.workflowId), ...Object.keys(config.targets).map(budgetWorkflowId)], taskQueue);
+      }
       worker.shutdown();
       await running;
       await connection.close();
@@ -201,11 +205,12 @@ export async function startEngine(
 }
 
 /**
- * A guard left running by a worker that is gone (another test run, a stopped demo) would never
- * grant its lock: end every running guard before a test engine starts using them.
+ * A guard (or an action budget keeper) left running by a worker that is gone (another test run, a
+ * stopped demo) would never grant its lock or answer: end every running one before a test engine
+ * starts using them. (A test file's budget counts from zero.)
  */
 export async function clearGuards(client: Client): Promise<void> {
-  for await (const wf of client.workflow.list({ query: "WorkflowType = 'targetGuard' AND ExecutionStatus = 'Running'" })) {
+  for await (const wf of client.workflow.list({ query: "WorkflowType IN ('targetGuard', 'actionBudget') AND ExecutionStatus = 'Running'" })) {
     await client.workflow
       .getHandle(wf.workflowId, wf.runId)
       .terminate('test engine starting')
@@ -233,7 +238,7 @@ export async function recordHistories(client: Client, ids: string[], taskQueue: 
       const d = await h.describe();
       if (d.taskQueue !== taskQueue || d.status.name === 'RUNNING' || d.status.name === 'FAILED') continue;
       let label = d.status.name.toLowerCase();
-      if (d.status.name === 'COMPLETED' && d.type !== 'targetGuard') label = String(((await h.result()) as IncidentRecord).outcome);
+      if (d.status.name === 'COMPLETED' && d.type !== 'targetGuard' && d.type !== 'actionBudget') label = String(((await h.result()) as IncidentRecord).outcome);
       // RECORD_HISTORIES_SUFFIX keeps a second history of a type next to an older one (e.g. after a patch).
       const file = path.join(dir, `${d.type}.${label}${process.env.RECORD_HISTORIES_SUFFIX ?? ''}.json`);
       if (existsSync(file)) continue;

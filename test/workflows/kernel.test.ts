@@ -1,8 +1,9 @@
 /**
  * The kernel's promises, on real drills: approvals time out and escalate then expire (never proceed),
  * rejections stop the step, two-person steps need two distinct people, one incident at a time acts
- * on a resource, a recent mitigation is not repeated (cooldown), search attributes list incidents,
- * and a start request made with the plain temporal CLI (its own policy, a made-up parent) widens nothing.
+ * on a resource, a recent mitigation is not repeated (cooldown), a target's action budget holds across
+ * its incidents, search attributes list incidents, and a start request made with the plain temporal
+ * CLI (its own policy, a made-up parent) widens nothing.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { alertSignal, approveSignal, closeSignal, decideUpdate, rejectSignal, st
 import { buildIncidentInput } from '../../src/lib/incident-input';
 import type { IncidentPolicy } from '../../src/workflows/contracts';
 import { drillContainer, startEngine, temporalBin, TEST_POLICY, waitUntil, type Engine, type IncidentHandle } from '../helpers/engine';
-import { fillRedis as fill, health, redisUp, unfillRedis } from '../helpers/drill';
+import { fillRedis as fill, health, podmanStartsSince, redisUp, unfillRedis } from '../helpers/drill';
 
 jest.setTimeout(180_000);
 
@@ -48,6 +49,8 @@ beforeAll(async () => {
         { match: { target: 'alfred', severity: 1 }, cooldownMs: 120_000 },
         { match: { target: 'alfred-settle' }, settleMs: 60_000, cooldownMs: 0 },
       ];
+      // The drill under a budget of one action per hour (its own keeper, counting from zero).
+      c.targets['alfred-budget'] = { ...(c.targets.alfred as (typeof c.targets)[string]), actionBudget: { maxActions: 1, windowMs: 3600_000 } };
     },
   });
 });
@@ -161,6 +164,30 @@ test('a target that breaks again within the cooldown escalates instead of loopin
   await engine.result(second);
 });
 
+test('with a budget of one action per hour, the second incident on the target escalates without touching it', async () => {
+  const c = await drillContainer(engine.docker, 'redis');
+  const name = (await c.inspect()).Name.replace(/^\//, '');
+  const since = Date.now();
+  await c.kill();
+  await waitUntil('redis down', async () => !(await redisUp()));
+  const first = await engine.start({ runbook: 'cacheFailure', target: 'alfred-budget' });
+  const done = await engine.result(first);
+  expect(done.outcome).toBe('resolved');
+  expect(done.actions.find((a) => a.stepId === 'restart-redis')?.state).toBe('done');
+
+  await c.kill();
+  await waitUntil('redis down again', async () => !(await redisUp()));
+  const second = await engine.start({ runbook: 'cacheFailure', target: 'alfred-budget' });
+  const rec = await engine.waitFor(second, (s) => s.phase === 'ESCALATED');
+  expect(rec.actions.find((a) => a.stepId === 'restart-redis')?.state).toBe('over-budget');
+  expect(rec.escalations).toEqual([expect.stringMatching(new RegExp(`^action budget of 1 per 1h on alfred-budget spent: restart-redis on redis at \\S+ \\(${first.workflowId}\\)$`))]);
+  // Podman's own record: one start of the redis container since the test began, the first incident's.
+  expect((await c.inspect()).State.Running).toBe(false);
+  expect(podmanStartsSince(since, name)).toBe(1);
+  await second.signal(closeSignal, { incidentId: second.workflowId, by: 'alice', note: 'restarted by hand' });
+  expect((await engine.result(second)).outcome).toBe('escalated');
+});
+
 test('incidents are listed and filtered by their search attributes', async () => {
   const h = await engine.start({ runbook: 'cacheFailure', target: 'alfred', dryRun: true });
   await engine.result(h);
@@ -205,7 +232,7 @@ test('a start request that carries its own policy widens nothing: the worker\'s 
   const h = startWithCli(runbook, `test-forged-policy-${Date.now()}`, forged);
   const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'evict-cache'));
   expect(waiting.timeline.map((t) => t.event)).toContain(
-    'policy from the worker\'s configuration: approvers alice, bob, carol; tiers tier-1 on-call 60000 ms, tier-2 senior 60000 ms; cooldown 0 ms',
+    'policy from the worker\'s configuration: approvers alice, bob, carol; tiers tier-1 on-call 60000 ms, tier-2 senior 60000 ms; cooldown 0 ms; action budget of 1000 per 1h on alfred',
   );
   await expect(h.executeUpdate(decideUpdate, { args: [{ incidentId: h.workflowId, stepId: 'evict-cache', approver: 'mallory', decision: 'approve' }] })).rejects.toMatchObject({
     cause: { message: 'mallory is not an allowed approver (allowed: alice, bob, carol)' },

@@ -17,6 +17,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { budgetName, budgetSpentReason, formatWindow } from '../../lib/action-budget';
 import { sealOf } from '../../lib/codec/sealed';
 import {
   HANDLER_DESCRIPTIONS,
@@ -40,6 +41,7 @@ import {
   type Phase,
 } from '../contracts';
 import { createApprovals } from './approvals';
+import { createActionBudget, type BudgetReservation } from './budget';
 import { createComms } from './comms';
 import { failureMessage, nowIso } from './common';
 import { createTargetLock } from './lock';
@@ -123,6 +125,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     lastResolvedAt: () => lastResolvedAt,
   });
   const lock = createTargetLock({ workflowId: info.workflowId, runId: info.runId, target: input.target, policy: () => policy, note });
+  const budget = createActionBudget({ workflowId: info.workflowId, runId: info.runId, target: input.target, note });
 
   // Handlers are registered before the first await, so nothing sent early is lost.
   setHandler(statusQuery, () => rec, { description: HANDLER_DESCRIPTIONS.status });
@@ -153,6 +156,9 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   // An allowed approver may stop the incident before it escalates, with a reason: it stops at its next
   // safe point and closes as aborted. (Incidents recorded before this refused any early close.)
   const explicitAbort = closeRules && patched('explicit-abort');
+  // Every action counts against the target's budget (policy.actionBudget), across its incidents: past
+  // it an automatic step escalates instead of running. (Incidents recorded before this replay without.)
+  const actionBudget = patched('action-budget');
   setHandler(closeSignal, (c) => approvals.close(c, closeRules, explicitAbort), { description: HANDLER_DESCRIPTIONS.close });
   setHandler(lockGrantedSignal, (g) => lock.granted(g));
 
@@ -185,7 +191,8 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     input = { ...input, policy };
     note(
       `policy from the worker's configuration${overrides.length > 0 ? ` (overrides ${overrides.join(', ')})` : ''}: ` +
-        `approvers ${policy.approvers.join(', ')}; tiers ${policy.tiers.map((t) => `${t.name} ${t.waitMs} ms`).join(', ')}; cooldown ${policy.cooldownMs} ms`,
+        `approvers ${policy.approvers.join(', ')}; tiers ${policy.tiers.map((t) => `${t.name} ${t.waitMs} ms`).join(', ')}; cooldown ${policy.cooldownMs} ms` +
+        `${actionBudget && policy.actionBudget ? `; ${budgetName(input.target, policy.actionBudget)}` : ''}`,
     );
   }
   if (firstMinutes && !rec.dryRun) acknowledgePagerDuty();
@@ -360,6 +367,8 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
       return action.detail;
     }
     let performed = false;
+    let ran = false;
+    let reservation: BudgetReservation | undefined;
     try {
       if (approvals.abortedBy()) {
         action.state = 'skipped';
@@ -376,10 +385,31 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
         note(action.detail);
         return `${step.id} is in cooldown: the target stays broken after a recent mitigation`;
       }
+      // And: has the target had its budget of actions? An automatic step past it is not run; one
+      // people approved runs all the same (they decided), noted here. Either way it counts.
+      if (actionBudget && policy.actionBudget && step.acts !== false) {
+        const approvedBy = step.risk === 'auto' ? undefined : action.approvals;
+        const counted = await budget.reserve(step, policy.actionBudget, approvedBy);
+        reservation = counted.reservation;
+        if (!counted.answer.granted) {
+          action.state = 'over-budget';
+          action.detail = `not run: ${budgetSpentReason(input.target, counted.answer)}`;
+          action.endedAt = nowIso();
+          note(`${step.id} ${action.detail}`);
+          return budgetSpentReason(input.target, counted.answer);
+        }
+        if (counted.answer.overBudget) {
+          note(
+            `${step.id} runs past the ${budgetName(input.target, counted.answer)} (${counted.answer.recent.length} in the last ${formatWindow(counted.answer.windowMs)}): ` +
+              `approved by ${(approvedBy ?? []).join(', ')}`,
+          );
+        }
+      }
       action.state = 'running';
       action.startedAt = nowIso();
       render();
       try {
+        ran = true;
         action.detail = await step.run(action.startedAt);
         performed = true;
       } catch (err) {
@@ -412,6 +442,8 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
       return undefined;
     } finally {
       await lock.release(held, performed);
+      // An action that began counts, even if it failed: it may have changed the target.
+      if (reservation) await budget.release(reservation, ran);
     }
   }
 

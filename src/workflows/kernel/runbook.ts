@@ -25,6 +25,11 @@ export interface Step {
   risk: Risk;
   /** The part of the target this step acts on; one incident at a time holds its lock. */
   resource: string;
+  /**
+   * `false` for a step that changes nothing on the target itself (it opens a child incident, whose
+   * own steps count, or it only waits): it does not count against the target's action budget.
+   */
+  acts?: false;
   /** What the step would do, for dry-run and the approval request. */
   describe: string;
   /**
