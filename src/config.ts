@@ -198,14 +198,14 @@ export const auditHashDefinition = z
   .default({});
 
 /**
- * At most `maxActions` actions on a target within any `windowMs` (milliseconds, as every duration
- * here), counted across its incidents; past it an automatic step is not run and its incident
+ * At most `maxActions` actions on a target within any `windowMs` (`1h`, `30m`, or milliseconds, as
+ * every duration here), counted across its incidents; past it an automatic step is not run and its incident
  * escalates. A step people approved may still run past it (noted in its timeline), and counts.
  */
 export const actionBudgetSchema = z
   .object({
     maxActions: z.number().int().nonnegative(),
-    windowMs: z.number().int().positive(),
+    windowMs: durationMs.pipe(z.number().int().positive()),
   })
   .strict();
 

@@ -87,10 +87,11 @@ test('refused at load: overrides naming what does not exist, unknown keys, and u
   expect(err({ ...base, overrides: [{ match: { team: 'sre' }, cooldownMs: 0 }] })).toMatch(/policy\.overrides\[0\]\.match: Unrecognized key\(s\) in object: 'team'/);
   expect(err({ ...base, overrides: [{ match: {}, approver: ['x'] }] })).toMatch(/policy\.overrides\[0\]: Unrecognized key\(s\) in object: 'approver'/);
   expect(err({ ...base, cooldown: 5 })).toMatch(/policy: Unrecognized key\(s\) in object: 'cooldown'/);
-  // The budget is the target's: an override does not change it; its window is in milliseconds, as every duration here.
+  // The budget is the target's: an override does not change it; its window is a duration (1h, or milliseconds).
   expect(err({ ...base, overrides: [{ match: { target: 'beta' }, actionBudget: { maxActions: 1, windowMs: 1000 } }] })).toMatch(
-    /policy\.overrides\.0: Unrecognized key\(s\) in object: 'actionBudget'/,
+    /policy\.overrides\[0\]: Unrecognized key\(s\) in object: 'actionBudget'/,
   );
   expect(err({ ...base, actionBudget: { maxActions: 10, window: '1h' } })).toMatch(/policy\.actionBudget\.windowMs: Required/);
+  expect(load({ ...base, actionBudget: { maxActions: 3, windowMs: '30m' } }).policy.actionBudget).toEqual({ maxActions: 3, windowMs: 1_800_000 });
   expect(err({ ...base, actionBudget: { maxActions: -1, windowMs: 3600_000 } })).toMatch(/policy\.actionBudget\.maxActions: Number must be greater than or equal to 0/);
 });

@@ -86,14 +86,22 @@ export function parseDuration(v: string | number): number | undefined {
 }
 
 /** A duration in milliseconds, written `15m` / `2h` / `1h30m` / `90s` / `500ms` or as a number of milliseconds. */
-export const durationMs = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${String(v)}" is not a duration (e.g. 15m, 2h, 1h30m, 90s, 500ms, or milliseconds as a number)` });
-    return z.NEVER;
-  }
-  return ms;
-});
+const NOT_A_DURATION = 'is not a duration (e.g. 15m, 2h, 1h30m, 90s, 500ms, or milliseconds as a number)';
+
+export const durationMs = z
+  .union([z.number(), z.string()], {
+    errorMap: (_issue, ctx) => ({
+      message: ctx.data === undefined ? 'Required' : `${JSON.stringify(ctx.data)} ${NOT_A_DURATION}`,
+    }),
+  })
+  .transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${String(v)}" ${NOT_A_DURATION}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 /** `alerts[0].labels.alertname` from a path. */
 export function formatPath(p: ReadonlyArray<string | number>): string {
@@ -117,14 +125,21 @@ export function unknownKeys(raw: unknown, parsed: unknown, at: (string | number)
   if (Array.isArray(raw) && Array.isArray(parsed)) return raw.flatMap((v, i) => unknownKeys(v, parsed[i], [...at, i]));
   if (!isMap(raw) || !isMap(parsed)) return [];
   return Object.entries(raw).flatMap(([k, v]) =>
-    k in parsed ? unknownKeys(v, parsed[k], [...at, k]) : [`${formatPath([...at, k])}: unknown key "${k}" (not a setting here)`],
+    k in parsed
+      ? unknownKeys(v, parsed[k], [...at, k])
+      : [`${formatPath([...at, k])}: unknown key "${k}" (not a setting here)`],
   );
 }
 
 /** Parses a document with `schema`, refusing unknown keys; problems name the file and each path. */
 export function parseConfig<S extends z.ZodTypeAny>(schema: S, raw: unknown, where: string): z.infer<S> {
   const parsed = schema.safeParse(raw ?? {});
-  if (!parsed.success) throw new ConfigError(`${where} is invalid:\n${formatIssues(parsed.error).map((l) => `  ${l}`).join('\n')}`);
+  if (!parsed.success)
+    throw new ConfigError(
+      `${where} is invalid:\n${formatIssues(parsed.error)
+        .map((l) => `  ${l}`)
+        .join('\n')}`,
+    );
   const unknown = unknownKeys(raw ?? {}, parsed.data);
   if (unknown.length > 0) throw new ConfigError(`${where} is invalid:\n${unknown.map((l) => `  ${l}`).join('\n')}`);
   return parsed.data as z.infer<S>;
