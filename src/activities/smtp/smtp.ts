@@ -140,6 +140,8 @@ class SmtpConversation {
     plain.off('data', this.onData);
     plain.off('close', this.onClose);
     plain.off('error', this.onError);
+    // The TLS socket reports the connection's failures from here on; the plain one must not throw them.
+    plain.on('error', () => undefined);
     this.buffer = '';
     this.lines = [];
     this.replies = [];
