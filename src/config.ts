@@ -109,11 +109,33 @@ const pgSchemaNames = z
   })
   .default({});
 
+/**
+ * One SMTP relay. The probe upgrades to TLS whenever the relay offers STARTTLS and verifies its
+ * certificate (the system's CAs, plus `caFile`); `auth` makes it authenticate after STARTTLS.
+ */
 const smtpRelay = z.object({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535),
   probeHost: z.string().min(1).optional(),
   probePort: z.number().int().min(1).max(65535).optional(),
+  /**
+   * A relay that offers no STARTTLS is a problem, and nothing is sent in plain text. Default: true
+   * when `auth` is set (credentials never travel in plain text), else false (a plain port 25 relay).
+   */
+  requireTls: z.boolean().optional(),
+  /** A PEM file of a CA trusted for this relay's certificate, besides the system's (a private CA, a self-signed relay). */
+  caFile: z.string().min(1).optional(),
+  /** The name the relay's certificate must be issued for. Default: `host` (what the component is given). */
+  tlsName: z.string().min(1).optional(),
+  /** SMTP AUTH after STARTTLS: PLAIN when the relay offers it, else LOGIN, unless `mechanism` names one. */
+  auth: z
+    .object({
+      user: z.string().min(1),
+      /** A secret reference (file, env or value), read when the probe runs and never recorded. */
+      password: secretRef,
+      mechanism: z.enum(['PLAIN', 'LOGIN']).optional(),
+    })
+    .optional(),
 });
 
 /** A log pattern: a regular expression, checked here (and its named group, where it extracts a value). */

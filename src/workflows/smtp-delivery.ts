@@ -1,14 +1,15 @@
 /**
  * SMTP delivery (seed 004, "Email delivery issues": no verification emails, `Connection refused` from
- * SMTP). Probes the relay the mail component is configured with (connect, greeting, EHLO, MAIL FROM,
- * RCPT TO, RSET; no message is sent) and the sandbox relay. When the relay in use refuses and the
+ * SMTP). Probes the relay the mail component is configured with (connect, greeting, EHLO, STARTTLS
+ * and AUTH where the relay's settings ask for them, MAIL FROM, RCPT TO, RSET; no message is sent) and
+ * the sandbox relay. A relay that gives no answer is unknown, never taken for down or healthy. When the relay in use refuses and the
  * sandbox accepts, the component is switched to the sandbox after approval (seed 004 step 4: sandbox
  * mode by SMTP_HOST/SMTP_PORT); verification probes the relay then in use. Anything else escalates.
  */
 import { patched } from '@temporalio/workflow';
 import { acts, buildSteps, longActs, runIncident, type Check, type Plan, type Runbook, type RunbookContext } from './kernel';
 import type { IncidentInput, IncidentRecord, Severity } from './contracts';
-import type { SmtpProbe, SmtpRelayInUse } from '../activities/smtp/smtp';
+import type { SmtpProbe, SmtpRelayInUse, SmtpStage } from '../activities/smtp/smtp';
 import { renderSupportReport, type ReportStatus, type SupportCheck } from './support-report';
 import { recordChecks } from './support-evidence';
 import { defineRunbook, type Decision, type StepIdOf } from './shape';
@@ -23,7 +24,7 @@ export const meta = defineRunbook({
   alerts: [],
   diagnostics: [
     "relay in use, from the mail component's SMTP_HOST / SMTP_PORT (Docker inspect)",
-    'SMTP probe of that relay: connect time, greeting, EHLO extensions, MAIL FROM / RCPT TO then RSET (no message sent), the refusing reply',
+    'SMTP probe of that relay: connect time, greeting, EHLO extensions, STARTTLS with the certificate verified and AUTH where configured, MAIL FROM / RCPT TO then RSET (no message sent), the refusing reply',
     'the same probe of the sandbox relay',
   ],
   steps: [{ id: 'switch-to-sandbox-relay', title: 'Recreate the mail component with the sandbox relay as its SMTP host/port', risk: 'approve' }],
@@ -75,31 +76,71 @@ function describeInUse(u: SmtpRelayInUse): string {
 }
 
 /** What a probe saw, one check per stage it reached. */
-export function probeChecks(p: SmtpProbe): Array<{ check: string; ok: boolean; detail: string }> {
+export function probeChecks(p: SmtpProbe): SupportCheck[] {
   const name = `${p.relay} relay ${p.address}`;
-  const out = [
+  // No answer from the relay at a stage: nothing is known of it there (older results never say so).
+  const unseen = (stage: SmtpStage): boolean => p.unreached === true && p.stage === stage;
+  const out: SupportCheck[] = [
     {
       check: `${name}: connect`,
       ok: p.connectMs !== null,
       detail: p.connectMs !== null ? `connected in ${p.connectMs} ms` : `no connection: ${p.error ?? 'unknown error'}`,
+      ...(unseen('connect') ? { unknown: true } : {}),
     },
   ];
   if (p.connectMs === null) return out;
-  out.push({ check: `${name}: greeting`, ok: p.banner?.startsWith('220') ?? false, detail: p.banner ?? `no greeting: ${p.error ?? 'unknown error'}` });
+  out.push({
+    check: `${name}: greeting`,
+    ok: p.banner?.startsWith('220') ?? false,
+    detail: p.banner ?? `no greeting: ${p.error ?? 'unknown error'}`,
+    ...(unseen('greeting') ? { unknown: true } : {}),
+  });
   if (p.stage !== 'greeting' && p.banner) {
-    out.push({ check: `${name}: EHLO`, ok: p.stage !== 'ehlo', detail: p.stage === 'ehlo' ? failure(p) : `extensions: ${p.extensions.join(', ') || 'none'}` });
+    out.push({
+      check: `${name}: EHLO`,
+      ok: p.stage !== 'ehlo',
+      detail: p.stage === 'ehlo' ? failure(p) : `extensions: ${p.extensions.join(', ') || 'none'}`,
+      ...(unseen('ehlo') ? { unknown: true } : {}),
+    });
+  }
+  const past = (stage: SmtpStage): boolean => STAGES.indexOf(p.stage) > STAGES.indexOf(stage);
+  // Results recorded before the probe spoke STARTTLS carry no `tls`, and show no such check.
+  if (p.tls !== undefined && (p.stage === 'starttls' || past('starttls'))) {
+    out.push({
+      check: `${name}: STARTTLS`,
+      ok: p.stage !== 'starttls',
+      detail:
+        p.stage === 'starttls'
+          ? failure(p)
+          : p.tls
+            ? `${p.tls.protocol}, certificate ${p.tls.subject} (issuer ${p.tls.issuer}) verified, valid until ${p.tls.validTo}`
+            : 'not offered; TLS not required, the conversation stays in plain text',
+      ...(unseen('starttls') ? { unknown: true } : {}),
+    });
+  }
+  if (p.auth !== undefined && (p.stage === 'auth' || (past('auth') && p.auth !== null))) {
+    out.push({
+      check: `${name}: AUTH`,
+      ok: p.stage !== 'auth',
+      detail: p.stage === 'auth' ? failure(p) : `AUTH ${p.auth ?? ''} accepted`,
+      ...(unseen('auth') ? { unknown: true } : {}),
+    });
   }
   if (p.stage === 'mail' || p.stage === 'rcpt' || p.stage === 'done') {
     out.push({
       check: `${name}: MAIL FROM / RCPT TO <${p.recipient}>`,
       ok: p.ok,
       detail: p.ok ? 'accepted (then RSET: no message sent)' : `${p.stage === 'mail' ? 'sender' : 'recipient'} refused: ${failure(p)}`,
+      ...(unseen('mail') || unseen('rcpt') ? { unknown: true } : {}),
     });
   }
   return out;
 }
 
+const STAGES: readonly SmtpStage[] = ['connect', 'greeting', 'ehlo', 'starttls', 'auth', 'mail', 'rcpt', 'done'];
+
 function failure(p: SmtpProbe): string {
+  if (p.problem) return p.problem;
   return p.code !== null ? `${p.code} ${p.text ?? ''}`.trim() : (p.error ?? 'unknown error');
 }
 
@@ -133,6 +174,10 @@ export function refusalCause(p: SmtpProbe): string {
         : `${at} turns sessions away for now (${reply}): a temporary refusal, e.g. the provider is overloaded.`;
     case 'ehlo':
       return `${at} rejects EHLO (${reply}).`;
+    case 'starttls':
+      return `${at} offers no trusted TLS (${reply}): the mail component cannot send through it securely; check the relay's TLS settings and certificate.`;
+    case 'auth':
+      return `${at} refuses the login (${reply}): validate the SMTP credentials against the provider dashboard.`;
     case 'mail':
       return `${at} refuses the sender (${reply}): check the SMTP credentials and the sending domain against the provider dashboard.`;
     case 'rcpt':
@@ -164,6 +209,17 @@ export function planSmtpDelivery(f: SmtpFacts): SmtpDecision {
       steps: [],
     };
   }
+  if (f.probe.unreached) {
+    // No answer from the relay is no evidence about it: no switch is chosen from it.
+    const seen = `${relay} could not be reached (${failure(f.probe)}, at ${f.probe.stage})`;
+    return {
+      status: 'escalated',
+      diagnosis: `${seen}: nothing is known of it`,
+      rootCause: 'Not determined: the relay in use gave no answer to the probe from the engine.',
+      escalate: `could not observe ${relay}: ${failure(f.probe)} (no answer at ${f.probe.stage})`,
+      steps: [],
+    };
+  }
   if (f.probe.ok) {
     const ms = f.probe.connectMs ?? 0;
     return { status: 'nothing-wrong', diagnosis: `SMTP works: ${relay} accepted EHLO, MAIL FROM and RCPT TO (connected in ${ms} ms)`, falseAlarm: true, steps: [] };
@@ -174,7 +230,11 @@ export function planSmtpDelivery(f: SmtpFacts): SmtpDecision {
     return { status: 'escalated', diagnosis: `${refused}; the sandbox relay is already in use`, rootCause, escalate: `the sandbox relay in use fails too (${failure(f.probe)}); no other relay to switch to`, steps: [] };
   }
   if (!f.sandbox?.ok) {
-    const sandbox = f.sandbox ? `the sandbox relay fails as well (${failure(f.sandbox)})` : 'the sandbox relay was not probed';
+    const sandbox = !f.sandbox
+      ? 'the sandbox relay was not probed'
+      : f.sandbox.unreached
+        ? `the sandbox relay could not be reached (${failure(f.sandbox)})`
+        : `the sandbox relay fails as well (${failure(f.sandbox)})`;
     return { status: 'escalated', diagnosis: `${refused}; ${sandbox}`, rootCause, escalate: `no working relay: ${refused}; ${sandbox}`, steps: [] };
   }
   return { status: 'mitigation-proposed', diagnosis: `${refused}; the sandbox relay ${f.sandbox.address} accepts mail`, rootCause, steps: [SWITCH_STEP] };
@@ -204,7 +264,7 @@ export function smtpReport(f: SmtpFacts, v: SmtpDecision, meta: { incidentId: st
     verdict: v.rootCause ? `${v.diagnosis}.\n\n${v.rootCause}` : v.diagnosis,
     ...(v.rootCause ? { rootCause: v.rootCause } : {}),
     ...(switchToSandbox ? { solution: `Switch ${f.inUse.component} to the sandbox relay ${sandbox} (after approval), until the primary relay accepts mail again.` } : {}),
-    verification: 'The relay in use is probed again (connect, EHLO, MAIL FROM, RCPT TO; no message is sent).',
+    verification: 'The relay in use is probed again (connect, EHLO, STARTTLS and AUTH where configured, MAIL FROM, RCPT TO; no message is sent).',
     facts: [
       ['relay in use', describeInUse(f.inUse)],
       ['probe recipient', f.probe.recipient],
@@ -219,6 +279,7 @@ async function stillRefused(target: string, recipient: string | undefined): Prom
   const inUse = await acts.smtpRelayInUse({ target });
   if (inUse.relay === 'sandbox') return { ok: false, detail: `${inUse.component} already uses the sandbox relay ${inUse.address}` };
   const p = await acts.probeSmtpRelay({ target, relay: 'in-use', ...(recipient ? { recipient } : {}) });
+  if (p.unreached) return { ok: true, detail: `the ${p.relay} relay ${p.address} still does not answer (${failure(p)})` };
   return { ok: !p.ok, detail: p.ok ? `the ${p.relay} relay ${p.address} accepts mail again` : `the ${p.relay} relay ${p.address} still fails at ${p.stage}: ${failure(p)}` };
 }
 
@@ -252,6 +313,9 @@ const runbook: Runbook<SmtpFacts> = {
     if (!inUse.running) return { ok: false, detail: `${inUse.component} is not running` };
     const unseen = f.evidenceRule ? relayUnobserved(inUse) : undefined;
     if (unseen) return { ok: false, detail: `the relay of ${inUse.component} is not known`, unknown: `the relay in use: ${unseen}` };
+    if (p.unreached) {
+      return { ok: false, detail: `the ${p.relay} relay ${p.address} in use did not answer`, unknown: `the ${p.relay} relay ${p.address}: ${failure(p)} (no answer at ${p.stage})` };
+    }
     return {
       ok: p.ok,
       detail: p.ok ? `the ${p.relay} relay ${p.address} in use accepts mail (EHLO, MAIL FROM, RCPT TO)` : `the ${p.relay} relay ${p.address} in use fails at ${p.stage}: ${failure(p)}`,

@@ -26,7 +26,7 @@ export const meta = defineRunbook({
   ],
   steps: [
     { id: 'renew-certificate', title: 'Run the configured renewal command', risk: 'auto' },
-    { id: 'issue-emergency-certificate', title: 'No renewal configured: emergency self-signed certificate valid 1 day', risk: 'approve' },
+    { id: 'issue-emergency-certificate', title: 'No renewal configured: emergency self-signed certificate valid 1 day (RSA-2048, SHA-256, made in-process)', risk: 'approve' },
     { id: 'reload-proxy', title: 'Reload the proxy (SIGHUP), restart it if it still serves the old certificate', risk: 'approve' },
   ],
   verify: 'the served certificate expires in the future: beyond the threshold, or it is the emergency one',
@@ -59,7 +59,7 @@ export function unobservedTls(f: TlsFacts): Unobserved[] {
   return out;
 }
 
-/** seed 002 INC-13: "openssl req -x509 -nodes -days 1 -newkey rsa:2048" (one day: long enough for a human to renew properly). */
+/** seed 002 INC-13: "openssl req -x509 -nodes -days 1 -newkey rsa:2048", made in-process without the binary (one day: long enough for a human to renew properly). */
 const EMERGENCY_DAYS = 1;
 
 async function diagnose(ctx: RunbookContext): Promise<TlsFacts> {

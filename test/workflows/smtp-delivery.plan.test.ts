@@ -44,6 +44,51 @@ describe('smtpDelivery plan', () => {
     expect(v.steps).toEqual([SWITCH_STEP]);
     expect(v.rootCause).toMatch(/accepts no connection \(connect ECONNREFUSED/);
   });
+  it('a relay that gave no answer is unknown: the incident escalates naming it, and no switch is chosen from it', () => {
+    const unreached: SmtpProbe = { ...primaryOk, ok: false, stage: 'connect', connectMs: null, banner: null, extensions: [], error: 'connect ECONNREFUSED 10.0.0.1:25', unreached: true };
+    const v = planSmtpDelivery(facts(unreached));
+    expect(v).toMatchObject({ status: 'escalated', steps: [] });
+    expect(v.escalate).toBe('could not observe the primary relay mx.example:25: connect ECONNREFUSED 10.0.0.1:25 (no answer at connect)');
+    expect(v.diagnosis).not.toMatch(/SMTP works/);
+    expect(probeChecks(unreached)).toEqual([expect.objectContaining({ check: 'primary relay mx.example:25: connect', ok: false, unknown: true })]);
+    // A relay that went silent after the greeting is unknown at that stage too.
+    const silent: SmtpProbe = { ...primaryOk, ok: false, stage: 'ehlo', error: 'no reply within 10000 ms', unreached: true };
+    expect(planSmtpDelivery(facts(silent)).steps).toEqual([]);
+    expect(probeChecks(silent).find((c) => c.check.endsWith('EHLO'))).toMatchObject({ ok: false, unknown: true, detail: 'no reply within 10000 ms' });
+  });
+  it('STARTTLS not offered and AUTH failed are problems, named as such, and the sandbox is proposed', () => {
+    const noTls: SmtpProbe = { ...primaryOk, ok: false, stage: 'starttls', tls: null, auth: null, problem: 'STARTTLS not offered: credentials are not sent in plain text' };
+    const v = planSmtpDelivery(facts(noTls));
+    expect(v).toMatchObject({ status: 'mitigation-proposed', steps: [SWITCH_STEP] });
+    expect(v.diagnosis).toMatch(/^the primary relay mx\.example:25 fails at starttls: STARTTLS not offered: credentials are not sent in plain text;/);
+    expect(v.rootCause).toMatch(/offers no trusted TLS/);
+    expect(probeChecks(noTls).find((c) => c.check.endsWith('STARTTLS'))).toEqual({ check: 'primary relay mx.example:25: STARTTLS', ok: false, detail: 'STARTTLS not offered: credentials are not sent in plain text' });
+
+    const tls = { protocol: 'TLSv1.3', subject: 'CN=mx.example', issuer: 'CN=Example CA', validTo: '2027-01-01T00:00:00.000Z' };
+    const badLogin: SmtpProbe = { ...primaryOk, ok: false, stage: 'auth', tls, auth: null, code: 535, text: '5.7.8 Authentication credentials invalid', problem: 'AUTH failed (535 5.7.8 Authentication credentials invalid)' };
+    const w = planSmtpDelivery(facts(badLogin));
+    expect(w.steps).toEqual([SWITCH_STEP]);
+    expect(w.rootCause).toMatch(/refuses the login \(AUTH failed \(535 5\.7\.8 Authentication credentials invalid\)\): validate the SMTP credentials/);
+    const checks = probeChecks(badLogin);
+    expect(checks.find((c) => c.check.endsWith('STARTTLS'))).toMatchObject({ ok: true, detail: 'TLSv1.3, certificate CN=mx.example (issuer CN=Example CA) verified, valid until 2027-01-01T00:00:00.000Z' });
+    expect(checks.find((c) => c.check.endsWith('AUTH'))).toEqual({ check: 'primary relay mx.example:25: AUTH', ok: false, detail: 'AUTH failed (535 5.7.8 Authentication credentials invalid)' });
+    expect(checks.some((c) => c.unknown)).toBe(false);
+    // A full probe over TLS with AUTH shows both stages as passed.
+    const good = probeChecks({ ...primaryOk, tls, auth: 'PLAIN' });
+    expect(good.map((c) => [c.check.replace(/^primary relay mx\.example:25: /, ''), c.ok])).toEqual([
+      ['connect', true],
+      ['greeting', true],
+      ['EHLO', true],
+      ['STARTTLS', true],
+      ['AUTH', true],
+      ['MAIL FROM / RCPT TO <check@example.com>', true],
+    ]);
+  });
+  it('a sandbox that gave no answer is no working relay', () => {
+    const v = planSmtpDelivery(facts(refusedAtGreeting, { ...sandboxOk, ok: false, stage: 'connect', connectMs: null, error: 'timeout', unreached: true }));
+    expect(v).toMatchObject({ status: 'escalated', steps: [] });
+    expect(v.escalate).toMatch(/the sandbox relay could not be reached \(timeout\)/);
+  });
   it('a rejected recipient points at suppression (seed 004 step 5)', () => {
     const v = planSmtpDelivery(facts({ ...primaryOk, ok: false, stage: 'rcpt', code: 550, text: '5.7.1 suppressed' }));
     expect(v.rootCause).toMatch(/refuses the recipient \(550 5\.7\.1 suppressed\).*suppression/);

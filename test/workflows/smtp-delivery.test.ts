@@ -3,11 +3,19 @@
  * scripts/stack.sh) is made to refuse every session with 554 (fault `smtp-refuse`); the runbook probes
  * it for real, reports the refusal, waits for approval and really recreates the api container with the
  * sandbox relay as its SMTP host/port; verification probes the sandbox. A healthy primary is a false alarm.
+ * A primary reached as a submission relay (STARTTLS, AUTH: test/helpers/smtp-relay.ts) that refuses the
+ * engine's login is reported as such, and its password reaches no history.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { FaultContext } from '../../drill/src/faults/context';
 import { approveSignal } from '../../src/workflows/contracts';
 import { SWITCH_STEP } from '../../src/workflows/smtp-delivery';
+import { makeSelfSignedCertificate } from '../../src/activities/tls/self-signed';
+import { decodedHistory } from '../helpers/codec';
 import { injectFault, undoFault } from '../helpers/drill';
+import { startTestRelay } from '../helpers/smtp-relay';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
 
 jest.setTimeout(180_000);
@@ -65,6 +73,46 @@ test('a primary relay that accepts mail: a false alarm, nothing done', async () 
   expect(rec.findings.find((f) => f.check === 'primary relay 127.0.0.1:58025: connect')?.detail).toMatch(/^connected in \d+ ms$/);
   expect(rec.report).toMatch(/### Reply to the customer \(resolution\)/);
   expect((await apiEnv()).id).toBe(before.id);
+});
+
+test('a primary that speaks STARTTLS and refuses the login: "AUTH failed (535 ...)" is the finding, and the password reaches no history', async () => {
+  const password = 'smtp-pw-5b1e0c2d-not-in-history';
+  const dir = mkdtempSync(path.join(tmpdir(), 'smtp-auth-'));
+  const pair = await makeSelfSignedCertificate({ subject: [['CN', 'relay.test.local']], altNames: 'IP:127.0.0.1', days: 1 });
+  writeFileSync(path.join(dir, 'ca.pem'), pair.cert);
+  writeFileSync(path.join(dir, 'password'), `${password}\n`, { mode: 0o600 });
+  const relay = await startTestRelay({ tls: pair, authMethods: ['PLAIN', 'LOGIN'], user: 'mailer', password: 'the-right-one' });
+  const primary = { ...smtp().primary };
+  // The api still names the primary 127.0.0.1:58025; the engine reaches that relay at the test relay's port.
+  smtp().primary = { ...primary, probePort: relay.port, caFile: path.join(dir, 'ca.pem'), auth: { user: 'mailer', password: { file: path.join(dir, 'password') } } };
+  try {
+    const h = await engine.start({ runbook: 'smtpDelivery', target: 'alfred' });
+    const waiting = await engine.waitFor(h, (r) => r.pending.some((p) => p.stepId === SWITCH_STEP));
+    const at = `primary relay 127.0.0.1:${relay.port}`;
+    expect(waiting.findings.find((f) => f.check === `${at}: STARTTLS`)).toMatchObject({ ok: true, detail: expect.stringMatching(/^TLSv1\.[23], certificate CN=relay\.test\.local .*verified/) });
+    expect(waiting.findings.find((f) => f.check === `${at}: AUTH`)).toMatchObject({ ok: false, detail: 'AUTH failed (535 5.7.8 Authentication credentials invalid)' });
+    expect(waiting.findings.some((f) => f.unknown)).toBe(false);
+    expect(waiting.diagnosis).toMatch(new RegExp(`^the primary relay 127\\.0\\.0\\.1:${relay.port} fails at auth: AUTH failed \\(535 `));
+    expect(waiting.report).toMatch(/refuses the login .*validate the SMTP credentials/);
+    // The relay saw the diagnosis's login and the precondition's (re-checked before asking), both over
+    // TLS; the engine holds no password anywhere Temporal keeps.
+    const login = { method: 'PLAIN', user: 'mailer', secure: true, ok: false };
+    expect(relay.seen.auths).toEqual([login, login]);
+    expect(relay.seen.mailFrom).toEqual([]);
+    await h.terminate('test done');
+    // Payload data as the text it carries (the history's JSON form keeps it in base64).
+    const history = JSON.stringify(await decodedHistory(h), (k, v: unknown) =>
+      v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
+    );
+    expect(history).toContain('AUTH failed (535');
+    for (const s of [password, Buffer.from(password).toString('base64'), Buffer.from(`\0mailer\0${password}`).toString('base64')]) {
+      expect(history).not.toContain(s);
+    }
+  } finally {
+    smtp().primary = primary;
+    await relay.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a refusing primary is reported with its reply, the api is switched to the sandbox after approval, and verified', async () => {

@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -18,6 +18,7 @@ import type { ActivityDeps } from '../engine/deps';
 import { targetConfig } from '../engine/deps';
 import { createDockerActivities } from '../containers/docker';
 import { ErrorType, describeError, permanent } from '../engine/errors';
+import { makeSelfSignedCertificate, parseAltNames } from './self-signed';
 
 const run = promisify(execFile);
 const DAY_MS = 86_400_000;
@@ -217,19 +218,35 @@ export function createTlsActivities(deps: ActivityDeps) {
   }): Promise<{ performed: boolean; notAfter: string; fingerprint256: string }> {
     if (!/^[\w.-]{1,64}$/.test(input.incidentId)) throw permanent(ErrorType.BadInput, 'incident id cannot name a certificate');
     if (!/^[\w.*-]{1,64}$/.test(input.commonName)) throw permanent(ErrorType.BadInput, 'common name must be a host name');
+    if (!Number.isInteger(input.days) || input.days < 1 || input.days > 365) throw permanent(ErrorType.BadInput, 'days must be a whole number from 1 to 365');
     const conf = tlsConf(input.target);
     const dir = path.resolve(conf.certDir);
     const current = await tlsCertificateFile(input);
     if (current.emergencyFor === input.incidentId && current.notAfter && Date.parse(current.notAfter) > Date.now()) {
       return { performed: false, notAfter: current.notAfter, fingerprint256: current.fingerprint256 ?? '' };
     }
+    if (input.altNames) {
+      try {
+        parseAltNames(input.altNames);
+      } catch (err) {
+        throw permanent(ErrorType.BadInput, `altNames: ${describeError(err)}`);
+      }
+    }
+    // seed 002: `openssl req -x509 -nodes -days 1 -newkey rsa:2048`, made here without the binary.
+    const pair = await makeSelfSignedCertificate({
+      subject: [
+        ['CN', input.commonName],
+        ['O', EMERGENCY_ORG],
+        ['OU', input.incidentId],
+      ],
+      ...(input.altNames ? { altNames: input.altNames } : {}),
+      days: input.days,
+    });
     const tmp = await mkdtemp(path.join(dir, '.emergency-'));
     try {
-      const args = ['req', '-x509', '-nodes', '-newkey', 'rsa:2048', '-sha256', '-days', String(input.days)];
-      args.push('-keyout', path.join(tmp, conf.keyFile), '-out', path.join(tmp, conf.certFile));
-      args.push('-subj', `/CN=${input.commonName}/O=${EMERGENCY_ORG}/OU=${input.incidentId}`);
-      if (input.altNames) args.push('-addext', `subjectAltName=${input.altNames}`);
-      await run('openssl', args, { timeout: 60_000 });
+      await writeFile(path.join(tmp, conf.keyFile), pair.key, { mode: 0o600 });
+      await writeFile(path.join(tmp, conf.certFile), pair.cert, { mode: 0o644 });
+      // The umask may have narrowed the modes at creation: set them exactly.
       await chmod(path.join(tmp, conf.keyFile), 0o600);
       await chmod(path.join(tmp, conf.certFile), 0o644);
       await rename(path.join(tmp, conf.keyFile), path.join(dir, conf.keyFile));
