@@ -77,10 +77,22 @@ export function readBody(req: IncomingMessage, limit: number, opts: ReadBodyOpti
       done();
       resolve({ bytes: tooLarge ? Buffer.alloc(0) : Buffer.concat(chunks), tooLarge });
     });
+    // A client that goes away mid-body: node reports it as an error ("aborted"), or only closes the
+    // request; either way the read is settled as a 400, so nothing waits or reports a server error.
+    const aborted = (): HttpError =>
+      new HttpError(
+        400,
+        `the connection closed before the body was complete (${size} bytes received)`,
+        {},
+        { reason: 'aborted' },
+      );
     req.on('error', (err) => {
       done();
-      reject(err);
+      reject(req.complete ? err : aborted());
     });
-    req.on('close', done);
+    req.on('close', () => {
+      done();
+      if (!req.complete) reject(aborted());
+    });
   });
 }

@@ -94,9 +94,14 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
 /** The receiver keeps a larger margin than the codec server: senders batch many alerts in one body. */
 const DRAIN_FACTOR = 16;
 
-/** A request target for the error message: quoted, at most 100 characters. */
+/**
+ * A request target for the error message (which is also logged): quoted, at most 100 characters,
+ * without its query string, where a client might have put a credential.
+ */
 function quoteTarget(target: string): string {
-  return JSON.stringify(target.length > 100 ? `${target.slice(0, 100)}…` : target);
+  const q = target.indexOf('?');
+  const shown = q === -1 ? target : `${target.slice(0, q)}?…`;
+  return JSON.stringify(shown.length > 100 ? `${shown.slice(0, 100)}…` : shown);
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { ReceiverConfigSchema } from '../../src/receiver/config';
-import { rawRequest, startTestReceiver, TOKENS, type TestReceiver } from './helpers';
+import { eventually, rawRequest, startTestReceiver, TOKENS, type TestReceiver } from './helpers';
 
 let t: TestReceiver;
 
@@ -34,6 +34,18 @@ describe('a malformed request line or target is a 400 in JSON, never a 500', () 
     expect(res.status).toBe(400);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(json(res.body).error).toBe(`malformed request target ${JSON.stringify(target)}: ${why}`);
+  });
+
+  test('the error (and the log) leave out the query string, where a credential might be', async () => {
+    const res = await rawRequest(
+      t.receiver.url,
+      'POST http://[/alerts/generic?token=hunter2 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n',
+    );
+    expect(res.status).toBe(400);
+    expect(json(res.body).error).toBe(
+      'malformed request target "http://[/alerts/generic?…": not a valid absolute URL (check its host and port)',
+    );
+    expect(t.logs.text()).not.toContain('hunter2');
   });
 
   test.each([
@@ -145,6 +157,23 @@ describe('deadlines and the connection cap', () => {
 
     const metrics = await (await fetch(`${t.receiver.url}/metrics`)).text();
     expect(metrics).toMatch(/remediation_receiver_alerts_rejected_total\{source="generic",reason="body_timeout"\} 1/);
+  });
+
+  test('a sender that goes away mid-body is counted as aborted, never as a server error', async () => {
+    const socket = connect(Number(new URL(t.receiver.url).port), '127.0.0.1');
+    socket.write(
+      'POST /alerts/generic HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        `Authorization: Bearer ${TOKENS.generic}\r\nContent-Length: 100\r\n\r\n{"alertname":`,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    socket.destroy();
+    await eventually(
+      async () => (await fetch(`${t.receiver.url}/metrics`)).text(),
+      (m) => /remediation_receiver_alerts_rejected_total\{source="generic",reason="aborted"\} 1/.test(m),
+      2000,
+      50,
+    );
+    expect(t.logs.text()).not.toContain('unexpected error');
   });
 
   test('past maxConnections a new connection is refused, and the open ones still work', async () => {
