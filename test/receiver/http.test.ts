@@ -720,7 +720,7 @@ describe('Temporal unavailable', () => {
     const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
     const down = await startTestReceiver({
       client: new Client({ connection, dataConverter: testDataConverter() }),
-      config: { temporalTimeoutMs: 1500, readyTimeoutMs: 300 },
+      config: { temporalTimeoutMs: 600, readyTimeoutMs: 300 },
     });
     try {
       const [res, ready] = await Promise.all([

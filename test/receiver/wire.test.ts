@@ -11,7 +11,7 @@ let t: TestReceiver;
 
 beforeAll(async () => {
   t = await startTestReceiver({
-    config: { bodyTimeoutMs: 1000, headersTimeoutMs: 1000, requestTimeoutMs: 5000 },
+    config: { bodyTimeoutMs: 500, headersTimeoutMs: 500, requestTimeoutMs: 5000 },
   });
 });
 
@@ -99,8 +99,7 @@ describe('a request is authenticated before its body is read', () => {
     expect(json(res.body).error).toBe(error);
     expect(res.headers.connection).toBe('close');
     expect(res.closed).toBe(true);
-    // Well before the body deadline (1 s here): nothing waited for the body.
-    expect(res.ms).toBeLessThan(900);
+    // Had the receiver waited for the body, the answer would be the body deadline's 408.
   });
 
   test('with Expect: 100-continue, an unauthenticated sender never gets the go-ahead', async () => {
@@ -144,16 +143,16 @@ describe('deadlines and the connection cap', () => {
       rawRequest(t.receiver.url, 'POST /alerts/generic HTTP/1.1\r\nHost: x\r\n'),
     ]);
     expect(body.status).toBe(408);
-    expect(json(body.body).error).toBe('the request body did not arrive within 1000 ms (13 bytes received)');
+    expect(json(body.body).error).toBe('the request body did not arrive within 500 ms (13 bytes received)');
     expect(body.closed).toBe(true);
-    expect(body.ms).toBeGreaterThanOrEqual(950);
-    expect(body.ms).toBeLessThan(2500);
+    expect(body.ms).toBeGreaterThanOrEqual(450);
+    expect(body.ms).toBeLessThan(2000);
 
     expect(head.status).toBe(408);
     expect(json(head.body).error).toMatch(/^the request did not arrive within its deadline/);
     expect(head.closed).toBe(true);
-    // headersTimeout (1 s), noticed within node's check interval (1 s here, 30 s by default).
-    expect(head.ms).toBeLessThan(2500);
+    // headersTimeout (0.5 s), noticed within node's check interval (0.5 s here, 30 s by default).
+    expect(head.ms).toBeLessThan(2000);
 
     const metrics = await (await fetch(`${t.receiver.url}/metrics`)).text();
     expect(metrics).toMatch(/remediation_receiver_alerts_rejected_total\{source="generic",reason="body_timeout"\} 1/);
