@@ -2,10 +2,9 @@
  * The codec server as its own process (`npm run codec-server`): the Temporal UI's and CLI's remote
  * codec, with authenticated, sealed encodes (docs/codec.md).
  */
-import { parseArgs } from 'node:util';
-import { ConfigError } from '../config';
 import { loadSecrets } from '../lib/codec/secrets';
 import { createLogger } from '../lib/logger';
+import { applyListenFlags, parseServerFlags, serveUntilSignal, settingsOrExit } from '../lib/server-main';
 import { loadCodecServerConfig } from './config';
 import { createCodecServer } from './server';
 
@@ -26,56 +25,22 @@ Environment: CODEC_LISTEN=host:port, CODEC_SECRETS_FILE, CODEC_UI_ORIGINS (comma
 Exit status: 0 on a clean shutdown (SIGINT/SIGTERM) or a passing --check, 1 on any error.`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      config: { type: 'string' },
-      secrets: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      check: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
+  const values = parseServerFlags(['secrets']);
   if (values.help) {
     console.log(USAGE);
     return;
   }
 
-  let setup;
-  try {
+  const { config, secrets } = settingsOrExit('codec-server', () => {
     const config = loadCodecServerConfig(values.config);
     if (values.secrets) config.secretsFile = values.secrets;
-    if (values.host) config.listen.host = values.host;
-    if (values.port) {
-      const port = Number(values.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new ConfigError(`--port must be 0..65535, got "${values.port}"`);
-      config.listen.port = port;
-    }
-    const secrets = loadSecrets(config.secretsFile);
-    setup = { config, secrets };
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`codec-server: ${err.message}`);
-      process.exit(1);
-    }
-    throw err;
-  }
-  const { config, secrets } = setup;
+    applyListenFlags(config.listen, values);
+    return { config, secrets: loadSecrets(config.secretsFile) };
+  });
   const logger = createLogger('codec-server', config.logLevel);
   for (const w of secrets.warnings) logger.warn(w);
 
-  let server;
-  try {
-    server = createCodecServer({ config, secrets, logger });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`codec-server: ${err.message}`);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const server = settingsOrExit('codec-server', () => createCodecServer({ config, secrets, logger }));
   if (values.check) {
     console.log(
       `codec server config OK: listen ${config.listen.host}:${config.listen.port}, secrets ${secrets.origin}, ` +
@@ -85,14 +50,7 @@ async function main(): Promise<void> {
     );
     return;
   }
-  await server.listen();
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  logger.info({ signal }, 'shutting down');
-  await server.close();
-  logger.info('codec server stopped');
+  await serveUntilSignal(server, logger, 'codec server');
 }
 
 main().catch((err) => {

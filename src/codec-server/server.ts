@@ -19,6 +19,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
+import { HttpError, readBody } from '../lib/http-body';
 import { createLogger } from '../lib/logger';
 import { decryptPayload, PayloadDecryptionError } from '../lib/codec/encryption';
 import { encodeWith, sealingCodecs } from '../lib/codec/index';
@@ -55,47 +56,6 @@ export interface CodecServer {
   readonly url: string;
   /** Where logouts are kept (or why only in memory). */
   readonly sessionRevocations: { file?: string; warning?: string };
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
-interface Body {
-  bytes: Buffer;
-  tooLarge: boolean;
-}
-
-/** Reads the body up to `limit`; past it the rest is drained (bounded) so the client still gets its 413. */
-function readBody(req: IncomingMessage, limit: number): Promise<Body> {
-  const drainCap = Math.max(limit * 4, 4 * 1024 * 1024);
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > drainCap) {
-    req.resume();
-    return Promise.resolve({ bytes: Buffer.alloc(0), tooLarge: true });
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = Number.isFinite(declared) && declared > limit;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) tooLarge = true;
-      if (!tooLarge) chunks.push(chunk);
-      if (size > drainCap) {
-        resolve({ bytes: Buffer.alloc(0), tooLarge: true });
-        req.destroy();
-      }
-    });
-    req.on('end', () => resolve({ bytes: tooLarge ? Buffer.alloc(0) : Buffer.concat(chunks), tooLarge }));
-    req.on('error', reject);
-  });
 }
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;

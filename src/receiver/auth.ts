@@ -2,6 +2,10 @@
  * Authentication of webhook senders: bearer tokens (Alertmanager's `http_config.authorization`,
  * the generic format, optionally Grafana) and HMAC-SHA256 body signatures (PagerDuty v3, Grafana).
  * Every comparison is constant-time; nothing here logs or returns a secret.
+ *
+ * A bearer token is checked before the body is read. A signature covers the body, so it can only be
+ * verified once the body is in; its header (and a timestamp header's freshness) is checked before,
+ * so a request without one is refused unread (`checkPagerDutyHeader`, `checkGrafanaHeaders`).
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -51,16 +55,8 @@ export function hmacHex(secret: string, data: Buffer | string): string {
   return createHmac('sha256', secret).update(data).digest('hex');
 }
 
-/**
- * PagerDuty webhook v3: `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]`, each an HMAC-SHA256 of the
- * raw body. During a secret rotation PagerDuty sends one signature per secret, and the receiver may
- * hold several secrets: any pair matching authenticates the request.
- */
-export function checkPagerDutySignature(
-  headers: IncomingHttpHeaders,
-  body: Buffer,
-  secrets: readonly string[],
-): AuthResult {
+/** The v1 signatures of `X-PagerDuty-Signature`, or why there are none to check. */
+function pagerDutySignatures(headers: IncomingHttpHeaders, secrets: readonly string[]): string[] | AuthResult {
   if (secrets.length === 0) {
     return { ok: false, reason: 'unconfigured', message: 'no PagerDuty signing secret is configured on the receiver' };
   }
@@ -72,6 +68,27 @@ export function checkPagerDutySignature(
     .filter((s) => s.startsWith('v1='))
     .map((s) => s.slice(3));
   if (given.length === 0) return { ok: false, reason: 'invalid', message: 'X-PagerDuty-Signature has no v1 signature' };
+  return given;
+}
+
+/** What can be checked of a PagerDuty request before its body is read: a v1 signature is present. */
+export function checkPagerDutyHeader(headers: IncomingHttpHeaders, secrets: readonly string[]): AuthResult {
+  const given = pagerDutySignatures(headers, secrets);
+  return Array.isArray(given) ? OK : given;
+}
+
+/**
+ * PagerDuty webhook v3: `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]`, each an HMAC-SHA256 of the
+ * raw body. During a secret rotation PagerDuty sends one signature per secret, and the receiver may
+ * hold several secrets: any pair matching authenticates the request.
+ */
+export function checkPagerDutySignature(
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  secrets: readonly string[],
+): AuthResult {
+  const given = pagerDutySignatures(headers, secrets);
+  if (!Array.isArray(given)) return given;
   let match = false;
   for (const secret of secrets) {
     const expected = createHmac('sha256', secret).update(body).digest();
@@ -84,32 +101,59 @@ export function checkPagerDutySignature(
  * Grafana webhook HMAC: hex HMAC-SHA256 in `header`; with a timestamp header configured, the
  * signed data is `<timestamp>:<body>` and timestamps further than `maxSkewSeconds` from now are refused.
  */
-export function checkGrafanaSignature(
+export interface GrafanaHmacOptions {
+  secrets: readonly string[];
+  header: string;
+  timestampHeader?: string;
+  maxSkewSeconds: number;
+}
+
+/** The signature and timestamp headers of a Grafana request, or why they cannot be checked. */
+function grafanaHeaders(
   headers: IncomingHttpHeaders,
-  body: Buffer,
-  opts: { secrets: readonly string[]; header: string; timestampHeader?: string; maxSkewSeconds: number },
-  nowMs = Date.now(),
-): AuthResult {
+  opts: GrafanaHmacOptions,
+  nowMs: number,
+): { sig: string; ts?: string } | Exclude<AuthResult, { ok: true }> {
   if (opts.secrets.length === 0) {
     return { ok: false, reason: 'unconfigured', message: 'no Grafana signing secret is configured on the receiver' };
   }
   const sig = header(headers, opts.header)?.trim();
   if (!sig) return { ok: false, reason: 'missing', message: `missing ${opts.header} header` };
-  let signed: Buffer = body;
-  if (opts.timestampHeader) {
-    const ts = header(headers, opts.timestampHeader)?.trim();
-    if (!ts) return { ok: false, reason: 'missing', message: `missing ${opts.timestampHeader} header` };
-    if (!/^\d+$/.test(ts))
-      return { ok: false, reason: 'invalid', message: `${opts.timestampHeader} must be a Unix timestamp` };
-    if (Math.abs(nowMs / 1000 - Number(ts)) > opts.maxSkewSeconds) {
-      return {
-        ok: false,
-        reason: 'stale',
-        message: `${opts.timestampHeader} is more than ${opts.maxSkewSeconds} s from now`,
-      };
-    }
-    signed = Buffer.concat([Buffer.from(`${ts}:`), body]);
+  if (!opts.timestampHeader) return { sig };
+  const ts = header(headers, opts.timestampHeader)?.trim();
+  if (!ts) return { ok: false, reason: 'missing', message: `missing ${opts.timestampHeader} header` };
+  if (!/^\d+$/.test(ts))
+    return { ok: false, reason: 'invalid', message: `${opts.timestampHeader} must be a Unix timestamp` };
+  if (Math.abs(nowMs / 1000 - Number(ts)) > opts.maxSkewSeconds) {
+    return {
+      ok: false,
+      reason: 'stale',
+      message: `${opts.timestampHeader} is more than ${opts.maxSkewSeconds} s from now`,
+    };
   }
+  return { sig, ts };
+}
+
+/** What can be checked of a Grafana request before its body is read: a signature, and a fresh timestamp. */
+export function checkGrafanaHeaders(
+  headers: IncomingHttpHeaders,
+  opts: GrafanaHmacOptions,
+  nowMs = Date.now(),
+): AuthResult {
+  const h = grafanaHeaders(headers, opts, nowMs);
+  return 'sig' in h ? OK : h;
+}
+
+export function checkGrafanaSignature(
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  opts: GrafanaHmacOptions,
+  nowMs = Date.now(),
+): AuthResult {
+  const h = grafanaHeaders(headers, opts, nowMs);
+  if (!('sig' in h)) return h;
+  const { sig, ts } = h;
+  const signed = ts === undefined ? body : Buffer.concat([Buffer.from(`${ts}:`), body]);
   let match = false;
   for (const secret of opts.secrets)
     match = safeEqualHex(sig, createHmac('sha256', secret).update(signed).digest()) || match;

@@ -41,9 +41,44 @@ export const ReceiverConfigSchema = z
       .min(1024)
       .max(16 * 1024 * 1024)
       .default(256 * 1024),
+    /** The whole body must arrive within this time after the headers, or the request gets 408 and is closed. */
+    bodyTimeoutMs: durationMs.pipe(z.number().int().min(100).max(300_000)).default(10_000),
+    /** The request line and headers must arrive within this time (node's `server.headersTimeout`), else 408. */
+    headersTimeoutMs: durationMs.pipe(z.number().int().min(100).max(300_000)).default(10_000),
+    /** The whole request must arrive within this time (node's `server.requestTimeout`), else 408. */
+    requestTimeoutMs: durationMs.pipe(z.number().int().min(100).max(600_000)).default(30_000),
+    /** Open connections at most; the connections beyond are closed at once, the open ones go on. */
+    maxConnections: z.number().int().min(1).max(65_536).default(256),
+    /** Deadline of the Temporal call behind `GET /readyz`. */
+    readyTimeoutMs: durationMs.pipe(z.number().int().positive()).default(2_000),
     routesFile: z.string().default('config/routes.yaml'),
     /** Unrouted and refused alerts are appended here as JSON lines (`unrouted-alerts.jsonl`). */
     stateDir: z.string().default('.stack/receiver'),
+    /** `unrouted-alerts.jsonl` rotates past `maxBytes`: `.1` is the newest old file; past `keep` the oldest is deleted. */
+    unroutedFile: z
+      .object({
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(16 * 1024 * 1024),
+        keep: z.number().int().min(1).max(100).default(3),
+      })
+      .strict()
+      .default({}),
+    /**
+     * The dispatcher's per-incident lanes (calls for one incident, queued in arrival order). Past a
+     * bound, the alert is answered 503 with Retry-After (its sender retries), logged and counted.
+     */
+    lanes: z
+      .object({
+        /** Incidents with calls waiting or in flight at once. */
+        maxIncidents: z.number().int().min(1).default(1024),
+        /** Calls queued behind one incident's call in flight (repeats of one alert share one call). */
+        maxQueuedPerIncident: z.number().int().min(1).default(256),
+      })
+      .strict()
+      .default({}),
     /** Defaults to the engine's `temporal.taskQueue`. */
     taskQueue: z.string().min(1).optional(),
     /** Deadline of each Temporal call; past it the webhook gets 503 and its sender retries. */
@@ -82,7 +117,11 @@ export const ReceiverConfigSchema = z
       .strict()
       .default({}),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.headersTimeoutMs <= c.requestTimeoutMs, {
+    message: 'headersTimeoutMs must not exceed requestTimeoutMs',
+    path: ['headersTimeoutMs'],
+  });
 
 export type ReceiverConfig = z.infer<typeof ReceiverConfigSchema>;
 export type SourceName = 'alertmanager' | 'pagerduty' | 'grafana' | 'generic';

@@ -17,6 +17,11 @@
  * request is answered only when the signal carrying its alert has been accepted, so an answered alert
  * is never lost, and under load the server does one call per batch instead of one per alert. A
  * resolution never overtakes a firing repeat sent before it.
+ *
+ * Lanes are bounded (`lanes` in the receiver settings): at most `maxIncidents` incidents with calls
+ * pending, at most `maxQueuedPerIncident` calls queued behind one incident's call in flight. An
+ * alert past a bound is not queued: it fails with `LaneFullError` (the webhook gets 503 with
+ * Retry-After, so its sender retries), and `onOverflow` reports it.
  */
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
@@ -38,7 +43,14 @@ import type { IncomingAlert } from './payloads';
 import type { RouteDecision } from './routes';
 
 export type AlertAction =
-  'started' | 'deduplicated' | 'resolved-signalled' | 'resolved-no-incident' | 'unrouted' | 'refused' | 'ignored';
+  | 'started'
+  | 'deduplicated'
+  | 'resolved-signalled'
+  | 'resolved-no-incident'
+  | 'unrouted'
+  | 'refused'
+  | 'ignored'
+  | 'invalid';
 
 /** One entry of the webhook's JSON answer. */
 export interface AlertOutcome {
@@ -59,6 +71,17 @@ export class TemporalUnavailableError extends Error {
   ) {
     super(message);
     this.name = 'TemporalUnavailableError';
+  }
+}
+
+/** The dispatcher's lanes are full: the alert was not queued, and the sender should retry later (503). */
+export class LaneFullError extends Error {
+  constructor(
+    message: string,
+    readonly bound: 'incidents' | 'per_incident',
+  ) {
+    super(message);
+    this.name = 'LaneFullError';
   }
 }
 
@@ -86,6 +109,10 @@ export interface DispatcherDeps {
   logger: Logger;
   /** Called for each signal that carried more than one alert. */
   onCoalesced?: (runbook: string, repeats: number) => void;
+  /** Bounds of the lanes (see the module comment); unbounded when absent. */
+  limits?: { maxIncidents: number; maxQueuedPerIncident: number };
+  /** Called for each alert refused because a bound was reached. */
+  onOverflow?: (runbook: string, bound: LaneFullError['bound']) => void;
 }
 
 type Built = ReturnType<typeof buildIncidentInput>;
@@ -167,8 +194,17 @@ export function createDispatcher(deps: DispatcherDeps) {
     a: { event: AlertEvent; built: Built; route: Extract<RouteDecision, { kind: 'routed' }>; waiter: Batch['waiters'][number] },
   ): void {
     const key = `${a.event.source}\u0000${a.event.name}\u0000${a.event.status}`;
+    const limits = deps.limits;
+    const overflow = (bound: LaneFullError['bound'], message: string): void => {
+      deps.onOverflow?.(a.route.runbook, bound);
+      a.waiter.reject(new LaneFullError(message, bound));
+    };
     let lane = lanes.get(workflowId);
     if (!lane) {
+      if (limits && lanes.size >= limits.maxIncidents) {
+        overflow('incidents', `the receiver has calls pending for ${lanes.size} incidents already (lanes.maxIncidents)`);
+        return;
+      }
       lane = { queue: [], sending: false };
       lanes.set(workflowId, lane);
     }
@@ -177,6 +213,12 @@ export function createDispatcher(deps: DispatcherDeps) {
       last.event = a.event;
       last.repeats += 1;
       last.waiters.push(a.waiter);
+    } else if (limits && lane.queue.length >= limits.maxQueuedPerIncident) {
+      overflow(
+        'per_incident',
+        `${lane.queue.length} calls are queued for ${workflowId} already (lanes.maxQueuedPerIncident)`,
+      );
+      return;
     } else {
       lane.queue.push({ key, status: a.event.status, event: a.event, repeats: 1, built: a.built, route: a.route, waiters: [a.waiter] });
     }

@@ -2,10 +2,10 @@
  * The alert receiver as its own process: Alertmanager, PagerDuty, Grafana and generic webhooks in,
  * incident workflows out (see docs/receiver.md).
  */
-import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config';
-import { connectClient, loadCodecSecrets } from '../lib/temporal';
+import { loadConfig } from '../config';
 import { engineDataConverter } from '../lib/codec';
+import { applyListenFlags, parseServerFlags, serveUntilSignal, settingsOrExit } from '../lib/server-main';
+import { connectClient, loadCodecSecrets } from '../lib/temporal';
 import { loadReceiverConfig, resolveAuth, SOURCES } from './config';
 import { loadRoutes } from './routes';
 import { createReceiver, createReceiverLogger } from './server';
@@ -24,53 +24,28 @@ Options:
   --check               validate the settings and routes, print a summary, and exit
   -h, --help            show this help
 
-Endpoints: POST /alerts/{alertmanager,pagerduty,grafana,generic}, GET /healthz, GET /metrics.
+Endpoints: POST /alerts/{alertmanager,pagerduty,grafana,generic}, GET /healthz, GET /readyz, GET /metrics.
 Exit status: 0 on a clean shutdown (SIGINT/SIGTERM) or a passing --check, 1 on any error.`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      config: { type: 'string' },
-      'engine-config': { type: 'string' },
-      routes: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      check: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
+  const values = parseServerFlags(['engine-config', 'routes']);
   if (values.help) {
     console.log(USAGE);
     return;
   }
 
-  let setup;
-  try {
+  const codecWarnings: string[] = [];
+  const { engine, config, routes, auth, secrets } = settingsOrExit('receiver', () => {
     const engine = loadConfig(values['engine-config'] ?? process.env.ENGINE_CONFIG ?? 'config/engine.yaml');
     const config = loadReceiverConfig(values.config ?? process.env.RECEIVER_CONFIG ?? 'config/receiver.yaml');
     if (values.routes) config.routesFile = values.routes;
-    if (values.host) config.listen.host = values.host;
-    if (values.port) {
-      const port = Number(values.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new ConfigError(`--port must be 0..65535, got "${values.port}"`);
-      config.listen.port = port;
-    }
+    applyListenFlags(config.listen, values);
     const routes = loadRoutes(config.routesFile, engine);
     const auth = resolveAuth(config);
     // What the receiver starts and signals is encrypted: it needs the encryption keys (docs/codec.md).
-    const codecWarnings: string[] = [];
     const secrets = loadCodecSecrets(engine, (w) => codecWarnings.push(w));
-    setup = { engine, config, routes, auth, secrets, codecWarnings };
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`receiver: ${err.message}`);
-      process.exit(1);
-    }
-    throw err;
-  }
-  const { engine, config, routes, auth, secrets, codecWarnings } = setup;
+    return { engine, config, routes, auth, secrets };
+  });
   const logger = createReceiverLogger(config.logLevel, auth.grafana?.hmac ? [auth.grafana.hmac.header] : []);
   for (const w of codecWarnings) logger.warn(w);
 
@@ -95,17 +70,10 @@ async function main(): Promise<void> {
   const client = await connectClient(engine, engineDataConverter(secrets));
   try {
     const receiver = createReceiver({ config, engine, routes, client, logger, auth, defaultMetrics: true });
-    await receiver.listen();
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    logger.info({ signal }, 'shutting down: finishing requests in flight');
-    await receiver.close();
+    await serveUntilSignal(receiver, logger, 'receiver');
   } finally {
     await client.connection.close();
   }
-  logger.info('receiver stopped');
 }
 
 main().catch((err) => {

@@ -2,9 +2,14 @@
  * Webhook payloads of each source, validated with zod and normalised into one shape. Unknown
  * fields are kept out of the way (senders add fields between versions); the fields the receiver
  * relies on are required, and a missing one is reported with its path.
+ *
+ * A group (Alertmanager, Grafana) is checked in two parts: its envelope, then each alert on its own.
+ * An invalid alert becomes an `InvalidAlert` item beside the valid ones, because a sender does not
+ * retry a 4xx and refusing the whole group would lose its valid alerts. Only an invalid envelope, or
+ * a group whose every alert is invalid, refuses the payload.
  */
 import { z } from 'zod';
-import { formatIssues, type SourceName } from './config';
+import { formatIssues, formatPath, type SourceName } from './config';
 
 /** One alert from any source, before routing. */
 export interface IncomingAlert {
@@ -32,10 +37,26 @@ export interface IgnoredEvent {
   reason: string;
 }
 
-export type ParsedItem = IncomingAlert | IgnoredEvent;
+/** An alert of a group that failed validation: recorded and answered on its own. */
+export interface InvalidAlert {
+  invalid: true;
+  source: SourceName;
+  /** `labels.alertname` when it is a string, else `alerts[<index>]`. */
+  name: string;
+  /** The issues, each naming its path in the payload (`alerts[1].labels.alertname: Required`). */
+  issues: string[];
+  /** The alert as received. */
+  received: unknown;
+}
+
+export type ParsedItem = IncomingAlert | IgnoredEvent | InvalidAlert;
 
 export function isIgnored(item: ParsedItem): item is IgnoredEvent {
   return 'ignored' in item;
+}
+
+export function isInvalid(item: ParsedItem): item is InvalidAlert {
+  return 'invalid' in item;
 }
 
 const stringMap = z.record(z.string());
@@ -71,6 +92,9 @@ export const AlertmanagerPayload = z
   })
   .passthrough();
 
+/** The group without its alerts, which are checked one by one. */
+const AlertmanagerEnvelope = AlertmanagerPayload.extend({ alerts: z.array(z.unknown()) });
+
 // ---- Grafana unified alerting webhook ----
 
 // Grafana's alert is Alertmanager's with links and the value that fired it.
@@ -99,6 +123,8 @@ export const GrafanaPayload = z
     message: z.string().optional(),
   })
   .passthrough();
+
+const GrafanaEnvelope = GrafanaPayload.extend({ alerts: z.array(z.unknown()) });
 
 // ---- PagerDuty webhook v3 ----
 
@@ -150,7 +176,14 @@ export const GenericPayload = z
   })
   .strict();
 
-export type ParseResult = { ok: true; items: ParsedItem[] } | { ok: false; issues: string[] };
+export type ParseResult =
+  | {
+      ok: true;
+      items: ParsedItem[];
+      /** Alerts the sender left out of the group (`truncatedAlerts`), when it says so. */
+      truncatedAlerts?: number;
+    }
+  | { ok: false; issues: string[] };
 
 function summaryOf(annotations: Record<string, string>): string | undefined {
   return annotations.summary ?? annotations.description ?? annotations.message;
@@ -211,19 +244,51 @@ function compact(obj: Record<string, string | number | null | undefined>): Recor
   return out;
 }
 
+function nameOf(raw: unknown, index: number): string {
+  const labels = (raw as { labels?: unknown } | null)?.labels;
+  const name = (labels as { alertname?: unknown } | null | undefined)?.alertname;
+  return typeof name === 'string' && name !== '' ? name : `alerts[${index}]`;
+}
+
+/**
+ * A group's envelope, then each alert on its own. The payload is refused when the envelope is
+ * invalid (its issues and every alert's are reported) or when no alert of a non-empty group is valid.
+ */
+function parseGroup(
+  source: 'alertmanager' | 'grafana',
+  envelope: z.ZodTypeAny,
+  alert: typeof AlertmanagerAlert | typeof GrafanaAlert,
+  body: unknown,
+): ParseResult {
+  const env = envelope.safeParse(body);
+  const rawAlerts = (body as { alerts?: unknown } | null)?.alerts;
+  const items: Array<IncomingAlert | InvalidAlert> = [];
+  const alertIssues: string[] = [];
+  if (Array.isArray(rawAlerts)) {
+    rawAlerts.forEach((raw: unknown, i) => {
+      const r = alert.safeParse(raw);
+      if (r.success) {
+        items.push(fromLabelled(source, r.data));
+        return;
+      }
+      const issues = r.error.issues.map((issue) => `${formatPath(['alerts', i, ...issue.path])}: ${issue.message}`);
+      alertIssues.push(...issues);
+      items.push({ invalid: true, source, name: nameOf(raw, i), issues, received: raw });
+    });
+  }
+  if (!env.success) return { ok: false, issues: [...formatIssues(env.error), ...alertIssues] };
+  if (items.length > 0 && items.every((i) => 'invalid' in i)) return { ok: false, issues: alertIssues };
+  const truncated = (env.data as { truncatedAlerts?: number }).truncatedAlerts;
+  return { ok: true, items, ...(truncated ? { truncatedAlerts: truncated } : {}) };
+}
+
 /** Validates one source's payload and normalises it; `issues` name the field paths. */
 export function parsePayload(source: SourceName, body: unknown): ParseResult {
   switch (source) {
-    case 'alertmanager': {
-      const r = AlertmanagerPayload.safeParse(body);
-      if (!r.success) return { ok: false, issues: formatIssues(r.error) };
-      return { ok: true, items: r.data.alerts.map((a) => fromLabelled(source, a)) };
-    }
-    case 'grafana': {
-      const r = GrafanaPayload.safeParse(body);
-      if (!r.success) return { ok: false, issues: formatIssues(r.error) };
-      return { ok: true, items: r.data.alerts.map((a) => fromLabelled(source, a)) };
-    }
+    case 'alertmanager':
+      return parseGroup(source, AlertmanagerEnvelope, AlertmanagerAlert, body);
+    case 'grafana':
+      return parseGroup(source, GrafanaEnvelope, GrafanaAlert, body);
     case 'pagerduty': {
       const r = PagerDutyPayload.safeParse(body);
       if (!r.success) return { ok: false, issues: formatIssues(r.error) };

@@ -9,6 +9,10 @@
  * Besides the alert's labels, rules see two pseudo-labels: `alertname` (the alert's name) and
  * `details` (its descriptive text, see `IncomingAlert.details`), which is how an alert whose name
  * says little (`SYSTEM_ERROR`) is told apart by what it describes.
+ *
+ * A rule's conditions may be written three ways, all of which must hold: `match` (label equality),
+ * `matchRegex` (anchored regular expressions) and `matchers`, Alertmanager's route syntax
+ * (`severity=~"crit|warn"`, `env!="dev"`, `job!~"test.*"`; see matchers.ts), negative ones included.
  */
 import path from 'node:path';
 import { z } from 'zod';
@@ -17,6 +21,7 @@ import { isRunbookName, severityAtLeastSeed } from '../lib/incident-input';
 import { RUNBOOKS, type RunbookName } from '../workflows/catalog';
 import type { Severity } from '../workflows/contracts';
 import { formatIssues, formatPath, readYamlFile, SOURCES, type SourceName } from './config';
+import { compileAnchored, labelMatcher, MatcherSyntaxError, parseMatchers, type LabelMatcher } from './matchers';
 import type { IncomingAlert } from './payloads';
 
 const TargetSpecSchema = z.union([
@@ -47,14 +52,16 @@ const RuleSchema = z
      * makes one case-insensitive.
      */
     matchRegex: z.record(z.string()).default({}),
+    /** Alertmanager matchers: `label="v"`, `label!="v"`, `label=~"re"`, `label!~"re"` (one or several per entry). */
+    matchers: z.array(z.string().min(1)).default([]),
     runbook: z.string().min(1),
     target: TargetSpecSchema.optional(),
     severity: z.number().int().min(1).max(4).optional(),
     params: z.record(z.unknown()).optional(),
   })
   .strict()
-  .refine((r) => Object.keys(r.match).length + Object.keys(r.matchRegex).length > 0, {
-    message: 'a rule needs at least one matcher in match or matchRegex (catch-all rules would guess)',
+  .refine((r) => Object.keys(r.match).length + Object.keys(r.matchRegex).length + r.matchers.length > 0, {
+    message: 'a rule needs at least one matcher in match, matchRegex or matchers (catch-all rules would guess)',
   });
 
 export const RoutesFileSchema = z
@@ -67,12 +74,14 @@ export const RoutesFileSchema = z
   })
   .strict();
 export type RoutesFile = z.infer<typeof RoutesFileSchema>;
+/** A routes document as written, before defaults. */
+export type RoutesFileInput = z.input<typeof RoutesFileSchema>;
 
 export interface CompiledRule {
   name: string;
   sources?: ReadonlySet<SourceName>;
-  equals: ReadonlyArray<readonly [string, string]>;
-  regex: ReadonlyArray<readonly [string, RegExp]>;
+  /** Every one must hold; `alertname` and `details` are the pseudo-labels. */
+  matchers: readonly LabelMatcher[];
   runbook: RunbookName;
   target: TargetSpec;
   severity?: Severity;
@@ -113,16 +122,6 @@ class RoutesError extends ConfigError {}
 /** The pseudo-label holding `IncomingAlert.details`; it hides a real label of that name. */
 export const DETAILS_LABEL = 'details';
 
-/**
- * Compiles a `matchRegex` value. Alertmanager's matchers are RE2, where `(?i)` switches on case
- * folding; JavaScript has no inline flags, so a leading `(?i)` becomes the `i` flag instead of a
- * syntax error. Free text such as `details` is rarely cased the same way twice.
- */
-function compileMatcher(source: string): RegExp {
-  const ignoreCase = source.startsWith('(?i)');
-  return new RegExp(`^(?:${ignoreCase ? source.slice('(?i)'.length) : source})$`, ignoreCase ? 'i' : '');
-}
-
 /** Validates a parsed routes document against the catalog and the configured targets. */
 export function compileRoutes(raw: unknown, opts: { origin: string; targets: Iterable<string> }): RouteTable {
   const targets = new Set(opts.targets);
@@ -153,19 +152,36 @@ export function compileRoutes(raw: unknown, opts: { origin: string; targets: Ite
       return;
     }
     if (r.target) checkTarget(r.target, ['rules', i, 'target']);
-    const regex: Array<readonly [string, RegExp]> = [];
+    const matchers: LabelMatcher[] = Object.entries(r.match).map(([label, value]) => labelMatcher(label, '=', value));
     for (const [label, source] of Object.entries(r.matchRegex)) {
       try {
-        regex.push([label, compileMatcher(source)] as const);
+        // Alertmanager's matchers are RE2, where `(?i)` switches on case folding; free text such as
+        // `details` is rarely cased the same way twice (compileAnchored makes it the `i` flag).
+        compileAnchored(source);
       } catch (err) {
         problems.push(`${formatPath(['rules', i, 'matchRegex', label])}: ${(err as Error).message}`);
+        continue;
       }
+      matchers.push(labelMatcher(label, '=~', source));
+    }
+    r.matchers.forEach((text, j) => {
+      try {
+        matchers.push(...parseMatchers(text));
+      } catch (err) {
+        if (!(err instanceof MatcherSyntaxError)) throw err;
+        problems.push(`${formatPath(['rules', i, 'matchers', j])}: ${err.message}`);
+      }
+    });
+    if (matchers.length > 0 && !matchers.some((m) => m.positive)) {
+      problems.push(
+        `${formatPath(['rules', i])}: a rule needs at least one positive matcher (=, =~, match or matchRegex); ` +
+          'negative matchers alone match almost every alert',
+      );
     }
     rules.push({
       name: r.name ?? `rules[${i}]`,
       ...(r.sources ? { sources: new Set(r.sources) } : {}),
-      equals: Object.entries(r.match),
-      regex,
+      matchers,
       runbook: r.runbook,
       target: r.target ?? file.defaultTarget,
       ...(r.severity ? { severity: r.severity as Severity } : {}),
@@ -179,8 +195,7 @@ export function compileRoutes(raw: unknown, opts: { origin: string; targets: Ite
       for (const alertname of meta.alerts) {
         rules.push({
           name: `catalog:${runbook}`,
-          equals: [['alertname', alertname]],
-          regex: [],
+          matchers: [labelMatcher('alertname', '=', alertname)],
           runbook,
           target: file.defaultTarget,
         });
@@ -197,9 +212,8 @@ export function loadRoutes(file: string, engine: EngineConfig, env: NodeJS.Proce
 
 function matches(rule: CompiledRule, alert: IncomingAlert, labels: Record<string, string>): boolean {
   if (rule.sources && !rule.sources.has(alert.source)) return false;
-  for (const [k, v] of rule.equals) if ((labels[k] ?? '') !== v) return false;
-  for (const [k, re] of rule.regex) if (!re.test(labels[k] ?? '')) return false;
-  return true;
+  // A label the alert lacks is "" (as in Alertmanager), so `env!="dev"` holds for an alert without env.
+  return rule.matchers.every((m) => m.test(labels[m.label] ?? ''));
 }
 
 /** First matching rule wins; its target is resolved against the configured targets only. */

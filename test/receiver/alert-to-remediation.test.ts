@@ -102,7 +102,7 @@ maybe('alert → remediation → resolution, with the shipped rule', () => {
     // Prometheus sees Redis back; Alertmanager sends the resolution; the receiver records it.
     await waitUntil(
       'the resolved notification',
-      async () => /alerts_resolved_total\{[^}]*\} [1-9]/.test(await (await fetch(`${t.receiver.url}/metrics`)).text()),
+      async () => /remediation_receiver_alerts_resolved_total\{[^}]*\} [1-9]/.test(await (await fetch(`${t.receiver.url}/metrics`)).text()),
       60_000,
     );
   });

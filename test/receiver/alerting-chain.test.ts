@@ -114,7 +114,7 @@ describe('Prometheus → Alertmanager → receiver → workflow', () => {
       },
     });
     const metrics = await (await fetch(`${t.receiver.url}/metrics`)).text();
-    expect(metrics).toMatch(/incidents_started_total\{runbook="cacheFailure"\} 1/);
+    expect(metrics).toMatch(/remediation_receiver_incidents_started_total\{runbook="cacheFailure"\} 1/);
 
     const status = await alerting('status');
     expect(status.stdout).toMatch(/prometheus\s+ok/);

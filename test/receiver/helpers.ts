@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -12,7 +13,7 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { loadConfig, type EngineConfig } from '../../src/config';
 import type { AlertOutcome } from '../../src/receiver/dispatch';
 import { ReceiverConfigSchema, readYamlFile, type ReceiverConfig, type ResolvedAuth } from '../../src/receiver/config';
-import { compileRoutes, RoutesFileSchema, type RoutesFile } from '../../src/receiver/routes';
+import { compileRoutes, RoutesFileSchema, type RoutesFile, type RoutesFileInput } from '../../src/receiver/routes';
 import { createReceiver, createReceiverLogger, type Receiver } from '../../src/receiver/server';
 import { CODEC_FIXTURE, testDataConverter } from '../helpers/codec';
 import { testLogStream } from '../helpers/test-logs';
@@ -90,7 +91,7 @@ export interface TestReceiver {
 export async function startTestReceiver(
   opts: {
     /** Replaces the default rules; a function gets the run's target (e.g. `shippedRoutes`). */
-    routes?: Partial<RoutesFile> | ((target: string) => Partial<RoutesFile>);
+    routes?: Partial<RoutesFileInput> | ((target: string) => Partial<RoutesFileInput>);
     config?: Record<string, unknown>;
     auth?: ResolvedAuth;
     client?: Client;
@@ -335,4 +336,90 @@ export function grafanaPayload(
     state: 'alerting',
     message: `**Firing** ${alertname}`,
   };
+}
+
+/** What came back on a raw connection: the parsed response (if any) and whether the server closed it. */
+export interface RawAnswer {
+  status?: number;
+  headers: Record<string, string>;
+  body: string;
+  /** Bytes received in all. */
+  bytes: number;
+  /** The server closed the connection (or refused it) before `waitMs` ran out. */
+  closed: boolean;
+  /** Milliseconds from the first byte written to the answer (or to the close, if nothing came). */
+  ms: number;
+}
+
+/**
+ * Writes `text` on a fresh TCP connection (node:net) and reads what comes back, for requests fetch
+ * cannot send (malformed request lines, stalled bodies). Resolves once a whole response has arrived
+ * (and, when it says `connection: close`, the close), or the server closed the connection, or after `waitMs`.
+ */
+export function rawRequest(
+  baseUrl: string,
+  text: string | Buffer,
+  opts: { waitMs?: number; socket?: Socket; keepOpen?: boolean } = {},
+): Promise<RawAnswer> {
+  const { hostname, port } = new URL(baseUrl);
+  const socket = opts.socket ?? connect(Number(port), hostname);
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let answer: RawAnswer | undefined;
+    let settled = false;
+    const finish = (closed: boolean): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      const raw = Buffer.concat(chunks);
+      resolve({ ...(answer ?? parse(raw)), closed, ms: answer?.ms ?? Date.now() - t0 });
+      if (!opts.keepOpen) socket.destroy();
+    };
+    const parse = (raw: Buffer): RawAnswer => {
+      let text = raw.toString('utf8');
+      // Interim answers (100 Continue) come first: the final one is what counts.
+      while (/^HTTP\/1\.[01] 1\d\d /.test(text) && text.includes('\r\n\r\n'))
+        text = text.slice(text.indexOf('\r\n\r\n') + 4);
+      const end = text.indexOf('\r\n\r\n');
+      const head = end === -1 ? text : text.slice(0, end);
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1];
+      const headers: Record<string, string> = {};
+      for (const l of lines) {
+        const i = l.indexOf(':');
+        if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+      }
+      return {
+        ...(status ? { status: Number(status) } : {}),
+        headers,
+        body: end === -1 ? '' : text.slice(end + 4),
+        bytes: raw.length,
+        closed: false,
+        ms: Date.now() - t0,
+      };
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      const parsed = parse(Buffer.concat(chunks));
+      const length = Number(parsed.headers['content-length']);
+      const chunked = parsed.headers['transfer-encoding'] === 'chunked';
+      const complete = chunked
+        ? parsed.body.endsWith('0\r\n\r\n')
+        : Number.isFinite(length) && Buffer.byteLength(parsed.body) >= length;
+      if (parsed.status && complete) {
+        answer ??= parsed;
+        // A kept-alive connection stays open: the answer is all there is to wait for.
+        if (opts.keepOpen || parsed.headers.connection !== 'close') finish(false);
+      }
+    };
+    const onClose = (): void => finish(true);
+    const timer = setTimeout(() => finish(false), opts.waitMs ?? 5000);
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    socket.on('error', () => undefined);
+    socket.write(text);
+  });
 }

@@ -2,7 +2,7 @@
  * The receiver over HTTP against the real Temporal dev server: workflows started, deduplicated,
  * resolved; alerts unrouted or refused; every kind of bad request answered with the right 4xx.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { hmacHex } from '../../src/receiver/auth';
@@ -136,10 +136,12 @@ describe('Alertmanager → workflows', () => {
       ),
     ).toBe(1);
     const metrics = await (await fetch(`${t.receiver.url}/metrics`)).text();
-    expect(metrics).toMatch(/alerts_deduplicated_total\{runbook="cacheFailure"\} 20/);
+    expect(metrics).toMatch(/remediation_receiver_alerts_deduplicated_total\{runbook="cacheFailure"\} 20/);
     // Repeats that waited behind a call in flight went out together: every alert is either alone in
     // its signal or counted as coalesced.
-    const coalesced = Number(/alerts_coalesced_total\{runbook="cacheFailure"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    const coalesced = Number(
+      /remediation_receiver_alerts_coalesced_total\{runbook="cacheFailure"\} (\d+)/.exec(metrics)?.[1] ?? 0,
+    );
     expect(signals).toBeLessThanOrEqual(21);
     expect(alerts - coalesced).toBeLessThanOrEqual(signals);
   });
@@ -224,7 +226,7 @@ describe('Alertmanager → workflows', () => {
       expect.objectContaining({ alertname: name, action: 'unrouted', source: 'alertmanager' }),
     );
     const metrics = await (await fetch(`${t.receiver.url}/metrics`)).text();
-    expect(metrics).toMatch(/alerts_unrouted_total\{source="alertmanager"\} [1-9]/);
+    expect(metrics).toMatch(/remediation_receiver_alerts_unrouted_total\{source="alertmanager"\} [1-9]/);
     expect(t.logs.text()).toContain(name);
   });
 
@@ -247,6 +249,177 @@ describe('Alertmanager → workflows', () => {
     expect(res.status).toBe(202);
     expect(res.json.results[0]).toMatchObject({ action: 'refused' });
     expect(res.json.results[0]?.reason).toContain('no "target" label');
+  });
+
+  test('invalid alerts inside a group are answered and recorded on their own; the valid ones are handled', async () => {
+    const payload = alertmanagerPayload([
+      { alertname: 'AlfredRedisDown', labels: { target: t.target } },
+      { alertname: 'dropped', labels: { target: t.target } },
+      { alertname: `Pending${t.run}`, labels: { target: t.target } },
+    ]);
+    delete (payload.alerts[1]!.labels as Partial<Record<string, string>>).alertname;
+    (payload.alerts[2] as { status: string }).status = 'pending';
+    const res = await t.post('alertmanager', payload);
+    // Alertmanager does not retry a 4xx: the group's valid alert must not be lost with the others.
+    expect(res.status).toBe(200);
+    expect(res.json.results).toEqual([
+      expect.objectContaining({ alertname: 'AlfredRedisDown', action: 'deduplicated' }),
+      { alertname: 'alerts[1]', action: 'invalid', reason: 'invalid alert: alerts[1].labels.alertname: Required' },
+      {
+        alertname: `Pending${t.run}`,
+        action: 'invalid',
+        reason: expect.stringMatching(/^invalid alert: alerts\[2\]\.status: Invalid enum value/),
+      },
+    ]);
+    expect(unroutedLines()).toContainEqual(
+      expect.objectContaining({
+        action: 'invalid',
+        alertname: `Pending${t.run}`,
+        received: expect.objectContaining({ status: 'pending' }),
+      }),
+    );
+    const metrics = await (await fetch(`${t.receiver.url}/metrics`)).text();
+    expect(metrics).toMatch(/remediation_receiver_alerts_invalid_total\{source="alertmanager"\} 2/);
+  });
+
+  test('an invalid envelope still refuses the whole group with 422', async () => {
+    const payload: Partial<ReturnType<typeof alertmanagerPayload>> = alertmanagerPayload([
+      { alertname: 'AlfredRedisDown', labels: { target: t.target } },
+    ]);
+    delete payload.groupKey;
+    const res = await t.post('alertmanager', payload);
+    expect(res.status).toBe(422);
+    expect(res.json.issues).toEqual(['groupKey: Required']);
+  });
+
+  test('alerts the sender left out of a group (truncatedAlerts) are counted and logged', async () => {
+    const res = await t.post('alertmanager', {
+      ...alertmanagerPayload([{ alertname: 'AlfredRedisDown', labels: { target: t.target } }], `{}:{run="${t.run}"}`),
+      truncatedAlerts: 5,
+    });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ received: 1, truncatedAlerts: 5 });
+    const metrics = await (await fetch(`${t.receiver.url}/metrics`)).text();
+    expect(metrics).toMatch(/remediation_receiver_alerts_truncated_total\{source="alertmanager"\} 5/);
+    expect(t.logs.lines).toContainEqual(expect.stringContaining(`"truncatedAlerts":5`));
+    expect(t.logs.text()).toContain(`{}:{run=\\"${t.run}\\"}`);
+  });
+});
+
+describe('bounds: per-incident lanes and the unrouted-alerts file', () => {
+  test('an alert past a lane bound gets 503 with Retry-After, logged and counted; the lanes recover', async () => {
+    const small = await startTestReceiver({
+      client: t.client,
+      config: { lanes: { maxIncidents: 1, maxQueuedPerIncident: 1 } },
+    });
+    try {
+      // One webhook: all four reach the dispatcher at once. The first call goes out, the resolution
+      // queues behind it; the next firing alert of that incident finds its queue full, and the
+      // other incident finds no free lane.
+      const res = await small.post(
+        'alertmanager',
+        alertmanagerPayload([
+          { alertname: 'CacheFailure', labels: { target: small.target } },
+          { alertname: 'CacheFailure', status: 'resolved', labels: { target: small.target } },
+          { alertname: 'CacheFailure', labels: { target: small.target } },
+          { alertname: 'AlfredDatabaseUnhealthy', labels: { target: small.target } },
+        ]),
+      );
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('7');
+      expect(res.json.results.map((r) => r.action)).toEqual(['started', 'resolved-signalled']);
+      const metrics = await (await fetch(`${small.receiver.url}/metrics`)).text();
+      expect(metrics).toMatch(
+        /remediation_receiver_lane_overflow_total\{runbook="cacheFailure",bound="per_incident"\} 1/,
+      );
+      expect(metrics).toMatch(
+        /remediation_receiver_lane_overflow_total\{runbook="databaseUnreachable",bound="incidents"\} 1/,
+      );
+      expect(metrics).toMatch(
+        /remediation_receiver_alerts_rejected_total\{source="alertmanager",reason="lane_full"\} 1/,
+      );
+      expect(small.logs.text()).toContain('dispatcher lanes full');
+
+      // The sender's retry: the lanes have drained, so the same group goes through.
+      const retry = await small.post(
+        'alertmanager',
+        alertmanagerPayload([{ alertname: 'AlfredDatabaseUnhealthy', labels: { target: small.target } }]),
+      );
+      expect(retry.status).toBe(200);
+      expect(retry.json.results[0]).toMatchObject({ action: 'started', runbook: 'databaseUnreachable' });
+    } finally {
+      await small.stop();
+    }
+  });
+
+  test('the unrouted-alerts file rotates past its size, keeps its old files, and says so', async () => {
+    const small = await startTestReceiver({ client: t.client, config: { unroutedFile: { maxBytes: 1024, keep: 1 } } });
+    try {
+      const names = Array.from({ length: 12 }, (_, i) => `Unrouted${i}x${small.run}`);
+      const res = await small.post(
+        'alertmanager',
+        alertmanagerPayload(names.map((alertname) => ({ alertname, labels: { target: small.target } }))),
+      );
+      expect(res.status).toBe(202);
+      await small.receiver.recorder.flush();
+      const file = `${small.stateDir}/${UNROUTED_FILE}`;
+      const sizes = [file, `${file}.1`].map((f) => statSync(f).size);
+      for (const size of sizes) expect(size).toBeLessThanOrEqual(1024);
+      expect(existsSync(`${file}.2`)).toBe(false);
+      // The newest records are in the current file, the alerts before them in `.1`.
+      expect(unroutedLines(small).at(-1)).toMatchObject({ alertname: names.at(-1) });
+      const metrics = await (await fetch(`${small.receiver.url}/metrics`)).text();
+      const rotations = Number(/remediation_receiver_unrouted_file_rotations_total (\d+)/.exec(metrics)?.[1]);
+      const deleted = Number(/remediation_receiver_unrouted_files_deleted_total (\d+)/.exec(metrics)?.[1]);
+      // Twelve records of about 300 bytes: at least three files' worth, so `.1` was replaced.
+      expect(rotations).toBeGreaterThanOrEqual(2);
+      expect(deleted).toBe(rotations - 1);
+      expect(small.logs.text()).toContain('unrouted alerts file rotated; the oldest rotated file was deleted');
+    } finally {
+      await small.stop();
+    }
+  });
+});
+
+describe('routes in Alertmanager matcher syntax, over HTTP', () => {
+  test('negative matchers keep dev and test alerts out; a missing label counts as empty', async () => {
+    const m = await startTestReceiver({
+      client: t.client,
+      routes: (target) => ({
+        catalogDefaults: false,
+        rules: [
+          {
+            name: 'prod-cache',
+            matchers: ['alertname=~"Cache.*"', 'env!="dev"', 'job!~"test.*"'],
+            runbook: 'cacheFailure',
+            target,
+          },
+        ],
+      }),
+    });
+    try {
+      const res = await m.post(
+        'alertmanager',
+        alertmanagerPayload([
+          { alertname: 'CacheProd', labels: { env: 'prod', job: 'api' } },
+          { alertname: 'CacheDev', labels: { env: 'dev', job: 'api' } },
+          { alertname: 'CacheTest', labels: { env: 'prod', job: 'test-runner' } },
+          { alertname: 'CacheUnlabelled' },
+          { alertname: 'DatabaseProd', labels: { env: 'prod' } },
+        ]),
+      );
+      expect(res.status).toBe(200);
+      expect(res.json.results.map((r) => [r.alertname, r.action])).toEqual([
+        ['CacheProd', 'started'],
+        ['CacheDev', 'unrouted'],
+        ['CacheTest', 'unrouted'],
+        ['CacheUnlabelled', 'deduplicated'],
+        ['DatabaseProd', 'unrouted'],
+      ]);
+      expect(res.json.results[0]).toMatchObject({ runbook: 'cacheFailure', target: m.target });
+    } finally {
+      await m.stop();
+    }
   });
 });
 
@@ -502,10 +675,23 @@ describe('bad requests are 4xx with a clear message, never 5xx', () => {
   test('rejections are counted by reason', async () => {
     const metrics = await (await fetch(`${t.receiver.url}/metrics`)).text();
     for (const reason of ['unauthenticated', 'too_large', 'not_json', 'content_type', 'invalid']) {
-      expect(metrics).toMatch(new RegExp(`alerts_rejected_total\\{source="alertmanager",reason="${reason}"\\} [1-9]`));
+      expect(metrics).toMatch(
+        new RegExp(`remediation_receiver_alerts_rejected_total\\{source="alertmanager",reason="${reason}"\\} [1-9]`),
+      );
     }
-    expect(metrics).toMatch(/receiver_request_duration_seconds_count\{route="alerts\/alertmanager",code="200"\} [1-9]/);
-    expect(metrics).toMatch(/incidents_started_total\{runbook="databaseUnreachable"\} 1/);
+    expect(metrics).toMatch(
+      /remediation_receiver_request_duration_seconds_count\{route="alerts\/alertmanager",code="200"\} [1-9]/,
+    );
+    expect(metrics).toMatch(/remediation_receiver_incidents_started_total\{runbook="databaseUnreachable"\} 1/);
+  });
+
+  test('every metric the receiver exports carries the remediation_receiver_ prefix', async () => {
+    const text = await (await fetch(`${t.receiver.url}/metrics`)).text();
+    const names = new Set(
+      text.split('\n').flatMap((l) => (/^# TYPE (\S+)/.exec(l)?.[1] ? [/^# TYPE (\S+)/.exec(l)![1]!] : [])),
+    );
+    expect(names.size).toBeGreaterThan(10);
+    for (const name of names) expect(name).toMatch(/^remediation_receiver_/);
   });
 
   test('secrets never reach the logs', () => {
@@ -521,23 +707,38 @@ describe('bad requests are 4xx with a clear message, never 5xx', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: 'ok', taskQueue: t.taskQueue });
   });
+
+  test('readyz is 200 while Temporal answers', async () => {
+    const res = await fetch(`${t.receiver.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ready', taskQueue: t.taskQueue });
+  });
 });
 
 describe('Temporal unavailable', () => {
-  test('→ 503 with Retry-After, so the sender retries', async () => {
+  test('→ 503 with Retry-After, so the sender retries; /readyz says why, /healthz still answers', async () => {
     const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
     const down = await startTestReceiver({
       client: new Client({ connection, dataConverter: testDataConverter() }),
-      config: { temporalTimeoutMs: 1500 },
+      config: { temporalTimeoutMs: 600, readyTimeoutMs: 300 },
     });
     try {
-      const res = await down.post(
-        'alertmanager',
-        alertmanagerPayload([{ alertname: 'CacheFailure', labels: { target: down.target } }]),
-      );
+      const [res, ready] = await Promise.all([
+        down.post(
+          'alertmanager',
+          alertmanagerPayload([{ alertname: 'CacheFailure', labels: { target: down.target } }]),
+        ),
+        fetch(`${down.receiver.url}/readyz`),
+      ]);
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('7');
       expect(res.json.error).toContain('Temporal');
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({
+        status: 'not ready',
+        reason: expect.stringMatching(/^Temporal does not answer at \S+ \(namespace default\): /),
+      });
+      expect((await fetch(`${down.receiver.url}/healthz`)).status).toBe(200);
       // Bad input is still a 4xx while Temporal is down.
       expect((await down.post('alertmanager', null, { raw: 'nope' })).status).toBe(400);
     } finally {

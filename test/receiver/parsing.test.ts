@@ -1,11 +1,11 @@
 /** Payload parsing and signature checks, without a server. */
 import { checkBearer, checkGrafanaSignature, checkPagerDutySignature, hmacHex } from '../../src/receiver/auth';
-import { isIgnored, parsePayload, type IncomingAlert } from '../../src/receiver/payloads';
+import { isIgnored, isInvalid, parsePayload, type IncomingAlert } from '../../src/receiver/payloads';
 import { alertmanagerPayload, grafanaPayload, pagerDutyPayload } from './helpers';
 
 function alertsOf(result: ReturnType<typeof parsePayload>): IncomingAlert[] {
   if (!result.ok) throw new Error(result.issues.join('; '));
-  return result.items.filter((i): i is IncomingAlert => !isIgnored(i));
+  return result.items.filter((i): i is IncomingAlert => !isIgnored(i) && !isInvalid(i));
 }
 
 type Json = Record<string | number, unknown>;
@@ -91,6 +91,38 @@ describe('Alertmanager payloads', () => {
   ])('%s is refused naming the field', (_name, at, value, expected) => {
     const p = edit(alertmanagerPayload([{ alertname: 'X', labels: { target: 'alfred' } }]), at, ...value);
     expect(issuesOf(parsePayload('alertmanager', p)).join('\n')).toContain(expected);
+  });
+
+  test('an invalid alert inside a valid group becomes an invalid item beside the valid ones', () => {
+    const p = edit(
+      alertmanagerPayload([{ alertname: 'Good' }, { alertname: 'Bad' }, { alertname: 'AlsoGood' }]),
+      ['alerts', 1, 'labels', 'severity'],
+      2,
+    );
+    const r = parsePayload('alertmanager', p);
+    if (!r.ok) throw new Error(r.issues.join('; '));
+    expect(r.items.map((i) => (isInvalid(i) ? `invalid ${i.name}: ${i.issues.join('; ')}` : i.name))).toEqual([
+      'Good',
+      'invalid Bad: alerts[1].labels.severity: Expected string, received number',
+      'AlsoGood',
+    ]);
+  });
+
+  test('an invalid envelope refuses the group, naming its issues and those of its alerts', () => {
+    const p = edit(edit(alertmanagerPayload([{ alertname: 'Good' }, { alertname: 'Bad' }]), ['version']), [
+      'alerts',
+      1,
+      'status',
+    ]);
+    expect(issuesOf(parsePayload('alertmanager', p))).toEqual(['version: Required', 'alerts[1].status: Required']);
+  });
+
+  test('truncatedAlerts is passed on when the sender left alerts out', () => {
+    const r = parsePayload('alertmanager', { ...alertmanagerPayload([{ alertname: 'X' }]), truncatedAlerts: 4 });
+    expect(r).toMatchObject({ ok: true, truncatedAlerts: 4 });
+    expect(parsePayload('alertmanager', alertmanagerPayload([{ alertname: 'X' }]))).not.toHaveProperty(
+      'truncatedAlerts',
+    );
   });
 
   test('a body that is not an object names the root', () => {

@@ -1,12 +1,13 @@
 /** Routing rules: validation with file and path in errors, matching, target resolution, severity. */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { checkParams } from '../../src/lib/runbook-params';
 import { loadReceiverConfig, type SourceName } from '../../src/receiver/config';
-import { isIgnored, parsePayload, type IncomingAlert } from '../../src/receiver/payloads';
+import { isIgnored, isInvalid, parsePayload, type IncomingAlert } from '../../src/receiver/payloads';
+import { MatcherSyntaxError, parseMatchers } from '../../src/receiver/matchers';
 import { compileRoutes, loadRoutes, parseSeverity, routeAlert, type RouteDecision } from '../../src/receiver/routes';
 import { RUNBOOKS } from '../../src/workflows/catalog';
 import { alertmanagerPayload, grafanaPayload, pagerDutyPayload, REPO, STACK_DIR } from './helpers';
@@ -47,6 +48,84 @@ describe('the shipped routes', () => {
     expect(cfg.bodyLimitBytes).toBe(262144);
     expect(cfg.stateDir).toBe('/x/receiver');
     expect(cfg.sources.alertmanager?.bearerTokens).toEqual([{ file: '/x/secrets/receiver-alertmanager-token' }]);
+    expect(cfg).toMatchObject({
+      bodyTimeoutMs: 10_000,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      maxConnections: 256,
+      readyTimeoutMs: 2_000,
+      lanes: { maxIncidents: 1024, maxQueuedPerIncident: 256 },
+      unroutedFile: { maxBytes: 16 * 1024 * 1024, keep: 3 },
+    });
+  });
+});
+
+describe("Alertmanager's matcher syntax", () => {
+  const ops = (text: string) => parseMatchers(text).map((m) => [m.label, m.op, m.value]);
+
+  test('the four operators, quoted or bare values, one or several per string, braces or not', () => {
+    expect(ops('alertname="X"')).toEqual([['alertname', '=', 'X']]);
+    expect(ops('severity=~"crit|warn"')).toEqual([['severity', '=~', 'crit|warn']]);
+    expect(ops(' env != dev ')).toEqual([['env', '!=', 'dev']]);
+    expect(ops('job!~"test.*"')).toEqual([['job', '!~', 'test.*']]);
+    expect(ops('{env="prod", job!~"test.*",team=sre}')).toEqual([
+      ['env', '=', 'prod'],
+      ['job', '!~', 'test.*'],
+      ['team', '=', 'sre'],
+    ]);
+    expect(ops('summary="a, \\"quoted\\" \\\\ value\\n"')).toEqual([['summary', '=', 'a, "quoted" \\ value\n']]);
+    expect(ops('"odd.label"="x"')).toEqual([['odd.label', '=', 'x']]);
+  });
+
+  test('regular expressions are anchored; a missing label is the empty string', () => {
+    const [re] = parseMatchers('job=~"api|web"');
+    expect([re!.test('api'), re!.test('web'), re!.test('api-2'), re!.test('')]).toEqual([true, true, false, false]);
+    const [notTest] = parseMatchers('job!~"test.*"');
+    expect([notTest!.test('test-1'), notTest!.test('ci-test'), notTest!.test('')]).toEqual([false, true, true]);
+    const [ci] = parseMatchers('details=~"(?i).*redis.*"');
+    expect(ci!.test('REDIS down')).toBe(true);
+  });
+
+  test.each([
+    ['env', 'expected one of =, !=, =~, !~ after "env"'],
+    ['=x', 'expected a label name'],
+    ['env="dev', 'unterminated quoted string'],
+    ['env="dev" job="x"', 'expected ","'],
+    ['{env="dev"', '"{" without a closing "}"'],
+    ['job=~"("', 'job=~: Invalid regular expression'],
+    ['env=de"v', 'a value with a quote must be quoted'],
+  ])('%s is refused: %s', (text, message) => {
+    expect(() => parseMatchers(text)).toThrow(MatcherSyntaxError);
+    expect(() => parseMatchers(text)).toThrow(message);
+  });
+
+  const table = compileRoutes(
+    {
+      catalogDefaults: false,
+      rules: [
+        {
+          name: 'prod-db',
+          matchers: ['alertname=~"Alfred(DatabaseUnhealthy|DbPoolExhausted)"', 'env!="dev"', 'job!~"test.*"'],
+          runbook: 'databaseUnreachable',
+          target: 'alfred',
+        },
+        { name: 'mixed', match: { alertname: 'Mixed' }, matchers: ['severity=~"crit|warn"'], runbook: 'cacheFailure', target: 'alfred' },
+      ],
+    },
+    { origin: 'inline', targets },
+  );
+
+  test('in a route, beside match and matchRegex: every condition must hold', () => {
+    expect(routeAlert(table, alert('AlfredDbPoolExhausted', { env: 'prod', job: 'api' }))).toMatchObject({
+      kind: 'routed',
+      rule: 'prod-db',
+    });
+    expect(routeAlert(table, alert('AlfredDatabaseUnhealthy'))).toMatchObject({ kind: 'routed', rule: 'prod-db' });
+    expect(routeAlert(table, alert('AlfredDbPoolExhausted', { env: 'dev' })).kind).toBe('unrouted');
+    expect(routeAlert(table, alert('AlfredDbPoolExhausted', { job: 'test-load' })).kind).toBe('unrouted');
+    expect(routeAlert(table, alert('Mixed', { severity: 'warn' }))).toMatchObject({ rule: 'mixed' });
+    expect(routeAlert(table, alert('Mixed', { severity: 'info' })).kind).toBe('unrouted');
+    expect(routeAlert(table, alert('Other', { severity: 'crit' })).kind).toBe('unrouted');
   });
 });
 
@@ -205,6 +284,14 @@ describe('invalid routes are refused at start, naming the file and the path', ()
     ],
     [{ rules: [{ runbook: 'cacheFailure' }] }, 'rules[0]: a rule needs at least one matcher'],
     [
+      { rules: [{ matchers: ['env!="dev"', 'job!~"test.*"'], runbook: 'cacheFailure', target: 'alfred' }] },
+      'rules[0]: a rule needs at least one positive matcher (=, =~, match or matchRegex)',
+    ],
+    [
+      { rules: [{ matchers: ['alertname="X"', 'env'], runbook: 'cacheFailure', target: 'alfred' }] },
+      'rules[0].matchers[1]: "env": expected one of =, !=, =~, !~ after "env"',
+    ],
+    [
       { rules: [{ match: { alertname: 'X' }, runbook: 'cacheFailure', severity: 7 }] },
       'rules[0].severity: Number must be less than or equal to 4',
     ],
@@ -220,49 +307,62 @@ describe('invalid routes are refused at start, naming the file and the path', ()
     expect(message).toContain(expected);
   });
 
-  test('the receiver process exits 1 with the file and path when its routes file is invalid', () => {
+  test('the receiver process exits 1 with the file and path when its routes file is invalid', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'routes-'));
-    const routes = path.join(dir, 'routes.yaml');
-    writeFileSync(routes, 'rules:\n  - match: { alertname: X }\n    runbook: cacheFailure\n    target: nowhere\n');
     writeFileSync(path.join(dir, 'tok'), 'x');
-    const receiverCfg = path.join(dir, 'receiver.yaml');
-    writeFileSync(
-      receiverCfg,
-      `routesFile: ${routes}\nstateDir: ${dir}\nsources:\n  generic: { bearerTokens: [{ file: ${dir}/tok }] }\n`,
-    );
     // The shipped engine config with the TEST-ONLY codec secrets (JSON is YAML to the loader).
     const engine = loadConfig(path.join(REPO, 'config/engine.yaml'), { ...process.env, STACK_DIR });
-    const engineCfg = path.join(dir, 'engine.json');
-    writeFileSync(engineCfg, JSON.stringify({ ...engine, codec: { ...engine.codec, secretsFile: CODEC_FIXTURE } }));
+    /** A receiver settings file, its routes and an engine settings file, each case its own. */
+    const setup = (name: string, routes: string, codecSecrets = CODEC_FIXTURE) => {
+      const routesFile = path.join(dir, `${name}-routes.yaml`);
+      writeFileSync(routesFile, routes);
+      const receiverCfg = path.join(dir, `${name}-receiver.yaml`);
+      writeFileSync(
+        receiverCfg,
+        `routesFile: ${routesFile}\nstateDir: ${dir}\nsources:\n  generic: { bearerTokens: [{ file: ${dir}/tok }] }\n`,
+      );
+      const engineCfg = path.join(dir, `${name}-engine.json`);
+      writeFileSync(engineCfg, JSON.stringify({ ...engine, codec: { ...engine.codec, secretsFile: codecSecrets } }));
+      return { routesFile, args: ['--engine-config', engineCfg, '--config', receiverCfg, '--check'] };
+    };
+    // The processes run side by side: each spends its time loading modules.
     const run = (args: string[]) =>
-      spawnSync(process.execPath, [require.resolve('tsx/cli'), 'src/receiver/main.ts', '--engine-config', engineCfg, ...args], {
-        cwd: REPO,
-        encoding: 'utf8',
-        env: { ...process.env, STACK_DIR },
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', 'src/receiver/main.ts', ...args],
+          { cwd: REPO, encoding: 'utf8', env: { ...process.env, STACK_DIR } },
+          (err, stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+        );
       });
-    const bad = run(['--config', receiverCfg, '--check']);
+    const badSetup = setup('bad', 'rules:\n  - match: { alertname: X }\n    runbook: cacheFailure\n    target: nowhere\n');
+    const goodSetup = setup('good', 'rules: []\n');
+    // What it starts and signals is encrypted: without the codec's secrets file it does not start.
+    const missing = path.join(dir, 'no-such-codec.yaml');
+    const noSecretsSetup = setup('no-secrets', 'rules: []\n', missing);
+    const [bad, good, noSecrets, help] = await Promise.all([
+      run(badSetup.args),
+      run(goodSetup.args),
+      run(noSecretsSetup.args),
+      run(['--help']),
+    ]);
+
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toContain(`routes file ${routes} is invalid`);
+    expect(bad.stderr).toContain(`routes file ${badSetup.routesFile} is invalid`);
     expect(bad.stderr).toContain('rules[0].target: unknown target "nowhere"');
 
-    writeFileSync(routes, 'rules: []\n');
-    const good = run(['--config', receiverCfg, '--check']);
     expect(good.stderr).toBe('');
     expect(good.status).toBe(0);
     expect(good.stdout).toContain('receiver config OK');
     expect(good.stdout).toContain(`codec secrets ${CODEC_FIXTURE} (encryption key test-k1)`);
 
-    // What it starts and signals is encrypted: without the codec's secrets file it does not start.
-    const missing = path.join(dir, 'no-such-codec.yaml');
-    writeFileSync(engineCfg, JSON.stringify({ ...engine, codec: { ...engine.codec, secretsFile: missing } }));
-    const noSecrets = run(['--config', receiverCfg, '--check']);
     expect(noSecrets.status).toBe(1);
     expect(noSecrets.stderr).toContain(`codec secrets file ${missing} (codec.secretsFile) does not exist`);
     expect(noSecrets.stderr).toContain(`npx tsx scripts/codec-secrets.ts init --file ${missing}`);
 
-    const help = run(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('POST /alerts/{alertmanager,pagerduty,grafana,generic}');
+    expect(help.stdout).toContain('GET /readyz');
     rmSync(dir, { recursive: true, force: true });
   });
 });
@@ -276,7 +376,7 @@ describe("Alfred's own alerts (seed 002) through the shipped routes", () => {
     const r = parsePayload(source, body);
     if (!r.ok) throw new Error(r.issues.join('; '));
     const [item] = r.items;
-    if (!item || isIgnored(item)) throw new Error('expected one alert');
+    if (!item || isIgnored(item) || isInvalid(item)) throw new Error('expected one alert');
     return item;
   }
   /** PagerDuty v3 incident.triggered; Alfred's service is neither alfred-cache nor alfred-database. */
