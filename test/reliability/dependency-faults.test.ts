@@ -10,6 +10,7 @@
  */
 import type { temporal } from '@temporalio/proto';
 import { decideUpdate } from '../../src/workflows/contracts';
+import { decodedHistory } from '../helpers/codec';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
 import { fillRedis, health, redisUp, unfillRedis } from '../helpers/drill';
 
@@ -89,7 +90,7 @@ test('Redis killed while the approved mitigation runs: the action fails, the inc
 
   // The history: approval, then the precondition's checks completed, then the action scheduled and
   // failed (after its retries) with the Redis error; no other activity failed.
-  const events: HistoryEvent[] = (await h.fetchHistory()).events ?? [];
+  const events: HistoryEvent[] = (await decodedHistory(h)).events ?? [];
   const id = (e: HistoryEvent | undefined): number => Number(e?.eventId ?? -1);
   const typeOf = (scheduledId: unknown): string =>
     events.find((e) => String(e.eventId) === String(scheduledId))?.activityTaskScheduledEventAttributes?.activityType?.name ?? '';
@@ -105,7 +106,11 @@ test('Redis killed while the approved mitigation runs: the action fails, the inc
   expect(failed.map((e) => typeOf(e.activityTaskFailedEventAttributes?.scheduledEventId))).toEqual(['unlinkByPattern']);
   const failure = failed[0]?.activityTaskFailedEventAttributes;
   expect(String(failure?.scheduledEventId)).toBe(String(action?.eventId));
-  expect(failure?.failure?.message).toMatch(/Connection is closed|ECONNREFUSED|connect|is exited|not running/i);
+  // The failure's message travels encrypted in its encoded attributes (docs/codec.md), read here decoded.
+  expect(failure?.failure?.message).toBe('Encoded failure');
+  const encoded = failure?.failure?.encodedAttributes;
+  const message = (JSON.parse(Buffer.from(encoded?.data ?? new Uint8Array()).toString('utf8')) as { message?: string }).message;
+  expect(message).toMatch(/Connection is closed|ECONNREFUSED|connect|is exited|not running/i);
   const attempt = events.find((e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === String(action?.eventId))?.activityTaskStartedEventAttributes?.attempt;
   expect(attempt).toBe(3);
 });

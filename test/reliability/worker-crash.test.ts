@@ -9,7 +9,7 @@
  *
  * The two incidents of a round run on workers of their own (one task queue each), so a kill aimed at
  * one incident's restart costs only that incident its restart's timeout (30 s) and the two kills of a
- * round overlap. CRASH_KILLS (default 6: three rounds, so the file stays near two minutes) sets the
+ * round overlap. CRASH_KILLS (default 4: two rounds, so the file stays near a minute and a half) sets the
  * number of kills, two a round.
  */
 import { randomUUID } from 'node:crypto';
@@ -26,7 +26,7 @@ import { startsSince } from '../helpers/podman-events';
 
 jest.setTimeout(600_000);
 
-const KILLS = Number(process.env.CRASH_KILLS ?? 6);
+const KILLS = Number(process.env.CRASH_KILLS ?? 4);
 const RUNBOOKS = ['cacheFailure', 'databaseUnreachable'] as const;
 const ROUNDS = Math.max(1, Math.ceil(KILLS / RUNBOOKS.length));
 const RESTART = 'restartContainer';

@@ -42,6 +42,12 @@ async function redeployGoodRelease(): Promise<void> {
   const containers = new DrillContainers(loadDrillEnv().dockerSocket);
   expect((await containers.find('api')).image).toMatch(/:1\.1\.0$/);
   await containers.recreate('api', { env: {} });
+  // Its start is awaited in its own log, not with requests: a /health asked before the schema is ready
+  // answers 503, and that line would count as an error of the release.
+  await waitUntil('api database ready and listening', async () => {
+    const logs = (await (await drillContainer(engine.docker, 'api')).logs({ stdout: true, stderr: true })).toString();
+    return logs.includes('database ready') && logs.includes('alfred api listening');
+  });
   await waitUntil('api healthy', async () => (await health())?.status === 'ok');
 }
 
