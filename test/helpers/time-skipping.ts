@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { Context } from '@temporalio/activity';
 import { Client } from '@temporalio/client';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
@@ -15,7 +16,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { installRuntime } from '../../src/workers/worker';
 import { EncryptionCodec, engineDataConverter, parseSecrets, seal, type CodecSecrets, type KeyRing } from '../../src/lib/codec';
-import { SA_PHASE, SA_RUNBOOK, SA_SCENARIO, SA_SEVERITY, SA_TARGET } from '../../src/workflows/contracts';
+import { acquireLockSignal, guardWorkflowId, SA_PHASE, SA_RUNBOOK, SA_SCENARIO, SA_SEVERITY, SA_TARGET, type GuardInput } from '../../src/workflows/contracts';
 
 const REPO = path.resolve(__dirname, '../..');
 /** The wrapper that runs the server's jars: `scripts/temporal-test-server <port>`. */
@@ -89,4 +90,23 @@ export function sealedClient(env: TestWorkflowEnvironment, secrets: CodecSecrets
     connection: env.connection,
     dataConverter: { payloadCodecs: [new SealAsCodec(ring, identity, at ?? serverNow), new EncryptionCodec(secrets.encryption)] },
   });
+}
+
+/**
+ * The engine's `requestTargetLock` activity on the test server's client: it starts (or signals) the
+ * real guard workflow as the engine does, with a 15-minute lease and a guard that idles out after an hour.
+ */
+export function requestTargetLockOn(env: TestWorkflowEnvironment) {
+  return async function requestTargetLock(input: { target: string; resource: string; requester: string; requestId: string; actionKey: string }): Promise<{ guardId: string }> {
+    const guardId = guardWorkflowId(input.target, input.resource);
+    const guardInput: GuardInput = { target: input.target, resource: input.resource, leaseMs: 15 * 60_000, idleMs: 3600_000 };
+    await env.client.workflow.signalWithStart('targetGuard', {
+      workflowId: guardId,
+      taskQueue: Context.current().info.taskQueue,
+      args: [guardInput],
+      signal: acquireLockSignal,
+      signalArgs: [{ requester: input.requester, requestId: input.requestId, actionKey: input.actionKey }],
+    });
+    return { guardId };
+  };
 }

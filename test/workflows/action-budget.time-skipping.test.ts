@@ -15,7 +15,6 @@ import type { Worker } from '@temporalio/worker';
 import { askBudgetKeeper } from '../../src/activities/engine/budget';
 import type { CodecSecrets } from '../../src/lib/codec';
 import {
-  acquireLockSignal,
   approveSignal,
   budgetStateQuery,
   budgetWorkflowId,
@@ -23,12 +22,11 @@ import {
   guardWorkflowId,
   statusQuery,
   type BudgetRequest,
-  type GuardInput,
   type IncidentInput,
   type IncidentPolicy,
   type IncidentRecord,
 } from '../../src/workflows/contracts';
-import { sealedClient, startTimeSkipping, testSecrets, testWorker } from '../helpers/time-skipping';
+import { requestTargetLockOn, sealedClient, startTimeSkipping, testSecrets, testWorker } from '../helpers/time-skipping';
 
 jest.setTimeout(60_000);
 
@@ -136,29 +134,7 @@ function activities() {
       r.state = 'ok';
       return { deleted: 1200, done: true };
     },
-    async requestTargetLock(input: {
-      target: string;
-      resource: string;
-      requester: string;
-      requestId: string;
-      actionKey: string;
-    }) {
-      const guardId = guardWorkflowId(input.target, input.resource);
-      const guardInput: GuardInput = {
-        target: input.target,
-        resource: input.resource,
-        leaseMs: 15 * MIN,
-        idleMs: HOUR,
-      };
-      await env.client.workflow.signalWithStart('targetGuard', {
-        workflowId: guardId,
-        taskQueue: Context.current().info.taskQueue,
-        args: [guardInput],
-        signal: acquireLockSignal,
-        signalArgs: [{ requester: input.requester, requestId: input.requestId, actionKey: input.actionKey }],
-      });
-      return { guardId };
-    },
+    requestTargetLock: requestTargetLockOn(env),
     // The engine's own call to the keeper, on the test server's client.
     async reserveAction(input: BudgetRequest & { target: string }) {
       const { target, ...req } = input;

@@ -9,24 +9,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { Context } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { CodecSecrets } from '../../src/lib/codec';
 import type { Notification } from '../../src/activities/engine/notify';
 import {
-  acquireLockSignal,
   approveSignal,
   closeSignal,
   decideUpdate,
   guardWorkflowId,
   statusQuery,
-  type GuardInput,
   type IncidentInput,
   type IncidentPolicy,
   type IncidentRecord,
 } from '../../src/workflows/contracts';
-import { sealedClient, startTimeSkipping, testSecrets, testWorker } from '../helpers/time-skipping';
+import { requestTargetLockOn, sealedClient, startTimeSkipping, testSecrets, testWorker } from '../helpers/time-skipping';
 
 jest.setTimeout(60_000);
 
@@ -110,18 +107,7 @@ function activities() {
     async execInContainer() {
       return { exitCode: 0, output: 'restored' };
     },
-    async requestTargetLock(input: { target: string; resource: string; requester: string; requestId: string; actionKey: string }) {
-      const guardId = guardWorkflowId(input.target, input.resource);
-      const guardInput: GuardInput = { target: input.target, resource: input.resource, leaseMs: 15 * MIN, idleMs: 60 * MIN };
-      await env.client.workflow.signalWithStart('targetGuard', {
-        workflowId: guardId,
-        taskQueue: Context.current().info.taskQueue,
-        args: [guardInput],
-        signal: acquireLockSignal,
-        signalArgs: [{ requester: input.requester, requestId: input.requestId, actionKey: input.actionKey }],
-      });
-      return { guardId };
-    },
+    requestTargetLock: requestTargetLockOn(env),
     async notify(n: Notification) {
       sent.set(n.incidentId, [...(sent.get(n.incidentId) ?? []), n]);
       return { delivered: ['test'] };
