@@ -9,7 +9,7 @@
 import type { TargetConfig } from '../../src/config';
 import { closeSignal, type IncidentRecord } from '../../src/workflows/contracts';
 import { fakePagerDuty, fakeSlack, type FakeApi } from '../helpers/chat-apis';
-import { startEngine, type Engine } from '../helpers/engine';
+import { startEngine, waitUntil, type Engine } from '../helpers/engine';
 
 jest.setTimeout(180_000);
 
@@ -73,6 +73,8 @@ test('an incident that needs people: acknowledged, its channel opened, announced
   expect(slack.channels.has(channel.slice(1))).toBe(true);
   expect(incidents.PREAL22.status).toBe('acknowledged');
   const mine = () => slack.posts.filter((p) => p.text.includes(open.incidentId));
+  // The announcement is delivered beside the channel's opening, not after it: wait for its post.
+  await waitUntil('the announcement in #incidents', async () => mine().some((p) => p.text.startsWith('*INC opened')), 30_000);
   expect(mine().filter((p) => p.text.startsWith('*INC opened'))).toEqual([
     // Seed 002's matrix: SEV-2 engages IC + SRE, response within 15 minutes.
     {
@@ -81,14 +83,15 @@ test('an incident that needs people: acknowledged, its channel opened, announced
     },
   ]);
   // What follows goes to the incident's own channel: here, the escalation.
-  await new Promise((r) => setTimeout(r, 1000));
-  expect(mine().some((p) => p.channel === channel && /needs a human\* @platform-lead @incident-commander @sre\n/.test(p.text))).toBe(true);
+  const escalation = (p: { channel: string; text: string }) => p.channel === channel && /needs a human\* @platform-lead @incident-commander @sre\n/.test(p.text);
+  await waitUntil('the escalation in the incident channel', async () => mine().some(escalation), 30_000);
+  expect(mine().some(escalation)).toBe(true);
 
   await h.signal(closeSignal, { incidentId: h.workflowId, by: 'alice', note: 'redis container renamed; fixed by hand' });
   const rec: IncidentRecord = await engine.result(h);
   expect(rec.outcome).toBe('escalated');
   expect(Date.parse(rec.postmortemDueBy ?? '') - Date.parse(rec.closedAt ?? '')).toBe(48 * 3600_000);
-  await new Promise((r) => setTimeout(r, 1000));
+  await waitUntil('the close in #incidents', async () => mine().some((p) => p.text.startsWith('*INC closed')), 30_000);
   const closed = mine().find((p) => p.channel === '#incidents' && p.text.startsWith('*INC closed — SEV-2 — INC-05'));
   expect(closed?.text).toContain(`Post-mortem due by ${rec.postmortemDueBy} (within 48 hours)`);
   expect(rec.timeline.map((t) => t.event)).toContain(`post-mortem due by ${rec.postmortemDueBy}`);
