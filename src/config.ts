@@ -11,6 +11,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, durationMs, parseConfig, readConfigFile } from './lib/config-file';
 import { RUNBOOKS } from './workflows/catalog';
+import { isTimeZone, MAINTENANCE_MODES, minutesOf, WEEKDAYS, type MaintenanceMode } from './lib/maintenance';
 import {
   HTTP_REQUESTS_DEFAULTS,
   LABEL_NAME,
@@ -231,6 +232,49 @@ export const actionBudgetSchema = z
   })
   .strict();
 
+/** A configured maintenance window: fixed (`from`, `to`, ISO 8601 with a zone) or weekly hours in a time zone. */
+const configuredWindowSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a window name is a-z, 0-9 and -'),
+    reason: z.string().max(500).optional(),
+    /** What alerts in this window do; without it, the target's `maintenance.mode`. */
+    mode: z.enum(MAINTENANCE_MODES as [MaintenanceMode, ...MaintenanceMode[]]).optional(),
+    from: z.string().datetime({ offset: true }).optional(),
+    to: z.string().datetime({ offset: true }).optional(),
+    weekly: z
+      .object({
+        days: z.array(z.enum(WEEKDAYS)).min(1),
+        /** `HH:MM` local time; an end not after the start runs past midnight (`22:00` to `02:00`). */
+        start: z.string().refine((v) => minutesOf(v) !== undefined, 'a time is HH:MM (00:00 to 24:00)'),
+        end: z.string().refine((v) => minutesOf(v) !== undefined, 'a time is HH:MM (00:00 to 24:00)'),
+        timezone: z.string().default('UTC').refine(isTimeZone, 'not a time zone this runtime knows (an IANA name, e.g. Europe/Paris)'),
+      })
+      .strict()
+      .refine((w) => w.start !== w.end, 'a weekly window needs an end other than its start')
+      .optional(),
+  })
+  .strict()
+  .refine((w) => (w.weekly ? w.from === undefined && w.to === undefined : w.from !== undefined && w.to !== undefined), {
+    message: 'a window is either weekly or has both from and to',
+  })
+  .refine((w) => w.weekly || Date.parse(w.to as string) > Date.parse(w.from as string), { message: 'a window ends after it starts' });
+
+/**
+ * A target's maintenance windows: while one is open, its incidents only diagnose (`diagnose`) or are
+ * only recorded (`record`). Configured windows are listed here; people open others for a while with
+ * `remediate maintenance start`, within `maxDurationMs`, if they are among `approvers` (without it,
+ * the policy's approvers for this target).
+ */
+export const maintenanceSchema = z
+  .object({
+    mode: z.enum(MAINTENANCE_MODES as [MaintenanceMode, ...MaintenanceMode[]]).default('diagnose'),
+    windows: z.array(configuredWindowSchema).default([]),
+    maxDurationMs: durationMs.pipe(z.number().int().positive()).default(12 * 3600_000),
+    approvers: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .strict()
+  .refine((m) => new Set(m.windows.map((w) => w.name)).size === m.windows.length, { message: 'window names must be unique' });
+
 /** The default budget: 10 automated actions per target per hour. */
 export const ACTION_BUDGET_DEFAULT = { maxActions: 10, windowMs: 3600_000 } as const;
 
@@ -329,6 +373,8 @@ export const TargetSchema = z.object({
   rollbackOrder: z.array(z.string()).default(['api', 'worker']),
   /** This target's action budget; without it, `policy.actionBudget`. */
   actionBudget: actionBudgetSchema.optional(),
+  /** Maintenance windows (diagnose-only or record-only incidents); none by default. */
+  maintenance: maintenanceSchema.default({}),
   postgres: z
     .object({
       /**

@@ -12,6 +12,7 @@ import { createDockerActivities } from './containers/docker';
 import { createGuardActivities } from './engine/guard';
 import { createHttpActivities } from './target-api/http';
 import { createLedgerActivities } from './postgres/ledger';
+import { createMaintenanceActivities } from './engine/maintenance';
 import { createMigrationActivities } from './containers/migrations';
 import { createNetworkActivities } from './containers/network';
 import { createNotifyActivities } from './engine/notify';
@@ -48,6 +49,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPolicyActivities(deps),
     ...createGuardActivities(deps),
     ...createBudgetActivities(deps),
+    ...createMaintenanceActivities(deps),
     ...createTargetActivities(deps),
     ...createSupportActivities(deps),
     ...createSharedSecretActivities(deps),

@@ -8,6 +8,7 @@
  * the codec server for whoever is signed in).
  */
 import type { SealFields } from '../lib/codec/sealed';
+import type { ActiveWindow, MaintenanceMode, OpenedWindow } from '../lib/maintenance';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
@@ -26,7 +27,8 @@ export type IncidentOutcome =
   | 'dry-run' // diagnostics ran, mitigations were only described
   | 'escalated' // a step failed, was rejected or expired, or verification missed its deadline; a human closed it
   | 'closed' // (never produced; kept for records that name it)
-  | 'aborted'; // an allowed approver stopped it before the runbook finished, with a reason (IncidentRecord.aborted)
+  | 'aborted' // an allowed approver stopped it before the runbook finished, with a reason (IncidentRecord.aborted)
+  | 'maintenance'; // opened in a maintenance window of its target: diagnosed only, or only recorded (IncidentRecord.maintenance)
 
 /** The alert that opened (or re-fired into) an incident, as normalised by the receiver. */
 export interface AlertEvent {
@@ -226,6 +228,8 @@ export interface IncidentRecord {
   closedAt?: string;
   /** Who stopped the incident before its runbook finished, why, and when (outcome `aborted`). */
   aborted?: { by: string; reason: string; at: string };
+  /** The maintenance window the incident opened in (outcome `maintenance`): it only diagnosed, or only recorded. */
+  maintenance?: ActiveWindow;
   /** The incident's chat channel, `#inc-YYYY-MM-DD-<short-name>` (seed 002), once people were told. */
   channel?: string;
   /** Seed 002: "Schedule post-mortem within 48 hours" of the resolution. */
@@ -405,6 +409,58 @@ export const budgetStateQuery = defineQuery<BudgetKeeperState>('budgetState');
 
 export function budgetWorkflowId(target: string): string {
   return `budget-${target}`;
+}
+
+// ---- maintenance windows opened by people, one keeper workflow per target ----
+
+/**
+ * What `remediate maintenance start|stop` sends (sealed by the codec server: who sends it is the
+ * seal's). Start: `forMs` from `from` (default now), `mode` (default the target's), a `reason`.
+ * Stop: the window `id` (default: every open one), with an optional `reason`.
+ */
+export interface MaintenanceRequest {
+  target: string;
+  action: 'start' | 'stop';
+  forMs?: number;
+  from?: string;
+  mode?: MaintenanceMode;
+  reason?: string;
+  id?: string;
+}
+
+/** The keeper's answer: the windows it opened or stopped. */
+export interface MaintenanceAnswer {
+  target: string;
+  windows: OpenedWindow[];
+}
+
+/** Who may open and stop windows on a target, and for how long (the worker's configuration). */
+export interface MaintenanceAuthority {
+  known: boolean;
+  approvers: string[];
+  maxDurationMs: number;
+  mode: MaintenanceMode;
+}
+
+export interface MaintenanceKeeperInput {
+  target: string;
+  windows?: OpenedWindow[];
+  /** Windows opened so far (ids `mw-N` stay unique across continue-as-new). */
+  opened?: number;
+}
+
+export interface MaintenanceKeeperState {
+  target: string;
+  windows: OpenedWindow[];
+  /** Requests refused, newest last (at most 20): who, what and why. */
+  refused: { at: string; by?: string; why: string }[];
+}
+
+export const maintenanceUpdate = defineUpdate<MaintenanceAnswer, [MaintenanceRequest]>('maintenance');
+export const maintenanceStateQuery = defineQuery<MaintenanceKeeperState>('maintenanceState');
+
+export function maintenanceWorkflowId(target: string): string {
+  return `maintenance-${target}`;
 }
 
 /** The task queue the engine's worker polls. */

@@ -10,6 +10,7 @@ export { allProvidersDown } from './all-providers-down';
 export { rateLimitStorm } from './rate-limit-storm';
 export { targetGuard } from './target-guard';
 export { actionBudget } from './action-budget';
+export { maintenanceWindows } from './maintenance';
 export { memoryLeak } from './memory-leak';
 export { apiKeyTrace } from './api-key-trace';
 export { queueBacklog } from './queue-backlog';

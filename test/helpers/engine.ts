@@ -13,7 +13,7 @@ import { loadConfig, type EngineConfig } from '../../src/config';
 import { buildIncidentInput, type IncidentRequest } from '../../src/lib/incident-input';
 import { createActivities, type Activities } from '../../src/activities';
 import { createEngineWorker, installRuntime } from '../../src/workers/worker';
-import { budgetWorkflowId, guardWorkflowId, statusQuery, type IncidentInput, type IncidentPolicy, type IncidentRecord } from '../../src/workflows/contracts';
+import { budgetWorkflowId, guardWorkflowId, maintenanceWorkflowId, statusQuery, type IncidentInput, type IncidentPolicy, type IncidentRecord } from '../../src/workflows/contracts';
 import { CODEC_FIXTURE, testDataConverter } from './codec';
 import { testLogger } from './test-logs';
 
@@ -184,9 +184,9 @@ export async function startEngine(
           /* already gone */
         }
       }
-      // Guards and budget keepers started on this test's task queue would outlive its worker: end them.
+      // Guards, budget and maintenance keepers started on this test's task queue would outlive its worker: end them.
       // (Every resource: containers, and the others runbooks lock, such as child:<runbook> or api-keys.)
-      const guards = `WorkflowType IN ('targetGuard', 'actionBudget') AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue}'`;
+      const guards = `WorkflowType IN ('targetGuard', 'actionBudget', 'maintenanceWindows') AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue}'`;
       for await (const wf of client.workflow.list({ query: guards })) {
         await client.workflow
           .getHandle(wf.workflowId, wf.runId)
@@ -194,7 +194,7 @@ export async function startEngine(
           .catch(() => undefined);
       }
       if (process.env.RECORD_HISTORIES) {
-        await recordHistories(client, [...started.map((h) => h.workflowId), ...Object.keys(config.targets).map(budgetWorkflowId)], taskQueue);
+        await recordHistories(client, [...started.map((h) => h.workflowId), ...Object.keys(config.targets).flatMap((t) => [budgetWorkflowId(t), maintenanceWorkflowId(t)])], taskQueue);
       }
       worker.shutdown();
       await running;
@@ -238,7 +238,7 @@ export async function recordHistories(client: Client, ids: string[], taskQueue: 
       const d = await h.describe();
       if (d.taskQueue !== taskQueue || d.status.name === 'RUNNING' || d.status.name === 'FAILED') continue;
       let label = d.status.name.toLowerCase();
-      if (d.status.name === 'COMPLETED' && d.type !== 'targetGuard' && d.type !== 'actionBudget') label = String(((await h.result()) as IncidentRecord).outcome);
+      if (d.status.name === 'COMPLETED' && d.type !== 'targetGuard' && d.type !== 'actionBudget' && d.type !== 'maintenanceWindows') label = String(((await h.result()) as IncidentRecord).outcome);
       // RECORD_HISTORIES_SUFFIX keeps a second history of a type next to an older one (e.g. after a patch).
       const file = path.join(dir, `${d.type}.${label}${process.env.RECORD_HISTORIES_SUFFIX ?? ''}.json`);
       if (existsSync(file)) continue;

@@ -63,6 +63,9 @@ function activities() {
     async incidentPolicy() {
       return { ...POLICY, overrides: [] };
     },
+    async maintenanceWindowAt() {
+      return { at: new Date().toISOString() };
+    },
     async describeTarget(input: { target: string }) {
       return {
         name: input.target,

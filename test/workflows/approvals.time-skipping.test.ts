@@ -8,10 +8,12 @@
  * Needs no stack: only Java and the test server's jars (scripts/install.sh).
  */
 import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { CodecSecrets } from '../../src/lib/codec';
+import type { ActiveWindow } from '../../src/lib/maintenance';
 import type { Notification } from '../../src/activities/engine/notify';
 import {
   approveSignal,
@@ -55,6 +57,8 @@ const taskQueue = `time-skipping-${randomUUID().slice(0, 8)}`;
 const sent = new Map<string, Notification[]>();
 /** Redis memory as the stubs report it: full until the eviction runs. */
 let redisFull = true;
+/** The maintenance window the stub reports open on the target (none by default), or that it cannot tell. */
+let maintenance: ActiveWindow | 'unreadable' | undefined;
 
 /**
  * INC-05 on a Redis at maxmemory (evict-cache, then raise-maxmemory, each approved) and a rollback
@@ -66,6 +70,10 @@ function activities() {
   return {
     async incidentPolicy() {
       return { ...POLICY, overrides: [] };
+    },
+    async maintenanceWindowAt() {
+      if (maintenance === 'unreadable') throw ApplicationFailure.create({ message: 'the keeper did not answer', nonRetryable: true });
+      return { ...(maintenance ? { window: maintenance } : {}), at: new Date().toISOString() };
     },
     async describeTarget(input: { target: string }) {
       return {
@@ -133,6 +141,7 @@ afterAll(async () => {
 
 beforeEach(() => {
   redisFull = true;
+  maintenance = undefined;
 });
 
 type Incident = WorkflowHandle<(input: IncidentInput) => Promise<IncidentRecord>>;
@@ -305,4 +314,61 @@ test('an abort with a reason stops the incident while a step waits: nothing runs
   );
   // Still only the first tier's request: the abort came before any escalation.
   expect(kinds(h)).toEqual(['approval-needed:tier-1 on-call']);
+});
+
+describe('in a maintenance window', () => {
+  const window: ActiveWindow = {
+    id: 'mw-7',
+    source: 'opened',
+    mode: 'diagnose',
+    reason: 'redis 7.4 upgrade',
+    by: 'alice',
+    from: '2026-12-05T09:00:00.000Z',
+    until: '2026-12-05T11:00:00.000Z',
+  };
+
+  test('diagnose only: the plan is written down, nothing runs, nobody is asked or paged', async () => {
+    maintenance = window;
+    const h = await start('cacheFailure');
+    const rec = await h.result();
+    expect(rec.outcome).toBe('maintenance');
+    expect(rec.maintenance).toEqual(window);
+    expect(rec.diagnosis).toMatch(/maxmemory/);
+    expect(rec.actions.map((a) => [a.stepId, a.state])).toEqual([
+      ['evict-cache', 'would-do'],
+      ['raise-maxmemory', 'would-do'],
+    ]);
+    expect(redisFull).toBe(true);
+    expect(sent.get(h.workflowId) ?? []).toEqual([]);
+    expect(events(rec)).toEqual(
+      expect.arrayContaining([
+        'opened in maintenance window mw-7 (diagnose only) until 2026-12-05T11:00:00.000Z, opened by alice: redis 7.4 upgrade',
+        expect.stringMatching(/^maintenance window: would /),
+        'closed: maintenance',
+      ]),
+    );
+  });
+
+  test('record only: the alert is recorded, not even diagnosed', async () => {
+    maintenance = { ...window, mode: 'record' };
+    const h = await start('cacheFailure');
+    const rec = await h.result();
+    expect(rec.outcome).toBe('maintenance');
+    expect(rec.findings).toEqual([]);
+    expect(rec.actions).toEqual([]);
+    expect(rec.diagnosis).toBeUndefined();
+    expect(sent.get(h.workflowId) ?? []).toEqual([]);
+    expect(events(rec)).toContain('opened in maintenance window mw-7 (record only) until 2026-12-05T11:00:00.000Z, opened by alice: redis 7.4 upgrade');
+  });
+
+  test('whether a window is open cannot be told: nothing runs, the incident escalates and says why', async () => {
+    maintenance = 'unreadable';
+    const h = await start('cacheFailure');
+    const rec = await until(h, 'escalated', (r) => r.phase === 'ESCALATED');
+    expect(rec.escalations).toEqual([expect.stringMatching(/^could not tell whether a maintenance window is open on alfred: .*the keeper did not answer/)]);
+    expect(rec.findings).toEqual([]);
+    expect(redisFull).toBe(true);
+    const done = await closeAndFinish(h);
+    expect(done.outcome).toBe('escalated');
+  });
 });

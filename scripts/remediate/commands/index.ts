@@ -7,6 +7,7 @@ import { completionCommand } from './completion';
 import { helpCommand } from './help';
 import list from './list';
 import login from './login';
+import maintenance from './maintenance';
 import postmortem from './postmortem';
 import reject from './reject';
 import rollback from './rollback';
@@ -28,6 +29,7 @@ const OPERATIONS = [
   reject,
   close,
   abort,
+  maintenance,
   postmortem,
   schedules,
 ] as AnyCommand[];

@@ -19,6 +19,7 @@ import {
 } from '@temporalio/workflow';
 import { budgetName, budgetSpentReason, formatWindow } from '../../lib/action-budget';
 import { sealOf } from '../../lib/codec/sealed';
+import { describeWindow, type ActiveWindow } from '../../lib/maintenance';
 import {
   HANDLER_DESCRIPTIONS,
   SA_PHASE,
@@ -95,6 +96,8 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   /** Seed 002's first five minutes (decided below, once the handlers are registered). */
   let firstMinutes = false;
 
+  /** A dry run, or an incident in a maintenance window: nothing runs, nobody is told. */
+  const diagnoseOnly = (): boolean => rec.dryRun || rec.maintenance !== undefined;
   const note = (event: string): void => {
     rec.timeline.push({ at: nowIso(), phase: rec.phase, event });
     render();
@@ -195,7 +198,23 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
         `${actionBudget && policy.actionBudget ? `; ${budgetName(input.target, policy.actionBudget)}` : ''}`,
     );
   }
-  if (firstMinutes && !rec.dryRun) acknowledgePagerDuty();
+  // An incident opened in a maintenance window of its target only diagnoses (nothing runs, nobody is
+  // paged) or is only recorded, as the window says. Not knowing whether a window is open is no
+  // reason to act: the incident escalates. (Incidents recorded before windows existed replay without.)
+  if (patched('maintenance-windows')) {
+    let window: ActiveWindow | undefined;
+    try {
+      ({ window } = await policyActs.maintenanceWindowAt({ target: input.target }));
+    } catch (err) {
+      return escalate(`could not tell whether a maintenance window is open on ${input.target}: ${failureMessage(err)}`);
+    }
+    if (window) {
+      rec.maintenance = window;
+      note(`opened in ${describeWindow(window)}`);
+      if (window.mode === 'record') return finish('maintenance');
+    }
+  }
+  if (firstMinutes && !diagnoseOnly()) acknowledgePagerDuty();
 
   const ctx: RunbookContext = {
     input,
@@ -281,7 +300,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     }
     return finish('false-alarm');
   }
-  if (statusComms && !rec.dryRun) comms.engage();
+  if (statusComms && !diagnoseOnly()) comms.engage();
   if (plan.escalate) return escalate(plan.escalate);
 
   // ---------------- MITIGATE ----------------
@@ -289,10 +308,10 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   for (const step of plan.steps) {
     const action = rec.actions.find((a) => a.stepId === step.id) as ActionRecord;
     if (approvals.abortedBy()) return abort(rec.actions.filter((a) => a.state === 'planned'));
-    if (rec.dryRun) {
+    if (diagnoseOnly()) {
       action.state = 'would-do';
       action.detail = `${step.describe}${step.risk === 'auto' ? '' : step.risk === 'two-person' ? ' (after two approvals)' : ' (after approval)'}`;
-      note(`dry-run: would ${step.describe}`);
+      note(`${rec.maintenance ? 'maintenance window' : 'dry-run'}: would ${step.describe}`);
       continue;
     }
     let failure: string | undefined;
@@ -309,6 +328,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
     if (failure) return escalate(failure);
   }
   if (approvals.abortedBy()) return abort([]);
+  if (rec.maintenance) return finish('maintenance');
   if (rec.dryRun) return finish('dry-run');
   // Incidents recorded before hand-offs existed went on to verification, and replay that way.
   if (plan.handOffAfterSteps && patched('hand-off-after-steps')) {
@@ -480,6 +500,12 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
 
   /** The incident stays open and escalated until a human closes it; it never closes by itself. */
   async function escalate(reason: string): Promise<IncidentRecord> {
+    // In a maintenance window nobody is paged: the reason stays in the record, and the incident closes.
+    if (rec.maintenance) {
+      rec.escalations.push(reason);
+      note(`not escalated (maintenance window ${rec.maintenance.id}): ${reason}`);
+      return finish('maintenance');
+    }
     if (!rec.dryRun) announce();
     rec.escalations.push(reason);
     setPhase('ESCALATED');

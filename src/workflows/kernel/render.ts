@@ -12,6 +12,13 @@ export function renderDetails(rec: IncidentRecord, opts: { sealed?: boolean } = 
     `**Target** \`${rec.target}\` · **SEV-${rec.severity}** · **Phase** ${rec.phase}${rec.outcome ? ` · **Outcome** ${rec.outcome}` : ''}` +
       ` · opened by ${rec.requestedBy}${rec.dryRun ? ' · **DRY-RUN**' : ''}`,
   );
+  if (rec.maintenance) {
+    lines.push(
+      '',
+      `**Maintenance window** \`${rec.maintenance.id}\` until ${rec.maintenance.until}${rec.maintenance.by ? ` (opened by ${rec.maintenance.by})` : ''}: ` +
+        `${rec.maintenance.mode === 'record' ? 'this alert is only recorded' : 'diagnosis only, nothing runs and nobody is paged'} — ${rec.maintenance.reason}`,
+    );
+  }
   if (rec.diagnosis) lines.push('', `**Diagnosis:** ${rec.diagnosis}`);
   if (rec.pending.length > 0) {
     lines.push('', '### Waiting for approval');

@@ -1,0 +1,46 @@
+/**
+ * bin/remediate as engineers run it: a subprocess of the compiled client, against the test's engine
+ * (its task queue) and codec server, with a fixture operator's credential.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { credentialFile, FIXTURE_OPERATORS, type FixtureOperator } from './codec';
+import { REPO, STACK_DIR } from './engine';
+
+export type CliResult = { code: number; stdout: string; stderr: string };
+
+export interface RemediateCli {
+  /** The script as `who` (their personal credential). */
+  as(who: FixtureOperator, ...args: string[]): Promise<CliResult>;
+  /** The script with `env` as given (no credential, another file). */
+  withEnv(env: Record<string, string | undefined>, args: string[]): Promise<CliResult>;
+  close(): void;
+}
+
+/** Builds the client if a source is newer (scripts/build-cli.sh), and writes every fixture operator's credential. */
+export function remediateCli(opts: { taskQueue: string; codecUrl: string }): RemediateCli {
+  execFileSync('bash', [path.join(REPO, 'scripts/build-cli.sh')], { stdio: 'inherit' });
+  const credentials = mkdtempSync(path.join(tmpdir(), 'remediate-creds-'));
+  for (const who of FIXTURE_OPERATORS) credentialFile(who, credentials);
+  async function withEnv(env: Record<string, string | undefined>, args: string[]): Promise<CliResult> {
+    const child = spawn(path.join(REPO, 'bin/remediate'), args, {
+      env: { ...process.env, STACK_DIR, TEMPORAL_TASK_QUEUE: opts.taskQueue, CODEC_SERVER_URL: opts.codecUrl, REMEDIATE_CREDENTIALS: undefined, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? -1)));
+    clearTimeout(timer);
+    return { code, stdout, stderr };
+  }
+  return {
+    as: (who, ...args) => withEnv({ REMEDIATE_CREDENTIALS: path.join(credentials, who) }, args),
+    withEnv,
+    close: () => rmSync(credentials, { recursive: true, force: true }),
+  };
+}
