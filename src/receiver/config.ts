@@ -76,6 +76,12 @@ export const ReceiverConfigSchema = z
         maxIncidents: z.number().int().min(1).default(1024),
         /** Calls queued behind one incident's call in flight (repeats of one alert share one call). */
         maxQueuedPerIncident: z.number().int().min(1).default(256),
+        /**
+         * How long the first alert for an incident with nothing in flight waits for repeats to join
+         * its call (`50ms`); 0: only those of the same request and turn of the event loop. Every
+         * request is still answered only once its alert's call is accepted.
+         */
+        coalesceWindowMs: durationMs.pipe(z.number().int().min(0).max(1000)).default(0),
       })
       .strict()
       .default({}),

@@ -13,7 +13,10 @@
  *
  * Alert storms: calls for one incident go out one at a time, in arrival order. Repeats of the same
  * alert that arrive while a call for their incident is in flight wait together and go out as one
- * signal that says how many alerts it stands for (`repeats`); the incident counts every one. Each
+ * signal that says how many alerts it stands for (`repeats`); the incident counts every one. The
+ * first call of an idle incident leaves after the alerts of the same request (and of the same turn of
+ * the event loop) have joined it, or after `coalesceWindowMs` when that is set: a webhook carrying a
+ * group of alerts for one incident is one call, and repeats within the window share it. Each
  * request is answered only when the signal carrying its alert has been accepted, so an answered alert
  * is never lost, and under load the server does one call per batch instead of one per alert. A
  * resolution never overtakes a firing repeat sent before it.
@@ -111,6 +114,8 @@ export interface DispatcherDeps {
   onCoalesced?: (runbook: string, repeats: number) => void;
   /** Bounds of the lanes (see the module comment); unbounded when absent. */
   limits?: { maxIncidents: number; maxQueuedPerIncident: number };
+  /** How long the first alert of an idle incident waits for repeats to join its call (0: this turn of the event loop). */
+  coalesceWindowMs?: number;
   /** Called for each alert refused because a bound was reached. */
   onOverflow?: (runbook: string, bound: LaneFullError['bound']) => void;
 }
@@ -135,6 +140,8 @@ interface Batch {
 interface Lane {
   queue: Batch[];
   sending: boolean;
+  /** The first batch waits for its repeats to join it: it is the call about to go out, not one queued behind it. */
+  gathering: boolean;
 }
 
 /** How many run ids the dispatcher remembers (oldest forgotten first). */
@@ -205,7 +212,7 @@ export function createDispatcher(deps: DispatcherDeps) {
         overflow('incidents', `the receiver has calls pending for ${lanes.size} incidents already (lanes.maxIncidents)`);
         return;
       }
-      lane = { queue: [], sending: false };
+      lane = { queue: [], sending: false, gathering: false };
       lanes.set(workflowId, lane);
     }
     const last = lane.queue[lane.queue.length - 1];
@@ -213,7 +220,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       last.event = a.event;
       last.repeats += 1;
       last.waiters.push(a.waiter);
-    } else if (limits && lane.queue.length >= limits.maxQueuedPerIncident) {
+    } else if (limits && lane.queue.length - (lane.gathering ? 1 : 0) >= limits.maxQueuedPerIncident) {
       overflow(
         'per_incident',
         `${lane.queue.length} calls are queued for ${workflowId} already (lanes.maxQueuedPerIncident)`,
@@ -222,11 +229,19 @@ export function createDispatcher(deps: DispatcherDeps) {
     } else {
       lane.queue.push({ key, status: a.event.status, event: a.event, repeats: 1, built: a.built, route: a.route, waiters: [a.waiter] });
     }
-    if (!lane.sending) void drain(workflowId, lane);
+    if (!lane.sending) {
+      // Marked now, sent a moment later: what arrives in between joins the first call.
+      lane.sending = true;
+      lane.gathering = true;
+      const go = (): void => void drain(workflowId, lane as Lane);
+      if (deps.coalesceWindowMs && deps.coalesceWindowMs > 0) setTimeout(go, deps.coalesceWindowMs);
+      else setImmediate(go);
+    }
   }
 
   async function drain(workflowId: string, lane: Lane): Promise<void> {
     lane.sending = true;
+    lane.gathering = false;
     for (let batch = lane.queue.shift(); batch; batch = lane.queue.shift()) {
       try {
         const first = await send(workflowId, batch);

@@ -180,7 +180,8 @@ export function createReceiver(opts: CreateReceiverOptions): Receiver {
     taskQueue,
     timeoutMs: config.temporalTimeoutMs,
     logger,
-    limits: config.lanes,
+    limits: { maxIncidents: config.lanes.maxIncidents, maxQueuedPerIncident: config.lanes.maxQueuedPerIncident },
+    coalesceWindowMs: config.lanes.coalesceWindowMs,
     onCoalesced: (runbook, repeats) => metrics.coalesced.inc({ runbook }, repeats),
     onOverflow: (runbook, bound) => {
       metrics.laneOverflow.inc({ runbook, bound });

@@ -56,7 +56,7 @@ function alert(status: 'firing' | 'resolved', summary: string): IncomingAlert {
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function setup() {
+function setup(coalesceWindowMs?: number) {
   const { client, calls } = fakeClient();
   const coalesced: number[] = [];
   const d = createDispatcher({
@@ -66,6 +66,7 @@ function setup() {
     timeoutMs: 1000,
     logger: pino({ level: 'silent' }),
     onCoalesced: (_runbook, n) => coalesced.push(n),
+    ...(coalesceWindowMs !== undefined ? { coalesceWindowMs } : {}),
   });
   const send = (status: 'firing' | 'resolved', summary: string): Promise<AlertOutcome> =>
     d.dispatch(alert(status, summary), route, new Date().toISOString());
@@ -103,11 +104,10 @@ test('a resolution never overtakes the firing repeats queued before it, and is n
     calls[i]?.settle();
   }
   await Promise.all(answers);
-  // a1, r0, r1 and a2 arrived while a0 was in flight: the two resolutions share a signal, the
-  // firing alerts on either side of them do not merge across it.
+  // All five arrived before the first call left: a0 and a1 share it, the two resolutions share a
+  // signal, and the firing alerts on either side of them do not merge across it.
   expect(calls.map((c) => `${c.kind}:${c.event.status}:${c.event.repeats ?? 1}`)).toEqual([
-    'signalWithStart:firing:1',
-    'signalWithStart:firing:1',
+    'signalWithStart:firing:2',
     'signal:resolved:2',
     'signalWithStart:firing:1',
   ]);
@@ -130,4 +130,37 @@ test('a failed call fails every request it carried, and the lane carries on with
   expect(calls).toHaveLength(3);
   calls[2]?.settle();
   expect(await retry).toMatchObject({ action: 'deduplicated' });
+});
+
+test("the alerts one request carries for one incident go out as its first call, together", async () => {
+  const { calls, coalesced, send } = setup();
+  // As the receiver dispatches a webhook's alerts: all in the same turn of the event loop.
+  const answers = ['i1', 'i2', 'i3', 'i4', 'i5'].map((s) => send('firing', s));
+  expect(calls).toHaveLength(0); // not before the request's other alerts joined
+  await tick();
+  expect(calls).toHaveLength(1);
+  expect(calls[0]?.event).toMatchObject({ repeats: 5, annotations: { summary: 'i5' } });
+  calls[0]?.settle();
+  expect((await Promise.all(answers)).map((a) => a.action)).toEqual(['started', 'deduplicated', 'deduplicated', 'deduplicated', 'deduplicated']);
+  expect(coalesced).toEqual([5]);
+});
+
+test('with coalesceWindowMs, repeats arriving within the window share the first call; later ones do not', async () => {
+  const { calls, send } = setup(80);
+  const first = send('firing', 'w0');
+  await new Promise((r) => setTimeout(r, 30));
+  const second = send('firing', 'w1');
+  expect(calls).toHaveLength(0);
+  await new Promise((r) => setTimeout(r, 70));
+  expect(calls).toHaveLength(1);
+  expect(calls[0]?.event).toMatchObject({ repeats: 2 });
+  calls[0]?.settle();
+  expect((await Promise.all([first, second])).map((a) => a.action)).toEqual(['started', 'deduplicated']);
+  // The lane is idle again: the next alert waits its own window, alone.
+  const late = send('firing', 'w2');
+  await new Promise((r) => setTimeout(r, 120));
+  expect(calls).toHaveLength(2);
+  expect(calls[1]?.event.repeats).toBeUndefined();
+  calls[1]?.settle();
+  expect(await late).toMatchObject({ action: 'deduplicated' });
 });
