@@ -94,7 +94,7 @@ function nameFailures(docker: Docker, endpoint: DockerEndpoint): void {
         const code = (err as NodeJS.ErrnoException).code ?? '';
         const tls =
           'host' in endpoint && (TLS_FAILURE.test(code) || /socket hang up|certificate|handshake|alert/i.test(err.message))
-            ? '; TLS refused: the client certificate must be signed by the CA the daemon trusts, and the daemon\'s by tls.ca'
+            ? ' (TLS: the daemon accepts client certificates signed by the CA it trusts; the engine accepts the daemon\'s if tls.ca signed it)'
             : '';
         err.message = `Docker API ${describeEndpoint(endpoint)} cannot be reached: ${err.message}${tls}`;
       }
