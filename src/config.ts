@@ -275,6 +275,64 @@ export const maintenanceSchema = z
   .strict()
   .refine((m) => new Set(m.windows.map((w) => w.name)).size === m.windows.length, { message: 'window names must be unique' });
 
+/**
+ * A Docker Engine API (or Podman's compatible one): a unix socket on the worker's host, or TCP with
+ * TLS and a client certificate (a daemon run with `--tlsverify`). Plain TCP is refused outright:
+ * whoever reaches that port controls the host's containers, with no credential asked, and a loopback
+ * exception would still hand the port to every local user. A host reached through an SSH tunnel is a
+ * unix socket here (`ssh -L /run/docker-b.sock:/var/run/docker.sock ...`).
+ */
+export const dockerEndpointSchema = z
+  .object({
+    /** A unix socket, e.g. `/var/run/docker.sock` or Podman's `podman.sock`. */
+    socketPath: z.string().min(1).optional(),
+    /** A host name or IP address, without scheme or port. */
+    host: z
+      .string()
+      .regex(
+        /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*|\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*)$/,
+        'a host name or IP address, without scheme or port (tcp://h:2376 is host: h, port: 2376)',
+      )
+      .optional(),
+    /** The daemon's TLS port; 2376 by Docker's convention. */
+    port: z.number().int().min(1).max(65535).optional(),
+    /**
+     * PEM secret references: the CA that signed the daemon's certificate (its name must match `host`),
+     * and the client certificate and key the daemon accepts (its `--tlscacert` signed them).
+     */
+    tls: z.object({ ca: secretRef, cert: secretRef, key: secretRef }).strict().optional(),
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    const issue = (path: string[], message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path, message });
+    if (d.socketPath !== undefined && d.host !== undefined) {
+      issue(['host'], 'give socketPath (a unix socket) or host (TCP with TLS), not both');
+    } else if (d.socketPath === undefined && d.host === undefined) {
+      issue([], 'give socketPath (a unix socket) or host, port and tls (TCP with TLS)');
+    } else if (d.socketPath !== undefined) {
+      if (d.port !== undefined) issue(['port'], 'port goes with host, not with socketPath');
+      if (d.tls !== undefined) issue(['tls'], 'tls goes with host, not with socketPath');
+    } else if (d.tls === undefined) {
+      issue(
+        ['tls'],
+        'required with host: the Docker API over TCP without TLS is refused (anyone reaching the port controls the ' +
+          "host's containers); give tls: { ca, cert, key }, or use socketPath",
+      );
+    }
+  })
+  .transform((d): DockerEndpoint =>
+    d.socketPath !== undefined
+      ? { socketPath: d.socketPath }
+      : { host: d.host as string, port: d.port ?? 2376, tls: d.tls as DockerTls },
+  );
+export interface DockerTls {
+  ca: SecretRef;
+  cert: SecretRef;
+  key: SecretRef;
+}
+/** Where a Docker API is: `targets.<name>.docker`, or the engine-wide `docker` socket. */
+export type DockerEndpoint = { socketPath: string } | { host: string; port: number; tls: DockerTls };
+
 /** The default budget: 10 automated actions per target per hour. */
 export const ACTION_BUDGET_DEFAULT = { maxActions: 10, windowMs: 3600_000 } as const;
 
@@ -336,6 +394,11 @@ export const TargetSchema = z.object({
     })
     .default({}),
   adminKey: secretRef.optional(),
+  /**
+   * The Docker API this target's containers run under; without it, the engine-wide `docker` socket.
+   * One worker can so manage targets on several Docker hosts, one client per distinct host.
+   */
+  docker: dockerEndpointSchema.optional(),
   /**
    * How the target's containers are found: by the labels Docker Compose puts on every container of a
    * project (seeds 000/002 run Alfred as compose services: `docker compose restart api`). A deployment

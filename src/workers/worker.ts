@@ -8,6 +8,7 @@ import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
+import { DockerHosts } from '../activities/containers/docker-hosts';
 import { WORKFLOWS_PATH, workflowBundleOptions } from './bundle';
 import type { EngineConfig } from '../config';
 import { engineDataConverterOf } from '../lib/temporal';
@@ -36,9 +37,13 @@ export function dockerFromConfig(config: EngineConfig): Docker {
 }
 
 export async function createEngineWorker(opts: EngineWorkerOptions): Promise<Worker> {
+  const docker = opts.docker ?? dockerFromConfig(opts.config);
   const deps: ActivityDeps = {
     config: opts.config,
-    docker: opts.docker ?? dockerFromConfig(opts.config),
+    docker,
+    // Every target's Docker client is built here, once: a certificate that cannot be read stops the
+    // worker at start, naming its setting, rather than an incident half-way.
+    dockerHosts: new DockerHosts(opts.config, docker).buildAll(),
     client: opts.client,
     logger: opts.logger,
   };

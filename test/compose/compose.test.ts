@@ -1,6 +1,7 @@
 /**
  * docker-compose.yml, the Dockerfiles and config/engine.compose.yaml checked against the code that
- * reads them, statically: there is no Docker engine here, and nothing in this file calls docker.
+ * reads them, statically: there is no Docker engine here, and nothing in this file calls docker
+ * (compose-config.test.ts has Docker Compose itself read the compose file).
  *
  * The compose file is interpolated the way compose does it (variables from .env.example, secrets
  * filled with placeholders), then the engine's own loaders (`loadConfig`, `loadReceiverConfig`)

@@ -7,7 +7,7 @@
 import type Docker from 'dockerode';
 import type { TargetConfig } from '../../config';
 import type { ActivityDeps } from '../engine/deps';
-import { targetConfig } from '../engine/deps';
+import { dockerFor, targetConfig } from '../engine/deps';
 import { ErrorType, permanent } from '../engine/errors';
 
 /** Marks an extra replica of a component (a scale-out); the component's own container never has it. */
@@ -51,7 +51,7 @@ export async function componentContainers(
 ): Promise<Docker.ContainerInfo[]> {
   const t = targetConfig(deps, target);
   checkComponent(target, t, component);
-  return deps.docker.listContainers({ all: opts.all ?? true, filters: { label: componentLabels(t, component) } });
+  return dockerFor(deps, target).listContainers({ all: opts.all ?? true, filters: { label: componentLabels(t, component) } });
 }
 
 /** The component's own container: never a replica; the live one over a parked one; running first. */
@@ -68,7 +68,7 @@ export function pickOwn(list: Docker.ContainerInfo[]): Docker.ContainerInfo | un
  */
 async function notFound(deps: ActivityDeps, target: string, t: TargetConfig, component: string): Promise<never> {
   const { projectLabel, serviceLabel, project } = t.containers;
-  const inProject = await deps.docker.listContainers({ all: true, filters: { label: [`${projectLabel}=${project}`] } });
+  const inProject = await dockerFor(deps, target).listContainers({ all: true, filters: { label: [`${projectLabel}=${project}`] } });
   const services = [
     ...new Set(inProject.map((c) => c.Labels?.[serviceLabel]).filter((s): s is string => Boolean(s))),
   ].sort();
@@ -112,5 +112,5 @@ export async function inspectComponent(
   component: string,
 ): Promise<Docker.ContainerInspectInfo> {
   const c = await findContainer(deps, target, component);
-  return deps.docker.getContainer(c.Id).inspect();
+  return dockerFor(deps, target).getContainer(c.Id).inspect();
 }

@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { heartbeat } from '@temporalio/activity';
 import type { ActivityDeps } from '../engine/deps';
-import { logMatchers } from '../engine/deps';
+import { dockerFor, logMatchers } from '../engine/deps';
 import { countLogLines, type LogCount, type LogCountSpec } from '../../lib/target-signals';
 import { PARKED, findContainer } from './containers';
 import { ErrorType, permanent } from '../engine/errors';
@@ -76,13 +76,14 @@ export function compareTags(a: string, b: string): number {
 }
 
 export function createDockerActivities(deps: ActivityDeps) {
-  const docker = deps.docker;
+  /** Each target's own Docker API: an action for one target never reaches another's host. */
+  const dockerOf = (ref: ComponentRef): Docker => dockerFor(deps, ref.target);
 
   const find = (ref: ComponentRef): Promise<Docker.ContainerInfo> => findContainer(deps, ref.target, ref.component);
 
   async function inspect(ref: ComponentRef): Promise<{ info: Docker.ContainerInspectInfo; state: ContainerState }> {
     const c = await find(ref);
-    const info = await docker.getContainer(c.Id).inspect();
+    const info = await dockerOf(ref).getContainer(c.Id).inspect();
     const image = info.Config.Image;
     return {
       info,
@@ -110,7 +111,7 @@ export function createDockerActivities(deps: ActivityDeps) {
     if (state.running && Date.parse(state.startedAt) >= Date.parse(ref.notBefore)) {
       return { performed: false, detail: `${state.name} already restarted at ${state.startedAt}` };
     }
-    const c = docker.getContainer(state.id);
+    const c = dockerOf(ref).getContainer(state.id);
     if (state.running) await c.restart({ t: ref.timeoutSeconds ?? 5 });
     else await c.start();
     const after = await inspect(ref);
@@ -121,18 +122,18 @@ export function createDockerActivities(deps: ActivityDeps) {
   async function stopContainer(ref: ComponentRef): Promise<ActionOutcome> {
     const { state } = await inspect(ref);
     if (!state.running) return { performed: false, detail: `${state.name} already stopped` };
-    await docker.getContainer(state.id).stop({ t: 5 });
+    await dockerOf(ref).getContainer(state.id).stop({ t: 5 });
     return { performed: true, detail: `${state.name} stopped` };
   }
 
   async function startContainer(ref: ComponentRef): Promise<ActionOutcome> {
     const { state } = await inspect(ref);
     if (state.running) return { performed: false, detail: `${state.name} already running` };
-    await docker.getContainer(state.id).start();
+    await dockerOf(ref).getContainer(state.id).start();
     return { performed: true, detail: `${state.name} started` };
   }
 
-  async function readStream(stream: NodeJS.ReadableStream | Buffer, tty: boolean): Promise<string> {
+  async function readStream(docker: Docker, stream: NodeJS.ReadableStream | Buffer, tty: boolean): Promise<string> {
     if (Buffer.isBuffer(stream)) return tty ? stream.toString('utf8') : demuxBuffer(stream);
     const out = new PassThrough();
     const chunks: Buffer[] = [];
@@ -164,10 +165,11 @@ export function createDockerActivities(deps: ActivityDeps) {
     const m = ref.count ? logMatchers(deps, ref.target) : undefined;
     const { state, info } = await inspect(ref);
     const since = Math.floor(Date.now() / 1000) - Math.max(1, ref.sinceSeconds);
+    const docker = dockerOf(ref);
     const raw = (await docker
       .getContainer(state.id)
       .logs({ stdout: true, stderr: true, since, follow: false, timestamps: false })) as unknown as Buffer;
-    const text = await readStream(raw, Boolean(info.Config.Tty));
+    const text = await readStream(docker, raw, Boolean(info.Config.Tty));
     const all = text.split('\n').filter((l) => l.length > 0);
     const counted = m && ref.count ? Object.values(ref.count).map((c) => m[c.pattern]) : [];
     const keep = re ?? (counted.length ? { test: (l: string) => counted.some((c) => c.test(l)) } : undefined);
@@ -190,7 +192,7 @@ export function createDockerActivities(deps: ActivityDeps) {
   ): Promise<{ memoryBytes: number; memoryLimitBytes: number; cpuPct: number; unreadable?: string }> {
     const { state } = await inspect(ref);
     if (!state.running) return { memoryBytes: 0, memoryLimitBytes: state.memoryLimitBytes, cpuPct: 0 };
-    const s = (await docker.getContainer(state.id).stats({ stream: false })) as unknown as Docker.ContainerStats;
+    const s = (await dockerOf(ref).getContainer(state.id).stats({ stream: false })) as unknown as Docker.ContainerStats;
     const cpuDelta = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
     const sysDelta = (s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats.system_cpu_usage ?? 0);
     const cpus = s.cpu_stats.online_cpus ?? 1;
@@ -208,6 +210,7 @@ export function createDockerActivities(deps: ActivityDeps) {
     if (ref.cmd.length === 0) throw permanent(ErrorType.BadInput, 'exec needs a command');
     const { state } = await inspect(ref);
     if (!state.running) throw permanent(ErrorType.Refused, `${state.name} is not running; cannot exec`);
+    const docker = dockerOf(ref);
     const exec = await docker.getContainer(state.id).exec({
       Cmd: ref.cmd,
       AttachStdout: true,
@@ -215,7 +218,7 @@ export function createDockerActivities(deps: ActivityDeps) {
       ...(ref.user ? { User: ref.user } : {}),
     });
     const stream = await exec.start({ hijack: true, stdin: false });
-    const output = await readStream(stream, false);
+    const output = await readStream(docker, stream, false);
     const result = await exec.inspect();
     return { exitCode: result.ExitCode ?? -1, output: output.slice(-8000) };
   }
@@ -234,7 +237,7 @@ export function createDockerActivities(deps: ActivityDeps) {
   async function imageTags(ref: ComponentRef): Promise<{ current: string; repo: string; tags: string[]; history: string[]; rolledBackFrom: string[] }> {
     const { state, info } = await inspect(ref);
     const repo = repoOf(state.image);
-    const images = await docker.listImages();
+    const images = await dockerOf(ref).listImages();
     const tags = new Set<string>();
     for (const img of images) {
       for (const rt of img.RepoTags ?? []) if (repoOf(rt) === repo) tags.add(tagOf(rt));
@@ -269,6 +272,7 @@ export function createDockerActivities(deps: ActivityDeps) {
     ref: ComponentRef & { tag?: string; env?: Record<string, string>; memoryLimitMb?: number },
   ): Promise<ActionOutcome & { image: string }> {
     const { state, info } = await inspect(ref);
+    const docker = dockerOf(ref);
     const repo = repoOf(state.image);
     const image = ref.tag ? `${repo}:${ref.tag}` : state.image;
     if (ref.tag) {

@@ -22,7 +22,7 @@
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ActivityDeps } from '../engine/deps';
-import { targetConfig } from '../engine/deps';
+import { dockerFor, targetConfig } from '../engine/deps';
 import { findContainer, inspectComponent } from './containers';
 import { describeError, ErrorType, permanent } from '../engine/errors';
 import { parseHistory, parseRevisions, type Revision } from '../../lib/migration-chain';
@@ -73,8 +73,6 @@ function lastLine(text: string): string {
 }
 
 export function createMigrationActivities(deps: ActivityDeps) {
-  const docker = deps.docker;
-
   function settings(target: string): { component: string; command: string[] } {
     const m = targetConfig(deps, target).postgres?.migrations;
     return { component: m?.component ?? 'api', command: m?.command ?? SEED_ALEMBIC };
@@ -88,7 +86,8 @@ export function createMigrationActivities(deps: ActivityDeps) {
     out.on('data', (d: Buffer) => o.push(d));
     err.on('data', (d: Buffer) => e.push(d));
     if (tty) stream.pipe(out);
-    else docker.modem.demuxStream(stream, out, err);
+    // Only the stream's framing: the same for every Docker host.
+    else deps.docker.modem.demuxStream(stream, out, err);
     await new Promise<void>((resolve, reject) => {
       stream.on('end', () => resolve());
       stream.on('close', () => resolve());
@@ -101,7 +100,7 @@ export function createMigrationActivities(deps: ActivityDeps) {
   async function exec(target: string, component: string, cmd: string[]): Promise<Run> {
     const c = await findContainer(deps, target, component);
     if (c.State !== 'running') throw permanent(ErrorType.Refused, `the ${component} container is not running; cannot run ${cmd[0]} in it`);
-    const e = await docker.getContainer(c.Id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const e = await dockerFor(deps, target).getContainer(c.Id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
     const { stdout, stderr } = await collect(await e.start({ hijack: true, stdin: false }), false);
     const exitCode = (await e.inspect()).ExitCode ?? -1;
     if (exitCode === 126 || exitCode === 127)
@@ -117,6 +116,7 @@ export function createMigrationActivities(deps: ActivityDeps) {
    */
   async function runOnce(target: string, component: string, image: string, cmd: string[], environment: boolean): Promise<Run> {
     const info = await inspectComponent(deps, target, component);
+    const docker = dockerFor(deps, target);
     let env: string[] = [];
     if (environment) {
       const imageEnv = new Set((await docker.getImage(info.Image).inspect()).Config?.Env ?? []);

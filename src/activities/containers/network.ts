@@ -6,7 +6,7 @@
 import type Docker from 'dockerode';
 import { composeNetworkOf } from '../../config';
 import type { ActivityDeps } from '../engine/deps';
-import { targetConfig } from '../engine/deps';
+import { dockerFor, targetConfig } from '../engine/deps';
 import { describeError } from '../engine/errors';
 import { inspectComponent } from './containers';
 
@@ -53,7 +53,7 @@ export function createNetworkActivities(deps: ActivityDeps) {
     if (hostOnly) return { available: true, ...networkView(network, containers, undefined) };
     let inspected: { Containers?: Record<string, unknown> | null };
     try {
-      inspected = (await deps.docker.getNetwork(network).inspect()) as { Containers?: Record<string, unknown> | null };
+      inspected = (await dockerFor(deps, input.target).getNetwork(network).inspect()) as { Containers?: Record<string, unknown> | null };
     } catch (err) {
       const status = (err as { statusCode?: number }).statusCode;
       const why =

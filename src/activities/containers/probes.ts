@@ -4,7 +4,7 @@
  */
 import type Docker from 'dockerode';
 import type { ActivityDeps } from '../engine/deps';
-import { targetConfig } from '../engine/deps';
+import { dockerFor, targetConfig } from '../engine/deps';
 import { describeError } from '../engine/errors';
 import { findRunningContainer } from './containers';
 
@@ -53,7 +53,7 @@ export function createProbeActivities(deps: ActivityDeps) {
     const interval = Math.min(5000, Math.max(200, input.intervalMs ?? 1500));
     const c = await liveContainer(input.target, input.component);
     if (!c) return { running: false, samples: [], lastBytes: 0, limitBytes: 0, growthMbPerMin: 0, rising: false };
-    const container = deps.docker.getContainer(c.Id);
+    const container = dockerFor(deps, input.target).getContainer(c.Id);
     const limitBytes = (await container.inspect()).HostConfig.Memory ?? 0;
     const samples: number[] = [];
     let unreported = 0;

@@ -8,7 +8,7 @@
  * in front of the api); "after" from either.
  */
 import type { ActivityDeps } from '../engine/deps';
-import { logMatchers } from '../engine/deps';
+import { dockerFor, logMatchers } from '../engine/deps';
 import { DEFAULT_LOG_MATCHERS, logValue, type LogMatchers } from '../../lib/target-signals';
 import { createDockerActivities } from './docker';
 import { createHttpActivities } from '../target-api/http';
@@ -104,7 +104,7 @@ export function createReleaseActivities(deps: ActivityDeps) {
     const state = await docker.containerState(input);
     let imageCreatedAt: string | undefined;
     try {
-      imageCreatedAt = (await deps.docker.getImage(state.image).inspect()).Created;
+      imageCreatedAt = (await dockerFor(deps, input.target).getImage(state.image).inspect()).Created;
     } catch {
       // An image removed since the container was created: the container time is enough.
     }

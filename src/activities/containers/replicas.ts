@@ -7,7 +7,7 @@
  */
 import type Docker from 'dockerode';
 import { heartbeat } from '@temporalio/activity';
-import type { ActivityDeps } from '../engine/deps';
+import { dockerFor, type ActivityDeps } from '../engine/deps';
 import { REPLICA_LABEL, componentContainers, findContainer, isParked, pickOwn } from './containers';
 import { networkingConfig } from './docker';
 import { ErrorType, permanent } from '../engine/errors';
@@ -30,8 +30,6 @@ export interface ReplicaSet {
 const nameOf = (c: Docker.ContainerInfo): string => (c.Names[0] ?? c.Id).replace(/^\//, '');
 
 export function createReplicaActivities(deps: ActivityDeps) {
-  const docker = deps.docker;
-
   async function listAll(
     target: string,
     component: string,
@@ -59,7 +57,7 @@ export function createReplicaActivities(deps: ActivityDeps) {
     return describe(base, replicas);
   }
 
-  async function createReplica(info: Docker.ContainerInspectInfo, base: string, index: number): Promise<void> {
+  async function createReplica(docker: Docker, info: Docker.ContainerInspectInfo, base: string, index: number): Promise<void> {
     const created = await docker.createContainer({
       name: `${base}-${index}`,
       Image: info.Config.Image,
@@ -95,6 +93,7 @@ export function createReplicaActivities(deps: ActivityDeps) {
       throw permanent(ErrorType.BadInput, `replicas must be an integer from 0 to ${input.max}`);
     }
     const { base, replicas } = await listAll(input.target, input.component);
+    const docker = dockerFor(deps, input.target);
     const baseName = nameOf(base);
     const byIndex = new Map(replicas.map((c) => [Number(c.Labels[REPLICA_LABEL]), c]));
     const changes: string[] = [];
@@ -115,7 +114,7 @@ export function createReplicaActivities(deps: ActivityDeps) {
         continue;
       }
       info ??= await docker.getContainer(base.Id).inspect();
-      await createReplica(info, baseName, index);
+      await createReplica(docker, info, baseName, index);
       changes.push(`created ${baseName}-${index}`);
     }
     const after = await listAll(input.target, input.component);

@@ -6,10 +6,17 @@ import { readSecret, type EngineConfig, type TargetConfig } from '../../config';
 import { ErrorType, permanent } from './errors';
 import { LOG_PATTERN_DEFAULTS, compileLogPatterns, type LogMatchers, type LogPattern } from '../../lib/target-signals';
 import type { CliSpawn } from '../redis/redis-cli';
+import { DockerHosts } from '../containers/docker-hosts';
 
 export interface ActivityDeps {
   config: EngineConfig;
+  /** The engine-wide Docker API (`docker.socketPath`): the one of every target without its own. */
   docker: Docker;
+  /**
+   * Every target's Docker client (`targets.<name>.docker`), one per distinct host; built from
+   * `config` and `docker` when not given. Container activities get theirs through `dockerFor`.
+   */
+  dockerHosts?: DockerHosts;
   /** For activities that start or signal other workflows (the per-target guard). */
   client?: Client;
   logger: Logger;
@@ -36,6 +43,20 @@ export function adminKey(deps: ActivityDeps, target: string): string | undefined
 export function pgPassword(deps: ActivityDeps, target: string): string | undefined {
   if (deps.secrets) return deps.secrets.pgPassword(target);
   return readSecret(targetConfig(deps, target).postgres?.password);
+}
+
+const hostsOf = new WeakMap<ActivityDeps, DockerHosts>();
+
+/** The Docker client of the target's own Docker API (`targets.<name>.docker`, else `docker`). */
+export function dockerFor(deps: ActivityDeps, target: string): Docker {
+  // An unknown target is refused here rather than handed the engine-wide client.
+  targetConfig(deps, target);
+  let hosts = deps.dockerHosts ?? hostsOf.get(deps);
+  if (!hosts) {
+    hosts = new DockerHosts(deps.config, deps.docker);
+    hostsOf.set(deps, hosts);
+  }
+  return hosts.forTarget(target);
 }
 
 const compiled = new WeakMap<TargetConfig, LogMatchers>();

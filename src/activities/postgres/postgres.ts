@@ -7,7 +7,7 @@ import net from 'node:net';
 import { Client as PgClient } from 'pg';
 import { heartbeat } from '@temporalio/activity';
 import type { ActivityDeps } from '../engine/deps';
-import { pgPassword, targetConfig } from '../engine/deps';
+import { dockerFor, pgPassword, targetConfig } from '../engine/deps';
 import { findRunningContainer } from '../containers/containers';
 import { createDockerActivities } from '../containers/docker';
 import { PsqlSession, type PgQueryable } from './pg-exec';
@@ -225,7 +225,7 @@ export async function withPgClient<T>(
   if (pg.via === 'exec') {
     const c = await findRunningContainer(deps, target, pg.component);
     if (!c) throw new Error(`the ${pg.component} container of ${target} is not running: no psql session possible`);
-    const session = await PsqlSession.open(deps.docker.getContainer(c.Id), {
+    const session = await PsqlSession.open(dockerFor(deps, target).getContainer(c.Id), {
       user: opts.as === 'admin' ? pg.adminUser : pg.execUser,
       database: pg.database,
       statementTimeoutMs,

@@ -10,7 +10,7 @@ import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { readSecret, type TargetConfig } from '../../config';
 import type { ActivityDeps } from '../engine/deps';
-import { targetConfig } from '../engine/deps';
+import { dockerFor, targetConfig } from '../engine/deps';
 import { findContainer, isParked } from '../containers/containers';
 import { ErrorType, describeError, permanent } from '../engine/errors';
 import { RedisClient, RedisUnreachableError, ioredisTransport } from './redis-client';
@@ -97,7 +97,7 @@ async function withRedisCli<T>(deps: ActivityDeps, target: string, c: RedisSetti
       throw err;
     }
     if (own.State !== 'running' || isParked(own)) throw new RedisUnreachableError(`${label} is ${own.State}: Redis is not running there`);
-    spawn = dockerExecSpawn(deps.docker.getContainer(own.Id));
+    spawn = dockerExecSpawn(dockerFor(deps, target).getContainer(own.Id));
   }
   const unusable = (err: unknown): unknown =>
     err instanceof RedisCliUnusableError
@@ -299,7 +299,7 @@ export function createRedisActivities(deps: ActivityDeps) {
     else {
       const own = await findContainer(deps, input.target, c.component);
       if (own.State !== 'running' || isParked(own)) return { available: false, how, error: `the ${c.component} container is ${own.State}` };
-      spawn = dockerExecSpawn(deps.docker.getContainer(own.Id));
+      spawn = dockerExecSpawn(dockerFor(deps, input.target).getContainer(own.Id));
     }
     const password = readSecret(c.password);
     try {

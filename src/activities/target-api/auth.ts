@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ActivityDeps } from '../engine/deps';
-import { adminKey, logMatchers, targetConfig } from '../engine/deps';
+import { adminKey, dockerFor, logMatchers, targetConfig } from '../engine/deps';
 import { logValue, type LogMatchers } from '../../lib/target-signals';
 import { createDockerActivities } from '../containers/docker';
 import type { PgSchemaNames } from '../../config';
@@ -136,7 +136,7 @@ export function createAuthActivities(deps: ActivityDeps) {
    */
   async function containerEnvFlag(input: { target: string; component: string; name: string }): Promise<{ set: boolean; value?: string }> {
     const state = await docker.containerState(input);
-    const info = await deps.docker.getContainer(state.id).inspect();
+    const info = await dockerFor(deps, input.target).getContainer(state.id).inspect();
     const entry = (info.Config.Env ?? []).find((kv) => kv.startsWith(`${input.name}=`));
     if (entry === undefined) return { set: false };
     const value = entry.slice(input.name.length + 1);

@@ -5,8 +5,10 @@
  * `openssl req -x509 -nodes -newkey rsa:2048 -sha256 -days N -subj ... -addext subjectAltName=...`
  * makes: a PKCS#8 key, a v3 certificate with the subject as issuer, subject and authority key
  * identifiers, `basicConstraints` critical CA:TRUE and the subjectAltName given.
+ * `makeIssuedCertificate` makes one signed by a CA instead, as `openssl x509 -req -CA ... -CAkey ...`
+ * does (a leaf unless asked for a CA): what a Docker daemon's and its clients' TLS is built from.
  */
-import { createHash, generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
@@ -50,6 +52,14 @@ export interface SelfSignedRequest {
   days: number;
   /** RSA modulus length; 2048 as the seed's `-newkey rsa:2048`. */
   modulusLength?: number;
+}
+
+/** A certificate signed by a CA (`openssl x509 -req -CA ca.crt -CAkey ca.key ...`) rather than by its own key. */
+export interface IssuedRequest extends SelfSignedRequest {
+  /** The CA's certificate and key. */
+  issuer: SelfSigned;
+  /** basicConstraints CA:TRUE (an intermediate CA); default false, a leaf. */
+  ca?: boolean;
 }
 
 export interface SelfSigned {
@@ -106,15 +116,27 @@ function pem(label: string, der: ArrayBuffer): string {
   return `-----BEGIN ${label}-----\n${b64.replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
 }
 
-function certificateFor(req: SelfSignedRequest, publicKey: KeyObject, privateKey: KeyObject, now: Date): string {
+/** RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits, as openssl computes it. */
+function keyIdentifier(publicKey: KeyObject): { spki: SubjectPublicKeyInfo; keyId: Buffer } {
   const spki = AsnConvert.parse(publicKey.export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo);
-  // RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits, as openssl computes it.
-  const keyId = createHash('sha1').update(Buffer.from(spki.subjectPublicKey)).digest();
+  return { spki, keyId: createHash('sha1').update(Buffer.from(spki.subjectPublicKey)).digest() };
+}
+
+interface Signer {
+  name: Name;
+  keyId: Buffer;
+  privateKey: KeyObject;
+}
+
+/** The certificate of `publicKey`, signed by `signer`, or by `ownKey` (self-signed) without one. */
+function certificateFor(req: SelfSignedRequest, publicKey: KeyObject, signer: Signer | undefined, ownKey: KeyObject, ca: boolean, now: Date): string {
+  const { spki, keyId } = keyIdentifier(publicKey);
   const name = subjectName(req.subject);
+  const issuer = signer ?? { name, keyId, privateKey: ownKey };
   const extensions = [
     extension(id_ce_subjectKeyIdentifier, new SubjectKeyIdentifier(keyId)),
-    extension(id_ce_authorityKeyIdentifier, new AuthorityKeyIdentifier({ keyIdentifier: new OctetString(keyId) })),
-    extension(id_ce_basicConstraints, new BasicConstraints({ cA: true }), true),
+    extension(id_ce_authorityKeyIdentifier, new AuthorityKeyIdentifier({ keyIdentifier: new OctetString(issuer.keyId) })),
+    extension(id_ce_basicConstraints, new BasicConstraints({ cA: ca }), true),
   ];
   if (req.altNames)
     extensions.push(extension(id_ce_subjectAltName, new SubjectAlternativeName(parseAltNames(req.altNames))));
@@ -123,14 +145,14 @@ function certificateFor(req: SelfSignedRequest, publicKey: KeyObject, privateKey
     version: Version.v3,
     serialNumber: serialNumber(),
     signature: algorithm,
-    issuer: name,
+    issuer: issuer.name,
     subject: name,
     validity: new Validity({ notBefore: now, notAfter: new Date(now.getTime() + req.days * 86_400_000) }),
     subjectPublicKeyInfo: spki,
     extensions: new Extensions(extensions),
   });
   const tbs = Buffer.from(AsnConvert.serialize(tbsCertificate));
-  const signature = sign('sha256', tbs, privateKey);
+  const signature = sign('sha256', tbs, issuer.privateKey);
   const cert = new Certificate({
     tbsCertificate,
     signatureAlgorithm: algorithm,
@@ -139,13 +161,28 @@ function certificateFor(req: SelfSignedRequest, publicKey: KeyObject, privateKey
   return pem('CERTIFICATE', AsnConvert.serialize(cert));
 }
 
-/** A fresh RSA key and a self-signed certificate for it, valid from now for `days`. */
-export async function makeSelfSignedCertificate(req: SelfSignedRequest): Promise<SelfSigned> {
+function checkRequest(req: SelfSignedRequest): void {
   if (!(req.days > 0)) throw new Error('a certificate must be valid for a positive number of days');
   // Validate before the key is made: a bad name should not cost a key generation.
   subjectName(req.subject);
   if (req.altNames) parseAltNames(req.altNames);
+}
+
+/** A fresh RSA key and a certificate for it signed by `issuer`, valid from now for `days`. */
+export async function makeIssuedCertificate(req: IssuedRequest): Promise<SelfSigned> {
+  checkRequest(req);
+  const issuerKey = createPrivateKey(req.issuer.key);
+  const issuerCert = AsnConvert.parse(new Uint8Array(new X509Certificate(req.issuer.cert).raw).buffer, Certificate);
+  const signer = { name: issuerCert.tbsCertificate.subject, keyId: keyIdentifier(createPublicKey(issuerKey)).keyId, privateKey: issuerKey };
   const { publicKey, privateKey } = await generateRsa('rsa', { modulusLength: req.modulusLength ?? 2048 });
-  const cert = certificateFor(req, publicKey, privateKey, new Date());
+  const cert = certificateFor(req, publicKey, signer, privateKey, req.ca ?? false, new Date());
+  return { cert, key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+}
+
+/** A fresh RSA key and a self-signed certificate for it, valid from now for `days`. */
+export async function makeSelfSignedCertificate(req: SelfSignedRequest): Promise<SelfSigned> {
+  checkRequest(req);
+  const { publicKey, privateKey } = await generateRsa('rsa', { modulusLength: req.modulusLength ?? 2048 });
+  const cert = certificateFor(req, publicKey, undefined, privateKey, true, new Date());
   return { cert, key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }

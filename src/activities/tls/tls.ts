@@ -15,7 +15,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import type { ActivityDeps } from '../engine/deps';
-import { targetConfig } from '../engine/deps';
+import { dockerFor, targetConfig } from '../engine/deps';
 import { createDockerActivities } from '../containers/docker';
 import { ErrorType, describeError, permanent } from '../engine/errors';
 import { makeSelfSignedCertificate, parseAltNames } from './self-signed';
@@ -281,7 +281,7 @@ export function createTlsActivities(deps: ActivityDeps) {
     }
     const state = await docker.containerState({ target: input.target, component });
     if (state.running && reloadSignal !== 'none') {
-      await deps.docker.getContainer(state.id).kill({ signal: reloadSignal });
+      await dockerFor(deps, input.target).getContainer(state.id).kill({ signal: reloadSignal });
       if (await servesFile(input.target, file.fingerprint256, 5000)) {
         return { performed: true, detail: `${state.name} reloaded (${reloadSignal}); serves the certificate valid until ${file.notAfter}` };
       }
