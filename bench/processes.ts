@@ -99,6 +99,8 @@ export interface BenchEngineOptions {
   thinFront?: boolean;
   /** Changes to every bench target's copy of `alfred` (e.g. a Redis of the benchmark's own). */
   targetOverrides?: Partial<EngineConfig['targets'][string]>;
+  /** The receiver's `lanes.coalesceWindowMs` (receiver only). */
+  coalesceWindowMs?: number;
 }
 
 async function waitForLine(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 60_000): Promise<void> {
@@ -251,6 +253,7 @@ export async function startBenchEngine(opts: BenchEngineOptions): Promise<BenchE
         stateDir: path.join(dir, 'receiver'),
         logLevel: 'warn',
         sources: { alertmanager: { bearerTokens: [{ value: token }] } },
+        ...(opts.coalesceWindowMs !== undefined ? { lanes: { coalesceWindowMs: opts.coalesceWindowMs } } : {}),
       }),
     );
     receiver = node('src/receiver/main.ts', ['--config', receiverFile, '--engine-config', engineFile], {});

@@ -1,6 +1,6 @@
 /**
  * The thinnest HTTP front to Temporal there can be, for the alert-storm benchmark's third row: read
- * the body, JSON.parse it, one `signalWithStart` (the bare loop's call, bench/storm-call.ts), answer
+ * the body, JSON.parse it, one `signalWithStart` per alert (the bare loop's call, bench/storm-call.ts), answer
  * 200. No authentication, validation, routing, logging or metrics. Whatever this process reaches on the
  * machine is the ceiling for any receiver that puts HTTP in front of Temporal there.
  *
@@ -20,8 +20,9 @@ async function main(): Promise<void> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString()) as { commonLabels: { target: string } };
-      signalStormAlert(client, engine, body.commonLabels.target, taskQueue).then(
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as { commonLabels: { target: string }; alerts: unknown[] };
+      // One call per alert, as the bare loop makes them.
+      Promise.all(body.alerts.map(() => signalStormAlert(client, engine, body.commonLabels.target, taskQueue))).then(
         () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'),
         (err: Error) => res.writeHead(503).end(err.message),
       );
