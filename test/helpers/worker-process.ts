@@ -23,8 +23,9 @@ export async function startWorkerProcess(opts: {
   configure?: (cfg: EngineConfig) => void;
 }): Promise<WorkerProcess> {
   // The worker owns the incident policy: it reads the tests' short timings from its configuration
-  // (JSON is YAML: the engine's own loader reads it back, secret references stay references).
-  const config = path.join(STACK_DIR, 'build', `worker-${opts.taskQueue}.json`);
+  // (JSON is YAML: the engine's own loader reads it back, secret references stay references). One file
+  // per worker: workers of one task queue differ in their metrics address.
+  const config = path.join(STACK_DIR, 'build', `worker-${opts.taskQueue}-${opts.metricsPort}.json`);
   mkdirSync(path.dirname(config), { recursive: true });
   const cfg = testEngineConfig();
   cfg.temporal.taskQueue = opts.taskQueue;
