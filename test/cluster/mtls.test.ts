@@ -3,7 +3,8 @@
  * scripts/cluster.sh writes (config/engine.yaml's temporal.tls), reaches the frontend with its client
  * certificate, and a real INC-05 runs on the drill: Redis killed, restarted by the runbook, verified.
  * The incident lands in the cluster's SQL visibility on PostgreSQL under the engine's search
- * attributes. A client without a certificate of the cluster's CA is refused by the frontend.
+ * attributes, and the cluster's Web UI lists it. A client without a certificate of the cluster's
+ * CA is refused by the frontend.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,14 @@ import { NativeConnection } from '@temporalio/worker';
 import { makeSelfSignedCertificate } from '../../src/activities/tls/self-signed';
 import { drillContainer, startEngine, waitUntil, type Engine } from '../helpers/engine';
 import { redisUp } from '../helpers/drill';
-import { CLUSTER_TLS, CLUSTER_UP_TIMEOUT_MS, clusterTemporal, clusterUp, onCluster } from '../helpers/cluster';
+import {
+  CLUSTER_TLS,
+  CLUSTER_UI_URL,
+  CLUSTER_UP_TIMEOUT_MS,
+  clusterTemporal,
+  clusterUp,
+  onCluster,
+} from '../helpers/cluster';
 
 jest.setTimeout(180_000);
 
@@ -68,6 +76,13 @@ test('INC-05 on the cluster: a killed redis is restarted by the runbook and veri
   expect(found).toEqual([`${h.workflowId}:COMPLETED`]);
   // ...and the run is on the cluster, not on the dev server.
   expect((await h.describe()).raw.workflowExecutionInfo?.taskQueue).toBe(engine.taskQueue);
+  // The cluster's Web UI reaches it too, through its own client certificate.
+  const ui = await fetch(
+    `${CLUSTER_UI_URL}/api/v1/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId = '${h.workflowId}'`)}`,
+  );
+  expect(ui.status).toBe(200);
+  const listed = (await ui.json()) as { executions?: { execution?: { workflowId?: string } }[] };
+  expect(listed.executions?.map((e) => e.execution?.workflowId)).toEqual([h.workflowId]);
 });
 
 describe('the frontend refuses clients without a certificate of the cluster CA', () => {

@@ -18,6 +18,9 @@ export const CLUSTER_TLS = path.join(CLUSTER_DIR, 'tls');
 /** The server's pid file, as scripts/cluster.sh writes it. */
 export const CLUSTER_PID_FILE = path.join(STACK_DIR, 'started/temporal-cluster.pid');
 
+/** The cluster's Web UI (scripts/lib.sh CLUSTER_UI_PORT). */
+export const CLUSTER_UI_URL = `http://127.0.0.1:${process.env.CLUSTER_UI_PORT ?? 8333}`;
+
 /** How long a first start may take: it builds the server with go install. */
 export const CLUSTER_UP_TIMEOUT_MS = 20 * 60_000;
 
