@@ -20,6 +20,9 @@ cleanup() {
 trap cleanup EXIT
 
 bash scripts/stack.sh up
+# test/cluster starts the cluster profile itself; its binaries are built here, where the build shows
+# (the first time only: about five minutes), rather than silently inside a test.
+bash scripts/install.sh --temporal=cluster
 npx tsc --noEmit -p tsconfig.json
 npx eslint --max-warnings 0 .
 # The client tests run bin/remediate as engineers do: from the compiled build, current with the sources.
