@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the engine and its drill stack need, from the package registries only.
 # Idempotent: each step checks first and costs milliseconds when already done.
+#   scripts/install.sh                      what the default stack (the Temporal dev server) needs
+#   scripts/install.sh --temporal=cluster   also the cluster profile's server, schema tool and UI (scripts/cluster.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 APT_PACKAGES=(podman runc busybox-static redis-server postgresql-15 openssl curl ca-certificates prometheus prometheus-alertmanager chromium
@@ -65,6 +67,37 @@ install_compose() {
   rm -rf "$gobin"
 }
 
+# The cluster profile's binaries (scripts/cluster.sh): the Temporal server and its SQL schema tool at the
+# version the CLI embeds, and the Web UI server the CLI embeds, each built with go install into a
+# temporary GOBIN and installed under the stack's bin directory by a name of its own (go install names
+# them server, sql and server). Built only for the cluster profile; kept while the module version
+# the binary carries is the wanted one.
+# go_install_as NAME PACKAGE MODULE VERSION MINUTES
+go_install_as() {
+  local name="$1" pkg="$2" mod="$3" version="$4" minutes="$5" dest gobin
+  dest="$(stack_bin "$name")"
+  if [ -x "$dest" ] && go version -m "$dest" 2>/dev/null | grep -qE "^\s+mod\s+$mod\s+$version\s"; then return; fi
+  command -v go >/dev/null || die "Go is needed to build $name (go >= 1.25)"
+  log "building $name ($pkg@$version) with go install (first time only, about $minutes)"
+  gobin="$(mktemp -d)"
+  if ! CGO_ENABLED=0 GOBIN="$gobin" go install "$pkg@$version"; then
+    log "go install failed; retrying without the checksum database (modules still come from the proxy)"
+    CGO_ENABLED=0 GOSUMDB=off GOBIN="$gobin" go install "$pkg@$version" || { rm -rf "$gobin"; die "building $name failed"; }
+  fi
+  mkdir -p "$(dirname "$dest")"
+  install -m 755 "$gobin/$(basename "$pkg")" "$dest"
+  rm -rf "$gobin"
+}
+
+install_temporal_cluster() {
+  go_install_as temporal-server go.temporal.io/server/cmd/server go.temporal.io/server "$TEMPORAL_SERVER_VERSION" "5 minutes"
+  go_install_as temporal-sql-tool go.temporal.io/server/cmd/tools/sql go.temporal.io/server "$TEMPORAL_SERVER_VERSION" "10 seconds"
+  go_install_as temporal-ui-server github.com/temporalio/ui-server/v2/cmd/server github.com/temporalio/ui-server/v2 "$TEMPORAL_UI_SERVER_VERSION" "a minute"
+  # The schema the sql tool applies ships with the server's module, which go install left in the cache.
+  [ -d "$(temporal_schema_dir)" ] || go mod download "go.temporal.io/server@$TEMPORAL_SERVER_VERSION" >/dev/null \
+    || die "downloading go.temporal.io/server@$TEMPORAL_SERVER_VERSION for its schema failed"
+}
+
 # Temporal's time-skipping test server (the Java SDK's io.temporal:temporal-test-server), for the tests
 # that skip hours of workflow time in seconds (test/workflows/*.time-skipping.test.ts): Maven copies it
 # and its dependencies from Maven Central into $STACK_DIR/test-server/lib, and scripts/temporal-test-server
@@ -108,11 +141,20 @@ build_client() {
 }
 
 main() {
+  local cluster=0 a
+  for a in "$@"; do
+    case "$a" in
+      --temporal=cluster) cluster=1 ;;
+      --temporal=dev) ;;
+      *) die "usage: scripts/install.sh [--temporal=dev|cluster] (unknown option $a)" ;;
+    esac
+  done
   install_debian_packages
   install_temporal_cli
   install_compose
   install_npm_packages
   build_client
   install_test_server
+  if [ "$cluster" = 1 ]; then install_temporal_cluster; fi
 }
 main "$@"

@@ -4,14 +4,14 @@
 # gateway: api, worker, db, redis, tls proxy) as the Docker Compose project "alfred"
 # (drill/docker-compose.yml), run by Docker Compose v2 against Podman.
 #   scripts/stack.sh up       install what is missing, start what is not running (idempotent, seconds when ready)
+#   scripts/stack.sh up --temporal=cluster   the same with Temporal as a cluster on PostgreSQL with mTLS
+#                             (scripts/cluster.sh) instead of the dev server; the first run builds it (minutes)
 #   scripts/stack.sh status   each component and whether it is healthy (exit 1 if any is not)
-#   scripts/stack.sh down     stop only what this script started
+#   scripts/stack.sh down     stop only what this script started (the dev server or the cluster, whichever runs)
 #   scripts/stack.sh reset    down, then delete the drill's containers and data (keeps Temporal's history)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SECRETS="$STACK_DIR/secrets"
-STARTED="$STACK_DIR/started"
-LOGS="$STACK_DIR/logs"
 BUILD="$STACK_DIR/build"
 HOST_MOUNTS=(-v /usr:/usr:ro -v /lib:/lib:ro -v /lib64:/lib64:ro -v /etc:/etc:ro)
 API_TAGS=(1.0.0 1.1.0)
@@ -19,7 +19,7 @@ CURRENT_TAG="1.1.0"
 BAD_TAG="1.2.0-bad"
 AUTH_BUG_TAG="1.2.1-authbug"
 
-usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 pm() { podman --url "unix://$PODMAN_SOCK" "$@"; }
 
@@ -90,7 +90,8 @@ codec_server_up() {
   fi
   stop_pidfile codec-server
   log "starting the codec server on 127.0.0.1:$CODEC_PORT"
-  CODEC_UI_ORIGINS="http://127.0.0.1:$TEMPORAL_UI_PORT,http://localhost:$TEMPORAL_UI_PORT" \
+  # The dev server's UI and the cluster profile's (scripts/cluster.sh) decode through it.
+  CODEC_UI_ORIGINS="http://127.0.0.1:$TEMPORAL_UI_PORT,http://localhost:$TEMPORAL_UI_PORT,http://127.0.0.1:$CLUSTER_UI_PORT,http://localhost:$CLUSTER_UI_PORT" \
     setsid nohup "$REPO_ROOT/node_modules/.bin/tsx" "$REPO_ROOT/src/codec-server/main.ts" \
       --config "$REPO_ROOT/config/codec-server.yaml" --secrets "$CODEC_SECRETS" --host 127.0.0.1 --port "$CODEC_PORT" \
       >>"$LOGS/codec-server.log" 2>&1 < /dev/null &
@@ -369,26 +370,44 @@ drill_up() {
   backup_up
 }
 
+# Which Temporal `up` started last: dev (the dev server, the default) or cluster (scripts/cluster.sh).
+PROFILE_FILE="$STACK_DIR/temporal-profile"
+temporal_profile() { cat "$PROFILE_FILE" 2>/dev/null || echo dev; }
+
 cmd_up() {
-  local t0=$SECONDS
+  local t0=$SECONDS profile=dev a
+  for a in "$@"; do
+    case "$a" in
+      --temporal=dev|--temporal=cluster) profile="${a#--temporal=}" ;;
+      *) usage >&2; die "unknown option $a" ;;
+    esac
+  done
   mkdir -p "$STACK_DIR" "$SECRETS" "$STARTED" "$LOGS" "$BUILD"
   chmod 700 "$SECRETS"
   bash "$REPO_ROOT/scripts/install.sh"
   codec_up
-  temporal_up
+  local ui="http://127.0.0.1:$TEMPORAL_UI_PORT"
+  if [ "$profile" = cluster ]; then
+    bash "$REPO_ROOT/scripts/cluster.sh" up || die "the cluster profile did not come up"
+    ui="http://127.0.0.1:$CLUSTER_UI_PORT"
+  else
+    temporal_up
+  fi
+  echo "$profile" > "$PROFILE_FILE"
   podman_up
   drill_up
-  write_env
-  log "stack up in $((SECONDS - t0)) s — Temporal UI: http://127.0.0.1:$TEMPORAL_UI_PORT"
+  write_env "$profile"
+  log "stack up in $((SECONDS - t0)) s — Temporal ($profile) UI: $ui"
 }
 
-# The engine reads its coordinates from this file (no secrets in it: those stay in $SECRETS).
+# The engine reads its coordinates from this file (no secrets in it: those stay in $SECRETS). With
+# the cluster profile, also the frontend's name, its CA and the engine's client certificate.
 write_env() {
-  cat > "$STACK_DIR/engine.env" <<ENV
-TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT
-DOCKER_SOCKET=$PODMAN_SOCK
-STACK_DIR=$STACK_DIR
-ENV
+  {
+    if [ "$1" = cluster ]; then cat "$CLUSTER_DIR/engine.env"; else echo "TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT"; fi
+    echo "DOCKER_SOCKET=$PODMAN_SOCK"
+    echo "STACK_DIR=$STACK_DIR"
+  } > "$STACK_DIR/engine.env"
 }
 
 status_line() { # status_line NAME CHECK...
@@ -399,8 +418,12 @@ status_line() { # status_line NAME CHECK...
 cmd_status() {
   local rc=0
   status_line codec-server codec_healthy || rc=1
-  status_line temporal temporal_healthy || rc=1
-  status_line temporal-ui ui_healthy || rc=1
+  if [ "$(temporal_profile)" = cluster ]; then
+    bash "$REPO_ROOT/scripts/cluster.sh" status || rc=1
+  else
+    status_line temporal temporal_healthy || rc=1
+    status_line temporal-ui ui_healthy || rc=1
+  fi
   status_line podman-api podman_healthy || rc=1
   status_line alfred-db pg_isready -q -h 127.0.0.1 -p "$DRILL_DB_PORT" || rc=1
   status_line alfred-redis redis-cli -p "$DRILL_REDIS_PORT" ping || rc=1
@@ -409,19 +432,6 @@ cmd_status() {
   status_line alfred-proxy curl -kfsS "https://127.0.0.1:$DRILL_TLS_PORT/health" || rc=1
   status_line smtp-relays smtp_healthy || rc=1
   return $rc
-}
-
-stop_pidfile() {
-  local f="$STARTED/$1.pid"
-  [ -f "$f" ] || return 0
-  local pid; pid="$(cat "$f")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$pid" 2>/dev/null || true
-    log "stopped $1"
-  fi
-  rm -f "$f"
 }
 
 cmd_down() {
@@ -438,6 +448,7 @@ cmd_down() {
   [ -x "$REPO_ROOT/scripts/alerting.sh" ] && bash "$REPO_ROOT/scripts/alerting.sh" down || true
   stop_pidfile podman
   stop_pidfile temporal
+  if [ -d "$CLUSTER_DIR" ]; then bash "$REPO_ROOT/scripts/cluster.sh" down; fi
 }
 
 cmd_reset() {
@@ -451,7 +462,7 @@ cmd_reset() {
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
+  up) shift; cmd_up "$@" ;;
   status) cmd_status ;;
   down) cmd_down ;;
   reset) cmd_reset ;;

@@ -1078,24 +1078,42 @@ export function defaultCodecSecretsFile(env: NodeJS.ProcessEnv = process.env): s
   return `${env.STACK_DIR || '.stack'}/secrets/codec.yaml`;
 }
 
+/** A secret reference whose value came from an unset variable (`{ file: "" }`): none. */
+const optionalSecretRef = z
+  .object({ file: z.string().optional(), env: z.string().optional(), value: z.string().optional() })
+  .optional()
+  .transform((r) => (r && (r.file || r.env || r.value) ? r : undefined));
+
+/**
+ * `temporal.tls` as an object: mTLS settings (Temporal Cloud, self-hosted with client certificates).
+ * config/engine.yaml fills it from the variables the temporal CLI reads, so a setting may be empty
+ * (its variable unset): it is then left out. `force` says what no setting at all means: `true` TLS
+ * with the system's CAs, `false` no TLS. Any setting turns TLS on, as it does for the CLI.
+ */
+const temporalTlsSettings = z
+  .object({
+    force: z.boolean().optional(),
+    serverName: z.string().optional(),
+    serverCaCert: optionalSecretRef,
+    clientCert: optionalSecretRef,
+    clientKey: optionalSecretRef,
+  })
+  .refine((t) => Boolean(t.clientCert) === Boolean(t.clientKey), 'clientCert and clientKey go together (mTLS needs both)')
+  .transform((t) => {
+    const settings = { serverName: t.serverName || undefined, serverCaCert: t.serverCaCert, clientCert: t.clientCert, clientKey: t.clientKey };
+    if (t.force !== undefined && !Object.values(settings).some(Boolean)) return t.force;
+    return { ...t, ...settings };
+  });
+
 export const ConfigSchema = z.object({
   temporal: z
     .object({
       address: z.string().default('127.0.0.1:7233'),
       namespace: z.string().default('default'),
       taskQueue: z.string().default('remediation'),
-      /** `true` for server TLS with system CAs, or mTLS settings (Temporal Cloud, self-hosted with client certs). */
-      tls: z
-        .union([
-          z.boolean(),
-          z.object({
-            serverName: z.string().optional(),
-            serverCaCert: secretRef.optional(),
-            clientCert: secretRef.optional(),
-            clientKey: secretRef.optional(),
-          }),
-        ])
-        .default(false),
+      /** `true` for server TLS with system CAs, or mTLS settings (`temporalTlsSettings`). */
+      // A boolean is `{ force: it }` with no settings: one schema, so a refusal names its reason.
+      tls: z.preprocess((v) => (typeof v === 'boolean' ? { force: v } : v), temporalTlsSettings).default(false),
       apiKey: secretRef.optional(),
     })
     .default({}),

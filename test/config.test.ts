@@ -185,3 +185,35 @@ describe('codec: the secrets file and the codec server', () => {
     }
   });
 });
+
+describe('temporal.tls in config/engine.yaml, from the variables the temporal CLI reads', () => {
+  const REPO = path.join(__dirname, '..');
+  const tlsOf = (env: NodeJS.ProcessEnv) => loadConfig(path.join(REPO, 'config/engine.yaml'), { STACK_DIR: '.stack', ...env }).temporal.tls;
+
+  test('off when nothing is set; TEMPORAL_TLS=true is TLS with the system CAs', () => {
+    expect(tlsOf({})).toBe(false);
+    expect(tlsOf({ TEMPORAL_TLS: 'true' })).toBe(true);
+  });
+
+  test('the TEMPORAL_TLS_* paths (as the cluster profile writes them) are mTLS, without TEMPORAL_TLS', () => {
+    const env = {
+      TEMPORAL_TLS_SERVER_NAME: 'temporal-frontend',
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/tls/ca.crt',
+      TEMPORAL_TLS_CLIENT_CERT_PATH: '/tls/engine.crt',
+      TEMPORAL_TLS_CLIENT_KEY_PATH: '/tls/engine.key',
+    };
+    expect(tlsOf(env)).toEqual({
+      force: false,
+      serverName: 'temporal-frontend',
+      serverCaCert: { file: '/tls/ca.crt' },
+      clientCert: { file: '/tls/engine.crt' },
+      clientKey: { file: '/tls/engine.key' },
+    });
+    // A private CA alone: server TLS verified against it.
+    expect(tlsOf({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/tls/ca.crt' })).toEqual({ force: false, serverCaCert: { file: '/tls/ca.crt' } });
+  });
+
+  test('a client certificate without its key is refused by name', () => {
+    expect(() => tlsOf({ TEMPORAL_TLS_CLIENT_CERT_PATH: '/tls/engine.crt' })).toThrow(/temporal\.tls.*clientCert and clientKey go together/s);
+  });
+});

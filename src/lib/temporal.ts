@@ -7,7 +7,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { readSecret, type EngineConfig } from '../config';
 import { engineDataConverter, loadSecrets, SecretsError, type CodecSecrets } from './codec';
 
-function connectionOptions(cfg: EngineConfig) {
+/** Address, TLS (client certificate included) and API key of `temporal:`, for the client and the worker alike. */
+export function connectionOptions(cfg: EngineConfig) {
   // An empty value (e.g. an unset variable passed through compose) means no key.
   const apiKey = readSecret(cfg.temporal.apiKey) || undefined;
   return { address: cfg.temporal.address, tls: tlsOptions(cfg), apiKey };

@@ -12,6 +12,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { loadConfig, type EngineConfig } from '../../src/config';
 import { buildIncidentInput, type IncidentRequest } from '../../src/lib/incident-input';
 import { createActivities, type Activities } from '../../src/activities';
+import { connectionOptions } from '../../src/lib/temporal';
 import { createEngineWorker, installRuntime } from '../../src/workers/worker';
 import { budgetWorkflowId, guardWorkflowId, maintenanceWorkflowId, statusQuery, type IncidentInput, type IncidentPolicy, type IncidentRecord } from '../../src/workflows/contracts';
 import { CODEC_FIXTURE, testDataConverter } from './codec';
@@ -99,8 +100,9 @@ export async function startEngine(
   for (const name of opts.extraTargets ?? []) config.targets[name] = config.targets.alfred as EngineConfig['targets'][string];
   const taskQueue = opts.taskQueue ?? `test-${randomUUID().slice(0, 8)}`;
   config.temporal.taskQueue = taskQueue;
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const clientConn = await Connection.connect({ address: config.temporal.address });
+  // As the engine connects: with the configured TLS (the cluster profile's client certificate).
+  const connection = await NativeConnection.connect(connectionOptions(config));
+  const clientConn = await Connection.connect(connectionOptions(config));
   // Decisions that name a person arrive sealed as that person; every payload is encrypted.
   const client = new Client({ connection: clientConn, namespace: config.temporal.namespace, dataConverter: testDataConverter() });
   const docker = new Docker({ socketPath: config.docker.socketPath });

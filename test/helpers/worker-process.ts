@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { EngineConfig } from '../../src/config';
 import { REPO, STACK_DIR, testEngineConfig, waitUntil } from './engine';
 import { testLogFile } from './test-logs';
 
@@ -15,14 +16,21 @@ export interface WorkerProcess {
   kill(): void;
 }
 
-export async function startWorkerProcess(opts: { taskQueue: string; metricsPort: number }): Promise<WorkerProcess> {
+export async function startWorkerProcess(opts: {
+  taskQueue: string;
+  metricsPort: number;
+  /** Changes the worker's configuration, e.g. to point it at the cluster profile (test/helpers/cluster.ts). */
+  configure?: (cfg: EngineConfig) => void;
+}): Promise<WorkerProcess> {
   // The worker owns the incident policy: it reads the tests' short timings from its configuration
-  // (JSON is YAML: the engine's own loader reads it back, secret references stay references).
-  const config = path.join(STACK_DIR, 'build', `worker-${opts.taskQueue}.json`);
+  // (JSON is YAML: the engine's own loader reads it back, secret references stay references). One file
+  // per worker: workers of one task queue differ in their metrics address.
+  const config = path.join(STACK_DIR, 'build', `worker-${opts.taskQueue}-${opts.metricsPort}.json`);
   mkdirSync(path.dirname(config), { recursive: true });
   const cfg = testEngineConfig();
   cfg.temporal.taskQueue = opts.taskQueue;
   cfg.worker.metricsAddress = `127.0.0.1:${opts.metricsPort}`;
+  opts.configure?.(cfg);
   writeFileSync(config, JSON.stringify(cfg));
   // Its output is appended to the test worker log, which the secrets scan reads.
   const out = openSync(testLogFile('worker'), 'a');
