@@ -1070,6 +1070,43 @@ const policyFields = {
     .optional(),
 };
 
+/** The worker deployment the engine's config files name when WORKER_DEPLOYMENT_NAME is unset. */
+export const DEFAULT_DEPLOYMENT_NAME = 'remediation-engine';
+
+/**
+ * The version of a Temporal worker deployment this worker runs as (docs/production.md, "Upgrading
+ * without stopping incidents"). Absent: the worker is unversioned, and every workflow runs on
+ * whichever worker polls. An empty `buildId` means absent too: the config files write
+ * `buildId: ${WORKER_BUILD_ID:-}`, so leaving WORKER_BUILD_ID unset leaves the worker unversioned.
+ */
+const workerDeployment = z.preprocess(
+  (v) => (v && typeof v === 'object' && !Array.isArray(v) && (v as { buildId?: unknown }).buildId === '' ? undefined : v),
+  z
+    .object({
+      /** The deployment: one name for every build of this engine on its task queue (no `.` or `:`, as Temporal requires). */
+      name: z
+        .string()
+        .min(1)
+        .max(255)
+        .refine((n) => !/[.:]/.test(n), 'a deployment name cannot contain "." or ":"'),
+      /** This build: a new one whenever the workflow code changes (an image tag, a commit). */
+      buildId: z
+        .string()
+        .min(1)
+        .max(255)
+        .refine((b) => b !== '__unversioned__', 'a build id cannot be "__unversioned__" (Temporal reserves it)'),
+      /**
+       * What a workflow does when a newer version becomes current. `pinned`: it finishes on this
+       * build's code (an incident waiting hours for approval resumes on the code it started with);
+       * `auto-upgrade`: it moves to the current version at its next workflow task, so every change to
+       * its commands must be behind `patched()`.
+       */
+      defaultBehavior: z.enum(['pinned', 'auto-upgrade']).default('pinned'),
+    })
+    .strict()
+    .optional(),
+);
+
 /** Where the codec server listens by default (src/codec-server/config.ts). */
 export const CODEC_SERVER_URL_DEFAULT = 'http://127.0.0.1:8234';
 
@@ -1237,6 +1274,7 @@ export const ConfigSchema = z.object({
        */
       maxCachedWorkflows: z.number().int().nonnegative().optional(),
       maxConcurrentWorkflowTaskExecutions: z.number().int().positive().optional(),
+      deployment: workerDeployment,
     })
     .default({}),
 });

@@ -67,6 +67,14 @@ export async function connectClient(cfg: EngineConfig, dataConverter?: DataConve
   return new Client({ connection, namespace: cfg.temporal.namespace, dataConverter: converter });
 }
 
+/**
+ * A plain connection to the frontend, for calls that carry no payload (worker deployments,
+ * visibility): no codec needed, so no secrets file either. Close it when done.
+ */
+export async function connectService(cfg: EngineConfig): Promise<Connection> {
+  return Connection.connect(connectionOptions(cfg));
+}
+
 /** The worker's connection (native, shared with the Rust core). */
 export async function connectWorker(cfg: EngineConfig): Promise<NativeConnection> {
   return NativeConnection.connect(connectionOptions(cfg));

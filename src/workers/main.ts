@@ -20,6 +20,9 @@ Environment:
                      payloads are encrypted and seals verified with (docs/codec.md)
   WORKFLOW_BUNDLE    pre-built workflow bundle (default dist/workflow-bundle.js if present)
   LOG_LEVEL          pino level (default info)
+  WORKER_BUILD_ID    run as this build of the worker deployment WORKER_DEPLOYMENT_NAME (default
+                     remediation-engine): incidents stay on the build they started on; unset,
+                     the worker is unversioned (docs/production.md, "Upgrading without stopping incidents")
 Metrics: Prometheus text at http://<worker.metricsAddress>/metrics (default 127.0.0.1:9464).`;
 
 async function main(): Promise<void> {
@@ -54,8 +57,14 @@ async function main(): Promise<void> {
       dataConverter,
       ...(existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : {}),
     });
+    const d = config.worker.deployment;
     logger.info(
-      { taskQueue: config.temporal.taskQueue, address: config.temporal.address, metrics: config.worker.metricsAddress },
+      {
+        taskQueue: config.temporal.taskQueue,
+        address: config.temporal.address,
+        metrics: config.worker.metricsAddress,
+        deployment: d ? { name: d.name, buildId: d.buildId, defaultBehavior: d.defaultBehavior } : 'unversioned',
+      },
       'worker started',
     );
     await worker.run();

@@ -4,7 +4,7 @@
  */
 import Docker from 'dockerode';
 import { type Client } from '@temporalio/client';
-import type { DataConverter } from '@temporalio/common';
+import type { DataConverter, VersioningBehavior } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
@@ -60,6 +60,7 @@ export async function createEngineWorker(opts: EngineWorkerOptions): Promise<Wor
     maxConcurrentActivityTaskExecutions: opts.config.worker.maxConcurrentActivityTaskExecutions,
     shutdownGraceTime: opts.config.worker.shutdownGraceTimeMs,
     ...workflowCacheOptions(opts.config.worker),
+    ...deploymentOptions(opts.config.worker),
     ...opts.overrides,
   });
 }
@@ -71,6 +72,24 @@ function workflowCacheOptions(w: EngineConfig['worker']): Partial<WorkerOptions>
     ...(w.maxConcurrentWorkflowTaskExecutions !== undefined ? { maxConcurrentWorkflowTaskExecutions: w.maxConcurrentWorkflowTaskExecutions } : {}),
   };
 }
+
+/**
+ * A version of a worker deployment when `worker.deployment` is set, so the server routes each
+ * workflow to the build it belongs to (docs/production.md). Unset: unversioned, as before.
+ */
+export function deploymentOptions(w: EngineConfig['worker']): Pick<WorkerOptions, 'workerDeploymentOptions'> {
+  const d = w.deployment;
+  if (!d) return {};
+  return {
+    workerDeploymentOptions: {
+      useWorkerVersioning: true,
+      version: { deploymentName: d.name, buildId: d.buildId },
+      defaultVersioningBehavior: VERSIONING_BEHAVIOR[d.defaultBehavior],
+    },
+  };
+}
+
+const VERSIONING_BEHAVIOR = { pinned: 'PINNED', 'auto-upgrade': 'AUTO_UPGRADE' } as const satisfies Record<string, VersioningBehavior>;
 
 let runtimeInstalled = false;
 

@@ -463,6 +463,13 @@ export function maintenanceWorkflowId(target: string): string {
   return `maintenance-${target}`;
 }
 
+/**
+ * The long-lived workflows that serve every incident of a target (its lock and cooldowns, its action
+ * budget, its maintenance windows), as opposed to incidents. An upgrade moves them to the new build
+ * (scripts/rollout.ts promote): an incident finishes on the build it started on, they do not wait.
+ */
+export const KEEPER_WORKFLOW_TYPES = ['targetGuard', 'actionBudget', 'maintenanceWindows'] as const;
+
 /** The task queue the engine's worker polls. */
 export const DEFAULT_TASK_QUEUE = 'remediation';
 
