@@ -12,6 +12,7 @@ module.exports = {
   // of it run one at a time beside them (test/lanes.js).
   maxWorkers: 1,
   runner: '<rootDir>/test/lanes-runner.js',
+  setupFiles: ['<rootDir>/test/lane-priority.js'],
   verbose: true,
   // The Temporal worker runtime keeps native handles open after shutdown.
   forceExit: true,

@@ -37,6 +37,21 @@ class LanesRunner {
     return r;
   }
 
+  /**
+   * The independent lane in one worker process, started with TEST_LANE=independent in its
+   * environment (test/lane-priority.js lowers its priority). jest forks the worker as the run starts.
+   */
+  independent(tests, watcher) {
+    const previous = process.env.TEST_LANE;
+    process.env.TEST_LANE = 'independent';
+    try {
+      return this.runner(1).runTests(tests, watcher, { serial: false });
+    } finally {
+      if (previous === undefined) delete process.env.TEST_LANE;
+      else process.env.TEST_LANE = previous;
+    }
+  }
+
   async runTests(tests, watcher) {
     const lanes = { stack: [], independent: [], last: [] };
     for (const test of tests) lanes[laneOf(test.path)].push(test);
@@ -44,7 +59,7 @@ class LanesRunner {
     if (lanes.stack.length === 0 || lanes.independent.length === 0) {
       await serial([...lanes.stack, ...lanes.independent]);
     } else {
-      await Promise.all([serial(lanes.stack), this.runner(1).runTests(lanes.independent, watcher, { serial: false })]);
+      await Promise.all([serial(lanes.stack), this.independent(lanes.independent, watcher)]);
     }
     await serial(lanes.last);
   }
