@@ -8,8 +8,11 @@ module.exports = {
   globalSetup: '<rootDir>/test/global-setup.ts',
   testSequencer: '<rootDir>/test/sequencer.js',
   testTimeout: 120000,
-  // Drills break shared containers: test files run one at a time.
+  // Drills break shared containers: files that use the stack run one at a time; those that use none
+  // of it run one at a time beside them (test/lanes.js).
   maxWorkers: 1,
+  runner: '<rootDir>/test/lanes-runner.js',
+  setupFiles: ['<rootDir>/test/lane-priority.js'],
   verbose: true,
   // The Temporal worker runtime keeps native handles open after shutdown.
   forceExit: true,

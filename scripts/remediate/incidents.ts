@@ -1,5 +1,7 @@
 /** What several commands share about one incident: its id, its status, and the requests sent to it. */
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+// The Temporal client is loaded only by the commands that talk to Temporal (help, usage errors, login
+// and whoami start without it, in about half the time): its classes are imported where they are used.
+import type { Client } from '@temporalio/client';
 import { decideUpdate, statusQuery, type DecisionResult, type IncidentRecord } from '../../src/workflows/contracts';
 import { Failure, UsageError } from './errors';
 
@@ -17,6 +19,7 @@ export async function status(client: Client, id: string): Promise<IncidentRecord
   try {
     return await client.workflow.getHandle(id).query(statusQuery);
   } catch (err) {
+    const { WorkflowNotFoundError } = await import('@temporalio/client');
     if (err instanceof WorkflowNotFoundError) throw new Failure(`no incident "${id}" (see \`remediate list --all\`)`);
     throw err;
   }
@@ -64,6 +67,7 @@ export async function decide(
       .getHandle(id)
       .executeUpdate<DecisionResult, [SealedDecisionRequest]>(decideUpdate.name, { args: [request] });
   } catch (err) {
+    const { WorkflowUpdateFailedError } = await import('@temporalio/client');
     if (err instanceof WorkflowUpdateFailedError) throw new Failure(`refused: ${err.cause?.message ?? err.message}`);
     throw err;
   }

@@ -1,5 +1,5 @@
 /** Opening an incident by hand (start, rollback) and following it until it closes. */
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { EngineConfig } from '../../src/config';
 import { buildIncidentInput, InputError } from '../../src/lib/incident-input';
 import { RUNBOOKS } from '../../src/workflows/catalog';
@@ -151,6 +151,8 @@ export async function startIncident(
       args: [{ ...built.input, requestedBy }],
     });
   } catch (err) {
+    // Loaded here, as in incidents.ts: commands that never reach Temporal start without the client.
+    const { WorkflowExecutionAlreadyStartedError } = await import('@temporalio/client');
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       throw new Failure(
         `an incident is already open for ${built.runbook} on ${target}: ${workflowId} (remediate show ${workflowId})`,

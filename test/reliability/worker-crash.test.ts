@@ -9,8 +9,8 @@
  *
  * The two incidents of a round run on workers of their own (one task queue each), so a kill aimed at
  * one incident's restart costs only that incident its restart's timeout (30 s) and the two kills of a
- * round overlap. CRASH_KILLS (default 4: two rounds, so the file stays near a minute and a half) sets the
- * number of kills, two a round.
+ * round overlap. CRASH_KILLS (default 2: one round, one kill per incident, so the file stays under a
+ * minute) sets the number of kills, two a round.
  */
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -26,7 +26,7 @@ import { startsSince } from '../helpers/podman-events';
 
 jest.setTimeout(600_000);
 
-const KILLS = Number(process.env.CRASH_KILLS ?? 4);
+const KILLS = Number(process.env.CRASH_KILLS ?? 2);
 const RUNBOOKS = ['cacheFailure', 'databaseUnreachable'] as const;
 const ROUNDS = Math.max(1, Math.ceil(KILLS / RUNBOOKS.length));
 const RESTART = 'restartContainer';
@@ -65,10 +65,17 @@ beforeAll(async () => {
   client = new Client({ connection, dataConverter: testDataConverter() });
   await clearGuards(client);
   for (const runbook of RUNBOOKS) {
-    const lane: Lane = { runbook, taskQueue: `crash-${runId}-${runbook}`, metricsPort: await freePort() };
-    lane.worker = await startWorkerProcess({ taskQueue: lane.taskQueue, metricsPort: lane.metricsPort });
-    lanes.push(lane);
+    // A port of its own: no lane's worker has bound one yet.
+    let metricsPort = await freePort();
+    while (lanes.some((l) => l.metricsPort === metricsPort)) metricsPort = await freePort();
+    lanes.push({ runbook, taskQueue: `crash-${runId}-${runbook}`, metricsPort });
   }
+  // The lanes' first workers start side by side.
+  await Promise.all(
+    lanes.map(async (lane) => {
+      lane.worker = await startWorkerProcess({ taskQueue: lane.taskQueue, metricsPort: lane.metricsPort });
+    }),
+  );
 });
 
 afterAll(async () => {

@@ -93,62 +93,75 @@ afterAll(async () => {
 });
 
 test('--help documents every command; bad usage exits 2 with a message', async () => {
-  const help = await remediate('--help');
+  // Runs that do not depend on each other run side by side (here and below): each is a process of its own.
+  const [help, bad, rollback, approve, severity, frobnicate] = await Promise.all([
+    remediate('--help'),
+    remediate('explode'),
+    remediate('rollback'),
+    remediate('approve', 'x'),
+    remediate('start', 'cacheFailure', '--target', 'alfred', '--severity', '9'),
+    remediate('list', '--frobnicate'),
+  ]);
   expect(help.code).toBe(0);
   for (const c of ['login', 'whoami', 'runbooks', 'list', 'show', 'start', 'rollback', 'approve', 'reject', 'close', 'abort', '--reason', 'postmortem', 'schedules', '--dry-run', '--wait', 'REMEDIATE_CREDENTIALS', '~/.config/remediate/credentials']) {
     expect(help.stdout).toContain(c);
   }
   expect(help.stdout).not.toContain('--as');
-  const bad = await remediate('explode');
   expect(bad).toMatchObject({ code: 2 });
   expect(bad.stderr).toMatch(/unknown command "explode"/);
-  expect((await remediate('rollback')).stderr).toMatch(/--target is required/);
-  expect((await remediate('approve', 'x')).stderr).toMatch(/usage: remediate approve <incident-id> <step-id>/);
-  expect((await remediate('start', 'cacheFailure', '--target', 'alfred', '--severity', '9')).stderr).toMatch(/--severity must be/);
-  expect((await remediate('list', '--frobnicate')).code).toBe(2);
+  expect(rollback.stderr).toMatch(/--target is required/);
+  expect(approve.stderr).toMatch(/usage: remediate approve <incident-id> <step-id>/);
+  expect(severity.stderr).toMatch(/--severity must be/);
+  expect(frobnicate.code).toBe(2);
 });
 
 test('each command has its own help and options: an option it does not take is a usage error naming it', async () => {
-  const list = await remediate('list', '--help');
+  const [list, viaHelp, abortH, rollback, start, explode, tag, note, before, extra] = await Promise.all([
+    remediate('list', '--help'),
+    remediate('help', 'abort'),
+    remediate('abort', '-h'),
+    remediate('help', 'rollback'),
+    remediate('help', 'start'),
+    remediate('help', 'explode'),
+    remediate('list', '--tag', 'x'),
+    remediate('approve', 'incident-x', 'step', '--note', 'hi'),
+    remediate('--target', 'alfred', 'rollback'),
+    remediate('show', 'incident-x', 'extra'),
+  ]);
   expect(list.code).toBe(0);
   expect(list.stdout).toMatch(/^Usage: remediate list \[--all\] \[--runbook R\] \[--target T\]\n/);
   expect(list.stdout).toMatch(/\n {2}--runbook R +only this runbook's incidents\n/);
   expect(list.stdout).not.toContain('--tag');
   expect(list.stdout).toContain('--config FILE');
-  const viaHelp = await remediate('help', 'abort');
   expect(viaHelp.code).toBe(0);
-  expect(viaHelp.stdout).toBe((await remediate('abort', '-h')).stdout);
+  expect(viaHelp.stdout).toBe(abortH.stdout);
   expect(viaHelp.stdout).toMatch(/^Usage: remediate abort <incident-id> --reason TEXT\n/);
   expect(viaHelp.stdout).toMatch(/--reason TEXT +why \(required/);
-  const rollback = await remediate('help', 'rollback');
   for (const o of ['--target T', '--tag TAG', '--services a,b', '--migration-downgrade', '--restore-backup', '--dry-run', '--wait', '--param key=value'])
     expect(rollback.stdout).toContain(o);
-  expect((await remediate('help', 'start')).stdout).not.toContain('--restore-backup');
-  expect((await remediate('help', 'explode')).stderr).toMatch(/unknown command "explode"/);
+  expect(start.stdout).not.toContain('--restore-backup');
+  expect(explode.stderr).toMatch(/unknown command "explode"/);
 
-  const tag = await remediate('list', '--tag', 'x');
   expect(tag.code).toBe(2);
   expect(tag.stderr).toBe('error: unknown option --tag for remediate list (see remediate list --help)\n');
-  const note = await remediate('approve', 'incident-x', 'step', '--note', 'hi');
   expect(note.code).toBe(2);
   expect(note.stderr).toMatch(/unknown option --note for remediate approve/);
   // Before the command only global options are taken.
-  const before = await remediate('--target', 'alfred', 'rollback');
   expect(before.code).toBe(2);
   expect(before.stderr).toMatch(/unknown option --target \(see remediate --help/);
   // Operands a command does not take are refused too.
-  expect((await remediate('show', 'incident-x', 'extra')).stderr).toMatch(/usage: remediate show <incident-id>/);
+  expect(extra.stderr).toMatch(/usage: remediate show <incident-id>/);
 });
 
 test('--version prints the package version', async () => {
   const { version } = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
-  const r = await remediate('--version');
+  const [r, json] = await Promise.all([remediate('--version'), remediate('--version', '--json')]);
   expect(r).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
-  expect(JSON.parse((await remediate('--version', '--json')).stdout)).toEqual({ version });
+  expect(JSON.parse(json.stdout)).toEqual({ version });
 });
 
 test('completion: a bash script bash accepts and that completes commands, options and runbooks; a zsh script', async () => {
-  const bash = await remediate('completion', 'bash');
+  const [bash, zsh, fish] = await Promise.all([remediate('completion', 'bash'), remediate('completion', 'zsh'), remediate('completion', 'fish')]);
   expect(bash.code).toBe(0);
   const dir = mkdtempSync(path.join(tmpdir(), 'remediate-completion-'));
   try {
@@ -173,7 +186,6 @@ test('completion: a bash script bash accepts and that completes commands, option
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const zsh = await remediate('completion', 'zsh');
   expect(zsh.code).toBe(0);
   // zsh parses it (scripts/install.sh installs zsh).
   execFileSync('zsh', ['-n'], { input: zsh.stdout });
@@ -183,7 +195,7 @@ test('completion: a bash script bash accepts and that completes commands, option
   const listLine = zsh.stdout.split('\n').find((l) => l.trim().startsWith('list)')) ?? '';
   expect(listLine).toContain("'--all[closed incidents too]'");
   expect(listLine).not.toContain('--tag');
-  expect((await remediate('completion', 'fish')).stderr).toMatch(/usage: remediate completion bash\|zsh/);
+  expect(fish.stderr).toMatch(/usage: remediate completion bash\|zsh/);
 });
 
 test('without packages or a current build it says what to run and exits 2, never with a stack trace', async () => {
@@ -200,10 +212,10 @@ test('without packages or a current build it says what to run and exits 2, never
       `error: remediate cannot run: its packages are not installed in ${root}; run \`npm ci\` and then \`npm run build\` there (or scripts/install.sh)\n`,
     );
     mkdirSync(path.join(root, 'node_modules'));
-    const noBuild = await remediateWith({}, ['list'], '', { bin });
+    const [noBuild, noBuildJson] = await Promise.all([remediateWith({}, ['list'], '', { bin }), remediateWith({}, ['list', '--json'], '', { bin })]);
     expect(noBuild.code).toBe(2);
     expect(noBuild.stderr).toContain(`remediate is not built: ${root}/dist/scripts/remediate/index.js is missing; run \`npm run build\` in ${root}`);
-    expect(jsonError(await remediateWith({}, ['list', '--json'], '', { bin })).error).toContain('remediate is not built');
+    expect(jsonError(noBuildJson).error).toContain('remediate is not built');
 
     const entry = path.join(root, 'dist/scripts/remediate/index.js');
     mkdirSync(path.dirname(entry), { recursive: true });
@@ -228,9 +240,11 @@ test('paths given on the command line resolve against the caller\'s directory; t
   const here = mkdtempSync(path.join(tmpdir(), 'remediate-cwd-'));
   try {
     // The repository's config/engine.yaml, read from elsewhere.
-    const byDefault = await remediateWith({}, ['rollback', '--target', 'mainframe'], '', { cwd: here });
+    const [byDefault, missing] = await Promise.all([
+      remediateWith({}, ['rollback', '--target', 'mainframe'], '', { cwd: here }),
+      remediateWith({}, ['rollback', '--target', 'alfred', '--config', './mine.yaml'], '', { cwd: here }),
+    ]);
     expect(byDefault.stderr).toMatch(/unknown target "mainframe"; configured: alfred/);
-    const missing = await remediateWith({}, ['rollback', '--target', 'alfred', '--config', './mine.yaml'], '', { cwd: here });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`config file not found: ${path.join(here, 'mine.yaml')}`);
     writeFileSync(path.join(here, 'mine.yaml'), 'temporal: [this is not a mapping\n');
@@ -243,74 +257,85 @@ test('paths given on the command line resolve against the caller\'s directory; t
 });
 
 test('under --json every failure is one JSON object with its exit code, on stderr', async () => {
-  expect(jsonError(await remediate('list', '--tag', 'x', '--json'))).toEqual({
+  const [tag, explode, none, unknown, unreachable, noCredential] = await Promise.all([
+    remediate('list', '--tag', 'x', '--json'),
+    remediate('--json', 'explode'),
+    remediate('--json'),
+    remediate('show', 'incident-nope-nowhere', '--json'),
+    remediateWith({ REMEDIATE_CREDENTIALS: path.join(credentials, 'erin'), CODEC_SERVER_URL: 'http://127.0.0.1:9' }, ['list', '--json']),
+    remediateWith({ REMEDIATE_CREDENTIALS: path.join(credentials, 'none') }, ['whoami', '--json']),
+  ]);
+  expect(jsonError(tag)).toEqual({
     error: 'unknown option --tag for remediate list (see remediate list --help)',
     code: 2,
   });
-  expect(jsonError(await remediate('--json', 'explode'))).toEqual({ error: 'unknown command "explode" (see remediate --help)', code: 2 });
-  expect(jsonError(await remediate('--json'))).toEqual({ error: 'a command is required (see remediate --help)', code: 2 });
-  expect(jsonError(await remediate('show', 'incident-nope-nowhere', '--json'))).toEqual({
+  expect(jsonError(explode)).toEqual({ error: 'unknown command "explode" (see remediate --help)', code: 2 });
+  expect(jsonError(none)).toEqual({ error: 'a command is required (see remediate --help)', code: 2 });
+  expect(jsonError(unknown)).toEqual({
     error: 'no incident "incident-nope-nowhere" (see `remediate list --all`)',
     code: 1,
   });
-  const unreachable = await remediateWith(
-    { REMEDIATE_CREDENTIALS: path.join(credentials, 'erin'), CODEC_SERVER_URL: 'http://127.0.0.1:9' },
-    ['list', '--json'],
-  );
   expect(unreachable.code).toBe(1);
   expect(jsonError(unreachable).error).toMatch(/^codec server http:\/\/127\.0\.0\.1:9 cannot be reached/);
-  const noCredential = await remediateWith({ REMEDIATE_CREDENTIALS: path.join(credentials, 'none') }, ['whoami', '--json']);
   expect(jsonError(noCredential)).toMatchObject({ code: 2, error: expect.stringContaining('no credential') });
 });
 
 test('unknown targets and runbooks are refused before any workflow starts', async () => {
-  const r = await remediate('rollback', '--target', 'mainframe');
+  const [r, u] = await Promise.all([remediate('rollback', '--target', 'mainframe'), remediate('start', 'fixEverything', '--target', 'alfred')]);
   expect(r.code).toBe(2);
   expect(r.stderr).toMatch(/unknown target "mainframe"; configured: alfred/);
-  const u = await remediate('start', 'fixEverything', '--target', 'alfred');
   expect(u.code).toBe(2);
   expect(u.stderr).toMatch(/unknown runbook "fixEverything"/);
   await expect(engine.client.workflow.getHandle(incidentWorkflowId('fixEverything', 'alfred')).describe()).rejects.toThrow();
 });
 
 test('who you are comes from the credential: --as is a usage error, none is a clear error, whoami names its owner', async () => {
-  const withAs = await remediate('approve', 'incident-x', 'step', '--as', 'alice');
-  expect(withAs.code).toBe(2);
-  expect(withAs.stderr).toMatch(/--as is not an option: who you are comes from your credential/);
-  expect((await remediate('rollback', '--target', 'alfred', '--as', 'erin')).stderr).toMatch(/who you are comes from your credential/);
-
   // No credential: the file it looked for, and how to get one. Exit 2, as for any bad setup.
   const nowhere = path.join(credentials, 'none', 'credentials');
-  for (const args of [['list'], ['show', 'incident-x'], ['approve', 'incident-x', 'step'], ['whoami']]) {
-    const r = await remediateWith({ REMEDIATE_CREDENTIALS: nowhere }, args);
+  const noCredentialArgs = [['list'], ['show', 'incident-x'], ['approve', 'incident-x', 'step'], ['whoami']];
+  // The default place when REMEDIATE_CREDENTIALS is not set.
+  const home = mkdtempSync(path.join(tmpdir(), 'remediate-home-'));
+  // A credential others can read.
+  const open = path.join(credentials, 'open');
+  writeFileSync(open, tokenOf('alice'));
+  chmodSync(open, 0o644);
+  // A token the codec server does not know.
+  const stale = path.join(credentials, 'stale');
+  writeFileSync(stale, 'not-a-token-of-anyone', { mode: 0o600 });
+  const [withAs, rollbackAs, noCredential, byDefault, refused, me, dave, unknown] = await Promise.all([
+    remediate('approve', 'incident-x', 'step', '--as', 'alice'),
+    remediate('rollback', '--target', 'alfred', '--as', 'erin'),
+    Promise.all(noCredentialArgs.map((args) => remediateWith({ REMEDIATE_CREDENTIALS: nowhere }, args))),
+    remediateWith({ HOME: home }, ['list']),
+    remediateWith({ REMEDIATE_CREDENTIALS: open }, ['whoami']),
+    as('alice', 'whoami'),
+    as('dave', 'whoami', '--json'),
+    remediateWith({ REMEDIATE_CREDENTIALS: stale }, ['list']),
+  ]);
+
+  expect(withAs.code).toBe(2);
+  expect(withAs.stderr).toMatch(/--as is not an option: who you are comes from your credential/);
+  expect(rollbackAs.stderr).toMatch(/who you are comes from your credential/);
+
+  for (const [i, args] of noCredentialArgs.entries()) {
+    const r = noCredential[i] as Result;
     expect({ args, code: r.code }).toEqual({ args, code: 2 });
     expect(r.stderr).toContain(`no credential: ${nowhere} does not exist`);
     expect(r.stderr).toContain('remediate login');
   }
-  // The default place when REMEDIATE_CREDENTIALS is not set.
-  const home = mkdtempSync(path.join(tmpdir(), 'remediate-home-'));
-  const byDefault = await remediateWith({ HOME: home }, ['list']);
   expect(byDefault.code).toBe(2);
   expect(byDefault.stderr).toContain(`no credential: ${path.join(home, '.config/remediate/credentials')} does not exist`);
 
   // A credential others can read is refused, with the chmod that fixes it.
-  const open = path.join(credentials, 'open');
-  writeFileSync(open, tokenOf('alice'));
-  chmodSync(open, 0o644);
-  const refused = await remediateWith({ REMEDIATE_CREDENTIALS: open }, ['whoami']);
   expect(refused.code).toBe(2);
   expect(refused.stderr).toContain(`credential ${open} can be read by others (mode 0644): chmod 600 ${open}`);
 
   // whoami: the token's owner, as the codec server takes it.
-  const me = await as('alice', 'whoami');
   expect(me.code).toBe(0);
   expect(me.stdout).toMatch(/^alice \(via token\) at http:\/\/127\.0\.0\.1:\d+/);
-  expect(JSON.parse((await as('dave', 'whoami', '--json')).stdout)).toMatchObject({ name: 'dave', via: 'token', server: codec.url });
+  expect(JSON.parse(dave.stdout)).toMatchObject({ name: 'dave', via: 'token', server: codec.url });
 
   // A token the codec server does not know: exit 1, sign in again.
-  const stale = path.join(credentials, 'stale');
-  writeFileSync(stale, 'not-a-token-of-anyone', { mode: 0o600 });
-  const unknown = await remediateWith({ REMEDIATE_CREDENTIALS: stale }, ['list']);
   expect(unknown.code).toBe(1);
   expect(unknown.stderr).toContain(`does not accept the credential in ${stale} (401)`);
   expect(unknown.stderr).toContain('remediate login');
@@ -321,11 +346,12 @@ test('remediate login checks the token with the codec server and stores it, mode
   const home = mkdtempSync(path.join(tmpdir(), 'remediate-home-'));
   try {
     const file = path.join(home, '.config/remediate/credentials');
-    const wrong = await remediateWith({ HOME: home }, ['login'], 'not-a-token\n');
+    // Neither stores anything.
+    const [wrong, empty] = await Promise.all([remediateWith({ HOME: home }, ['login'], 'not-a-token\n'), remediateWith({ HOME: home }, ['login'], '\n')]);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/does not accept this token \(401\)/);
     expect(existsSync(file)).toBe(false);
-    expect((await remediateWith({ HOME: home }, ['login'], '\n')).code).toBe(2);
+    expect(empty.code).toBe(2);
 
     const ok = await remediateWith({ HOME: home }, ['login'], `${tokenOf('bob')}\n`);
     expect(ok.code).toBe(0);
@@ -356,18 +382,20 @@ test('a dry-run rollback with --wait prints progress and the plan, and exits 0',
   expect(r.stdout).toMatch(/\[TRIAGE\] phase TRIAGE/);
   expect(r.stdout).toMatch(/step recreate-api \[approve\] would-do/);
   expect(r.stdout).toMatch(/outcome dry-run/);
-  const json = await remediate('show', incidentWorkflowId('rollback', 'alfred'), '--json');
+  // --out is relative to where the engineer stands, not to the repository.
+  const here = mkdtempSync(path.join(tmpdir(), 'remediate-out-'));
+  const [json, pm, written] = await Promise.all([
+    remediate('show', incidentWorkflowId('rollback', 'alfred'), '--json'),
+    remediate('postmortem', incidentWorkflowId('rollback', 'alfred')),
+    remediateWith({ REMEDIATE_CREDENTIALS: path.join(credentials, 'erin') }, ['postmortem', incidentWorkflowId('rollback', 'alfred'), '--out', 'report.md'], '', { cwd: here }),
+  ]);
   expect(JSON.parse(json.stdout)).toMatchObject({ runbook: 'rollback', outcome: 'dry-run', requestedBy: 'erin' });
   // The post-mortem is written from the incident's event history.
-  const pm = await remediate('postmortem', incidentWorkflowId('rollback', 'alfred'));
   expect(pm.code).toBe(0);
   expect(pm.stdout).toMatch(/## Post-Mortem: INC-\d{4}-\d{2}-\d{2}-rollback/);
   expect(pm.stdout).toMatch(/\| \d{2}:\d{2}:\d{2} \| Incident opened by erin/);
   expect(pm.stdout).toMatch(/Incident closed: dry-run/);
-  // --out is relative to where the engineer stands, not to the repository.
-  const here = mkdtempSync(path.join(tmpdir(), 'remediate-out-'));
   try {
-    const written = await remediateWith({ REMEDIATE_CREDENTIALS: path.join(credentials, 'erin') }, ['postmortem', incidentWorkflowId('rollback', 'alfred'), '--out', 'report.md'], '', { cwd: here });
     expect(written.code).toBe(0);
     expect(readFileSync(path.join(here, 'report.md'), 'utf8')).toBe(written.stdout.replace(/\n$/, ''));
     expect(existsSync(path.join(REPO, 'report.md'))).toBe(false);
@@ -382,21 +410,25 @@ test('approvals through the script: requester and strangers refused, reject esca
   expect(started.code).toBe(0);
   await engine.waitFor(engine.client.workflow.getHandle(id), (s) => s.pending.some((p) => p.stepId === 'recreate-api'));
 
-  const listed = await remediate('list', '--target', 'alfred');
+  // Reads and requests the workflow refuses: none changes the incident.
+  const [listed, own, ownJsonRun, stranger, notPending, again] = await Promise.all([
+    remediate('list', '--target', 'alfred'),
+    as('erin', 'approve', id, 'recreate-api'),
+    as('erin', 'approve', id, 'recreate-api', '--json'),
+    // dave signs in fine but is not among the policy's approvers.
+    as('dave', 'approve', id, 'recreate-api'),
+    as('alice', 'approve', id, 'restore-backup'),
+    as('erin', 'rollback', '--target', 'alfred'),
+  ]);
   expect(listed.stdout).toContain(id);
 
-  const own = await as('erin', 'approve', id, 'recreate-api');
   expect(own.code).toBe(1);
   expect(own.stderr).toMatch(/refused: erin opened this incident and cannot approve/);
-  const ownJson = jsonError(await as('erin', 'approve', id, 'recreate-api', '--json'));
+  const ownJson = jsonError(ownJsonRun);
   expect(ownJson).toMatchObject({ code: 1, error: expect.stringMatching(/^refused: erin opened this incident and cannot approve/) });
-  // dave signs in fine but is not among the policy's approvers.
-  const stranger = await as('dave', 'approve', id, 'recreate-api');
   expect(stranger.stderr).toMatch(/not an allowed approver/);
-  const notPending = await as('alice', 'approve', id, 'restore-backup');
   expect(notPending.stderr).toMatch(/not waiting for approval/);
 
-  const again = await as('erin', 'rollback', '--target', 'alfred');
   expect(again.code).toBe(1);
   expect(again.stderr).toMatch(/already open/);
 
@@ -426,14 +458,17 @@ test('an abort through the script: an early close points to it, it needs a reaso
   expect((await as('erin', 'rollback', '--target', 'alfred', '--services', 'api', '--tag', '1.0.0')).code).toBe(0);
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'recreate-api'));
 
-  const early = await as('bob', 'close', id);
+  const [early, noReason, daves] = await Promise.all([
+    as('bob', 'close', id),
+    as('bob', 'abort', id),
+    // dave signs in fine but may not approve, so he may not abort either: the workflow refuses it.
+    as('dave', 'abort', id, '--reason', 'I want it gone'),
+  ]);
   expect(early.code).toBe(1);
   expect(early.stderr).toMatch(/not escalated; .*remediate abort incident-rollback-alfred --reason/);
-  const noReason = await as('bob', 'abort', id);
   expect(noReason.code).toBe(2);
   expect(noReason.stderr).toMatch(/an abort needs a reason/);
-  // dave signs in fine but may not approve, so he may not abort either: the workflow refuses it.
-  expect((await as('dave', 'abort', id, '--reason', 'I want it gone')).code).toBe(0);
+  expect(daves.code).toBe(0);
   await engine.waitFor(h, (s) => s.timeline.some((t) => t.event === 'refused abort from dave: not an allowed approver'));
   expect((await h.query('status')) as { phase: string }).toMatchObject({ phase: 'MITIGATE' });
 

@@ -11,20 +11,26 @@ import { apiWithoutMemoryLimit, drillPg, health, processFault } from '../helpers
 jest.setTimeout(180_000);
 
 const MB = 1024 * 1024;
+/** The target's slow-query threshold in these drills, seconds (the least the configuration takes). */
+const SLOW = 5;
 let engine: Engine;
 
 function pg(database: string): PgClient {
   return drillPg(database);
 }
 
-/** Non-idle sessions of the drill database running pg_sleep, as pg_stat_activity reports them. */
-async function sleepers(database: string): Promise<number[]> {
+/**
+ * Non-idle sessions of the drill database running pg_sleep, as pg_stat_activity reports them; with
+ * `olderThanSeconds`, only those running longer than that.
+ */
+async function sleepers(database: string, olderThanSeconds = 0): Promise<number[]> {
   const c = pg('postgres');
   await c.connect();
   try {
     const r = await c.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()`,
-      [database],
+      `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()
+         AND now() - query_start > make_interval(secs => $2)`,
+      [database, olderThanSeconds],
     );
     return r.rows.map((x) => x.pid);
   } finally {
@@ -37,7 +43,7 @@ beforeAll(async () => {
   engine = await startEngine({
     configure: (cfg) => {
       const t = cfg.targets.alfred;
-      if (t) t.thresholds.slowQuerySeconds = 5;
+      if (t) t.thresholds.slowQuerySeconds = SLOW;
     },
   });
 });
@@ -58,16 +64,16 @@ test('long queries of the target database are terminated after approval; other d
   other.on('error', () => undefined);
   const otherQuery = other.query('SELECT pg_sleep(90)').catch(() => undefined);
   try {
-    await waitUntil('queries older than 5 s', async () => (await sleepers('alfred')).length === 2, 20_000);
-    await new Promise((r) => setTimeout(r, 6000));
+    // Both queries past the threshold by the server's own clock, with a second to spare.
+    await waitUntil(`queries older than ${SLOW + 1} s`, async () => (await sleepers('alfred', SLOW + 1)).length === 2, 20_000);
     const slow = await sleepers('alfred');
     const elsewhere = await sleepers('postgres');
     expect(elsewhere).toHaveLength(1);
 
     const h = await engine.start({ runbook: 'latencySpike', target: 'alfred', requestedBy: 'alertmanager' });
     const waiting = await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'terminate-long-queries'));
-    expect(waiting.diagnosis).toMatch(/2 queries running > 5 s/);
-    expect(waiting.findings.find((f) => f.check === 'queries running > 5 s')?.detail).toMatch(/pg_sleep/);
+    expect(waiting.diagnosis).toMatch(new RegExp(`2 queries running > ${SLOW} s`));
+    expect(waiting.findings.find((f) => f.check === `queries running > ${SLOW} s`)?.detail).toMatch(/pg_sleep/);
     expect(waiting.actions.map((a) => a.stepId)).toEqual(['terminate-long-queries']);
 
     await h.signal(approveSignal, { incidentId: h.workflowId, stepId: 'terminate-long-queries', approver: 'alice' });
@@ -97,7 +103,7 @@ test('memory growth is handed to INC-11 as a child incident; its timeline joins 
     runbook: 'latencySpike',
     target: 'alfred',
     requestedBy: 'alertmanager',
-    params: { memoryLimitMb: 384, watchMs: 8000 },
+    params: { memoryLimitMb: 384, watchMs: 5000 },
   });
   await engine.waitFor(h, (s) => s.pending.some((p) => p.stepId === 'hand-off-memory-leak'));
   // One approval here covers the child's single-approver restart.

@@ -1,8 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
-import { decodeHistoryPayloads } from '../../../src/lib/history';
 import { normaliseHistory, renderPostmortem } from '../../../src/postmortem';
 import { defineCommand } from '../command';
 import { Failure, UsageError } from '../errors';
@@ -28,6 +25,12 @@ export default defineCommand({
     const id = incidentId(ctx.operands[0]);
     const outFile = ctx.opts.out === undefined ? undefined : userPath(ctx.opts.out);
     return async ({ client, codecs }) => {
+      // Loaded once the command runs (see incidents.ts): the session has loaded the client already.
+      const [{ WorkflowNotFoundError }, { temporal }, { decodeHistoryPayloads }] = await Promise.all([
+        import('@temporalio/client'),
+        import('@temporalio/proto'),
+        import('../../../src/lib/history'),
+      ]);
       // The history is all it needs: no worker has to answer a query for a closed incident.
       const fetched = await client.workflow
         .getHandle(id)

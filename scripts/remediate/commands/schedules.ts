@@ -1,4 +1,3 @@
-import { applySchedules } from '../../../src/lib/schedules';
 import { defineCommand } from '../command';
 import { UsageError } from '../errors';
 
@@ -12,6 +11,8 @@ export default defineCommand({
   prepare(ctx, cfg) {
     if (ctx.operands[0] !== 'apply') throw new UsageError('usage: remediate schedules apply');
     return async ({ client }) => {
+      // Loaded when it runs (see incidents.ts): it brings the Temporal client's schedule API.
+      const { applySchedules } = await import('../../../src/lib/schedules');
       const applied = await applySchedules(client, cfg);
       ctx.print(
         applied,
