@@ -17,11 +17,11 @@ const INDEPENDENT = [
   // test/workflows/evidence/ runs runbooks on the drill; test/workflows/<runbook>.evidence.test.ts are pure.
   /\/test\/workflows\/[^/]+\.(plan|evidence)\.test\.ts$/,
   /\/test\/workflows\/(shape|support-report|threshold-settings|kernel\/approvals)\.test\.ts$/,
-  /\/test\/lib\/(action-budget|codec|config-file|migration-chain|runbook-params|target-signals)\.test\.ts$/,
+  /\/test\/lib\/(action-budget|codec|config-file|maintenance|migration-chain|runbook-params|target-signals)\.test\.ts$/,
   /\/test\/receiver\/(parsing|dispatch)\.test\.ts$/,
   /\/test\/comms\/templates\.test\.ts$/,
   /\/test\/postmortem\/postmortem\.test\.ts$/,
-  /\/test\/config(-(api|integrity|policy|redis|seed-steps|signals|thresholds))?\.test\.ts$/,
+  /\/test\/config(-(api|docker|integrity|policy|redis|seed-steps|signals|thresholds|worker-deployment))?\.test\.ts$/,
   // Its own codec server, on an ephemeral port.
   /\/test\/codec-server\/server\.test\.ts$/,
   // Read the repository's files (and run promtool / amtool on them), never the stack.
