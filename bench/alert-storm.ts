@@ -4,21 +4,26 @@
  * `signalWithStart` loop doing the same work from the same process. Medians over R runs.
  *
  *   npx tsx bench/alert-storm.ts [--alerts 10000] [--incidents 50] [--concurrency 64] [--runs 5]
- *                                [--per-request 1] [--coalesce-ms 0] [--section "Alert storm"]
+ *                                [--per-request 1] [--coalesce-ms 0] [--temporal dev|cluster] [--section NAME]
+ *
+ * `--temporal cluster`: against the cluster profile instead (brought up with scripts/cluster.sh up:
+ * the multi-service server on PostgreSQL, mTLS); the receiver, the thin front and the bare loop all
+ * connect with the cluster's address and client certificate, the server CPU is the cluster server's,
+ * and the table goes to a section of its own ("Alert storm (cluster profile)" unless `--section`).
  *
  * `--per-request N`: each webhook carries N alerts of one incident, as Alertmanager sends a group (the
  * bare loop still makes one call per alert, the thin front too); `--coalesce-ms`: the receiver's
  * `lanes.coalesceWindowMs`.
  *
  * Checks: exactly F workflows, and every alert counted (signals in the histories = N). Writes its
- * table into BENCHMARKS.md (section "Alert storm") with the machine it ran on.
+ * table into BENCHMARKS.md (section "Alert storm", or `--section`) with the machine it ran on.
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import type { EngineConfig } from '../src/config';
 import { incidentWorkflowId } from '../src/workflows/contracts';
-import { connect, cpuSeconds, decodedHistory, stackConfig, startBenchEngine, temporalServerPid } from './processes';
+import { connect, cpuSeconds, decodedHistory, stackConfig, startBenchEngine, temporalServerPid, useCluster } from './processes';
 import { signalStormAlert } from './storm-call';
 import { machine, median, percentile, writeSection } from './report';
 
@@ -201,16 +206,24 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '5' },
       'per-request': { type: 'string', default: '1' },
       'coalesce-ms': { type: 'string', default: '0' },
-      section: { type: 'string', default: 'Alert storm' },
+      temporal: { type: 'string', default: 'dev' },
+      section: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
+  const usage =
+    'usage: npx tsx bench/alert-storm.ts [--alerts 10000] [--incidents 50] [--concurrency 64] [--runs 5] [--per-request 1] [--coalesce-ms 0] [--temporal dev|cluster] [--section NAME]';
   if (values.help) {
-    console.log(
-      'usage: npx tsx bench/alert-storm.ts [--alerts 10000] [--incidents 50] [--concurrency 64] [--runs 5] [--per-request 1] [--coalesce-ms 0] [--section NAME]',
-    );
+    console.log(usage);
     return;
   }
+  const profile = values.temporal;
+  if (profile !== 'dev' && profile !== 'cluster') {
+    console.error(`--temporal must be dev or cluster, not "${profile}"\n${usage}`);
+    process.exit(2);
+  }
+  const section = values.section ?? (profile === 'cluster' ? 'Alert storm (cluster profile)' : 'Alert storm');
+  if (profile === 'cluster') useCluster();
   const alerts = Number(values.alerts);
   const incidents = Number(values.incidents);
   const concurrency = Number(values.concurrency);
@@ -262,7 +275,8 @@ async function main(): Promise<void> {
   };
   const table = [
     `${alerts} alerts over ${incidents} incidents, concurrency ${concurrency}, ${shape.perRequest} alert(s) per webhook` +
-      `${shape.coalesceMs > 0 ? `, receiver coalescing window ${shape.coalesceMs} ms` : ''}, median of ${runs} runs each (order rotated).`,
+      `${shape.coalesceMs > 0 ? `, receiver coalescing window ${shape.coalesceMs} ms` : ''}, median of ${runs} runs each (order rotated)` +
+      `${profile === 'cluster' ? ', against the cluster profile (scripts/cluster.sh)' : ''}.`,
     '',
     '| path | alerts/s | p50 ack (ms) | p99 ack (ms) | workflows | alerts counted | signals | CPU: server / front / load generator (% of a core) | CPU ms per alert: server / front / load generator |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -272,7 +286,7 @@ async function main(): Promise<void> {
       `Thinnest HTTP front / bare loop: **${(rate('thin') / rate('bare')).toFixed(2)}×**: the ceiling for any HTTP receiver on this machine.`,
   ].join('\n');
   const command = `npx tsx bench/alert-storm.ts${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
-  writeSection(values.section as string, `${table}\n\n${await machine()}`, command);
+  writeSection(section, `${table}\n\n${await machine()}`, command);
   console.log(table);
 }
 

@@ -2,13 +2,15 @@
  * Benchmarks run the engine as users run it: the worker and the receiver each in a process of its
  * own (`node --import tsx`, one process each, so /proc/<pid> is the process itself), against the
  * real Temporal dev server and the real drill target. The load generator is the benchmark process.
+ * `useCluster()` points them all at the cluster profile instead (scripts/cluster.sh: the
+ * multi-service server on PostgreSQL, its frontend behind mTLS).
  *
  * Each run gets a private task queue, a private config (targets `bench-<run>-<i>` that are copies of
  * the drill target `alfred`, or `alfred` itself) and a private state directory. Payloads are
  * encrypted with the stack's codec secrets (codec.secretsFile of config/engine.yaml), as the engine's
  * own processes encrypt them; operators decide through the stack's codec server (`operatorClient`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -21,12 +23,42 @@ import { loadConfig, type EngineConfig } from '../src/config';
 import { engineCodecs } from '../src/lib/codec';
 import { RemoteCodec } from '../src/lib/codec/remote';
 import { decodeHistoryPayloads } from '../src/lib/history';
-import { connectClient, loadCodecSecrets } from '../src/lib/temporal';
+import { connectClient, connectionOptions, loadCodecSecrets } from '../src/lib/temporal';
 import { workflowBundleOptions } from '../src/workers/bundle';
 import { budgetWorkflowId, guardWorkflowId } from '../src/workflows/contracts';
 
 export const REPO = path.resolve(__dirname, '..');
 const BUNDLE_DIR = path.join(REPO, '.stack/build');
+const STACK_DIR = process.env.STACK_DIR ?? path.join(REPO, '.stack');
+
+/** Which Temporal the benchmark's processes use: the dev server (scripts/stack.sh) or the cluster profile. */
+export type TemporalProfile = 'dev' | 'cluster';
+let profile: TemporalProfile = 'dev';
+
+export function temporalProfile(): TemporalProfile {
+  return profile;
+}
+
+/**
+ * Brings the cluster profile up (`scripts/cluster.sh up`: seconds when it runs) and points every
+ * process of the benchmark at it from then on: the configuration `stackConfig()` gives (and so the
+ * engine config the worker, receiver and thin front read) carries the cluster's address and client
+ * certificate, and `temporalServerPid()` is the cluster server's.
+ */
+export function useCluster(): void {
+  execFileSync('bash', [path.join(REPO, 'scripts/cluster.sh'), 'up'], { stdio: ['ignore', 2, 2], env: { ...process.env, STACK_DIR } });
+  profile = 'cluster';
+}
+
+/** The variables scripts/cluster.sh writes for the engine (.stack/cluster/engine.env): address, namespace, mTLS files. */
+function clusterEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(path.join(STACK_DIR, 'cluster/engine.env'), 'utf8').split('\n')) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m) out[m[1] as string] = m[2] as string;
+  }
+  return out;
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -153,9 +185,13 @@ async function stopChild(child: ChildProcess | undefined): Promise<void> {
   clearTimeout(timer);
 }
 
-/** The stack's engine config (config/engine.yaml), its file paths made absolute. */
+/**
+ * The stack's engine config (config/engine.yaml), its file paths made absolute; on the cluster
+ * profile, read with the variables scripts/cluster.sh writes (its `temporal:` is the cluster's).
+ */
 export function stackConfig(): EngineConfig {
-  const config = loadConfig(path.join(REPO, 'config/engine.yaml'));
+  const env = profile === 'cluster' ? { ...process.env, ...clusterEnv() } : process.env;
+  const config = loadConfig(path.join(REPO, 'config/engine.yaml'), env);
   config.docker.socketPath = path.resolve(REPO, config.docker.socketPath);
   config.codec.secretsFile = path.resolve(REPO, config.codec.secretsFile);
   return config;
@@ -166,9 +202,9 @@ export function benchCodecs(config: EngineConfig = stackConfig()): PayloadCodec[
   return engineCodecs(loadCodecSecrets(config));
 }
 
-/** A client that encrypts and decodes as the engine's own processes do. */
+/** A client that encrypts and decodes as the engine's own processes do, connected as they connect (TLS included). */
 export async function connect(config: EngineConfig = stackConfig()): Promise<Client> {
-  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? config.temporal.address });
+  const connection = await Connection.connect(connectionOptions(config));
   return new Client({ connection, namespace: config.temporal.namespace, dataConverter: { payloadCodecs: benchCodecs(config) } });
 }
 
@@ -177,8 +213,7 @@ export async function connect(config: EngineConfig = stackConfig()): Promise<Cli
  * personal token from $STACK_DIR/secrets/tokens/<name>, so what it sends arrives sealed with their name.
  */
 export async function operatorClient(name: string, config: EngineConfig = stackConfig()): Promise<Client> {
-  const stackDir = process.env.STACK_DIR ?? path.join(REPO, '.stack');
-  const token = readFileSync(path.join(stackDir, 'secrets', 'tokens', name), 'utf8').trim();
+  const token = readFileSync(path.join(STACK_DIR, 'secrets', 'tokens', name), 'utf8').trim();
   return connectClient(config, { payloadCodecs: [new RemoteCodec({ url: config.codec.serverUrl, token, namespace: config.temporal.namespace })] });
 }
 
@@ -349,11 +384,15 @@ export function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-/** The Temporal server's pid: TEMPORAL_SERVER_PID, or the dev server's as scripts/stack.sh recorded it. */
+/**
+ * The Temporal server's pid: TEMPORAL_SERVER_PID, or as the script that started it recorded it (the
+ * dev server's by scripts/stack.sh, the cluster server's by scripts/cluster.sh).
+ */
 export function temporalServerPid(): number | undefined {
   if (process.env.TEMPORAL_SERVER_PID) return Number(process.env.TEMPORAL_SERVER_PID) || undefined;
+  const file = profile === 'cluster' ? 'temporal-cluster.pid' : 'temporal.pid';
   try {
-    return Number(readFileSync(path.join(REPO, '.stack/started/temporal.pid'), 'utf8').trim()) || undefined;
+    return Number(readFileSync(path.join(STACK_DIR, 'started', file), 'utf8').trim()) || undefined;
   } catch {
     return undefined;
   }

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { temporalServerPid } from './processes';
+import { temporalProfile, temporalServerPid } from './processes';
 
 const FILE = path.resolve(__dirname, '../BENCHMARKS.md');
 
@@ -38,14 +38,23 @@ function serverStore(): string {
   }
 }
 
+/** The Temporal server measured against: the dev server (the CLI's version), or the cluster profile's server. */
+function server(): string {
+  if (temporalProfile() === 'cluster') {
+    // The running binary itself (scripts/cluster.sh may be given another with TEMPORAL_SERVER_BIN).
+    const running = version(`/proc/${temporalServerPid()}/exe`, ['--version']);
+    return `Temporal server ${running.replace(/^temporal version\s*/, '')} (cluster profile: frontend, history, matching and worker in one process on PostgreSQL, mTLS)`;
+  }
+  const gopath = version('go', ['env', 'GOPATH']);
+  return `${version(process.env.TEMPORAL_BIN ?? path.join(gopath, 'bin/temporal'), ['--version'])} (${serverStore()})`;
+}
+
 /** The machine and versions a figure was measured on. */
 export async function machine(): Promise<string> {
-  const gopath = version('go', ['env', 'GOPATH']);
-  const temporal = version(process.env.TEMPORAL_BIN ?? path.join(gopath, 'bin/temporal'), ['--version']);
   const cpu = os.cpus()[0]?.model ?? '?';
   return [
     `Machine: ${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${os.platform()} ${os.release()}; ` +
-      `Node ${process.version}; ${temporal} (${serverStore()}); measured ${new Date().toISOString().slice(0, 16)} UTC.`,
+      `Node ${process.version}; ${server()}; measured ${new Date().toISOString().slice(0, 16)} UTC.`,
   ].join('\n');
 }
 
