@@ -35,7 +35,7 @@ import {
   type Netns,
   type TcpRelay,
 } from '../helpers/netns';
-import { alertmanagerPayload, eventually } from '../receiver/helpers';
+import { alertmanagerPayload, eventually, terminateRun } from '../receiver/helpers';
 
 jest.setTimeout(60_000);
 
@@ -230,14 +230,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(receivers.map(stopReceiver));
   if (client) {
-    for await (const wf of client.workflow.list({
-      query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'`,
-    })) {
-      await client.workflow
-        .getHandle(wf.workflowId, wf.runId)
-        .terminate('test finished')
-        .catch(() => undefined);
-    }
+    await terminateRun(client, taskQueue);
     await client.connection.close();
   }
   await Promise.all(relays.map((r) => r.close()));

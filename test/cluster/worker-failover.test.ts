@@ -18,6 +18,7 @@ import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-proces
 import { testDataConverter } from '../helpers/codec';
 import { startsSince } from '../helpers/podman-events';
 import { CLUSTER_UP_TIMEOUT_MS, clusterUp, onCluster } from '../helpers/cluster';
+import { terminateRun } from '../receiver/helpers';
 
 jest.setTimeout(180_000);
 
@@ -54,14 +55,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const w of workers) w.kill();
   if (client) {
-    for await (const wf of client.workflow.list({
-      query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'`,
-    })) {
-      await client.workflow
-        .getHandle(wf.workflowId, wf.runId)
-        .terminate('test finished')
-        .catch(() => undefined);
-    }
+    await terminateRun(client, taskQueue);
     await clearGuards(client);
   }
   const redis = await drillContainer(docker, 'redis');
