@@ -239,8 +239,8 @@ export function createDispatcher(deps: DispatcherDeps) {
     }
   }
 
+  /** Sends the lane's batches in order; enqueue marked it sending when it scheduled this. */
   async function drain(workflowId: string, lane: Lane): Promise<void> {
-    lane.sending = true;
     lane.gathering = false;
     for (let batch = lane.queue.shift(); batch; batch = lane.queue.shift()) {
       try {
