@@ -6,50 +6,29 @@
  * the personal credential (who you are comes from it, not from a flag), refusals, dry-run rollback
  * with --wait.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { incidentWorkflowId } from '../../src/workflows/contracts';
-import { credentialFile, startTestCodecServer, tokenOf, type FixtureOperator, type TestCodecServer } from '../helpers/codec';
-import { REPO, STACK_DIR, startEngine, type Engine } from '../helpers/engine';
+import { startTestCodecServer, tokenOf, type FixtureOperator, type TestCodecServer } from '../helpers/codec';
+import { REPO, startEngine, type Engine } from '../helpers/engine';
+import { remediateCli, type CliResult, type RemediateCli } from '../helpers/remediate-cli';
 
 jest.setTimeout(120_000);
 
 let engine: Engine;
 let codec: TestCodecServer;
+let cli: RemediateCli;
 let credentials: string;
 
-type Result = { code: number; stdout: string; stderr: string };
+type Result = CliResult;
 
-/**
- * The script as `who` (a fixture operator's credential), or with `env` as given (no credential, another
- * file), run from `cwd` (default: the repository) or as another copy of bin/remediate (`bin`).
- */
-async function remediateWith(
-  env: Record<string, string | undefined>,
-  args: string[],
-  stdin?: string,
-  where: { cwd?: string; bin?: string } = {},
-): Promise<Result> {
-  const child = spawn(where.bin ?? path.join(REPO, 'bin/remediate'), args, {
-    env: { ...process.env, STACK_DIR, TEMPORAL_TASK_QUEUE: engine.taskQueue, CODEC_SERVER_URL: codec.url, REMEDIATE_CREDENTIALS: undefined, ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-    ...(where.cwd ? { cwd: where.cwd } : {}),
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  child.stdin.end(stdin ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? -1)));
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+/** The script with `env` as given (see test/helpers/remediate-cli.ts). */
+const remediateWith: RemediateCli['withEnv'] = (...a) => cli.withEnv(...a);
 
 async function as(who: FixtureOperator, ...args: string[]): Promise<Result> {
-  return remediateWith({ REMEDIATE_CREDENTIALS: path.join(credentials, who) }, args);
+  return cli.as(who, ...args);
 }
 
 /** Commands that need no credential (help, usage errors found before it is read). */
@@ -69,12 +48,11 @@ function jsonError(r: Result): { error: string; code: number } {
 }
 
 beforeAll(async () => {
-  // bin/remediate runs the compiled client: build it when a source is newer (scripts/test.sh does too).
-  execFileSync('bash', [path.join(REPO, 'scripts/build-cli.sh')], { stdio: 'inherit' });
   codec = await startTestCodecServer();
-  credentials = mkdtempSync(path.join(tmpdir(), 'remediate-creds-'));
-  for (const who of ['alice', 'bob', 'dave', 'erin'] as const) credentialFile(who, credentials);
   engine = await startEngine();
+  // bin/remediate runs the compiled client: built when a source is newer (scripts/test.sh does too).
+  cli = remediateCli({ taskQueue: engine.taskQueue, codecUrl: codec.url });
+  credentials = cli.credentials;
 });
 
 afterAll(async () => {
@@ -89,7 +67,7 @@ afterAll(async () => {
   }
   await engine.stop();
   await codec.close();
-  rmSync(credentials, { recursive: true, force: true });
+  cli.close();
 });
 
 test('--help documents every command; bad usage exits 2 with a message', async () => {
