@@ -35,17 +35,32 @@ export async function startTimeSkipping(secrets: CodecSecrets): Promise<TestWork
   const stackDir = process.env.STACK_DIR ? path.resolve(REPO, process.env.STACK_DIR) : path.join(REPO, '.stack');
   if (!existsSync(path.join(stackDir, 'test-server/lib'))) throw new Error(`no test server in ${stackDir}/test-server: run scripts/install.sh`);
   installRuntime();
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: TEST_SERVER } },
-    // env.client: waiting on a result skips time; it encrypts and decrypts as the engine does.
-    client: { dataConverter: engineDataConverter(secrets) },
-  });
+  const env = await createWithRetries(secrets);
   const { INDEXED_VALUE_TYPE_KEYWORD: KEYWORD, INDEXED_VALUE_TYPE_INT: INT } = temporal.api.enums.v1.IndexedValueType;
   await env.connection.operatorService.addSearchAttributes({
     namespace: 'default',
     searchAttributes: { [SA_SCENARIO.name]: KEYWORD, [SA_SEVERITY.name]: INT, [SA_TARGET.name]: KEYWORD, [SA_PHASE.name]: KEYWORD, [SA_RUNBOOK.name]: KEYWORD },
   });
   return env;
+}
+
+/**
+ * The SDK gives the server's JVM five seconds to listen; on a machine busy with the rest of the suite
+ * it sometimes needs longer. Only that failure is tried again (three tries in all), each on a new port.
+ */
+async function createWithRetries(secrets: CodecSecrets): Promise<TestWorkflowEnvironment> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TestWorkflowEnvironment.createTimeSkipping({
+        server: { executable: { type: 'existing-path', path: TEST_SERVER } },
+        // env.client: waiting on a result skips time; it encrypts and decrypts as the engine does.
+        client: { dataConverter: engineDataConverter(secrets) },
+      });
+    } catch (err) {
+      if (attempt >= 3 || !/did not start within/.test(String((err as Error)?.message ?? err))) throw err;
+      process.stderr.write(`time-skipping server: slow start (try ${attempt} of 3), trying again\n`);
+    }
+  }
 }
 
 /** A worker on the test server: the real workflow bundle, the given activities, the engine's codecs. */
