@@ -10,12 +10,12 @@
  *   dispatch     ActivityTaskScheduled → ActivityTaskStarted (server dispatch to the activity poller)
  * Side by side in the same run: the same incident started by a bare signalWithStart from this process.
  *
- *   npx tsx bench/alert-latency.ts [--alerts 20] [--runs 5]
+ *   npx tsx bench/alert-latency.ts [--alerts 20] [--runs 5] [--temporal dev|cluster]
  */
 import { parseArgs } from 'node:util';
 import { buildIncidentInput } from '../src/lib/incident-input';
 import { alertSignal, incidentWorkflowId } from '../src/workflows/contracts';
-import { eventTimes, startBenchEngine, type BenchEngine } from './processes';
+import { chooseProfile, eventTimes, startBenchEngine, type BenchEngine } from './processes';
 import { machine, median, percentile, writeSection } from './report';
 
 interface Sample {
@@ -76,12 +76,19 @@ async function bare(engine: BenchEngine, target: string): Promise<Sample> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { alerts: { type: 'string', default: '20' }, runs: { type: 'string', default: '5' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      alerts: { type: 'string', default: '20' },
+      runs: { type: 'string', default: '5' },
+      temporal: { type: 'string', default: 'dev' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
+  const usage = 'usage: npx tsx bench/alert-latency.ts [--alerts 20] [--runs 5] [--temporal dev|cluster]';
   if (values.help) {
-    console.log('usage: npx tsx bench/alert-latency.ts [--alerts 20] [--runs 5]');
+    console.log(usage);
     return;
   }
+  const { section, command } = chooseProfile(values.temporal, 'Alert to first diagnostic activity', 'npx tsx bench/alert-latency.ts', usage);
   const alerts = Number(values.alerts);
   const runs = Number(values.runs);
   const ours: Sample[][] = [];
@@ -123,7 +130,7 @@ async function main(): Promise<void> {
     '',
     'Targets: p50 < 100 ms, p99 < 300 ms.',
   ].join('\n');
-  writeSection('Alert to first diagnostic activity', `${table}\n\n${await machine()}`, 'npx tsx bench/alert-latency.ts');
+  writeSection(section, `${table}\n\n${await machine()}`, command);
   console.log(table);
 }
 

@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import type { EngineConfig } from '../src/config';
 import { incidentWorkflowId } from '../src/workflows/contracts';
-import { connect, cpuSeconds, decodedHistory, stackConfig, startBenchEngine, temporalServerPid, useCluster } from './processes';
+import { connect, cpuSeconds, decodedHistory, stackConfig, startBenchEngine, temporalProfile, temporalServerPid, chooseProfile } from './processes';
 import { signalStormAlert } from './storm-call';
 import { machine, median, percentile, writeSection } from './report';
 
@@ -217,13 +217,10 @@ async function main(): Promise<void> {
     console.log(usage);
     return;
   }
-  const profile = values.temporal;
-  if (profile !== 'dev' && profile !== 'cluster') {
-    console.error(`--temporal must be dev or cluster, not "${profile}"\n${usage}`);
-    process.exit(2);
-  }
-  const section = values.section ?? (profile === 'cluster' ? 'Alert storm (cluster profile)' : 'Alert storm');
-  if (profile === 'cluster') useCluster();
+  // The command that reproduces the figures is the one run, with its options (below).
+  const { section: profileSection } = chooseProfile(values.temporal, 'Alert storm', '', usage);
+  const section = values.section ?? profileSection;
+  const profile = temporalProfile();
   const alerts = Number(values.alerts);
   const incidents = Number(values.incidents);
   const concurrency = Number(values.concurrency);

@@ -18,7 +18,7 @@ import Redis from 'ioredis';
 import { TargetSchema } from '../src/config';
 import { buildIncidentInput } from '../src/lib/incident-input';
 import { approveSignal, statusQuery } from '../src/workflows/contracts';
-import { cpuSeconds, freePort, operatorClient, startBenchEngine, temporalServerPid, type BenchEngine } from './processes';
+import { chooseProfile, cpuSeconds, freePort, operatorClient, startBenchEngine, temporalServerPid, type BenchEngine } from './processes';
 import { machine, median, writeSection } from './report';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -192,11 +192,13 @@ async function main(): Promise<void> {
       'engine-only': { type: 'boolean', default: false },
       'max-cached': { type: 'string' },
       'wft-slots': { type: 'string' },
+      temporal: { type: 'string', default: 'dev' },
       help: { type: 'boolean', short: 'h' },
     },
   });
+  const usage = 'usage: npx tsx bench/concurrency.ts [--incidents 500] [--runs 5] [--engine-only] [--max-cached N] [--wft-slots N] [--temporal dev|cluster]';
   if (values.help) {
-    console.log('usage: npx tsx bench/concurrency.ts [--incidents 500] [--runs 5] [--engine-only] [--max-cached N] [--wft-slots N]');
+    console.log(usage);
     console.log('  Each run measures the engine worker as the engine starts it (preloaded workflow bundle,');
     console.log('  --optimize-for-size, MALLOC_ARENA_MAX=2) and, side by side, the SDK defaults.');
     console.log('  --engine-only  skip the SDK-defaults worker');
@@ -204,6 +206,7 @@ async function main(): Promise<void> {
     console.log('  --wft-slots    worker.maxConcurrentWorkflowTaskExecutions for this run');
     return;
   }
+  const { section, command } = chooseProfile(values.temporal, 'Concurrency: incidents waiting for approval', 'npx tsx bench/concurrency.ts', usage);
   const tuning: WorkerTuning = {
     ...(values['max-cached'] ? { maxCachedWorkflows: Number(values['max-cached']) } : {}),
     ...(values['wft-slots'] ? { maxConcurrentWorkflowTaskExecutions: Number(values['wft-slots']) } : {}),
@@ -232,7 +235,7 @@ async function main(): Promise<void> {
     '',
     'Target: worker RSS < 400 MB with 500 waiting, and all 500 approvals complete.',
   ].join('\n');
-  writeSection('Concurrency: incidents waiting for approval', `${table}\n\n${await machine()}`, 'npx tsx bench/concurrency.ts');
+  writeSection(section, `${table}\n\n${await machine()}`, command);
   console.log(table);
 }
 

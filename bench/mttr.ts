@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import Docker from 'dockerode';
 import Redis from 'ioredis';
 import { incidentWorkflowId, type IncidentRecord } from '../src/workflows/contracts';
-import { clearGuards, connect, startBenchEngine } from './processes';
+import { chooseProfile, clearGuards, connect, startBenchEngine } from './processes';
 import { machine, median, writeSection } from './report';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -48,11 +48,15 @@ const at = (rec: IncidentRecord, re: RegExp): number => {
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({
+    options: { runs: { type: 'string', default: '5' }, temporal: { type: 'string', default: 'dev' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const usage = 'usage: npx tsx bench/mttr.ts [--runs 5] [--temporal dev|cluster]   (kills the drill Redis; run alone)';
   if (values.help) {
-    console.log('usage: npx tsx bench/mttr.ts [--runs 5]   (kills the drill Redis; run alone)');
+    console.log(usage);
     return;
   }
+  const { section, command } = chooseProfile(values.temporal, 'MTTR of an auto-remediated drill', 'npx tsx bench/mttr.ts', usage);
   const runs = Number(values.runs);
   const client = await connect();
   await clearGuards(client, 'alfred');
@@ -106,7 +110,7 @@ async function main(): Promise<void> {
     '',
     'Target: alert → verified PONG < 15 s. Alertmanager and Prometheus delays (scrape, `for`, group_wait) come before the receiver and are not ours.',
   ].join('\n');
-  writeSection('MTTR of an auto-remediated drill', `${table}\n\n${await machine()}`, 'npx tsx bench/mttr.ts');
+  writeSection(section, `${table}\n\n${await machine()}`, command);
   console.log(table);
 }
 

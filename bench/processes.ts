@@ -50,6 +50,22 @@ export function useCluster(): void {
   profile = 'cluster';
 }
 
+/**
+ * The `--temporal dev|cluster` option of the benchmarks that use a server: switches to the cluster
+ * profile when asked, and returns the title of the BENCHMARKS.md section for the profile (the
+ * cluster's figures go to a section of their own, "<title> (cluster profile)") with the command that
+ * reproduces them. Any other value prints the usage and exits with 2.
+ */
+export function chooseProfile(value: string | undefined, title: string, command: string, usage: string): { section: string; command: string } {
+  if (value !== 'dev' && value !== 'cluster') {
+    console.error(`--temporal must be dev or cluster, not "${value}"\n${usage}`);
+    process.exit(2);
+  }
+  if (value === 'dev') return { section: title, command };
+  useCluster();
+  return { section: `${title} (cluster profile)`, command: `${command} --temporal cluster` };
+}
+
 /** The variables scripts/cluster.sh writes for the engine (.stack/cluster/engine.env): address, namespace, mTLS files. */
 function clusterEnv(): Record<string, string> {
   const out: Record<string, string> = {};

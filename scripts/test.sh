@@ -19,12 +19,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bash scripts/stack.sh up
-# test/cluster starts the cluster profile itself; its binaries are built here, where the build shows
-# (the first time only: about five minutes), rather than silently inside a test.
+# Everything installed first. test/cluster starts the cluster profile itself; its binaries are built
+# here, where the build shows (the first time only: about five minutes), rather than inside a test.
 bash scripts/install.sh --temporal=cluster
-npx tsc --noEmit -p tsconfig.json
-npx eslint --max-warnings 0 .
+# The type-check and the lint need no stack: they run side by side while it comes up (each on a
+# core of its own), and are shown after it.
+tsc_log="$(mktemp)"; lint_log="$(mktemp)"
+npx tsc --noEmit -p tsconfig.json >"$tsc_log" 2>&1 &
+tsc_pid=$!
+npx eslint --max-warnings 0 . >"$lint_log" 2>&1 &
+lint_pid=$!
+stack_rc=0
+bash scripts/stack.sh up || stack_rc=$?
+tsc_rc=0; lint_rc=0
+wait "$tsc_pid" || tsc_rc=$?
+wait "$lint_pid" || lint_rc=$?
+cat "$tsc_log" "$lint_log"
+rm -f "$tsc_log" "$lint_log"
+if [ "$tsc_rc" != 0 ]; then echo "the type-check failed (above): no tests run" >&2; exit "$tsc_rc"; fi
+if [ "$lint_rc" != 0 ]; then echo "the lint failed (above): no tests run" >&2; exit "$lint_rc"; fi
+if [ "$stack_rc" != 0 ]; then echo "the stack did not come up: no tests run" >&2; exit "$stack_rc"; fi
 # The client tests run bin/remediate as engineers do: from the compiled build, current with the sources.
 bash scripts/build-cli.sh
 

@@ -2,19 +2,22 @@
 # Brings the whole engine up on its embedded stack and runs its main job:
 #   the codec server (http://127.0.0.1:8234), Temporal dev server + UI (http://127.0.0.1:8233), the
 #   drill target, Prometheus + Alertmanager, the engine's worker and alert receiver, then a demo drill.
-# Usage: scripts/up.sh [--no-demo] [--detach]
-#   --no-demo   skip the demo drill
-#   --detach    return after start-up, leaving worker and receiver running (stop: scripts/stack.sh down)
+# Usage: scripts/up.sh [--no-demo] [--detach] [--temporal=dev|cluster]
+#   --no-demo            skip the demo drill
+#   --detach             return after start-up, leaving worker and receiver running (stop: scripts/stack.sh down)
+#   --temporal=cluster   on the cluster profile (scripts/cluster.sh: the Temporal server on PostgreSQL,
+#                        its frontend behind mTLS, its UI on :8333) instead of the dev server
 # Without --detach it stays in the foreground showing the engine's logs; Ctrl-C stops worker and receiver.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-demo=1; detach=0
+demo=1; detach=0; profile=dev
 for a in "$@"; do
   case "$a" in
     --no-demo) demo=0 ;;
     --detach) detach=1 ;;
-    -h|--help) sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --temporal=dev|--temporal=cluster) profile="${a#--temporal=}" ;;
+    -h|--help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $a (see --help)" ;;
   esac
 done
@@ -30,15 +33,35 @@ as_alice() { REMEDIATE_CREDENTIALS="$STACK_DIR/secrets/tokens/alice" bin/remedia
 # The drill's incidents settle (absorb repeats of their alert) for 10 s instead of a minute.
 export INCIDENT_SETTLE_MS="${INCIDENT_SETTLE_MS:-10000}"
 
-bash scripts/stack.sh up
+bash scripts/stack.sh up --temporal="$profile"
 bash scripts/alerting.sh up
+# The engine's coordinates for this profile (scripts/stack.sh writes them): with the cluster, its
+# address, its CA and the engine's client certificate, read by config/engine.yaml.
+set -a
+# shellcheck disable=SC1091
+source "$STACK_DIR/engine.env"
+set +a
+UI_URL="http://127.0.0.1:$TEMPORAL_UI_PORT"
+if [ "$profile" = cluster ]; then UI_URL="http://127.0.0.1:$CLUSTER_UI_PORT"; fi
 
 start_process() { # start_process NAME HEALTH-URL COMMAND...
   local name="$1" url="$2"; shift 2
-  if curl -fsS -o /dev/null "$url" 2>/dev/null; then log "$name already running"; return; fi
+  local was="$STACK_DIR/started/$name.profile"
+  if curl -fsS -o /dev/null "$url" 2>/dev/null; then
+    if [ "$(cat "$was" 2>/dev/null || echo dev)" = "$profile" ]; then log "$name already running"; return; fi
+    # Started for the other Temporal: stopped, and started again for this one.
+    log "$name runs against the other Temporal profile: restarting it"
+    kill "$(cat "$STACK_DIR/started/$name.pid")" 2>/dev/null || true
+    local deadline=$((SECONDS + 30))
+    while curl -fsS -o /dev/null "$url" 2>/dev/null; do
+      [ "$SECONDS" -lt "$deadline" ] || die "$name: did not stop (pid file $STACK_DIR/started/$name.pid)"
+      sleep 0.2
+    done
+  fi
   log "starting $name"
   setsid nohup "$@" >>"$STACK_DIR/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$STACK_DIR/started/$name.pid"
+  echo "$profile" > "$was"
   wait_for "$name" 90 curl -fsS -o /dev/null "$url" || die "$name: did not come up (see $STACK_DIR/logs/$name.log)"
 }
 
@@ -71,7 +94,7 @@ if [ "$demo" = 1 ]; then
   post_alert CacheFailure "redis refuses writes (OOM)"
   cat <<MSG
 
-  Open the Temporal UI: http://127.0.0.1:$TEMPORAL_UI_PORT/namespaces/default/workflows/incident-cacheFailure-alfred
+  Open the Temporal UI: $UI_URL/namespaces/default/workflows/incident-cacheFailure-alfred
   (signed in to the codec server first, see below). Its current details show the pending step. To
   approve from the UI: "Send a Signal", signal "approve",
   input: {"stepId":"evict-cache","incidentId":"incident-cacheFailure-alfred"}
@@ -94,7 +117,7 @@ cat <<MSG
   The client script signs in with a personal token: $STACK_DIR/secrets/tokens/<name>, e.g.
     bin/remediate login < $STACK_DIR/secrets/tokens/alice     (or REMEDIATE_CREDENTIALS=that file)
 
-  Temporal UI      http://127.0.0.1:$TEMPORAL_UI_PORT
+  Temporal UI      $UI_URL  ($profile profile)
   codec server     $CODEC_URL  (docs/codec.md)
   alert receiver   $RECEIVER_URL  (docs/receiver.md)
   worker metrics   $WORKER_METRICS

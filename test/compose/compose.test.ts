@@ -512,6 +512,28 @@ describe('config/engine.compose.yaml', () => {
     expect(readSecret(plain.temporal.apiKey, unset) || undefined).toBeUndefined();
   });
 
+  test('mTLS to an existing cluster: the TEMPORAL_TLS_* paths of .env reach the worker as they reach config/engine.yaml', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'compose-tls-'));
+    try {
+      const files = { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'engine.crt'), key: path.join(dir, 'engine.key') };
+      const tlsEnv = {
+        TEMPORAL_ADDRESS: 'temporal.example.internal:7233',
+        TEMPORAL_TLS_SERVER_NAME: 'temporal-frontend',
+        TEMPORAL_TLS_SERVER_CA_CERT_PATH: files.ca,
+        TEMPORAL_TLS_CLIENT_CERT_PATH: files.cert,
+        TEMPORAL_TLS_CLIENT_KEY_PATH: files.key,
+      };
+      const worker = loadCompose({ ...ENV, ...tlsEnv }).services.worker!.environment!;
+      for (const [name, value] of Object.entries(tlsEnv)) expect(worker[name]).toBe(value);
+      const inCompose = loadConfig(repoPathOf(worker.ENGINE_CONFIG!), worker).temporal.tls;
+      const onHost = loadConfig(path.join(REPO, 'config/engine.yaml'), { ...tlsEnv }).temporal.tls;
+      expect(inCompose).toEqual(onHost);
+      expect(inCompose).toMatchObject({ serverName: 'temporal-frontend', serverCaCert: { file: files.ca }, clientCert: { file: files.cert } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('notifications go to a named volume shared by every worker replica', () => {
     const cfg = engineConfig();
     const vol = serviceVolumes(svc('worker')).find((v) => isUnder(cfg.notify.file!, v.target));

@@ -5,6 +5,7 @@
  * sealed by a client codec with that ring, at the server's clock (which runs ahead of the wall clock
  * as time is skipped).
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -57,7 +58,11 @@ async function createWithRetries(secrets: CodecSecrets): Promise<TestWorkflowEnv
         client: { dataConverter: engineDataConverter(secrets) },
       });
     } catch (err) {
-      if (attempt >= 3 || !/did not start within/.test(String((err as Error)?.message ?? err))) throw err;
+      const message = String((err as Error)?.message ?? err);
+      const slow = /at 127\.0\.0\.1:(\d+) did not start within/.exec(message);
+      // The late JVM is not the SDK's any more: stopped here, so it neither lingers nor holds the output.
+      if (slow) spawnSync('pkill', ['-KILL', '-f', `io\\.temporal\\.testserver\\.TestServer ${slow[1]}( |$)`]);
+      if (attempt >= 3 || !slow) throw err;
       process.stderr.write(`time-skipping server: slow start (try ${attempt} of 3), trying again\n`);
     }
   }

@@ -138,6 +138,31 @@ test('--version prints the package version', async () => {
   expect(JSON.parse(json.stdout)).toEqual({ version });
 });
 
+test('commands that need no server load neither the Temporal client nor the Docker client', async () => {
+  // A preloaded probe lists, as the process exits, the packages it loaded: the client's start-up is
+  // what every engineer waits for on --help, and what each of this file's invocations costs.
+  const dir = mkdtempSync(path.join(tmpdir(), 'remediate-loads-'));
+  try {
+    const probe = path.join(dir, 'probe.js');
+    writeFileSync(
+      probe,
+      `process.on('exit', () => require('fs').writeFileSync(process.env.LOADS_FILE, JSON.stringify(Object.keys(require.cache))));\n`,
+    );
+    const heavy = /node_modules\/(@temporalio\/client|@grpc\/grpc-js|dockerode)\//;
+    for (const args of [['--version'], ['--help'], ['maintenance', '--help'], ['approve', '--help']]) {
+      const loads = path.join(dir, `${args.join('-')}.json`);
+      const r = await remediateWith({ NODE_OPTIONS: `--require ${probe}`, LOADS_FILE: loads }, args);
+      expect({ args, code: r.code }).toEqual({ args, code: 0 });
+      const loaded = JSON.parse(readFileSync(loads, 'utf8')) as string[];
+      // The probe saw the client itself load: it really ran in that process.
+      expect(loaded.some((f) => f.includes(`${path.sep}dist${path.sep}scripts${path.sep}remediate${path.sep}`))).toBe(true);
+      expect({ args, heavy: [...new Set(loaded.filter((f) => heavy.test(f)).map((f) => heavy.exec(f)![1]))] }).toEqual({ args, heavy: [] });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('completion: a bash script bash accepts and that completes commands, options and runbooks; a zsh script', async () => {
   const [bash, zsh, fish] = await Promise.all([remediate('completion', 'bash'), remediate('completion', 'zsh'), remediate('completion', 'fish')]);
   expect(bash.code).toBe(0);

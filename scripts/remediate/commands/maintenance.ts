@@ -1,5 +1,4 @@
-import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { openedWindowsOf } from '../../../src/activities/engine/maintenance';
+import type { Client } from '@temporalio/client';
 import type { EngineConfig } from '../../../src/config';
 import { parseDuration } from '../../../src/lib/config-file';
 import { configuredWindowAt, isCurrentOrAhead, isOpenAt, MAINTENANCE_MODES, type ConfiguredWindow, type MaintenanceMode, type OpenedWindow } from '../../../src/lib/maintenance';
@@ -73,6 +72,8 @@ function openedRow(target: string, w: OpenedWindow, now: number): WindowRow {
 }
 
 async function send(client: Client, cfg: EngineConfig, req: MaintenanceRequest): Promise<MaintenanceAnswer> {
+  // Loaded when used: every command's start-up (--help, --version) would pay for it.
+  const { WithStartWorkflowOperation, WorkflowUpdateFailedError } = await import('@temporalio/client');
   const keeper: MaintenanceKeeperInput = { target: req.target };
   const start = new WithStartWorkflowOperation('maintenanceWindows', {
     workflowId: maintenanceWorkflowId(req.target),
@@ -121,6 +122,7 @@ export default defineCommand({
     if (action === 'list') {
       const only = operands[1] === undefined ? undefined : targetOf(cfg, operands[1], 'list');
       return async ({ client }) => {
+        const { openedWindowsOf } = await import('../../../src/activities/engine/maintenance');
         const now = Date.now();
         const rows: WindowRow[] = [];
         for (const target of only ? [only] : Object.keys(cfg.targets)) {
