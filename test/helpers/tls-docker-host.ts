@@ -2,20 +2,35 @@
  * A second Docker host for tests: its own `podman system service` (its own storage, run and tmp
  * directories, file locks, and event log, so its containers are not the stack's), reached over TCP
  * through a TLS terminator that demands a client certificate signed by a CA made here. Podman 4.3's
- * service has no TLS options of its own; the terminator pipes each verified connection to the
- * service's unix socket, so what the engine talks to is the real Docker API over TCP with TLS.
+ * service has no TLS options of its own; the terminator (test/helpers/tls-terminator.ts, a process of
+ * its own) pipes each verified connection to the service's unix socket, so what the engine talks to is
+ * the real Docker API over TCP with TLS.
+ *
+ * The terminator runs in a network namespace given by the test (test/helpers/netns.ts) and listens on
+ * that namespace's address only, the one its server certificate names: as a Docker host on another
+ * machine, nothing of it is on the host's loopback. The Podman service stays in the host's namespace
+ * (its containers run without a network); the terminator reaches its socket by path.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import tls from 'node:tls';
 import Docker from 'dockerode';
 import { makeIssuedCertificate, makeSelfSignedCertificate, type SelfSigned } from '../../src/activities/tls/self-signed';
+import { spawnIn, type Netns } from './netns';
+import type { TerminatorEvent } from './tls-terminator';
+
+/** The port the terminator listens on in its namespace: Docker's TLS port, as a remote daemon's. */
+export const TLS_DOCKER_PORT = 2376;
+const REPO = path.resolve(__dirname, '../..');
+const TERMINATOR = path.join(__dirname, 'tls-terminator.ts');
 
 export interface TlsDockerHost {
   dir: string;
+  /** The namespace's address, where the terminator listens (and the name its certificate holds). */
+  host: string;
   port: number;
+  /** The terminator's process (its pid, for `runsIn`). */
+  terminator: ChildProcess;
   /** The PEM files the engine's settings name: the CA, and a client certificate and key it signed. */
   files: { ca: string; cert: string; key: string };
   ca: SelfSigned;
@@ -23,8 +38,14 @@ export interface TlsDockerHost {
   direct: Docker;
   /** The base image imported into this host's storage. */
   image: string;
-  /** TLS connections the terminator accepted, and handshakes it refused (their errors). */
+  /**
+   * TLS connections the terminator accepted, and handshakes it refused (their errors), as its lines
+   * have arrived: a test that counts them waits for the line (`eventually`), which comes on another pipe
+   * than the answer the client got.
+   */
   accepted: number;
+  /** The peer address of each connection it accepted, in order. */
+  peers: string[];
   refused: string[];
   /** Events of this host's Podman (its event log), as in test/helpers/podman-events.ts. */
   events(name: string, status: string, since: number): number[];
@@ -47,8 +68,8 @@ async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boo
   throw new Error(`${what} did not come up in ${timeoutMs} ms`);
 }
 
-/** Starts the second host; call stop() in afterAll. */
-export async function startTlsDockerHost(): Promise<TlsDockerHost> {
+/** Starts the second host, its TLS endpoint in `ns`; call stop() in afterAll, before deleting `ns`. */
+export async function startTlsDockerHost(ns: Netns): Promise<TlsDockerHost> {
   // Short: a unix socket path must fit in 108 bytes.
   const dir = mkdtempSync('/tmp/dockerb-');
   for (const d of ['storage', 'run', 'tmp', 'tls', 'rootfs/bin', 'rootfs/tmp', 'rootfs/proc', 'rootfs/sys', 'rootfs/dev']) mkdirSync(path.join(dir, d), { recursive: true });
@@ -100,7 +121,12 @@ export async function startTlsDockerHost(): Promise<TlsDockerHost> {
   execFileSync('podman', ['--url', `unix://${socket}`, 'import', tar, image], { stdio: 'pipe' });
 
   const ca = await makeSelfSignedCertificate({ subject: [['CN', 'docker host b CA']], days: 1 });
-  const server = await makeIssuedCertificate({ subject: [['CN', 'docker host b']], altNames: 'IP:127.0.0.1', days: 1, issuer: ca });
+  const server = await makeIssuedCertificate({
+    subject: [['CN', 'docker host b']],
+    altNames: `IP:${ns.address}`,
+    days: 1,
+    issuer: ca,
+  });
   const client = await makeIssuedCertificate({ subject: [['CN', 'remediation engine']], days: 1, issuer: ca });
   const tlsDir = path.join(dir, 'tls');
   const files = {
@@ -108,38 +134,88 @@ export async function startTlsDockerHost(): Promise<TlsDockerHost> {
     cert: writePem(tlsDir, 'cert.pem', client.cert),
     key: writePem(tlsDir, 'key.pem', client.key),
   };
+  const serverFiles = {
+    cert: writePem(tlsDir, 'server.pem', server.cert),
+    key: writePem(tlsDir, 'server.key', server.key),
+  };
 
-  const state = { accepted: 0, refused: [] as string[] };
-  const sockets = new Set<net.Socket>();
-  const terminator = tls.createServer({ cert: server.cert, key: server.key, ca: [ca.cert], requestCert: true, rejectUnauthorized: true }, (conn) => {
-    state.accepted++;
-    const upstream = net.connect(socket);
-    sockets.add(conn);
-    sockets.add(upstream);
-    conn.pipe(upstream).pipe(conn);
-    const close = () => {
-      conn.destroy();
-      upstream.destroy();
-      sockets.delete(conn);
-      sockets.delete(upstream);
-    };
-    conn.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
+  const state = { peers: [] as string[], refused: [] as string[], log: '' };
+  // stdin a pipe it watches: when this process dies, the terminator's stdin closes and it exits.
+  const terminator = spawnIn(
+    ns,
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      TERMINATOR,
+      ...['--listen', ns.address, '--port', String(TLS_DOCKER_PORT), '--socket', socket],
+      ...['--cert', serverFiles.cert, '--key', serverFiles.key, '--ca', files.ca],
+    ],
+    { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let onListening: (port: number) => void = () => undefined;
+  let partial = '';
+  terminator.stdout?.on('data', (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines.filter(Boolean)) {
+      const e = JSON.parse(line) as TerminatorEvent;
+      if (e.event === 'listening') onListening(e.port);
+      else if (e.event === 'accepted') state.peers.push(e.peer);
+      else state.refused.push(e.error);
+    }
   });
-  terminator.on('tlsClientError', (err) => state.refused.push(err.message));
-  await new Promise<void>((resolve) => terminator.listen(0, '127.0.0.1', resolve));
-  const port = (terminator.address() as net.AddressInfo).port;
+  terminator.stderr?.on('data', (d: Buffer) => (state.log = (state.log + d.toString()).slice(-4000)));
+  const stopService = async () => {
+    const exited = new Promise<void>((resolve) =>
+      service.exitCode !== null ? resolve() : service.once('exit', () => resolve()),
+    );
+    service.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (service.exitCode === null) service.kill('SIGKILL');
+  };
+  const stopTerminator = async () => {
+    if (terminator.exitCode !== null || terminator.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => terminator.once('exit', () => resolve()));
+    terminator.kill('SIGTERM');
+    const timer = setTimeout(() => terminator.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`the TLS terminator in ${ns.name} did not listen in 30 s: ${state.log}`)),
+        30_000,
+      );
+      onListening = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      terminator.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the TLS terminator in ${ns.name} exited (${code}): ${state.log}`));
+      });
+    });
+  } catch (err) {
+    await stopTerminator();
+    await stopService();
+    throw err;
+  }
 
   return {
     dir,
-    port,
+    host: ns.address,
+    port: TLS_DOCKER_PORT,
+    terminator,
     files,
     ca,
     direct,
     image,
     get accepted() {
-      return state.accepted;
+      return state.peers.length;
     },
+    peers: state.peers,
     refused: state.refused,
     events(name, status, since) {
       if (!existsSync(eventsLog)) return [];
@@ -154,13 +230,8 @@ export async function startTlsDockerHost(): Promise<TlsDockerHost> {
       // Its containers first: their processes would outlive the service.
       const left = await direct.listContainers({ all: true }).catch(() => []);
       for (const c of left) await direct.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-      const closed = new Promise<void>((resolve) => terminator.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      await closed;
-      const exited = new Promise<void>((resolve) => (service.exitCode !== null ? resolve() : service.once('exit', () => resolve())));
-      service.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (service.exitCode === null) service.kill('SIGKILL');
+      await stopTerminator();
+      await stopService();
       rmSync(dir, { recursive: true, force: true });
     },
   };
