@@ -256,6 +256,14 @@ system.enableNexus:
 # A few thousand cached executions are plenty on one host, and keep the server's memory small.
 history.hostLevelCacheMaxSize:
   - value: 8192
+# Worker versioning: a version that is no longer current is checked for open pinned workflows every
+# second, after a second's grace for visibility to catch up, instead of every 3 minutes after 3
+# minutes, so scripts/rollout.ts status says drained within seconds of the last incident on it
+# closing (the rolling-upgrade test waits for it). A production cluster keeps the defaults.
+matching.wv.VersionDrainageStatusRefreshInterval:
+  - value: 1s
+matching.wv.VersionDrainageStatusVisibilityGracePeriod:
+  - value: 1s
 YAML
 }
 

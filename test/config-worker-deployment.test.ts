@@ -1,7 +1,7 @@
 /**
  * `worker.deployment`: the worker runs as a version of a Temporal worker deployment when the config
  * files get WORKER_BUILD_ID, and unversioned without it; the SDK options it becomes; what is refused.
- * (test/reliability/rolling-upgrade.test.ts runs the upgrade itself on a real server.)
+ * (test/cluster/rolling-upgrade.test.ts runs the upgrade itself on the cluster profile.)
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -24,11 +24,12 @@ export interface WorkerProcess {
 export interface WorkerProcessOptions {
   taskQueue: string;
   metricsPort: number;
-  /** The Temporal frontend (default: the stack's, from the engine config). */
-  address?: string;
   /** Runs as this version of a worker deployment (`worker.deployment`). */
   deployment?: NonNullable<EngineConfig['worker']['deployment']>;
-  /** Changes the worker's configuration, e.g. to point it at the cluster profile (test/helpers/cluster.ts). */
+  /**
+   * Changes the worker's configuration, e.g. `onCluster` (test/helpers/cluster.ts) points it at the
+   * cluster profile: its address, namespace and mTLS files, written into the worker's config file.
+   */
   configure?: (cfg: EngineConfig) => void;
 }
 
@@ -40,7 +41,6 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   mkdirSync(path.dirname(config), { recursive: true });
   const cfg = testEngineConfig();
   cfg.temporal.taskQueue = opts.taskQueue;
-  if (opts.address) cfg.temporal.address = opts.address;
   cfg.worker.metricsAddress = `127.0.0.1:${opts.metricsPort}`;
   if (opts.deployment) cfg.worker.deployment = opts.deployment;
   opts.configure?.(cfg);

@@ -1,6 +1,7 @@
 /**
- * A rolling upgrade while an incident waits for approval, on a real Temporal server with the engine's
- * worker as real processes of two builds (docs/production.md, "Upgrading without stopping incidents"):
+ * A rolling upgrade while an incident waits for approval, on the cluster profile (scripts/cluster.sh:
+ * the Temporal server on PostgreSQL, its frontend behind mTLS) with the engine's worker as real
+ * processes of two builds (docs/production.md, "Upgrading without stopping incidents"):
  *
  * 1. Build v1 is the current version of the worker deployment. A killed Redis is restarted by an
  *    incident on v1, which starts the target's keepers (its guard and its action budget) on v1. Then
@@ -11,9 +12,11 @@
  *    v1 (every workflow task and the eviction itself ran there), taking its lock and budget from the
  *    keepers now on v2. Then `rollout.ts status v1` says nothing holds v1, and v1 stops.
  *
- * The server is the test's own dev server (test/helpers/temporal-dev-server.ts), because Temporal
- * refreshes a version's drainage status only every 3 minutes by default (see DRAIN_FAST), and so that
- * the deployment and its versions do not pile up in the shared server's database.
+ * Everything reaches the cluster as an operator does after `eval "$(scripts/cluster.sh env)"`: the
+ * workers, rollout.ts and the temporal CLI read the cluster's TEMPORAL_* variables, mTLS included.
+ * The cluster's dynamic config re-checks a draining version every second (Temporal's default is
+ * every 3 minutes), so `drained` comes within seconds. Its database outlives the run: the deployment
+ * and the task queue are the run's own, and deployments of earlier runs are deleted.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -22,6 +25,7 @@ import Docker from 'dockerode';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { buildIncidentInput, type IncidentRequest } from '../../src/lib/incident-input';
+import { connectionOptions } from '../../src/lib/temporal';
 import {
   approveSignal,
   budgetWorkflowId,
@@ -29,9 +33,11 @@ import {
   statusQuery,
   type IncidentRecord,
 } from '../../src/workflows/contracts';
+import { CLUSTER_UP_TIMEOUT_MS, clusterEnv, clusterUp, onCluster } from '../helpers/cluster';
 import { testDataConverter } from '../helpers/codec';
 import { fillRedis, freePort, health, redisUp, unfillRedis } from '../helpers/drill';
 import {
+  clearGuards,
   drillContainer,
   REPO,
   STACK_DIR,
@@ -41,31 +47,30 @@ import {
   waitUntil,
   type IncidentWorkflow,
 } from '../helpers/engine';
-import { startDevServer, type DevServer } from '../helpers/temporal-dev-server';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { terminateRun } from '../receiver/helpers';
 
 jest.setTimeout(180_000);
 
 const run = promisify(execFile);
 const { VERSIONING_BEHAVIOR_PINNED } = temporal.api.enums.v1.VersioningBehavior;
 
-/**
- * Dynamic config of the test's server: a version no longer current is re-checked for open pinned
- * workflows every second (default 3 minutes), after a grace period of a second for visibility to
- * catch up (default 3 minutes). Worker deployments themselves need nothing: server 1.29 has them on.
- */
-const DRAIN_FAST = {
-  'matching.wv.VersionDrainageStatusRefreshInterval': '1s',
-  'matching.wv.VersionDrainageStatusVisibilityGracePeriod': '1s',
-};
-const DEPLOYMENT = 'remediation-engine';
+/** The run's own worker deployment and task queue: nothing of an earlier run is counted or moved. */
+const DEPLOYMENT_PREFIX = 'upgrade-test-';
+const deployment = `${DEPLOYMENT_PREFIX}${randomUUID().slice(0, 8)}`;
+const taskQueue = `upgrade-${randomUUID().slice(0, 8)}`;
 const FILL = 'alfred:cache:test-upgrade:';
+/**
+ * A namespace holds at most 100 worker deployments (`matching.maxDeployments`). A version can be
+ * deleted only once the server has forgotten its pollers (`matching.PollerHistoryTTL`, 5 minutes),
+ * so a run deletes those of earlier runs, not its own.
+ */
+const RETIRE_AFTER_MS = 15 * 60_000;
 
-let server: DevServer;
 let connection: Connection;
 let client: Client;
+let namespace: string;
 const docker = new Docker({ socketPath: testConfig().docker.socketPath });
-const taskQueue = `upgrade-${randomUUID().slice(0, 8)}`;
 const workers: Partial<Record<'v1' | 'v2', WorkerProcess>> = {};
 
 async function healRedis(): Promise<void> {
@@ -76,18 +81,61 @@ async function healRedis(): Promise<void> {
   await waitUntil('api sees redis', async () => (await health())?.redis === 'healthy');
 }
 
+/** Deletes the deployments earlier runs left (their workers stopped long ago): routing off, versions, deployment. */
+async function retireEarlierDeployments(): Promise<void> {
+  const svc = connection.workflowService;
+  const identity = 'remediation-engine tests (rolling upgrade)';
+  const old: string[] = [];
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await svc.listWorkerDeployments({ namespace, nextPageToken });
+    for (const d of page.workerDeployments ?? []) {
+      const created = Number(d.createTime?.seconds ?? 0) * 1000;
+      if (d.name?.startsWith(DEPLOYMENT_PREFIX) && created < Date.now() - RETIRE_AFTER_MS) old.push(d.name);
+    }
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken);
+  for (const deploymentName of old) {
+    try {
+      // An empty build id makes unversioned workers current: no version is current any more.
+      await svc.setWorkerDeploymentCurrentVersion({ namespace, deploymentName, buildId: '', identity });
+      const info = (await svc.describeWorkerDeployment({ namespace, deploymentName })).workerDeploymentInfo;
+      for (const v of info?.versionSummaries ?? []) {
+        await svc.deleteWorkerDeploymentVersion({
+          namespace,
+          deploymentVersion: v.deploymentVersion,
+          skipDrainage: true,
+          identity,
+        });
+      }
+      await svc.deleteWorkerDeployment({ namespace, deploymentName, identity });
+    } catch (err) {
+      // Left for a later run (e.g. its pollers are still remembered); this run does not depend on it.
+      console.warn(`could not delete worker deployment ${deploymentName}: ${(err as Error).message}`);
+    }
+  }
+}
+
 beforeAll(async () => {
-  const [srv] = await Promise.all([startDevServer({ dynamicConfig: DRAIN_FAST }), healRedis()]);
-  server = srv;
-  connection = await Connection.connect({ address: server.address });
-  client = new Client({ connection, dataConverter: testDataConverter() });
-});
+  await Promise.all([clusterUp(), healRedis()]);
+  const cfg = testConfig();
+  onCluster(cfg);
+  namespace = cfg.temporal.namespace;
+  connection = await Connection.connect(connectionOptions(cfg));
+  client = new Client({ connection, namespace, dataConverter: testDataConverter() });
+  // The keepers of alfred's redis must start on this run's workers (another file's may still run).
+  await clearGuards(client);
+  await retireEarlierDeployments();
+}, CLUSTER_UP_TIMEOUT_MS);
 
 afterAll(async () => {
   for (const w of Object.values(workers)) w?.kill();
+  if (client) {
+    await terminateRun(client, taskQueue);
+    await clearGuards(client);
+  }
   await healRedis();
   await connection?.close();
-  await server?.stop();
 });
 
 function startWorker(buildId: 'v1' | 'v2'): Promise<WorkerProcess> {
@@ -95,15 +143,20 @@ function startWorker(buildId: 'v1' | 'v2'): Promise<WorkerProcess> {
     startWorkerProcess({
       taskQueue,
       metricsPort,
-      address: server.address,
-      deployment: { name: DEPLOYMENT, buildId, defaultBehavior: 'pinned' },
+      deployment: { name: deployment, buildId, defaultBehavior: 'pinned' },
+      configure: onCluster,
     }),
   );
 }
 
-/** The temporal CLI against the test's server, as docs/production.md runs it. */
+/** The environment of an operator's shell after `eval "$(scripts/cluster.sh env)"`. */
+function operatorEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, STACK_DIR, ...clusterEnv(), WORKER_DEPLOYMENT_NAME: deployment };
+}
+
+/** The temporal CLI as docs/production.md runs it: address, namespace and mTLS from the environment. */
 async function temporalCli(...args: string[]): Promise<string> {
-  return (await run(temporalBin(), [...args, '--address', server.address])).stdout;
+  return (await run(temporalBin(), args, { env: operatorEnv() })).stdout;
 }
 
 /** scripts/rollout.ts as an operator runs it, configured by the engine's config and the environment. */
@@ -111,7 +164,7 @@ async function rollout(...args: string[]): Promise<{ code: number; out: Record<s
   try {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/rollout.ts', ...args, '--json'], {
       cwd: REPO,
-      env: { ...process.env, STACK_DIR, TEMPORAL_ADDRESS: server.address, ENGINE_CONFIG: 'config/engine.yaml' },
+      env: { ...operatorEnv(), ENGINE_CONFIG: 'config/engine.yaml' },
     });
     return { code: 0, out: JSON.parse(stdout) as Record<string, unknown>, text: stdout };
   } catch (err) {
@@ -180,7 +233,7 @@ test('an incident waiting for approval finishes on the build it started on, whil
           'deployment',
           'set-current-version',
           '--deployment-name',
-          DEPLOYMENT,
+          deployment,
           '--build-id',
           'v1',
           '--yes',
@@ -189,7 +242,7 @@ test('an incident waiting for approval finishes on the build it started on, whil
     30_000,
   );
   const described = JSON.parse(
-    await temporalCli('worker', 'deployment', 'describe', '--name', DEPLOYMENT, '-o', 'json'),
+    await temporalCli('worker', 'deployment', 'describe', '--name', deployment, '-o', 'json'),
   ) as { routingConfig: { currentVersionBuildID: string } };
   expect(described.routingConfig.currentVersionBuildID).toBe('v1');
 
@@ -222,7 +275,7 @@ test('an incident waiting for approval finishes on the build it started on, whil
 
   // ---- v2 becomes current
   const promoted = await rollout('promote', 'v2');
-  expect(promoted).toMatchObject({ code: 0, out: { deployment: DEPLOYMENT, current: 'v2', previous: 'v1' } });
+  expect(promoted).toMatchObject({ code: 0, out: { deployment, current: 'v2', previous: 'v1' } });
   expect((promoted.out.movedKeepers as { workflowId: string }[]).map((k) => k.workflowId).sort()).toEqual(
     [...keepers].sort(),
   );
@@ -269,6 +322,7 @@ test('an incident waiting for approval finishes on the build it started on, whil
     comment: 'evict during the upgrade',
   });
   const done = await waiting.result();
+  const resolvedAt = Date.now();
   expect(done.outcome).toBe('resolved');
   expect(done.actions.find((a) => a.stepId === 'evict-cache')).toMatchObject({ state: 'done', approvals: ['alice'] });
   expect(new Set(await taskBuilds(waiting.workflowId))).toEqual(new Set(['v1']));
@@ -289,6 +343,9 @@ test('an incident waiting for approval finishes on the build it started on, whil
   let drained: Awaited<ReturnType<typeof rollout>> | undefined;
   await waitUntil('v1 drained', async () => (drained = await rollout('status', 'v1')).code === 0, 30_000);
   expect(drained).toMatchObject({ code: 0, out: { status: 'drained', pinned: 0, inUse: false } });
+  console.log(
+    `rolling upgrade on the cluster (${deployment}): v1 drained ${((Date.now() - resolvedAt) / 1000).toFixed(1)} s after its last incident resolved`,
+  );
   expect(await workers.v1.stop()).toBe(0);
   const current = await rollout('status');
   expect(current.out).toMatchObject({
