@@ -76,7 +76,22 @@ post_alert() { # post_alert ALERTNAME SUMMARY
   echo
 }
 
+# Alfred's users, during the demo: the same chat question every 2 s from a seeded key (drill/README.md).
+# The runbook verifies recovery by the cache hit rate of the api's SLA window (seed 002): without
+# requests there is no hit rate to see, and the incident would rightly escalate as not observed.
+users() {
+  while :; do
+    curl -s -o /dev/null -m 5 "http://127.0.0.1:$DRILL_API_PORT/v1/chat/completions" \
+      -H 'Authorization: Bearer test-key-1' -H 'Content-Type: application/json' \
+      -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"demo: what is the capital of France?"}]}' || true
+    sleep 2
+  done
+}
+
 if [ "$demo" = 1 ]; then
+  users &
+  users_pid=$!
+  trap 'kill "$users_pid" 2>/dev/null || true' EXIT
   log "demo 1/2: kill the drill's Redis; the alert starts cacheFailure, which restarts it by itself"
   npx tsx scripts/fault.ts kill-redis
   post_alert CacheFailure "redis does not answer PING"
@@ -88,6 +103,7 @@ if [ "$demo" = 1 ]; then
     sleep 1
   done
   as_alice show incident-cacheFailure-alfred || true
+  kill "$users_pid" 2>/dev/null || true
 
   log "demo 2/2: fill Redis to maxmemory; the incident waits for an operator's approval to evict cache keys"
   npx tsx scripts/fault.ts fill-redis
