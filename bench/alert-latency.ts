@@ -1,13 +1,16 @@
 /**
  * Alert → first diagnostic activity started: one alert at a time posted to the receiver process,
  * each opening a new incident (cacheFailure on its own target), timed to the moment the worker
- * process started the incident's first activity. Where the time goes comes from the workflow
- * history's event times (same host clock as the sender):
+ * process started the incident's first diagnostic activity: the first activity that is not one of
+ * the reads that open an incident (its policy, its maintenance window), which come before diagnosis.
+ * Where the time goes comes from the workflow history's event times (same host clock as the sender):
  *   receiver     POST sent → 202/200 received (validate, route, signalWithStart round trip)
  *   start        POST sent → WorkflowExecutionStarted
  *   first task   WorkflowExecutionStarted → first WorkflowTaskStarted (server dispatch to the worker)
- *   workflow     first WorkflowTaskStarted → ActivityTaskScheduled (our workflow code + task completion)
- *   dispatch     ActivityTaskScheduled → ActivityTaskStarted (server dispatch to the activity poller)
+ *   workflow     first WorkflowTaskStarted → the diagnostic's ActivityTaskScheduled (our workflow code,
+ *                the opening reads and the workflow tasks between them)
+ *   dispatch     the diagnostic's ActivityTaskScheduled → its ActivityTaskStarted (server dispatch to
+ *                the activity poller)
  * Side by side in the same run: the same incident started by a bare signalWithStart from this process.
  *
  *   npx tsx bench/alert-latency.ts [--alerts 20] [--runs 5] [--temporal dev|cluster]
@@ -15,7 +18,7 @@
 import { parseArgs } from 'node:util';
 import { buildIncidentInput } from '../src/lib/incident-input';
 import { alertSignal, incidentWorkflowId } from '../src/workflows/contracts';
-import { chooseProfile, eventTimes, startBenchEngine, type BenchEngine } from './processes';
+import { chooseProfile, startBenchEngine, type BenchEngine } from './processes';
 import { machine, median, percentile, writeSection } from './report';
 
 interface Sample {
@@ -29,14 +32,35 @@ interface Sample {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The activities an incident runs to open, before its diagnosis: the policy and the maintenance window
+ * as ordinary activities (incidents opened before they became one local activity, which records a
+ * marker and no activity task).
+ */
+const OPENING = new Set(['incidentPolicy', 'maintenanceWindowAt']);
+
+const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number | undefined =>
+  t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : undefined;
+
+/** The times of the incident's start, its first workflow task, and its first diagnostic activity's scheduling and start. */
+async function diagnosticTimes(engine: BenchEngine, workflowId: string) {
+  const events = (await engine.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const started = ms(events.find((e) => e.workflowExecutionStartedEventAttributes)?.eventTime);
+  const taskStarted = ms(events.find((e) => e.workflowTaskStartedEventAttributes)?.eventTime);
+  const diag = events.find((e) => {
+    const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    return name !== undefined && name !== null && !OPENING.has(name);
+  });
+  const diagId = diag ? Number(diag.eventId) : undefined;
+  const actStarted = ms(events.find((e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.scheduledEventId) === diagId)?.eventTime);
+  return { started, taskStarted, scheduled: ms(diag?.eventTime), actStarted };
+}
+
 async function firstActivity(engine: BenchEngine, workflowId: string, t0: number, ack: number): Promise<Sample> {
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const ev = await eventTimes(engine.client, workflowId).catch(() => new Map<string, number[]>());
-    const started = ev.get('workflowExecutionStarted')?.[0];
-    const taskStarted = ev.get('workflowTaskStarted')?.[0];
-    const scheduled = ev.get('activityTaskScheduled')?.[0];
-    const actStarted = ev.get('activityTaskStarted')?.[0];
+    // Not there yet: the incident is not started, or its diagnostic not yet scheduled or started.
+    const { started, taskStarted, scheduled, actStarted } = (await diagnosticTimes(engine, workflowId).catch(() => undefined)) ?? {};
     if (started && taskStarted && scheduled && actStarted) {
       return {
         total: actStarted - t0,
@@ -47,7 +71,7 @@ async function firstActivity(engine: BenchEngine, workflowId: string, t0: number
         dispatch: actStarted - scheduled,
       };
     }
-    if (Date.now() > deadline) throw new Error(`${workflowId}: no activity started in 30 s`);
+    if (Date.now() > deadline) throw new Error(`${workflowId}: no diagnostic activity started in 30 s`);
     await sleep(100);
   }
 }

@@ -368,25 +368,6 @@ export async function startBenchEngine(opts: BenchEngineOptions): Promise<BenchE
   };
 }
 
-/**
- * Event times of one workflow's history, in ms since the epoch, keyed by event kind as the history
- * names its attributes (workflowExecutionStarted, workflowTaskStarted, activityTaskScheduled, ...).
- */
-export async function eventTimes(client: Client, workflowId: string): Promise<Map<string, number[]>> {
-  const hist = await client.workflow.getHandle(workflowId).fetchHistory();
-  const out = new Map<string, number[]>();
-  for (const e of hist.events ?? []) {
-    const t = e.eventTime;
-    if (!t) continue;
-    const ms = Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
-    const kind = Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]);
-    if (!kind) continue;
-    const name = kind.replace(/EventAttributes$/, '');
-    out.set(name, [...(out.get(name) ?? []), ms]);
-  }
-  return out;
-}
-
 /** CPU seconds (user + system) a process has used so far, from /proc; NaN if it is gone. */
 export function cpuSeconds(pid: number | undefined): number {
   if (!pid) return Number.NaN;

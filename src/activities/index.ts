@@ -16,6 +16,7 @@ import { createMaintenanceActivities } from './engine/maintenance';
 import { createMigrationActivities } from './containers/migrations';
 import { createNetworkActivities } from './containers/network';
 import { createNotifyActivities } from './engine/notify';
+import { createOpeningActivities } from './engine/opening';
 import { createPagerDutyActivities } from './engine/pagerduty';
 import { createPolicyActivities } from './engine/policy';
 import { createPgGrantActivities } from './postgres/pg-grants';
@@ -38,6 +39,8 @@ import { createTargetActivities } from './engine/target';
 import { createTlsActivities } from './tls/tls';
 
 export function createActivities(deps: ActivityDeps) {
+  const policy = createPolicyActivities(deps);
+  const maintenance = createMaintenanceActivities(deps);
   return {
     ...createDockerActivities(deps),
     ...createPostgresActivities(deps),
@@ -46,10 +49,11 @@ export function createActivities(deps: ActivityDeps) {
     ...createNetworkActivities(deps),
     ...createNotifyActivities(deps),
     ...createPagerDutyActivities(deps),
-    ...createPolicyActivities(deps),
+    ...policy,
     ...createGuardActivities(deps),
     ...createBudgetActivities(deps),
-    ...createMaintenanceActivities(deps),
+    ...maintenance,
+    ...createOpeningActivities({ ...policy, ...maintenance }),
     ...createTargetActivities(deps),
     ...createSupportActivities(deps),
     ...createSharedSecretActivities(deps),

@@ -1,7 +1,8 @@
 /**
  * Maintenance windows' rules, without a stack: which configured window (fixed dates, weekly hours in a
  * time zone, past midnight) is open at a time, which window an incident is in when several are, and
- * what the configuration refuses. Who may open windows: the activity that reads the configuration.
+ * what the configuration refuses. Who may open windows: the activity that reads the configuration;
+ * and an incident's opening, its policy with a window that cannot be read.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,9 +10,13 @@ import path from 'node:path';
 import pino from 'pino';
 import { stringify } from 'yaml';
 import { ConfigError, loadConfig } from '../../src/config';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { createMaintenanceActivities } from '../../src/activities/engine/maintenance';
+import { createOpeningActivities } from '../../src/activities/engine/opening';
+import { createPolicyActivities } from '../../src/activities/engine/policy';
 import type { ActivityDeps } from '../../src/activities';
 import { configuredWindowAt, windowAt, type ConfiguredWindow, type OpenedWindow } from '../../src/lib/maintenance';
+import type { PolicyScope } from '../../src/lib/policy';
 
 const at = (iso: string): number => Date.parse(iso);
 const TIERS = [{ name: 'tier-1', contacts: ['@on-call'], waitMs: 900_000 }];
@@ -157,5 +162,16 @@ describe('configuration', () => {
     expect((await own.maintenanceAuthority({ target: 'alfred' })).approvers).toEqual(['erin']);
     // Without a Temporal client, whether people opened a window is not known: no answer, never "none".
     await expect(plain.maintenanceWindowAt({ target: 'alfred' })).rejects.toThrow(/need a Temporal client/);
+  });
+
+  test("an incident's opening: its policy, and a window that cannot be read answered as not known, never as none", async () => {
+    const deps = { config: load(undefined, { approvers: ['alice', 'bob'], tiers: TIERS, overrides: [{ match: { target: 'beta' }, approvers: ['carol'] }] }), logger: pino({ level: 'silent' }) } as unknown as ActivityDeps;
+    const { incidentOpening } = createOpeningActivities({ ...createPolicyActivities(deps), ...createMaintenanceActivities(deps) });
+    const scope = (target: string): PolicyScope => ({ target, runbook: 'cacheFailure', severity: 2 });
+    const opening: Awaited<ReturnType<typeof incidentOpening>> = await new MockActivityEnvironment().run(incidentOpening, scope('beta'));
+    expect(opening.policy).toMatchObject({ approvers: ['carol'], overrides: [0] });
+    expect(opening.maintenance).toEqual({ known: false, why: 'maintenance windows need a Temporal client' });
+    // An unknown target has no policy: the opening fails as incidentPolicy does.
+    await expect(new MockActivityEnvironment().run(incidentOpening, scope('gamma'))).rejects.toThrow(/unknown target "gamma"/);
   });
 });

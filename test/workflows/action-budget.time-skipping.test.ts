@@ -13,6 +13,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { askBudgetKeeper } from '../../src/activities/engine/budget';
+import { createOpeningActivities } from '../../src/activities/engine/opening';
 import type { CodecSecrets } from '../../src/lib/codec';
 import {
   approveSignal,
@@ -59,13 +60,18 @@ const redisOf = (target: string) => {
 };
 
 function activities() {
-  return {
+  // The two reads an incident opens with; it runs them through the engine's own incidentOpening.
+  const reads = {
     async incidentPolicy() {
       return { ...POLICY, overrides: [] };
     },
     async maintenanceWindowAt() {
       return { at: new Date().toISOString() };
     },
+  };
+  return {
+    ...reads,
+    ...createOpeningActivities(reads),
     async describeTarget(input: { target: string }) {
       return {
         name: input.target,

@@ -3,7 +3,8 @@
  * test server runs the real workflow bundle, with stubbed activities (a Redis at maxmemory for INC-05,
  * a rollback asked to restore a backup) and escalation tiers of 15 minutes each. Decisions are sealed
  * for their approver by a client codec with a test key ring; the worker verifies them with the
- * engine's codecs on the same ring.
+ * engine's codecs on the same ring. Incidents open with the engine's own incidentOpening (a local
+ * activity) over stubbed policy and window reads: its retries and its "not known" answer are real.
  *
  * Needs no stack: only Java and the test server's jars (scripts/install.sh).
  */
@@ -15,6 +16,7 @@ import type { Worker } from '@temporalio/worker';
 import type { CodecSecrets } from '../../src/lib/codec';
 import type { ActiveWindow } from '../../src/lib/maintenance';
 import type { Notification } from '../../src/activities/engine/notify';
+import { createOpeningActivities } from '../../src/activities/engine/opening';
 import {
   approveSignal,
   closeSignal,
@@ -57,8 +59,14 @@ const taskQueue = `time-skipping-${randomUUID().slice(0, 8)}`;
 const sent = new Map<string, Notification[]>();
 /** Redis memory as the stubs report it: full until the eviction runs. */
 let redisFull = true;
-/** The maintenance window the stub reports open on the target (none by default), or that it cannot tell. */
-let maintenance: ActiveWindow | 'unreadable' | undefined;
+/**
+ * The maintenance window the stub reports open on the target (none by default), or that it cannot
+ * tell: for good (`unreadable`), for now on every attempt (`unreachable`), or without ever answering
+ * (`hangs`). `flaky` fails its first read for now, then reports `window`.
+ */
+let maintenance: ActiveWindow | 'unreadable' | 'unreachable' | 'hangs' | { flaky: ActiveWindow } | undefined;
+/** How often the stub was asked for the window. */
+let windowReads = 0;
 
 /**
  * INC-05 on a Redis at maxmemory (evict-cache, then raise-maxmemory, each approved) and a rollback
@@ -67,14 +75,26 @@ let maintenance: ActiveWindow | 'unreadable' | undefined;
  */
 function activities() {
   const memory = () => ({ usedBytes: (redisFull ? 100 : 40) * MB, peakBytes: 100 * MB, maxmemoryBytes: 100 * MB, usedPct: redisFull ? 100 : 40, policy: 'noeviction' });
-  return {
+  // The two reads an incident opens with; it runs them through the engine's own incidentOpening.
+  const reads = {
     async incidentPolicy() {
       return { ...POLICY, overrides: [] };
     },
     async maintenanceWindowAt() {
+      windowReads += 1;
       if (maintenance === 'unreadable') throw ApplicationFailure.create({ message: 'the keeper did not answer', nonRetryable: true });
+      if (maintenance === 'unreachable') throw new Error('connect ECONNREFUSED 127.0.0.1:7233');
+      if (maintenance === 'hangs') return new Promise<never>(() => undefined);
+      if (maintenance && 'flaky' in maintenance) {
+        if (windowReads === 1) throw new Error('the keeper is busy');
+        return { window: maintenance.flaky, at: new Date().toISOString() };
+      }
       return { ...(maintenance ? { window: maintenance } : {}), at: new Date().toISOString() };
     },
+  };
+  return {
+    ...reads,
+    ...createOpeningActivities(reads),
     async describeTarget(input: { target: string }) {
       return {
         name: input.target,
@@ -142,6 +162,7 @@ afterAll(async () => {
 beforeEach(() => {
   redisFull = true;
   maintenance = undefined;
+  windowReads = 0;
 });
 
 type Incident = WorkflowHandle<(input: IncidentInput) => Promise<IncidentRecord>>;
@@ -371,4 +392,55 @@ describe('in a maintenance window', () => {
     const done = await closeAndFinish(h);
     expect(done.outcome).toBe('escalated');
   });
+
+  test('a window that stays unreachable through every attempt is not known: the incident escalates with the last failure', async () => {
+    maintenance = 'unreachable';
+    const h = await start('cacheFailure');
+    const rec = await until(h, 'escalated', (r) => r.phase === 'ESCALATED');
+    expect(rec.escalations).toEqual(['could not tell whether a maintenance window is open on alfred: connect ECONNREFUSED 127.0.0.1:7233']);
+    // The local activity's three attempts, then the answer "not known": never "no window".
+    expect(windowReads).toBe(3);
+    expect(rec.findings).toEqual([]);
+    expect(redisFull).toBe(true);
+    expect((await closeAndFinish(h)).outcome).toBe('escalated');
+  });
+
+  test('a window read that never answers is given up on in time, and the incident escalates', async () => {
+    maintenance = 'hangs';
+    const h = await start('cacheFailure');
+    const rec = await until(h, 'escalated', (r) => r.phase === 'ESCALATED');
+    expect(rec.escalations).toEqual(['could not tell whether a maintenance window is open on alfred: no answer within 2000 ms']);
+    expect(windowReads).toBe(3);
+    expect(rec.findings).toEqual([]);
+    expect((await closeAndFinish(h)).outcome).toBe('escalated');
+  });
+
+  test('a read that fails once is tried again: the window its second attempt reads holds', async () => {
+    maintenance = { flaky: window };
+    const h = await start('cacheFailure');
+    const rec = await h.result();
+    expect(windowReads).toBe(2);
+    expect(rec.outcome).toBe('maintenance');
+    expect(rec.maintenance).toEqual(window);
+    expect(rec.escalations).toEqual([]);
+  });
+});
+
+test('an incident opens with one local activity: no activity task comes before its first diagnostic', async () => {
+  const h = await start('cacheFailure');
+  const rec = await until(h, 'evict-cache waits', waitingFor('evict-cache'));
+  // The policy and the window (none) it read are the ones it runs under.
+  expect(events(rec)).toEqual(expect.arrayContaining([expect.stringMatching(/^policy from the worker's configuration: approvers alice, bob, carol; tiers tier-1 on-call/)]));
+  expect(rec.maintenance).toBeUndefined();
+  expect(windowReads).toBe(1);
+
+  const history = (await h.fetchHistory()).events ?? [];
+  const scheduled = history.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+  expect(scheduled).not.toContain('incidentPolicy');
+  expect(scheduled).not.toContain('maintenanceWindowAt');
+  expect(scheduled[0]).toBe('describeTarget');
+  // Before the first diagnostic is scheduled: one local activity's marker, and no other activity.
+  const beforeDiagnosis = history.slice(0, history.findIndex((e) => e.activityTaskScheduledEventAttributes));
+  expect(beforeDiagnosis.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(1);
+  await h.terminate('test finished');
 });

@@ -46,9 +46,15 @@ import { createActionBudget, type BudgetReservation } from './budget';
 import { createComms } from './comms';
 import { failureMessage, nowIso } from './common';
 import { createTargetLock } from './lock';
-import { policyActs } from './proxies';
+import { openingActs, policyActs } from './proxies';
 import { renderDetails } from './render';
 import type { Check, Runbook, RunbookContext, Step } from './runbook';
+
+/** What the incident opened with: a maintenance window open on its target, or why that is not known. */
+interface Opening {
+  window?: ActiveWindow;
+  unknown?: string;
+}
 
 /** Runs a runbook as one incident and returns its record. */
 export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput): Promise<IncidentRecord> {
@@ -188,31 +194,18 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   // The policy is the worker's own: resolved from its configuration for this target, runbook and
   // severity, and recorded in the history. A policy in the start request is ignored. (Incidents
   // started before this ran under the policy their request carried, and replay so.)
-  if (patched('worker-policy')) {
-    const { overrides, ...own } = await policyActs.incidentPolicy({ target: input.target, runbook: meta.name, severity: rec.severity });
-    policy = own;
-    input = { ...input, policy };
-    note(
-      `policy from the worker's configuration${overrides.length > 0 ? ` (overrides ${overrides.join(', ')})` : ''}: ` +
-        `approvers ${policy.approvers.join(', ')}; tiers ${policy.tiers.map((t) => `${t.name} ${t.waitMs} ms`).join(', ')}; cooldown ${policy.cooldownMs} ms` +
-        `${actionBudget && policy.actionBudget ? `; ${budgetName(input.target, policy.actionBudget)}` : ''}`,
-    );
-  }
   // An incident opened in a maintenance window of its target only diagnoses (nothing runs, nobody is
   // paged) or is only recorded, as the window says. Not knowing whether a window is open is no
   // reason to act: the incident escalates. (Incidents recorded before windows existed replay without.)
-  if (patched('maintenance-windows')) {
-    let window: ActiveWindow | undefined;
-    try {
-      ({ window } = await policyActs.maintenanceWindowAt({ target: input.target }));
-    } catch (err) {
-      return escalate(`could not tell whether a maintenance window is open on ${input.target}: ${failureMessage(err)}`);
-    }
-    if (window) {
-      rec.maintenance = window;
-      note(`opened in ${describeWindow(window)}`);
-      if (window.mode === 'record') return finish('maintenance');
-    }
+  // Both are read by one local activity: no activity task's round trip through the server comes
+  // before the first diagnostic. (Incidents recorded before this read them in two activities, and
+  // replay so.)
+  const opening = patched('incident-opening') ? await openInOneRead() : await openInTwoReads();
+  if (opening.unknown !== undefined) return escalate(`could not tell whether a maintenance window is open on ${input.target}: ${opening.unknown}`);
+  if (opening.window) {
+    rec.maintenance = opening.window;
+    note(`opened in ${describeWindow(opening.window)}`);
+    if (opening.window.mode === 'record') return finish('maintenance');
   }
   if (firstMinutes && !diagnoseOnly()) acknowledgePagerDuty();
 
@@ -348,6 +341,37 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   return finish('resolved');
 
   // ---------------- helpers (hoisted; they close over the incident's state) ----------------
+
+  /** The policy and the maintenance window, in one local activity. */
+  async function openInOneRead(): Promise<Opening> {
+    const { policy: own, maintenance } = await openingActs.incidentOpening({ target: input.target, runbook: meta.name, severity: rec.severity });
+    adoptPolicy(own);
+    if (!maintenance.known) return { unknown: maintenance.why };
+    return maintenance.window ? { window: maintenance.window } : {};
+  }
+
+  /** As incidents recorded before the opening was one read: an activity for each, each behind its patch. */
+  async function openInTwoReads(): Promise<Opening> {
+    if (patched('worker-policy')) adoptPolicy(await policyActs.incidentPolicy({ target: input.target, runbook: meta.name, severity: rec.severity }));
+    if (!patched('maintenance-windows')) return {};
+    try {
+      const { window } = await policyActs.maintenanceWindowAt({ target: input.target });
+      return window ? { window } : {};
+    } catch (err) {
+      return { unknown: failureMessage(err) };
+    }
+  }
+
+  /** From here on the incident runs under the worker's policy, noted with what it says. */
+  function adoptPolicy({ overrides, ...own }: IncidentPolicy & { overrides: number[] }): void {
+    policy = own;
+    input = { ...input, policy };
+    note(
+      `policy from the worker's configuration${overrides.length > 0 ? ` (overrides ${overrides.join(', ')})` : ''}: ` +
+        `approvers ${policy.approvers.join(', ')}; tiers ${policy.tiers.map((t) => `${t.name} ${t.waitMs} ms`).join(', ')}; cooldown ${policy.cooldownMs} ms` +
+        `${actionBudget && policy.actionBudget ? `; ${budgetName(input.target, policy.actionBudget)}` : ''}`,
+    );
+  }
 
   /** Runs one step through approval, lock, cooldown and precondition. Returns a reason to escalate, if any. */
   async function runStep(step: Step, action: ActionRecord): Promise<string | undefined> {

@@ -1,5 +1,5 @@
 /** The kernel's activity proxies, each with the timeouts and retries its kind of work needs. */
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 
 /** Diagnostics and checks: short, retried with backoff, then a clear failure. */
@@ -25,6 +25,20 @@ export const notifyActs = proxyActivities<Activities>({
 export const policyActs = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/**
+ * The incident's opening (its policy and maintenance window, src/activities/engine/opening.ts): a
+ * local activity, so no activity task's round trip through the server comes before the first
+ * diagnostic. Three quick attempts, each bounding its window read to WINDOW_READ_TIMEOUT_MS (2 s);
+ * on the last, a window that cannot be read is answered as not known rather than failed. The
+ * start-to-close timeout is only a backstop, longer than all three attempts together (about 6.6 s):
+ * the SDK keeps an attempt's start-to-close timer running after the attempt failed, and a shorter
+ * one would cut a later attempt short.
+ */
+export const openingActs = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '1 second', maximumAttempts: 3 },
 });
 
 /** Seed 002: "Acknowledge the PagerDuty alert within 2 minutes". Retried until then, never longer. */
