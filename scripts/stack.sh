@@ -134,7 +134,7 @@ temporal_up() {
 }
 
 # ---------- Podman (Docker Engine API) ----------
-podman_healthy() { curl -fsS --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null; }
+podman_healthy() { curl -fsS --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null 2>&1; }
 
 podman_up() {
   mkdir -p "$PODMAN_DIR"
@@ -153,12 +153,23 @@ driver = "vfs"
 graphroot = "$PODMAN_DIR/storage"
 runroot = "$PODMAN_DIR/run"
 CONF
-  if podman_healthy; then return; fi
-  rm -f "$PODMAN_SOCK"
-  log "starting Podman's Docker API at $PODMAN_SOCK"
-  setsid nohup podman system service --time=0 "unix://$PODMAN_SOCK" >>"$LOGS/podman.log" 2>&1 < /dev/null &
-  echo $! > "$STARTED/podman.pid"
-  wait_for "Podman API" 30 podman_healthy || die "podman: API socket did not answer in 30 s (see $LOGS/podman.log)"
+  if ! podman_healthy; then
+    rm -f "$PODMAN_SOCK"
+    log "starting Podman's Docker API at $PODMAN_SOCK"
+    setsid nohup podman system service --time=0 "unix://$PODMAN_SOCK" >>"$LOGS/podman.log" 2>&1 < /dev/null &
+    echo $! > "$STARTED/podman.pid"
+    wait_for "Podman API" 30 podman_healthy || die "podman: API socket did not answer in 30 s (see $LOGS/podman.log)"
+  fi
+  # Containers whose processes died with everything else (a crash, a killed session): Podman's state
+  # still says running and refuses to start them. They are removed; compose recreates them.
+  local name pid
+  while read -r name pid; do
+    [ -n "$name" ] && [ "${pid:-0}" -gt 0 ] 2>/dev/null || continue
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "container $name: its process $pid is gone though Podman says running; removed for compose to recreate"
+      pm rm -f -t 0 "$name" >/dev/null 2>&1 || true
+    fi
+  done < <(pm ps --filter status=running --format '{{.Names}} {{.Pid}}' 2>/dev/null)
 }
 
 # ---------- images ----------
