@@ -264,6 +264,9 @@ export interface IncidentRecord {
 // ---- handlers (names are part of the public API: scripts, the UI and the receiver use them) ----
 
 /** Approve a pending step. From the Temporal UI: `{"stepId":"restart-redis","approver":"alice"}`. */
+/** The attempts an incident's opening (incidentOpening) is given: the last answers a window it cannot read as not known. */
+export const OPENING_ATTEMPTS = 3;
+
 export const approveSignal = defineSignal<[ApprovalDecision]>('approve');
 /** Reject a pending step; the incident escalates. */
 export const rejectSignal = defineSignal<[ApprovalDecision]>('reject');

@@ -1,14 +1,13 @@
 /**
  * What an incident reads before it diagnoses, in one answer: the policy it runs under (policy.ts) and
- * whether a maintenance window is open on its target (maintenance.ts). The workflow runs it as a local
- * activity, so the answer is recorded in the history (as a marker) without an activity task's round
- * trip through the server before the first diagnostic.
+ * whether a maintenance window is open on its target (maintenance.ts). One activity, so one activity
+ * task's round trip through the server comes before the first diagnostic instead of two.
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ActiveWindow } from '../../lib/maintenance';
 import type { PolicyScope } from '../../lib/policy';
-import type { IncidentPolicy } from '../../workflows/contracts';
+import { OPENING_ATTEMPTS, type IncidentPolicy } from '../../workflows/contracts';
 import { describeError } from './errors';
 
 /** The two reads the opening is made of: the engine's own (createActivities), or stubs in tests. */
@@ -48,10 +47,14 @@ export function createOpeningActivities(reads: OpeningReads) {
   return { incidentOpening };
 }
 
-/** Whether this attempt is the last its retry policy allows (never, with unlimited attempts). */
+/**
+ * Whether this attempt is the last its retry policy allows (never, with unlimited attempts). A server
+ * that does not hand the activity its retry policy (the time-skipping test server) is taken to run
+ * the workflow's, OPENING_ATTEMPTS.
+ */
 function lastAttempt(): boolean {
   const { attempt, retryPolicy } = Context.current().info;
-  const max = retryPolicy?.maximumAttempts;
+  const max = retryPolicy ? retryPolicy.maximumAttempts : OPENING_ATTEMPTS;
   return max !== undefined && max > 0 && attempt >= max;
 }
 

@@ -197,8 +197,8 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
   // An incident opened in a maintenance window of its target only diagnoses (nothing runs, nobody is
   // paged) or is only recorded, as the window says. Not knowing whether a window is open is no
   // reason to act: the incident escalates. (Incidents recorded before windows existed replay without.)
-  // Both are read by one local activity: no activity task's round trip through the server comes
-  // before the first diagnostic. (Incidents recorded before this read them in two activities, and
+  // Both are read by one activity: one activity task's round trip through the server comes before
+  // the first diagnostic, not two. (Incidents recorded before this read them in two activities, and
   // replay so.)
   const opening = patched('incident-opening') ? await openInOneRead() : await openInTwoReads();
   if (opening.unknown !== undefined) return escalate(`could not tell whether a maintenance window is open on ${input.target}: ${opening.unknown}`);
@@ -342,7 +342,7 @@ export async function runIncident<F>(rb: Runbook<F>, startInput: IncidentInput):
 
   // ---------------- helpers (hoisted; they close over the incident's state) ----------------
 
-  /** The policy and the maintenance window, in one local activity. */
+  /** The policy and the maintenance window, in one activity. */
   async function openInOneRead(): Promise<Opening> {
     const { policy: own, maintenance } = await openingActs.incidentOpening({ target: input.target, runbook: meta.name, severity: rec.severity });
     adoptPolicy(own);

@@ -1,6 +1,7 @@
 /** The kernel's activity proxies, each with the timeouts and retries its kind of work needs. */
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
+import { OPENING_ATTEMPTS } from '../contracts';
 
 /** Diagnostics and checks: short, retried with backoff, then a clear failure. */
 export const acts = proxyActivities<Activities>({
@@ -28,17 +29,18 @@ export const policyActs = proxyActivities<Activities>({
 });
 
 /**
- * The incident's opening (its policy and maintenance window, src/activities/engine/opening.ts): a
- * local activity, so no activity task's round trip through the server comes before the first
- * diagnostic. Three quick attempts, each bounding its window read to WINDOW_READ_TIMEOUT_MS (2 s);
- * on the last, a window that cannot be read is answered as not known rather than failed. The
- * start-to-close timeout is only a backstop, longer than all three attempts together (about 6.6 s):
- * the SDK keeps an attempt's start-to-close timer running after the attempt failed, and a shorter
- * one would cut a later attempt short.
+ * The incident's opening (its policy and maintenance window, src/activities/engine/opening.ts): one
+ * ordinary activity, so one activity task's round trip comes before the first diagnostic instead of
+ * two. Not a local activity: on replay the SDK resolves a local activity from its marker at once, and
+ * the code after it (a runbook's first `patched()`) then runs ahead of the workflow task its patch
+ * markers were recorded in; when the server had split the two tasks (a query arriving meanwhile does),
+ * the incident could no longer be replayed or queried. Three quick attempts, each bounding its window
+ * read to WINDOW_READ_TIMEOUT_MS (2 s); on the last, a window that cannot be read is answered as not
+ * known rather than failed.
  */
-export const openingActs = proxyLocalActivities<Activities>({
+export const openingActs = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '1 second', maximumAttempts: 3 },
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '1 second', maximumAttempts: OPENING_ATTEMPTS },
 });
 
 /** Seed 002: "Acknowledge the PagerDuty alert within 2 minutes". Retried until then, never longer. */
