@@ -1,6 +1,7 @@
 /**
  * Benchmarks run the engine as users run it: the worker and the receiver each in a process of its
- * own (`node --import tsx`, one process each, so /proc/<pid> is the process itself), against the
+ * own (one process each, so /proc/<pid> is the process itself; the worker compiled, as the image runs
+ * it, `node dist/src/workers/main.js` from scripts/build-cli.sh, the receiver through tsx), against the
  * real Temporal dev server and the real drill target. The load generator is the benchmark process.
  * `useCluster()` points them all at the cluster profile instead (scripts/cluster.sh: the
  * multi-service server on PostgreSQL, its frontend behind mTLS).
@@ -147,6 +148,8 @@ export interface BenchEngineOptions {
   thinFront?: boolean;
   /** Changes to every bench target's copy of `alfred` (e.g. a Redis of the benchmark's own). */
   targetOverrides?: Partial<EngineConfig['targets'][string]>;
+  /** Limits changed on every bench target, the others the drill target's. */
+  limitOverrides?: Partial<EngineConfig['targets'][string]['limits']>;
   /** The receiver's `lanes.coalesceWindowMs` (receiver only). */
   coalesceWindowMs?: number;
 }
@@ -182,7 +185,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => proces
 function node(script: string, args: string[], env: Record<string, string>, flags: string[] = []): ChildProcess {
   const base: NodeJS.ProcessEnv = { ...process.env };
   delete base.MALLOC_ARENA_MAX;
-  const child = spawn(process.execPath, [...flags, '--import', 'tsx', script, ...args], {
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...flags, ...loader, script, ...args], {
     cwd: REPO,
     env: { ...base, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -256,7 +260,7 @@ export async function startBenchEngine(opts: BenchEngineOptions): Promise<BenchE
   const config = stackConfig();
   const alfred = config.targets.alfred as EngineConfig['targets'][string];
   const targets = opts.targets > 0 ? Array.from({ length: opts.targets }, (_, i) => `bench-${run}-${i}`) : ['alfred'];
-  const bench = { ...alfred, ...opts.targetOverrides };
+  const bench = { ...alfred, ...opts.targetOverrides, limits: { ...alfred.limits, ...opts.limitOverrides } };
   config.targets = Object.fromEntries(targets.map((t) => [t, bench]));
   const taskQueue = `bench-${run}`;
   config.temporal.taskQueue = taskQueue;
@@ -272,8 +276,10 @@ export async function startBenchEngine(opts: BenchEngineOptions): Promise<BenchE
   let worker: ChildProcess | undefined;
   if (opts.worker) {
     const sdk = opts.sdkDefaults === true;
+    // Compiled, as the image runs it: tsx's loader costs the worker memory the image does not spend.
+    execFileSync(path.join(REPO, 'scripts/build-cli.sh'), { cwd: REPO, stdio: 'inherit' });
     worker = node(
-      'src/workers/main.ts',
+      'dist/src/workers/main.js',
       [],
       { ENGINE_CONFIG: engineFile, WORKFLOW_BUNDLE: await workflowBundle(sdk), LOG_LEVEL: 'info', ...(sdk ? {} : WORKER_ENV) },
       sdk ? [] : WORKER_NODE_FLAGS,

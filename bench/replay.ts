@@ -1,6 +1,7 @@
 /**
  * Replay: every recorded history in test/histories/ replayed against the current workflow code, as
- * CI does, timed. Bundling the workflow code is timed apart (CI does it once for all tests).
+ * CI does (decoding with the tests' fixture keys, test/helpers/codec.ts), timed. Bundling the workflow
+ * code is timed apart (CI does it once for all tests).
  *
  *   npx tsx bench/replay.ts [--runs 5]
  */
@@ -10,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { workflowBundleOptions } from '../src/workers/bundle';
+import { fixtureEngineDataConverter } from '../test/helpers/codec';
 import { machine, median, writeSection } from './report';
 
 const DIR = path.resolve(__dirname, '../test/histories');
@@ -35,7 +37,7 @@ async function main(): Promise<void> {
     bundleTimes.push(performance.now() - b0);
     const t0 = performance.now();
     let failed = 0;
-    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle, dataConverter: fixtureEngineDataConverter() }, histories)) {
       if (result.error) {
         failed += 1;
         console.error(`${result.workflowId}: ${result.error.message}`);

@@ -33,7 +33,7 @@ export const policyActs = proxyActivities<Activities>({
  * ordinary activity, so one activity task's round trip comes before the first diagnostic instead of
  * two. Not a local activity: on replay the SDK resolves a local activity from its marker at once, and
  * the code after it (a runbook's first `patched()`) then runs ahead of the workflow task its patch
- * markers were recorded in; when the server had split the two tasks (a query arriving meanwhile does),
+ * markers were recorded in; when the two tasks had been split (as under the suite's status queries),
  * the incident could no longer be replayed or queried. Three quick attempts, each bounding its window
  * read to WINDOW_READ_TIMEOUT_MS (2 s); on the last, a window that cannot be read is answered as not
  * known rather than failed.
