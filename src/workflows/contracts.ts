@@ -261,12 +261,15 @@ export interface IncidentRecord {
   parentIncidentId?: string;
 }
 
-// ---- handlers (names are part of the public API: scripts, the UI and the receiver use them) ----
-
-/** Approve a pending step. From the Temporal UI: `{"stepId":"restart-redis","approver":"alice"}`. */
 /** The attempts an incident's opening (incidentOpening) is given: the last answers a window it cannot read as not known. */
 export const OPENING_ATTEMPTS = 3;
 
+// ---- handlers (names are part of the public API: scripts, the UI and the receiver use them) ----
+
+/**
+ * Approve a pending step. From the Temporal UI, signed in to the codec server:
+ * `{"stepId":"restart-redis","incidentId":"<incident>"}` (the approver is the identity that sealed it).
+ */
 export const approveSignal = defineSignal<[ApprovalDecision]>('approve');
 /** Reject a pending step; the incident escalates. */
 export const rejectSignal = defineSignal<[ApprovalDecision]>('reject');
